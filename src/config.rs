@@ -1,0 +1,991 @@
+//! Configuration: `HOOKINIT_*` environment variables, the same settings as
+//! flags, and an optional JSON file (`HOOKINIT_CONFIG`).
+//!
+//! Every setting has one row in [`OPTIONS`] naming it in all three places.
+//! Each source is parsed into a [`Layer`]; layers merge with flags over env
+//! over file. Within one layer, a hook given both inside the `lifecycle`
+//! object and on its own is an error. Everything is validated before the app
+//! starts, and every error names the variable, flag or file key it came from.
+
+use crate::events::Format;
+use crate::json::{self, PathError};
+use crate::lifecycle::{self, Handler, Lifecycle, MAX_SECONDS};
+use crate::signals::{self, SignalSet};
+use serde_json::Value;
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything hookinit needs to run, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub command: Vec<OsString>,
+    pub verbosity: u8,
+    pub log_format: Format,
+    /// Signals go to the app's whole process group (default) or the app only.
+    pub signal_group: bool,
+    /// `None`: become a subreaper exactly when not PID 1.
+    pub subreaper: Option<bool>,
+    pub exit_remap: Vec<(i32, i32)>,
+    pub post_start: Option<Handler>,
+    pub pre_stop: Option<Handler>,
+    pub grace: Duration,
+    /// `None`: the app gets the signal that started the stop.
+    pub stop_signal: Option<i32>,
+    pub stop_on: SignalSet,
+    pub post_start_timeout: Option<Duration>,
+    pub pre_stop_timeout: Option<Duration>,
+    pub ready_file: Option<PathBuf>,
+    pub pre_stop_on_exit: bool,
+    /// How long processes left behind get after SIGTERM when the app exits by itself.
+    pub cleanup_timeout: Duration,
+}
+
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+pub const DEFAULT_CLEANUP: Duration = Duration::from_secs(2);
+pub const DEFAULT_VERBOSITY: u8 = 2;
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Request {
+    Run(Config),
+    /// `--check`: validate and print the plan, never start the app.
+    Check(Config),
+    Help,
+    Version,
+}
+
+/// A configuration problem: where it came from and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub source: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(source: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            source: source.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.source, self.message)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    Verbosity,
+    LogFormat,
+    SignalGroup,
+    Subreaper,
+    ExitRemap,
+    Lifecycle,
+    PostStart,
+    PreStop,
+    GracePeriod,
+    StopSignal,
+    StopOn,
+    PostStartTimeout,
+    PreStopTimeout,
+    ReadyFile,
+    PreStopOnExit,
+    CleanupTimeout,
+    Config,
+}
+
+/// One setting, as it is named in each source (`""`: not available there).
+pub struct Opt {
+    key: Key,
+    pub env: &'static str,
+    pub flag: &'static str,
+    pub file: &'static str,
+    pub help: &'static str,
+}
+
+const fn opt(
+    key: Key,
+    env: &'static str,
+    flag: &'static str,
+    file: &'static str,
+    help: &'static str,
+) -> Opt {
+    Opt {
+        key,
+        env,
+        flag,
+        file,
+        help,
+    }
+}
+
+pub const OPTIONS: &[Opt] = &[
+    opt(
+        Key::Lifecycle,
+        "HOOKINIT_LIFECYCLE",
+        "lifecycle",
+        "lifecycle",
+        "Kubernetes lifecycle object as JSON",
+    ),
+    opt(
+        Key::PostStart,
+        "HOOKINIT_POST_START",
+        "post-start",
+        "postStart",
+        "PostStart handler (JSON, or [\"cmd\",\"arg\"])",
+    ),
+    opt(
+        Key::PreStop,
+        "HOOKINIT_PRE_STOP",
+        "pre-stop",
+        "preStop",
+        "PreStop handler (JSON, or [\"cmd\",\"arg\"])",
+    ),
+    opt(
+        Key::GracePeriod,
+        "HOOKINIT_GRACE_PERIOD",
+        "grace-period",
+        "terminationGracePeriodSeconds",
+        "seconds from stop signal to SIGKILL (10)",
+    ),
+    opt(
+        Key::StopSignal,
+        "HOOKINIT_STOP_SIGNAL",
+        "stop-signal",
+        "stopSignal",
+        "signal the app gets on stop (the one received)",
+    ),
+    opt(
+        Key::StopOn,
+        "HOOKINIT_STOP_ON",
+        "stop-on",
+        "stopOn",
+        "signals that start a stop (TERM,INT,QUIT; none)",
+    ),
+    opt(
+        Key::PostStartTimeout,
+        "HOOKINIT_POST_START_TIMEOUT",
+        "post-start-timeout",
+        "postStartTimeoutSeconds",
+        "seconds (none)",
+    ),
+    opt(
+        Key::PreStopTimeout,
+        "HOOKINIT_PRE_STOP_TIMEOUT",
+        "pre-stop-timeout",
+        "preStopTimeoutSeconds",
+        "seconds (bounded by the grace period)",
+    ),
+    opt(
+        Key::ReadyFile,
+        "HOOKINIT_READY_FILE",
+        "ready-file",
+        "readyFile",
+        "file present while ready",
+    ),
+    opt(
+        Key::PreStopOnExit,
+        "HOOKINIT_PRE_STOP_ON_EXIT",
+        "pre-stop-on-exit",
+        "preStopOnExit",
+        "1: run PreStop when the app exits by itself (0)",
+    ),
+    opt(
+        Key::CleanupTimeout,
+        "HOOKINIT_CLEANUP_TIMEOUT",
+        "cleanup-timeout",
+        "cleanupTimeoutSeconds",
+        "seconds leftovers get after SIGTERM (2)",
+    ),
+    opt(
+        Key::SignalGroup,
+        "HOOKINIT_SIGNAL_GROUP",
+        "signal-group",
+        "signalGroup",
+        "1: signal the app's process group, 0: the app only (1)",
+    ),
+    opt(
+        Key::Subreaper,
+        "HOOKINIT_SUBREAPER",
+        "subreaper",
+        "subreaper",
+        "1/0: force subreaper on/off (auto: on when not PID 1)",
+    ),
+    opt(
+        Key::ExitRemap,
+        "HOOKINIT_EXIT_REMAP",
+        "exit-remap",
+        "exitRemap",
+        "exit code remaps, e.g. 143:0,130:0 (143 alone means 143:0)",
+    ),
+    opt(
+        Key::Verbosity,
+        "HOOKINIT_VERBOSITY",
+        "verbosity",
+        "verbosity",
+        "0 quiet, 1 failures, 2 lifecycle events, 3 debug (2)",
+    ),
+    opt(
+        Key::LogFormat,
+        "HOOKINIT_LOG_FORMAT",
+        "log-format",
+        "logFormat",
+        "text or json (text)",
+    ),
+    opt(
+        Key::Config,
+        "HOOKINIT_CONFIG",
+        "config",
+        "",
+        "JSON file with these settings (file keys shown by --help)",
+    ),
+];
+
+/// A value as a source holds it: text (env, flags) or JSON (the file).
+enum Raw<'a> {
+    Text(&'a str),
+    Json(&'a Value),
+}
+
+/// The settings one source gives; unset ones are `None`.
+#[derive(Default)]
+struct Layer {
+    verbosity: Option<u8>,
+    log_format: Option<Format>,
+    signal_group: Option<bool>,
+    subreaper: Option<bool>,
+    exit_remap: Option<Vec<(i32, i32)>>,
+    lifecycle: Option<(Lifecycle, String)>,
+    post_start: Option<(Handler, String)>,
+    pre_stop: Option<(Handler, String)>,
+    stop_signal: Option<(i32, String)>,
+    grace: Option<Duration>,
+    stop_on: Option<SignalSet>,
+    post_start_timeout: Option<Duration>,
+    pre_stop_timeout: Option<Duration>,
+    ready_file: Option<PathBuf>,
+    pre_stop_on_exit: Option<bool>,
+    cleanup_timeout: Option<Duration>,
+    config: Option<PathBuf>,
+}
+
+impl Layer {
+    fn set(&mut self, key: Key, raw: Raw<'_>, source: &str) -> Result<(), ConfigError> {
+        let err = |message: String| ConfigError::new(source, message);
+        let path_err = |e: PathError| ConfigError::new(source, e.to_string());
+        match key {
+            Key::Verbosity => {
+                self.verbosity = Some(
+                    match raw {
+                        Raw::Text(t) => t.trim().parse::<u8>().ok().filter(|v| *v <= 3),
+                        Raw::Json(v) => v.as_u64().filter(|v| *v <= 3).map(|v| v as u8),
+                    }
+                    .ok_or_else(|| err(format!("{} is not a verbosity from 0 to 3", show(&raw))))?,
+                )
+            }
+            Key::LogFormat => {
+                self.log_format = Some(match text(&raw, source)?.trim() {
+                    "text" => Format::Text,
+                    "json" => Format::Json,
+                    other => {
+                        return Err(err(format!(
+                            "\"{other}\" is not a log format: use text or json"
+                        )))
+                    }
+                })
+            }
+            Key::SignalGroup => self.signal_group = Some(boolean(&raw, source)?),
+            Key::Subreaper => {
+                self.subreaper = match text_or_bool(&raw) {
+                    Some(t) if t.trim() == "auto" => None,
+                    _ => Some(boolean(&raw, source)?),
+                }
+            }
+            Key::PreStopOnExit => self.pre_stop_on_exit = Some(boolean(&raw, source)?),
+            Key::ExitRemap => {
+                self.exit_remap = Some(parse_remap(text(&raw, source)?).map_err(err)?)
+            }
+            Key::Lifecycle => {
+                let l = with_json(&raw, source, |v| {
+                    lifecycle::parse_lifecycle(v, "").map_err(path_err)
+                })?;
+                self.lifecycle = Some((l, source.to_string()));
+            }
+            Key::PostStart | Key::PreStop => {
+                let h = with_json(&raw, source, |v| {
+                    lifecycle::parse_handler_or_shorthand(v, "").map_err(path_err)
+                })?;
+                let slot = if key == Key::PostStart {
+                    &mut self.post_start
+                } else {
+                    &mut self.pre_stop
+                };
+                *slot = Some((h, source.to_string()));
+            }
+            Key::StopSignal => {
+                let sig = match raw {
+                    Raw::Json(Value::Number(n)) => lifecycle::parse_stop_signal(&n.to_string()),
+                    _ => lifecycle::parse_stop_signal(text(&raw, source)?),
+                }
+                .map_err(err)?;
+                self.stop_signal = Some((sig, source.to_string()));
+            }
+            Key::StopOn => self.stop_on = Some(parse_stop_on(&raw).map_err(err)?),
+            Key::GracePeriod => self.grace = Some(seconds(&raw).map_err(err)?),
+            Key::PostStartTimeout => self.post_start_timeout = Some(seconds(&raw).map_err(err)?),
+            Key::PreStopTimeout => self.pre_stop_timeout = Some(seconds(&raw).map_err(err)?),
+            Key::CleanupTimeout => self.cleanup_timeout = Some(seconds(&raw).map_err(err)?),
+            Key::ReadyFile | Key::Config => {
+                let t = text(&raw, source)?;
+                if t.contains('\0') {
+                    return Err(err("a path may not contain a NUL byte".into()));
+                }
+                let path = Some(PathBuf::from(t));
+                if key == Key::ReadyFile {
+                    self.ready_file = path
+                } else {
+                    self.config = path
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds `lifecycle` into the hook and stop-signal slots, rejecting a hook
+    /// given twice in this one source.
+    fn settle(mut self) -> Result<Self, ConfigError> {
+        if let Some((l, lsource)) = self.lifecycle.take() {
+            for (from_lc, slot, name) in [
+                (l.post_start, &mut self.post_start, "postStart"),
+                (l.pre_stop, &mut self.pre_stop, "preStop"),
+            ] {
+                let Some(h) = from_lc else { continue };
+                if let Some((_, other)) = slot {
+                    return Err(ConfigError::new(
+                        other.clone(),
+                        format!("{name} is also set in {lsource}: set each hook in one place only"),
+                    ));
+                }
+                *slot = Some((h, format!("{lsource}: {name}")));
+            }
+            if let Some(sig) = l.stop_signal {
+                if let Some((_, other)) = &self.stop_signal {
+                    return Err(ConfigError::new(
+                        other.clone(),
+                        format!("stopSignal is also set in {lsource}: set it in one place only"),
+                    ));
+                }
+                self.stop_signal = Some((sig, format!("{lsource}: stopSignal")));
+            }
+        }
+        Ok(self)
+    }
+
+    /// `self` over `lower`: a setting here wins.
+    fn over(self, lower: Layer) -> Layer {
+        Layer {
+            verbosity: self.verbosity.or(lower.verbosity),
+            log_format: self.log_format.or(lower.log_format),
+            signal_group: self.signal_group.or(lower.signal_group),
+            subreaper: self.subreaper.or(lower.subreaper),
+            exit_remap: self.exit_remap.or(lower.exit_remap),
+            lifecycle: None,
+            post_start: self.post_start.or(lower.post_start),
+            pre_stop: self.pre_stop.or(lower.pre_stop),
+            stop_signal: self.stop_signal.or(lower.stop_signal),
+            grace: self.grace.or(lower.grace),
+            stop_on: self.stop_on.or(lower.stop_on),
+            post_start_timeout: self.post_start_timeout.or(lower.post_start_timeout),
+            pre_stop_timeout: self.pre_stop_timeout.or(lower.pre_stop_timeout),
+            ready_file: self.ready_file.or(lower.ready_file),
+            pre_stop_on_exit: self.pre_stop_on_exit.or(lower.pre_stop_on_exit),
+            cleanup_timeout: self.cleanup_timeout.or(lower.cleanup_timeout),
+            config: self.config.or(lower.config),
+        }
+    }
+}
+
+fn show(raw: &Raw<'_>) -> String {
+    match raw {
+        Raw::Text(t) => format!("\"{t}\""),
+        Raw::Json(v) => v.to_string(),
+    }
+}
+
+fn text<'a>(raw: &Raw<'a>, source: &str) -> Result<&'a str, ConfigError> {
+    match raw {
+        Raw::Text(t) => Ok(t),
+        Raw::Json(Value::String(s)) => Ok(s),
+        Raw::Json(v) => Err(ConfigError::new(
+            source,
+            format!("must be a string, not {}", json::kind(v)),
+        )),
+    }
+}
+
+fn text_or_bool<'a>(raw: &Raw<'a>) -> Option<&'a str> {
+    match raw {
+        Raw::Text(t) => Some(t),
+        Raw::Json(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn boolean(raw: &Raw<'_>, source: &str) -> Result<bool, ConfigError> {
+    let parsed = match raw {
+        Raw::Json(Value::Bool(b)) => Some(*b),
+        Raw::Json(Value::Number(n)) => match n.as_u64() {
+            Some(0) => Some(false),
+            Some(1) => Some(true),
+            _ => None,
+        },
+        _ => match text_or_bool(raw)
+            .map(|t| t.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("1" | "true" | "yes" | "on") => Some(true),
+            Some("0" | "false" | "no" | "off") => Some(false),
+            _ => None,
+        },
+    };
+    parsed.ok_or_else(|| {
+        ConfigError::new(
+            source,
+            format!("{} is not a boolean: use 1 or 0", show(raw)),
+        )
+    })
+}
+
+/// JSON given as text (env, flag) or inline (file).
+fn with_json<T>(
+    raw: &Raw<'_>,
+    source: &str,
+    f: impl FnOnce(&Value) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    match raw {
+        Raw::Json(v) => f(v),
+        Raw::Text(t) => f(&json::parse(t).map_err(|e| ConfigError::new(source, e))?),
+    }
+}
+
+/// Seconds, decimals allowed, optionally with an `s` suffix: `10`, `2.5`, `30s`.
+fn seconds(raw: &Raw<'_>) -> Result<Duration, String> {
+    let value = match raw {
+        Raw::Json(Value::Number(n)) => n.as_f64(),
+        Raw::Text(_) | Raw::Json(Value::String(_)) => {
+            let t = text_or_bool(raw).unwrap_or_default().trim();
+            let t = t.strip_suffix('s').unwrap_or(t);
+            // Rust also parses "inf" and "NaN": only plain decimal numbers are taken.
+            if t.is_empty()
+                || !t
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
+            {
+                None
+            } else {
+                t.parse::<f64>().ok()
+            }
+        }
+        Raw::Json(_) => None,
+    };
+    match value {
+        None => Err(format!("{} is not a number of seconds", show(raw))),
+        Some(v) if !v.is_finite() || v < 0.0 => Err(format!(
+            "{} must be a number of seconds, 0 or more",
+            show(raw)
+        )),
+        Some(v) if v > MAX_SECONDS as f64 => {
+            Err(format!("{} is more than a year of seconds", show(raw)))
+        }
+        Some(v) => Ok(Duration::from_secs_f64(v)),
+    }
+}
+
+/// `143:0,130:0`; a bare `143` means `143:0` (tini's `-e`).
+fn parse_remap(t: &str) -> Result<Vec<(i32, i32)>, String> {
+    let code = |s: &str| {
+        s.trim()
+            .parse::<u8>()
+            .map(i32::from)
+            .map_err(|_| format!("\"{}\" is not an exit code 0-255", s.trim()))
+    };
+    t.split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| match part.split_once(':') {
+            Some((from, to)) => Ok((code(from)?, code(to)?)),
+            None => Ok((code(part)?, 0)),
+        })
+        .collect()
+}
+
+fn parse_stop_on(raw: &Raw<'_>) -> Result<SignalSet, String> {
+    let items: Vec<String> = match raw {
+        Raw::Text(_) | Raw::Json(Value::String(_)) => text_or_bool(raw)
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Raw::Json(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                other => Err(format!("must list signal names, not {}", json::kind(other))),
+            })
+            .collect::<Result<_, _>>()?,
+        Raw::Json(v) => return Err(format!("must be a list of signals, not {}", json::kind(v))),
+    };
+    let mut set = SignalSet::empty();
+    if items.len() == 1 && items[0].eq_ignore_ascii_case("none") {
+        return Ok(set);
+    }
+    for item in items {
+        match signals::parse(&item) {
+            Some(sig) if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == libc::SIGCHLD => {
+                return Err(format!("{} cannot start a stop", signals::name(sig)))
+            }
+            Some(sig) => set.insert(sig),
+            None => return Err(format!("\"{item}\" is not a signal name or number")),
+        }
+    }
+    Ok(set)
+}
+
+/// Reads `HOOKINIT_*` variables. An empty value counts as unset; an unknown
+/// `HOOKINIT_` name is an error (a typo would otherwise be silently ignored).
+fn env_layer(vars: &[(OsString, OsString)]) -> Result<Layer, ConfigError> {
+    let mut layer = Layer::default();
+    for (name, value) in vars {
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with("HOOKINIT_") {
+            continue;
+        }
+        let Some(o) = OPTIONS.iter().find(|o| o.env == name) else {
+            let known: Vec<&str> = OPTIONS.iter().map(|o| o.env).collect();
+            return Err(ConfigError::new(
+                name,
+                format!("unknown variable (known: {})", known.join(", ")),
+            ));
+        };
+        let value = value
+            .to_str()
+            .ok_or_else(|| ConfigError::new(name, "the value is not valid UTF-8"))?;
+        if !value.trim().is_empty() {
+            layer.set(o.key, Raw::Text(value), name)?;
+        }
+    }
+    Ok(layer)
+}
+
+fn file_layer(path: &std::path::Path) -> Result<Layer, ConfigError> {
+    let source = format!("config file {}", path.display());
+    let bytes =
+        std::fs::read(path).map_err(|e| ConfigError::new(&source, format!("cannot read: {e}")))?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| ConfigError::new(&source, "not valid UTF-8"))?;
+    let value = json::parse(text).map_err(|e| ConfigError::new(&source, e))?;
+    let known: Vec<&str> = OPTIONS
+        .iter()
+        .map(|o| o.file)
+        .filter(|f| !f.is_empty())
+        .collect();
+    let obj =
+        json::object(&value, "", &known).map_err(|e| ConfigError::new(&source, e.to_string()))?;
+    let mut layer = Layer::default();
+    for (key, v) in obj {
+        let Some(o) = OPTIONS.iter().find(|o| o.file == key) else {
+            continue;
+        };
+        if !v.is_null() {
+            layer.set(o.key, Raw::Json(v), &format!("{source}: {key}"))?;
+        }
+    }
+    Ok(layer)
+}
+
+/// Parses the command line (after argv[0]) and the environment.
+pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request, ConfigError> {
+    let mut flags = Layer::default();
+    let mut check = false;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let Some(text) = arg.to_str() else { break };
+        if text == "--" {
+            i += 1;
+            break;
+        }
+        if !text.starts_with('-') || text == "-" {
+            break;
+        }
+        match text {
+            "-h" | "--help" => return Ok(Request::Help),
+            "-V" | "--version" => return Ok(Request::Version),
+            "--check" => {
+                check = true;
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let (name, inline) = match text.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (text, None),
+        };
+        let Some(o) = name
+            .strip_prefix("--")
+            .and_then(|n| OPTIONS.iter().find(|o| o.flag == n))
+        else {
+            return Err(ConfigError::new(text, "unknown option (see --help)"));
+        };
+        let value = match inline {
+            Some(v) => v,
+            None => {
+                i += 1;
+                let v = args
+                    .get(i)
+                    .ok_or_else(|| ConfigError::new(name, "needs a value"))?;
+                v.to_str()
+                    .ok_or_else(|| ConfigError::new(name, "the value is not valid UTF-8"))?
+            }
+        };
+        flags.set(o.key, Raw::Text(value), name)?;
+        i += 1;
+    }
+    let command: Vec<OsString> = args[i..].to_vec();
+
+    let flags = flags.settle()?;
+    let env = env_layer(env)?.settle()?;
+    let config_path = flags.config.clone().or_else(|| env.config.clone());
+    let file = match &config_path {
+        Some(p) => file_layer(p)?.settle()?,
+        None => Layer::default(),
+    };
+    let merged = flags.over(env.over(file));
+    let config = finish(merged, command)?;
+    if check {
+        return Ok(Request::Check(config));
+    }
+    if config.command.is_empty() {
+        return Err(ConfigError::new(
+            "usage",
+            "no command given: hookinit [OPTIONS] [--] CMD [ARGS...] (see --help)",
+        ));
+    }
+    if config.command[0].is_empty() {
+        return Err(ConfigError::new("usage", "the command name is empty"));
+    }
+    Ok(Request::Run(config))
+}
+
+/// Cross-setting checks (Kubernetes: a sleep may not outlast the grace period).
+fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
+    let grace = l.grace.unwrap_or(DEFAULT_GRACE);
+    for (hook, name) in [(&l.post_start, "postStart"), (&l.pre_stop, "preStop")] {
+        if let Some((Handler::Sleep { duration }, source)) = hook {
+            if *duration > grace {
+                return Err(ConfigError::new(
+                    source.clone(),
+                    format!(
+                        "{name}.sleep.seconds: {}s must not exceed the grace period ({}s)",
+                        duration.as_secs(),
+                        grace.as_secs_f64()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Config {
+        command,
+        verbosity: l.verbosity.unwrap_or(DEFAULT_VERBOSITY),
+        log_format: l.log_format.unwrap_or(Format::Text),
+        signal_group: l.signal_group.unwrap_or(true),
+        subreaper: l.subreaper,
+        exit_remap: l.exit_remap.unwrap_or_default(),
+        post_start: l.post_start.map(|(h, _)| h),
+        pre_stop: l.pre_stop.map(|(h, _)| h),
+        grace,
+        stop_signal: l.stop_signal.map(|(s, _)| s),
+        stop_on: l
+            .stop_on
+            .unwrap_or(SignalSet::of(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT])),
+        post_start_timeout: l.post_start_timeout,
+        pre_stop_timeout: l.pre_stop_timeout,
+        ready_file: l.ready_file,
+        pre_stop_on_exit: l.pre_stop_on_exit.unwrap_or(false),
+        cleanup_timeout: l.cleanup_timeout.unwrap_or(DEFAULT_CLEANUP),
+    })
+}
+
+impl Config {
+    /// Time kept for the app's own shutdown after PreStop: 2 s (the kubelet's
+    /// minimum), or half the window if that is shorter.
+    pub fn app_reserve(&self) -> Duration {
+        Duration::from_secs(2).min(self.grace / 2)
+    }
+
+    /// Applies `HOOKINIT_EXIT_REMAP` to an exit code.
+    pub fn remap(&self, code: i32) -> i32 {
+        self.exit_remap
+            .iter()
+            .find(|(from, _)| *from == code)
+            .map_or(code, |(_, to)| *to)
+    }
+
+    /// The resolved plan, for `--check`.
+    pub fn plan(&self) -> String {
+        let secs = |d: Duration| format!("{}s", d.as_secs_f64());
+        let hook = |h: &Option<Handler>, timeout: Option<Duration>| match h {
+            None => "none".to_string(),
+            Some(h) => format!(
+                "{} (timeout: {})",
+                h.describe(),
+                timeout.map_or("none".into(), secs)
+            ),
+        };
+        let mut out = String::new();
+        let mut line = |k: &str, v: String| out.push_str(&format!("{k:<15} {v}\n"));
+        let cmd: Vec<String> = self
+            .command
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        line(
+            "command:",
+            if cmd.is_empty() {
+                "(none given)".into()
+            } else {
+                format!("{cmd:?}")
+            },
+        );
+        line(
+            "postStart:",
+            hook(&self.post_start, self.post_start_timeout),
+        );
+        line("preStop:", hook(&self.pre_stop, self.pre_stop_timeout));
+        line(
+            "grace period:",
+            format!(
+                "{} (PreStop may use up to {}; {} kept for the app)",
+                secs(self.grace),
+                secs(self.grace - self.app_reserve()),
+                secs(self.app_reserve())
+            ),
+        );
+        line(
+            "stop on:",
+            if self.stop_on.is_empty() {
+                "none".into()
+            } else {
+                self.stop_on
+                    .iter()
+                    .map(signals::name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        );
+        line(
+            "stop signal:",
+            self.stop_signal
+                .map_or("the signal received".into(), signals::name),
+        );
+        line(
+            "signals go to:",
+            if self.signal_group {
+                "the app's process group".into()
+            } else {
+                "the app only".into()
+            },
+        );
+        line(
+            "preStop on exit:",
+            if self.pre_stop_on_exit {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+        );
+        line(
+            "ready file:",
+            self.ready_file
+                .as_ref()
+                .map_or("none".into(), |p| p.display().to_string()),
+        );
+        line(
+            "cleanup:",
+            format!(
+                "leftovers get SIGTERM, then SIGKILL after {}",
+                secs(self.cleanup_timeout)
+            ),
+        );
+        let remap: Vec<String> = self
+            .exit_remap
+            .iter()
+            .map(|(a, b)| format!("{a}->{b}"))
+            .collect();
+        line(
+            "exit remap:",
+            if remap.is_empty() {
+                "none".into()
+            } else {
+                remap.join(", ")
+            },
+        );
+        out
+    }
+}
+
+/// `--help` text, generated from [`OPTIONS`].
+pub fn usage() -> String {
+    let mut s = String::from(
+        "hookinit: a tiny init for containers with Kubernetes-style lifecycle hooks\n\n\
+         Usage: hookinit [OPTIONS] [--] CMD [ARGS...]\n       hookinit --check [OPTIONS] [--] [CMD...]\n\n\
+         Options (flag / environment variable / config file key):\n",
+    );
+    for o in OPTIONS {
+        s.push_str(&format!(
+            "  --{:<20} {:<28} {}\n",
+            format!("{} V", o.flag),
+            o.env,
+            o.help
+        ));
+        if !o.file.is_empty() {
+            s.push_str(&format!("  {:<51} file key: {}\n", "", o.file));
+        }
+    }
+    s.push_str("  --check                    validate, print the plan, do not start the app\n");
+    s.push_str(
+        "  -h, --help                 this text\n  -V, --version              the version\n",
+    );
+    s.push_str("\nFlags win over environment variables, which win over the config file.\n");
+    s
+}
+
+/// The environment as (name, value) pairs.
+pub fn environment() -> Vec<(OsString, OsString)> {
+    std::env::vars_os().collect()
+}
+
+/// For messages: an argv element as text.
+pub fn lossy(s: &OsStr) -> String {
+    s.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let env: Vec<(OsString, OsString)> =
+            env.iter().map(|(a, b)| (a.into(), b.into())).collect();
+        match parse(&args, &env).map_err(|e| e.to_string())? {
+            Request::Run(c) | Request::Check(c) => Ok(c),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = run(&["app"], &[]).unwrap();
+        assert_eq!(c.grace, Duration::from_secs(10));
+        assert!(
+            c.signal_group
+                && c.stop_on.contains(libc::SIGTERM)
+                && c.stop_on.contains(libc::SIGQUIT)
+        );
+        assert_eq!(c.app_reserve(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn flag_wins_over_env() {
+        let c = run(
+            &["--grace-period=3", "--", "app"],
+            &[("HOOKINIT_GRACE_PERIOD", "5")],
+        )
+        .unwrap();
+        assert_eq!(c.grace, Duration::from_secs(3));
+        let c = run(&["app"], &[("HOOKINIT_GRACE_PERIOD", "2.5s")]).unwrap();
+        assert_eq!(c.grace, Duration::from_millis(2500));
+        assert_eq!(c.app_reserve(), Duration::from_millis(1250));
+    }
+
+    #[test]
+    fn hook_twice_in_one_source_is_an_error() {
+        let e = run(
+            &["app"],
+            &[
+                (
+                    "HOOKINIT_LIFECYCLE",
+                    r#"{"preStop":{"sleep":{"seconds":1}}}"#,
+                ),
+                ("HOOKINIT_PRE_STOP", r#"["true"]"#),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("HOOKINIT_PRE_STOP: preStop is also set in HOOKINIT_LIFECYCLE"),
+            "{e}"
+        );
+        // A flag overrides the environment without conflict.
+        let c = run(
+            &["--pre-stop", r#"["a"]"#, "app"],
+            &[(
+                "HOOKINIT_LIFECYCLE",
+                r#"{"preStop":{"sleep":{"seconds":1}}}"#,
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            c.pre_stop,
+            Some(Handler::Exec {
+                command: vec!["a".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("HOOKINIT_GRACE_PERIOD", "NaN", "HOOKINIT_GRACE_PERIOD: "),
+            ("HOOKINIT_GRACE_PERIOD", "-1", "must be a number of seconds"),
+            (
+                "HOOKINIT_VERBOSITY",
+                "4",
+                "HOOKINIT_VERBOSITY: \"4\" is not a verbosity",
+            ),
+            (
+                "HOOKINIT_LIFECYCLE",
+                r#"{"preStop":{"httpGet":{"port":70000}}}"#,
+                "HOOKINIT_LIFECYCLE: preStop.httpGet.port: 70000 is out of range 1-65535",
+            ),
+            (
+                "HOOKINIT_STOP_ON",
+                "TERM,KILL",
+                "SIGKILL cannot start a stop",
+            ),
+            ("HOOKINIT_EXIT_REMAP", "143:256", "not an exit code"),
+            ("HOOKINIT_FOO", "1", "HOOKINIT_FOO: unknown variable"),
+        ];
+        for (k, v, want) in cases {
+            let e = run(&["app"], &[(k, v)]).unwrap_err();
+            assert!(e.contains(want), "{k}={v}: {e}");
+        }
+    }
+
+    #[test]
+    fn remap_and_no_command() {
+        let c = run(&["app"], &[("HOOKINIT_EXIT_REMAP", "143, 130:5")]).unwrap();
+        assert_eq!((c.remap(143), c.remap(130), c.remap(1)), (0, 5, 1));
+        assert!(run(&[], &[]).unwrap_err().starts_with("usage:"));
+        assert!(run(&["--bogus", "app"], &[])
+            .unwrap_err()
+            .contains("unknown option"));
+    }
+}

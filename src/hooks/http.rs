@@ -1,0 +1,111 @@
+//! The `httpGet` handler, with ureq.
+//!
+//! Unlike the kubelet, which never checks the status (kubernetes#56963),
+//! success is a status of 200–399. Redirects are followed by hand so that
+//! only same-host ones are (at most 10); a redirect elsewhere is the answer.
+//! HTTPS, when built in, does not verify certificates (as the kubelet).
+
+use crate::lifecycle::{host_port, HttpGet, Scheme};
+use std::io::Read;
+use std::time::Duration;
+
+const MAX_REDIRECTS: usize = 10;
+/// How much of an error body is kept for the failure message.
+const BODY_LIMIT: u64 = 10 * 1024;
+
+pub fn get(spec: &HttpGet, budget: Option<Duration>) -> Result<(), String> {
+    let agent = agent(budget);
+    let scheme = if spec.scheme == Scheme::Https {
+        "https"
+    } else {
+        "http"
+    };
+    let authority = host_port(&spec.host, spec.port);
+    let mut url = format!("{scheme}://{authority}{}", spec.path);
+    for _ in 0..=MAX_REDIRECTS {
+        let mut request = agent.get(&url).header("Accept", "*/*");
+        for (name, value) in &spec.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let mut response = request.call().map_err(|e| format!("GET {url}: {e}"))?;
+        let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok());
+            if let Some(next) = location.and_then(|l| same_host_target(scheme, &authority, l)) {
+                url = next;
+                continue;
+            }
+        }
+        if (200..400).contains(&status) {
+            return Ok(());
+        }
+        let mut body = Vec::new();
+        let _ = response
+            .body_mut()
+            .as_reader()
+            .take(BODY_LIMIT)
+            .read_to_end(&mut body);
+        let body = String::from_utf8_lossy(&body);
+        let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut msg = format!("GET {url}: HTTP {status}");
+        if !body.is_empty() {
+            msg.push_str(": ");
+            msg.push_str(&body.chars().take(512).collect::<String>());
+        }
+        return Err(msg);
+    }
+    Err(format!("GET {url}: more than {MAX_REDIRECTS} redirects"))
+}
+
+fn agent(budget: Option<Duration>) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .timeout_global(budget.map(|b| b.max(Duration::from_millis(1))))
+        .user_agent(concat!("hookinit/", env!("CARGO_PKG_VERSION")));
+    #[cfg(feature = "https")]
+    let config = config.tls_config(
+        ureq::tls::TlsConfig::builder()
+            .disable_verification(true)
+            .build(),
+    );
+    config.build().into()
+}
+
+/// The URL a redirect points to, if it stays on the same host and port.
+fn same_host_target(scheme: &str, authority: &str, location: &str) -> Option<String> {
+    if location.starts_with('/') && !location.starts_with("//") {
+        return Some(format!("{scheme}://{authority}{location}"));
+    }
+    let rest = location
+        .strip_prefix("http://")
+        .or_else(|| location.strip_prefix("https://"))?;
+    let (target_authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let target_scheme = &location[..location.len() - rest.len() - 3];
+    let path = if path.is_empty() { "/" } else { path };
+    (target_authority == authority && target_scheme == scheme)
+        .then(|| format!("{scheme}://{authority}{path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_host_target as t;
+
+    #[test]
+    fn only_same_host_redirects() {
+        assert_eq!(
+            t("http", "127.0.0.1:80", "/b").as_deref(),
+            Some("http://127.0.0.1:80/b")
+        );
+        assert_eq!(
+            t("http", "127.0.0.1:80", "http://127.0.0.1:80").as_deref(),
+            Some("http://127.0.0.1:80/")
+        );
+        assert_eq!(t("http", "127.0.0.1:80", "http://evil:80/b"), None);
+        assert_eq!(t("http", "127.0.0.1:80", "//evil/b"), None);
+        assert_eq!(t("http", "127.0.0.1:80", "https://127.0.0.1:80/b"), None);
+    }
+}

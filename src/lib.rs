@@ -1,0 +1,118 @@
+//! hookinit: a tiny init (PID 1) for containers that spawns the app, forwards
+//! signals, reaps zombies, exits with the app's status, and runs
+//! Kubernetes-style lifecycle hooks (PostStart, PreStop) inside the container.
+//!
+//! Modules, one concern each:
+//! - [`config`]: flags, `HOOKINIT_*` variables and the JSON file, validated
+//!   ([`lifecycle`] for the Kubernetes `lifecycle` schema, [`json`] for strict JSON).
+//! - [`supervisor`]: the loop and the stop state machine.
+//! - [`signals`]: signal sets, the inherited signal configuration, the signalfd.
+//! - [`reap`]: the one `waitpid(-1)` loop.
+//! - [`spawn`]: starting the app and exec hooks.
+//! - [`hooks`]: the handlers (`exec`, `httpGet`, `tcpSocket`, `sleep`).
+//! - [`leftovers`]: which processes "everything" means when signalling all.
+//! - [`events`]: event lines, text or JSON.
+
+pub mod config;
+pub mod events;
+pub mod hooks;
+pub mod json;
+pub mod leftovers;
+pub mod lifecycle;
+pub mod reap;
+pub mod signals;
+pub mod spawn;
+pub mod supervisor;
+
+use config::Request;
+use events::Level;
+use leftovers::Scope;
+use signals::{Inherited, SignalFd};
+use std::ffi::OsString;
+use std::io::Write;
+
+/// Exit code for usage and configuration errors.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Runs hookinit with `argv` (program name first) and returns its exit code.
+pub fn run(argv: Vec<OsString>) -> i32 {
+    let code = run_inner(argv);
+    let _ = std::io::stdout().flush();
+    code
+}
+
+fn run_inner(argv: Vec<OsString>) -> i32 {
+    // First, before anything can change it: what children must inherit.
+    // Then block every signal, so none is lost (or fatal) during start-up;
+    // they wait in the signalfd until the loop reads them.
+    let inherited = match Inherited::capture() {
+        Ok(i) => i,
+        Err(e) => return fatal(&format!("cannot read the signal mask: {e}")),
+    };
+    let signals = match SignalFd::block_all_and_open() {
+        Ok(fd) => fd,
+        Err(e) => return fatal(&format!("cannot set up signal handling: {e}")),
+    };
+
+    let cfg = match config::parse(argv.get(1..).unwrap_or_default(), &config::environment()) {
+        Ok(Request::Run(cfg)) => cfg,
+        Ok(Request::Check(cfg)) => {
+            print!("{}", cfg.plan());
+            println!("configuration OK");
+            return 0;
+        }
+        Ok(Request::Help) => {
+            print!("{}", config::usage());
+            return 0;
+        }
+        Ok(Request::Version) => {
+            println!("hookinit {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("hookinit: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    events::init(cfg.verbosity, cfg.log_format);
+
+    let scope = Scope::detect();
+    if cfg.subreaper.unwrap_or(scope == Scope::Descendants) {
+        // SAFETY: plain prctl.
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0 {
+            events::log(
+                Level::Debug,
+                "Subreaper",
+                "not PID 1: registered as a child subreaper, so orphans are still reaped",
+            );
+        } else {
+            events::log(
+                Level::Warn,
+                "Subreaper",
+                &format!(
+                    "cannot become a child subreaper: {}",
+                    std::io::Error::last_os_error()
+                ),
+            );
+        }
+    }
+    let completions = match hooks::Completions::new() {
+        Ok(c) => c,
+        Err(e) => return fatal(&format!("cannot create a pipe: {e}")),
+    };
+
+    let foreground = spawn::stdin_is_controlling_tty();
+    let app_pid = match spawn::spawn_app(&cfg.command, inherited, foreground) {
+        Ok(pid) => pid,
+        Err(e) => {
+            eprintln!("hookinit: {e}");
+            return e.exit_code();
+        }
+    };
+    supervisor::Supervisor::new(cfg, inherited, scope, signals, completions, app_pid).run()
+}
+
+fn fatal(msg: &str) -> i32 {
+    events::log(Level::Warn, "Error", msg);
+    1
+}

@@ -1,0 +1,409 @@
+//! The Kubernetes `lifecycle` object: `postStart`, `preStop`, `stopSignal`,
+//! and the four handler kinds, parsed from JSON with errors that carry a path.
+//!
+//! A user pastes their pod spec's JSON unchanged, so field names, defaults and
+//! validation messages follow Kubernetes; where hookinit cannot do what the
+//! kubelet does (named ports: there is no container port list here) it says so.
+
+use crate::json::{self, join, PathError};
+use crate::signals;
+use serde_json::Value;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handler {
+    Exec { command: Vec<String> },
+    HttpGet(HttpGet),
+    TcpSocket { host: String, port: u16 },
+    Sleep { duration: Duration },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpGet {
+    pub scheme: Scheme,
+    pub host: String,
+    pub port: u16,
+    /// Path and optional query, always starting with `/`.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Handler {
+    /// The Kubernetes name of the handler kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Handler::Exec { .. } => "exec",
+            Handler::HttpGet(_) => "httpGet",
+            Handler::TcpSocket { .. } => "tcpSocket",
+            Handler::Sleep { .. } => "sleep",
+        }
+    }
+
+    /// One line for `--check` and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Handler::Exec { command } => format!("exec {command:?}"),
+            Handler::HttpGet(h) => {
+                let scheme = if h.scheme == Scheme::Https {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!(
+                    "httpGet {scheme}://{}{}",
+                    host_port(&h.host, h.port),
+                    h.path
+                )
+            }
+            Handler::TcpSocket { host, port } => format!("tcpSocket {}", host_port(host, *port)),
+            Handler::Sleep { duration } => format!("sleep {}s", duration.as_secs()),
+        }
+    }
+}
+
+/// `host:port`, bracketing IPv6 literals.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+
+/// The parsed `lifecycle` object.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub post_start: Option<Handler>,
+    pub pre_stop: Option<Handler>,
+    pub stop_signal: Option<i32>,
+}
+
+pub fn parse_lifecycle(v: &Value, path: &str) -> Result<Lifecycle, PathError> {
+    let obj = json::object(v, path, &["postStart", "preStop", "stopSignal"])?;
+    let handler = |key: &str| -> Result<Option<Handler>, PathError> {
+        obj.get(key)
+            .map(|h| parse_handler(h, &join(path, key)))
+            .transpose()
+    };
+    let stop_signal = match obj.get("stopSignal") {
+        None => None,
+        Some(s) => {
+            let p = join(path, "stopSignal");
+            Some(parse_stop_signal(json::string(s, &p)?).map_err(|m| PathError::new(&p, m))?)
+        }
+    };
+    Ok(Lifecycle {
+        post_start: handler("postStart")?,
+        pre_stop: handler("preStop")?,
+        stop_signal,
+    })
+}
+
+/// A stop signal: a name or number, and not one that cannot be caught or is
+/// hookinit's own business.
+pub fn parse_stop_signal(text: &str) -> Result<i32, String> {
+    match signals::parse(text) {
+        None => Err(format!("\"{text}\" is not a signal name or number")),
+        Some(sig) if sig == libc::SIGCHLD => Err("SIGCHLD cannot be a stop signal".into()),
+        Some(sig) => Ok(sig),
+    }
+}
+
+const KINDS: [&str; 4] = ["exec", "httpGet", "tcpSocket", "sleep"];
+
+/// A handler object, or the shorthand `["cmd", "arg"]` meaning exec.
+pub fn parse_handler_or_shorthand(v: &Value, path: &str) -> Result<Handler, PathError> {
+    if v.is_array() {
+        return Ok(Handler::Exec {
+            command: parse_command(v, path)?,
+        });
+    }
+    parse_handler(v, path)
+}
+
+pub fn parse_handler(v: &Value, path: &str) -> Result<Handler, PathError> {
+    let obj = json::object(v, path, &KINDS)?;
+    let mut present = KINDS.iter().filter(|k| obj.contains_key(**k));
+    let Some(&kind) = present.next() else {
+        return Err(PathError::new(path, "must specify a handler type"));
+    };
+    if present.next().is_some() {
+        return Err(PathError::new(
+            path,
+            "may not specify more than 1 handler type",
+        ));
+    }
+    let body = &obj[kind];
+    let path = &join(path, kind);
+    match kind {
+        "exec" => {
+            let o = json::object(body, path, &["command"])?;
+            let command = o
+                .get("command")
+                .ok_or_else(|| PathError::new(&join(path, "command"), "Required value"))?;
+            Ok(Handler::Exec {
+                command: parse_command(command, &join(path, "command"))?,
+            })
+        }
+        "httpGet" => parse_http_get(body, path).map(Handler::HttpGet),
+        "tcpSocket" => {
+            let o = json::object(body, path, &["port", "host"])?;
+            Ok(Handler::TcpSocket {
+                host: parse_host(o.get("host"), path)?,
+                port: parse_port(o.get("port"), path)?,
+            })
+        }
+        _ => {
+            let o = json::object(body, path, &["seconds"])?;
+            let p = join(path, "seconds");
+            let seconds = json::whole(
+                o.get("seconds")
+                    .ok_or_else(|| PathError::new(&p, "Required value"))?,
+                &p,
+            )?;
+            if seconds > MAX_SECONDS {
+                return Err(PathError::new(
+                    &p,
+                    format!("{seconds} is out of range 0-{MAX_SECONDS}"),
+                ));
+            }
+            Ok(Handler::Sleep {
+                duration: Duration::from_secs(seconds),
+            })
+        }
+    }
+}
+
+/// The longest duration hookinit accepts anywhere (a year): keeps deadline
+/// arithmetic far from overflow.
+pub const MAX_SECONDS: u64 = 365 * 24 * 3600;
+
+fn parse_command(v: &Value, path: &str) -> Result<Vec<String>, PathError> {
+    let items = v.as_array().ok_or_else(|| {
+        PathError::new(
+            path,
+            format!("must be an array of strings, not {}", json::kind(v)),
+        )
+    })?;
+    if items.is_empty() {
+        return Err(PathError::new(
+            path,
+            "Required value: the command may not be empty",
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let p = format!("{path}[{i}]");
+            let s = json::string(item, &p)?;
+            if s.contains('\0') {
+                return Err(PathError::new(&p, "may not contain a NUL byte"));
+            }
+            Ok(s.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|cmd| {
+            if cmd[0].is_empty() {
+                Err(PathError::new(
+                    &format!("{path}[0]"),
+                    "the program name may not be empty",
+                ))
+            } else {
+                Ok(cmd)
+            }
+        })
+}
+
+fn parse_port(v: Option<&Value>, path: &str) -> Result<u16, PathError> {
+    let path = &join(path, "port");
+    match v {
+        None => Err(PathError::new(path, "Required value")),
+        Some(Value::String(name)) => Err(PathError::new(
+            path,
+            format!("named port \"{name}\" is not supported: hookinit has no list of container ports, give the number"),
+        )),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(p @ 1..=65535) => Ok(p as u16),
+            _ => Err(PathError::new(path, format!("{n} is out of range 1-65535"))),
+        },
+        Some(other) => Err(PathError::new(path, format!("must be a number, not {}", json::kind(other)))),
+    }
+}
+
+fn parse_host(v: Option<&Value>, path: &str) -> Result<String, PathError> {
+    let path = &join(path, "host");
+    let host = match v {
+        None => return Ok(DEFAULT_HOST.to_string()),
+        Some(v) => json::string(v, path)?,
+    };
+    if host.is_empty() {
+        return Ok(DEFAULT_HOST.to_string());
+    }
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "/?#@[]".contains(c))
+    {
+        return Err(PathError::new(
+            path,
+            format!("\"{host}\" is not a valid host name or address"),
+        ));
+    }
+    Ok(host.to_string())
+}
+
+fn parse_http_get(v: &Value, path: &str) -> Result<HttpGet, PathError> {
+    let o = json::object(v, path, &["path", "port", "host", "scheme", "httpHeaders"])?;
+    let scheme = match o.get("scheme") {
+        None => Scheme::Http,
+        Some(s) => match json::string(s, &join(path, "scheme"))? {
+            "HTTP" => Scheme::Http,
+            "HTTPS" => Scheme::Https,
+            other => {
+                return Err(PathError::new(
+                    &join(path, "scheme"),
+                    format!(
+                        "Unsupported value: \"{other}\": supported values: \"HTTP\", \"HTTPS\""
+                    ),
+                ))
+            }
+        },
+    };
+    if scheme == Scheme::Https && !cfg!(feature = "https") {
+        return Err(PathError::new(
+            &join(path, "scheme"),
+            "HTTPS is not available in this build of hookinit (build it with --features https)",
+        ));
+    }
+    let url_path = match o.get("path") {
+        None => "/".to_string(),
+        Some(p) => {
+            let p_path = join(path, "path");
+            let p = json::string(p, &p_path)?;
+            if p.chars().any(|c| c.is_control() || c == ' ') {
+                return Err(PathError::new(
+                    &p_path,
+                    "may not contain spaces or control characters (CR, LF, ...)",
+                ));
+            }
+            if p.starts_with('/') {
+                p.to_string()
+            } else {
+                format!("/{p}")
+            }
+        }
+    };
+    let mut headers = Vec::new();
+    if let Some(list) = o.get("httpHeaders") {
+        let hp = join(path, "httpHeaders");
+        let items = list.as_array().ok_or_else(|| {
+            PathError::new(&hp, format!("must be an array, not {}", json::kind(list)))
+        })?;
+        for (i, item) in items.iter().enumerate() {
+            let ip = format!("{hp}[{i}]");
+            let h = json::object(item, &ip, &["name", "value"])?;
+            let name_path = join(&ip, "name");
+            let name = json::string(
+                h.get("name")
+                    .ok_or_else(|| PathError::new(&name_path, "Required value"))?,
+                &name_path,
+            )?;
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return Err(PathError::new(
+                    &name_path,
+                    format!("\"{name}\" is not a valid header name: use letters, digits and '-'"),
+                ));
+            }
+            let value_path = join(&ip, "value");
+            let value = match h.get("value") {
+                None => "",
+                Some(v) => json::string(v, &value_path)?,
+            };
+            if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+                return Err(PathError::new(
+                    &value_path,
+                    "may not contain CR, LF or NUL (header injection)",
+                ));
+            }
+            headers.push((name.to_string(), value.to_string()));
+        }
+    }
+    Ok(HttpGet {
+        scheme,
+        host: parse_host(o.get("host"), path)?,
+        port: parse_port(o.get("port"), path)?,
+        path: url_path,
+        headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lc(text: &str) -> Result<Lifecycle, String> {
+        parse_lifecycle(&json::parse(text).map_err(|e| e)?, "").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn kubernetes_docs_example() {
+        let l = lc(r#"{"postStart":{"exec":{"command":["/bin/sh","-c","echo Hello > /tmp/message"]}},
+                      "preStop":{"exec":{"command":["/bin/sh","-c","nginx -s quit; while killall -0 nginx; do sleep 1; done"]}}}"#)
+        .unwrap();
+        assert_eq!(l.post_start.unwrap().kind(), "exec");
+        assert_eq!(l.pre_stop.unwrap().kind(), "exec");
+    }
+
+    #[test]
+    fn http_defaults_and_headers() {
+        let l = lc(r#"{"preStop":{"httpGet":{"port":8080,"httpHeaders":[{"name":"X-A","value":"b"}]}},"stopSignal":"SIGQUIT"}"#).unwrap();
+        let Some(Handler::HttpGet(h)) = l.pre_stop else {
+            panic!()
+        };
+        assert_eq!(
+            (h.host.as_str(), h.port, h.path.as_str(), h.scheme),
+            ("127.0.0.1", 8080, "/", Scheme::Http)
+        );
+        assert_eq!(h.headers, vec![("X-A".to_string(), "b".to_string())]);
+        assert_eq!(l.stop_signal, Some(libc::SIGQUIT));
+    }
+
+    #[test]
+    fn errors_carry_paths() {
+        assert_eq!(
+            lc(r#"{"preStop":{"httpGet":{"port":70000}}}"#).unwrap_err(),
+            "preStop.httpGet.port: 70000 is out of range 1-65535"
+        );
+        assert_eq!(
+            lc(r#"{"preStop":{}}"#).unwrap_err(),
+            "preStop: must specify a handler type"
+        );
+        assert_eq!(
+            lc(r#"{"postStart":{"exec":{"command":["a"]},"sleep":{"seconds":1}}}"#).unwrap_err(),
+            "postStart: may not specify more than 1 handler type"
+        );
+        assert!(lc(r#"{"preStop":{"httpGet":{"port":"http"}}}"#)
+            .unwrap_err()
+            .contains("named port"));
+        assert!(lc(r#"{"preStop":{"exec":{"comand":["a"]}}}"#)
+            .unwrap_err()
+            .starts_with("preStop.exec.comand: unknown field"));
+        assert!(lc(
+            r#"{"preStop":{"httpGet":{"port":1,"httpHeaders":[{"name":"X","value":"a\r\nB: c"}]}}}"#
+        )
+        .unwrap_err()
+        .contains("httpHeaders[0].value"));
+    }
+}

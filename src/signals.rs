@@ -1,0 +1,312 @@
+//! Signal plumbing: sets of all 64 Linux signals, the inherited signal
+//! configuration, and the one signalfd the supervision loop reads.
+//!
+//! hookinit installs no signal handlers at all. It blocks every signal and
+//! takes them from a signalfd, so the dispositions it inherited stay untouched
+//! and are exactly what a child inherits across exec. Raw syscalls are used
+//! where libc would get in the way: musl's `sigfillset`/`sigaddset`/`sigaction`
+//! refuse signals 32–34 (it reserves them), and a set without them would leave
+//! a non-PID-1 hookinit killable by `kill -34`.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Highest signal number on Linux.
+pub const MAX_SIGNAL: i32 = 64;
+
+/// A set of signals as the kernel sees it: bit `n - 1` is signal `n`.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub struct SignalSet(u64);
+
+impl SignalSet {
+    pub const fn empty() -> Self {
+        SignalSet(0)
+    }
+
+    /// Every signal 1..=64, including the ones libc reserves.
+    pub const fn full() -> Self {
+        SignalSet(u64::MAX)
+    }
+
+    pub fn of(signals: &[i32]) -> Self {
+        let mut set = SignalSet::empty();
+        for &sig in signals {
+            set.insert(sig);
+        }
+        set
+    }
+
+    pub fn insert(&mut self, sig: i32) {
+        if (1..=MAX_SIGNAL).contains(&sig) {
+            self.0 |= 1 << (sig - 1);
+        }
+    }
+
+    pub fn contains(&self, sig: i32) -> bool {
+        (1..=MAX_SIGNAL).contains(&sig) && self.0 & (1 << (sig - 1)) != 0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = i32> {
+        (1..=MAX_SIGNAL).filter(move |&sig| self.contains(sig))
+    }
+
+    /// The calling thread's blocked-signal mask.
+    pub fn current_mask() -> io::Result<Self> {
+        let mut old = 0u64;
+        rt_sigprocmask(libc::SIG_BLOCK, None, Some(&mut old))?;
+        Ok(SignalSet(old))
+    }
+
+    /// Replaces the calling thread's mask. Async-signal-safe (used between
+    /// fork and exec).
+    pub fn set_as_mask(&self) -> io::Result<()> {
+        rt_sigprocmask(libc::SIG_SETMASK, Some(&self.0), None)
+    }
+
+    /// Signals whose disposition is SIG_IGN right now.
+    pub fn currently_ignored() -> Self {
+        let mut set = SignalSet::empty();
+        for sig in 1..=MAX_SIGNAL {
+            if sig != libc::SIGKILL
+                && sig != libc::SIGSTOP
+                && disposition(sig) == Some(libc::SIG_IGN)
+            {
+                set.insert(sig);
+            }
+        }
+        set
+    }
+}
+
+/// The kernel's `struct sigaction` (x86_64 and aarch64 share this layout).
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+fn rt_sigprocmask(how: libc::c_int, set: Option<&u64>, old: Option<&mut u64>) -> io::Result<()> {
+    let set_ptr = set.map_or(std::ptr::null(), |s| s as *const u64);
+    let old_ptr = old.map_or(std::ptr::null_mut(), |o| o as *mut u64);
+    // SAFETY: both pointers are null or point to a u64, the kernel's 64-signal set.
+    let rc = unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how, set_ptr, old_ptr, 8usize) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn disposition(sig: i32) -> Option<libc::sighandler_t> {
+    let mut old = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: a query only (act is null); `old` has the kernel's layout.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            std::ptr::null::<KernelSigaction>(),
+            &mut old as *mut KernelSigaction,
+            8usize,
+        )
+    };
+    (rc == 0).then_some(old.handler)
+}
+
+/// Sets `sig` to SIG_IGN or SIG_DFL. Async-signal-safe (used between fork and exec).
+pub fn set_ignored(sig: i32, ignored: bool) -> io::Result<()> {
+    let act = KernelSigaction {
+        handler: if ignored {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        },
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: `act` has the kernel's layout; no handler function is installed.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &act as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// What hookinit was started with, to be handed on unchanged to every child
+/// (tini's `sigconf` behaviour): its blocked mask and its ignored set.
+#[derive(Clone, Copy, Debug)]
+pub struct Inherited {
+    pub mask: SignalSet,
+    pub ignored: SignalSet,
+}
+
+impl Inherited {
+    pub fn capture() -> io::Result<Self> {
+        Ok(Inherited {
+            mask: SignalSet::current_mask()?,
+            ignored: SignalSet::currently_ignored(),
+        })
+    }
+
+    /// Restores this configuration in a freshly forked child. std's `Command`
+    /// resets SIGPIPE to SIG_DFL before running `pre_exec` closures, so an
+    /// inherited SIG_IGN for SIGPIPE is put back here; all other dispositions
+    /// are untouched by hookinit (it installs no handlers) and survive exec.
+    pub fn apply_in_child(&self) -> io::Result<()> {
+        set_ignored(libc::SIGPIPE, self.ignored.contains(libc::SIGPIPE))?;
+        self.mask.set_as_mask()
+    }
+}
+
+/// A signalfd receiving every signal (all must be blocked first).
+pub struct SignalFd(OwnedFd);
+
+impl SignalFd {
+    /// Blocks all 64 signals for the calling thread (threads started later
+    /// inherit it) and opens a non-blocking signalfd for them.
+    pub fn block_all_and_open() -> io::Result<Self> {
+        SignalSet::full().set_as_mask()?;
+        let mask = u64::MAX;
+        // SAFETY: `mask` is a 64-signal kernel set; the kernel ignores KILL/STOP in it.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_signalfd4,
+                -1,
+                &mask as *const u64,
+                8usize,
+                libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this descriptor to us.
+        Ok(SignalFd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
+    }
+
+    /// Reads pending signals into `buf` and returns how many were read.
+    pub fn read(&self, buf: &mut [libc::signalfd_siginfo]) -> usize {
+        let bytes = std::mem::size_of_val(buf);
+        loop {
+            // SAFETY: `buf` is valid for `bytes` bytes of plain-old-data records.
+            let n = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), bytes) };
+            if n >= 0 {
+                return n as usize / std::mem::size_of::<libc::signalfd_siginfo>();
+            }
+            if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return 0;
+            }
+        }
+    }
+}
+
+impl AsRawFd for SignalFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+const NAMES: [&str; 31] = [
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+];
+
+/// Parses `SIGTERM`, `TERM`, `term`, `15`, `SIGRTMIN+2` or `RTMAX-1`.
+pub fn parse(text: &str) -> Option<i32> {
+    let text = text.trim();
+    if let Ok(n) = text.parse::<i32>() {
+        return (1..=MAX_SIGNAL).contains(&n).then_some(n);
+    }
+    let upper = text.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(i) = NAMES.iter().position(|&n| n == bare) {
+        return Some(i as i32 + 1);
+    }
+    // Aliases the kernel defines.
+    match bare {
+        "IOT" => return Some(libc::SIGABRT),
+        "POLL" => return Some(libc::SIGIO),
+        "CLD" => return Some(libc::SIGCHLD),
+        _ => {}
+    }
+    let (base, rest) = if let Some(rest) = bare.strip_prefix("RTMIN") {
+        (rtmin(), rest)
+    } else if let Some(rest) = bare.strip_prefix("RTMAX") {
+        (MAX_SIGNAL, rest)
+    } else {
+        return None;
+    };
+    let sig = if rest.is_empty() {
+        base
+    } else if let Some(n) = rest.strip_prefix('+') {
+        base.checked_add(n.parse::<i32>().ok()?)?
+    } else if let Some(n) = rest.strip_prefix('-') {
+        base.checked_sub(n.parse::<i32>().ok()?)?
+    } else {
+        return None;
+    };
+    (rtmin()..=MAX_SIGNAL).contains(&sig).then_some(sig)
+}
+
+/// The first real-time signal applications may use (libc keeps the ones below).
+pub fn rtmin() -> i32 {
+    libc::SIGRTMIN()
+}
+
+/// `SIGTERM`, or `SIG34` for an unnamed one.
+pub fn name(sig: i32) -> String {
+    match usize::try_from(sig - 1).ok().and_then(|i| NAMES.get(i)) {
+        Some(n) => format!("SIG{n}"),
+        None => format!("SIG{sig}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_numbers_and_realtime() {
+        assert_eq!(parse("SIGTERM"), Some(15));
+        assert_eq!(parse("term"), Some(15));
+        assert_eq!(parse("9"), Some(9));
+        assert_eq!(parse("64"), Some(64));
+        assert_eq!(parse("RTMAX"), Some(64));
+        assert_eq!(parse("SIGRTMIN+1"), Some(rtmin() + 1));
+        assert_eq!(parse("0"), None);
+        assert_eq!(parse("65"), None);
+        assert_eq!(parse("RTMAX+1"), None);
+        assert_eq!(parse("TERMS"), None);
+        assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    fn full_set_has_all_64() {
+        let all = SignalSet::full();
+        assert_eq!(all.iter().count(), 64);
+        assert!(all.contains(32) && all.contains(33) && all.contains(34));
+        assert_eq!(name(15), "SIGTERM");
+        assert_eq!(name(34), "SIG34");
+    }
+}

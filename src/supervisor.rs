@@ -1,0 +1,666 @@
+//! The supervision loop: one `poll` on the signalfd, the hook-thread wake-up
+//! pipe and exec hooks' output pipes, with a timeout only when a deadline is
+//! pending. Idle means asleep: no timers, no wake-ups.
+//!
+//! What happens on a stop signal is [`Phase`], read top to bottom:
+//!
+//! ```text
+//! Running ──stop signal / PostStart failed──▶ PreStop ──hook done / timed out──▶ Stopping
+//!    │                       (no PreStop) ─────────────────────────────────────▶ Stopping
+//!    │ app exited                            │ app exited, 2nd stop signal      │ app exited
+//!    ▼                                       ▼                                  ▼
+//! Draining (leftovers got SIGTERM) ◀─────────┴──────────────────────────────────┘
+//!    │ deadline                        PreStop/Stopping deadline: SIGKILL everything
+//!    ▼                                                     ▼
+//! Killed (SIGKILL sent) ◀──────────────────────────────────┘   ── no children left ──▶ exit
+//! ```
+//!
+//! The grace window starts when the stop signal arrives; its deadline is the
+//! moment SIGKILL lands, whatever runs then. PreStop gets the window minus a
+//! reserve kept for the app's own shutdown.
+
+use crate::config::Config;
+use crate::events::{self, Event, Level};
+use crate::hooks::{Completions, HookKind, Outcome, RunningHook};
+use crate::leftovers::Scope;
+use crate::reap::{self, Reap, Status};
+use crate::signals::{self, Inherited, SignalFd};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The app runs; PostStart may be running.
+    Running,
+    /// PreStop runs; the app has not been signalled yet (or has already
+    /// exited, with `HOOKINIT_PRE_STOP_ON_EXIT`). SIGKILL at `deadline`.
+    PreStop { deadline: Instant, signal: i32 },
+    /// The app has its stop signal. SIGKILL at `deadline`.
+    Stopping { deadline: Instant },
+    /// The app is gone; what it left behind got SIGTERM. SIGKILL at `deadline`.
+    Draining { deadline: Instant },
+    /// SIGKILL sent to everything; waiting for the kernel to finish it,
+    /// at most until `deadline` (a process stuck in the kernel cannot hold us).
+    Killed { deadline: Instant },
+}
+
+/// How long to wait for SIGKILLed processes to be reaped before exiting anyway.
+const KILLED_WAIT: Duration = Duration::from_secs(1);
+
+pub struct Supervisor {
+    cfg: Config,
+    inherited: Inherited,
+    scope: Scope,
+    signals: SignalFd,
+    completions: Completions,
+    own_pid: u32,
+    app_pid: i32,
+    app_status: Option<Status>,
+    phase: Phase,
+    post_start: Option<RunningHook>,
+    pre_stop: Option<RunningHook>,
+    pre_stop_ran: bool,
+    post_start_failed: bool,
+    exit_code: Option<i32>,
+}
+
+impl Supervisor {
+    pub fn new(
+        cfg: Config,
+        inherited: Inherited,
+        scope: Scope,
+        signals: SignalFd,
+        completions: Completions,
+        app_pid: i32,
+    ) -> Self {
+        Supervisor {
+            cfg,
+            inherited,
+            scope,
+            signals,
+            completions,
+            own_pid: std::process::id(),
+            app_pid,
+            app_status: None,
+            phase: Phase::Running,
+            post_start: None,
+            pre_stop: None,
+            pre_stop_ran: false,
+            post_start_failed: false,
+            exit_code: None,
+        }
+    }
+
+    /// Runs until the app and everything it left behind are gone; returns
+    /// hookinit's exit code.
+    pub fn run(mut self) -> i32 {
+        events::log(
+            Level::Info,
+            "Started",
+            &format!("started {:?} as pid {}", self.command_line(), self.app_pid),
+        );
+        match self.cfg.post_start.clone() {
+            Some(handler) => {
+                let deadline = self.cfg.post_start_timeout.map(|t| Instant::now() + t);
+                self.post_start = self.start_hook(HookKind::PostStart, &handler, deadline);
+            }
+            None => self.mark_ready(),
+        }
+        loop {
+            if let Some(code) = self.exit_code {
+                return code;
+            }
+            self.wait_and_dispatch();
+        }
+    }
+
+    fn command_line(&self) -> String {
+        self.cfg
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn app_alive(&self) -> bool {
+        self.app_status.is_none()
+    }
+
+    // ---- waiting ------------------------------------------------------------
+
+    fn next_wake(&self) -> Option<Instant> {
+        let phase_deadline = match self.phase {
+            Phase::Running => None,
+            Phase::PreStop { deadline, .. }
+            | Phase::Stopping { deadline }
+            | Phase::Draining { deadline }
+            | Phase::Killed { deadline } => Some(deadline),
+        };
+        let hooks = [&self.post_start, &self.pre_stop]
+            .into_iter()
+            .flatten()
+            .filter_map(RunningHook::wake_at);
+        hooks.chain(phase_deadline).min()
+    }
+
+    /// Blocks until a signal, a hook result, hook output or a deadline, then
+    /// handles whatever is ready.
+    fn wait_and_dispatch(&mut self) {
+        let timeout_ms = match self.next_wake() {
+            None => -1,
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                // Round up: waking a hair early would only loop once more.
+                left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
+            }
+        };
+        let hook_fds: Vec<(HookKind, RawFd)> = [&self.post_start, &self.pre_stop]
+            .into_iter()
+            .flatten()
+            .flat_map(|h| h.output_fds().into_iter().map(move |fd| (h.kind, fd)))
+            .collect();
+        let mut fds: Vec<libc::pollfd> = [self.signals.as_raw_fd(), self.completions.fd()]
+            .into_iter()
+            .chain(hook_fds.iter().map(|&(_, fd)| fd))
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `fds` is a valid array of pollfd for its length.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if ready > 0 {
+            if fds[0].revents != 0 {
+                self.read_signals();
+            }
+            if fds[1].revents != 0 {
+                for (token, result) in self.completions.drain() {
+                    self.on_thread_result(token, result);
+                }
+            }
+            for (i, &(kind, fd)) in hook_fds.iter().enumerate() {
+                if fds[i + 2].revents != 0 {
+                    if let Some(h) = self.hook_mut(kind) {
+                        h.pump(fd);
+                    }
+                }
+            }
+        }
+        self.on_time(Instant::now());
+        if matches!(self.phase, Phase::Draining { .. } | Phase::Killed { .. }) {
+            self.reap_children();
+        }
+    }
+
+    fn read_signals(&mut self) {
+        // SAFETY: signalfd_siginfo is plain old data; zeroes are a valid value.
+        let mut batch: [libc::signalfd_siginfo; 16] = unsafe { std::mem::zeroed() };
+        loop {
+            let n = self.signals.read(&mut batch);
+            if n == 0 {
+                return;
+            }
+            for info in &batch[..n] {
+                let sig = info.ssi_signo as i32;
+                // hookinit's own failed write to a closed stdout raises SIGPIPE
+                // on itself: not a signal for the app.
+                if info.ssi_pid == self.own_pid
+                    && info.ssi_code == libc::SI_USER
+                    && sig != libc::SIGCHLD
+                {
+                    events::log(
+                        Level::Debug,
+                        "SignalIgnored",
+                        &format!("{} raised by hookinit itself", signals::name(sig)),
+                    );
+                    continue;
+                }
+                self.on_signal(sig);
+            }
+        }
+    }
+
+    // ---- events -------------------------------------------------------------
+
+    fn on_signal(&mut self, sig: i32) {
+        if sig == libc::SIGCHLD {
+            self.reap_children();
+        } else if self.cfg.stop_on.contains(sig) {
+            self.on_stop_signal(sig);
+        } else {
+            self.forward(sig);
+        }
+    }
+
+    /// What a stop signal does depends on how far the stop already is.
+    fn on_stop_signal(&mut self, sig: i32) {
+        match self.phase {
+            Phase::Running => self.begin_stop(sig, &format!("received {}", signals::name(sig))),
+            Phase::PreStop { deadline, signal } => {
+                let why = format!("cut short by a second {}", signals::name(sig));
+                self.end_pre_stop_early(&why);
+                self.after_pre_stop(deadline, signal);
+            }
+            Phase::Stopping { .. } => self.forward(sig),
+            Phase::Draining { .. } | Phase::Killed { .. } => events::log(
+                Level::Debug,
+                "SignalIgnored",
+                &format!("{} while exiting", signals::name(sig)),
+            ),
+        }
+    }
+
+    fn reap_children(&mut self) {
+        loop {
+            match reap::next() {
+                Reap::Child(pid, status) => self.on_reaped(pid, status),
+                Reap::NothingYet => return,
+                Reap::NoChildren => {
+                    if matches!(self.phase, Phase::Draining { .. } | Phase::Killed { .. }) {
+                        self.finish();
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_reaped(&mut self, pid: i32, status: Status) {
+        if pid == self.app_pid {
+            self.app_status = Some(status);
+            events::log(
+                Level::Info,
+                "Exited",
+                &format!("the app (pid {pid}) {status}"),
+            );
+            self.on_app_exit();
+        } else if let Some(kind) = self.hook_with_pid(pid) {
+            if let Some(hook) = self.hook_mut(kind) {
+                let outcome = hook.reaped(status);
+                self.hook_finished(kind, outcome);
+            }
+        } else {
+            events::log(Level::Debug, "Reaped", &format!("pid {pid} {status}"));
+        }
+    }
+
+    fn on_thread_result(&mut self, token: u64, result: Result<(), String>) {
+        for kind in [HookKind::PostStart, HookKind::PreStop] {
+            if let Some(outcome) = self
+                .hook_mut(kind)
+                .and_then(|h| h.thread_done(token, &result))
+            {
+                self.hook_finished(kind, outcome);
+            }
+        }
+    }
+
+    fn on_time(&mut self, now: Instant) {
+        for kind in [HookKind::PostStart, HookKind::PreStop] {
+            if let Some(outcome) = self.hook_mut(kind).and_then(|h| h.check_time(now)) {
+                self.hook_finished(kind, outcome);
+            }
+        }
+        match self.phase {
+            Phase::PreStop { deadline, .. } | Phase::Stopping { deadline } if now >= deadline => {
+                self.kill_everything(&format!(
+                    "the grace period of {}s is over",
+                    self.cfg.grace.as_secs_f64()
+                ))
+            }
+            Phase::Draining { deadline } if now >= deadline => {
+                self.kill_everything("processes left behind did not exit after SIGTERM")
+            }
+            Phase::Killed { deadline } if now >= deadline => {
+                events::log(
+                    Level::Warn,
+                    "Exiting",
+                    "processes are still not reaped 1s after SIGKILL; exiting anyway",
+                );
+                self.finish();
+            }
+            _ => {}
+        }
+    }
+
+    // ---- the app's exit -----------------------------------------------------
+
+    fn on_app_exit(&mut self) {
+        if let Some(mut hook) = self.post_start.take() {
+            hook.cancel();
+            self.hook_event(
+                Level::Info,
+                "HookCancelled",
+                HookKind::PostStart,
+                hook.handler,
+                "the app exited",
+            );
+        }
+        match self.phase {
+            Phase::Running => {
+                let pre_stop = self
+                    .cfg
+                    .pre_stop
+                    .clone()
+                    .filter(|_| self.cfg.pre_stop_on_exit && !self.pre_stop_ran);
+                match pre_stop {
+                    Some(handler) => {
+                        self.remove_ready_file();
+                        let deadline = Instant::now() + self.cfg.grace;
+                        let hook_deadline = self
+                            .cfg
+                            .pre_stop_timeout
+                            .map_or(deadline, |t| (Instant::now() + t).min(deadline));
+                        self.phase = Phase::PreStop {
+                            deadline,
+                            signal: 0,
+                        };
+                        self.pre_stop_ran = true;
+                        self.pre_stop =
+                            self.start_hook(HookKind::PreStop, &handler, Some(hook_deadline));
+                        if self.pre_stop.is_none() {
+                            self.begin_drain(Some(deadline));
+                        }
+                    }
+                    None => self.begin_drain(None),
+                }
+            }
+            Phase::PreStop { deadline, .. } => {
+                self.end_pre_stop_early("the app exited");
+                self.begin_drain(Some(deadline));
+            }
+            Phase::Stopping { deadline } => self.begin_drain(Some(deadline)),
+            Phase::Draining { .. } | Phase::Killed { .. } => {}
+        }
+    }
+
+    /// The app is gone: SIGTERM to whatever it left, SIGKILL at the deadline
+    /// (the cleanup timeout, never past the grace deadline `cap`).
+    fn begin_drain(&mut self, cap: Option<Instant>) {
+        self.remove_ready_file();
+        let mut deadline = Instant::now() + self.cfg.cleanup_timeout;
+        if let Some(cap) = cap {
+            deadline = deadline.min(cap);
+        }
+        self.scope.signal_all(libc::SIGTERM);
+        self.phase = Phase::Draining { deadline };
+    }
+
+    // ---- stopping -----------------------------------------------------------
+
+    /// A stop begins: the grace window opens now.
+    fn begin_stop(&mut self, trigger: i32, reason: &str) {
+        self.remove_ready_file();
+        if let Some(mut hook) = self.post_start.take() {
+            hook.cancel();
+            self.hook_event(
+                Level::Info,
+                "HookCancelled",
+                HookKind::PostStart,
+                hook.handler,
+                "the container is stopping",
+            );
+        }
+        let now = Instant::now();
+        let deadline = now + self.cfg.grace;
+        let signal = self.cfg.stop_signal.unwrap_or(trigger);
+        events::log(
+            Level::Info,
+            "Killing",
+            &format!(
+                "stopping the container: {reason}; grace period {}s",
+                self.cfg.grace.as_secs_f64()
+            ),
+        );
+        match self.cfg.pre_stop.clone().filter(|_| !self.pre_stop_ran) {
+            Some(handler) => {
+                let mut hook_deadline = deadline - self.cfg.app_reserve();
+                if let Some(t) = self.cfg.pre_stop_timeout {
+                    hook_deadline = hook_deadline.min(now + t);
+                }
+                self.pre_stop_ran = true;
+                self.phase = Phase::PreStop { deadline, signal };
+                self.pre_stop = self.start_hook(HookKind::PreStop, &handler, Some(hook_deadline));
+                if self.pre_stop.is_none() {
+                    self.after_pre_stop(deadline, signal);
+                }
+            }
+            None => {
+                self.send_stop_signal(signal);
+                self.phase = Phase::Stopping { deadline };
+            }
+        }
+    }
+
+    /// PreStop is over (done, failed, timed out or cut short): on to the app.
+    fn after_pre_stop(&mut self, deadline: Instant, signal: i32) {
+        if self.app_alive() {
+            self.send_stop_signal(signal);
+            self.phase = Phase::Stopping { deadline };
+        } else {
+            self.begin_drain(Some(deadline));
+        }
+    }
+
+    fn end_pre_stop_early(&mut self, why: &str) {
+        if let Some(mut hook) = self.pre_stop.take() {
+            hook.cancel();
+            let msg = format!("PreStop {why} after {:.1}s", hook.elapsed().as_secs_f64());
+            self.hook_event(
+                Level::Warn,
+                HookKind::PreStop.failure_event(),
+                HookKind::PreStop,
+                hook.handler,
+                &msg,
+            );
+        }
+    }
+
+    fn send_stop_signal(&mut self, sig: i32) {
+        self.signal_app(sig);
+        let target = if self.cfg.signal_group {
+            "process group"
+        } else {
+            "pid"
+        };
+        events::log(
+            Level::Info,
+            "StopSignalSent",
+            &format!(
+                "sent {} to the app ({target} {})",
+                signals::name(sig),
+                self.app_pid
+            ),
+        );
+    }
+
+    fn kill_everything(&mut self, reason: &str) {
+        for kind in [HookKind::PostStart, HookKind::PreStop] {
+            if let Some(mut hook) = self.take_hook(kind) {
+                hook.cancel();
+            }
+        }
+        if self.app_alive() {
+            // Not PID 1 without a subreaper, the app's group may hold processes
+            // that are no longer our descendants.
+            // SAFETY: plain syscall on the app's own process group.
+            unsafe { libc::kill(-self.app_pid, libc::SIGKILL) };
+        }
+        self.scope.signal_all(libc::SIGKILL);
+        events::log(
+            Level::Info,
+            "SigkillSent",
+            &format!("SIGKILL sent to every process left: {reason}"),
+        );
+        self.phase = Phase::Killed {
+            deadline: Instant::now() + KILLED_WAIT,
+        };
+    }
+
+    fn forward(&mut self, sig: i32) {
+        if self.app_alive() {
+            self.signal_app(sig);
+            events::log(
+                Level::Debug,
+                "Forwarded",
+                &format!("{} to the app", signals::name(sig)),
+            );
+        }
+    }
+
+    fn signal_app(&self, sig: i32) {
+        let target = if self.cfg.signal_group {
+            -self.app_pid
+        } else {
+            self.app_pid
+        };
+        // SAFETY: plain syscall.
+        unsafe { libc::kill(target, sig) };
+    }
+
+    fn finish(&mut self) {
+        self.remove_ready_file();
+        // The app may be unreaped only if it is stuck in the kernel after SIGKILL.
+        let status = self.app_status.unwrap_or(Status::Signaled(libc::SIGKILL));
+        let mut code = self.cfg.remap(status.code());
+        if self.post_start_failed && code == 0 {
+            code = 1;
+        }
+        events::log(Level::Debug, "Exiting", &format!("exit code {code}"));
+        self.exit_code = Some(code);
+    }
+
+    // ---- hooks --------------------------------------------------------------
+
+    fn start_hook(
+        &mut self,
+        kind: HookKind,
+        handler: &crate::lifecycle::Handler,
+        deadline: Option<Instant>,
+    ) -> Option<RunningHook> {
+        self.hook_event(
+            Level::Info,
+            "HookStarted",
+            kind,
+            handler.kind(),
+            &handler.describe(),
+        );
+        if let crate::lifecycle::Handler::TcpSocket { .. } = handler {
+            self.hook_event(Level::Info, "Deprecated", kind, "tcpSocket", "tcpSocket lifecycle hooks are deprecated in Kubernetes (the kubelet does not run them); hookinit connects");
+        }
+        match RunningHook::start(
+            kind,
+            handler,
+            deadline,
+            self.inherited,
+            &mut self.completions,
+        ) {
+            Ok(hook) => Some(hook),
+            Err(reason) => {
+                self.record_failure(kind, handler.kind(), &reason);
+                None
+            }
+        }
+    }
+
+    fn hook_finished(&mut self, kind: HookKind, outcome: Outcome) {
+        let Some(hook) = self.take_hook(kind) else {
+            return;
+        };
+        match outcome {
+            Outcome::Succeeded => {
+                let msg = format!(
+                    "{} hook succeeded in {:.3}s",
+                    kind.name(),
+                    hook.elapsed().as_secs_f64()
+                );
+                self.hook_event(Level::Info, "HookSucceeded", kind, hook.handler, &msg);
+                if kind == HookKind::PostStart && self.phase == Phase::Running {
+                    self.mark_ready();
+                }
+            }
+            Outcome::Failed(reason) => self.record_failure(kind, hook.handler, &reason),
+        }
+        if kind == HookKind::PreStop {
+            if let Phase::PreStop { deadline, signal } = self.phase {
+                self.after_pre_stop(deadline, signal);
+            }
+        }
+    }
+
+    /// Logs a failed hook; a failed PostStart stops the container.
+    fn record_failure(&mut self, kind: HookKind, handler: &str, reason: &str) {
+        self.hook_event(
+            Level::Warn,
+            kind.failure_event(),
+            kind,
+            handler,
+            &format!("{} hook failed: {reason}", kind.name()),
+        );
+        if kind == HookKind::PostStart {
+            self.post_start_failed = true;
+            if self.phase == Phase::Running && self.app_alive() {
+                self.begin_stop(
+                    self.cfg.stop_signal.unwrap_or(libc::SIGTERM),
+                    "the PostStart hook failed",
+                );
+            }
+        }
+    }
+
+    fn hook_event(&self, level: Level, name: &str, kind: HookKind, handler: &str, message: &str) {
+        events::emit(
+            level,
+            Event {
+                name,
+                hook: Some(kind.name()),
+                handler: Some(handler),
+                message,
+            },
+        );
+    }
+
+    fn hook_mut(&mut self, kind: HookKind) -> Option<&mut RunningHook> {
+        match kind {
+            HookKind::PostStart => self.post_start.as_mut(),
+            HookKind::PreStop => self.pre_stop.as_mut(),
+        }
+    }
+
+    fn take_hook(&mut self, kind: HookKind) -> Option<RunningHook> {
+        match kind {
+            HookKind::PostStart => self.post_start.take(),
+            HookKind::PreStop => self.pre_stop.take(),
+        }
+    }
+
+    fn hook_with_pid(&self, pid: i32) -> Option<HookKind> {
+        [&self.post_start, &self.pre_stop]
+            .into_iter()
+            .flatten()
+            .find(|h| h.pid() == Some(pid))
+            .map(|h| h.kind)
+    }
+
+    // ---- ready file ---------------------------------------------------------
+
+    fn mark_ready(&self) {
+        if let Some(path) = &self.cfg.ready_file {
+            if let Err(e) = std::fs::write(path, b"") {
+                events::log(
+                    Level::Warn,
+                    "ReadyFile",
+                    &format!("cannot create {}: {e}", path.display()),
+                );
+            }
+        }
+    }
+
+    fn remove_ready_file(&self) {
+        if let Some(path) = &self.cfg.ready_file {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
