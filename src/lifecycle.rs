@@ -354,7 +354,7 @@ mod tests {
     use super::*;
 
     fn lc(text: &str) -> Result<Lifecycle, String> {
-        parse_lifecycle(&json::parse(text).map_err(|e| e)?, "").map_err(|e| e.to_string())
+        parse_lifecycle(&json::parse(text)?, "").map_err(|e| e.to_string())
     }
 
     #[test]

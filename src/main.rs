@@ -9,8 +9,10 @@
 use std::ffi::{c_char, c_int, CStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
+/// # Safety
+/// Called by the C runtime with its `argc`/`argv`.
 #[no_mangle]
-pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     let args: Vec<OsString> = (0..argc.max(0) as usize)
         // SAFETY: the C runtime passes argc valid NUL-terminated strings.
         .map(|i| {

@@ -1,0 +1,280 @@
+//! Shared helpers for the integration tests: they all drive the real release
+//! binary (built by `scripts/build`), most of them as PID 1 of a fresh PID
+//! namespace (`unshare --pid --fork --mount-proc`, root required).
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The hookinit binary under test: `$HOOKINIT_BIN`, else the release build,
+/// which is built once with `scripts/build` if it is missing.
+pub fn bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("HOOKINIT_BIN") {
+            return PathBuf::from(p);
+        }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let path = root.join("target/x86_64-unknown-linux-musl/release/hookinit");
+        if !path.exists() {
+            let ok = Command::new(root.join("scripts/build"))
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(ok, "scripts/build failed");
+        }
+        path
+    })
+    .clone()
+}
+
+/// A scratch directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p =
+            std::env::temp_dir().join(format!("hookinit-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// Exit code; `None` if the process was killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// From start (or from `Running::mark`) to exit.
+    pub elapsed: Duration,
+}
+
+impl Finished {
+    /// Event names logged by hookinit, in order (text format).
+    pub fn events(&self) -> Vec<String> {
+        self.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("hookinit: "))
+            .map(|l| l.split([' ', ':']).next().unwrap_or("").to_string())
+            .collect()
+    }
+}
+
+/// A running hookinit, with its output collected in the background.
+pub struct Running {
+    child: Child,
+    /// The host pid of hookinit itself (in PID-1 mode: unshare's child).
+    pub pid: i32,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    pub started: Instant,
+}
+
+fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let b = buf.clone();
+    thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = r.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            b.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    buf
+}
+
+/// Builds the command line: `unshare ... hookinit ARGS` (PID 1) or `hookinit ARGS`.
+fn command(pid1: bool, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = if pid1 {
+        let mut c = Command::new("unshare");
+        c.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+            .arg(bin());
+        c
+    } else {
+        Command::new(bin())
+    };
+    cmd.args(args).env_clear().env(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+impl Running {
+    /// Starts hookinit as PID 1 of a new PID namespace.
+    pub fn pid1(args: &[&str], env: &[(&str, &str)]) -> Running {
+        Running::start(command(true, args, env), true)
+    }
+
+    /// Starts hookinit as an ordinary process (not PID 1).
+    pub fn plain(args: &[&str], env: &[(&str, &str)]) -> Running {
+        Running::start(command(false, args, env), false)
+    }
+
+    pub fn start(mut cmd: Command, pid1: bool) -> Running {
+        let started = Instant::now();
+        let mut child = cmd.spawn().expect("spawn hookinit");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let pid = if pid1 {
+            inner_pid(child.id() as i32)
+        } else {
+            child.id() as i32
+        };
+        Running {
+            child,
+            pid,
+            stdout,
+            stderr,
+            started,
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        assert_eq!(
+            unsafe { libc::kill(self.pid, sig) },
+            0,
+            "kill {sig} -> {}",
+            self.pid
+        );
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until stdout or stderr contains `needle`; panics after `timeout`.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.stdout().contains(needle) || self.stderr().contains(needle) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        panic!(
+            "no {needle:?} within {timeout:?}\nstdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+    }
+
+    /// Restarts the clock used for `Finished::elapsed` (e.g. when sending a signal).
+    pub fn mark(&mut self) {
+        self.started = Instant::now();
+    }
+
+    /// Waits for the exit; kills everything and panics after `timeout`.
+    pub fn wait(mut self, timeout: Duration) -> Finished {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let elapsed = self.started.elapsed();
+                // Let the collector threads see end of file.
+                thread::sleep(Duration::from_millis(20));
+                return Finished {
+                    code: status.code(),
+                    stdout: self.stdout(),
+                    stderr: self.stderr(),
+                    elapsed,
+                };
+            }
+            if Instant::now() > end {
+                unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "hookinit did not exit within {timeout:?}\nstdout: {}\nstderr: {}",
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// The pid of unshare's forked child (hookinit), as the host sees it.
+fn inner_pid(unshare: i32) -> i32 {
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        if let Ok(children) =
+            std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+        {
+            if let Some(pid) = children
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+            {
+                return pid;
+            }
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    panic!("unshare {unshare} never forked hookinit");
+}
+
+/// Runs hookinit as PID 1 to completion.
+pub fn run_pid1(args: &[&str], env: &[(&str, &str)]) -> Finished {
+    Running::pid1(args, env).wait(Duration::from_secs(30))
+}
+
+/// Runs hookinit (not PID 1) to completion.
+pub fn run_plain(args: &[&str], env: &[(&str, &str)]) -> Finished {
+    Running::plain(args, env).wait(Duration::from_secs(30))
+}
+
+/// A field of /proc/PID/status, e.g. `SigBlk`.
+pub fn proc_status_field(pid: i32, field: &str) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// Voluntary + involuntary context switches of a process.
+pub fn context_switches(pid: i32) -> u64 {
+    ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
+        .iter()
+        .filter_map(|f| proc_status_field(pid, f)?.parse::<u64>().ok())
+        .sum()
+}
+
+/// True when running as root (PID namespaces need it).
+pub fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
