@@ -77,6 +77,14 @@ pub fn log(level: Level, name: &str, message: &str) {
     );
 }
 
+/// Like [`log`], but the message is only built when the level is enabled:
+/// for hot paths (every forwarded signal, every reaped orphan).
+pub fn log_with(level: Level, name: &str, message: impl FnOnce() -> String) {
+    if enabled(level) {
+        log(level, name, &message());
+    }
+}
+
 fn text_line(e: &Event<'_>) -> String {
     let mut line = format!("hookinit: {}", e.name);
     if let Some(hook) = e.hook {

@@ -66,3 +66,18 @@ pub fn next() -> Reap {
         }
     }
 }
+
+/// Whether any child exists (ended or not), without reaping it.
+pub fn any_children() -> bool {
+    // SAFETY: waitid with WNOWAIT only peeks; `info` is a valid out-pointer.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_ALL,
+            0,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ECHILD)
+}

@@ -97,7 +97,7 @@ impl Supervisor {
         events::log(
             Level::Info,
             "Started",
-            &format!("started {:?} as pid {}", self.command_line(), self.app_pid),
+            &format!("started {} as pid {}", self.command_line(), self.app_pid),
         );
         match self.cfg.post_start.clone() {
             Some(handler) => {
@@ -210,11 +210,9 @@ impl Supervisor {
                     && info.ssi_code == libc::SI_USER
                     && sig != libc::SIGCHLD
                 {
-                    events::log(
-                        Level::Debug,
-                        "SignalIgnored",
-                        &format!("{} raised by hookinit itself", signals::name(sig)),
-                    );
+                    events::log_with(Level::Debug, "SignalIgnored", || {
+                        format!("{} raised by hookinit itself", signals::name(sig))
+                    });
                     continue;
                 }
                 self.on_signal(sig);
@@ -244,11 +242,11 @@ impl Supervisor {
                 self.after_pre_stop(deadline, signal);
             }
             Phase::Stopping { .. } => self.forward(sig),
-            Phase::Draining { .. } | Phase::Killed { .. } => events::log(
-                Level::Debug,
-                "SignalIgnored",
-                &format!("{} while exiting", signals::name(sig)),
-            ),
+            Phase::Draining { .. } | Phase::Killed { .. } => {
+                events::log_with(Level::Debug, "SignalIgnored", || {
+                    format!("{} while exiting", signals::name(sig))
+                })
+            }
         }
     }
 
@@ -282,7 +280,7 @@ impl Supervisor {
                 self.hook_finished(kind, outcome);
             }
         } else {
-            events::log(Level::Debug, "Reaped", &format!("pid {pid} {status}"));
+            events::log_with(Level::Debug, "Reaped", || format!("pid {pid} {status}"));
         }
     }
 
@@ -384,8 +382,11 @@ impl Supervisor {
         if let Some(cap) = cap {
             deadline = deadline.min(cap);
         }
-        self.scope.signal_all(libc::SIGTERM);
         self.phase = Phase::Draining { deadline };
+        // Usually nothing is left: skip the signal (and, not as PID 1, the /proc walk).
+        if reap::any_children() {
+            self.scope.signal_all(libc::SIGTERM);
+        }
     }
 
     // ---- stopping -----------------------------------------------------------
@@ -502,11 +503,9 @@ impl Supervisor {
     fn forward(&mut self, sig: i32) {
         if self.app_alive() {
             self.signal_app(sig);
-            events::log(
-                Level::Debug,
-                "Forwarded",
-                &format!("{} to the app", signals::name(sig)),
-            );
+            events::log_with(Level::Debug, "Forwarded", || {
+                format!("{} to the app", signals::name(sig))
+            });
         }
     }
 
@@ -528,7 +527,7 @@ impl Supervisor {
         if self.post_start_failed && code == 0 {
             code = 1;
         }
-        events::log(Level::Debug, "Exiting", &format!("exit code {code}"));
+        events::log_with(Level::Debug, "Exiting", || format!("exit code {code}"));
         self.exit_code = Some(code);
     }
 
