@@ -114,13 +114,20 @@ impl Supervisor {
         }
     }
 
+    /// The app's argv for the log: quoted and escaped, so it stays one line.
     fn command_line(&self) -> String {
-        self.cfg
+        let argv: Vec<_> = self
+            .cfg
             .command
             .iter()
             .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
+            .collect();
+        let mut line = format!("{argv:?}");
+        if line.len() > 300 {
+            line.truncate(line.floor_char_boundary(300));
+            line.push_str("...");
+        }
+        line
     }
 
     fn app_alive(&self) -> bool {
@@ -520,6 +527,9 @@ impl Supervisor {
     }
 
     fn finish(&mut self) {
+        if self.exit_code.is_some() {
+            return;
+        }
         self.remove_ready_file();
         // The app may be unreaped only if it is stuck in the kernel after SIGKILL.
         let status = self.app_status.unwrap_or(Status::Signaled(libc::SIGKILL));
