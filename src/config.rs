@@ -867,9 +867,45 @@ pub fn usage() -> String {
     s
 }
 
-/// The environment as (name, value) pairs.
+/// The `HOOKINIT_*` entries of the environment as (name, value) pairs.
+/// `environ` is scanned in place: copying the whole environment (what
+/// `std::env::vars_os` does) cost more than everything else at start-up.
 pub fn environment() -> Vec<(OsString, OsString)> {
-    std::env::vars_os().collect()
+    use std::os::unix::ffi::OsStrExt;
+    extern "C" {
+        static environ: *const *const std::ffi::c_char;
+    }
+    let mut vars = Vec::new();
+    // SAFETY: `environ` is the C runtime's NULL-terminated array of
+    // NUL-terminated strings; hookinit does not modify its environment.
+    unsafe {
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            // Compare the prefix first: most entries end there, without a strlen.
+            let prefix = b"HOOKINIT_";
+            let matches = prefix
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| *(*entry).add(i) as u8 == b);
+            let bytes = if matches {
+                std::ffi::CStr::from_ptr(*entry).to_bytes()
+            } else {
+                &[]
+            };
+            if matches {
+                let (name, value) = match bytes.iter().position(|&b| b == b'=') {
+                    Some(i) => (&bytes[..i], &bytes[i + 1..]),
+                    None => (bytes, &b""[..]),
+                };
+                vars.push((
+                    OsStr::from_bytes(name).to_os_string(),
+                    OsStr::from_bytes(value).to_os_string(),
+                ));
+            }
+            entry = entry.add(1);
+        }
+    }
+    vars
 }
 
 /// For messages: an argv element as text.

@@ -70,7 +70,6 @@ impl Supervisor {
         inherited: Inherited,
         scope: Scope,
         signals: SignalFd,
-        completions: Completions,
         app_pid: i32,
     ) -> Self {
         Supervisor {
@@ -78,7 +77,7 @@ impl Supervisor {
             inherited,
             scope,
             signals,
-            completions,
+            completions: Completions::default(),
             own_pid: std::process::id(),
             app_pid,
             app_status: None,
@@ -93,12 +92,10 @@ impl Supervisor {
 
     /// Runs until the app and everything it left behind are gone; returns
     /// hookinit's exit code.
-    pub fn run(mut self) -> i32 {
-        events::log(
-            Level::Info,
-            "Started",
-            &format!("started {} as pid {}", self.command_line(), self.app_pid),
-        );
+    pub fn run(&mut self) -> i32 {
+        events::log_with(Level::Debug, "Started", || {
+            format!("started {} as pid {}", self.command_line(), self.app_pid)
+        });
         match self.cfg.post_start.clone() {
             Some(handler) => {
                 let deadline = self.cfg.post_start_timeout.map(|t| Instant::now() + t);
@@ -167,15 +164,19 @@ impl Supervisor {
             .flatten()
             .flat_map(|h| h.output_fds().into_iter().map(move |fd| (h.kind, fd)))
             .collect();
-        let mut fds: Vec<libc::pollfd> = [self.signals.as_raw_fd(), self.completions.fd()]
-            .into_iter()
-            .chain(hook_fds.iter().map(|&(_, fd)| fd))
-            .map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
+        // poll skips a negative fd: the wake-up pipe exists once a thread hook ran.
+        let mut fds: Vec<libc::pollfd> = [
+            self.signals.as_raw_fd(),
+            self.completions.fd().unwrap_or(-1),
+        ]
+        .into_iter()
+        .chain(hook_fds.iter().map(|&(_, fd)| fd))
+        .map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
         // SAFETY: `fds` is a valid array of pollfd for its length.
         let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         if ready > 0 {
@@ -275,11 +276,9 @@ impl Supervisor {
     fn on_reaped(&mut self, pid: i32, status: Status) {
         if pid == self.app_pid {
             self.app_status = Some(status);
-            events::log(
-                Level::Info,
-                "Exited",
-                &format!("the app (pid {pid}) {status}"),
-            );
+            events::log_with(Level::Debug, "Exited", || {
+                format!("the app (pid {pid}) {status}")
+            });
             self.on_app_exit();
         } else if let Some(kind) = self.hook_with_pid(pid) {
             if let Some(hook) = self.hook_mut(kind) {

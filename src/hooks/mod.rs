@@ -55,16 +55,22 @@ pub enum Outcome {
 type ThreadResult = (u64, Result<(), String>);
 
 /// Where hook threads report: a channel, and a pipe that wakes the loop.
+/// Both are made on first use: most containers never run an HTTP or TCP hook.
+#[derive(Default)]
 pub struct Completions {
+    channel: Option<Channel>,
+    next_token: u64,
+}
+
+struct Channel {
     tx: Sender<ThreadResult>,
     rx: Receiver<ThreadResult>,
     wake_read: OwnedFd,
     wake_write: std::sync::Arc<OwnedFd>,
-    next_token: u64,
 }
 
-impl Completions {
-    pub fn new() -> io::Result<Self> {
+impl Channel {
+    fn new() -> io::Result<Self> {
         let mut fds = [0; 2];
         // SAFETY: pipe2 fills both descriptors on success.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
@@ -74,41 +80,46 @@ impl Completions {
         let (wake_read, wake_write) =
             unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let (tx, rx) = channel();
-        Ok(Completions {
+        Ok(Channel {
             tx,
             rx,
             wake_read,
             wake_write: std::sync::Arc::new(wake_write),
-            next_token: 0,
         })
     }
+}
 
-    pub fn fd(&self) -> RawFd {
-        self.wake_read.as_raw_fd()
+impl Completions {
+    /// The wake-up pipe to poll, once a thread hook has run.
+    pub fn fd(&self) -> Option<RawFd> {
+        self.channel.as_ref().map(|c| c.wake_read.as_raw_fd())
     }
 
     /// Empties the wake-up pipe and returns the results that arrived.
     pub fn drain(&self) -> Vec<ThreadResult> {
+        let Some(c) = &self.channel else {
+            return Vec::new();
+        };
         let mut buf = [0u8; 64];
         // SAFETY: reading into a local buffer from our non-blocking pipe.
-        while unsafe {
-            libc::read(
-                self.wake_read.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        } > 0
-        {}
-        self.rx.try_iter().collect()
+        while unsafe { libc::read(c.wake_read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0
+        {
+        }
+        c.rx.try_iter().collect()
     }
 
     fn spawn_thread(
         &mut self,
         work: impl FnOnce() -> Result<(), String> + Send + 'static,
     ) -> io::Result<u64> {
+        let c = match self.channel.take() {
+            Some(c) => c,
+            None => Channel::new()?,
+        };
+        let c = self.channel.insert(c);
         self.next_token += 1;
         let token = self.next_token;
-        let (tx, wake) = (self.tx.clone(), self.wake_write.clone());
+        let (tx, wake) = (c.tx.clone(), c.wake_write.clone());
         std::thread::Builder::new()
             .name("hook".into())
             .stack_size(256 * 1024)
