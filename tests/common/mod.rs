@@ -146,7 +146,7 @@ impl Running {
         let stdout = collect(child.stdout.take().unwrap());
         let stderr = collect(child.stderr.take().unwrap());
         let pid = if pid1 {
-            inner_pid(child.id() as i32)
+            inner_pid(&mut child)
         } else {
             child.id() as i32
         };
@@ -160,6 +160,7 @@ impl Running {
     }
 
     pub fn signal(&self, sig: i32) {
+        assert!(self.pid > 0, "hookinit already exited");
         assert_eq!(
             unsafe { libc::kill(self.pid, sig) },
             0,
@@ -213,7 +214,9 @@ impl Running {
                 };
             }
             if Instant::now() > end {
-                unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                if self.pid > 0 {
+                    unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                }
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 panic!(
@@ -227,13 +230,13 @@ impl Running {
     }
 }
 
-/// The pid of unshare's forked child (hookinit), as the host sees it.
-fn inner_pid(unshare: i32) -> i32 {
+/// The pid of unshare's forked child (hookinit), as the host sees it; -1 if
+/// it already exited (usage errors, `--help`), so the run is simply finished.
+fn inner_pid(unshare: &mut Child) -> i32 {
+    let id = unshare.id();
     let end = Instant::now() + Duration::from_secs(5);
     while Instant::now() < end {
-        if let Ok(children) =
-            std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
-        {
+        if let Ok(children) = std::fs::read_to_string(format!("/proc/{id}/task/{id}/children")) {
             if let Some(pid) = children
                 .split_whitespace()
                 .next()
@@ -242,9 +245,22 @@ fn inner_pid(unshare: i32) -> i32 {
                 return pid;
             }
         }
+        // Peek without reaping: `wait` still sees the exit status.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                id,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if rc == 0 && unsafe { info.si_pid() } != 0 {
+            return -1;
+        }
         thread::sleep(Duration::from_millis(1));
     }
-    panic!("unshare {unshare} never forked hookinit");
+    panic!("unshare {id} never forked hookinit");
 }
 
 /// Runs hookinit as PID 1 to completion.
