@@ -261,8 +261,10 @@ struct Layer {
     subreaper: Option<bool>,
     exit_remap: Option<Vec<(i32, i32)>>,
     lifecycle: Option<(Lifecycle, String)>,
-    post_start: Option<(Handler, String)>,
-    pre_stop: Option<(Handler, String)>,
+    /// A hook with where it came from: the source and the JSON path of the
+    /// handler inside it (`preStop` in a lifecycle object, empty on its own).
+    post_start: Option<(Handler, String, &'static str)>,
+    pre_stop: Option<(Handler, String, &'static str)>,
     stop_signal: Option<(i32, String)>,
     grace: Option<Duration>,
     stop_on: Option<SignalSet>,
@@ -325,7 +327,7 @@ impl Layer {
                 } else {
                     &mut self.pre_stop
                 };
-                *slot = Some((h, source.to_string()));
+                *slot = Some((h, source.to_string(), ""));
             }
             Key::StopSignal => {
                 let sig = match raw {
@@ -365,13 +367,13 @@ impl Layer {
                 (l.pre_stop, &mut self.pre_stop, "preStop"),
             ] {
                 let Some(h) = from_lc else { continue };
-                if let Some((_, other)) = slot {
+                if let Some((_, other, _)) = slot {
                     return Err(ConfigError::new(
                         other.clone(),
                         format!("{name} is also set in {lsource}: set each hook in one place only"),
                     ));
                 }
-                *slot = Some((h, format!("{lsource}: {name}")));
+                *slot = Some((h, lsource.clone(), name));
             }
             if let Some(sig) = l.stop_signal {
                 if let Some((_, other)) = &self.stop_signal {
@@ -562,7 +564,16 @@ fn parse_stop_on(raw: &Raw<'_>) -> Result<SignalSet, String> {
 fn env_layer(vars: &[(OsString, OsString)]) -> Result<Layer, ConfigError> {
     let mut layer = Layer::default();
     for (name, value) in vars {
-        let Some(name) = name.to_str() else { continue };
+        use std::os::unix::ffi::OsStrExt;
+        if !name.as_bytes().starts_with(b"HOOKINIT_") {
+            continue;
+        }
+        let Some(name) = name.to_str() else {
+            return Err(ConfigError::new(
+                lossy(name),
+                "unknown variable (its name is not valid UTF-8)",
+            ));
+        };
         if !name.starts_with("HOOKINIT_") {
             continue;
         }
@@ -616,7 +627,13 @@ pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request,
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
-        let Some(text) = arg.to_str() else { break };
+        let Some(text) = arg.to_str() else {
+            // An option that is not UTF-8 is an error; anything else starts the command.
+            if std::os::unix::ffi::OsStrExt::as_bytes(arg.as_os_str()).starts_with(b"-") {
+                return Err(ConfigError::new(lossy(arg), "is not valid UTF-8"));
+            }
+            break;
+        };
         if text == "--" {
             i += 1;
             break;
@@ -687,13 +704,14 @@ pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request,
 /// Cross-setting checks (Kubernetes: a sleep may not outlast the grace period).
 fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
     let grace = l.grace.unwrap_or(DEFAULT_GRACE);
-    for (hook, name) in [(&l.post_start, "postStart"), (&l.pre_stop, "preStop")] {
-        if let Some((Handler::Sleep { duration }, source)) = hook {
+    for hook in [&l.post_start, &l.pre_stop] {
+        if let Some((Handler::Sleep { duration }, source, path)) = hook {
             if *duration > grace {
                 return Err(ConfigError::new(
                     source.clone(),
                     format!(
-                        "{name}.sleep.seconds: {}s must not exceed the grace period ({}s)",
+                        "{}: {}s must not exceed the grace period ({}s)",
+                        json::join(path, "sleep.seconds"),
                         duration.as_secs(),
                         grace.as_secs_f64()
                     ),
@@ -708,8 +726,8 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
         signal_group: l.signal_group.unwrap_or(true),
         subreaper: l.subreaper,
         exit_remap: l.exit_remap.unwrap_or_default(),
-        post_start: l.post_start.map(|(h, _)| h),
-        pre_stop: l.pre_stop.map(|(h, _)| h),
+        post_start: l.post_start.map(|(h, _, _)| h),
+        pre_stop: l.pre_stop.map(|(h, _, _)| h),
         grace,
         stop_signal: l.stop_signal.map(|(s, _)| s),
         stop_on: l

@@ -1,0 +1,1464 @@
+//! Lifecycle hooks end to end: hookinit as PID 1 of a fresh PID namespace,
+//! the real release binary, `/bin/sh` apps and hooks.
+//!
+//! Apps print markers on stdout (`APP-READY` once their traps are set, so a
+//! signal can never beat the trap). Markers are only looked for on stdout:
+//! hookinit's own events on stderr may quote the scripts that print them.
+//! Times are measured by the test from the moment it sends a signal to the
+//! moment it sees the marker (polled every 2 ms).
+
+mod common;
+use common::*;
+
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const SIGTERM: i32 = libc::SIGTERM;
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// A path inside a test directory, as text for scripts and JSON.
+fn p(d: &TempDir, name: &str) -> String {
+    d.path(name).display().to_string()
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn exists(path: &str) -> bool {
+    Path::new(path).exists()
+}
+
+/// An `exec` handler running a shell script.
+fn exec_sh(script: &str) -> Value {
+    json!({"exec": {"command": ["/bin/sh", "-c", script]}})
+}
+
+/// An app script: `traps`, then `APP-READY` on stdout, then idle in
+/// interruptible waits (a trapped signal runs its trap at once). The loop's
+/// stderr is silenced: dash reports the killed `sleep` ("Terminated"), and
+/// stderr is for hookinit's events.
+fn app(traps: &str) -> String {
+    format!("{traps}\necho APP-READY\nwhile :; do sleep 1 & wait $!; done 2>/dev/null")
+}
+
+/// An app that says `APP-TERM` and exits `code` on SIGTERM.
+fn app_exiting_on_term(code: i32) -> String {
+    app(&format!("trap 'echo APP-TERM; exit {code}' TERM"))
+}
+
+/// hookinit as PID 1 running `/bin/sh -c script`, killed (with its whole
+/// namespace) if the test panics before it has exited.
+struct Init(Option<Running>);
+
+fn start(env: &[(&str, &str)], script: &str) -> Init {
+    Init(Some(Running::pid1(&["--", "/bin/sh", "-c", script], env)))
+}
+
+impl Init {
+    fn r(&self) -> &Running {
+        self.0.as_ref().unwrap()
+    }
+
+    fn signal(&self, sig: i32) {
+        self.r().signal(sig);
+    }
+
+    /// Sends `sig` and restarts the clock.
+    fn signal_and_mark(&mut self, sig: i32) {
+        self.signal(sig);
+        self.0.as_mut().unwrap().mark();
+    }
+
+    /// Time since the start or the last mark.
+    fn since(&self) -> Duration {
+        self.r().started.elapsed()
+    }
+
+    fn poll(&self, what: &str, timeout: Duration, mut found: impl FnMut() -> bool) -> Duration {
+        let end = Instant::now() + timeout;
+        loop {
+            if found() {
+                return self.since();
+            }
+            if Instant::now() > end {
+                panic!(
+                    "no {what} within {timeout:?}\nstdout: {}\nstderr: {}",
+                    self.r().stdout(),
+                    self.r().stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Waits for `needle` on stdout (app and hook markers); returns the time
+    /// since the start or last mark at which it was seen.
+    fn out(&self, needle: &str, timeout: f64) -> Duration {
+        self.poll(&format!("{needle:?} on stdout"), secs(timeout), || {
+            self.r().stdout().contains(needle)
+        })
+    }
+
+    /// Waits for `needle` on stderr (hookinit's events).
+    fn err(&self, needle: &str, timeout: f64) -> Duration {
+        self.poll(&format!("{needle:?} on stderr"), secs(timeout), || {
+            self.r().stderr().contains(needle)
+        })
+    }
+
+    /// Waits for a file to exist.
+    fn file(&self, path: &str, timeout: f64) -> Duration {
+        self.poll(&format!("file {path}"), secs(timeout), || exists(path))
+    }
+
+    fn wait(mut self, timeout: f64) -> Finished {
+        self.0.take().unwrap().wait(secs(timeout))
+    }
+}
+
+impl Drop for Init {
+    fn drop(&mut self) {
+        if let Some(r) = &self.0 {
+            // hookinit is PID 1 of its namespace: the kernel takes the rest with it.
+            unsafe { libc::kill(r.pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Runs hookinit as PID 1 to completion. Unlike `run_pid1`, it does not look
+/// up hookinit's pid under unshare, which a run ending within a few
+/// milliseconds (`--check`) can race (the look-up then waits 5 s and panics).
+fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> Finished {
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+        .arg(bin())
+        .args(args)
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    Running::start(cmd, false).wait(secs(30.0))
+}
+
+/// hookinit's event lines (text format) named `event`, without the prefix.
+fn events<'a>(stderr: &'a str, event: &str) -> Vec<&'a str> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("hookinit: "))
+        .filter(|l| {
+            l.strip_prefix(event)
+                .is_some_and(|r| r.starts_with([' ', ':']))
+        })
+        .collect()
+}
+
+/// The one event line starting with `head` (e.g. `FailedPreStopHook hook=PreStop handler=exec`).
+fn event<'a>(f: &'a Finished, head: &str) -> &'a str {
+    let found: Vec<&str> = f
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("hookinit: "))
+        .filter(|l| l.starts_with(&format!("{head}:")))
+        .collect();
+    assert_eq!(found.len(), 1, "one {head:?} event expected\n{f:#?}");
+    found[0]
+}
+
+/// Asserts that the needles occur in this order in `text`.
+fn assert_order(text: &str, needles: &[&str]) {
+    let mut at = 0;
+    for n in needles {
+        match text[at..].find(n) {
+            Some(i) => at += i + n.len(),
+            None => panic!("{n:?} missing or out of order in {needles:?}\n{text}"),
+        }
+    }
+}
+
+fn assert_between(what: &str, t: Duration, lo: f64, hi: f64, f: impl std::fmt::Debug) {
+    eprintln!("{what}: {t:?}");
+    assert!(
+        t >= secs(lo) && t <= secs(hi),
+        "{what}: {t:?} not within {lo}-{hi}s\n{f:#?}"
+    );
+}
+
+// ---- 1. the Kubernetes documentation's example ----------------------------
+
+#[test]
+fn kubernetes_docs_example() {
+    let d = TempDir::new("docs");
+    let (message, log, bye) = (p(&d, "message"), p(&d, "log"), p(&d, "bye"));
+    let lifecycle = json!({
+        "postStart": {"exec": {"command": [
+            "/bin/sh", "-c", format!("echo Hello from the postStart handler > {message}")
+        ]}},
+        "preStop": {"exec": {"command": [
+            "/bin/sh", "-c", format!("echo prestop >> {log}; echo Goodbye from the preStop handler > {bye}")
+        ]}}
+    })
+    .to_string();
+    let script = app(&format!("trap 'echo app-term >> {log}; exit 0' TERM"));
+    let mut init = start(&[("HOOKINIT_LIFECYCLE", &lifecycle)], &script);
+    init.out("APP-READY", 10.0);
+    init.err("hookinit: HookSucceeded hook=PostStart handler=exec", 10.0);
+    assert_eq!(read(&message), "Hello from the postStart handler\n");
+    assert!(!exists(&log), "PreStop ran before any stop signal");
+
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert_eq!(read(&log), "prestop\napp-term\n", "{f:#?}");
+    assert_eq!(read(&bye), "Goodbye from the preStop handler\n");
+    assert_order(
+        &f.stderr,
+        &[
+            "hookinit: HookStarted hook=PostStart handler=exec",
+            "hookinit: HookSucceeded hook=PostStart handler=exec",
+            "hookinit: Killing: stopping the container: received SIGTERM",
+            "hookinit: HookStarted hook=PreStop handler=exec",
+            "hookinit: HookSucceeded hook=PreStop handler=exec",
+            "hookinit: StopSignalSent: sent SIGTERM to the app",
+        ],
+    );
+    assert!(!f.stderr.contains("Failed"), "{f:#?}");
+}
+
+// ---- 2. each handler kind ---------------------------------------------------
+
+#[test]
+fn exec_pre_stop_failure_has_command_and_output_tail_and_the_stop_continues() {
+    let d = TempDir::new("execfail");
+    let log = p(&d, "log");
+    let pre_stop = json!(["/bin/sh", "-c", "echo line one; echo line two; exit 3"]).to_string();
+    let script = app(&format!("trap 'echo app-term >> {log}; exit 0' TERM"));
+    let mut init = start(&[("HOOKINIT_PRE_STOP", &pre_stop)], &script);
+    init.out("APP-READY", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(
+        f.code,
+        Some(0),
+        "a failed PreStop does not change the exit code\n{f:#?}"
+    );
+    assert_eq!(
+        event(&f, "FailedPreStopHook hook=PreStop handler=exec"),
+        "FailedPreStopHook hook=PreStop handler=exec: PreStop hook failed: \
+         command '/bin/sh -c echo line one; echo line two; exit 3' exited with 3: line one | line two"
+    );
+    assert!(
+        f.stdout.contains("line one\nline two\n"),
+        "hook output not copied\n{f:#?}"
+    );
+    assert_eq!(read(&log), "app-term\n", "{f:#?}");
+    assert_order(
+        &f.stderr,
+        &[
+            "FailedPreStopHook",
+            "hookinit: StopSignalSent: sent SIGTERM",
+        ],
+    );
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 recording each request's head.
+struct HttpServer {
+    port: u16,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+#[derive(Debug, Clone)]
+struct Request {
+    line: String,
+    /// Header names lowercased.
+    headers: Vec<(String, String)>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl HttpServer {
+    fn start() -> HttpServer {
+        HttpServer::gated(None)
+    }
+
+    /// Answers only once `gate` exists (so an app can set its traps first).
+    fn gated(gate: Option<String>) -> HttpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (log, gate) = (log.clone(), gate.clone());
+                thread::spawn(move || serve(stream, log, gate));
+            }
+        });
+        HttpServer { port, requests }
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn serve(mut s: TcpStream, log: Arc<Mutex<Vec<Request>>>, gate: Option<String>) {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = head.split("\r\n");
+    let line = lines.next().unwrap_or("").to_string();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let path = line.split(' ').nth(1).unwrap_or("").to_string();
+    log.lock().unwrap().push(Request { line, headers });
+    if let Some(gate) = gate {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !exists(&gate) && Instant::now() < end {
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let (status, extra, body) = match path.as_str() {
+        "/ok" => ("200 OK", "", "fine"),
+        "/redirect" => ("302 Found", "Location: /ok\r\n", ""),
+        "/boom" => ("500 Internal Server Error", "", "server exploded"),
+        _ => ("404 Not Found", "", "no such page"),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = s.write_all(response.as_bytes());
+}
+
+/// A port nothing listens on (bound, then closed).
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn http_get_succeeds_sends_headers_and_follows_a_same_host_redirect() {
+    let srv = HttpServer::start();
+    let lifecycle = json!({
+        "postStart": {"httpGet": {"port": srv.port, "path": "/ok",
+            "httpHeaders": [{"name": "X-Custom-Token", "value": "abc 123"}]}},
+        "preStop": {"httpGet": {"port": srv.port, "path": "/redirect", "host": "127.0.0.1",
+            "scheme": "HTTP", "httpHeaders": [{"name": "X-Hook", "value": "prestop"}]}}
+    })
+    .to_string();
+    let mut init = start(
+        &[("HOOKINIT_LIFECYCLE", &lifecycle)],
+        &app_exiting_on_term(0),
+    );
+    init.out("APP-READY", 10.0);
+    init.err(
+        "hookinit: HookSucceeded hook=PostStart handler=httpGet",
+        10.0,
+    );
+    assert_eq!(srv.requests().len(), 1, "{:?}", srv.requests());
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert!(!f.stderr.contains("Failed"), "{f:#?}");
+    assert_order(
+        &f.stderr,
+        &[
+            "HookSucceeded hook=PostStart handler=httpGet",
+            "HookStarted hook=PreStop handler=httpGet: httpGet http://127.0.0.1:",
+            "HookSucceeded hook=PreStop handler=httpGet",
+            "StopSignalSent",
+        ],
+    );
+    let reqs = srv.requests();
+    let lines: Vec<&str> = reqs.iter().map(|r| r.line.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /ok HTTP/1.1",
+            "GET /redirect HTTP/1.1",
+            "GET /ok HTTP/1.1"
+        ],
+        "{reqs:#?}"
+    );
+    for r in &reqs {
+        let ua = r.header("user-agent").unwrap_or("");
+        assert!(ua.starts_with("hookinit/"), "User-Agent {ua:?} in {r:?}");
+        assert_eq!(r.header("accept"), Some("*/*"), "{r:?}");
+        assert_eq!(
+            r.header("host"),
+            Some(format!("127.0.0.1:{}", srv.port).as_str()),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        reqs[0].header("x-custom-token"),
+        Some("abc 123"),
+        "{reqs:#?}"
+    );
+    assert_eq!(reqs[0].header("x-hook"), None);
+    for r in &reqs[1..] {
+        assert_eq!(r.header("x-hook"), Some("prestop"), "{r:?}");
+        assert_eq!(r.header("x-custom-token"), None);
+    }
+}
+
+/// An app that appends `app-term` to `log` and exits `code` on SIGTERM, and
+/// creates `ready` once its trap is set (for hooks that must not fail before).
+fn app_logging_term(log: &str, code: i32, ready: &str) -> String {
+    format!(
+        "trap 'echo app-term >> {log}; echo APP-TERM; exit {code}' TERM\n\
+         touch {ready}\necho APP-READY\nwhile :; do sleep 1 & wait $!; done 2>/dev/null"
+    )
+}
+
+#[test]
+fn http_get_404_fails_post_start_and_pre_stop_still_runs() {
+    let d = TempDir::new("http404");
+    let (log, ready) = (p(&d, "log"), p(&d, "app-ready"));
+    let srv = HttpServer::gated(Some(ready.clone()));
+    let lifecycle = json!({
+        "postStart": {"httpGet": {"port": srv.port, "path": "/missing"}},
+        "preStop": exec_sh(&format!("echo prestop >> {log}")),
+    })
+    .to_string();
+    let init = start(
+        &[("HOOKINIT_LIFECYCLE", &lifecycle)],
+        &app_logging_term(&log, 0, &ready),
+    );
+    let f = init.wait(10.0);
+    assert_eq!(
+        event(&f, "FailedPostStartHook hook=PostStart handler=httpGet"),
+        format!(
+            "FailedPostStartHook hook=PostStart handler=httpGet: PostStart hook failed: \
+             GET http://127.0.0.1:{}/missing: HTTP 404: no such page",
+            srv.port
+        )
+    );
+    assert_eq!(
+        f.code,
+        Some(1),
+        "the app exited 0: hookinit must exit 1\n{f:#?}"
+    );
+    assert_eq!(read(&log), "prestop\napp-term\n", "{f:#?}");
+}
+
+#[test]
+fn http_get_500_fails_pre_stop() {
+    let srv = HttpServer::start();
+    let pre_stop = json!({"httpGet": {"port": srv.port, "path": "boom"}}).to_string();
+    let mut init = start(&[("HOOKINIT_PRE_STOP", &pre_stop)], &app_exiting_on_term(0));
+    init.out("APP-READY", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert_eq!(
+        event(&f, "FailedPreStopHook hook=PreStop handler=httpGet"),
+        format!(
+            "FailedPreStopHook hook=PreStop handler=httpGet: PreStop hook failed: \
+             GET http://127.0.0.1:{}/boom: HTTP 500: server exploded",
+            srv.port
+        )
+    );
+    assert!(f.stdout.contains("APP-TERM"), "the stop went on\n{f:#?}");
+    assert_eq!(srv.requests().len(), 1);
+}
+
+#[test]
+fn http_get_connection_refused_fails_pre_stop() {
+    let port = closed_port();
+    let pre_stop = json!({"httpGet": {"port": port}}).to_string();
+    let mut init = start(&[("HOOKINIT_PRE_STOP", &pre_stop)], &app_exiting_on_term(0));
+    init.out("APP-READY", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    let line = event(&f, "FailedPreStopHook hook=PreStop handler=httpGet");
+    assert!(
+        line.contains(&format!(
+            "PreStop hook failed: GET http://127.0.0.1:{port}/: "
+        )),
+        "{line}"
+    );
+    assert!(f.stdout.contains("APP-TERM"), "{f:#?}");
+}
+
+#[test]
+fn tcp_socket_open_port_succeeds_closed_port_fails() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let closed = closed_port();
+    let lifecycle = json!({
+        "postStart": {"tcpSocket": {"port": open}},
+        "preStop": {"tcpSocket": {"port": closed, "host": "127.0.0.1"}},
+    })
+    .to_string();
+    let mut init = start(
+        &[("HOOKINIT_LIFECYCLE", &lifecycle)],
+        &app_exiting_on_term(0),
+    );
+    init.out("APP-READY", 10.0);
+    init.err(
+        "hookinit: HookSucceeded hook=PostStart handler=tcpSocket",
+        10.0,
+    );
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_ok(), "PostStart never connected");
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert_eq!(events(&f.stderr, "Deprecated").len(), 2, "{f:#?}");
+    let line = event(&f, "FailedPreStopHook hook=PreStop handler=tcpSocket");
+    assert!(
+        line.contains(&format!(
+            "PreStop hook failed: connect to 127.0.0.1:{closed}: Connection refused"
+        )),
+        "{line}"
+    );
+    assert!(f.stdout.contains("APP-TERM"), "{f:#?}");
+}
+
+#[test]
+fn sleep_pre_stop_delays_the_stop_signal_by_its_duration() {
+    let pre_stop = json!({"sleep": {"seconds": 1}}).to_string();
+    let mut init = start(&[("HOOKINIT_PRE_STOP", &pre_stop)], &app_exiting_on_term(0));
+    init.out("APP-READY", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let t = init.out("APP-TERM", 10.0);
+    let f = init.wait(10.0);
+    assert_between("app's TERM after a 1 s sleep PreStop", t, 1.0, 1.6, &f);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    let line = event(&f, "HookSucceeded hook=PreStop handler=sleep");
+    assert!(
+        line.starts_with("HookSucceeded hook=PreStop handler=sleep: PreStop hook succeeded in 1.0"),
+        "{line}"
+    );
+}
+
+#[test]
+fn sleep_post_start_delays_readiness_by_its_duration() {
+    let d = TempDir::new("sleepready");
+    let ready = p(&d, "ready");
+    let post_start = json!({"sleep": {"seconds": 1}}).to_string();
+    let mut init = start(
+        &[
+            ("HOOKINIT_POST_START", &post_start),
+            ("HOOKINIT_READY_FILE", &ready),
+        ],
+        &app_exiting_on_term(0),
+    );
+    init.out("APP-READY", 10.0);
+    thread::sleep(Duration::from_millis(500));
+    assert!(!exists(&ready), "ready while PostStart sleeps");
+    let t = init.file(&ready, 10.0);
+    assert_between(
+        "ready file after a 1 s sleep PostStart",
+        t,
+        1.0,
+        1.8,
+        init.r().stderr(),
+    );
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert!(event(&f, "HookSucceeded hook=PostStart handler=sleep")
+        .contains("PostStart hook succeeded in 1.0"));
+    assert!(!exists(&ready));
+}
+
+// ---- 3. order ---------------------------------------------------------------
+
+#[test]
+fn pre_stop_finishes_before_the_app_gets_its_stop_signal() {
+    let d = TempDir::new("order");
+    let log = p(&d, "log");
+    let pre_stop = json!([
+        "/bin/sh",
+        "-c",
+        format!("echo prestop-start >> {log}; sleep 0.5; echo prestop-end >> {log}")
+    ])
+    .to_string();
+    let script = app(&format!("trap 'echo app-term >> {log}; exit 0' TERM"));
+    let mut init = start(&[("HOOKINIT_PRE_STOP", &pre_stop)], &script);
+    init.out("APP-READY", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert_eq!(
+        read(&log),
+        "prestop-start\nprestop-end\napp-term\n",
+        "{f:#?}"
+    );
+    assert!(f.elapsed >= secs(0.5), "{f:#?}");
+}
+
+// ---- 4. the grace window ----------------------------------------------------
+
+#[test]
+fn hung_pre_stop_is_killed_at_grace_minus_reserve_and_sigkill_lands_at_grace() {
+    let script = app("trap 'echo APP-TERM' TERM");
+    let mut init = start(
+        &[
+            ("HOOKINIT_GRACE_PERIOD", "4"),
+            ("HOOKINIT_PRE_STOP", r#"["sleep","1000"]"#),
+        ],
+        &script,
+    );
+    init.out("APP-READY", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let term = init.out("APP-TERM", 10.0);
+    let kill = init.err("hookinit: SigkillSent", 10.0);
+    let f = init.wait(10.0);
+    assert_between("app's TERM (grace 4 s - 2 s reserve)", term, 1.8, 2.6, &f);
+    assert_between("SIGKILL at the grace deadline", kill, 3.9, 4.4, &f);
+    eprintln!("exit: {:?}", f.elapsed);
+    assert!(
+        f.elapsed <= secs(4.5),
+        "hookinit exited at {:?}\n{f:#?}",
+        f.elapsed
+    );
+    assert_eq!(f.code, Some(137), "the app was SIGKILLed\n{f:#?}");
+    assert!(
+        event(&f, "FailedPreStopHook hook=PreStop handler=exec")
+            .ends_with("PreStop hook failed: timed out after 2.0s"),
+        "{f:#?}"
+    );
+    assert!(
+        event(&f, "SigkillSent").contains("the grace period of 4s is over"),
+        "{f:#?}"
+    );
+    assert_order(
+        &f.stderr,
+        &["FailedPreStopHook", "StopSignalSent", "SigkillSent"],
+    );
+}
+
+// ---- 5. exit latency after PreStop ---------------------------------------------
+
+#[test]
+fn hookinit_exits_at_once_when_the_app_exits_after_pre_stop() {
+    let d = TempDir::new("latency");
+    let done = p(&d, "prestop-done");
+    // The PreStop's last act is creating the marker: `exec touch` is the hook.
+    let pre_stop = json!(["/bin/sh", "-c", format!("sleep 0.3; exec touch {done}")]).to_string();
+    // The app dies of TERM at once (default disposition). A signal sent
+    // before hookinit has blocked them is dropped (PID 1): wait for the app.
+    let mut init = start(
+        &[("HOOKINIT_PRE_STOP", &pre_stop)],
+        "echo APP-READY; exec sleep 1000",
+    );
+    init.out("APP-READY", 10.0);
+    init.signal(SIGTERM);
+    // Poll the marker finely (0.2 ms), without spinning a shared core.
+    let end = Instant::now() + secs(10.0);
+    while !exists(&done) {
+        assert!(Instant::now() < end, "PreStop never ended");
+        thread::sleep(Duration::from_micros(200));
+    }
+    init.0.as_mut().unwrap().mark();
+    let f = init.wait(10.0);
+    eprintln!("exit after PreStop's end: {:?}", f.elapsed);
+    assert_eq!(f.code, Some(143), "sleep died of SIGTERM\n{f:#?}");
+    assert!(
+        f.elapsed < Duration::from_millis(100),
+        "hookinit exited {:?} after PreStop ended\n{f:#?}",
+        f.elapsed
+    );
+}
+
+// ---- 6. a second stop signal ----------------------------------------------------
+
+#[test]
+fn second_stop_signal_cuts_pre_stop_short_and_signals_the_app_at_once() {
+    let mut init = start(
+        &[("HOOKINIT_PRE_STOP", r#"["sleep","30"]"#)],
+        &app_exiting_on_term(0),
+    );
+    init.out("APP-READY", 10.0);
+    init.signal(SIGTERM);
+    init.err("hookinit: HookStarted hook=PreStop handler=exec", 10.0);
+    thread::sleep(Duration::from_millis(100));
+    assert!(
+        !init.r().stdout().contains("APP-TERM"),
+        "TERM before PreStop ended"
+    );
+    init.signal_and_mark(SIGTERM);
+    let t = init.out("APP-TERM", 10.0);
+    let f = init.wait(10.0);
+    assert!(
+        t < secs(0.5),
+        "app got TERM {t:?} after the second TERM\n{f:#?}"
+    );
+    assert!(
+        f.elapsed < secs(1.0),
+        "exit {:?} after the second TERM\n{f:#?}",
+        f.elapsed
+    );
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    let line = event(&f, "FailedPreStopHook hook=PreStop handler=exec");
+    assert!(
+        line.contains("PreStop cut short by a second SIGTERM after 0."),
+        "{line}"
+    );
+    assert!(events(&f.stderr, "HookSucceeded").is_empty(), "{f:#?}");
+    assert_eq!(events(&f.stderr, "StopSignalSent").len(), 1, "{f:#?}");
+    assert_order(&f.stderr, &["FailedPreStopHook", "StopSignalSent"]);
+}
+
+#[test]
+fn later_stop_signals_are_forwarded_and_pre_stop_runs_once() {
+    let d = TempDir::new("once");
+    let log = p(&d, "log");
+    let pre_stop = json!(["/bin/sh", "-c", format!("echo prestop >> {log}")]).to_string();
+    // The app survives its first TERM and exits on the second.
+    let script = app(&format!(
+        "n=0; trap 'n=$((n+1)); echo app-term-$n >> {log}; echo APP-TERM-$n; \
+         if [ $n -ge 2 ]; then exit 0; fi' TERM"
+    ));
+    let mut init = start(&[("HOOKINIT_PRE_STOP", &pre_stop)], &script);
+    init.out("APP-READY", 10.0);
+    init.signal(SIGTERM);
+    init.out("APP-TERM-1", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let t = init.out("APP-TERM-2", 10.0);
+    let f = init.wait(10.0);
+    assert!(t < secs(0.5), "forwarded TERM took {t:?}\n{f:#?}");
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert_eq!(read(&log), "prestop\napp-term-1\napp-term-2\n", "{f:#?}");
+    assert_eq!(events(&f.stderr, "HookStarted").len(), 1, "{f:#?}");
+    assert_eq!(events(&f.stderr, "Killing").len(), 1, "{f:#?}");
+}
+
+// ---- 7. the app exits during PostStart --------------------------------------------
+
+#[test]
+fn app_exit_during_post_start_cancels_the_hook() {
+    let d = TempDir::new("cancel");
+    let (hook_pid, go) = (p(&d, "hook-pid"), p(&d, "go"));
+    let post_start = json!([
+        "/bin/sh",
+        "-c",
+        format!("echo $$ > {hook_pid}.tmp; mv {hook_pid}.tmp {hook_pid}; exec sleep 30")
+    ])
+    .to_string();
+    let script = format!("while [ ! -e {go} ]; do sleep 0.01; done; exit 5");
+    let mut init = start(
+        &[
+            ("HOOKINIT_POST_START", &post_start),
+            ("HOOKINIT_VERBOSITY", "3"),
+        ],
+        &script,
+    );
+    init.file(&hook_pid, 10.0);
+    let pid: i32 = read(&hook_pid).trim().parse().unwrap();
+    // Let `exec sleep 30` happen.
+    thread::sleep(Duration::from_millis(100));
+    std::fs::write(&go, b"").unwrap();
+    init.0.as_mut().unwrap().mark();
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(5), "the app's exit code\n{f:#?}");
+    assert!(
+        f.elapsed < secs(1.0),
+        "exit {:?} after the app's\n{f:#?}",
+        f.elapsed
+    );
+    assert_eq!(
+        event(&f, "HookCancelled hook=PostStart handler=exec"),
+        "HookCancelled hook=PostStart handler=exec: the app exited"
+    );
+    assert!(events(&f.stderr, "HookSucceeded").is_empty(), "{f:#?}");
+    assert!(
+        events(&f.stderr, "FailedPostStartHook").is_empty(),
+        "{f:#?}"
+    );
+    // hookinit itself killed and reaped the hook before exiting.
+    let reaped = format!("Reaped: pid {pid} killed by SIGKILL");
+    assert!(f.stderr.contains(&reaped), "no {reaped:?}\n{f:#?}");
+    assert_order(&f.stderr, &["HookCancelled", &reaped]);
+}
+
+// ---- 8. PostStart failure -------------------------------------------------------------
+
+#[test]
+fn post_start_failure_stops_the_container_runs_pre_stop_and_exits_1() {
+    let d = TempDir::new("psfail");
+    let (log, ready) = (p(&d, "log"), p(&d, "app-ready"));
+    let lifecycle = json!({
+        "postStart": exec_sh(&format!(
+            "while [ ! -e {ready} ]; do sleep 0.01; done; echo post-start-output; exit 3"
+        )),
+        "preStop": exec_sh(&format!("echo prestop >> {log}")),
+    })
+    .to_string();
+    let init = start(
+        &[("HOOKINIT_LIFECYCLE", &lifecycle)],
+        &app_logging_term(&log, 0, &ready),
+    );
+    let f = init.wait(10.0);
+    assert_eq!(
+        f.code,
+        Some(1),
+        "app exited 0 after a failed PostStart\n{f:#?}"
+    );
+    let line = event(&f, "FailedPostStartHook hook=PostStart handler=exec");
+    assert!(line.starts_with("FailedPostStartHook hook=PostStart handler=exec: PostStart hook failed: command '/bin/sh -c while"), "{line}");
+    assert!(
+        line.ends_with("exit 3' exited with 3: post-start-output"),
+        "{line}"
+    );
+    assert_eq!(read(&log), "prestop\napp-term\n", "{f:#?}");
+    assert_order(
+        &f.stderr,
+        &[
+            "FailedPostStartHook",
+            "Killing: stopping the container: the PostStart hook failed",
+            "HookStarted hook=PreStop",
+            "HookSucceeded hook=PreStop",
+            "StopSignalSent: sent SIGTERM",
+        ],
+    );
+}
+
+#[test]
+fn post_start_failure_keeps_a_non_zero_app_exit_code() {
+    let d = TempDir::new("psfail7");
+    let (log, ready) = (p(&d, "log"), p(&d, "app-ready"));
+    let post_start = json!([
+        "/bin/sh",
+        "-c",
+        format!("while [ ! -e {ready} ]; do sleep 0.01; done; exit 9")
+    ])
+    .to_string();
+    let init = start(
+        &[("HOOKINIT_POST_START", &post_start)],
+        &app_logging_term(&log, 7, &ready),
+    );
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(7), "{f:#?}");
+    assert!(event(&f, "FailedPostStartHook hook=PostStart handler=exec")
+        .ends_with("exit 9' exited with 9"));
+    assert_eq!(read(&log), "app-term\n");
+}
+
+// ---- 9. JSON events -------------------------------------------------------------------
+
+fn is_rfc3339_millis_utc(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            23 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+#[test]
+fn json_event_lines_parse_and_have_the_fields() {
+    let lifecycle = json!({
+        "postStart": exec_sh("echo post-start-ran"),
+        "preStop": exec_sh(r#"echo 'say "hi" \ tab	end'; exit 4"#),
+    })
+    .to_string();
+    let mut init = start(
+        &[
+            ("HOOKINIT_LIFECYCLE", &lifecycle),
+            ("HOOKINIT_LOG_FORMAT", "json"),
+            ("HOOKINIT_VERBOSITY", "3"),
+        ],
+        &app_exiting_on_term(0),
+    );
+    init.out("APP-READY", 10.0);
+    init.out("post-start-ran", 10.0);
+    init.err("HookSucceeded", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    let mut names = Vec::new();
+    let mut last_time = String::new();
+    for line in f.stderr.lines() {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}\n{f:#?}"));
+        let obj = v
+            .as_object()
+            .unwrap_or_else(|| panic!("not an object: {line}"));
+        let time = obj["time"].as_str().expect("time");
+        assert!(is_rfc3339_millis_utc(time), "time {time:?}");
+        assert!(time >= last_time.as_str(), "time went back: {line}");
+        last_time = time.to_string();
+        let event = obj["event"].as_str().expect("event").to_string();
+        assert!(obj["message"].is_string(), "{line}");
+        let hook_event = event.starts_with("Hook") || event.starts_with("Failed");
+        for field in ["hook", "handler"] {
+            assert_eq!(
+                obj.get(field).is_some_and(Value::is_string),
+                hook_event,
+                "{field} in {line}"
+            );
+        }
+        for key in obj.keys() {
+            assert!(
+                ["time", "event", "hook", "handler", "message"].contains(&key.as_str()),
+                "unexpected field {key} in {line}"
+            );
+        }
+        names.push((event, v));
+    }
+    let find = |name: &str, hook: Option<&str>| {
+        names
+            .iter()
+            .position(|(n, v)| n == name && hook.is_none_or(|h| v["hook"] == h))
+            .unwrap_or_else(|| panic!("no {name} {hook:?} event\n{}", f.stderr))
+    };
+    let order = [
+        find("Started", None),
+        find("HookStarted", Some("PostStart")),
+        find("HookSucceeded", Some("PostStart")),
+        find("Killing", None),
+        find("HookStarted", Some("PreStop")),
+        find("FailedPreStopHook", Some("PreStop")),
+        find("StopSignalSent", None),
+        find("Exited", None),
+    ];
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "order {order:?}\n{}",
+        f.stderr
+    );
+    let failed = &names[order[5]].1;
+    assert_eq!(failed["handler"], "exec");
+    assert_eq!(
+        failed["message"],
+        "PreStop hook failed: command '/bin/sh -c echo 'say \"hi\" \\ tab\tend'; exit 4' \
+         exited with 4: say \"hi\" \\ tab\tend"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let year = 1970 + now / 31_556_952;
+    assert!(last_time.starts_with(&year.to_string()), "{last_time}");
+}
+
+// ---- 10. ready file, --check, config file, options ------------------------------------
+
+#[test]
+fn ready_file_appears_after_post_start_and_goes_when_the_stop_begins() {
+    let d = TempDir::new("ready");
+    let (ready, go, seen) = (p(&d, "ready"), p(&d, "go"), p(&d, "seen"));
+    let lifecycle = json!({
+        "postStart": exec_sh(&format!("while [ ! -e {go} ]; do sleep 0.01; done")),
+        "preStop": exec_sh(&format!(
+            "if [ -e {ready} ]; then echo present; else echo absent; fi > {seen}"
+        )),
+    })
+    .to_string();
+    let mut init = start(
+        &[
+            ("HOOKINIT_LIFECYCLE", &lifecycle),
+            ("HOOKINIT_READY_FILE", &ready),
+        ],
+        &app_exiting_on_term(0),
+    );
+    init.out("APP-READY", 10.0);
+    init.err("HookStarted hook=PostStart", 10.0);
+    thread::sleep(Duration::from_millis(200));
+    assert!(!exists(&ready), "ready before PostStart succeeded");
+    std::fs::write(&go, b"").unwrap();
+    init.err("HookSucceeded hook=PostStart", 10.0);
+    init.file(&ready, 2.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert_eq!(
+        read(&seen),
+        "absent\n",
+        "ready file still there during PreStop"
+    );
+    assert!(!exists(&ready), "ready file left after exit");
+}
+
+#[test]
+fn ready_file_without_post_start_is_created_at_start() {
+    let d = TempDir::new("ready0");
+    let (ready, seen) = (p(&d, "ready"), p(&d, "seen"));
+    let pre_stop = json!([
+        "/bin/sh",
+        "-c",
+        format!("[ -e {ready} ] && echo present > {seen} || echo absent > {seen}")
+    ])
+    .to_string();
+    let init = start(
+        &[
+            ("HOOKINIT_READY_FILE", &ready),
+            ("HOOKINIT_PRE_STOP", &pre_stop),
+        ],
+        &app_exiting_on_term(0),
+    );
+    init.file(&ready, 2.0);
+    init.out("APP-READY", 10.0);
+    init.signal(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert_eq!(read(&seen), "absent\n");
+    assert!(!exists(&ready));
+}
+
+#[test]
+fn ready_file_never_appears_when_post_start_fails() {
+    let d = TempDir::new("readyfail");
+    let (ready, log, app_ready) = (p(&d, "ready"), p(&d, "log"), p(&d, "app-ready"));
+    let post_start = json!([
+        "/bin/sh",
+        "-c",
+        format!("while [ ! -e {app_ready} ]; do sleep 0.01; done; exit 1")
+    ])
+    .to_string();
+    // The app notes whether the ready file exists when it gets TERM.
+    let script = format!(
+        "trap 'if [ -e {ready} ]; then echo present >> {log}; else echo absent >> {log}; fi; exit 0' TERM\n\
+         touch {app_ready}\nwhile :; do sleep 1 & wait $!; done 2>/dev/null"
+    );
+    let init = start(
+        &[
+            ("HOOKINIT_READY_FILE", &ready),
+            ("HOOKINIT_POST_START", &post_start),
+        ],
+        &script,
+    );
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(1), "{f:#?}");
+    assert_eq!(read(&log), "absent\n");
+    assert!(!exists(&ready));
+}
+
+/// The value of a `--check` plan line (`key:` padded, then the value).
+fn plan<'a>(stdout: &'a str, key: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(key).map(str::trim))
+        .unwrap_or_else(|| panic!("no {key:?} in the plan:\n{stdout}"))
+}
+
+#[test]
+fn check_prints_the_plan_and_never_starts_the_app() {
+    let d = TempDir::new("check");
+    let (marker, ready) = (p(&d, "app-ran"), p(&d, "ready"));
+    let lifecycle = json!({
+        "postStart": {"exec": {"command": ["/bin/sh", "-c", "echo hi"]}},
+        "preStop": {"httpGet": {"port": 8080, "path": "/drain"}},
+        "stopSignal": "SIGQUIT",
+    })
+    .to_string();
+    let touch = format!("touch {marker}");
+    let f = run_to_end(
+        &["--check", "--", "/bin/sh", "-c", &touch],
+        &[
+            ("HOOKINIT_LIFECYCLE", &lifecycle),
+            ("HOOKINIT_GRACE_PERIOD", "4"),
+            ("HOOKINIT_PRE_STOP_TIMEOUT", "1.5"),
+            ("HOOKINIT_READY_FILE", &ready),
+            ("HOOKINIT_STOP_ON", "TERM,HUP"),
+        ],
+    );
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert!(!exists(&marker), "--check started the app");
+    assert!(!exists(&ready), "--check created the ready file");
+    assert_eq!(f.stderr, "", "{f:#?}");
+    let out = &f.stdout;
+    assert!(out.ends_with("configuration OK\n"), "{out}");
+    assert!(
+        plan(out, "command:").contains(&format!("\"-c\", \"{touch}\"")),
+        "{out}"
+    );
+    assert_eq!(
+        plan(out, "postStart:"),
+        r#"exec ["/bin/sh", "-c", "echo hi"] (timeout: none)"#
+    );
+    assert_eq!(
+        plan(out, "preStop:"),
+        "httpGet http://127.0.0.1:8080/drain (timeout: 1.5s)"
+    );
+    assert_eq!(
+        plan(out, "grace period:"),
+        "4s (PreStop may use up to 2s; 2s kept for the app)"
+    );
+    assert_eq!(plan(out, "stop signal:"), "SIGQUIT");
+    assert_eq!(plan(out, "stop on:"), "SIGHUP, SIGTERM");
+    assert_eq!(plan(out, "ready file:"), ready);
+
+    // Invalid: exit 2, no plan, nothing started.
+    let f = run_to_end(
+        &["--check", "--", "/bin/sh", "-c", &touch],
+        &[("HOOKINIT_GRACE_PERIOD", "soon")],
+    );
+    assert_eq!(f.code, Some(2), "{f:#?}");
+    assert!(!f.stdout.contains("configuration OK"), "{f:#?}");
+    assert!(
+        f.stderr.starts_with("hookinit: HOOKINIT_GRACE_PERIOD: "),
+        "{f:#?}"
+    );
+    assert!(!exists(&marker));
+
+    // No command is fine for --check.
+    let f = run_to_end(&["--check"], &[]);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert_eq!(plan(&f.stdout, "command:"), "(none given)");
+    assert_eq!(
+        plan(&f.stdout, "grace period:"),
+        "10s (PreStop may use up to 8s; 2s kept for the app)"
+    );
+}
+
+#[test]
+fn config_file_settings_with_env_and_flag_overrides() {
+    let d = TempDir::new("cfgfile");
+    let (file, log, ready) = (p(&d, "hookinit.json"), p(&d, "log"), p(&d, "ready"));
+    let config = json!({
+        "lifecycle": {
+            "postStart": exec_sh(&format!("echo file-poststart >> {log}")),
+            "preStop": exec_sh(&format!("echo file-prestop >> {log}")),
+        },
+        "terminationGracePeriodSeconds": 4,
+        "readyFile": ready,
+    });
+    std::fs::write(&file, config.to_string()).unwrap();
+    let env_pre_stop = json!(["/bin/sh", "-c", format!("echo env-prestop >> {log}")]).to_string();
+    let env = [
+        ("HOOKINIT_CONFIG", file.as_str()),
+        ("HOOKINIT_PRE_STOP", env_pre_stop.as_str()),
+    ];
+
+    let f = run_to_end(&["--check"], &env);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert!(
+        plan(&f.stdout, "grace period:").starts_with("4s "),
+        "{}",
+        f.stdout
+    );
+    assert!(
+        plan(&f.stdout, "preStop:").contains("env-prestop"),
+        "{}",
+        f.stdout
+    );
+    assert!(
+        plan(&f.stdout, "postStart:").contains("file-poststart"),
+        "{}",
+        f.stdout
+    );
+    assert_eq!(plan(&f.stdout, "ready file:"), ready);
+    let f = run_to_end(
+        &["--check"],
+        &[env[0], env[1], ("HOOKINIT_GRACE_PERIOD", "6")],
+    );
+    assert!(
+        plan(&f.stdout, "grace period:").starts_with("6s "),
+        "{}",
+        f.stdout
+    );
+    let f = run_to_end(
+        &["--check", "--grace-period=3"],
+        &[env[0], env[1], ("HOOKINIT_GRACE_PERIOD", "6")],
+    );
+    assert!(
+        plan(&f.stdout, "grace period:").starts_with("3s "),
+        "{}",
+        f.stdout
+    );
+
+    let script = app(&format!("trap 'echo app-term >> {log}; exit 0' TERM"));
+    let mut init = start(&env, &script);
+    init.out("APP-READY", 10.0);
+    init.err("HookSucceeded hook=PostStart", 10.0);
+    init.file(&ready, 2.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert_eq!(
+        read(&log),
+        "file-poststart\nenv-prestop\napp-term\n",
+        "{f:#?}"
+    );
+    assert!(f.stderr.contains("grace period 4s"), "{f:#?}");
+}
+
+#[test]
+fn pre_stop_on_exit_runs_pre_stop_when_the_app_exits_by_itself() {
+    let d = TempDir::new("onexit");
+    let log = p(&d, "log");
+    let pre_stop = json!(["/bin/sh", "-c", format!("echo prestop >> {log}")]).to_string();
+    let script = format!("sleep 0.2; echo app-exit >> {log}; exit 4");
+    let f = run_to_end(
+        &["--", "/bin/sh", "-c", &script],
+        &[
+            ("HOOKINIT_PRE_STOP", &pre_stop),
+            ("HOOKINIT_PRE_STOP_ON_EXIT", "1"),
+        ],
+    );
+    assert_eq!(f.code, Some(4), "{f:#?}");
+    assert_eq!(read(&log), "app-exit\nprestop\n", "{f:#?}");
+    assert_eq!(events(&f.stderr, "HookSucceeded").len(), 1, "{f:#?}");
+
+    std::fs::remove_file(&log).unwrap();
+    let f = run_to_end(
+        &["--", "/bin/sh", "-c", &script],
+        &[("HOOKINIT_PRE_STOP", &pre_stop)],
+    );
+    assert_eq!(f.code, Some(4), "{f:#?}");
+    assert_eq!(
+        read(&log),
+        "app-exit\n",
+        "PreStop ran after the app exited\n{f:#?}"
+    );
+    assert!(events(&f.stderr, "HookStarted").is_empty(), "{f:#?}");
+}
+
+#[test]
+fn stop_signal_usr1_reaches_the_app_instead_of_term() {
+    let script = app("trap 'echo APP-USR1; exit 0' USR1; trap 'echo APP-TERM; exit 9' TERM");
+    let mut init = start(&[("HOOKINIT_STOP_SIGNAL", "USR1")], &script);
+    init.out("APP-READY", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert!(f.stdout.contains("APP-USR1"), "{f:#?}");
+    assert!(!f.stdout.contains("APP-TERM"), "{f:#?}");
+    assert!(
+        event(&f, "StopSignalSent").starts_with("StopSignalSent: sent SIGUSR1 to the app"),
+        "{f:#?}"
+    );
+}
+
+#[test]
+fn stop_signal_from_the_lifecycle_object() {
+    let d = TempDir::new("lcsig");
+    let log = p(&d, "log");
+    let lifecycle = json!({
+        "preStop": exec_sh(&format!("echo prestop >> {log}")),
+        "stopSignal": "SIGUSR2",
+    })
+    .to_string();
+    let script = app(&format!(
+        "trap 'echo app-usr2 >> {log}; exit 0' USR2; trap 'echo app-int >> {log}; exit 8' INT; \
+         trap 'echo app-term >> {log}; exit 9' TERM"
+    ));
+    let mut init = start(&[("HOOKINIT_LIFECYCLE", &lifecycle)], &script);
+    init.out("APP-READY", 10.0);
+    // INT is a default stop trigger; the app must get stopSignal, not INT.
+    init.signal_and_mark(libc::SIGINT);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert_eq!(read(&log), "prestop\napp-usr2\n", "{f:#?}");
+    assert!(event(&f, "Killing").contains("received SIGINT"), "{f:#?}");
+}
+
+#[test]
+fn pre_stop_timeout_bounds_pre_stop() {
+    let mut init = start(
+        &[
+            ("HOOKINIT_PRE_STOP", r#"["sleep","30"]"#),
+            ("HOOKINIT_PRE_STOP_TIMEOUT", "1"),
+        ],
+        &app_exiting_on_term(0),
+    );
+    init.out("APP-READY", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let t = init.out("APP-TERM", 10.0);
+    let f = init.wait(10.0);
+    assert_between("app's TERM with a 1 s PreStop timeout", t, 1.0, 1.6, &f);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert!(
+        event(&f, "FailedPreStopHook hook=PreStop handler=exec")
+            .ends_with("PreStop hook failed: timed out after 1.0s"),
+        "{f:#?}"
+    );
+}
+
+#[test]
+fn post_start_timeout_fails_post_start() {
+    let d = TempDir::new("pstimeout");
+    let (log, ready) = (p(&d, "log"), p(&d, "app-ready"));
+    let pre_stop = json!(["/bin/sh", "-c", format!("echo prestop >> {log}")]).to_string();
+    let init = start(
+        &[
+            (
+                "HOOKINIT_POST_START",
+                r#"{"exec":{"command":["sleep","30"]}}"#,
+            ),
+            ("HOOKINIT_POST_START_TIMEOUT", "1"),
+            ("HOOKINIT_PRE_STOP", &pre_stop),
+        ],
+        &app_logging_term(&log, 0, &ready),
+    );
+    let t = init.out("APP-TERM", 10.0);
+    let f = init.wait(10.0);
+    assert_between("app's TERM after a 1 s PostStart timeout", t, 1.0, 1.8, &f);
+    assert_eq!(f.code, Some(1), "{f:#?}");
+    assert!(
+        event(&f, "FailedPostStartHook hook=PostStart handler=exec")
+            .ends_with("PostStart hook failed: timed out after 1.0s"),
+        "{f:#?}"
+    );
+    assert_eq!(read(&log), "prestop\napp-term\n", "{f:#?}");
+}
+
+// ---- more of the stop state machine ----------------------------------------------------
+
+#[test]
+fn hooks_that_cannot_start_are_failures() {
+    let init = start(
+        &[
+            ("HOOKINIT_POST_START", r#"["/nonexistent/post-start"]"#),
+            ("HOOKINIT_PRE_STOP", r#"["/nonexistent/pre-stop"]"#),
+        ],
+        // Dies of TERM whenever it comes: no trap to race with.
+        "exec sleep 1000",
+    );
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(143), "the app's own non-zero status\n{f:#?}");
+    assert_eq!(
+        event(&f, "FailedPostStartHook hook=PostStart handler=exec"),
+        "FailedPostStartHook hook=PostStart handler=exec: PostStart hook failed: \
+         cannot run '/nonexistent/post-start': command not found"
+    );
+    assert_eq!(
+        event(&f, "FailedPreStopHook hook=PreStop handler=exec"),
+        "FailedPreStopHook hook=PreStop handler=exec: PreStop hook failed: \
+         cannot run '/nonexistent/pre-stop': command not found"
+    );
+    assert_order(
+        &f.stderr,
+        &[
+            "FailedPostStartHook",
+            "Killing",
+            "FailedPreStopHook",
+            "StopSignalSent",
+        ],
+    );
+    assert!(f.elapsed < secs(2.0), "{f:#?}");
+}
+
+#[test]
+fn stop_during_post_start_cancels_it_and_is_not_a_failure() {
+    let d = TempDir::new("stopps");
+    let (log, ready) = (p(&d, "log"), p(&d, "ready"));
+    let lifecycle = json!({
+        "postStart": {"exec": {"command": ["sleep", "30"]}},
+        "preStop": exec_sh(&format!("echo prestop >> {log}")),
+    })
+    .to_string();
+    let script = app(&format!("trap 'echo app-term >> {log}; exit 0' TERM"));
+    let mut init = start(
+        &[
+            ("HOOKINIT_LIFECYCLE", &lifecycle),
+            ("HOOKINIT_READY_FILE", &ready),
+        ],
+        &script,
+    );
+    init.out("APP-READY", 10.0);
+    init.err("HookStarted hook=PostStart", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(
+        f.code,
+        Some(0),
+        "a cancelled PostStart is no failure\n{f:#?}"
+    );
+    assert!(f.elapsed < secs(2.0), "{f:#?}");
+    assert_eq!(
+        event(&f, "HookCancelled hook=PostStart handler=exec"),
+        "HookCancelled hook=PostStart handler=exec: the container is stopping"
+    );
+    assert!(!f.stderr.contains("Failed"), "{f:#?}");
+    assert_eq!(read(&log), "prestop\napp-term\n", "{f:#?}");
+    assert!(!exists(&ready), "{f:#?}");
+}
+
+#[test]
+fn app_exit_during_pre_stop_ends_the_stop_at_once() {
+    let d = TempDir::new("exitprestop");
+    let go = p(&d, "go");
+    let script = format!(
+        "trap 'echo APP-TERM; exit 9' TERM; echo APP-READY; \
+         while [ ! -e {go} ]; do sleep 0.01; done; exit 6"
+    );
+    let mut init = start(&[("HOOKINIT_PRE_STOP", r#"["sleep","30"]"#)], &script);
+    init.out("APP-READY", 10.0);
+    init.signal(SIGTERM);
+    init.err("HookStarted hook=PreStop", 10.0);
+    std::fs::write(&go, b"").unwrap();
+    init.0.as_mut().unwrap().mark();
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(6), "{f:#?}");
+    assert!(
+        f.elapsed < secs(1.0),
+        "exit {:?} after the app's\n{f:#?}",
+        f.elapsed
+    );
+    assert!(!f.stdout.contains("APP-TERM"), "{f:#?}");
+    assert!(events(&f.stderr, "StopSignalSent").is_empty(), "{f:#?}");
+    assert!(events(&f.stderr, "HookSucceeded").is_empty(), "{f:#?}");
+}
+
+#[test]
+fn short_grace_reserves_half_the_window_for_the_app() {
+    let mut init = start(
+        &[
+            ("HOOKINIT_GRACE_PERIOD", "1.5"),
+            ("HOOKINIT_PRE_STOP", r#"["sleep","1000"]"#),
+        ],
+        &app("trap 'echo APP-TERM' TERM"),
+    );
+    init.out("APP-READY", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let term = init.out("APP-TERM", 10.0);
+    let kill = init.err("hookinit: SigkillSent", 10.0);
+    let f = init.wait(10.0);
+    assert_between(
+        "app's TERM (grace 1.5 s, half reserved)",
+        term,
+        0.7,
+        1.1,
+        &f,
+    );
+    assert_between("SIGKILL at 1.5 s", kill, 1.45, 1.9, &f);
+    assert!(f.elapsed <= secs(2.0), "{f:#?}");
+    assert_eq!(f.code, Some(137), "{f:#?}");
+    assert!(
+        event(&f, "FailedPreStopHook hook=PreStop handler=exec").ends_with("timed out after 0.8s"),
+        "{f:#?}"
+    );
+}
