@@ -88,13 +88,15 @@ pub struct Running {
     pub pid: i32,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// The threads copying stdout and stderr; done at end of file.
+    readers: Vec<thread::JoinHandle<()>>,
     pub started: Instant,
 }
 
-fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+fn collect(mut r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, thread::JoinHandle<()>) {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let b = buf.clone();
-    thread::spawn(move || {
+    let reader = thread::spawn(move || {
         let mut chunk = [0u8; 8192];
         while let Ok(n) = r.read(&mut chunk) {
             if n == 0 {
@@ -103,7 +105,7 @@ fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
             b.lock().unwrap().extend_from_slice(&chunk[..n]);
         }
     });
-    buf
+    (buf, reader)
 }
 
 /// Builds the command line: `unshare ... hookinit ARGS` (PID 1) or `hookinit ARGS`.
@@ -143,14 +145,15 @@ impl Running {
     pub fn start(mut cmd: Command, pid1: bool) -> Running {
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn hookinit");
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
+        let (stdout, out_reader) = collect(child.stdout.take().unwrap());
+        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
         let pid = if pid1 {
             inner_pid(&mut child)
         } else {
             child.id() as i32
         };
         Running {
+            readers: vec![out_reader, err_reader],
             child,
             pid,
             stdout,
@@ -204,8 +207,12 @@ impl Running {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let elapsed = self.started.elapsed();
-                // Let the collector threads see end of file.
-                thread::sleep(Duration::from_millis(20));
+                // Everything written is read once the pipes reach end of file
+                // (bounded: a process left behind may still hold them open).
+                let drained = Instant::now() + Duration::from_secs(5);
+                while !self.readers.iter().all(|r| r.is_finished()) && Instant::now() < drained {
+                    thread::sleep(Duration::from_millis(1));
+                }
                 return Finished {
                     code: status.code(),
                     stdout: self.stdout(),
