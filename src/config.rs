@@ -594,10 +594,38 @@ fn env_layer(vars: &[(OsString, OsString)]) -> Result<Layer, ConfigError> {
     Ok(layer)
 }
 
+/// The most a config file may hold: a real one is a few hundred bytes.
+const CONFIG_FILE_MAX: u64 = 1024 * 1024;
+
+/// Reads a config file without ever blocking or reading without bound: a
+/// FIFO would block `open` (with every signal blocked, even TERM could not
+/// stop hookinit) and `/dev/zero` would fill memory. Only regular files of at
+/// most 1 MiB are read.
+fn read_config_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("cannot read: not a regular file".into());
+    }
+    let mut bytes = Vec::new();
+    file.take(CONFIG_FILE_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > CONFIG_FILE_MAX {
+        return Err(format!("cannot read: larger than {CONFIG_FILE_MAX} bytes"));
+    }
+    Ok(bytes)
+}
+
 fn file_layer(path: &std::path::Path) -> Result<Layer, ConfigError> {
     let source = format!("config file {}", path.display());
-    let bytes =
-        std::fs::read(path).map_err(|e| ConfigError::new(&source, format!("cannot read: {e}")))?;
+    let bytes = read_config_file(path).map_err(|e| ConfigError::new(&source, e))?;
     let text =
         std::str::from_utf8(&bytes).map_err(|_| ConfigError::new(&source, "not valid UTF-8"))?;
     let value = json::parse(text).map_err(|e| ConfigError::new(&source, e))?;
@@ -710,10 +738,10 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
                 return Err(ConfigError::new(
                     source.clone(),
                     format!(
-                        "{}: {}s must not exceed the grace period ({}s)",
+                        "{}: {}s must not exceed the grace period ({})",
                         json::join(path, "sleep.seconds"),
                         duration.as_secs(),
-                        grace.as_secs_f64()
+                        crate::events::secs(grace)
                     ),
                 ));
             }
@@ -758,7 +786,7 @@ impl Config {
 
     /// The resolved plan, for `--check`.
     pub fn plan(&self) -> String {
-        let secs = |d: Duration| format!("{}s", d.as_secs_f64());
+        let secs = |d: Duration| crate::events::secs(d).to_string();
         let hook = |h: &Option<Handler>, timeout: Option<Duration>| match h {
             None => "none".to_string(),
             Some(h) => format!(
@@ -803,15 +831,16 @@ impl Config {
             } else {
                 self.stop_on
                     .iter()
-                    .map(signals::name)
+                    .map(|s| signals::name(s).to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             },
         );
         line(
             "stop signal:",
-            self.stop_signal
-                .map_or("the signal received".into(), signals::name),
+            self.stop_signal.map_or("the signal received".into(), |s| {
+                signals::name(s).to_string()
+            }),
         );
         line(
             "signals go to:",

@@ -3,10 +3,15 @@
 //! Lifecycle events (hook start/success/failure, each stop step) are at
 //! verbosity 2, the default, because users read them in `docker logs`.
 //! Failures are at 1, debug detail (forwarded signals, reaped orphans) at 3.
+//!
+//! Messages are `fmt::Arguments`, formatted only when their level is enabled,
+//! into a line buffer on the stack, and written with one `write(2)`: logging
+//! on the stop path allocates nothing (mallocng growth cost more than the
+//! rest of the stop).
 
-use std::io::Write;
+use std::fmt::{self, Write as _};
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -49,23 +54,36 @@ pub struct Event<'a> {
     pub name: &'a str,
     pub hook: Option<&'a str>,
     pub handler: Option<&'a str>,
-    pub message: &'a str,
+    pub message: fmt::Arguments<'a>,
 }
 
 pub fn emit(level: Level, event: Event<'_>) {
     if !enabled(level) {
         return;
     }
-    let line = match logger().format {
-        Format::Text => text_line(&event),
-        Format::Json => json_line(&event, SystemTime::now()),
-    };
-    // One write per line so lines from hooks and the app do not interleave mid-line.
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    let mut line = Line::new();
+    match logger().format {
+        Format::Text => write_text(&mut line, &event),
+        Format::Json => write_json(&mut line, &event, SystemTime::now()),
+    }
+    line.write_to_stderr();
 }
 
-/// Shorthand for events that are not about a hook.
-pub fn log(level: Level, name: &str, message: &str) {
+/// Whether `fd` can take a write of up to PIPE_BUF bytes now without blocking.
+pub fn has_room(fd: libc::c_int) -> bool {
+    let mut probe = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: zero-timeout poll of one descriptor.
+    unsafe { libc::poll(&mut probe, 1, 0) == 1 && probe.revents & libc::POLLOUT != 0 }
+}
+
+/// An event that is not about a hook. The message is formatted only if
+/// `level` is enabled: `log(Level::Debug, "Reaped", format_args!(...))` costs
+/// nothing at the default verbosity.
+pub fn log(level: Level, name: &str, message: fmt::Arguments<'_>) {
     emit(
         level,
         Event {
@@ -77,57 +95,211 @@ pub fn log(level: Level, name: &str, message: &str) {
     );
 }
 
-/// Like [`log`], but the message is only built when the level is enabled:
-/// for hot paths (every forwarded signal, every reaped orphan).
-pub fn log_with(level: Level, name: &str, message: impl FnOnce() -> String) {
-    if enabled(level) {
-        log(level, name, &message());
+/// The most of one event line; a longer message is cut, marked with `...`.
+const LINE_MAX: usize = 4096;
+
+/// A line under construction, on the stack. Writes past the end are dropped
+/// (at a character boundary) and the line is marked as cut.
+struct Line {
+    buf: [u8; LINE_MAX],
+    len: usize,
+    cut: bool,
+}
+
+impl Line {
+    fn new() -> Self {
+        Line {
+            buf: [0; LINE_MAX],
+            len: 0,
+            cut: false,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole characters are ever copied in.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+
+    /// One write of the whole line, or none: when stderr has no room (its
+    /// reader stalled), the line is dropped rather than block PID 1. A line
+    /// fits in PIPE_BUF, so a pipe with room takes it whole.
+    fn write_to_stderr(mut self) {
+        if !has_room(libc::STDERR_FILENO) {
+            return;
+        }
+        // Room is kept for the ending, so a cut line still ends the same way.
+        let ending: &[u8] = if self.cut { b"...\n" } else { b"\n" };
+        self.buf[self.len..self.len + ending.len()].copy_from_slice(ending);
+        let mut rest = &self.buf[..self.len + ending.len()];
+        while !rest.is_empty() {
+            // SAFETY: writing our own buffer to fd 2.
+            let n = unsafe { libc::write(libc::STDERR_FILENO, rest.as_ptr().cast(), rest.len()) };
+            if n > 0 {
+                rest = &rest[n as usize..];
+            } else if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            } else {
+                return;
+            }
+        }
     }
 }
 
-fn text_line(e: &Event<'_>) -> String {
-    let mut line = format!("hookinit: {}", e.name);
-    if let Some(hook) = e.hook {
-        line.push_str(&format!(" hook={hook}"));
+impl fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Keep 4 bytes for "...\n".
+        let room = LINE_MAX - 4 - self.len;
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        if take < s.len() {
+            self.cut = true;
+        }
+        Ok(())
     }
-    if let Some(handler) = e.handler {
-        line.push_str(&format!(" handler={handler}"));
-    }
-    line.push_str(": ");
-    line.push_str(e.message);
-    line.push('\n');
-    line
 }
 
-fn json_line(e: &Event<'_>, now: SystemTime) -> String {
-    let mut obj = serde_json::Map::new();
-    obj.insert("time".into(), rfc3339(now).into());
-    obj.insert("event".into(), e.name.into());
+fn write_text(line: &mut Line, e: &Event<'_>) {
+    let _ = write!(line, "hookinit: {}", e.name);
     if let Some(hook) = e.hook {
-        obj.insert("hook".into(), hook.into());
+        let _ = write!(line, " hook={hook}");
     }
     if let Some(handler) = e.handler {
-        obj.insert("handler".into(), handler.into());
+        let _ = write!(line, " handler={handler}");
     }
-    obj.insert("message".into(), e.message.into());
-    let mut line = serde_json::Value::Object(obj).to_string();
-    line.push('\n');
-    line
+    let _ = write!(line, ": {}", e.message);
+}
+
+fn write_json(line: &mut Line, e: &Event<'_>, now: SystemTime) {
+    let _ = write!(line, "{{\"time\":\"{}\",\"event\":", Rfc3339(now));
+    json_string(line, format_args!("{}", e.name));
+    for (key, value) in [("hook", e.hook), ("handler", e.handler)] {
+        if let Some(value) = value {
+            let _ = write!(line, ",\"{key}\":");
+            json_string(line, format_args!("{value}"));
+        }
+    }
+    let _ = line.write_str(",\"message\":");
+    json_string(line, e.message);
+    // A cut message must still leave a parseable object.
+    if line.cut {
+        line.len = line.len.min(LINE_MAX - 16);
+        while !line.as_str().is_char_boundary(line.len) {
+            line.len -= 1;
+        }
+        // Drop a dangling backslash escape, then close the string and object.
+        while line.as_str().ends_with('\\') {
+            line.len -= 1;
+        }
+        line.cut = false;
+        let _ = line.write_str("...\"}");
+        return;
+    }
+    let _ = line.write_str("}");
+}
+
+/// Writes `value` as a JSON string literal, escaping as it goes.
+fn json_string(line: &mut Line, value: fmt::Arguments<'_>) {
+    struct Escaper<'l>(&'l mut Line);
+    impl fmt::Write for Escaper<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let mut plain = 0;
+            for (i, c) in s.char_indices() {
+                let escape = match c {
+                    '"' => Some("\\\""),
+                    '\\' => Some("\\\\"),
+                    '\n' => Some("\\n"),
+                    '\r' => Some("\\r"),
+                    '\t' => Some("\\t"),
+                    c if (c as u32) < 0x20 => None,
+                    _ => continue,
+                };
+                self.0.write_str(&s[plain..i])?;
+                match escape {
+                    Some(e) => self.0.write_str(e)?,
+                    None => write!(self.0, "\\u{:04x}", c as u32)?,
+                }
+                plain = i + c.len_utf8();
+            }
+            self.0.write_str(&s[plain..])
+        }
+    }
+    let _ = line.write_str("\"");
+    let _ = Escaper(line).write_fmt(value);
+    let _ = line.write_str("\"");
+}
+
+/// Seconds as the shortest decimal: `10s`, `2.5s`, `0.001s` (millisecond
+/// precision), by integer arithmetic: float formatting costs thousands of
+/// instructions, on the stop path.
+pub fn secs(d: Duration) -> Secs {
+    Secs(d)
+}
+
+pub struct Secs(Duration);
+
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        let (whole, mut frac) = (ms / 1000, ms % 1000);
+        if frac == 0 {
+            return write!(f, "{whole}s");
+        }
+        let mut digits = 3;
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        write!(f, "{whole}.{frac:0digits$}s")
+    }
+}
+
+/// Seconds with exactly `decimals` (0–9) decimals, rounded: `1.003`.
+pub fn secs_fixed(d: Duration, decimals: u32) -> SecsFixed {
+    SecsFixed(d, decimals.min(9))
+}
+
+pub struct SecsFixed(Duration, u32);
+
+impl fmt::Display for SecsFixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = 10u128.pow(9 - self.1);
+        let n = (self.0.as_nanos() + unit / 2) / unit;
+        if self.1 == 0 {
+            return write!(f, "{n}");
+        }
+        let scale = 10u128.pow(self.1);
+        write!(
+            f,
+            "{}.{:0width$}",
+            n / scale,
+            n % scale,
+            width = self.1 as usize
+        )
+    }
 }
 
 /// `2026-11-23T19:04:05.123Z`, without a date library.
-fn rfc3339(t: SystemTime) -> String {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+struct Rfc3339(SystemTime);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let since = self.0.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = since.as_secs();
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (y, m, d) = civil_from_days(days as i64);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60,
+            since.subsec_millis()
+        )
+    }
 }
 
 /// Howard Hinnant's days-to-civil algorithm.
@@ -146,33 +318,78 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    fn text(e: &Event<'_>) -> String {
+        let mut line = Line::new();
+        write_text(&mut line, e);
+        line.as_str().to_string()
+    }
+
+    fn json(e: &Event<'_>) -> serde_json::Value {
+        let mut line = Line::new();
+        write_json(&mut line, e, UNIX_EPOCH);
+        serde_json::from_str(line.as_str()).expect("valid JSON")
+    }
 
     #[test]
     fn formats_time() {
         let t = UNIX_EPOCH + Duration::from_millis(1_795_460_645_123);
-        assert_eq!(rfc3339(t), "2026-11-23T19:04:05.123Z");
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Rfc3339(t).to_string(), "2026-11-23T19:04:05.123Z");
+        assert_eq!(Rfc3339(UNIX_EPOCH).to_string(), "1970-01-01T00:00:00.000Z");
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 
     #[test]
+    fn formats_seconds_without_floats() {
+        assert_eq!(secs(Duration::from_secs(10)).to_string(), "10s");
+        assert_eq!(secs(Duration::from_millis(2500)).to_string(), "2.5s");
+        assert_eq!(secs(Duration::from_millis(1)).to_string(), "0.001s");
+        assert_eq!(secs(Duration::from_millis(1250)).to_string(), "1.25s");
+        assert_eq!(
+            secs_fixed(Duration::from_millis(1999), 1).to_string(),
+            "2.0"
+        );
+        assert_eq!(
+            secs_fixed(Duration::from_micros(1_003_400), 3).to_string(),
+            "1.003"
+        );
+        assert_eq!(secs_fixed(Duration::from_millis(750), 1).to_string(), "0.8");
+    }
+
+    #[test]
     fn json_line_escapes_and_has_fields() {
+        let msg = "a \"b\"\nc\u{1}\\";
         let e = Event {
             name: "FailedPreStopHook",
             hook: Some("PreStop"),
             handler: Some("exec"),
-            message: "a \"b\"\nc",
+            message: format_args!("{msg}"),
         };
-        let line = json_line(&e, UNIX_EPOCH);
-        let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+        let v = json(&e);
         assert_eq!(v["event"], "FailedPreStopHook");
         assert_eq!(v["hook"], "PreStop");
         assert_eq!(v["handler"], "exec");
-        assert_eq!(v["message"], "a \"b\"\nc");
+        assert_eq!(v["message"], msg);
         assert_eq!(v["time"], "1970-01-01T00:00:00.000Z");
-        assert!(
-            text_line(&e).starts_with("hookinit: FailedPreStopHook hook=PreStop handler=exec: ")
+        assert_eq!(
+            text(&e),
+            format!("hookinit: FailedPreStopHook hook=PreStop handler=exec: {msg}")
         );
+    }
+
+    #[test]
+    fn long_messages_are_cut_and_stay_valid() {
+        let long = "é\"".repeat(3000);
+        let e = Event {
+            name: "X",
+            hook: None,
+            handler: None,
+            message: format_args!("{long}"),
+        };
+        let v = json(&e);
+        assert!(v["message"].as_str().unwrap().ends_with("..."));
+        let mut line = Line::new();
+        write_text(&mut line, &e);
+        assert!(line.cut && line.len <= LINE_MAX - 4);
     }
 }

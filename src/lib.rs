@@ -83,13 +83,15 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
             events::log(
                 Level::Debug,
                 "Subreaper",
-                "not PID 1: registered as a child subreaper, so orphans are still reaped",
+                format_args!(
+                    "not PID 1: registered as a child subreaper, so orphans are still reaped"
+                ),
             );
         } else {
             events::log(
                 Level::Warn,
                 "Subreaper",
-                &format!(
+                format_args!(
                     "cannot become a child subreaper: {}",
                     std::io::Error::last_os_error()
                 ),
@@ -105,7 +107,8 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
             return e.exit_code();
         }
     };
-    let code = supervisor::Supervisor::new(cfg, inherited, scope, signals, app_pid).run();
+    let mut supervisor = supervisor::Supervisor::new(cfg, inherited, scope, signals, app_pid);
+    let code = supervisor.run();
     // Exit right here, skipping destructors: the kernel reclaims everything,
     // and freeing memory just before exiting is pure cost at every stop.
     // (std's exit still flushes stdout if anything was written to it.)
@@ -113,6 +116,6 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
 }
 
 fn fatal(msg: &str) -> i32 {
-    events::log(Level::Warn, "Error", msg);
+    events::log(Level::Warn, "Error", format_args!("{}", msg));
     1
 }

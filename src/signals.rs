@@ -9,6 +9,7 @@
 //! a non-PID-1 hookinit killable by `kill -34`.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Highest signal number on Linux.
@@ -196,17 +197,22 @@ impl SignalFd {
         Ok(SignalFd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
     }
 
-    /// Reads pending signals into `buf` and returns how many were read.
-    pub fn read(&self, buf: &mut [libc::signalfd_siginfo]) -> usize {
+    /// Reads pending signals into `buf`; returns those read (none on EAGAIN).
+    pub fn read<'a>(
+        &self,
+        buf: &'a mut [MaybeUninit<libc::signalfd_siginfo>],
+    ) -> &'a [libc::signalfd_siginfo] {
         let bytes = std::mem::size_of_val(buf);
         loop {
-            // SAFETY: `buf` is valid for `bytes` bytes of plain-old-data records.
+            // SAFETY: `buf` is valid for `bytes` bytes; the kernel writes whole records.
             let n = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), bytes) };
             if n >= 0 {
-                return n as usize / std::mem::size_of::<libc::signalfd_siginfo>();
+                let count = n as usize / std::mem::size_of::<libc::signalfd_siginfo>();
+                // SAFETY: the first `count` records were just written by the kernel.
+                return unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), count) };
             }
             if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                return 0;
+                return &[];
             }
         }
     }
@@ -266,11 +272,21 @@ pub fn rtmin() -> i32 {
     libc::SIGRTMIN()
 }
 
-/// `SIGTERM`, or `SIG34` for an unnamed one.
-pub fn name(sig: i32) -> String {
-    match usize::try_from(sig - 1).ok().and_then(|i| NAMES.get(i)) {
-        Some(n) => format!("SIG{n}"),
-        None => format!("SIG{sig}"),
+/// `SIGTERM`, or `SIG34` for an unnamed one; a `Display` value, so that
+/// naming a signal in a log line allocates nothing.
+pub fn name(sig: i32) -> SignalName {
+    SignalName(sig)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignalName(pub i32);
+
+impl std::fmt::Display for SignalName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match usize::try_from(self.0 - 1).ok().and_then(|i| NAMES.get(i)) {
+            Some(n) => write!(f, "SIG{n}"),
+            None => write!(f, "SIG{}", self.0),
+        }
     }
 }
 
@@ -298,7 +314,7 @@ mod tests {
         let all = SignalSet::full();
         assert_eq!(all.iter().count(), 64);
         assert!(all.contains(32) && all.contains(33) && all.contains(34));
-        assert_eq!(name(15), "SIGTERM");
-        assert_eq!(name(34), "SIG34");
+        assert_eq!(name(15).to_string(), "SIGTERM");
+        assert_eq!(name(34).to_string(), "SIG34");
     }
 }

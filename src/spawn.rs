@@ -72,7 +72,10 @@ pub fn spawn_app(
         program: argv[0].to_string_lossy().into_owned(),
         error,
     })?;
-    // The Child handle is dropped without waiting: reap.rs alone reaps.
+    // The Child handle is dropped without waiting: reap.rs alone reaps. The
+    // Command is not dropped at all: it lives as long as hookinit anyway, and
+    // freeing it costs more than the rest of the start-up after spawn.
+    std::mem::forget(cmd);
     Ok(child.id() as i32)
 }
 

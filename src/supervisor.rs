@@ -25,7 +25,9 @@ use crate::hooks::{Completions, HookKind, Outcome, RunningHook};
 use crate::leftovers::Scope;
 use crate::reap::{self, Reap, Status};
 use crate::signals::{self, Inherited, SignalFd};
-use std::os::fd::{AsRawFd, RawFd};
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +45,11 @@ enum Phase {
     /// at most until `deadline` (a process stuck in the kernel cannot hold us).
     Killed { deadline: Instant },
 }
+
+/// Poll slots: signalfd, thread wake-up pipe, stdout and stderr of two exec hooks.
+const MAX_POLL_FDS: usize = 6;
+/// Signals read from the signalfd per read call.
+const SIGNAL_BATCH: usize = 16;
 
 /// How long to wait for SIGKILLed processes to be reaped before exiting anyway.
 const KILLED_WAIT: Duration = Duration::from_secs(1);
@@ -93,9 +100,11 @@ impl Supervisor {
     /// Runs until the app and everything it left behind are gone; returns
     /// hookinit's exit code.
     pub fn run(&mut self) -> i32 {
-        events::log_with(Level::Debug, "Started", || {
-            format!("started {} as pid {}", self.command_line(), self.app_pid)
-        });
+        events::log(
+            Level::Debug,
+            "Started",
+            format_args!("started {} as pid {}", self.command_line(), self.app_pid),
+        );
         match self.cfg.post_start.clone() {
             Some(handler) => {
                 let deadline = self.cfg.post_start_timeout.map(|t| Instant::now() + t);
@@ -159,26 +168,30 @@ impl Supervisor {
                 left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
             }
         };
-        let hook_fds: Vec<(HookKind, RawFd)> = [&self.post_start, &self.pre_stop]
-            .into_iter()
-            .flatten()
-            .flat_map(|h| h.output_fds().into_iter().map(move |fd| (h.kind, fd)))
-            .collect();
-        // poll skips a negative fd: the wake-up pipe exists once a thread hook ran.
-        let mut fds: Vec<libc::pollfd> = [
-            self.signals.as_raw_fd(),
-            self.completions.fd().unwrap_or(-1),
-        ]
-        .into_iter()
-        .chain(hook_fds.iter().map(|&(_, fd)| fd))
-        .map(|fd| libc::pollfd {
-            fd,
+        // On the stack: this runs once per signal. Slots: the signalfd, the
+        // thread wake-up pipe (poll skips its -1 until a thread hook ran),
+        // then for exec hooks' output either their pipe (POLLIN) or, while a
+        // chunk waits, our own stdout/stderr (POLLOUT).
+        let mut fds = [libc::pollfd {
+            fd: -1,
             events: libc::POLLIN,
             revents: 0,
-        })
-        .collect();
-        // SAFETY: `fds` is a valid array of pollfd for its length.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        }; MAX_POLL_FDS];
+        let mut owners: [Option<HookKind>; MAX_POLL_FDS] = [None; MAX_POLL_FDS];
+        fds[0].fd = self.signals.as_raw_fd();
+        fds[1].fd = self.completions.fd().unwrap_or(-1);
+        let mut count = 2;
+        for hook in [&self.post_start, &self.pre_stop].into_iter().flatten() {
+            for (fd, events) in hook.poll_interests() {
+                if count < MAX_POLL_FDS {
+                    (fds[count].fd, fds[count].events, owners[count]) =
+                        (fd, events, Some(hook.kind));
+                    count += 1;
+                }
+            }
+        }
+        // SAFETY: `fds` holds `count` valid pollfd entries.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), count as libc::nfds_t, timeout_ms) };
         if ready > 0 {
             if fds[0].revents != 0 {
                 self.read_signals();
@@ -188,29 +201,32 @@ impl Supervisor {
                     self.on_thread_result(token, result);
                 }
             }
-            for (i, &(kind, fd)) in hook_fds.iter().enumerate() {
-                if fds[i + 2].revents != 0 {
-                    if let Some(h) = self.hook_mut(kind) {
-                        h.pump(fd);
+            for (pfd, owner) in fds.iter().zip(owners).take(count).skip(2) {
+                if pfd.revents != 0 {
+                    if let Some(hook) = owner.and_then(|kind| self.hook_mut(kind)) {
+                        hook.on_ready(pfd.fd);
                     }
                 }
             }
         }
-        self.on_time(Instant::now());
+        // Deadlines, only when one is due (a forwarded signal has none).
+        if let Some(at) = self.next_wake() {
+            let now = Instant::now();
+            if now >= at {
+                self.on_time(now);
+            }
+        }
         if matches!(self.phase, Phase::Draining { .. } | Phase::Killed { .. }) {
             self.reap_children();
         }
     }
 
     fn read_signals(&mut self) {
-        // SAFETY: signalfd_siginfo is plain old data; zeroes are a valid value.
-        let mut batch: [libc::signalfd_siginfo; 16] = unsafe { std::mem::zeroed() };
+        let mut batch = [MaybeUninit::<libc::signalfd_siginfo>::uninit(); SIGNAL_BATCH];
         loop {
-            let n = self.signals.read(&mut batch);
-            if n == 0 {
-                return;
-            }
-            for info in &batch[..n] {
+            let infos = self.signals.read(&mut batch);
+            let full = infos.len() == SIGNAL_BATCH;
+            for info in infos {
                 let sig = info.ssi_signo as i32;
                 // hookinit's own failed write to a closed stdout raises SIGPIPE
                 // on itself: not a signal for the app.
@@ -218,12 +234,18 @@ impl Supervisor {
                     && info.ssi_code == libc::SI_USER
                     && sig != libc::SIGCHLD
                 {
-                    events::log_with(Level::Debug, "SignalIgnored", || {
-                        format!("{} raised by hookinit itself", signals::name(sig))
-                    });
+                    events::log(
+                        Level::Debug,
+                        "SignalIgnored",
+                        format_args!("{} raised by hookinit itself", signals::name(sig)),
+                    );
                     continue;
                 }
                 self.on_signal(sig);
+            }
+            // A short read emptied the queue; poll is level-triggered anyway.
+            if !full {
+                return;
             }
         }
     }
@@ -243,18 +265,18 @@ impl Supervisor {
     /// What a stop signal does depends on how far the stop already is.
     fn on_stop_signal(&mut self, sig: i32) {
         match self.phase {
-            Phase::Running => self.begin_stop(sig, &format!("received {}", signals::name(sig))),
+            Phase::Running => self.begin_stop(sig, format_args!("received {}", signals::name(sig))),
             Phase::PreStop { deadline, signal } => {
                 let why = format!("cut short by a second {}", signals::name(sig));
                 self.end_pre_stop_early(&why);
                 self.after_pre_stop(deadline, signal);
             }
             Phase::Stopping { .. } => self.forward(sig),
-            Phase::Draining { .. } | Phase::Killed { .. } => {
-                events::log_with(Level::Debug, "SignalIgnored", || {
-                    format!("{} while exiting", signals::name(sig))
-                })
-            }
+            Phase::Draining { .. } | Phase::Killed { .. } => events::log(
+                Level::Debug,
+                "SignalIgnored",
+                format_args!("{} while exiting", signals::name(sig)),
+            ),
         }
     }
 
@@ -276,9 +298,11 @@ impl Supervisor {
     fn on_reaped(&mut self, pid: i32, status: Status) {
         if pid == self.app_pid {
             self.app_status = Some(status);
-            events::log_with(Level::Debug, "Exited", || {
-                format!("the app (pid {pid}) {status}")
-            });
+            events::log(
+                Level::Debug,
+                "Exited",
+                format_args!("the app (pid {pid}) {status}"),
+            );
             self.on_app_exit();
         } else if let Some(kind) = self.hook_with_pid(pid) {
             if let Some(hook) = self.hook_mut(kind) {
@@ -286,7 +310,7 @@ impl Supervisor {
                 self.hook_finished(kind, outcome);
             }
         } else {
-            events::log_with(Level::Debug, "Reaped", || format!("pid {pid} {status}"));
+            events::log(Level::Debug, "Reaped", format_args!("pid {pid} {status}"));
         }
     }
 
@@ -310,8 +334,8 @@ impl Supervisor {
         match self.phase {
             Phase::PreStop { deadline, .. } | Phase::Stopping { deadline } if now >= deadline => {
                 self.kill_everything(&format!(
-                    "the grace period of {}s is over",
-                    self.cfg.grace.as_secs_f64()
+                    "the grace period of {} is over",
+                    events::secs(self.cfg.grace)
                 ))
             }
             Phase::Draining { deadline } if now >= deadline => {
@@ -321,7 +345,7 @@ impl Supervisor {
                 events::log(
                     Level::Warn,
                     "Exiting",
-                    "processes are still not reaped 1s after SIGKILL; exiting anyway",
+                    format_args!("processes are still not reaped 1s after SIGKILL; exiting anyway"),
                 );
                 self.finish();
             }
@@ -398,7 +422,7 @@ impl Supervisor {
     // ---- stopping -----------------------------------------------------------
 
     /// A stop begins: the grace window opens now.
-    fn begin_stop(&mut self, trigger: i32, reason: &str) {
+    fn begin_stop(&mut self, trigger: i32, reason: fmt::Arguments<'_>) {
         self.remove_ready_file();
         if let Some(mut hook) = self.post_start.take() {
             hook.cancel();
@@ -413,16 +437,14 @@ impl Supervisor {
         let now = Instant::now();
         let deadline = now + self.cfg.grace;
         let signal = self.cfg.stop_signal.unwrap_or(trigger);
-        events::log(
-            Level::Info,
-            "Killing",
-            &format!(
-                "stopping the container: {reason}; grace period {}s",
-                self.cfg.grace.as_secs_f64()
-            ),
-        );
+        let grace = events::secs(self.cfg.grace);
+        let log_killing = || {
+            let msg = format_args!("stopping the container: {reason}; grace period {grace}");
+            events::log(Level::Info, "Killing", msg);
+        };
         match self.cfg.pre_stop.clone().filter(|_| !self.pre_stop_ran) {
             Some(handler) => {
+                log_killing();
                 let mut hook_deadline = deadline - self.cfg.app_reserve();
                 if let Some(t) = self.cfg.pre_stop_timeout {
                     hook_deadline = hook_deadline.min(now + t);
@@ -435,7 +457,10 @@ impl Supervisor {
                 }
             }
             None => {
-                self.send_stop_signal(signal);
+                // Signal first, log after: the app should not wait for our log line.
+                self.signal_app(signal);
+                log_killing();
+                self.log_stop_signal(signal);
                 self.phase = Phase::Stopping { deadline };
             }
         }
@@ -454,7 +479,10 @@ impl Supervisor {
     fn end_pre_stop_early(&mut self, why: &str) {
         if let Some(mut hook) = self.pre_stop.take() {
             hook.cancel();
-            let msg = format!("PreStop {why} after {:.1}s", hook.elapsed().as_secs_f64());
+            let msg = format!(
+                "PreStop {why} after {}s",
+                events::secs_fixed(hook.elapsed(), 1)
+            );
             self.hook_event(
                 Level::Warn,
                 HookKind::PreStop.failure_event(),
@@ -467,20 +495,21 @@ impl Supervisor {
 
     fn send_stop_signal(&mut self, sig: i32) {
         self.signal_app(sig);
+        self.log_stop_signal(sig);
+    }
+
+    fn log_stop_signal(&self, sig: i32) {
         let target = if self.cfg.signal_group {
             "process group"
         } else {
             "pid"
         };
-        events::log(
-            Level::Info,
-            "StopSignalSent",
-            &format!(
-                "sent {} to the app ({target} {})",
-                signals::name(sig),
-                self.app_pid
-            ),
+        let msg = format_args!(
+            "sent {} to the app ({target} {})",
+            signals::name(sig),
+            self.app_pid
         );
+        events::log(Level::Info, "StopSignalSent", format_args!("{}", msg));
     }
 
     fn kill_everything(&mut self, reason: &str) {
@@ -499,7 +528,7 @@ impl Supervisor {
         events::log(
             Level::Info,
             "SigkillSent",
-            &format!("SIGKILL sent to every process left: {reason}"),
+            format_args!("SIGKILL sent to every process left: {reason}"),
         );
         self.phase = Phase::Killed {
             deadline: Instant::now() + KILLED_WAIT,
@@ -509,9 +538,11 @@ impl Supervisor {
     fn forward(&mut self, sig: i32) {
         if self.app_alive() {
             self.signal_app(sig);
-            events::log_with(Level::Debug, "Forwarded", || {
-                format!("{} to the app", signals::name(sig))
-            });
+            events::log(
+                Level::Debug,
+                "Forwarded",
+                format_args!("{} to the app", signals::name(sig)),
+            );
         }
     }
 
@@ -536,7 +567,7 @@ impl Supervisor {
         if self.post_start_failed && code == 0 {
             code = 1;
         }
-        events::log_with(Level::Debug, "Exiting", || format!("exit code {code}"));
+        events::log(Level::Debug, "Exiting", format_args!("exit code {code}"));
         self.exit_code = Some(code);
     }
 
@@ -580,9 +611,9 @@ impl Supervisor {
         match outcome {
             Outcome::Succeeded => {
                 let msg = format!(
-                    "{} hook succeeded in {:.3}s",
+                    "{} hook succeeded in {}s",
                     kind.name(),
-                    hook.elapsed().as_secs_f64()
+                    events::secs_fixed(hook.elapsed(), 3)
                 );
                 self.hook_event(Level::Info, "HookSucceeded", kind, hook.handler, &msg);
                 if kind == HookKind::PostStart && self.phase == Phase::Running {
@@ -612,7 +643,7 @@ impl Supervisor {
             if self.phase == Phase::Running && self.app_alive() {
                 self.begin_stop(
                     self.cfg.stop_signal.unwrap_or(libc::SIGTERM),
-                    "the PostStart hook failed",
+                    format_args!("the PostStart hook failed"),
                 );
             }
         }
@@ -625,7 +656,7 @@ impl Supervisor {
                 name,
                 hook: Some(kind.name()),
                 handler: Some(handler),
-                message,
+                message: format_args!("{message}"),
             },
         );
     }
@@ -660,7 +691,7 @@ impl Supervisor {
                 events::log(
                     Level::Warn,
                     "ReadyFile",
-                    &format!("cannot create {}: {e}", path.display()),
+                    format_args!("cannot create {}: {e}", path.display()),
                 );
             }
         }

@@ -6,7 +6,6 @@ use super::Outcome;
 use crate::reap::Status;
 use crate::signals::Inherited;
 use crate::spawn;
-use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// How much of a hook's output is kept for its failure message.
@@ -31,7 +30,7 @@ impl Running {
     }
 
     pub fn finished(&mut self, status: Status) -> Outcome {
-        self.output.drain_and_close();
+        self.close_output();
         match status {
             Status::Exited(0) => Outcome::Succeeded,
             _ if self.killed => Outcome::Failed("killed".into()),
@@ -51,20 +50,109 @@ impl Running {
         }
     }
 
+    fn close_output(&mut self) {
+        self.output.drain_and_close();
+        if self.output.dropped > 0 {
+            let dropped = std::mem::take(&mut self.output.dropped);
+            crate::events::log(
+                crate::events::Level::Warn,
+                "HookOutputDropped",
+                format_args!(
+                    "{dropped} bytes of hook output dropped: stdout/stderr is not being read"
+                ),
+            );
+        }
+    }
+
     /// SIGKILL to the hook's process group: the hook and everything it forked.
     pub fn kill(&mut self) {
         self.killed = true;
         // SAFETY: plain syscall; the group is the hook's own (it is its leader).
         unsafe { libc::kill(-self.pid, libc::SIGKILL) };
-        self.output.drain_and_close();
+        self.close_output();
     }
 }
 
-/// The hook's stdout and stderr pipes, copied through as they fill.
+/// Bytes moved per step: at most what a pipe with room takes without blocking.
+const CHUNK: usize = 4096;
+/// After the hook ended: at most this much more is copied from its pipes.
+const DRAIN_MAX: usize = 256 * 1024;
+
+/// The hook's stdout and stderr, copied to hookinit's own. The loop never
+/// blocks on them: it reads a chunk from the hook only when the previous one
+/// is written, and writes only when the destination has room (`POLLOUT`).
+/// So a stalled log reader blocks the hook (as it would block any process
+/// writing to it), never PID 1 (hardening: a stalled stdout once froze it).
 pub struct Output {
-    stdout: Option<OwnedFd>,
-    stderr: Option<OwnedFd>,
+    streams: [Stream; 2],
     tail: Vec<u8>,
+    dropped: usize,
+}
+
+struct Stream {
+    /// The read end of the hook's pipe; `None` at end of file.
+    source: Option<OwnedFd>,
+    /// hookinit's own stdout or stderr.
+    dest: RawFd,
+    /// Read from the hook, not yet written.
+    pending: Vec<u8>,
+}
+
+impl Stream {
+    /// What the loop waits for: room at the destination while something is
+    /// pending, else more output from the hook.
+    fn interest(&self) -> Option<(RawFd, i16)> {
+        if !self.pending.is_empty() {
+            Some((self.dest, libc::POLLOUT))
+        } else {
+            self.source.as_ref().map(|s| (s.as_raw_fd(), libc::POLLIN))
+        }
+    }
+
+    /// Reads one chunk if nothing is pending; returns the bytes read.
+    fn fill(&mut self) -> usize {
+        let Some(source) = &self.source else { return 0 };
+        if !self.pending.is_empty() {
+            return 0;
+        }
+        let mut buf = [0u8; CHUNK];
+        // SAFETY: reading into a local buffer from our own non-blocking pipe.
+        let n = unsafe { libc::read(source.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            self.pending.extend_from_slice(&buf[..n as usize]);
+            n as usize
+        } else {
+            if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {
+                self.source = None;
+            }
+            0
+        }
+    }
+
+    /// Writes what is pending as long as the destination has room.
+    fn flush(&mut self) {
+        while !self.pending.is_empty() && crate::events::has_room(self.dest) {
+            let len = self.pending.len().min(CHUNK);
+            // SAFETY: writing our own buffer to our own stdout/stderr.
+            let n = unsafe { libc::write(self.dest, self.pending.as_ptr().cast(), len) };
+            if n > 0 {
+                self.pending.drain(..n as usize);
+            } else if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            } else {
+                // The destination is gone (EPIPE ...): nothing will ever take it.
+                self.pending.clear();
+            }
+        }
+    }
+}
+
+/// Keeps the last output for the failure message.
+fn remember(tail: &mut Vec<u8>, chunk: &[u8]) {
+    tail.extend_from_slice(chunk);
+    if tail.len() > 2 * TAIL_BYTES {
+        tail.drain(..tail.len() - TAIL_BYTES);
+    }
 }
 
 impl Output {
@@ -73,75 +161,53 @@ impl Output {
             // SAFETY: our own pipe ends; only hookinit reads them.
             unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
         }
+        let stream = |source, dest| Stream {
+            source: Some(source),
+            dest,
+            pending: Vec::new(),
+        };
         Output {
-            stdout: Some(stdout),
-            stderr: Some(stderr),
+            streams: [
+                stream(stdout, libc::STDOUT_FILENO),
+                stream(stderr, libc::STDERR_FILENO),
+            ],
             tail: Vec::new(),
+            dropped: 0,
         }
     }
 
-    pub fn fds(&self) -> Vec<RawFd> {
-        [&self.stdout, &self.stderr]
-            .into_iter()
-            .flatten()
-            .map(|f| f.as_raw_fd())
-            .collect()
+    /// The descriptors and events the loop should poll for this output.
+    pub fn interests(&self) -> Vec<(RawFd, i16)> {
+        self.streams.iter().filter_map(Stream::interest).collect()
     }
 
-    /// Reads what is there now (one buffer's worth, so a chatty hook cannot
-    /// starve the loop); closes the pipe at end of file.
-    pub fn pump(&mut self, fd: RawFd) {
-        let to_stdout = self.stdout.as_ref().is_some_and(|f| f.as_raw_fd() == fd);
-        let mut buf = [0u8; 16 * 1024];
-        // SAFETY: reading into a local buffer from our own non-blocking pipe.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n > 0 {
-            let chunk = &buf[..n as usize];
-            let _ = if to_stdout {
-                std::io::stdout().lock().write_all(chunk)
-            } else {
-                std::io::stderr().lock().write_all(chunk)
-            };
-            if to_stdout {
-                let _ = std::io::stdout().flush();
-            }
-            self.tail.extend_from_slice(chunk);
-            if self.tail.len() > 2 * TAIL_BYTES {
-                self.tail.drain(..self.tail.len() - TAIL_BYTES);
-            }
-        } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {
-            self.close(fd);
-        }
-    }
-
-    fn close(&mut self, fd: RawFd) {
-        for slot in [&mut self.stdout, &mut self.stderr] {
-            if slot.as_ref().is_some_and(|f| f.as_raw_fd() == fd) {
-                *slot = None;
+    /// `fd` is ready: write what waited for room, or take the next chunk.
+    pub fn on_ready(&mut self, fd: RawFd) {
+        for stream in &mut self.streams {
+            if stream.interest().map(|(f, _)| f) == Some(fd) {
+                if stream.fill() > 0 {
+                    remember(&mut self.tail, &stream.pending);
+                }
+                stream.flush();
             }
         }
     }
 
-    /// After the hook ended: copy what it left in the pipes, then close them
-    /// (a background child of the hook may hold them open forever).
+    /// After the hook ended: copy what it left in its pipes as far as the
+    /// destinations take it now, then close them (a background child of the
+    /// hook may hold them open forever). What does not fit is dropped.
     fn drain_and_close(&mut self) {
-        for fd in self.fds() {
-            for _ in 0..64 {
-                if !self.fds().contains(&fd) {
-                    break;
-                }
-                self.pump(fd);
-                let mut probe = libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: zero-timeout poll of our own descriptor.
-                if unsafe { libc::poll(&mut probe, 1, 0) } <= 0 {
-                    break;
-                }
+        let mut chunks = DRAIN_MAX / CHUNK;
+        for stream in &mut self.streams {
+            stream.flush();
+            while stream.pending.is_empty() && chunks > 0 && stream.fill() > 0 {
+                chunks -= 1;
+                remember(&mut self.tail, &stream.pending);
+                stream.flush();
             }
-            self.close(fd);
+            self.dropped += stream.pending.len();
+            stream.pending.clear();
+            stream.source = None;
         }
     }
 

@@ -195,18 +195,18 @@ impl RunningHook {
         }
     }
 
-    /// Output pipes to poll.
-    pub fn output_fds(&self) -> Vec<RawFd> {
+    /// What to poll for this hook's output: (descriptor, events).
+    pub fn poll_interests(&self) -> Vec<(RawFd, i16)> {
         match &self.work {
-            Work::Process(p) => p.output.fds(),
+            Work::Process(p) => p.output.interests(),
             _ => Vec::new(),
         }
     }
 
-    /// Copies what is readable on `fd` to hookinit's own stdout/stderr.
-    pub fn pump(&mut self, fd: RawFd) {
+    /// A polled descriptor is ready: move the hook's output along.
+    pub fn on_ready(&mut self, fd: RawFd) {
         if let Work::Process(p) = &mut self.work {
-            p.output.pump(fd);
+            p.output.on_ready(fd);
         }
     }
 
@@ -244,8 +244,8 @@ impl RunningHook {
             let ran = now.saturating_duration_since(self.started);
             self.cancel();
             return Some(Outcome::Failed(format!(
-                "timed out after {:.1}s",
-                ran.as_secs_f64()
+                "timed out after {}s",
+                crate::events::secs_fixed(ran, 1)
             )));
         }
         match self.work {
