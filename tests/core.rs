@@ -62,20 +62,6 @@ fn alive(pid: i32) -> bool {
     matches!(proc_status_field(pid, "State"), Some(s) if !s.starts_with('Z') && !s.starts_with('X'))
 }
 
-/// Polls `cond` every 5 ms until it holds; false after `timeout`.
-fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Host pids of processes whose command line contains `tag`.
 fn host_procs_with(tag: &str) -> Vec<i32> {
     let me = std::process::id() as i32;
@@ -131,15 +117,6 @@ impl Drop for Guard {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
-}
-
-/// Direct children of `pid` as the host sees them.
-fn children(pid: i32) -> Vec<i32> {
-    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
 }
 
 /// The value after `key=` on a line of `text`.
