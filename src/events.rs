@@ -83,16 +83,19 @@ pub fn has_room(fd: libc::c_int) -> bool {
 /// An event that is not about a hook. The message is formatted only if
 /// `level` is enabled: `log(Level::Debug, "Reaped", format_args!(...))` costs
 /// nothing at the default verbosity.
+#[inline]
 pub fn log(level: Level, name: &str, message: fmt::Arguments<'_>) {
-    emit(
-        level,
-        Event {
-            name,
-            hook: None,
-            handler: None,
-            message,
-        },
-    );
+    if enabled(level) {
+        emit(
+            level,
+            Event {
+                name,
+                hook: None,
+                handler: None,
+                message,
+            },
+        );
+    }
 }
 
 /// The most of one event line; a longer message is cut, marked with `...`.

@@ -103,7 +103,11 @@ impl Supervisor {
         events::log(
             Level::Debug,
             "Started",
-            format_args!("started {} as pid {}", self.command_line(), self.app_pid),
+            format_args!(
+                "started {} as pid {}",
+                Argv(&self.cfg.command),
+                self.app_pid
+            ),
         );
         match self.cfg.post_start.clone() {
             Some(handler) => {
@@ -120,22 +124,6 @@ impl Supervisor {
         }
     }
 
-    /// The app's argv for the log: quoted and escaped, so it stays one line.
-    fn command_line(&self) -> String {
-        let argv: Vec<_> = self
-            .cfg
-            .command
-            .iter()
-            .map(|a| a.to_string_lossy())
-            .collect();
-        let mut line = format!("{argv:?}");
-        if line.len() > 300 {
-            line.truncate(line.floor_char_boundary(300));
-            line.push_str("...");
-        }
-        line
-    }
-
     fn app_alive(&self) -> bool {
         self.app_status.is_none()
     }
@@ -143,6 +131,10 @@ impl Supervisor {
     // ---- waiting ------------------------------------------------------------
 
     fn next_wake(&self) -> Option<Instant> {
+        // The common case, checked first: running, no hook, nothing timed.
+        if self.phase == Phase::Running && self.post_start.is_none() && self.pre_stop.is_none() {
+            return None;
+        }
         let phase_deadline = match self.phase {
             Phase::Running => None,
             Phase::PreStop { deadline, .. }
@@ -201,10 +193,10 @@ impl Supervisor {
                     self.on_thread_result(token, result);
                 }
             }
-            for (pfd, owner) in fds.iter().zip(owners).take(count).skip(2) {
-                if pfd.revents != 0 {
-                    if let Some(hook) = owner.and_then(|kind| self.hook_mut(kind)) {
-                        hook.on_ready(pfd.fd);
+            for i in 2..count {
+                if fds[i].revents != 0 {
+                    if let Some(hook) = owners[i].and_then(|kind| self.hook_mut(kind)) {
+                        hook.on_ready(fds[i].fd);
                     }
                 }
             }
@@ -701,5 +693,21 @@ impl Supervisor {
         if let Some(path) = &self.cfg.ready_file {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// The app's argv for the log, quoted and escaped so that it stays on one
+/// line, cut after 300 bytes; formatted only if the line is written.
+struct Argv<'a>(&'a [std::ffi::OsString]);
+
+impl fmt::Display for Argv<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let argv: Vec<_> = self.0.iter().map(|a| a.to_string_lossy()).collect();
+        let mut line = format!("{argv:?}");
+        if line.len() > 300 {
+            line.truncate(line.floor_char_boundary(300));
+            line.push_str("...");
+        }
+        f.write_str(&line)
     }
 }
