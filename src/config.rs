@@ -729,6 +729,12 @@ pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request,
     Ok(Request::Run(config))
 }
 
+/// Time kept for the app's own shutdown after PreStop: 2 s (the kubelet's
+/// minimum), or half the window if that is shorter.
+fn app_reserve(grace: Duration) -> Duration {
+    Duration::from_secs(2).min(grace / 2)
+}
+
 /// Cross-setting checks (Kubernetes: a sleep may not outlast the grace period).
 fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
     let grace = l.grace.unwrap_or(DEFAULT_GRACE);
@@ -745,6 +751,24 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
                     ),
                 ));
             }
+        }
+    }
+    // PreStop gets the window minus the time kept for the app: a sleep longer
+    // than that would be cut at every stop and logged as a failure.
+    if let Some((Handler::Sleep { duration }, source, path)) = &l.pre_stop {
+        let usable = grace - app_reserve(grace);
+        if *duration > usable {
+            return Err(ConfigError::new(
+                source.clone(),
+                format!(
+                    "{}: {}s leaves the app no time: PreStop may use {} of the {} grace period ({} is kept for the app's shutdown)",
+                    json::join(path, "sleep.seconds"),
+                    duration.as_secs(),
+                    crate::events::secs(usable),
+                    crate::events::secs(grace),
+                    crate::events::secs(app_reserve(grace)),
+                ),
+            ));
         }
     }
     Ok(Config {
@@ -773,7 +797,7 @@ impl Config {
     /// Time kept for the app's own shutdown after PreStop: 2 s (the kubelet's
     /// minimum), or half the window if that is shorter.
     pub fn app_reserve(&self) -> Duration {
-        Duration::from_secs(2).min(self.grace / 2)
+        app_reserve(self.grace)
     }
 
     /// Applies `HOOKINIT_EXIT_REMAP` to an exit code.

@@ -69,17 +69,6 @@ pub fn emit(level: Level, event: Event<'_>) {
     line.write_to_stderr();
 }
 
-/// Whether `fd` can take a write of up to PIPE_BUF bytes now without blocking.
-pub fn has_room(fd: libc::c_int) -> bool {
-    let mut probe = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: zero-timeout poll of one descriptor.
-    unsafe { libc::poll(&mut probe, 1, 0) == 1 && probe.revents & libc::POLLOUT != 0 }
-}
-
 /// An event that is not about a hook. The message is formatted only if
 /// `level` is enabled: `log(Level::Debug, "Reaped", format_args!(...))` costs
 /// nothing at the default verbosity.
@@ -106,6 +95,8 @@ const LINE_MAX: usize = 4096;
 struct Line {
     buf: [u8; LINE_MAX],
     len: usize,
+    /// Writes stop here, keeping room for the line's ending.
+    limit: usize,
     cut: bool,
 }
 
@@ -114,34 +105,28 @@ impl Line {
         Line {
             buf: [0; LINE_MAX],
             len: 0,
+            limit: LINE_MAX - 4,
             cut: false,
         }
     }
 
+    #[cfg(test)]
     fn as_str(&self) -> &str {
         // Only whole characters are ever copied in.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 
-    /// One write of the whole line, or none: when stderr has no room (its
-    /// reader stalled), the line is dropped rather than block PID 1. A line
-    /// fits in PIPE_BUF, so a pipe with room takes it whole.
+    /// Writes the line without blocking: when stderr has no room (its
+    /// reader stalled), the line, or what is left of it, is dropped rather
+    /// than hold up PID 1. A line fits in PIPE_BUF, so a pipe takes it whole.
     fn write_to_stderr(mut self) {
-        if !has_room(libc::STDERR_FILENO) {
-            return;
-        }
         // Room is kept for the ending, so a cut line still ends the same way.
         let ending: &[u8] = if self.cut { b"...\n" } else { b"\n" };
         self.buf[self.len..self.len + ending.len()].copy_from_slice(ending);
         let mut rest = &self.buf[..self.len + ending.len()];
-        while !rest.is_empty() {
-            // SAFETY: writing our own buffer to fd 2.
-            let n = unsafe { libc::write(libc::STDERR_FILENO, rest.as_ptr().cast(), rest.len()) };
-            if n > 0 {
-                rest = &rest[n as usize..];
-            } else if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            } else {
+        while let Ok(n @ 1..) = crate::stdio::write(crate::stdio::Stream::Err, rest) {
+            rest = &rest[n..];
+            if rest.is_empty() {
                 return;
             }
         }
@@ -149,9 +134,13 @@ impl Line {
 }
 
 impl fmt::Write for Line {
+    /// Copies what fits (whole characters only); past the limit, marks the
+    /// line as cut and refuses everything after.
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        // Keep 4 bytes for "...\n".
-        let room = LINE_MAX - 4 - self.len;
+        if self.cut {
+            return Err(fmt::Error);
+        }
+        let room = self.limit.saturating_sub(self.len);
         let mut take = s.len().min(room);
         while !s.is_char_boundary(take) {
             take -= 1;
@@ -160,6 +149,7 @@ impl fmt::Write for Line {
         self.len += take;
         if take < s.len() {
             self.cut = true;
+            return Err(fmt::Error);
         }
         Ok(())
     }
@@ -179,52 +169,53 @@ fn write_text(line: &mut Line, e: &Event<'_>) {
 fn write_json(line: &mut Line, e: &Event<'_>, now: SystemTime) {
     let _ = write!(line, "{{\"time\":\"{}\",\"event\":", Rfc3339(now));
     json_string(line, format_args!("{}", e.name));
+    let _ = line.write_str("\"");
     for (key, value) in [("hook", e.hook), ("handler", e.handler)] {
         if let Some(value) = value {
             let _ = write!(line, ",\"{key}\":");
             json_string(line, format_args!("{value}"));
+            let _ = line.write_str("\"");
         }
     }
     let _ = line.write_str(",\"message\":");
+    // Keep room for `..."}` (and the newline): a cut message still closes.
+    line.limit = LINE_MAX - 9;
     json_string(line, e.message);
-    // A cut message must still leave a parseable object.
-    if line.cut {
-        line.len = line.len.min(LINE_MAX - 16);
-        while !line.as_str().is_char_boundary(line.len) {
-            line.len -= 1;
-        }
-        // Drop a dangling backslash escape, then close the string and object.
-        while line.as_str().ends_with('\\') {
-            line.len -= 1;
-        }
-        line.cut = false;
-        let _ = line.write_str("...\"}");
-        return;
-    }
-    let _ = line.write_str("}");
+    let cut = std::mem::take(&mut line.cut);
+    line.limit = LINE_MAX - 4;
+    let _ = line.write_str(if cut { "...\"}" } else { "\"}" });
 }
 
-/// Writes `value` as a JSON string literal, escaping as it goes.
+/// Writes `value` as a JSON string literal without its closing quote,
+/// escaping as it goes. An escape is written whole or not at all, so a cut
+/// line stays valid JSON.
 fn json_string(line: &mut Line, value: fmt::Arguments<'_>) {
     struct Escaper<'l>(&'l mut Line);
     impl fmt::Write for Escaper<'_> {
         fn write_str(&mut self, s: &str) -> fmt::Result {
             let mut plain = 0;
             for (i, c) in s.char_indices() {
-                let escape = match c {
-                    '"' => Some("\\\""),
-                    '\\' => Some("\\\\"),
-                    '\n' => Some("\\n"),
-                    '\r' => Some("\\r"),
-                    '\t' => Some("\\t"),
-                    c if (c as u32) < 0x20 => None,
+                let mut hex = *b"\\u0000";
+                let escaped: &[u8] = match c {
+                    '"' => b"\\\"",
+                    '\\' => b"\\\\",
+                    '\n' => b"\\n",
+                    '\r' => b"\\r",
+                    '\t' => b"\\t",
+                    c if (c as u32) < 0x20 => {
+                        hex[4] = b"0123456789abcdef"[c as usize >> 4];
+                        hex[5] = b"0123456789abcdef"[c as usize & 15];
+                        &hex
+                    }
                     _ => continue,
                 };
                 self.0.write_str(&s[plain..i])?;
-                match escape {
-                    Some(e) => self.0.write_str(e)?,
-                    None => write!(self.0, "\\u{:04x}", c as u32)?,
+                let escaped = std::str::from_utf8(escaped).map_err(|_| fmt::Error)?;
+                if self.0.len + escaped.len() > self.0.limit {
+                    self.0.cut = true;
+                    return Err(fmt::Error);
                 }
+                self.0.write_str(escaped)?;
                 plain = i + c.len_utf8();
             }
             self.0.write_str(&s[plain..])
@@ -232,7 +223,6 @@ fn json_string(line: &mut Line, value: fmt::Arguments<'_>) {
     }
     let _ = line.write_str("\"");
     let _ = Escaper(line).write_fmt(value);
-    let _ = line.write_str("\"");
 }
 
 /// Seconds as the shortest decimal: `10s`, `2.5s`, `0.001s` (millisecond
@@ -378,6 +368,22 @@ mod tests {
             text(&e),
             format!("hookinit: FailedPreStopHook hook=PreStop handler=exec: {msg}")
         );
+    }
+
+    #[test]
+    fn cut_never_splits_an_escape() {
+        // Every alignment of the cut against 6-byte \u001b escapes (ANSI colours).
+        for pad in 0..12 {
+            let msg = format!("{}{}", "a".repeat(pad), "\u{1b}[31m".repeat(1500));
+            let e = Event {
+                name: "X",
+                hook: None,
+                handler: None,
+                message: format_args!("{msg}"),
+            };
+            let v = json(&e);
+            assert!(v["message"].as_str().unwrap().ends_with("..."), "pad {pad}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`hooks`]: the handlers (`exec`, `httpGet`, `tcpSocket`, `sleep`).
 //! - [`leftovers`]: which processes "everything" means when signalling all.
 //! - [`events`]: event lines, text or JSON.
+//! - [`stdio`]: writing to the container's stdout/stderr without ever blocking.
 
 pub mod config;
 pub mod events;
@@ -22,6 +23,7 @@ pub mod lifecycle;
 pub mod reap;
 pub mod signals;
 pub mod spawn;
+pub mod stdio;
 pub mod supervisor;
 
 use config::Request;
@@ -42,6 +44,7 @@ pub fn run(argv: Vec<OsString>) -> i32 {
 }
 
 fn run_inner(argv: Vec<OsString>) -> i32 {
+    stdio::sanitize_standard_fds();
     // First, before anything can change it: what children must inherit.
     // Then block every signal, so none is lost (or fatal) during start-up;
     // they wait in the signalfd until the loop reads them.
@@ -84,7 +87,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
                 Level::Debug,
                 "Subreaper",
                 format_args!(
-                    "not PID 1: registered as a child subreaper, so orphans are still reaped"
+                    "registered as a child subreaper: orphans of the app are re-parented to hookinit and reaped"
                 ),
             );
         } else {

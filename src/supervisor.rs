@@ -2,18 +2,17 @@
 //! pipe and exec hooks' output pipes, with a timeout only when a deadline is
 //! pending. Idle means asleep: no timers, no wake-ups.
 //!
-//! What happens on a stop signal is [`Phase`], read top to bottom:
+//! What happens on a stop signal is [`Phase`], with these transitions:
 //!
-//! ```text
-//! Running ──stop signal / PostStart failed──▶ PreStop ──hook done / timed out──▶ Stopping
-//!    │                       (no PreStop) ─────────────────────────────────────▶ Stopping
-//!    │ app exited                            │ app exited, 2nd stop signal      │ app exited
-//!    ▼                                       ▼                                  ▼
-//! Draining (leftovers got SIGTERM) ◀─────────┴──────────────────────────────────┘
-//!    │ deadline                        PreStop/Stopping deadline: SIGKILL everything
-//!    ▼                                                     ▼
-//! Killed (SIGKILL sent) ◀──────────────────────────────────┘   ── no children left ──▶ exit
-//! ```
+//! | phase    | event                                          | next                          |
+//! |----------|------------------------------------------------|-------------------------------|
+//! | Running  | stop signal, or PostStart failed               | PreStop, or Stopping if none  |
+//! | Running  | app exited                                     | Draining (or PreStop, with `HOOKINIT_PRE_STOP_ON_EXIT`) |
+//! | PreStop  | hook done, failed or timed out; 2nd stop signal | Stopping: stop signal sent   |
+//! | PreStop  | app exited                                     | Draining                      |
+//! | Stopping | app exited                                     | Draining: leftovers get TERM  |
+//! | PreStop, Stopping, Draining | the deadline                | Killed: SIGKILL to everything |
+//! | Draining, Killed | no child left (Killed: or after 1 s)   | exit                          |
 //!
 //! The grace window starts when the stop signal arrives; its deadline is the
 //! moment SIGKILL lands, whatever runs then. PreStop gets the window minus a
@@ -23,6 +22,7 @@ use crate::config::Config;
 use crate::events::{self, Event, Level};
 use crate::hooks::{Completions, HookKind, Outcome, RunningHook};
 use crate::leftovers::Scope;
+use crate::lifecycle::Handler;
 use crate::reap::{self, Reap, Status};
 use crate::signals::{self, Inherited, SignalFd};
 use std::fmt;
@@ -34,9 +34,14 @@ use std::time::{Duration, Instant};
 enum Phase {
     /// The app runs; PostStart may be running.
     Running,
-    /// PreStop runs; the app has not been signalled yet (or has already
-    /// exited, with `HOOKINIT_PRE_STOP_ON_EXIT`). SIGKILL at `deadline`.
-    PreStop { deadline: Instant, signal: i32 },
+    /// PreStop runs; the app has not been signalled yet. SIGKILL at
+    /// `deadline`. `signal` is the stop signal the app gets next; `None` when
+    /// PreStop runs for the app's own exit (`HOOKINIT_PRE_STOP_ON_EXIT`) and
+    /// no stop signal has come yet.
+    PreStop {
+        deadline: Instant,
+        signal: Option<i32>,
+    },
     /// The app has its stop signal. SIGKILL at `deadline`.
     Stopping { deadline: Instant },
     /// The app is gone; what it left behind got SIGTERM. SIGKILL at `deadline`.
@@ -258,9 +263,24 @@ impl Supervisor {
     fn on_stop_signal(&mut self, sig: i32) {
         match self.phase {
             Phase::Running => self.begin_stop(sig, format_args!("received {}", signals::name(sig))),
+            Phase::PreStop {
+                deadline,
+                signal: None,
+            } => {
+                // PreStop for the app's exit already runs in its own window:
+                // the first stop signal changes nothing, a second cuts it short.
+                self.phase = Phase::PreStop {
+                    deadline,
+                    signal: Some(sig),
+                };
+                let name = signals::name(sig);
+                let msg =
+                    format_args!("received {name}: the PreStop hook for the app's exit goes on");
+                events::log(Level::Info, "Killing", msg);
+            }
             Phase::PreStop { deadline, signal } => {
                 let why = format!("cut short by a second {}", signals::name(sig));
-                self.end_pre_stop_early(&why);
+                self.end_pre_stop_early(&why, true);
                 self.after_pre_stop(deadline, signal);
             }
             Phase::Stopping { .. } => self.forward(sig),
@@ -348,47 +368,26 @@ impl Supervisor {
     // ---- the app's exit -----------------------------------------------------
 
     fn on_app_exit(&mut self) {
-        if let Some(mut hook) = self.post_start.take() {
-            hook.cancel();
-            self.hook_event(
-                Level::Info,
-                "HookCancelled",
-                HookKind::PostStart,
-                hook.handler,
-                "the app exited",
-            );
-        }
+        self.cancel_post_start("the app exited");
         match self.phase {
             Phase::Running => {
                 let pre_stop = self
                     .cfg
                     .pre_stop
                     .clone()
-                    .filter(|_| self.cfg.pre_stop_on_exit && !self.pre_stop_ran);
-                match pre_stop {
+                    .filter(|_| self.cfg.pre_stop_on_exit);
+                match pre_stop.filter(|_| !self.pre_stop_ran) {
                     Some(handler) => {
                         self.remove_ready_file();
+                        // No app to keep time for: PreStop may use the whole window.
                         let deadline = Instant::now() + self.cfg.grace;
-                        let hook_deadline = self
-                            .cfg
-                            .pre_stop_timeout
-                            .map_or(deadline, |t| (Instant::now() + t).min(deadline));
-                        self.phase = Phase::PreStop {
-                            deadline,
-                            signal: 0,
-                        };
-                        self.pre_stop_ran = true;
-                        self.pre_stop =
-                            self.start_hook(HookKind::PreStop, &handler, Some(hook_deadline));
-                        if self.pre_stop.is_none() {
-                            self.begin_drain(Some(deadline));
-                        }
+                        self.start_pre_stop(&handler, deadline, deadline, None);
                     }
                     None => self.begin_drain(None),
                 }
             }
             Phase::PreStop { deadline, .. } => {
-                self.end_pre_stop_early("the app exited");
+                self.end_pre_stop_early("the app exited", false);
                 self.begin_drain(Some(deadline));
             }
             Phase::Stopping { deadline } => self.begin_drain(Some(deadline)),
@@ -416,18 +415,8 @@ impl Supervisor {
     /// A stop begins: the grace window opens now.
     fn begin_stop(&mut self, trigger: i32, reason: fmt::Arguments<'_>) {
         self.remove_ready_file();
-        if let Some(mut hook) = self.post_start.take() {
-            hook.cancel();
-            self.hook_event(
-                Level::Info,
-                "HookCancelled",
-                HookKind::PostStart,
-                hook.handler,
-                "the container is stopping",
-            );
-        }
-        let now = Instant::now();
-        let deadline = now + self.cfg.grace;
+        self.cancel_post_start("the container is stopping");
+        let deadline = Instant::now() + self.cfg.grace;
         let signal = self.cfg.stop_signal.unwrap_or(trigger);
         let grace = events::secs(self.cfg.grace);
         let log_killing = || {
@@ -437,16 +426,8 @@ impl Supervisor {
         match self.cfg.pre_stop.clone().filter(|_| !self.pre_stop_ran) {
             Some(handler) => {
                 log_killing();
-                let mut hook_deadline = deadline - self.cfg.app_reserve();
-                if let Some(t) = self.cfg.pre_stop_timeout {
-                    hook_deadline = hook_deadline.min(now + t);
-                }
-                self.pre_stop_ran = true;
-                self.phase = Phase::PreStop { deadline, signal };
-                self.pre_stop = self.start_hook(HookKind::PreStop, &handler, Some(hook_deadline));
-                if self.pre_stop.is_none() {
-                    self.after_pre_stop(deadline, signal);
-                }
+                let hook_deadline = deadline - self.cfg.app_reserve();
+                self.start_pre_stop(&handler, deadline, hook_deadline, Some(signal));
             }
             None => {
                 // Signal first, log after: the app should not wait for our log line.
@@ -458,30 +439,63 @@ impl Supervisor {
         }
     }
 
-    /// PreStop is over (done, failed, timed out or cut short): on to the app.
-    fn after_pre_stop(&mut self, deadline: Instant, signal: i32) {
-        if self.app_alive() {
-            self.send_stop_signal(signal);
-            self.phase = Phase::Stopping { deadline };
-        } else {
-            self.begin_drain(Some(deadline));
+    /// Starts PreStop (once per life). The window ends at `deadline`; the hook
+    /// must be done by `hook_deadline` (or its own timeout, if sooner).
+    fn start_pre_stop(
+        &mut self,
+        handler: &Handler,
+        deadline: Instant,
+        hook_deadline: Instant,
+        signal: Option<i32>,
+    ) {
+        let hook_deadline = match self.cfg.pre_stop_timeout {
+            Some(timeout) => hook_deadline.min(Instant::now() + timeout),
+            None => hook_deadline,
+        };
+        self.pre_stop_ran = true;
+        self.phase = Phase::PreStop { deadline, signal };
+        self.pre_stop = self.start_hook(HookKind::PreStop, handler, Some(hook_deadline));
+        if self.pre_stop.is_none() {
+            self.after_pre_stop(deadline, signal);
         }
     }
 
-    fn end_pre_stop_early(&mut self, why: &str) {
+    fn cancel_post_start(&mut self, why: &str) {
+        if let Some(mut hook) = self.post_start.take() {
+            hook.cancel();
+            self.hook_event(
+                Level::Info,
+                "HookCancelled",
+                HookKind::PostStart,
+                hook.handler,
+                why,
+            );
+        }
+    }
+
+    /// PreStop is over (done, failed, timed out or cut short): on to the app.
+    fn after_pre_stop(&mut self, deadline: Instant, signal: Option<i32>) {
+        match signal {
+            Some(signal) if self.app_alive() => {
+                self.send_stop_signal(signal);
+                self.phase = Phase::Stopping { deadline };
+            }
+            _ => self.begin_drain(Some(deadline)),
+        }
+    }
+
+    /// Ends PreStop before its time: cut short by a signal (`failed`: logged
+    /// as `FailedPreStopHook`), or cancelled because the app is gone.
+    fn end_pre_stop_early(&mut self, why: &str, failed: bool) {
         if let Some(mut hook) = self.pre_stop.take() {
             hook.cancel();
-            let msg = format!(
-                "PreStop {why} after {}s",
-                events::secs_fixed(hook.elapsed(), 1)
-            );
-            self.hook_event(
-                Level::Warn,
-                HookKind::PreStop.failure_event(),
-                HookKind::PreStop,
-                hook.handler,
-                &msg,
-            );
+            let elapsed = events::secs_fixed(hook.elapsed(), 1);
+            let msg = format!("PreStop {why} after {elapsed}s");
+            let (level, name) = match failed {
+                true => (Level::Warn, HookKind::PreStop.failure_event()),
+                false => (Level::Info, "HookCancelled"),
+            };
+            self.hook_event(level, name, HookKind::PreStop, hook.handler, &msg);
         }
     }
 
@@ -568,7 +582,7 @@ impl Supervisor {
     fn start_hook(
         &mut self,
         kind: HookKind,
-        handler: &crate::lifecycle::Handler,
+        handler: &Handler,
         deadline: Option<Instant>,
     ) -> Option<RunningHook> {
         self.hook_event(
@@ -578,7 +592,7 @@ impl Supervisor {
             handler.kind(),
             &handler.describe(),
         );
-        if let crate::lifecycle::Handler::TcpSocket { .. } = handler {
+        if let Handler::TcpSocket { .. } = handler {
             self.hook_event(Level::Info, "Deprecated", kind, "tcpSocket", "tcpSocket lifecycle hooks are deprecated in Kubernetes (the kubelet does not run them); hookinit connects");
         }
         match RunningHook::start(
@@ -677,14 +691,20 @@ impl Supervisor {
 
     // ---- ready file ---------------------------------------------------------
 
+    /// Creates the ready file. Opened non-blocking: a FIFO at that path
+    /// must not hold up PID 1 (it fails with ENXIO without a reader instead).
     fn mark_ready(&self) {
+        use std::os::unix::fs::OpenOptionsExt;
         if let Some(path) = &self.cfg.ready_file {
-            if let Err(e) = std::fs::write(path, b"") {
-                events::log(
-                    Level::Warn,
-                    "ReadyFile",
-                    format_args!("cannot create {}: {e}", path.display()),
-                );
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path);
+            if let Err(e) = created {
+                let msg = format_args!("cannot create {}: {e}", path.display());
+                events::log(Level::Warn, "ReadyFile", msg);
             }
         }
     }

@@ -6,6 +6,7 @@ use super::Outcome;
 use crate::reap::Status;
 use crate::signals::Inherited;
 use crate::spawn;
+use crate::stdio;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// How much of a hook's output is kept for its failure message.
@@ -15,7 +16,6 @@ pub struct Running {
     pub pid: i32,
     command: Vec<String>,
     pub output: Output,
-    killed: bool,
 }
 
 impl Running {
@@ -25,7 +25,6 @@ impl Running {
             pid: p.pid,
             command: command.to_vec(),
             output: Output::new(p.stdout, p.stderr),
-            killed: false,
         })
     }
 
@@ -33,7 +32,6 @@ impl Running {
         self.close_output();
         match status {
             Status::Exited(0) => Outcome::Succeeded,
-            _ if self.killed => Outcome::Failed("killed".into()),
             status => {
                 let code = match status {
                     Status::Exited(c) => c.to_string(),
@@ -66,7 +64,6 @@ impl Running {
 
     /// SIGKILL to the hook's process group: the hook and everything it forked.
     pub fn kill(&mut self) {
-        self.killed = true;
         // SAFETY: plain syscall; the group is the hook's own (it is its leader).
         unsafe { libc::kill(-self.pid, libc::SIGKILL) };
         self.close_output();
@@ -92,8 +89,8 @@ pub struct Output {
 struct Stream {
     /// The read end of the hook's pipe; `None` at end of file.
     source: Option<OwnedFd>,
-    /// hookinit's own stdout or stderr.
-    dest: RawFd,
+    /// The container's stdout or stderr (hookinit's own description of it).
+    dest: stdio::Stream,
     /// Read from the hook, not yet written.
     pending: Vec<u8>,
 }
@@ -103,7 +100,7 @@ impl Stream {
     /// pending, else more output from the hook.
     fn interest(&self) -> Option<(RawFd, i16)> {
         if !self.pending.is_empty() {
-            Some((self.dest, libc::POLLOUT))
+            Some((stdio::poll_fd(self.dest), libc::POLLOUT))
         } else {
             self.source.as_ref().map(|s| (s.as_raw_fd(), libc::POLLIN))
         }
@@ -129,21 +126,23 @@ impl Stream {
         }
     }
 
-    /// Writes what is pending as long as the destination has room.
-    fn flush(&mut self) {
-        while !self.pending.is_empty() && crate::events::has_room(self.dest) {
-            let len = self.pending.len().min(CHUNK);
-            // SAFETY: writing our own buffer to our own stdout/stderr.
-            let n = unsafe { libc::write(self.dest, self.pending.as_ptr().cast(), len) };
-            if n > 0 {
-                self.pending.drain(..n as usize);
-            } else if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            } else {
-                // The destination is gone (EPIPE ...): nothing will ever take it.
-                self.pending.clear();
+    /// Writes what is pending while the destination takes it, without
+    /// blocking; returns the bytes dropped because the destination is gone.
+    fn flush(&mut self) -> usize {
+        while !self.pending.is_empty() {
+            match stdio::write(self.dest, &self.pending) {
+                Ok(0) | Err(stdio::Error::WouldBlock) => return 0,
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(stdio::Error::Closed) => {
+                    let dropped = self.pending.len();
+                    self.pending.clear();
+                    return dropped;
+                }
             }
         }
+        0
     }
 }
 
@@ -168,8 +167,8 @@ impl Output {
         };
         Output {
             streams: [
-                stream(stdout, libc::STDOUT_FILENO),
-                stream(stderr, libc::STDERR_FILENO),
+                stream(stdout, stdio::Stream::Out),
+                stream(stderr, stdio::Stream::Err),
             ],
             tail: Vec::new(),
             dropped: 0,
@@ -188,7 +187,7 @@ impl Output {
                 if stream.fill() > 0 {
                     remember(&mut self.tail, &stream.pending);
                 }
-                stream.flush();
+                self.dropped += stream.flush();
             }
         }
     }
@@ -199,11 +198,11 @@ impl Output {
     fn drain_and_close(&mut self) {
         let mut chunks = DRAIN_MAX / CHUNK;
         for stream in &mut self.streams {
-            stream.flush();
+            self.dropped += stream.flush();
             while stream.pending.is_empty() && chunks > 0 && stream.fill() > 0 {
                 chunks -= 1;
                 remember(&mut self.tail, &stream.pending);
-                stream.flush();
+                self.dropped += stream.flush();
             }
             self.dropped += stream.pending.len();
             stream.pending.clear();

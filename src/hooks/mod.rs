@@ -9,7 +9,9 @@
 //! - `sleep`: only a deadline in the loop.
 //!
 //! A hook past its deadline is abandoned: an exec hook's process group is
-//! killed; a thread's late answer is ignored (and its I/O has a timeout).
+//! killed; a thread's late answer is ignored (its I/O times out with the
+//! hook's deadline; a PostStart without a timeout may keep one thread busy
+//! until its connection ends).
 
 mod exec;
 mod http;
@@ -240,18 +242,26 @@ impl RunningHook {
 
     /// A sleep that ended, or a deadline that passed (the hook is then killed).
     pub fn check_time(&mut self, now: Instant) -> Option<Outcome> {
+        // A sleep that ends exactly at its deadline has done its job.
+        if let Work::Sleep(until) = self.work {
+            if now >= until {
+                return Some(Outcome::Succeeded);
+            }
+        }
         if self.deadline.is_some_and(|d| now >= d) {
             let ran = now.saturating_duration_since(self.started);
             self.cancel();
-            return Some(Outcome::Failed(format!(
-                "timed out after {}s",
-                crate::events::secs_fixed(ran, 1)
-            )));
+            let mut msg = format!("timed out after {}s", crate::events::secs_fixed(ran, 1));
+            if let Work::Process(p) = &self.work {
+                let tail = p.output.tail();
+                if !tail.is_empty() {
+                    msg.push_str(": ");
+                    msg.push_str(&tail);
+                }
+            }
+            return Some(Outcome::Failed(msg));
         }
-        match self.work {
-            Work::Sleep(until) if now >= until => Some(Outcome::Succeeded),
-            _ => None,
-        }
+        None
     }
 
     /// Stops the hook: an exec hook's whole process group is killed; a

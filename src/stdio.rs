@@ -1,0 +1,152 @@
+//! hookinit's own stdout and stderr, written without ever blocking PID 1.
+//!
+//! Event lines and exec hooks' output go to the container's stdout/stderr. If
+//! whoever reads them stalls, a blocking write would freeze signal handling,
+//! reaping and every deadline. fds 1 and 2 share their open file description
+//! with the app, so setting O_NONBLOCK on them would change the app's I/O;
+//! instead hookinit gets a description of its own:
+//! - a pipe, FIFO or terminal is reopened through `/proc/self/fd/N`, and that
+//!   new description is made non-blocking;
+//! - a socket is written with `MSG_DONTWAIT`;
+//! - a regular file (or anything that cannot be reopened) is written as is,
+//!   after a poll for room (a file never blocks for long; the reopen only
+//!   fails without /proc).
+//!
+//! A write that would block returns [`Error::WouldBlock`]: callers keep the
+//! bytes for later (hook output) or drop them (event lines).
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Out,
+    Err,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Error {
+    /// No room now: try again when [`poll_fd`] is writable.
+    WouldBlock,
+    /// The reader is gone or the descriptor is unusable: nothing will be taken.
+    Closed,
+}
+
+enum Sink {
+    /// Our own non-blocking description of the same pipe, FIFO or terminal.
+    Reopened(OwnedFd),
+    /// A socket: written with MSG_DONTWAIT.
+    Socket(RawFd),
+    /// The original descriptor: polled for room before each write.
+    Shared(RawFd),
+}
+
+static SINKS: OnceLock<[Sink; 2]> = OnceLock::new();
+
+/// Makes sure fds 0–2 are open (std's runtime does this, which `no_main`
+/// skips): with one closed, hookinit's signalfd would become "stdout" and
+/// event lines would be written into it. Call first thing.
+pub fn sanitize_standard_fds() {
+    for fd in 0..3 {
+        // SAFETY: plain fcntl/open; the lowest free descriptor is `fd` here,
+        // because the ones below it are open by now.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) == -1 {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+    }
+}
+
+fn sinks() -> &'static [Sink; 2] {
+    SINKS.get_or_init(|| {
+        [
+            open_sink(libc::STDOUT_FILENO),
+            open_sink(libc::STDERR_FILENO),
+        ]
+    })
+}
+
+fn open_sink(fd: RawFd) -> Sink {
+    // SAFETY: fstat into a zeroed stat buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Sink::Shared(fd);
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFSOCK => Sink::Socket(fd),
+        libc::S_IFIFO | libc::S_IFCHR => {
+            let Ok(path) = CString::new(format!("/proc/self/fd/{fd}")) else {
+                return Sink::Shared(fd);
+            };
+            let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+            // SAFETY: open with a valid C string; the result is ours alone.
+            let own = unsafe { libc::open(path.as_ptr(), flags) };
+            if own < 0 {
+                Sink::Shared(fd)
+            } else {
+                // SAFETY: the kernel just returned this descriptor to us.
+                Sink::Reopened(unsafe { OwnedFd::from_raw_fd(own) })
+            }
+        }
+        _ => Sink::Shared(fd),
+    }
+}
+
+fn sink(stream: Stream) -> &'static Sink {
+    &sinks()[stream as usize]
+}
+
+/// The descriptor to poll for POLLOUT while a write waits for room.
+pub fn poll_fd(stream: Stream) -> RawFd {
+    match sink(stream) {
+        Sink::Reopened(fd) => fd.as_raw_fd(),
+        Sink::Socket(fd) | Sink::Shared(fd) => *fd,
+    }
+}
+
+/// Writes as much of `buf` as can be taken now; never blocks (but for the
+/// short write of a regular file).
+pub fn write(stream: Stream, buf: &[u8]) -> Result<usize, Error> {
+    let sink = sink(stream);
+    if let Sink::Shared(fd) = sink {
+        if !has_room(*fd) {
+            return Err(Error::WouldBlock);
+        }
+    }
+    loop {
+        // SAFETY: writing our own buffer to a descriptor we hold.
+        let n = unsafe {
+            match sink {
+                Sink::Reopened(fd) => libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()),
+                Sink::Shared(fd) => libc::write(*fd, buf.as_ptr().cast(), buf.len()),
+                Sink::Socket(fd) => libc::send(
+                    *fd,
+                    buf.as_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                ),
+            }
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Err(Error::WouldBlock),
+            _ => return Err(Error::Closed),
+        }
+    }
+}
+
+/// Whether `fd` reports room (or an error, which the write will then report).
+fn has_room(fd: RawFd) -> bool {
+    let mut probe = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: zero-timeout poll of one descriptor.
+    unsafe { libc::poll(&mut probe, 1, 0) == 1 && probe.revents != 0 }
+}
