@@ -102,6 +102,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         }
     }
 
+    stdio::init();
     let foreground = spawn::stdin_is_controlling_tty();
     let app_pid = match spawn::spawn_app(&cfg.command, inherited, foreground) {
         Ok(pid) => pid,

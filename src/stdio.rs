@@ -5,8 +5,8 @@
 //! reaping and every deadline. fds 1 and 2 share their open file description
 //! with the app, so setting O_NONBLOCK on them would change the app's I/O;
 //! instead hookinit gets a description of its own:
-//! - a pipe, FIFO or terminal is reopened through `/proc/self/fd/N`, and that
-//!   new description is made non-blocking;
+//! - a pipe, FIFO or terminal is reopened through `/proc/self/fd/N` (once,
+//!   at start), and that new description is made non-blocking;
 //! - a socket is written with `MSG_DONTWAIT`;
 //! - a regular file (or anything that cannot be reopened) is written as is,
 //!   after a poll for room (a file never blocks for long; the reopen only
@@ -59,6 +59,12 @@ pub fn sanitize_standard_fds() {
     }
 }
 
+/// Opens hookinit's own descriptions of stdout and stderr. Called once at
+/// start, so that the stop path does not pay for it.
+pub fn init() {
+    sinks();
+}
+
 fn sinks() -> &'static [Sink; 2] {
     SINKS.get_or_init(|| {
         [
@@ -74,9 +80,13 @@ fn open_sink(fd: RawFd) -> Sink {
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
         return Sink::Shared(fd);
     }
-    match st.st_mode & libc::S_IFMT {
+    let kind = st.st_mode & libc::S_IFMT;
+    // SAFETY: plain query.
+    let tty = kind == libc::S_IFCHR && unsafe { libc::isatty(fd) } == 1;
+    match kind {
         libc::S_IFSOCK => Sink::Socket(fd),
-        libc::S_IFIFO | libc::S_IFCHR => {
+        // Other character devices (/dev/null) never hold a writer up.
+        libc::S_IFIFO | libc::S_IFCHR if kind == libc::S_IFIFO || tty => {
             let Ok(path) = CString::new(format!("/proc/self/fd/{fd}")) else {
                 return Sink::Shared(fd);
             };
