@@ -208,42 +208,10 @@ fn cloexec_from_3() -> io::Result<()> {
 fn all_default() -> io::Result<()> {
     for sig in 1..=64 {
         if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            set_disposition(sig, libc::SIG_DFL)?;
+            hookinit::signals::set_ignored(sig, false)?;
         }
     }
     Ok(())
-}
-
-fn set_disposition(sig: i32, handler: libc::sighandler_t) -> io::Result<()> {
-    // The kernel's struct sigaction on x86_64.
-    #[repr(C)]
-    struct KernelSigaction {
-        handler: libc::sighandler_t,
-        flags: libc::c_ulong,
-        restorer: usize,
-        mask: u64,
-    }
-    let act = KernelSigaction {
-        handler,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    // SAFETY: `act` has the kernel's layout; no handler function is installed.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            sig,
-            &act as *const KernelSigaction,
-            std::ptr::null_mut::<KernelSigaction>(),
-            8usize,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// Runs `cmd` (a hookinit command line) to completion. Unlike the harness's
@@ -757,7 +725,7 @@ fn app_sigconf(pid1: bool, blocked: u64, ignored: &'static [i32]) -> (String, St
             all_default()?;
             block_raw(blocked)?;
             for &sig in ignored {
-                set_disposition(sig, libc::SIG_IGN)?;
+                hookinit::signals::set_ignored(sig, true)?;
             }
             Ok(())
         });

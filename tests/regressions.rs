@@ -27,7 +27,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const SIGTERM: i32 = libc::SIGTERM;
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -103,26 +102,6 @@ fn nonblocking_twins(pid: i32, fd: i32) -> Option<Vec<i32>> {
         }
     }
     Some(found)
-}
-
-/// `[unshare ...] hookinit ARGS` with exactly `PATH` and `env`.
-fn hookinit_cmd(pid1: bool, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = if pid1 {
-        let mut c = Command::new("unshare");
-        c.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-            .arg(bin());
-        c
-    } else {
-        Command::new(bin())
-    };
-    cmd.args(args).env_clear().env("PATH", PATH);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
 }
 
 /// hookinit started with its stdio wired by the test (a stalled pipe,
@@ -283,7 +262,7 @@ impl Drop for Init {
 #[test]
 fn a_full_stdout_pipe_shared_with_the_app_never_blocks_pid1() {
     let (read_end, write_end) = pipe();
-    let mut cmd = hookinit_cmd(
+    let mut cmd = command(
         true,
         &["--", "yes"],
         &[
@@ -357,7 +336,7 @@ fn a_full_stdout_pipe_shared_with_the_app_never_blocks_pid1() {
 #[test]
 fn a_dead_stdout_reader_with_a_full_pipe_causes_no_busy_loop() {
     let (read_end, write_end) = pipe();
-    let mut cmd = hookinit_cmd(
+    let mut cmd = command(
         true,
         &["--", "sleep", "30"],
         &[(
@@ -402,7 +381,7 @@ fn a_dead_stdout_reader_with_a_full_pipe_causes_no_busy_loop() {
 /// into them. Now 0-2 are opened on /dev/null first.
 #[test]
 fn closed_stdout_and_stderr_at_start_are_opened_on_dev_null() {
-    let mut cmd = hookinit_cmd(
+    let mut cmd = command(
         false,
         &["--", "sh", "-c", "sleep 1; exit 7"],
         &[(
@@ -461,7 +440,7 @@ fn closed_stdout_and_stderr_at_start_are_opened_on_dev_null() {
 // ---- 4. a PreStop sleep must fit beside the app's reserve ------------------
 
 fn check(env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let out = hookinit_cmd(false, &["--check", "--", "true"], env)
+    let out = command(false, &["--check", "--", "true"], env)
         .output()
         .expect("run --check");
     (

@@ -108,8 +108,9 @@ fn collect(mut r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, thread::J
     (buf, reader)
 }
 
-/// Builds the command line: `unshare ... hookinit ARGS` (PID 1) or `hookinit ARGS`.
-fn command(pid1: bool, args: &[&str], env: &[(&str, &str)]) -> Command {
+/// Builds the command line: `unshare ... hookinit ARGS` (PID 1) or `hookinit ARGS`,
+/// with exactly `PATH` and `env` in the environment and stdout/stderr piped.
+pub fn command(pid1: bool, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = if pid1 {
         let mut c = Command::new("unshare");
         c.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
