@@ -70,8 +70,9 @@ pub struct Supervisor {
     app_status: Option<Status>,
     phase: Phase,
     post_start: Option<RunningHook>,
+    /// PreStop runs at most once per life without a flag for it: it starts
+    /// only from `Running`, and the phase never returns there.
     pre_stop: Option<RunningHook>,
-    pre_stop_ran: bool,
     post_start_failed: bool,
     exit_code: Option<i32>,
 }
@@ -96,7 +97,6 @@ impl Supervisor {
             phase: Phase::Running,
             post_start: None,
             pre_stop: None,
-            pre_stop_ran: false,
             post_start_failed: false,
             exit_code: None,
         }
@@ -376,7 +376,7 @@ impl Supervisor {
                     .pre_stop
                     .clone()
                     .filter(|_| self.cfg.pre_stop_on_exit);
-                match pre_stop.filter(|_| !self.pre_stop_ran) {
+                match pre_stop {
                     Some(handler) => {
                         self.remove_ready_file();
                         // No app to keep time for: PreStop may use the whole window.
@@ -423,7 +423,7 @@ impl Supervisor {
             let msg = format_args!("stopping the container: {reason}; grace period {grace}");
             events::log(Level::Info, "Killing", msg);
         };
-        match self.cfg.pre_stop.clone().filter(|_| !self.pre_stop_ran) {
+        match self.cfg.pre_stop.clone() {
             Some(handler) => {
                 log_killing();
                 let hook_deadline = deadline - self.cfg.app_reserve();
@@ -439,7 +439,7 @@ impl Supervisor {
         }
     }
 
-    /// Starts PreStop (once per life). The window ends at `deadline`; the hook
+    /// Starts PreStop. The window ends at `deadline`; the hook
     /// must be done by `hook_deadline` (or its own timeout, if sooner).
     fn start_pre_stop(
         &mut self,
@@ -452,7 +452,6 @@ impl Supervisor {
             Some(timeout) => hook_deadline.min(Instant::now() + timeout),
             None => hook_deadline,
         };
-        self.pre_stop_ran = true;
         self.phase = Phase::PreStop { deadline, signal };
         self.pre_stop = self.start_hook(HookKind::PreStop, handler, Some(hook_deadline));
         if self.pre_stop.is_none() {
@@ -515,7 +514,7 @@ impl Supervisor {
             signals::name(sig),
             self.app_pid
         );
-        events::log(Level::Info, "StopSignalSent", format_args!("{}", msg));
+        events::log(Level::Info, "StopSignalSent", msg);
     }
 
     fn kill_everything(&mut self, reason: &str) {

@@ -37,13 +37,8 @@ impl Running {
                     Status::Exited(c) => c.to_string(),
                     Status::Signaled(_) => status.to_string(),
                 };
-                let mut msg = format!("command '{}' exited with {code}", self.command.join(" "));
-                let tail = self.output.tail();
-                if !tail.is_empty() {
-                    msg.push_str(": ");
-                    msg.push_str(&tail);
-                }
-                Outcome::Failed(msg)
+                let msg = format!("command '{}' exited with {code}", self.command.join(" "));
+                Outcome::Failed(self.output.with_tail(msg))
             }
         }
     }
@@ -210,8 +205,18 @@ impl Output {
         }
     }
 
+    /// `message`, followed by the last lines of output when there are any.
+    pub fn with_tail(&self, mut message: String) -> String {
+        let tail = self.tail();
+        if !tail.is_empty() {
+            message.push_str(": ");
+            message.push_str(&tail);
+        }
+        message
+    }
+
     /// The last few lines of output, on one line.
-    pub fn tail(&self) -> String {
+    fn tail(&self) -> String {
         let start = self.tail.len().saturating_sub(TAIL_BYTES);
         let text = String::from_utf8_lossy(&self.tail[start..]);
         let lines: Vec<&str> = text

@@ -251,15 +251,11 @@ impl RunningHook {
         if self.deadline.is_some_and(|d| now >= d) {
             let ran = now.saturating_duration_since(self.started);
             self.cancel();
-            let mut msg = format!("timed out after {}s", crate::events::secs_fixed(ran, 1));
-            if let Work::Process(p) = &self.work {
-                let tail = p.output.tail();
-                if !tail.is_empty() {
-                    msg.push_str(": ");
-                    msg.push_str(&tail);
-                }
-            }
-            return Some(Outcome::Failed(msg));
+            let msg = format!("timed out after {}s", crate::events::secs_fixed(ran, 1));
+            return Some(Outcome::Failed(match &self.work {
+                Work::Process(p) => p.output.with_tail(msg),
+                _ => msg,
+            }));
         }
         None
     }
