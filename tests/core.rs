@@ -11,7 +11,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,8 +21,6 @@ const SOON: Duration = Duration::from_secs(20);
 /// Upper bound for a whole run.
 const RUN: Duration = Duration::from_secs(60);
 
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 // ---- helpers ----------------------------------------------------------------
 
 /// `hookinit -- sh -c SCRIPT sh ARGS...` as argv (the script sees ARGS as $1...).
@@ -30,26 +28,6 @@ fn sh_argv<'a>(script: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["--", "sh", "-c", script, "sh"];
     v.extend_from_slice(args);
     v
-}
-
-/// A hookinit command line like the harness builds, for tests that need to
-/// adjust the spawned process (`pre_exec`).
-fn custom_command(pid1: bool, args: &[&str]) -> Command {
-    let mut cmd = if pid1 {
-        let mut c = Command::new("unshare");
-        c.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-            .arg(bin());
-        c
-    } else {
-        Command::new(bin())
-    };
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", PATH)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
 }
 
 /// Sends `sig` to `pid`, asserting it was delivered.
@@ -245,7 +223,7 @@ fn finish(mut cmd: Command) -> Finished {
 
 /// `run_pid1` without the pid lookup (see [`finish`]).
 fn run1(args: &[&str], env: &[(&str, &str)]) -> Finished {
-    let mut cmd = custom_command(true, args);
+    let mut cmd = command(true, args, &[]);
     cmd.envs(env.iter().copied());
     finish(cmd)
 }
@@ -717,7 +695,7 @@ fn help_and_version_exit_0() {
 /// Runs `cat /proc/self/status` as the app, hookinit started with `blocked`
 /// blocked and `ignored` set to SIG_IGN; returns the app's (SigBlk, SigIgn).
 fn app_sigconf(pid1: bool, blocked: u64, ignored: &'static [i32]) -> (String, String) {
-    let mut cmd = custom_command(pid1, &["--", "cat", "/proc/self/status"]);
+    let mut cmd = command(pid1, &["--", "cat", "/proc/self/status"], &[]);
     // SAFETY: only async-signal-safe syscalls between fork and exec; this
     // runs after std's own reset of SIGPIPE and of the mask.
     unsafe {
@@ -777,7 +755,7 @@ fn app_gets_inherited_blocked_and_ignored_signals() {
 fn app_fds(pid1: bool, extra_fd7: bool) -> Vec<u32> {
     let devnull = fs::File::open("/dev/null").unwrap(); // close-on-exec
     let src = devnull.as_raw_fd();
-    let mut cmd = custom_command(pid1, &["--", "ls", "/proc/self/fd"]);
+    let mut cmd = command(pid1, &["--", "ls", "/proc/self/fd"], &[]);
     // SAFETY: only async-signal-safe syscalls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -858,7 +836,7 @@ fn fault_and_reserved_signals_are_forwarded_not_fatal_when_not_pid1() {
 #[test]
 fn signals_32_and_33_are_forwarded_not_fatal_when_not_pid1() {
     for sig in [32, 33] {
-        let mut cmd = custom_command(false, &["--", "sleep", "30"]);
+        let mut cmd = command(false, &["--", "sleep", "30"], &[]);
         // SAFETY: only async-signal-safe syscalls between fork and exec.
         unsafe { cmd.pre_exec(all_default) };
         let r = Running::start(cmd, false);
