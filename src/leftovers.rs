@@ -4,9 +4,18 @@
 //! reaches processes that left the app's group with setsid (dumb-init#191).
 //! Not as PID 1, `kill(-1)` would reach everything the user owns on the host,
 //! so the scope is hookinit's own descendants, found through /proc.
+//!
+//! The walk runs on the stop path, so it allocates nothing: /proc is read
+//! with `getdents64` and `read` into stack buffers, and the descendants found
+//! go into a table made at start-up. When /proc cannot be walked (not
+//! mounted, out of descriptors or memory), or the table is full, the app's
+//! process group is signalled too, and the result says so.
 
-use std::collections::HashSet;
-use std::fs;
+use crate::errno::Errno;
+use std::fmt;
+
+/// The most descendants the walk keeps track of (32 KiB of table).
+const MAX_DESCENDANTS: usize = 8192;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -24,57 +33,256 @@ impl Scope {
             Scope::Descendants
         }
     }
+}
 
-    /// Sends `sig` to every process in scope but hookinit itself.
-    pub fn signal_all(self, sig: i32) {
-        match self {
-            // SAFETY: plain syscall. As PID 1 the kernel skips the caller.
-            Scope::Namespace => unsafe {
-                libc::kill(-1, sig);
-            },
-            Scope::Descendants => {
-                for pid in descendants(std::process::id() as i32) {
-                    // SAFETY: plain syscall on a pid found under us just now.
-                    unsafe { libc::kill(pid, sig) };
+/// What signalling "everything" did, for the event that reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signalled {
+    /// As PID 1: `kill(-1)` reached at least one process.
+    Namespace,
+    /// As PID 1: there was nothing left to signal.
+    Nothing,
+    /// Not PID 1: this many descendants got it; `refused` of them did not
+    /// (EPERM: not ours to signal).
+    Descendants { sent: usize, refused: usize },
+    /// Not PID 1: /proc could not be walked (or held more than the table);
+    /// the app's process group got it instead.
+    AppGroupOnly(Errno),
+}
+
+impl fmt::Display for Signalled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Signalled::Namespace => f.write_str("every process left"),
+            Signalled::Nothing => f.write_str("no process was left"),
+            Signalled::Descendants { sent, refused: 0 } => {
+                write!(f, "{sent} process(es) left")
+            }
+            Signalled::Descendants { sent, refused } => write!(
+                f,
+                "{sent} process(es) left; {refused} more refused it (not ours to signal)"
+            ),
+            Signalled::AppGroupOnly(e) => write!(
+                f,
+                "the app's process group only: /proc cannot be walked ({e})"
+            ),
+        }
+    }
+}
+
+pub struct Leftovers {
+    scope: Scope,
+    /// Descendants found by the last walk (capacity reserved at start-up).
+    found: Vec<i32>,
+}
+
+impl Leftovers {
+    pub fn new(scope: Scope) -> Leftovers {
+        let capacity = match scope {
+            Scope::Namespace => 0,
+            Scope::Descendants => MAX_DESCENDANTS,
+        };
+        Leftovers {
+            scope,
+            found: Vec::with_capacity(capacity),
+        }
+    }
+
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// Sends `sig` to every process in scope but hookinit itself; `app_group`
+    /// is the fallback when /proc cannot tell what is ours.
+    pub fn signal_all(&mut self, sig: i32, app_group: i32) -> Signalled {
+        match self.scope {
+            Scope::Namespace => {
+                // SAFETY: plain syscall. As PID 1 the kernel skips the caller.
+                if unsafe { libc::kill(-1, sig) } == 0 {
+                    Signalled::Namespace
+                } else {
+                    Signalled::Nothing
                 }
             }
+            Scope::Descendants => match self.walk(std::process::id() as i32) {
+                Ok(()) => {
+                    let (mut sent, mut refused) = (0, 0);
+                    for &pid in &self.found {
+                        // SAFETY: plain syscall on a pid found under us just now.
+                        match unsafe { libc::kill(pid, sig) } {
+                            0 => sent += 1,
+                            _ if Errno::last().0 == libc::EPERM => refused += 1,
+                            _ => {} // ESRCH: it exited meanwhile.
+                        }
+                    }
+                    Signalled::Descendants { sent, refused }
+                }
+                Err(e) => {
+                    // What the walk found still gets it, and so does the app's group.
+                    for &pid in &self.found {
+                        // SAFETY: plain syscall on a pid found under us.
+                        unsafe { libc::kill(pid, sig) };
+                    }
+                    // SAFETY: plain syscall on the app's process group.
+                    unsafe { libc::kill(-app_group, sig) };
+                    Signalled::AppGroupOnly(e)
+                }
+            },
         }
     }
-}
 
-/// Every process whose chain of parents reaches `root`, from /proc.
-fn descendants(root: i32) -> Vec<i32> {
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut links: Vec<(i32, i32)> = dir
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| Some((pid, parent_of(pid)?)))
-        .collect();
-    let mut found: HashSet<i32> = HashSet::from([root]);
-    let mut result = Vec::new();
-    // Repeat until no new process joins: /proc is not listed parents-first.
-    loop {
-        let before = result.len();
-        links.retain(|&(pid, ppid)| {
-            if found.contains(&ppid) {
-                found.insert(pid);
-                result.push(pid);
-                false
-            } else {
-                true
+    /// Fills `found` with every process whose chain of parents reaches
+    /// `root`: passes over /proc until one adds nothing (/proc is not listed
+    /// parents-first), so the cost is the tree's depth times the process count.
+    fn walk(&mut self, root: i32) -> Result<(), Errno> {
+        self.found.clear();
+        loop {
+            let before = self.found.len();
+            let dir = ProcDir::open()?;
+            let found = &mut self.found;
+            dir.for_each_pid(|pid| {
+                if found.contains(&pid) {
+                    return Ok(());
+                }
+                let Some(ppid) = parent_of(pid) else {
+                    return Ok(()); // it exited meanwhile
+                };
+                if ppid == root || found.contains(&ppid) {
+                    if found.len() == found.capacity() {
+                        return Err(Errno(libc::ENOSPC));
+                    }
+                    found.push(pid);
+                }
+                Ok(())
+            })?;
+            if self.found.len() == before {
+                return Ok(());
             }
-        });
-        if result.len() == before {
-            return result;
         }
     }
 }
 
+/// An open /proc, read with `getdents64`.
+struct ProcDir(i32);
+
+impl ProcDir {
+    fn open() -> Result<ProcDir, Errno> {
+        // SAFETY: open with a static C string.
+        let fd = unsafe {
+            libc::open(
+                c"/proc".as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(Errno::last());
+        }
+        Ok(ProcDir(fd))
+    }
+
+    /// Calls `f` with each numeric entry of /proc.
+    fn for_each_pid(&self, mut f: impl FnMut(i32) -> Result<(), Errno>) -> Result<(), Errno> {
+        let mut buf = [0u8; 4096];
+        loop {
+            // SAFETY: the kernel writes whole records into our buffer.
+            let n =
+                unsafe { libc::syscall(libc::SYS_getdents64, self.0, buf.as_mut_ptr(), buf.len()) };
+            if n < 0 {
+                let e = Errno::last();
+                if e.0 == libc::EINTR {
+                    continue;
+                }
+                return Err(e);
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            let mut at = 0;
+            while at < n as usize {
+                // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
+                let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+                let name = &buf[at + 19..at + reclen];
+                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+                if let Some(pid) = parse_pid(name) {
+                    f(pid)?;
+                }
+                at += reclen;
+            }
+        }
+    }
+}
+
+impl Drop for ProcDir {
+    fn drop(&mut self) {
+        // SAFETY: our own descriptor.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+fn parse_pid(name: &[u8]) -> Option<i32> {
+    if name.is_empty() || name.len() > 9 || !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(name.iter().fold(0i32, |n, &d| n * 10 + i32::from(d - b'0')))
+}
+
+/// The parent of `pid` from /proc/PID/stat, read into a stack buffer.
 fn parent_of(pid: i32) -> Option<i32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut path = [0u8; 32];
+    let mut w = Cursor(&mut path, 0);
+    fmt::write(&mut w, format_args!("/proc/{pid}/stat\0")).ok()?;
+    // SAFETY: `path` holds a NUL-terminated string.
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    let mut buf = [0u8; 512];
+    let n = crate::spawn::read_full(fd, &mut buf);
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(fd) };
+    let stat = &buf[..n];
     // The command name may contain spaces and parentheses: parse after the last ')'.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
+    let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+    let mut fields = after.split(|&b| b == b' ').filter(|f| !f.is_empty());
+    fields.next()?; // state
+    parse_pid(fields.next()?)
+}
+
+/// A `fmt::Write` into a fixed buffer.
+struct Cursor<'a>(&'a mut [u8], usize);
+
+impl fmt::Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.1 + s.len();
+        if end > self.0.len() {
+            return Err(fmt::Error);
+        }
+        self.0[self.1..end].copy_from_slice(s.as_bytes());
+        self.1 = end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_its_own_children() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let mut l = Leftovers::new(Scope::Descendants);
+        l.walk(std::process::id() as i32).unwrap();
+        assert!(l.found.contains(&(child.id() as i32)), "{:?}", l.found);
+        assert_eq!(
+            parent_of(child.id() as i32),
+            Some(std::process::id() as i32)
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(parse_pid(b"123"), Some(123));
+        assert_eq!(parse_pid(b"self"), None);
+    }
 }

@@ -8,23 +8,33 @@
 //! - [`supervisor`]: the loop and the stop state machine.
 //! - [`signals`]: signal sets, the inherited signal configuration, the signalfd.
 //! - [`reap`]: the one `waitpid(-1)` loop.
-//! - [`spawn`]: starting the app and exec hooks.
+//! - [`app`]: the app's pid and pidfd, signalled with every result checked.
+//! - [`spawn`]: starting the app and exec hooks (fork and exec, no allocation).
+//! - [`runner`]: handlers that run hookinit's own code, in a forked child.
 //! - [`hooks`]: the handlers (`exec`, `httpGet`, `tcpSocket`, `sleep`).
 //! - [`leftovers`]: which processes "everything" means when signalling all.
-//! - [`events`]: event lines, text or JSON.
+//! - [`events`]: event lines, text or JSON; [`errno`]: OS errors as text.
 //! - [`stdio`]: writing to the container's stdout/stderr without ever blocking.
+//! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
+pub mod alloc;
+pub mod app;
 pub mod config;
+pub mod errno;
 pub mod events;
 pub mod hooks;
 pub mod json;
 pub mod leftovers;
 pub mod lifecycle;
 pub mod reap;
+pub mod runner;
 pub mod signals;
 pub mod spawn;
 pub mod stdio;
 pub mod supervisor;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 use config::Request;
 use events::Level;
@@ -33,8 +43,14 @@ use signals::{Inherited, SignalFd};
 use std::ffi::OsString;
 use std::io::Write;
 
+/// Exit code when hookinit could not set itself up, or could not start the
+/// app for a reason of the machine (no PIDs, memory or descriptors), as tini.
+pub const EXIT_FAILURE: i32 = 1;
 /// Exit code for usage and configuration errors.
 pub const EXIT_USAGE: i32 = 2;
+/// Exit code when the app could not be stopped: SIGKILL was refused (EPERM),
+/// so it may outlive hookinit. Only possible when hookinit is not PID 1.
+pub const EXIT_APP_NOT_STOPPED: i32 = 3;
 
 /// Runs hookinit with `argv` (program name first) and returns its exit code.
 pub fn run(argv: Vec<OsString>) -> i32 {
@@ -104,10 +120,14 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
 
     stdio::init();
     let foreground = spawn::stdin_is_controlling_tty();
-    let app_pid = match spawn::spawn_app(&cfg.command, inherited, foreground) {
+    let Some(argv) = spawn::Argv::new(&cfg.command) else {
+        eprintln!("hookinit: usage: the command may not contain a NUL byte");
+        return EXIT_USAGE;
+    };
+    let app_pid = match spawn::spawn(&argv, &inherited, spawn::Stdio::default(), foreground) {
         Ok(pid) => pid,
         Err(e) => {
-            eprintln!("hookinit: {e}");
+            eprintln!("hookinit: cannot run '{}': {}", argv.program(), e.reason());
             return e.exit_code();
         }
     };
@@ -121,5 +141,5 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
 
 fn fatal(msg: &str) -> i32 {
     events::log(Level::Warn, "Error", format_args!("{}", msg));
-    1
+    EXIT_FAILURE
 }

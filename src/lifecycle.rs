@@ -45,35 +45,53 @@ impl Handler {
         }
     }
 
-    /// One line for `--check` and logs.
-    pub fn describe(&self) -> String {
-        match self {
-            Handler::Exec { command } => format!("exec {command:?}"),
+    /// One line for `--check` and logs, formatted without allocating.
+    pub fn describe(&self) -> Describe<'_> {
+        Describe(self)
+    }
+}
+
+pub struct Describe<'a>(&'a Handler);
+
+impl std::fmt::Display for Describe<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Handler::Exec { command } => write!(f, "exec {command:?}"),
             Handler::HttpGet(h) => {
                 let scheme = if h.scheme == Scheme::Https {
                     "https"
                 } else {
                     "http"
                 };
-                format!(
+                write!(
+                    f,
                     "httpGet {scheme}://{}{}",
-                    host_port(&h.host, h.port),
+                    HostPort(&h.host, h.port),
                     h.path
                 )
             }
-            Handler::TcpSocket { host, port } => format!("tcpSocket {}", host_port(host, *port)),
-            Handler::Sleep { duration } => format!("sleep {}s", duration.as_secs()),
+            Handler::TcpSocket { host, port } => write!(f, "tcpSocket {}", HostPort(host, *port)),
+            Handler::Sleep { duration } => write!(f, "sleep {}s", duration.as_secs()),
+        }
+    }
+}
+
+/// `host:port`, bracketing IPv6 literals; a `Display` value.
+pub struct HostPort<'a>(pub &'a str, pub u16);
+
+impl std::fmt::Display for HostPort<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.contains(':') {
+            write!(f, "[{}]:{}", self.0, self.1)
+        } else {
+            write!(f, "{}:{}", self.0, self.1)
         }
     }
 }
 
 /// `host:port`, bracketing IPv6 literals.
 pub fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
+    HostPort(host, port).to_string()
 }
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";

@@ -2,7 +2,8 @@
 //!
 //! A single SIGCHLD may stand for many exits (the main app's among a burst of
 //! orphans), so the supervisor calls [`next`] until it says there is nothing
-//! more, and looks at every pid it returns (catatonit#4/#5).
+//! more, and looks at every pid it returns (catatonit#4/#5). A failed call is
+//! reported as such, never as "no children": the supervisor tries again.
 
 use std::io;
 
@@ -41,6 +42,8 @@ pub enum Reap {
     NothingYet,
     /// No children at all (ECHILD): every descendant is gone.
     NoChildren,
+    /// `waitpid` failed for another reason: try again later.
+    Failed(i32),
 }
 
 /// Reaps at most one ended child without blocking.
@@ -62,7 +65,8 @@ pub fn next() -> Reap {
         }
         match io::Error::last_os_error().raw_os_error() {
             Some(libc::EINTR) => continue,
-            _ => return Reap::NoChildren,
+            Some(libc::ECHILD) => return Reap::NoChildren,
+            other => return Reap::Failed(other.unwrap_or(0)),
         }
     }
 }

@@ -90,82 +90,102 @@ fn rt_sigprocmask(how: libc::c_int, set: Option<&u64>, old: Option<&mut u64>) ->
     }
 }
 
-fn disposition(sig: i32) -> Option<libc::sighandler_t> {
+fn sigaction(sig: i32, act: Option<&KernelSigaction>) -> io::Result<KernelSigaction> {
     let mut old = KernelSigaction {
         handler: 0,
         flags: 0,
         restorer: 0,
         mask: 0,
     };
-    // SAFETY: a query only (act is null); `old` has the kernel's layout.
+    let act_ptr = act.map_or(std::ptr::null(), |a| a as *const KernelSigaction);
+    // SAFETY: both structs have the kernel's layout; no handler function is
+    // ever installed (only SIG_IGN/SIG_DFL), so no restorer is needed.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_rt_sigaction,
             sig,
-            std::ptr::null::<KernelSigaction>(),
+            act_ptr,
             &mut old as *mut KernelSigaction,
             8usize,
         )
     };
-    (rc == 0).then_some(old.handler)
-}
-
-/// Sets `sig` to SIG_IGN or SIG_DFL. Async-signal-safe (used between fork and exec).
-pub fn set_ignored(sig: i32, ignored: bool) -> io::Result<()> {
-    let act = KernelSigaction {
-        handler: if ignored {
-            libc::SIG_IGN
-        } else {
-            libc::SIG_DFL
-        },
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    // SAFETY: `act` has the kernel's layout; no handler function is installed.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            sig,
-            &act as *const KernelSigaction,
-            std::ptr::null_mut::<KernelSigaction>(),
-            8usize,
-        )
-    };
     if rc == 0 {
-        Ok(())
+        Ok(old)
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Sets `sig` to SIG_IGN or SIG_DFL (flags cleared). Async-signal-safe (used
+/// between fork and exec).
+pub fn set_ignored(sig: i32, ignored: bool) -> io::Result<()> {
+    let handler = if ignored {
+        libc::SIG_IGN
+    } else {
+        libc::SIG_DFL
+    };
+    set_disposition(sig, handler, 0)
+}
+
+fn set_disposition(sig: i32, handler: libc::sighandler_t, flags: libc::c_ulong) -> io::Result<()> {
+    let act = KernelSigaction {
+        handler,
+        flags,
+        restorer: 0,
+        mask: 0,
+    };
+    sigaction(sig, Some(&act)).map(|_| ())
 }
 
 /// What hookinit was started with, to be handed on unchanged to every child
 /// (tini's `sigconf` behaviour): its blocked mask and its ignored signals.
 ///
 /// hookinit installs no handlers, so every disposition it inherited (ignored
-/// or default) is still in place and survives exec by itself, except SIGPIPE:
-/// std's `Command` resets it to SIG_DFL in the child. So only SIGPIPE's
-/// disposition needs recording (one syscall instead of 64).
+/// or default) survives exec by itself, with one exception made on purpose:
+/// SIGCHLD. A launcher may start hookinit with SIGCHLD ignored (or with
+/// SA_NOCLDWAIT); the kernel would then reap children by itself and hookinit
+/// would never learn that the app exited. [`Inherited::capture`] resets it to
+/// the default for hookinit, and children get the original back. SIGPIPE is
+/// recorded too, for callers that spawn through std (which resets it).
 #[derive(Clone, Copy, Debug)]
 pub struct Inherited {
     pub mask: SignalSet,
     pub sigpipe_ignored: bool,
+    /// SIGCHLD's inherited disposition and flags (SIG_IGN/SIG_DFL, SA_NOCLDWAIT).
+    sigchld: (libc::sighandler_t, libc::c_ulong),
 }
 
 impl Inherited {
+    /// Records the inherited configuration, then makes SIGCHLD hookinit's
+    /// own again (default, no SA_NOCLDWAIT).
     pub fn capture() -> io::Result<Self> {
-        Ok(Inherited {
+        let pipe = sigaction(libc::SIGPIPE, None)?;
+        let chld = sigaction(libc::SIGCHLD, None)?;
+        let inherited = Inherited {
             mask: SignalSet::current_mask()?,
-            sigpipe_ignored: disposition(libc::SIGPIPE) == Some(libc::SIG_IGN),
-        })
+            sigpipe_ignored: pipe.handler == libc::SIG_IGN,
+            sigchld: (
+                chld.handler,
+                chld.flags & libc::SA_NOCLDWAIT as libc::c_ulong,
+            ),
+        };
+        if inherited.sigchld != (libc::SIG_DFL, 0) {
+            set_disposition(libc::SIGCHLD, libc::SIG_DFL, 0)?;
+        }
+        Ok(inherited)
     }
 
-    /// Restores this configuration in a freshly forked child. std's `Command`
-    /// runs `pre_exec` closures after its own SIGPIPE reset, so what is set
-    /// here is what the child keeps.
+    /// Whether hookinit was started with SIGCHLD ignored (or SA_NOCLDWAIT).
+    pub fn sigchld_was_ignored(&self) -> bool {
+        self.sigchld != (libc::SIG_DFL, 0)
+    }
+
+    /// Restores this configuration in a freshly forked child, before exec.
+    /// Async-signal-safe: raw syscalls only.
     pub fn apply_in_child(&self) -> io::Result<()> {
-        if self.sigpipe_ignored {
-            set_ignored(libc::SIGPIPE, true)?;
+        set_ignored(libc::SIGPIPE, self.sigpipe_ignored)?;
+        if self.sigchld_was_ignored() {
+            set_disposition(libc::SIGCHLD, self.sigchld.0, self.sigchld.1)?;
         }
         self.mask.set_as_mask()
     }
@@ -197,11 +217,12 @@ impl SignalFd {
         Ok(SignalFd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
     }
 
-    /// Reads pending signals into `buf`; returns those read (none on EAGAIN).
+    /// Reads pending signals into `buf`; returns those read (none on EAGAIN),
+    /// or the error of a read that failed for another reason.
     pub fn read<'a>(
         &self,
         buf: &'a mut [MaybeUninit<libc::signalfd_siginfo>],
-    ) -> &'a [libc::signalfd_siginfo] {
+    ) -> io::Result<&'a [libc::signalfd_siginfo]> {
         let bytes = std::mem::size_of_val(buf);
         loop {
             // SAFETY: `buf` is valid for `bytes` bytes; the kernel writes whole records.
@@ -209,10 +230,13 @@ impl SignalFd {
             if n >= 0 {
                 let count = n as usize / std::mem::size_of::<libc::signalfd_siginfo>();
                 // SAFETY: the first `count` records were just written by the kernel.
-                return unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), count) };
+                return Ok(unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), count) });
             }
-            if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                return &[];
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(&[]),
+                _ => return Err(e),
             }
         }
     }

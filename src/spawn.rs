@@ -1,114 +1,313 @@
-//! Starting processes: the app and exec hooks.
+//! Starting processes: the app and exec hooks, by `fork` and `execvp`.
 //!
-//! Both get hookinit's inherited signal configuration back (mask and ignored
-//! set, tini's `sigconf`), and only the descriptors hookinit itself inherited
-//! (everything hookinit opens is close-on-exec). Each runs in its own process
-//! group so that it, and whatever it forks, can be signalled as one.
+//! Both get hookinit's inherited signal configuration back (mask and
+//! dispositions, tini's `sigconf`), and only the descriptors hookinit itself
+//! inherited (everything hookinit opens is close-on-exec). Each runs in its
+//! own process group so that it, and whatever it forks, can be signalled as one.
+//!
+//! No `std::process::Command`: an exec hook may start on the stop path, where
+//! PID 1 must not allocate (a failed allocation would abort it). The argv is
+//! built once at start-up ([`Argv`]); between `fork` and `execvp` the child
+//! makes raw syscalls only, and reports a failed exec through a close-on-exec
+//! pipe, as std does.
 
 use crate::signals::Inherited;
-use std::ffi::OsStr;
+use std::ffi::{c_char, CString, OsStr};
+use std::fmt;
 use std::io;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 
-/// Why a command could not start, with the exit code hookinit reports for it.
-#[derive(Debug)]
+/// A command line ready for `execvp`: NUL-terminated strings and the
+/// NULL-terminated pointer array, built once.
+pub struct Argv {
+    strings: Vec<CString>,
+    pointers: Vec<*const c_char>,
+}
+
+impl Argv {
+    /// `None` if an argument holds a NUL byte (configuration rejects those).
+    pub fn new<S: AsRef<OsStr>>(args: &[S]) -> Option<Argv> {
+        let strings = args
+            .iter()
+            .map(|a| CString::new(a.as_ref().as_bytes()).ok())
+            .collect::<Option<Vec<_>>>()?;
+        if strings.is_empty() {
+            return None;
+        }
+        let mut pointers: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        pointers.push(std::ptr::null());
+        Some(Argv { strings, pointers })
+    }
+
+    /// The program name as given (argv[0]), for messages.
+    pub fn program(&self) -> Lossy<'_> {
+        Lossy(self.strings[0].as_bytes())
+    }
+
+    /// The whole command joined by spaces, for messages (Kubernetes'
+    /// `command '<argv>' exited with N`).
+    pub fn joined(&self) -> Joined<'_> {
+        Joined(&self.strings)
+    }
+}
+
+/// Bytes shown as text, invalid UTF-8 replaced, without allocating.
+pub struct Lossy<'a>(pub &'a [u8]);
+
+impl fmt::Display for Lossy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{FFFD}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub struct Joined<'a>(&'a [CString]);
+
+impl fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            Lossy(s.as_bytes()).fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a command could not start. Formatting it allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpawnError {
-    pub program: String,
-    pub error: io::Error,
+    /// What failed: `fork` (or a pipe) in hookinit, or `exec` in the child.
+    pub stage: Stage,
+    pub errno: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Fork,
+    Exec,
 }
 
 impl SpawnError {
-    /// 127 when the program does not exist, 126 when it cannot be executed
-    /// (the shell's convention, as tini).
+    /// 127: not found; 126: found but cannot be executed (the shell's
+    /// convention, as tini); 1: anything else, which is a condition of the
+    /// machine (no PIDs, no memory, no descriptors), not of the image.
     pub fn exit_code(&self) -> i32 {
-        match self.error.kind() {
-            io::ErrorKind::NotFound => 127,
-            _ => 126,
+        match (self.stage, self.errno) {
+            (Stage::Exec, libc::ENOENT | libc::ENOTDIR) => 127,
+            (
+                Stage::Exec,
+                libc::EACCES
+                | libc::ENOEXEC
+                | libc::EISDIR
+                | libc::ELOOP
+                | libc::ENAMETOOLONG
+                | libc::EPERM,
+            ) => 126,
+            _ => crate::EXIT_FAILURE,
+        }
+    }
+
+    /// `command not found`, `permission denied (not executable?)`, or the
+    /// system's description of the error with its errno.
+    pub fn reason(&self) -> Reason {
+        Reason(*self)
+    }
+}
+
+pub struct Reason(SpawnError);
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = self.0;
+        match (e.stage, e.errno) {
+            (Stage::Exec, libc::ENOENT | libc::ENOTDIR) => f.write_str("command not found"),
+            (Stage::Exec, libc::EACCES) => f.write_str("permission denied (not executable?)"),
+            (Stage::Exec, libc::ENOEXEC) => f.write_str("not an executable format"),
+            (Stage::Exec, libc::EISDIR) => f.write_str("is a directory"),
+            (stage, errno) => {
+                let what = if stage == Stage::Fork {
+                    "cannot create the process"
+                } else {
+                    "cannot execute"
+                };
+                write!(f, "{what}: {}", crate::errno::Errno(errno))
+            }
         }
     }
 }
 
-impl std::fmt::Display for SpawnError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = match self.error.kind() {
-            io::ErrorKind::NotFound => "command not found".to_string(),
-            io::ErrorKind::PermissionDenied => "permission denied (not executable?)".to_string(),
-            _ => self.error.to_string(),
-        };
-        write!(f, "cannot run '{}': {what}", self.program)
-    }
+/// Where the child's standard streams go; `None` keeps hookinit's own.
+#[derive(Default, Clone, Copy)]
+pub struct Stdio {
+    pub stdin_null: bool,
+    pub stdout: Option<RawFd>,
+    pub stderr: Option<RawFd>,
 }
 
-fn command<S: AsRef<OsStr>>(argv: &[S], inherited: Inherited, foreground: bool) -> Command {
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]).process_group(0);
-    // SAFETY: the closure only makes async-signal-safe syscalls. std runs it
-    // after its own reset of SIGPIPE, so what it restores is what the child
-    // keeps. The terminal is taken first, while every signal is still blocked
-    // (as in hookinit): SIGTTOU cannot stop a background group doing it.
-    unsafe {
-        cmd.pre_exec(move || {
-            if foreground {
-                libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
-            }
-            inherited.apply_in_child()
-        });
-    }
-    cmd
-}
-
-/// Starts the app in its own process group. When `foreground` is set (stdin
-/// is hookinit's controlling terminal) that group becomes the terminal's
-/// foreground group, so Ctrl-C and job control reach the app as in a shell.
-pub fn spawn_app(
-    argv: &[std::ffi::OsString],
-    inherited: Inherited,
+/// Starts `argv` in its own process group with the inherited signal
+/// configuration. When `foreground` is set, the new group becomes the
+/// terminal's foreground group (stdin is hookinit's controlling terminal), so
+/// Ctrl-C and job control reach it as in a shell. Returns once the child has
+/// exec'd, or with the reason it could not.
+pub fn spawn(
+    argv: &Argv,
+    inherited: &Inherited,
+    stdio: Stdio,
     foreground: bool,
 ) -> Result<i32, SpawnError> {
-    let mut cmd = command(argv, inherited, foreground);
-    let child = cmd.spawn().map_err(|error| SpawnError {
-        program: argv[0].to_string_lossy().into_owned(),
-        error,
-    })?;
-    // The Child handle is dropped without waiting: reap.rs alone reaps. The
-    // Command is not dropped at all: it lives as long as hookinit anyway, and
-    // freeing it costs more than the rest of the start-up after spawn.
-    std::mem::forget(cmd);
-    Ok(child.id() as i32)
-}
-
-/// A running exec hook: its pid (also its process group) and its output pipes.
-pub struct HookProcess {
-    pub pid: i32,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
-}
-
-/// Starts an exec hook with stdin from /dev/null and its output piped to
-/// hookinit, which copies it to the container's stdout/stderr.
-pub fn spawn_hook(argv: &[String], inherited: Inherited) -> Result<HookProcess, SpawnError> {
-    let mut cmd = command(argv, inherited, false);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|error| SpawnError {
-        program: argv[0].clone(),
-        error,
-    })?;
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        unreachable!("both were requested as pipes");
+    let fork_err = |errno| SpawnError {
+        stage: Stage::Fork,
+        errno,
     };
-    Ok(HookProcess {
-        pid: child.id() as i32,
-        stdout: stdout.into(),
-        stderr: stderr.into(),
-    })
+    let (report_read, report_write) = pipe(libc::O_CLOEXEC).map_err(fork_err)?;
+    // SAFETY: hookinit is single-threaded; the child only makes raw syscalls
+    // (execvp in musl searches PATH with a buffer on its stack) and `_exit`s.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(fork_err(errno()));
+    }
+    if pid == 0 {
+        // SAFETY: in the child, see above.
+        unsafe { exec_child(argv, inherited, stdio, foreground, report_write.as_raw_fd()) }
+    }
+    drop(report_write);
+    // The pipe closes on exec (EOF) or carries the errno of a failed exec.
+    let mut buf = [0u8; 4];
+    let n = read_full(report_read.as_raw_fd(), &mut buf);
+    if n == 4 {
+        // The child `_exit`s right after writing: reap it here, it is ours.
+        let mut status = 0;
+        // SAFETY: waiting for our own child, which is exiting.
+        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && errno() == libc::EINTR {}
+        return Err(SpawnError {
+            stage: Stage::Exec,
+            errno: i32::from_ne_bytes(buf),
+        });
+    }
+    Ok(pid)
+}
+
+/// The child's side of [`spawn`]. Never returns.
+unsafe fn exec_child(
+    argv: &Argv,
+    inherited: &Inherited,
+    stdio: Stdio,
+    foreground: bool,
+    report: RawFd,
+) -> ! {
+    let fail = |errno: i32| -> ! {
+        let bytes = errno.to_ne_bytes();
+        libc::write(report, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(127)
+    };
+    if libc::setpgid(0, 0) != 0 {
+        fail(errno());
+    }
+    // While every signal is still blocked (as in hookinit), so SIGTTOU cannot
+    // stop a background group doing it.
+    if foreground {
+        libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
+    }
+    if stdio.stdin_null {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if null < 0 || libc::dup2(null, libc::STDIN_FILENO) < 0 {
+            fail(errno());
+        }
+    }
+    for (from, to) in [
+        (stdio.stdout, libc::STDOUT_FILENO),
+        (stdio.stderr, libc::STDERR_FILENO),
+    ] {
+        if let Some(from) = from {
+            if libc::dup2(from, to) < 0 {
+                fail(errno());
+            }
+        }
+    }
+    if inherited.apply_in_child().is_err() {
+        fail(errno());
+    }
+    libc::execvp(argv.pointers[0], argv.pointers.as_ptr());
+    fail(errno())
+}
+
+/// A pipe with `flags` on both ends: (read, write).
+pub fn pipe(flags: libc::c_int) -> Result<(OwnedFd, OwnedFd), i32> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills both descriptors on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), flags) } != 0 {
+        return Err(errno());
+    }
+    // SAFETY: fresh descriptors owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Reads until `buf` is full, end of file or an error (EINTR retried).
+pub fn read_full(fd: RawFd, buf: &mut [u8]) -> usize {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: reading into the unfilled rest of our own buffer.
+        let n = unsafe { libc::read(fd, buf[done..].as_mut_ptr().cast(), buf.len() - done) };
+        if n > 0 {
+            done += n as usize;
+        } else if n == 0 || errno() != libc::EINTR {
+            break;
+        }
+    }
+    done
+}
+
+pub fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// True when stdin is a terminal and it is hookinit's controlling terminal.
 pub fn stdin_is_controlling_tty() -> bool {
     // SAFETY: plain queries on fd 0.
     unsafe { libc::isatty(libc::STDIN_FILENO) == 1 && libc::tcgetpgrp(libc::STDIN_FILENO) >= 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_by_errno() {
+        let exec = |errno| SpawnError {
+            stage: Stage::Exec,
+            errno,
+        };
+        assert_eq!(exec(libc::ENOENT).exit_code(), 127);
+        assert_eq!(exec(libc::EACCES).exit_code(), 126);
+        assert_eq!(exec(libc::ENOEXEC).exit_code(), 126);
+        assert_eq!(exec(libc::EISDIR).exit_code(), 126);
+        assert_eq!(exec(libc::E2BIG).exit_code(), 1);
+        assert_eq!(exec(libc::ENOMEM).exit_code(), 1);
+        let fork = SpawnError {
+            stage: Stage::Fork,
+            errno: libc::EAGAIN,
+        };
+        assert_eq!(fork.exit_code(), 1);
+        assert_eq!(
+            fork.reason().to_string(),
+            "cannot create the process: Resource temporarily unavailable (errno 11)"
+        );
+        assert_eq!(exec(libc::ENOENT).reason().to_string(), "command not found");
+    }
+
+    #[test]
+    fn argv_is_joined_lossily() {
+        let a = Argv::new(&[OsStr::new("a b"), OsStr::from_bytes(b"c\xff")]).unwrap();
+        assert_eq!(a.joined().to_string(), "a b c\u{FFFD}");
+        assert_eq!(a.program().to_string(), "a b");
+        assert!(Argv::new(&["x\0y"]).is_none());
+    }
 }

@@ -157,6 +157,13 @@ fn has_room(fd: RawFd) -> bool {
         events: libc::POLLOUT,
         revents: 0,
     };
-    // SAFETY: zero-timeout poll of one descriptor.
-    unsafe { libc::poll(&mut probe, 1, 0) == 1 && probe.revents != 0 }
+    loop {
+        // SAFETY: zero-timeout poll of one descriptor.
+        match unsafe { libc::poll(&mut probe, 1, 0) } {
+            1 => return probe.revents != 0,
+            // An interrupted probe says nothing about room: ask again.
+            -1 if crate::spawn::errno() == libc::EINTR => continue,
+            _ => return false,
+        }
+    }
 }

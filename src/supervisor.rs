@@ -1,6 +1,6 @@
-//! The supervision loop: one `poll` on the signalfd, the hook-thread wake-up
-//! pipe and exec hooks' output pipes, with a timeout only when a deadline is
-//! pending. Idle means asleep: no timers, no wake-ups.
+//! The supervision loop: one `poll` on the signalfd, the app's pidfd and
+//! exec hooks' output pipes, with a timeout only when a deadline is pending.
+//! Idle means asleep: no timers, no wake-ups.
 //!
 //! What happens on a stop signal is [`Phase`], with these transitions:
 //!
@@ -17,17 +17,28 @@
 //! The grace window starts when the stop signal arrives; its deadline is the
 //! moment SIGKILL lands, whatever runs then. PreStop gets the window minus a
 //! reserve kept for the app's own shutdown.
+//!
+//! PID 1 must not hang, die or lie:
+//! - the app's exit is never learnt from one edge: its pidfd stays readable
+//!   until it is reaped, and a failed `waitpid` is tried again (backing off);
+//! - nothing here allocates once the loop runs (see [`crate::alloc`]);
+//! - every signal's result is checked, and an event says only what happened;
+//! - an error of `poll` or of the signalfd backs off instead of spinning.
 
+use crate::alloc;
+use crate::app::App;
 use crate::config::Config;
-use crate::events::{self, Event, Level};
-use crate::hooks::{Completions, HookKind, Outcome, RunningHook};
-use crate::leftovers::Scope;
-use crate::lifecycle::Handler;
+use crate::errno::Errno;
+use crate::events::{self, Level};
+use crate::hooks::{HookKind, Hooks, Outcome};
+use crate::leftovers::{Leftovers, Scope, Signalled};
 use crate::reap::{self, Reap, Status};
 use crate::signals::{self, Inherited, SignalFd};
+use std::ffi::CString;
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +62,7 @@ enum Phase {
     Killed { deadline: Instant },
 }
 
-/// Poll slots: signalfd, thread wake-up pipe, stdout and stderr of two exec hooks.
+/// Poll slots: signalfd, the app's pidfd, stdout and stderr of two exec hooks.
 const MAX_POLL_FDS: usize = 6;
 /// Signals read from the signalfd per read call.
 const SIGNAL_BATCH: usize = 16;
@@ -59,22 +70,66 @@ const SIGNAL_BATCH: usize = 16;
 /// How long to wait for SIGKILLed processes to be reaped before exiting anyway.
 const KILLED_WAIT: Duration = Duration::from_secs(1);
 
+/// A failing system call retried later, at growing intervals (10 ms to 1 s),
+/// and logged once per run of failures rather than at every try.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Backoff {
+    /// Records a failure of `what`; the caller tries again at `retry_at`.
+    fn failed(&mut self, what: &str, e: Errno) {
+        if self.failures == 0 {
+            events::log(
+                Level::Warn,
+                "LoopError",
+                format_args!("{what} failed: {e}; trying again, backing off"),
+            );
+        }
+        let delay = Duration::from_millis(10) * (1 << self.failures.min(7));
+        self.failures += 1;
+        self.retry_at = Some(Instant::now() + delay.min(Duration::from_secs(1)));
+    }
+
+    fn succeeded(&mut self) {
+        self.failures = 0;
+        self.retry_at = None;
+    }
+
+    /// Whether the call should wait for its retry time rather than run now.
+    fn waiting(&self) -> bool {
+        self.retry_at.is_some()
+    }
+
+    /// Clears a retry time that has come; true if it had.
+    fn due(&mut self, now: Instant) -> bool {
+        if self.retry_at.is_some_and(|at| now >= at) {
+            self.retry_at = None;
+            return true;
+        }
+        false
+    }
+}
+
 pub struct Supervisor {
     cfg: Config,
-    inherited: Inherited,
-    scope: Scope,
     signals: SignalFd,
-    completions: Completions,
+    leftovers: Leftovers,
+    hooks: Hooks,
+    app: App,
     own_pid: u32,
-    app_pid: i32,
-    app_status: Option<Status>,
     phase: Phase,
-    post_start: Option<RunningHook>,
-    /// PreStop runs at most once per life without a flag for it: it starts
-    /// only from `Running`, and the phase never returns there.
-    pre_stop: Option<RunningHook>,
     post_start_failed: bool,
+    /// The app refused SIGKILL (EPERM): it may outlive hookinit.
+    app_unkillable: bool,
     exit_code: Option<i32>,
+    ready_file: Option<CString>,
+    /// Retries of a failed `waitpid`, of the signalfd's `read`, of `poll`.
+    reap_retry: Backoff,
+    signals_retry: Backoff,
+    poll_retry: Backoff,
 }
 
 impl Supervisor {
@@ -85,20 +140,32 @@ impl Supervisor {
         signals: SignalFd,
         app_pid: i32,
     ) -> Self {
-        Supervisor {
-            cfg,
+        let hooks = Hooks::new(
+            cfg.post_start.clone(),
+            cfg.post_start_timeout,
+            cfg.pre_stop.clone(),
+            cfg.pre_stop_timeout,
             inherited,
-            scope,
+        );
+        let ready_file = cfg
+            .ready_file
+            .as_ref()
+            .and_then(|p| CString::new(p.as_os_str().as_bytes()).ok());
+        Supervisor {
+            app: App::new(app_pid, cfg.signal_group),
+            cfg,
             signals,
-            completions: Completions::default(),
+            leftovers: Leftovers::new(scope),
+            hooks,
             own_pid: std::process::id(),
-            app_pid,
-            app_status: None,
             phase: Phase::Running,
-            post_start: None,
-            pre_stop: None,
             post_start_failed: false,
+            app_unkillable: false,
             exit_code: None,
+            ready_file,
+            reap_retry: Backoff::default(),
+            signals_retry: Backoff::default(),
+            poll_retry: Backoff::default(),
         }
     }
 
@@ -111,15 +178,17 @@ impl Supervisor {
             format_args!(
                 "started {} as pid {}",
                 Argv(&self.cfg.command),
-                self.app_pid
+                self.app.pid
             ),
         );
-        match self.cfg.post_start.clone() {
-            Some(handler) => {
-                let deadline = self.cfg.post_start_timeout.map(|t| Instant::now() + t);
-                self.post_start = self.start_hook(HookKind::PostStart, &handler, deadline);
+        // Start-up is over: from here on nothing allocates.
+        alloc::start_counting();
+        if self.hooks.configured(HookKind::PostStart) {
+            if let Some(outcome) = self.hooks.start(HookKind::PostStart, Instant::now(), None) {
+                self.hook_finished(HookKind::PostStart, outcome);
             }
-            None => self.mark_ready(),
+        } else {
+            self.mark_ready();
         }
         loop {
             if let Some(code) = self.exit_code {
@@ -129,15 +198,19 @@ impl Supervisor {
         }
     }
 
-    fn app_alive(&self) -> bool {
-        self.app_status.is_none()
-    }
-
     // ---- waiting ------------------------------------------------------------
 
     fn next_wake(&self) -> Option<Instant> {
         // The common case, checked first: running, no hook, nothing timed.
-        if self.phase == Phase::Running && self.post_start.is_none() && self.pre_stop.is_none() {
+        let retries = [
+            self.reap_retry.retry_at,
+            self.signals_retry.retry_at,
+            self.poll_retry.retry_at,
+        ];
+        if self.phase == Phase::Running
+            && !self.hooks.any_running()
+            && retries.iter().all(Option::is_none)
+        {
             return None;
         }
         let phase_deadline = match self.phase {
@@ -147,14 +220,14 @@ impl Supervisor {
             | Phase::Draining { deadline }
             | Phase::Killed { deadline } => Some(deadline),
         };
-        let hooks = [&self.post_start, &self.pre_stop]
+        [self.hooks.wake_at(), phase_deadline]
             .into_iter()
+            .chain(retries)
             .flatten()
-            .filter_map(RunningHook::wake_at);
-        hooks.chain(phase_deadline).min()
+            .min()
     }
 
-    /// Blocks until a signal, a hook result, hook output or a deadline, then
+    /// Blocks until a signal, the app's exit, hook output or a deadline, then
     /// handles whatever is ready.
     fn wait_and_dispatch(&mut self) {
         let timeout_ms = match self.next_wake() {
@@ -165,43 +238,51 @@ impl Supervisor {
                 left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
             }
         };
-        // On the stack: this runs once per signal. Slots: the signalfd, the
-        // thread wake-up pipe (poll skips its -1 until a thread hook ran),
-        // then for exec hooks' output either their pipe (POLLIN) or, while a
-        // chunk waits, our own stdout/stderr (POLLOUT).
+        // On the stack: this runs once per signal. Slots: the signalfd (not
+        // while its read backs off), the app's pidfd (not while a failed
+        // reap backs off: it would stay readable), then for exec hooks'
+        // output either their pipe (POLLIN) or, while a chunk waits, our own
+        // stdout/stderr (POLLOUT). poll skips a slot whose fd is -1.
         let mut fds = [libc::pollfd {
             fd: -1,
             events: libc::POLLIN,
             revents: 0,
         }; MAX_POLL_FDS];
         let mut owners: [Option<HookKind>; MAX_POLL_FDS] = [None; MAX_POLL_FDS];
-        fds[0].fd = self.signals.as_raw_fd();
-        fds[1].fd = self.completions.fd().unwrap_or(-1);
-        let mut count = 2;
-        for hook in [&self.post_start, &self.pre_stop].into_iter().flatten() {
-            for (fd, events) in hook.poll_interests() {
-                if count < MAX_POLL_FDS {
-                    (fds[count].fd, fds[count].events, owners[count]) =
-                        (fd, events, Some(hook.kind));
-                    count += 1;
-                }
-            }
+        if !self.signals_retry.waiting() {
+            fds[0].fd = self.signals.as_raw_fd();
         }
+        if !self.reap_retry.waiting() {
+            fds[1].fd = self.app.exit_fd().unwrap_or(-1);
+        }
+        let mut count = 2;
+        self.hooks.poll_interests(|fd, events, kind| {
+            if count < MAX_POLL_FDS {
+                (fds[count].fd, fds[count].events, owners[count]) = (fd, events, Some(kind));
+                count += 1;
+            }
+        });
         // SAFETY: `fds` holds `count` valid pollfd entries.
         let ready = unsafe { libc::poll(fds.as_mut_ptr(), count as libc::nfds_t, timeout_ms) };
-        if ready > 0 {
-            if fds[0].revents != 0 {
-                self.read_signals();
+        if ready < 0 {
+            let e = Errno::last();
+            if e.0 != libc::EINTR {
+                self.poll_failed(e);
             }
-            if fds[1].revents != 0 {
-                for (token, result) in self.completions.drain() {
-                    self.on_thread_result(token, result);
+        } else {
+            self.poll_retry.succeeded();
+            if ready > 0 {
+                if fds[0].revents != 0 {
+                    self.read_signals();
                 }
-            }
-            for i in 2..count {
-                if fds[i].revents != 0 {
-                    if let Some(hook) = owners[i].and_then(|kind| self.hook_mut(kind)) {
-                        hook.on_ready(fds[i].fd);
+                if fds[1].revents != 0 {
+                    self.reap_children();
+                }
+                for i in 2..count {
+                    if fds[i].revents != 0 {
+                        if let Some(kind) = owners[i] {
+                            self.hooks.on_ready(kind, fds[i].fd);
+                        }
                     }
                 }
             }
@@ -218,10 +299,39 @@ impl Supervisor {
         }
     }
 
+    /// `poll` itself failed (it should not: all its arguments are ours).
+    /// Rather than spin, wait a little, then look at everything as if it were
+    /// ready: signals and children are still handled, only later.
+    fn poll_failed(&mut self, e: Errno) {
+        self.poll_retry.failed("poll", e);
+        if let Some(at) = self.poll_retry.retry_at {
+            let pause = at.saturating_duration_since(Instant::now());
+            let ts = libc::timespec {
+                tv_sec: pause.as_secs().min(1) as _,
+                tv_nsec: pause.subsec_nanos() as libc::c_long,
+            };
+            // SAFETY: a plain relative sleep; EINTR only shortens it.
+            unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+        }
+        self.poll_retry.retry_at = None;
+        if !self.signals_retry.waiting() {
+            self.read_signals();
+        }
+        self.reap_children();
+    }
+
     fn read_signals(&mut self) {
         let mut batch = [MaybeUninit::<libc::signalfd_siginfo>::uninit(); SIGNAL_BATCH];
         loop {
-            let infos = self.signals.read(&mut batch);
+            let infos = match self.signals.read(&mut batch) {
+                Ok(infos) => infos,
+                Err(e) => {
+                    let errno = Errno(e.raw_os_error().unwrap_or(0));
+                    self.signals_retry.failed("reading the signalfd", errno);
+                    return;
+                }
+            };
+            self.signals_retry.succeeded();
             let full = infos.len() == SIGNAL_BATCH;
             for info in infos {
                 let sig = info.ssi_signo as i32;
@@ -279,8 +389,8 @@ impl Supervisor {
                 events::log(Level::Info, "Killing", msg);
             }
             Phase::PreStop { deadline, signal } => {
-                let why = format!("cut short by a second {}", signals::name(sig));
-                self.end_pre_stop_early(&why, true);
+                let why = format_args!("cut short by a second {}", signals::name(sig));
+                self.hooks.end_early(HookKind::PreStop, why, true);
                 self.after_pre_stop(deadline, signal);
             }
             Phase::Stopping { .. } => self.forward(sig),
@@ -292,15 +402,30 @@ impl Supervisor {
         }
     }
 
+    /// Reaps every child that ended. A `waitpid` that fails, or that says
+    /// there are no children while the app (or a hook) is known to be
+    /// unreaped, is tried again later: the app's exit is never lost.
     fn reap_children(&mut self) {
         loop {
             match reap::next() {
                 Reap::Child(pid, status) => self.on_reaped(pid, status),
-                Reap::NothingYet => return,
+                Reap::NothingYet => {
+                    self.reap_retry.succeeded();
+                    return;
+                }
+                Reap::NoChildren if self.app.alive() || self.hooks.any_running_process() => {
+                    self.reap_retry.failed("waitpid", Errno(libc::ECHILD));
+                    return;
+                }
                 Reap::NoChildren => {
+                    self.reap_retry.succeeded();
                     if matches!(self.phase, Phase::Draining { .. } | Phase::Killed { .. }) {
                         self.finish();
                     }
+                    return;
+                }
+                Reap::Failed(errno) => {
+                    self.reap_retry.failed("waitpid", Errno(errno));
                     return;
                 }
             }
@@ -308,51 +433,43 @@ impl Supervisor {
     }
 
     fn on_reaped(&mut self, pid: i32, status: Status) {
-        if pid == self.app_pid {
-            self.app_status = Some(status);
+        if pid == self.app.pid {
+            self.app.status = Some(status);
             events::log(
                 Level::Debug,
                 "Exited",
                 format_args!("the app (pid {pid}) {status}"),
             );
             self.on_app_exit();
-        } else if let Some(kind) = self.hook_with_pid(pid) {
-            if let Some(hook) = self.hook_mut(kind) {
-                let outcome = hook.reaped(status);
-                self.hook_finished(kind, outcome);
-            }
+        } else if let Some((kind, outcome)) = self.hooks.on_reaped(pid, status) {
+            self.hook_finished(kind, outcome);
         } else {
             events::log(Level::Debug, "Reaped", format_args!("pid {pid} {status}"));
         }
     }
 
-    fn on_thread_result(&mut self, token: u64, result: Result<(), String>) {
-        for kind in [HookKind::PostStart, HookKind::PreStop] {
-            if let Some(outcome) = self
-                .hook_mut(kind)
-                .and_then(|h| h.thread_done(token, &result))
-            {
-                self.hook_finished(kind, outcome);
-            }
-        }
-    }
-
     fn on_time(&mut self, now: Instant) {
-        for kind in [HookKind::PostStart, HookKind::PreStop] {
-            if let Some(outcome) = self.hook_mut(kind).and_then(|h| h.check_time(now)) {
+        if self.reap_retry.due(now) {
+            self.reap_children();
+        }
+        // Its retry time came: the signalfd is polled again from the next wait.
+        self.signals_retry.due(now);
+        for (kind, outcome) in [HookKind::PostStart, HookKind::PreStop]
+            .into_iter()
+            .zip(self.hooks.on_time(now))
+        {
+            if let Some(outcome) = outcome {
                 self.hook_finished(kind, outcome);
             }
         }
         match self.phase {
             Phase::PreStop { deadline, .. } | Phase::Stopping { deadline } if now >= deadline => {
-                self.kill_everything(&format!(
-                    "the grace period of {} is over",
-                    events::secs(self.cfg.grace)
-                ))
+                let grace = events::secs(self.cfg.grace);
+                self.kill_everything(format_args!("the grace period of {grace} is over"))
             }
-            Phase::Draining { deadline } if now >= deadline => {
-                self.kill_everything("processes left behind did not exit after SIGTERM")
-            }
+            Phase::Draining { deadline } if now >= deadline => self.kill_everything(format_args!(
+                "processes left behind did not exit after SIGTERM"
+            )),
             Phase::Killed { deadline } if now >= deadline => {
                 events::log(
                     Level::Warn,
@@ -368,26 +485,23 @@ impl Supervisor {
     // ---- the app's exit -----------------------------------------------------
 
     fn on_app_exit(&mut self) {
-        self.cancel_post_start("the app exited");
+        self.hooks
+            .end_early(HookKind::PostStart, format_args!("the app exited"), false);
         match self.phase {
             Phase::Running => {
-                let pre_stop = self
-                    .cfg
-                    .pre_stop
-                    .clone()
-                    .filter(|_| self.cfg.pre_stop_on_exit);
-                match pre_stop {
-                    Some(handler) => {
-                        self.remove_ready_file();
-                        // No app to keep time for: PreStop may use the whole window.
-                        let deadline = Instant::now() + self.cfg.grace;
-                        self.start_pre_stop(&handler, deadline, deadline, None);
-                    }
-                    None => self.begin_drain(None),
+                if self.cfg.pre_stop_on_exit && self.hooks.configured(HookKind::PreStop) {
+                    self.remove_ready_file();
+                    // No app to keep time for: PreStop may use the whole window.
+                    let now = Instant::now();
+                    let deadline = now + self.cfg.grace;
+                    self.start_pre_stop(now, deadline, deadline, None);
+                } else {
+                    self.begin_drain(None);
                 }
             }
             Phase::PreStop { deadline, .. } => {
-                self.end_pre_stop_early("the app exited", false);
+                self.hooks
+                    .end_early(HookKind::PreStop, format_args!("the app exited"), false);
                 self.begin_drain(Some(deadline));
             }
             Phase::Stopping { deadline } => self.begin_drain(Some(deadline)),
@@ -406,7 +520,8 @@ impl Supervisor {
         self.phase = Phase::Draining { deadline };
         // Usually nothing is left: skip the signal (and, not as PID 1, the /proc walk).
         if reap::any_children() {
-            self.scope.signal_all(libc::SIGTERM);
+            let signalled = self.leftovers.signal_all(libc::SIGTERM, self.app.pid);
+            self.warn_if_partial(libc::SIGTERM, signalled);
         }
     }
 
@@ -415,150 +530,147 @@ impl Supervisor {
     /// A stop begins: the grace window opens now.
     fn begin_stop(&mut self, trigger: i32, reason: fmt::Arguments<'_>) {
         self.remove_ready_file();
-        self.cancel_post_start("the container is stopping");
-        let deadline = Instant::now() + self.cfg.grace;
+        self.hooks.end_early(
+            HookKind::PostStart,
+            format_args!("the container is stopping"),
+            false,
+        );
+        let now = Instant::now();
+        let deadline = now + self.cfg.grace;
         let signal = self.cfg.stop_signal.unwrap_or(trigger);
         let grace = events::secs(self.cfg.grace);
         let log_killing = || {
             let msg = format_args!("stopping the container: {reason}; grace period {grace}");
             events::log(Level::Info, "Killing", msg);
         };
-        match self.cfg.pre_stop.clone() {
-            Some(handler) => {
-                log_killing();
-                let hook_deadline = deadline - self.cfg.app_reserve();
-                self.start_pre_stop(&handler, deadline, hook_deadline, Some(signal));
-            }
-            None => {
-                // Signal first, log after: the app should not wait for our log line.
-                self.signal_app(signal);
-                log_killing();
-                self.log_stop_signal(signal);
-                self.phase = Phase::Stopping { deadline };
-            }
+        if self.hooks.configured(HookKind::PreStop) {
+            log_killing();
+            let hook_deadline = deadline - self.cfg.app_reserve();
+            self.start_pre_stop(now, deadline, hook_deadline, Some(signal));
+        } else {
+            // Signal first, log after: the app should not wait for our log line.
+            let sent = self.app.signal(signal);
+            log_killing();
+            self.report_stop_signal(signal, sent);
+            self.phase = Phase::Stopping { deadline };
         }
     }
 
-    /// Starts PreStop. The window ends at `deadline`; the hook
-    /// must be done by `hook_deadline` (or its own timeout, if sooner).
+    /// Starts PreStop, whose budget began at `budget_start`. The window ends
+    /// at `deadline`; the hook must be done by `hook_deadline` (or its own
+    /// timeout, if sooner).
     fn start_pre_stop(
         &mut self,
-        handler: &Handler,
+        budget_start: Instant,
         deadline: Instant,
         hook_deadline: Instant,
         signal: Option<i32>,
     ) {
-        let hook_deadline = match self.cfg.pre_stop_timeout {
-            Some(timeout) => hook_deadline.min(Instant::now() + timeout),
-            None => hook_deadline,
-        };
         self.phase = Phase::PreStop { deadline, signal };
-        self.pre_stop = self.start_hook(HookKind::PreStop, handler, Some(hook_deadline));
-        if self.pre_stop.is_none() {
-            self.after_pre_stop(deadline, signal);
-        }
-    }
-
-    fn cancel_post_start(&mut self, why: &str) {
-        if let Some(mut hook) = self.post_start.take() {
-            hook.cancel();
-            self.hook_event(
-                Level::Info,
-                "HookCancelled",
-                HookKind::PostStart,
-                hook.handler,
-                why,
-            );
+        if let Some(outcome) =
+            self.hooks
+                .start(HookKind::PreStop, budget_start, Some(hook_deadline))
+        {
+            self.hook_finished(HookKind::PreStop, outcome);
         }
     }
 
     /// PreStop is over (done, failed, timed out or cut short): on to the app.
     fn after_pre_stop(&mut self, deadline: Instant, signal: Option<i32>) {
         match signal {
-            Some(signal) if self.app_alive() => {
-                self.send_stop_signal(signal);
+            Some(signal) if self.app.alive() => {
+                let sent = self.app.signal(signal);
+                self.report_stop_signal(signal, sent);
                 self.phase = Phase::Stopping { deadline };
             }
             _ => self.begin_drain(Some(deadline)),
         }
     }
 
-    /// Ends PreStop before its time: cut short by a signal (`failed`: logged
-    /// as `FailedPreStopHook`), or cancelled because the app is gone.
-    fn end_pre_stop_early(&mut self, why: &str, failed: bool) {
-        if let Some(mut hook) = self.pre_stop.take() {
-            hook.cancel();
-            let elapsed = events::secs_fixed(hook.elapsed(), 1);
-            let msg = format!("PreStop {why} after {elapsed}s");
-            let (level, name) = match failed {
-                true => (Level::Warn, HookKind::PreStop.failure_event()),
-                false => (Level::Info, "HookCancelled"),
-            };
-            self.hook_event(level, name, HookKind::PreStop, hook.handler, &msg);
-        }
-    }
-
-    fn send_stop_signal(&mut self, sig: i32) {
-        self.signal_app(sig);
-        self.log_stop_signal(sig);
-    }
-
-    fn log_stop_signal(&self, sig: i32) {
-        let target = if self.cfg.signal_group {
-            "process group"
-        } else {
-            "pid"
-        };
-        let msg = format_args!(
-            "sent {} to the app ({target} {})",
-            signals::name(sig),
-            self.app_pid
-        );
-        events::log(Level::Info, "StopSignalSent", msg);
-    }
-
-    fn kill_everything(&mut self, reason: &str) {
-        for kind in [HookKind::PostStart, HookKind::PreStop] {
-            if let Some(mut hook) = self.take_hook(kind) {
-                hook.cancel();
+    /// Logs what became of the stop signal, and follows it with SIGCONT so
+    /// that a stopped app can act on it (as systemd does). A refused signal
+    /// is said so: hookinit then waits for the deadline's SIGKILL.
+    fn report_stop_signal(&mut self, sig: i32, sent: Result<crate::app::Target, Errno>) {
+        let name = signals::name(sig);
+        match sent {
+            Ok(target) => {
+                let cont = sig != libc::SIGCONT && sig != libc::SIGKILL;
+                let cont = cont && self.app.signal(libc::SIGCONT).is_ok();
+                let then = if cont { ", then SIGCONT" } else { "" };
+                let msg = format_args!("sent {name} to the app ({target}){then}");
+                events::log(Level::Info, "StopSignalSent", msg);
+            }
+            Err(e) => {
+                let target = self.app.target();
+                let msg = format_args!(
+                    "cannot send {name} to the app ({target}): {e}; SIGKILL follows at the deadline"
+                );
+                events::log(Level::Warn, "StopSignalFailed", msg);
             }
         }
-        if self.app_alive() {
-            // Not PID 1 without a subreaper, the app's group may hold processes
-            // that are no longer our descendants.
-            // SAFETY: plain syscall on the app's own process group.
-            unsafe { libc::kill(-self.app_pid, libc::SIGKILL) };
+    }
+
+    fn kill_everything(&mut self, reason: fmt::Arguments<'_>) {
+        self.hooks.kill_all();
+        let app = self.app.alive().then(|| self.app.kill());
+        let signalled = self.leftovers.signal_all(libc::SIGKILL, self.app.pid);
+        if let Some(Err(e)) = app {
+            self.app_unkillable = true;
+            let msg = format_args!(
+                "cannot SIGKILL the app (pid {}): {e}; it may still be running",
+                self.app.pid
+            );
+            events::log(Level::Warn, "SigkillFailed", msg);
         }
-        self.scope.signal_all(libc::SIGKILL);
+        // As PID 1 `kill(-1)` finds nothing left only when the app was alone.
+        let what: &dyn fmt::Display = match (app, signalled) {
+            (Some(Ok(_)), Signalled::Nothing) => &"the app",
+            _ => &signalled,
+        };
         events::log(
             Level::Info,
             "SigkillSent",
-            format_args!("SIGKILL sent to every process left: {reason}"),
+            format_args!("SIGKILL sent to {what}: {reason}"),
         );
+        self.warn_if_partial(libc::SIGKILL, signalled);
+        if self.app_unkillable {
+            // Nothing more can be done: exit now with the code that says so.
+            self.finish();
+            return;
+        }
         self.phase = Phase::Killed {
             deadline: Instant::now() + KILLED_WAIT,
         };
     }
 
-    fn forward(&mut self, sig: i32) {
-        if self.app_alive() {
-            self.signal_app(sig);
-            events::log(
-                Level::Debug,
-                "Forwarded",
-                format_args!("{} to the app", signals::name(sig)),
-            );
+    /// Says so when signalling everything fell back to the app's group.
+    fn warn_if_partial(&self, sig: i32, signalled: Signalled) {
+        if let Signalled::AppGroupOnly(_) = signalled {
+            let msg = format_args!("{} sent to {signalled}", signals::name(sig));
+            events::log(Level::Warn, "Leftovers", msg);
         }
     }
 
-    fn signal_app(&self, sig: i32) {
-        let target = if self.cfg.signal_group {
-            -self.app_pid
-        } else {
-            self.app_pid
-        };
-        // SAFETY: plain syscall.
-        unsafe { libc::kill(target, sig) };
+    fn forward(&mut self, sig: i32) {
+        if !self.app.alive() {
+            return;
+        }
+        match self.app.signal(sig) {
+            Ok(target) => events::log(
+                Level::Debug,
+                "Forwarded",
+                format_args!("{} to the app ({target})", signals::name(sig)),
+            ),
+            Err(e) => events::log(
+                Level::Warn,
+                "ForwardFailed",
+                format_args!(
+                    "cannot forward {} to the app ({}): {e}",
+                    signals::name(sig),
+                    self.app.target()
+                ),
+            ),
+        }
     }
 
     fn finish(&mut self) {
@@ -566,126 +678,54 @@ impl Supervisor {
             return;
         }
         self.remove_ready_file();
-        // The app may be unreaped only if it is stuck in the kernel after SIGKILL.
-        let status = self.app_status.unwrap_or(Status::Signaled(libc::SIGKILL));
-        let mut code = self.cfg.remap(status.code());
-        if self.post_start_failed && code == 0 {
-            code = 1;
-        }
-        events::log(Level::Debug, "Exiting", format_args!("exit code {code}"));
+        let code = match self.app.status {
+            Some(status) => {
+                let code = self.cfg.remap(status.code());
+                if self.post_start_failed && code == 0 {
+                    1
+                } else {
+                    code
+                }
+            }
+            None if self.app_unkillable => crate::EXIT_APP_NOT_STOPPED,
+            // SIGKILL was delivered; the app is stuck in the kernel, not alive.
+            None => Status::Signaled(libc::SIGKILL).code(),
+        };
+        events::log(
+            Level::Debug,
+            "Exiting",
+            format_args!(
+                "exit code {code}; {} heap allocations after start-up",
+                alloc::since_start()
+            ),
+        );
         self.exit_code = Some(code);
     }
 
     // ---- hooks --------------------------------------------------------------
 
-    fn start_hook(
-        &mut self,
-        kind: HookKind,
-        handler: &Handler,
-        deadline: Option<Instant>,
-    ) -> Option<RunningHook> {
-        self.hook_event(
-            Level::Info,
-            "HookStarted",
-            kind,
-            handler.kind(),
-            &handler.describe(),
-        );
-        if let Handler::TcpSocket { .. } = handler {
-            self.hook_event(Level::Info, "Deprecated", kind, "tcpSocket", "tcpSocket lifecycle hooks are deprecated in Kubernetes (the kubelet does not run them); hookinit connects");
-        }
-        match RunningHook::start(
-            kind,
-            handler,
-            deadline,
-            self.inherited,
-            &mut self.completions,
-        ) {
-            Ok(hook) => Some(hook),
-            Err(reason) => {
-                self.record_failure(kind, handler.kind(), &reason);
-                None
-            }
-        }
-    }
-
     fn hook_finished(&mut self, kind: HookKind, outcome: Outcome) {
-        let Some(hook) = self.take_hook(kind) else {
-            return;
-        };
-        match outcome {
-            Outcome::Succeeded => {
-                let msg = format!(
-                    "{} hook succeeded in {}s",
-                    kind.name(),
-                    events::secs_fixed(hook.elapsed(), 3)
-                );
-                self.hook_event(Level::Info, "HookSucceeded", kind, hook.handler, &msg);
-                if kind == HookKind::PostStart && self.phase == Phase::Running {
+        match (kind, outcome) {
+            (HookKind::PostStart, Outcome::Succeeded) => {
+                if self.phase == Phase::Running {
                     self.mark_ready();
                 }
             }
-            Outcome::Failed(reason) => self.record_failure(kind, hook.handler, &reason),
-        }
-        if kind == HookKind::PreStop {
-            if let Phase::PreStop { deadline, signal } = self.phase {
-                self.after_pre_stop(deadline, signal);
+            (HookKind::PostStart, Outcome::Failed) => {
+                self.post_start_failed = true;
+                if self.phase == Phase::Running && self.app.alive() {
+                    self.begin_stop(
+                        self.cfg.stop_signal.unwrap_or(libc::SIGTERM),
+                        format_args!("the PostStart hook failed"),
+                    );
+                }
+            }
+            (HookKind::PreStop, _) => {
+                if let Phase::PreStop { deadline, signal } = self.phase {
+                    self.after_pre_stop(deadline, signal);
+                }
             }
         }
-    }
-
-    /// Logs a failed hook; a failed PostStart stops the container.
-    fn record_failure(&mut self, kind: HookKind, handler: &str, reason: &str) {
-        self.hook_event(
-            Level::Warn,
-            kind.failure_event(),
-            kind,
-            handler,
-            &format!("{} hook failed: {reason}", kind.name()),
-        );
-        if kind == HookKind::PostStart {
-            self.post_start_failed = true;
-            if self.phase == Phase::Running && self.app_alive() {
-                self.begin_stop(
-                    self.cfg.stop_signal.unwrap_or(libc::SIGTERM),
-                    format_args!("the PostStart hook failed"),
-                );
-            }
-        }
-    }
-
-    fn hook_event(&self, level: Level, name: &str, kind: HookKind, handler: &str, message: &str) {
-        events::emit(
-            level,
-            Event {
-                name,
-                hook: Some(kind.name()),
-                handler: Some(handler),
-                message: format_args!("{message}"),
-            },
-        );
-    }
-
-    fn hook_mut(&mut self, kind: HookKind) -> Option<&mut RunningHook> {
-        match kind {
-            HookKind::PostStart => self.post_start.as_mut(),
-            HookKind::PreStop => self.pre_stop.as_mut(),
-        }
-    }
-
-    fn take_hook(&mut self, kind: HookKind) -> Option<RunningHook> {
-        match kind {
-            HookKind::PostStart => self.post_start.take(),
-            HookKind::PreStop => self.pre_stop.take(),
-        }
-    }
-
-    fn hook_with_pid(&self, pid: i32) -> Option<HookKind> {
-        [&self.post_start, &self.pre_stop]
-            .into_iter()
-            .flatten()
-            .find(|h| h.pid() == Some(pid))
-            .map(|h| h.kind)
     }
 
     // ---- ready file ---------------------------------------------------------
@@ -693,30 +733,40 @@ impl Supervisor {
     /// Creates the ready file. Opened non-blocking: a FIFO at that path
     /// must not hold up PID 1 (it fails with ENXIO without a reader instead).
     fn mark_ready(&self) {
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Some(path) = &self.cfg.ready_file {
-            let created = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(path);
-            if let Err(e) = created {
-                let msg = format_args!("cannot create {}: {e}", path.display());
-                events::log(Level::Warn, "ReadyFile", msg);
-            }
+        let Some(path) = &self.ready_file else { return };
+        let flags = libc::O_WRONLY
+            | libc::O_CREAT
+            | libc::O_TRUNC
+            | libc::O_NONBLOCK
+            | libc::O_CLOEXEC
+            | libc::O_NOCTTY;
+        // SAFETY: open with a NUL-terminated path made at start-up.
+        let fd = unsafe { libc::open(path.as_ptr(), flags, 0o644 as libc::c_uint) };
+        if fd < 0 {
+            let e = Errno::last();
+            let path = crate::spawn::Lossy(path.as_bytes());
+            events::log(
+                Level::Warn,
+                "ReadyFile",
+                format_args!("cannot create {path}: {e}"),
+            );
+        } else {
+            // SAFETY: our own descriptor.
+            unsafe { libc::close(fd) };
         }
     }
 
     fn remove_ready_file(&self) {
-        if let Some(path) = &self.cfg.ready_file {
-            let _ = std::fs::remove_file(path);
+        if let Some(path) = &self.ready_file {
+            // SAFETY: unlink with a NUL-terminated path made at start-up.
+            unsafe { libc::unlink(path.as_ptr()) };
         }
     }
 }
 
 /// The app's argv for the log, quoted and escaped so that it stays on one
-/// line, cut after 300 bytes; formatted only if the line is written.
+/// line, cut after 300 bytes; formatted only if the line is written (at
+/// start-up: it allocates).
 struct Argv<'a>(&'a [std::ffi::OsString]);
 
 impl fmt::Display for Argv<'_> {

@@ -548,10 +548,9 @@ fn app_exiting_during_pre_stop_cancels_it_without_a_failure() {
     );
     let cancelled = events(&f.stderr, "HookCancelled");
     assert!(
-        cancelled
-            .iter()
-            .any(|l| l
-                .starts_with("HookCancelled hook=PreStop handler=exec: PreStop the app exited")),
+        cancelled.iter().any(
+            |l| l.starts_with("HookCancelled hook=PreStop handler=exec: the app exited after ")
+        ),
         "{f:#?}"
     );
     assert_eq!(f.code, Some(5), "the app's status\n{f:#?}");

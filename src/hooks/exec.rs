@@ -1,70 +1,17 @@
-//! The `exec` handler: argv run directly (no shell) in its own process group,
-//! its output copied to the container's stdout/stderr, the tail kept for the
-//! failure message (Kubernetes: `command '<argv>' exited with N: <output>`).
+//! The `exec` handler's output: the hook's stdout and stderr copied to the
+//! container's, the tail kept for the failure message (Kubernetes: `command
+//! '<argv>' exited with N: <output>`).
+//!
+//! Every buffer is part of the hook's slot, made at start-up: copying output
+//! on the stop path allocates nothing.
 
-use super::Outcome;
-use crate::reap::Status;
-use crate::signals::Inherited;
-use crate::spawn;
+use crate::spawn::Lossy;
 use crate::stdio;
+use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// How much of a hook's output is kept for its failure message.
 const TAIL_BYTES: usize = 2048;
-
-pub struct Running {
-    pub pid: i32,
-    command: Vec<String>,
-    pub output: Output,
-}
-
-impl Running {
-    pub fn start(command: &[String], inherited: Inherited) -> Result<Running, String> {
-        let p = spawn::spawn_hook(command, inherited).map_err(|e| e.to_string())?;
-        Ok(Running {
-            pid: p.pid,
-            command: command.to_vec(),
-            output: Output::new(p.stdout, p.stderr),
-        })
-    }
-
-    pub fn finished(&mut self, status: Status) -> Outcome {
-        self.close_output();
-        match status {
-            Status::Exited(0) => Outcome::Succeeded,
-            status => {
-                let code = match status {
-                    Status::Exited(c) => c.to_string(),
-                    Status::Signaled(_) => status.to_string(),
-                };
-                let msg = format!("command '{}' exited with {code}", self.command.join(" "));
-                Outcome::Failed(self.output.with_tail(msg))
-            }
-        }
-    }
-
-    fn close_output(&mut self) {
-        self.output.drain_and_close();
-        if self.output.dropped > 0 {
-            let dropped = std::mem::take(&mut self.output.dropped);
-            crate::events::log(
-                crate::events::Level::Warn,
-                "HookOutputDropped",
-                format_args!(
-                    "{dropped} bytes of hook output dropped: stdout/stderr is not being read"
-                ),
-            );
-        }
-    }
-
-    /// SIGKILL to the hook's process group: the hook and everything it forked.
-    pub fn kill(&mut self) {
-        // SAFETY: plain syscall; the group is the hook's own (it is its leader).
-        unsafe { libc::kill(-self.pid, libc::SIGKILL) };
-        self.close_output();
-    }
-}
-
 /// Bytes moved per step: at most what a pipe with room takes without blocking.
 const CHUNK: usize = 4096;
 /// After the hook ended: at most this much more is copied from its pipes.
@@ -77,8 +24,8 @@ const DRAIN_MAX: usize = 256 * 1024;
 /// writing to it), never PID 1 (hardening: a stalled stdout once froze it).
 pub struct Output {
     streams: [Stream; 2],
-    tail: Vec<u8>,
-    dropped: usize,
+    tail: Tail,
+    pub dropped: usize,
 }
 
 struct Stream {
@@ -86,15 +33,31 @@ struct Stream {
     source: Option<OwnedFd>,
     /// The container's stdout or stderr (hookinit's own description of it).
     dest: stdio::Stream,
-    /// Read from the hook, not yet written.
-    pending: Vec<u8>,
+    /// Read from the hook, not yet written: `buf[start..end]`.
+    buf: [u8; CHUNK],
+    start: usize,
+    end: usize,
 }
 
 impl Stream {
+    fn new(dest: stdio::Stream) -> Self {
+        Stream {
+            source: None,
+            dest,
+            buf: [0; CHUNK],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
     /// What the loop waits for: room at the destination while something is
     /// pending, else more output from the hook.
     fn interest(&self) -> Option<(RawFd, i16)> {
-        if !self.pending.is_empty() {
+        if self.start < self.end {
             Some((stdio::poll_fd(self.dest), libc::POLLOUT))
         } else {
             self.source.as_ref().map(|s| (s.as_raw_fd(), libc::POLLIN))
@@ -104,35 +67,37 @@ impl Stream {
     /// Reads one chunk if nothing is pending; returns the bytes read.
     fn fill(&mut self) -> usize {
         let Some(source) = &self.source else { return 0 };
-        if !self.pending.is_empty() {
+        if self.start < self.end {
             return 0;
         }
-        let mut buf = [0u8; CHUNK];
-        // SAFETY: reading into a local buffer from our own non-blocking pipe.
-        let n = unsafe { libc::read(source.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n > 0 {
-            self.pending.extend_from_slice(&buf[..n as usize]);
-            n as usize
-        } else {
-            if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {
+        loop {
+            // SAFETY: reading into our own buffer from our own non-blocking pipe.
+            let n = unsafe { libc::read(source.as_raw_fd(), self.buf.as_mut_ptr().cast(), CHUNK) };
+            if n > 0 {
+                (self.start, self.end) = (0, n as usize);
+                return n as usize;
+            }
+            let errno = crate::spawn::errno();
+            if n < 0 && errno == libc::EINTR {
+                continue;
+            }
+            if n == 0 || errno != libc::EAGAIN {
                 self.source = None;
             }
-            0
+            return 0;
         }
     }
 
     /// Writes what is pending while the destination takes it, without
     /// blocking; returns the bytes dropped because the destination is gone.
     fn flush(&mut self) -> usize {
-        while !self.pending.is_empty() {
-            match stdio::write(self.dest, &self.pending) {
+        while self.start < self.end {
+            match stdio::write(self.dest, &self.buf[self.start..self.end]) {
                 Ok(0) | Err(stdio::Error::WouldBlock) => return 0,
-                Ok(n) => {
-                    self.pending.drain(..n);
-                }
+                Ok(n) => self.start += n,
                 Err(stdio::Error::Closed) => {
-                    let dropped = self.pending.len();
-                    self.pending.clear();
+                    let dropped = self.end - self.start;
+                    self.start = self.end;
                     return dropped;
                 }
             }
@@ -141,38 +106,63 @@ impl Stream {
     }
 }
 
-/// Keeps the last output for the failure message.
-fn remember(tail: &mut Vec<u8>, chunk: &[u8]) {
-    tail.extend_from_slice(chunk);
-    if tail.len() > 2 * TAIL_BYTES {
-        tail.drain(..tail.len() - TAIL_BYTES);
+/// The last `TAIL_BYTES` of output, as a ring.
+struct Tail {
+    buf: [u8; TAIL_BYTES],
+    /// Bytes ever written (the ring's write position is `written % TAIL_BYTES`).
+    written: usize,
+}
+
+impl Tail {
+    fn remember(&mut self, chunk: &[u8]) {
+        let chunk = &chunk[chunk.len().saturating_sub(TAIL_BYTES)..];
+        for &b in chunk {
+            self.buf[self.written % TAIL_BYTES] = b;
+            self.written += 1;
+        }
+    }
+
+    /// The kept bytes in order, copied into `out`.
+    fn linear<'a>(&self, out: &'a mut [u8; TAIL_BYTES]) -> &'a [u8] {
+        let len = self.written.min(TAIL_BYTES);
+        let start = self.written - len;
+        for (i, slot) in out[..len].iter_mut().enumerate() {
+            *slot = self.buf[(start + i) % TAIL_BYTES];
+        }
+        &out[..len]
     }
 }
 
 impl Output {
-    fn new(stdout: OwnedFd, stderr: OwnedFd) -> Self {
-        for fd in [&stdout, &stderr] {
-            // SAFETY: our own pipe ends; only hookinit reads them.
-            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-        }
-        let stream = |source, dest| Stream {
-            source: Some(source),
-            dest,
-            pending: Vec::new(),
-        };
+    pub fn new() -> Self {
         Output {
             streams: [
-                stream(stdout, stdio::Stream::Out),
-                stream(stderr, stdio::Stream::Err),
+                Stream::new(stdio::Stream::Out),
+                Stream::new(stdio::Stream::Err),
             ],
-            tail: Vec::new(),
+            tail: Tail {
+                buf: [0; TAIL_BYTES],
+                written: 0,
+            },
             dropped: 0,
         }
     }
 
+    /// Starts copying from a new hook's pipes.
+    pub fn attach(&mut self, stdout: OwnedFd, stderr: OwnedFd) {
+        for (stream, fd) in self.streams.iter_mut().zip([stdout, stderr]) {
+            // SAFETY: our own pipe ends; only hookinit reads them.
+            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+            stream.source = Some(fd);
+            (stream.start, stream.end) = (0, 0);
+        }
+        self.tail.written = 0;
+        self.dropped = 0;
+    }
+
     /// The descriptors and events the loop should poll for this output.
-    pub fn interests(&self) -> Vec<(RawFd, i16)> {
-        self.streams.iter().filter_map(Stream::interest).collect()
+    pub fn interests(&self) -> impl Iterator<Item = (RawFd, i16)> + '_ {
+        self.streams.iter().filter_map(Stream::interest)
     }
 
     /// `fd` is ready: write what waited for room, or take the next chunk.
@@ -180,7 +170,7 @@ impl Output {
         for stream in &mut self.streams {
             if stream.interest().map(|(f, _)| f) == Some(fd) {
                 if stream.fill() > 0 {
-                    remember(&mut self.tail, &stream.pending);
+                    self.tail.remember(stream.pending());
                 }
                 self.dropped += stream.flush();
             }
@@ -190,40 +180,71 @@ impl Output {
     /// After the hook ended: copy what it left in its pipes as far as the
     /// destinations take it now, then close them (a background child of the
     /// hook may hold them open forever). What does not fit is dropped.
-    fn drain_and_close(&mut self) {
+    pub fn drain_and_close(&mut self) {
         let mut chunks = DRAIN_MAX / CHUNK;
         for stream in &mut self.streams {
             self.dropped += stream.flush();
-            while stream.pending.is_empty() && chunks > 0 && stream.fill() > 0 {
+            while stream.start == stream.end && chunks > 0 && stream.fill() > 0 {
                 chunks -= 1;
-                remember(&mut self.tail, &stream.pending);
+                self.tail.remember(stream.pending());
                 self.dropped += stream.flush();
             }
-            self.dropped += stream.pending.len();
-            stream.pending.clear();
+            self.dropped += stream.end - stream.start;
+            (stream.start, stream.end) = (0, 0);
             stream.source = None;
         }
     }
 
-    /// `message`, followed by the last lines of output when there are any.
-    pub fn with_tail(&self, mut message: String) -> String {
-        let tail = self.tail();
-        if !tail.is_empty() {
-            message.push_str(": ");
-            message.push_str(&tail);
-        }
-        message
+    /// `": "` and the last lines of output, when there are any.
+    pub fn tail(&self) -> TailText<'_> {
+        TailText(&self.tail)
     }
+}
 
-    /// The last few lines of output, on one line.
-    fn tail(&self) -> String {
-        let start = self.tail.len().saturating_sub(TAIL_BYTES);
-        let text = String::from_utf8_lossy(&self.tail[start..]);
-        let lines: Vec<&str> = text
-            .lines()
-            .map(str::trim_end)
-            .filter(|l| !l.is_empty())
-            .collect();
-        lines[lines.len().saturating_sub(5)..].join(" | ")
+/// The last five non-empty lines of output, joined by ` | `.
+pub struct TailText<'a>(&'a Tail);
+
+impl fmt::Display for TailText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut copy = [0u8; TAIL_BYTES];
+        let bytes = self.0.linear(&mut copy);
+        // The last five non-empty lines, found from the end.
+        let mut lines: [&[u8]; 5] = [&[]; 5];
+        let mut found = 0;
+        for line in bytes.rsplit(|&b| b == b'\n') {
+            let line = line.trim_ascii_end();
+            if !line.is_empty() {
+                lines[4 - found] = line;
+                found += 1;
+                if found == 5 {
+                    break;
+                }
+            }
+        }
+        for (i, line) in lines[5 - found..].iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { " | " })?;
+            Lossy(line).fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_last_five_lines() {
+        let mut o = Output::new();
+        assert_eq!(o.tail().to_string(), "");
+        o.tail
+            .remember(b"one\r\n\ntwo\nthree  \nfour\nfive\nsix\n\n");
+        assert_eq!(o.tail().to_string(), ": two | three | four | five | six");
+        let long = vec![b'x'; 5000];
+        o.tail.remember(&long);
+        o.tail.remember(b"\nend\xff");
+        let text = o.tail().to_string();
+        assert!(text.ends_with(" | end\u{FFFD}"), "{text}");
+        assert!(text.len() < 2100);
     }
 }

@@ -1,28 +1,29 @@
-//! Lifecycle hooks: starting a handler and learning, without blocking the
-//! supervision loop, how it ended.
+//! Lifecycle hooks: starting a handler, learning without blocking the loop
+//! how it ended, and logging it.
 //!
-//! Each handler finishes through one of the loop's own wake-ups:
-//! - `exec`: a child process, finished when reap.rs reaps its pid; its output
-//!   is copied through pipes the loop polls.
-//! - `httpGet`, `tcpSocket`: a thread doing blocking I/O, finished by a
-//!   message on a channel plus a byte on a wake-up pipe the loop polls.
+//! Every handler run is a process with a deadline, or only a deadline:
+//! - `exec`: the command, a child of hookinit, finished when reap.rs reaps
+//!   its pid; its output is copied through pipes the loop polls.
+//! - `httpGet`, `tcpSocket`: a forked child of hookinit doing the blocking
+//!   I/O ([`crate::runner`]), finished when reaped, with its report.
 //! - `sleep`: only a deadline in the loop.
 //!
-//! A hook past its deadline is abandoned: an exec hook's process group is
-//! killed; a thread's late answer is ignored (its I/O times out with the
-//! hook's deadline; a PostStart without a timeout may keep one thread busy
-//! until its connection ends).
+//! A hook past its deadline is killed with its whole process group. Each hook
+//! has a slot made at start-up (its argv, output buffers, report buffer), so
+//! that starting, watching and ending a hook on the stop path allocates nothing.
 
 mod exec;
 mod http;
 mod tcp;
 
+use crate::events::{self, Event, Level};
 use crate::lifecycle::Handler;
 use crate::reap::Status;
+use crate::runner::{self, Runner};
 use crate::signals::Inherited;
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use crate::spawn::{self, Argv, SpawnError};
+use std::fmt;
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,229 +47,456 @@ impl HookKind {
             HookKind::PreStop => "FailedPreStopHook",
         }
     }
+
+    fn index(self) -> usize {
+        self as usize
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a hook ended; its event is logged already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Succeeded,
-    Failed(String),
+    Failed,
 }
 
-type ThreadResult = (u64, Result<(), String>);
-
-/// Where hook threads report: a channel, and a pipe that wakes the loop.
-/// Both are made on first use: most containers never run an HTTP or TCP hook.
-#[derive(Default)]
-pub struct Completions {
-    channel: Option<Channel>,
-    next_token: u64,
-}
-
-struct Channel {
-    tx: Sender<ThreadResult>,
-    rx: Receiver<ThreadResult>,
-    wake_read: OwnedFd,
-    wake_write: std::sync::Arc<OwnedFd>,
-}
-
-impl Channel {
-    fn new() -> io::Result<Self> {
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 fills both descriptors on success.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fresh descriptors owned by nobody else.
-        let (wake_read, wake_write) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let (tx, rx) = channel();
-        Ok(Channel {
-            tx,
-            rx,
-            wake_read,
-            wake_write: std::sync::Arc::new(wake_write),
-        })
-    }
-}
-
-impl Completions {
-    /// The wake-up pipe to poll, once a thread hook has run.
-    pub fn fd(&self) -> Option<RawFd> {
-        self.channel.as_ref().map(|c| c.wake_read.as_raw_fd())
-    }
-
-    /// Empties the wake-up pipe and returns the results that arrived.
-    pub fn drain(&self) -> Vec<ThreadResult> {
-        let Some(c) = &self.channel else {
-            return Vec::new();
-        };
-        let mut buf = [0u8; 64];
-        // SAFETY: reading into a local buffer from our non-blocking pipe.
-        while unsafe { libc::read(c.wake_read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0
-        {
-        }
-        c.rx.try_iter().collect()
-    }
-
-    fn spawn_thread(
-        &mut self,
-        work: impl FnOnce() -> Result<(), String> + Send + 'static,
-    ) -> io::Result<u64> {
-        let c = match self.channel.take() {
-            Some(c) => c,
-            None => Channel::new()?,
-        };
-        let c = self.channel.insert(c);
-        self.next_token += 1;
-        let token = self.next_token;
-        let (tx, wake) = (c.tx.clone(), c.wake_write.clone());
-        std::thread::Builder::new()
-            .name("hook".into())
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                let _ = tx.send((token, work()));
-                // SAFETY: one byte to our own pipe; a full pipe already wakes the loop.
-                unsafe { libc::write(wake.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
-            })?;
-        Ok(token)
-    }
+/// A configured hook: its handler, and for exec its argv, built at start-up.
+struct Plan {
+    handler: Handler,
+    argv: Option<Argv>,
+    timeout: Option<Duration>,
 }
 
 enum Work {
-    Process(exec::Running),
-    Thread(u64),
+    Exec(i32),
+    Runner(Runner),
     Sleep(Instant),
 }
 
-/// A hook that is running.
-pub struct RunningHook {
-    pub kind: HookKind,
-    pub handler: &'static str,
-    started: Instant,
+struct Running {
+    /// When the hook's time budget began (the stop signal, for PreStop):
+    /// durations in messages are measured from here.
+    budget_start: Instant,
     deadline: Option<Instant>,
     work: Work,
 }
 
-impl RunningHook {
-    /// Starts `handler`. `deadline` bounds it (a timeout or the grace window).
-    /// A handler that cannot even start is a failed hook.
-    pub fn start(
-        kind: HookKind,
-        handler: &Handler,
-        deadline: Option<Instant>,
+struct Slot {
+    kind: HookKind,
+    plan: Option<Plan>,
+    running: Option<Running>,
+    output: exec::Output,
+    report: [u8; runner::REPORT_MAX],
+}
+
+pub struct Hooks {
+    slots: [Slot; 2],
+    inherited: Inherited,
+}
+
+/// Why a hook failed, formatted only into its event line.
+enum Failure<'a> {
+    Exited(&'a Argv, Status, exec::TailText<'a>),
+    CannotStart(&'a Handler, SpawnError),
+    TimedOut(Duration, Option<exec::TailText<'a>>),
+    Report(runner::ReportText<'a>),
+}
+
+impl fmt::Display for Failure<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Exited(argv, status, tail) => {
+                write!(f, "command '{}' ", argv.joined())?;
+                match status {
+                    Status::Exited(code) => write!(f, "exited with {code}")?,
+                    Status::Signaled(sig) => {
+                        write!(f, "was killed by {}", crate::signals::name(*sig))?
+                    }
+                }
+                tail.fmt(f)
+            }
+            Failure::CannotStart(handler, e) => match handler {
+                Handler::Exec { command } => {
+                    write!(f, "cannot run '{}': {}", command[0], e.reason())
+                }
+                _ => write!(f, "cannot start the handler process: {}", e.reason()),
+            },
+            Failure::TimedOut(after, tail) => {
+                write!(f, "timed out after {}s", events::secs_fixed(*after, 1))?;
+                match tail {
+                    Some(tail) => tail.fmt(f),
+                    None => Ok(()),
+                }
+            }
+            Failure::Report(text) => text.fmt(f),
+        }
+    }
+}
+
+fn hook_event(level: Level, name: &str, kind: HookKind, handler: &str, msg: fmt::Arguments<'_>) {
+    events::emit(
+        level,
+        Event {
+            name,
+            hook: Some(kind.name()),
+            handler: Some(handler),
+            message: msg,
+        },
+    );
+}
+
+fn log_failure(kind: HookKind, handler: &str, failure: Failure<'_>) {
+    hook_event(
+        Level::Warn,
+        kind.failure_event(),
+        kind,
+        handler,
+        format_args!("{} hook failed: {failure}", kind.name()),
+    );
+}
+
+impl Slot {
+    fn new(kind: HookKind, handler: Option<Handler>, timeout: Option<Duration>) -> Slot {
+        let plan = handler.map(|handler| Plan {
+            argv: match &handler {
+                Handler::Exec { command } => Argv::new(command),
+                _ => None,
+            },
+            handler,
+            timeout,
+        });
+        Slot {
+            kind,
+            plan,
+            running: None,
+            output: exec::Output::new(),
+            report: [0; runner::REPORT_MAX],
+        }
+    }
+
+    fn handler_kind(&self) -> &'static str {
+        self.plan.as_ref().map_or("", |p| p.handler.kind())
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.running
+            .as_ref()
+            .map_or(Duration::ZERO, |r| r.budget_start.elapsed())
+    }
+
+    /// Kills what runs (an exec hook's or a runner's whole group) and forgets it.
+    fn stop(&mut self) {
+        match self.running.take().map(|r| r.work) {
+            Some(Work::Exec(pid)) => {
+                // SAFETY: plain syscall on the group our hook leads (ESRCH: gone).
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                self.close_output();
+            }
+            Some(Work::Runner(r)) => r.kill(),
+            Some(Work::Sleep(_)) | None => {}
+        }
+    }
+
+    fn close_output(&mut self) {
+        self.output.drain_and_close();
+        let dropped = std::mem::take(&mut self.output.dropped);
+        if dropped > 0 {
+            events::log(
+                Level::Warn,
+                "HookOutputDropped",
+                format_args!(
+                    "{dropped} bytes of hook output dropped: stdout/stderr is not being read"
+                ),
+            );
+        }
+    }
+
+    fn succeeded(&mut self) -> Outcome {
+        let elapsed = self.elapsed();
+        self.running = None;
+        let msg = format_args!(
+            "{} hook succeeded in {}s",
+            self.kind.name(),
+            events::secs_fixed(elapsed, 3)
+        );
+        hook_event(
+            Level::Info,
+            "HookSucceeded",
+            self.kind,
+            self.handler_kind(),
+            msg,
+        );
+        Outcome::Succeeded
+    }
+}
+
+impl Hooks {
+    pub fn new(
+        post_start: Option<Handler>,
+        post_start_timeout: Option<Duration>,
+        pre_stop: Option<Handler>,
+        pre_stop_timeout: Option<Duration>,
         inherited: Inherited,
-        completions: &mut Completions,
-    ) -> Result<RunningHook, String> {
+    ) -> Hooks {
+        Hooks {
+            slots: [
+                Slot::new(HookKind::PostStart, post_start, post_start_timeout),
+                Slot::new(HookKind::PreStop, pre_stop, pre_stop_timeout),
+            ],
+            inherited,
+        }
+    }
+
+    pub fn configured(&self, kind: HookKind) -> bool {
+        self.slots[kind.index()].plan.is_some()
+    }
+
+    pub fn running(&self, kind: HookKind) -> bool {
+        self.slots[kind.index()].running.is_some()
+    }
+
+    pub fn any_running(&self) -> bool {
+        self.slots.iter().any(|s| s.running.is_some())
+    }
+
+    /// Whether a hook runs as a process (not a sleep): a child to be reaped.
+    pub fn any_running_process(&self) -> bool {
+        self.slots
+            .iter()
+            .filter_map(|s| s.running.as_ref())
+            .any(|r| !matches!(r.work, Work::Sleep(_)))
+    }
+
+    /// Starts the `kind` hook, whose time budget began at `budget_start`
+    /// and ends at `deadline` (its own timeout, if sooner). `Some(Failed)`
+    /// when it could not even start (logged); `None` when it runs.
+    pub fn start(
+        &mut self,
+        kind: HookKind,
+        budget_start: Instant,
+        deadline: Option<Instant>,
+    ) -> Option<Outcome> {
+        let inherited = self.inherited;
+        let slot = &mut self.slots[kind.index()];
+        let plan = slot.plan.as_ref()?;
         let now = Instant::now();
+        let deadline = match plan.timeout {
+            Some(t) => Some(deadline.map_or(now + t, |d| d.min(now + t))),
+            None => deadline,
+        };
+        let handler = &plan.handler;
+        hook_event(
+            Level::Info,
+            "HookStarted",
+            kind,
+            handler.kind(),
+            format_args!("{}", handler.describe()),
+        );
+        if let Handler::TcpSocket { .. } = handler {
+            hook_event(Level::Info, "Deprecated", kind, "tcpSocket", format_args!("tcpSocket lifecycle hooks are deprecated in Kubernetes (the kubelet does not run them); hookinit connects"));
+        }
         let budget = deadline.map(|d| d.saturating_duration_since(now));
         let work = match handler {
-            Handler::Exec { command } => Work::Process(exec::Running::start(command, inherited)?),
-            Handler::Sleep { duration } => Work::Sleep(now + *duration),
+            Handler::Sleep { duration } => Ok(Work::Sleep(now + *duration)),
+            Handler::Exec { .. } => start_exec(plan, &inherited, &mut slot.output),
             Handler::HttpGet(spec) => {
-                let spec = spec.clone();
-                Work::Thread(
-                    completions
-                        .spawn_thread(move || http::get(&spec, budget))
-                        .map_err(|e| format!("cannot start a thread: {e}"))?,
-                )
+                runner::start(|| report(http::get(spec, budget))).map(Work::Runner)
             }
             Handler::TcpSocket { host, port } => {
-                let (host, port) = (host.clone(), *port);
-                Work::Thread(
-                    completions
-                        .spawn_thread(move || tcp::connect(&host, port, budget))
-                        .map_err(|e| format!("cannot start a thread: {e}"))?,
-                )
+                runner::start(|| report(tcp::connect(host, *port, budget))).map(Work::Runner)
             }
         };
-        Ok(RunningHook {
-            kind,
-            handler: handler.kind(),
-            started: now,
-            deadline,
-            work,
-        })
-    }
-
-    pub fn pid(&self) -> Option<i32> {
-        match &self.work {
-            Work::Process(p) => Some(p.pid),
-            _ => None,
+        match work {
+            Ok(work) => {
+                slot.running = Some(Running {
+                    budget_start,
+                    deadline,
+                    work,
+                });
+                None
+            }
+            Err(e) => {
+                log_failure(kind, handler.kind(), Failure::CannotStart(handler, e));
+                Some(Outcome::Failed)
+            }
         }
     }
 
-    /// What to poll for this hook's output: (descriptor, events).
-    pub fn poll_interests(&self) -> Vec<(RawFd, i16)> {
-        match &self.work {
-            Work::Process(p) => p.output.interests(),
-            _ => Vec::new(),
+    /// Calls `add(fd, events, kind)` for each descriptor to poll for hooks' output.
+    pub fn poll_interests(&self, mut add: impl FnMut(RawFd, i16, HookKind)) {
+        for slot in &self.slots {
+            if let Some(Running {
+                work: Work::Exec(_),
+                ..
+            }) = slot.running
+            {
+                for (fd, events) in slot.output.interests() {
+                    add(fd, events, slot.kind);
+                }
+            }
         }
     }
 
-    /// A polled descriptor is ready: move the hook's output along.
-    pub fn on_ready(&mut self, fd: RawFd) {
-        if let Work::Process(p) = &mut self.work {
-            p.output.on_ready(fd);
-        }
+    /// A polled descriptor of `kind`'s output is ready.
+    pub fn on_ready(&mut self, kind: HookKind, fd: RawFd) {
+        self.slots[kind.index()].output.on_ready(fd);
     }
 
-    /// The exec hook's process was reaped with `status`.
-    pub fn reaped(&mut self, status: Status) -> Outcome {
-        match &mut self.work {
-            Work::Process(p) => p.finished(status),
-            _ => Outcome::Succeeded,
-        }
+    /// `pid` was reaped: if it was a hook's process, that hook ended.
+    pub fn on_reaped(&mut self, pid: i32, status: Status) -> Option<(HookKind, Outcome)> {
+        let slot = self.slots.iter_mut().find(|s| match &s.running {
+            Some(Running {
+                work: Work::Exec(p),
+                ..
+            }) => *p == pid,
+            Some(Running {
+                work: Work::Runner(r),
+                ..
+            }) => r.pid == pid,
+            _ => false,
+        })?;
+        let kind = slot.kind;
+        let handler = slot.plan.as_ref().map_or("", |p| p.handler.kind());
+        let failed = match &slot.running.as_ref()?.work {
+            Work::Exec(_) => {
+                slot.close_output();
+                let argv = slot.plan.as_ref().and_then(|p| p.argv.as_ref());
+                match argv {
+                    Some(argv) if status != Status::Exited(0) => {
+                        let failure = Failure::Exited(argv, status, slot.output.tail());
+                        log_failure(kind, handler, failure);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            Work::Runner(r) => {
+                let report = r.finished(status, &mut slot.report);
+                match report.kind {
+                    runner::Kind::Success => false,
+                    runner::Kind::Failure => {
+                        log_failure(kind, handler, Failure::Report(report.message));
+                        true
+                    }
+                }
+            }
+            Work::Sleep(_) => return None,
+        };
+        slot.close_output();
+        let outcome = if failed {
+            slot.running = None;
+            Outcome::Failed
+        } else {
+            slot.succeeded()
+        };
+        Some((kind, outcome))
     }
 
-    /// A thread answered; `None` if the answer is for another hook.
-    pub fn thread_done(&self, token: u64, result: &Result<(), String>) -> Option<Outcome> {
-        match self.work {
-            Work::Thread(t) if t == token => Some(match result {
-                Ok(()) => Outcome::Succeeded,
-                Err(e) => Outcome::Failed(e.clone()),
-            }),
-            _ => None,
-        }
-    }
-
-    /// When the loop must next look at this hook.
+    /// When the loop must next look at the hooks.
     pub fn wake_at(&self) -> Option<Instant> {
-        let sleep_end = match self.work {
-            Work::Sleep(until) => Some(until),
-            _ => None,
-        };
-        [sleep_end, self.deadline].into_iter().flatten().min()
+        self.slots
+            .iter()
+            .filter_map(|s| s.running.as_ref())
+            .flat_map(|r| {
+                let sleep_end = match r.work {
+                    Work::Sleep(until) => Some(until),
+                    _ => None,
+                };
+                [sleep_end, r.deadline]
+            })
+            .flatten()
+            .min()
     }
 
-    /// A sleep that ended, or a deadline that passed (the hook is then killed).
-    pub fn check_time(&mut self, now: Instant) -> Option<Outcome> {
-        // A sleep that ends exactly at its deadline has done its job.
-        if let Work::Sleep(until) = self.work {
-            if now >= until {
-                return Some(Outcome::Succeeded);
+    /// Sleeps that ended and deadlines that passed (those hooks are killed).
+    pub fn on_time(&mut self, now: Instant) -> [Option<Outcome>; 2] {
+        let mut done = [None, None];
+        for slot in &mut self.slots {
+            let Some(r) = &slot.running else { continue };
+            // A sleep that ends exactly at its deadline has done its job.
+            if let Work::Sleep(until) = r.work {
+                if now >= until {
+                    done[slot.kind.index()] = Some(slot.succeeded());
+                    continue;
+                }
+            }
+            if r.deadline.is_some_and(|d| now >= d) {
+                let ran = now.saturating_duration_since(r.budget_start);
+                let exec = matches!(r.work, Work::Exec(_));
+                slot.stop();
+                let tail = exec.then(|| slot.output.tail());
+                log_failure(slot.kind, slot.handler_kind(), Failure::TimedOut(ran, tail));
+                done[slot.kind.index()] = Some(Outcome::Failed);
             }
         }
-        if self.deadline.is_some_and(|d| now >= d) {
-            let ran = now.saturating_duration_since(self.started);
-            self.cancel();
-            let msg = format!("timed out after {}s", crate::events::secs_fixed(ran, 1));
-            return Some(Outcome::Failed(match &self.work {
-                Work::Process(p) => p.output.with_tail(msg),
-                _ => msg,
-            }));
-        }
-        None
+        done
     }
 
-    /// Stops the hook: an exec hook's whole process group is killed; a
-    /// thread is left to finish on its own I/O timeout, its answer ignored.
-    pub fn cancel(&mut self) {
-        if let Work::Process(p) = &mut self.work {
-            p.kill();
+    /// Ends a running hook early: cancelled (`HookCancelled`) or, when
+    /// `failed`, cut short (its failure event). `why` says by what.
+    pub fn end_early(&mut self, kind: HookKind, why: fmt::Arguments<'_>, failed: bool) {
+        let slot = &mut self.slots[kind.index()];
+        if slot.running.is_none() {
+            return;
+        }
+        let elapsed = events::secs_fixed(slot.elapsed(), 1);
+        slot.stop();
+        let handler = slot.handler_kind();
+        match (failed, kind) {
+            (true, _) => hook_event(
+                Level::Warn,
+                kind.failure_event(),
+                kind,
+                handler,
+                format_args!("{} {why} after {elapsed}s", kind.name()),
+            ),
+            (false, HookKind::PostStart) => {
+                hook_event(Level::Info, "HookCancelled", kind, handler, why)
+            }
+            (false, HookKind::PreStop) => hook_event(
+                Level::Info,
+                "HookCancelled",
+                kind,
+                handler,
+                format_args!("{why} after {elapsed}s"),
+            ),
         }
     }
 
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
+    /// Kills every running hook without a word (the deadline's SIGKILL).
+    pub fn kill_all(&mut self) {
+        for slot in &mut self.slots {
+            slot.stop();
+        }
+    }
+}
+
+fn start_exec(
+    plan: &Plan,
+    inherited: &Inherited,
+    output: &mut exec::Output,
+) -> Result<Work, SpawnError> {
+    let fork_err = |errno| SpawnError {
+        stage: spawn::Stage::Fork,
+        errno,
+    };
+    let argv = plan.argv.as_ref().ok_or(fork_err(libc::EINVAL))?;
+    let (out_read, out_write) = spawn::pipe(libc::O_CLOEXEC).map_err(fork_err)?;
+    let (err_read, err_write) = spawn::pipe(libc::O_CLOEXEC).map_err(fork_err)?;
+    let stdio = spawn::Stdio {
+        stdin_null: true,
+        stdout: Some(std::os::fd::AsRawFd::as_raw_fd(&out_write)),
+        stderr: Some(std::os::fd::AsRawFd::as_raw_fd(&err_write)),
+    };
+    let pid = spawn::spawn(argv, inherited, stdio, false)?;
+    output.attach(out_read, err_read);
+    Ok(Work::Exec(pid))
+}
+
+/// A network handler's result as its runner reports it.
+fn report(result: Result<(), String>) -> (runner::Kind, String) {
+    match result {
+        Ok(()) => (runner::Kind::Success, String::new()),
+        Err(message) => (runner::Kind::Failure, message),
     }
 }
