@@ -50,6 +50,18 @@ pub enum Signalled {
     AppGroupOnly(Errno),
 }
 
+impl Signalled {
+    /// Whether the signal reached at least one process.
+    pub fn delivered(self) -> bool {
+        match self {
+            Signalled::Namespace => true,
+            Signalled::Nothing => false,
+            Signalled::Descendants { sent, .. } => sent > 0,
+            Signalled::AppGroupOnly(_) => true,
+        }
+    }
+}
+
 impl fmt::Display for Signalled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

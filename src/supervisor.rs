@@ -622,16 +622,19 @@ impl Supervisor {
             );
             events::log(Level::Warn, "SigkillFailed", msg);
         }
-        // As PID 1 `kill(-1)` finds nothing left only when the app was alone.
-        let what: &dyn fmt::Display = match (app, signalled) {
-            (Some(Ok(_)), Signalled::Nothing) => &"the app",
-            _ => &signalled,
+        // No SigkillSent for a SIGKILL that reached nobody.
+        let what: Option<&dyn fmt::Display> = match (app, signalled) {
+            (_, s) if s.delivered() => Some(&signalled),
+            (Some(Ok(_)), _) => Some(&"the app"),
+            _ => None,
         };
-        events::log(
-            Level::Info,
-            "SigkillSent",
-            format_args!("SIGKILL sent to {what}: {reason}"),
-        );
+        if let Some(what) = what {
+            events::log(
+                Level::Info,
+                "SigkillSent",
+                format_args!("SIGKILL sent to {what}: {reason}"),
+            );
+        }
         self.warn_if_partial(libc::SIGKILL, signalled);
         if self.app_unkillable {
             // Nothing more can be done: exit now with the code that says so.

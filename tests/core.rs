@@ -179,19 +179,6 @@ fn cloexec_from_3() -> io::Result<()> {
     }
 }
 
-/// Sets every signal's disposition to SIG_DFL with raw `rt_sigaction`
-/// (glibc refuses 32 and 33). Needed for a known starting point: the test
-/// binary itself may inherit 32 and 33 as SIG_IGN (glibc's `posix_spawn`,
-/// which cargo uses to start it, leaves its internal signals ignored).
-fn all_default() -> io::Result<()> {
-    for sig in 1..=64 {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            hookinit::signals::set_ignored(sig, false)?;
-        }
-    }
-    Ok(())
-}
-
 /// Runs `cmd` (a hookinit command line) to completion. Unlike the harness's
 /// `run_pid1`, it never needs hookinit's pid, so a run that ends within a
 /// millisecond (usage errors, `--help`) cannot race the lookup.

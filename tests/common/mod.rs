@@ -325,3 +325,16 @@ pub fn children(pid: i32) -> Vec<i32> {
         .filter_map(|p| p.parse().ok())
         .collect()
 }
+
+/// Sets every signal's disposition to SIG_DFL with raw `rt_sigaction`
+/// (glibc refuses 32 and 33). Needed for a known starting point: the test
+/// binary itself may inherit 32 and 33 as SIG_IGN (glibc's `posix_spawn`,
+/// which cargo uses to start it, leaves its internal signals ignored).
+pub fn all_default() -> std::io::Result<()> {
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            hookinit::signals::set_ignored(sig, false)?;
+        }
+    }
+    Ok(())
+}
