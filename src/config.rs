@@ -38,11 +38,18 @@ pub struct Config {
     pub pre_stop_timeout: Option<Duration>,
     pub ready_file: Option<PathBuf>,
     pub pre_stop_on_exit: bool,
-    /// How long processes left behind get after SIGTERM when the app exits by itself.
+    /// PreStop starts the app's own graceful shutdown: after it, wait for the
+    /// app to exit and send the stop signal only when its reserve begins.
+    pub pre_stop_drains: bool,
+    /// How long processes left behind get after SIGTERM when the app exits
+    /// by itself; also how long an "ask, then wait" PreStop may go on after
+    /// the app exited.
     pub cleanup_timeout: Duration,
 }
 
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+/// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
+/// runtime's, ends a stop that overruns, and says so.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(9);
 pub const DEFAULT_CLEANUP: Duration = Duration::from_secs(2);
 pub const DEFAULT_VERBOSITY: u8 = 2;
 
@@ -95,7 +102,9 @@ enum Key {
     PreStopTimeout,
     ReadyFile,
     PreStopOnExit,
+    PreStopDrains,
     CleanupTimeout,
+    Check,
     Config,
 }
 
@@ -151,7 +160,7 @@ pub const OPTIONS: &[Opt] = &[
         "HOOKINIT_GRACE_PERIOD",
         "grace-period",
         "terminationGracePeriodSeconds",
-        "seconds from stop signal to SIGKILL (10)",
+        "seconds from stop signal to SIGKILL (9)",
     ),
     opt(
         Key::StopSignal,
@@ -196,6 +205,13 @@ pub const OPTIONS: &[Opt] = &[
         "1: run PreStop when the app exits by itself (0)",
     ),
     opt(
+        Key::PreStopDrains,
+        "HOOKINIT_PRE_STOP_DRAINS",
+        "pre-stop-drains",
+        "preStopDrains",
+        "1: PreStop starts the app's graceful shutdown; wait for the app, stop signal when its reserve begins (0)",
+    ),
+    opt(
         Key::CleanupTimeout,
         "HOOKINIT_CLEANUP_TIMEOUT",
         "cleanup-timeout",
@@ -207,7 +223,7 @@ pub const OPTIONS: &[Opt] = &[
         "HOOKINIT_SIGNAL_GROUP",
         "signal-group",
         "signalGroup",
-        "1: signal the app's process group, 0: the app only (1)",
+        "1: signal the app's process group, 0: the app only (0)",
     ),
     opt(
         Key::Subreaper,
@@ -236,6 +252,13 @@ pub const OPTIONS: &[Opt] = &[
         "log-format",
         "logFormat",
         "text or json (text)",
+    ),
+    opt(
+        Key::Check,
+        "HOOKINIT_CHECK",
+        "",
+        "",
+        "1: as --check, with the image's command (docker run -e HOOKINIT_CHECK=1 IMAGE)",
     ),
     opt(
         Key::Config,
@@ -272,7 +295,9 @@ struct Layer {
     pre_stop_timeout: Option<Duration>,
     ready_file: Option<PathBuf>,
     pre_stop_on_exit: Option<bool>,
+    pre_stop_drains: Option<bool>,
     cleanup_timeout: Option<Duration>,
+    check: Option<bool>,
     config: Option<PathBuf>,
 }
 
@@ -309,6 +334,8 @@ impl Layer {
                 }
             }
             Key::PreStopOnExit => self.pre_stop_on_exit = Some(boolean(&raw, source)?),
+            Key::PreStopDrains => self.pre_stop_drains = Some(boolean(&raw, source)?),
+            Key::Check => self.check = Some(boolean(&raw, source)?),
             Key::ExitRemap => {
                 self.exit_remap = Some(parse_remap(text(&raw, source)?).map_err(err)?)
             }
@@ -406,7 +433,9 @@ impl Layer {
             pre_stop_timeout: self.pre_stop_timeout.or(lower.pre_stop_timeout),
             ready_file: self.ready_file.or(lower.ready_file),
             pre_stop_on_exit: self.pre_stop_on_exit.or(lower.pre_stop_on_exit),
+            pre_stop_drains: self.pre_stop_drains.or(lower.pre_stop_drains),
             cleanup_timeout: self.cleanup_timeout.or(lower.cleanup_timeout),
+            check: self.check.or(lower.check),
             config: self.config.or(lower.config),
         }
     }
@@ -475,28 +504,21 @@ fn with_json<T>(
     }
 }
 
-/// Seconds, decimals allowed, optionally with an `s` suffix: `10`, `2.5`, `30s`.
+/// A duration: seconds as a number (`10`, `2.5`), or Go's and Compose's
+/// syntax (`30s`, `1m30s`, `500ms`, `1h`, `1.5m`). JSON numbers are seconds.
 fn seconds(raw: &Raw<'_>) -> Result<Duration, String> {
     let value = match raw {
         Raw::Json(Value::Number(n)) => n.as_f64(),
         Raw::Text(_) | Raw::Json(Value::String(_)) => {
-            let t = text_or_bool(raw).unwrap_or_default().trim();
-            let t = t.strip_suffix('s').unwrap_or(t);
-            // Rust also parses "inf" and "NaN": only plain decimal numbers are taken.
-            if t.is_empty()
-                || !t
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
-            {
-                None
-            } else {
-                t.parse::<f64>().ok()
-            }
+            parse_duration(text_or_bool(raw).unwrap_or_default().trim())
         }
         Raw::Json(_) => None,
     };
     match value {
-        None => Err(format!("{} is not a number of seconds", show(raw))),
+        None => Err(format!(
+            "{} is not a duration: use seconds (10, 2.5) or 1m30s, 500ms",
+            show(raw)
+        )),
         Some(v) if !v.is_finite() || v < 0.0 => Err(format!(
             "{} must be a number of seconds, 0 or more",
             show(raw)
@@ -506,6 +528,53 @@ fn seconds(raw: &Raw<'_>) -> Result<Duration, String> {
         }
         Some(v) => Ok(Duration::from_secs_f64(v)),
     }
+}
+
+/// Seconds in `text`: a plain decimal number, or a sequence of decimal
+/// numbers each with a unit (h, m, s, ms, us, µs, ns), as Go's
+/// `time.ParseDuration` (which Compose uses); `None` if it is neither.
+fn parse_duration(text: &str) -> Option<f64> {
+    // Rust also parses "inf" and "NaN": only plain decimal numbers are taken.
+    let number = |t: &str| {
+        let plain = !t.is_empty()
+            && t.bytes().any(|b| b.is_ascii_digit())
+            && t.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        plain.then(|| t.parse::<f64>().ok()).flatten()
+    };
+    let (sign, rest) = match text.strip_prefix('-') {
+        Some(r) => (-1.0, r),
+        None => (1.0, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if let Some(v) = number(rest) {
+        return Some(sign * v);
+    }
+    let mut total = 0.0;
+    let mut rest = rest;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value = number(&rest[..digits])?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" | "μs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(sign * total)
 }
 
 /// `143:0,130:0`; a bare `143` means `143:0` (tini's `-e`).
@@ -685,7 +754,7 @@ pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request,
         };
         let Some(o) = name
             .strip_prefix("--")
-            .and_then(|n| OPTIONS.iter().find(|o| o.flag == n))
+            .and_then(|n| OPTIONS.iter().find(|o| !o.flag.is_empty() && o.flag == n))
         else {
             return Err(ConfigError::new(text, "unknown option (see --help)"));
         };
@@ -713,6 +782,7 @@ pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request,
         None => Layer::default(),
     };
     let merged = flags.over(env.over(file));
+    let check = check || merged.check == Some(true);
     let config = finish(merged, command)?;
     if check {
         return Ok(Request::Check(config));
@@ -775,7 +845,7 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
         command,
         verbosity: l.verbosity.unwrap_or(DEFAULT_VERBOSITY),
         log_format: l.log_format.unwrap_or(Format::Text),
-        signal_group: l.signal_group.unwrap_or(true),
+        signal_group: l.signal_group.unwrap_or(false),
         subreaper: l.subreaper,
         exit_remap: l.exit_remap.unwrap_or_default(),
         post_start: l.post_start.map(|(h, _, _)| h),
@@ -789,6 +859,7 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
         pre_stop_timeout: l.pre_stop_timeout,
         ready_file: l.ready_file,
         pre_stop_on_exit: l.pre_stop_on_exit.unwrap_or(false),
+        pre_stop_drains: l.pre_stop_drains.unwrap_or(false),
         cleanup_timeout: l.cleanup_timeout.unwrap_or(DEFAULT_CLEANUP),
     })
 }
@@ -883,6 +954,17 @@ impl Config {
             },
         );
         line(
+            "preStop drains:",
+            if self.pre_stop_drains {
+                format!(
+                    "yes: after PreStop, wait for the app; the stop signal at the reserve ({} before SIGKILL)",
+                    secs(self.app_reserve())
+                )
+            } else {
+                "no: the stop signal right after PreStop (as Kubernetes)".into()
+            },
+        );
+        line(
             "ready file:",
             self.ready_file
                 .as_ref()
@@ -912,6 +994,109 @@ impl Config {
     }
 }
 
+impl Config {
+    /// What `--check` warns about: settings that are valid but cannot work
+    /// as the user probably means, on this image.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(path) = &self.ready_file {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            if !dir.is_dir() {
+                out.push(format!(
+                    "ready file {}: its directory {} does not exist: the file can never be created (HEALTHCHECK stays unhealthy)",
+                    path.display(),
+                    dir.display()
+                ));
+            } else if let Err(e) = writable(dir) {
+                out.push(format!(
+                    "ready file {}: {} is not writable ({e}): the file can never be created (HEALTHCHECK stays unhealthy)",
+                    path.display(),
+                    dir.display()
+                ));
+            }
+        }
+        if self.pre_stop.is_some() {
+            let usable = self.grace - self.app_reserve();
+            if usable.is_zero() {
+                out.push(format!(
+                    "preStop: the grace period is {}: PreStop has no time at all and is killed as it starts",
+                    crate::events::secs(self.grace)
+                ));
+            } else if let Some(t) = self.pre_stop_timeout.filter(|t| *t > usable) {
+                out.push(format!(
+                    "preStop: its timeout of {} is longer than the {} it may use of the {} grace period: it is cut there",
+                    crate::events::secs(t),
+                    crate::events::secs(usable),
+                    crate::events::secs(self.grace)
+                ));
+            }
+        } else if self.pre_stop_drains {
+            out.push("preStopDrains has no effect without a PreStop hook".into());
+        }
+        if let Some(h @ (Handler::HttpGet(_) | Handler::TcpSocket { .. })) = &self.post_start {
+            out.push(format!(
+                "postStart is {}: it runs at once, beside the app (as in Kubernetes), usually before the app listens, and then fails and stops the container; use an exec hook that waits for the port, e.g. [\"sh\",\"-c\",\"until nc -z 127.0.0.1 PORT; do sleep 0.2; done\"]",
+                h.kind()
+            ));
+        }
+        for (name, hook) in [("postStart", &self.post_start), ("preStop", &self.pre_stop)] {
+            if let Some(Handler::Exec { command }) = hook {
+                if !program_exists(&command[0]) {
+                    out.push(format!(
+                        "{name}: '{}' is not found{} (the hook would fail with exit 127)",
+                        command[0],
+                        if command[0].contains('/') {
+                            ""
+                        } else {
+                            " in PATH"
+                        }
+                    ));
+                }
+            }
+        }
+        // One line each: a path may hold a newline.
+        out.iter()
+            .map(|w| {
+                w.chars()
+                    .map(|c| match c {
+                        c if c.is_control() => c.escape_default().to_string(),
+                        c => c.to_string(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Whether hookinit could create a file in `dir` (EROFS, EACCES otherwise).
+fn writable(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: access with a NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(crate::errno::Errno::last().to_string())
+    }
+}
+
+/// Whether `program` would be found by `execvp`: a path, or a name in PATH.
+fn program_exists(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return runnable(std::path::Path::new(program));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/bin:/usr/bin".into());
+    std::env::split_paths(&path).any(|d| runnable(&d.join(program)))
+}
+
 /// `--help` text, generated from [`OPTIONS`].
 pub fn usage() -> String {
     let mut s = String::from(
@@ -920,12 +1105,12 @@ pub fn usage() -> String {
          Options (flag / environment variable / config file key):\n",
     );
     for o in OPTIONS {
-        s.push_str(&format!(
-            "  --{:<20} {:<28} {}\n",
-            format!("{} V", o.flag),
-            o.env,
-            o.help
-        ));
+        let flag = if o.flag.is_empty() {
+            String::new()
+        } else {
+            format!("--{} V", o.flag)
+        };
+        s.push_str(&format!("  {:<22} {:<28} {}\n", flag, o.env, o.help));
         if !o.file.is_empty() {
             s.push_str(&format!("  {:<51} file key: {}\n", "", o.file));
         }
@@ -1001,9 +1186,9 @@ mod tests {
     #[test]
     fn defaults() {
         let c = run(&["app"], &[]).unwrap();
-        assert_eq!(c.grace, Duration::from_secs(10));
+        assert_eq!(c.grace, Duration::from_secs(9));
         assert!(
-            c.signal_group
+            !c.signal_group
                 && c.stop_on.contains(libc::SIGTERM)
                 && c.stop_on.contains(libc::SIGQUIT)
         );
@@ -1084,6 +1269,26 @@ mod tests {
             let e = run(&["app"], &[(k, v)]).unwrap_err();
             assert!(e.contains(want), "{k}={v}: {e}");
         }
+    }
+
+    #[test]
+    fn durations_in_seconds_or_go_syntax() {
+        let d = |t: &str| parse_duration(t);
+        assert_eq!(d("10"), Some(10.0));
+        assert_eq!(d("2.5"), Some(2.5));
+        assert_eq!(d("30s"), Some(30.0));
+        assert_eq!(d("1m30s"), Some(90.0));
+        assert_eq!(d("1.5m"), Some(90.0));
+        assert_eq!(d("500ms"), Some(0.5));
+        assert_eq!(d("1h2m3s4ms"), Some(3723.004));
+        assert_eq!(d("-1s"), Some(-1.0));
+        for bad in [
+            "", "m", "1x", "inf", "NaN", "1 m", "s1", "1m30", ".", "1..2s",
+        ] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+        let c = run(&["app"], &[("HOOKINIT_GRACE_PERIOD", "1m30s")]).unwrap();
+        assert_eq!(c.grace, Duration::from_secs(90));
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub const EXIT_USAGE: i32 = 2;
 /// Exit code when the app could not be stopped: SIGKILL was refused (EPERM),
 /// so it may outlive hookinit. Only possible when hookinit is not PID 1.
 pub const EXIT_APP_NOT_STOPPED: i32 = 3;
+/// Exit code when PostStart failed and hookinit stopped the container,
+/// whatever the app's own status.
+pub const EXIT_POST_START_FAILED: i32 = 4;
 
 /// Runs hookinit with `argv` (program name first) and returns its exit code.
 pub fn run(argv: Vec<OsString>) -> i32 {
@@ -77,6 +80,9 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         Ok(Request::Run(cfg)) => cfg,
         Ok(Request::Check(cfg)) => {
             print!("{}", cfg.plan());
+            for warning in cfg.warnings() {
+                println!("warning: {warning}");
+            }
             println!("configuration OK");
             return 0;
         }
@@ -118,6 +124,11 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         }
     }
 
+    // A ready file left by an earlier life of the container (`docker kill`,
+    // a host crash) must not say "ready" before PostStart has succeeded.
+    if let Some(path) = &cfg.ready_file {
+        let _ = std::fs::remove_file(path);
+    }
     stdio::init();
     let foreground = spawn::stdin_is_controlling_tty();
     let Some(argv) = spawn::Argv::new(&cfg.command) else {

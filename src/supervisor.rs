@@ -9,9 +9,11 @@
 //! | Running  | stop signal, or PostStart failed               | PreStop, or Stopping if none  |
 //! | Running  | app exited                                     | Draining (or PreStop, with `HOOKINIT_PRE_STOP_ON_EXIT`) |
 //! | PreStop  | hook done, failed or timed out; 2nd stop signal | Stopping: stop signal sent   |
-//! | PreStop  | app exited                                     | Draining                      |
-//! | Stopping | app exited                                     | Draining: leftovers get TERM  |
-//! | PreStop, Stopping, Draining | the deadline                | Killed: SIGKILL to everything |
+//! | PreStop  | hook succeeded, with `HOOKINIT_PRE_STOP_DRAINS` | AwaitingExit                 |
+//! | PreStop  | app exited                                     | PreStop (the hook may end on its own for the cleanup timeout), then Draining |
+//! | AwaitingExit | the app's reserve begins; a stop signal    | Stopping: stop signal sent    |
+//! | AwaitingExit, Stopping | app exited                       | Draining: leftovers get TERM  |
+//! | PreStop, AwaitingExit, Stopping, Draining | the deadline  | Killed: SIGKILL to everything |
 //! | Draining, Killed | no child left (Killed: or after 1 s)   | exit                          |
 //!
 //! The grace window starts when the stop signal arrives; its deadline is the
@@ -52,6 +54,14 @@ enum Phase {
     PreStop {
         deadline: Instant,
         signal: Option<i32>,
+    },
+    /// PreStop asked the app to shut down (`HOOKINIT_PRE_STOP_DRAINS`): wait
+    /// for it to exit; `signal` goes to it at `signal_at`, when the reserve
+    /// kept for its shutdown begins. SIGKILL at `deadline`.
+    AwaitingExit {
+        deadline: Instant,
+        signal_at: Instant,
+        signal: i32,
     },
     /// The app has its stop signal. SIGKILL at `deadline`.
     Stopping { deadline: Instant },
@@ -215,6 +225,7 @@ impl Supervisor {
         }
         let phase_deadline = match self.phase {
             Phase::Running => None,
+            Phase::AwaitingExit { signal_at, .. } => Some(signal_at),
             Phase::PreStop { deadline, .. }
             | Phase::Stopping { deadline }
             | Phase::Draining { deadline }
@@ -391,7 +402,13 @@ impl Supervisor {
             Phase::PreStop { deadline, signal } => {
                 let why = format_args!("cut short by a second {}", signals::name(sig));
                 self.hooks.end_early(HookKind::PreStop, why, true);
-                self.after_pre_stop(deadline, signal);
+                self.after_pre_stop(deadline, signal, Outcome::Failed);
+            }
+            Phase::AwaitingExit {
+                deadline, signal, ..
+            } => {
+                // Another stop signal: no more waiting.
+                self.send_stop_signal(signal, deadline);
             }
             Phase::Stopping { .. } => self.forward(sig),
             Phase::Draining { .. } | Phase::Killed { .. } => events::log(
@@ -463,7 +480,16 @@ impl Supervisor {
             }
         }
         match self.phase {
-            Phase::PreStop { deadline, .. } | Phase::Stopping { deadline } if now >= deadline => {
+            Phase::AwaitingExit {
+                deadline,
+                signal_at,
+                signal,
+            } if now >= signal_at && now < deadline => self.send_stop_signal(signal, deadline),
+            Phase::PreStop { deadline, .. }
+            | Phase::AwaitingExit { deadline, .. }
+            | Phase::Stopping { deadline }
+                if now >= deadline =>
+            {
                 let grace = events::secs(self.cfg.grace);
                 self.kill_everything(format_args!("the grace period of {grace} is over"))
             }
@@ -473,7 +499,7 @@ impl Supervisor {
             Phase::Killed { deadline } if now >= deadline => {
                 events::log(
                     Level::Warn,
-                    "Exiting",
+                    "NotReaped",
                     format_args!("processes are still not reaped 1s after SIGKILL; exiting anyway"),
                 );
                 self.finish();
@@ -500,11 +526,24 @@ impl Supervisor {
                 }
             }
             Phase::PreStop { deadline, .. } => {
-                self.hooks
-                    .end_early(HookKind::PreStop, format_args!("the app exited"), false);
-                self.begin_drain(Some(deadline));
+                // An "ask, then wait" PreStop (`pg_ctl stop`, `nginx -s quit`
+                // and a wait loop) is about to end: let it, for the cleanup
+                // timeout, so that it is logged with its real outcome.
+                let until = (Instant::now() + self.cfg.cleanup_timeout).min(deadline);
+                if self.hooks.give_until(HookKind::PreStop, until) {
+                    self.phase = Phase::PreStop {
+                        deadline,
+                        signal: None,
+                    };
+                } else {
+                    let why = format_args!("the app exited");
+                    self.hooks.end_early(HookKind::PreStop, why, false);
+                    self.begin_drain(Some(deadline));
+                }
             }
-            Phase::Stopping { deadline } => self.begin_drain(Some(deadline)),
+            Phase::AwaitingExit { deadline, .. } | Phase::Stopping { deadline } => {
+                self.begin_drain(Some(deadline))
+            }
             Phase::Draining { .. } | Phase::Killed { .. } => {}
         }
     }
@@ -576,15 +615,40 @@ impl Supervisor {
     }
 
     /// PreStop is over (done, failed, timed out or cut short): on to the app.
-    fn after_pre_stop(&mut self, deadline: Instant, signal: Option<i32>) {
+    /// With `HOOKINIT_PRE_STOP_DRAINS`, a PreStop that succeeded started the
+    /// app's own graceful shutdown: wait for it, and send the stop signal
+    /// only when the app's reserve begins.
+    fn after_pre_stop(&mut self, deadline: Instant, signal: Option<i32>, outcome: Outcome) {
         match signal {
             Some(signal) if self.app.alive() => {
-                let sent = self.app.signal(signal);
-                self.report_stop_signal(signal, sent);
-                self.phase = Phase::Stopping { deadline };
+                let signal_at = deadline - self.cfg.app_reserve();
+                if self.cfg.pre_stop_drains
+                    && outcome == Outcome::Succeeded
+                    && Instant::now() < signal_at
+                {
+                    let left = events::secs_fixed(signal_at - Instant::now(), 1);
+                    let msg = format_args!(
+                        "PreStop started the app's shutdown: waiting for it to exit; {} in {left}s",
+                        signals::name(signal)
+                    );
+                    events::log(Level::Info, "AwaitingExit", msg);
+                    self.phase = Phase::AwaitingExit {
+                        deadline,
+                        signal_at,
+                        signal,
+                    };
+                } else {
+                    self.send_stop_signal(signal, deadline);
+                }
             }
             _ => self.begin_drain(Some(deadline)),
         }
+    }
+
+    fn send_stop_signal(&mut self, signal: i32, deadline: Instant) {
+        let sent = self.app.signal(signal);
+        self.report_stop_signal(signal, sent);
+        self.phase = Phase::Stopping { deadline };
     }
 
     /// Logs what became of the stop signal, and follows it with SIGCONT so
@@ -682,14 +746,10 @@ impl Supervisor {
         }
         self.remove_ready_file();
         let code = match self.app.status {
-            Some(status) => {
-                let code = self.cfg.remap(status.code());
-                if self.post_start_failed && code == 0 {
-                    1
-                } else {
-                    code
-                }
-            }
+            // hookinit stopped the container: one code, whatever the app's
+            // status (143 or 0 or 1 depended on its TERM handler's timing).
+            _ if self.post_start_failed => crate::EXIT_POST_START_FAILED,
+            Some(status) => self.cfg.remap(status.code()),
             None if self.app_unkillable => crate::EXIT_APP_NOT_STOPPED,
             // SIGKILL was delivered; the app is stuck in the kernel, not alive.
             None => Status::Signaled(libc::SIGKILL).code(),
@@ -714,6 +774,7 @@ impl Supervisor {
                     self.mark_ready();
                 }
             }
+            (HookKind::PostStart, Outcome::Cancelled) => {}
             (HookKind::PostStart, Outcome::Failed) => {
                 self.post_start_failed = true;
                 if self.phase == Phase::Running && self.app.alive() {
@@ -723,9 +784,9 @@ impl Supervisor {
                     );
                 }
             }
-            (HookKind::PreStop, _) => {
+            (HookKind::PreStop, outcome) => {
                 if let Phase::PreStop { deadline, signal } = self.phase {
-                    self.after_pre_stop(deadline, signal);
+                    self.after_pre_stop(deadline, signal, outcome);
                 }
             }
         }

@@ -236,7 +236,7 @@ bad_config! {
     sleep_a_string: env(LC, r#"{"preStop":{"sleep":{"seconds":"5"}}}"#)
         .want("HOOKINIT_LIFECYCLE: preStop.sleep.seconds: must be a number, not a string");
     sleep_longer_than_default_grace: env(LC, r#"{"preStop":{"sleep":{"seconds":20}}}"#)
-        .want("hookinit: HOOKINIT_LIFECYCLE: preStop.sleep.seconds: 20s must not exceed the grace period (10s)");
+        .want("hookinit: HOOKINIT_LIFECYCLE: preStop.sleep.seconds: 20s must not exceed the grace period (9s)");
     sleep_longer_than_grace: env("HOOKINIT_PRE_STOP", r#"{"sleep":{"seconds":6}}"#)
         .env("HOOKINIT_GRACE_PERIOD", "5.5")
         .want("hookinit: HOOKINIT_PRE_STOP: ")
@@ -272,9 +272,13 @@ bad_config! {
     grace_huge: env("HOOKINIT_GRACE_PERIOD", "99999999999999999999")
         .want("hookinit: HOOKINIT_GRACE_PERIOD: \"99999999999999999999\" is more than a year");
     grace_words: env("HOOKINIT_GRACE_PERIOD", "ten")
-        .want("hookinit: HOOKINIT_GRACE_PERIOD: \"ten\" is not a number of seconds");
-    pre_stop_timeout_bad: env("HOOKINIT_PRE_STOP_TIMEOUT", "1m")
-        .want("hookinit: HOOKINIT_PRE_STOP_TIMEOUT: \"1m\" is not a number of seconds");
+        .want("hookinit: HOOKINIT_GRACE_PERIOD: \"ten\" is not a duration: use seconds (10, 2.5) or 1m30s, 500ms");
+    pre_stop_timeout_bad: env("HOOKINIT_PRE_STOP_TIMEOUT", "1min")
+        .want("hookinit: HOOKINIT_PRE_STOP_TIMEOUT: \"1min\" is not a duration");
+    grace_unit_only: env("HOOKINIT_GRACE_PERIOD", "m")
+        .want("hookinit: HOOKINIT_GRACE_PERIOD: \"m\" is not a duration");
+    grace_inf_seconds: env("HOOKINIT_GRACE_PERIOD", "infs")
+        .want("hookinit: HOOKINIT_GRACE_PERIOD: \"infs\" is not a duration");
     post_start_timeout_negative: env("HOOKINIT_POST_START_TIMEOUT", "-0.5")
         .want("hookinit: HOOKINIT_POST_START_TIMEOUT: \"-0.5\" must be a number of seconds");
 
@@ -376,7 +380,7 @@ bad_config! {
     config_file_grace_negative: file(r#"{"terminationGracePeriodSeconds": -3}"#)
         .want("hookinit: config file {file}: terminationGracePeriodSeconds: -3 must be a number of seconds");
     config_file_grace_bool: file(r#"{"terminationGracePeriodSeconds": true}"#)
-        .want("hookinit: config file {file}: terminationGracePeriodSeconds: true is not a number of seconds");
+        .want("hookinit: config file {file}: terminationGracePeriodSeconds: true is not a duration");
     config_file_port_70000: file(r#"{"lifecycle": {"preStop": {"httpGet": {"port": 70000}}}}"#)
         .want("hookinit: config file {file}: lifecycle: preStop.httpGet.port: 70000 is out of range 1-65535");
     config_file_hook_twice: file(r#"{"lifecycle": {"postStart": {"sleep": {"seconds": 1}}}, "postStart": ["true"]}"#)

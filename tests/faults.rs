@@ -485,7 +485,7 @@ fn refused_signals_are_reported_and_exit_3() {
     let fwd = events(&f.stderr, "ForwardFailed");
     assert!(
         fwd.len() == 1
-            && fwd[0].contains("cannot forward SIGUSR1 to the app (process group ")
+            && fwd[0].contains("cannot forward SIGUSR1 to the app (pid ")
             && fwd[0].contains("Operation not permitted (errno 1)"),
         "{ctx}"
     );

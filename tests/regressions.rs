@@ -549,7 +549,7 @@ fn app_exiting_during_pre_stop_cancels_it_without_a_failure() {
     let cancelled = events(&f.stderr, "HookCancelled");
     assert!(
         cancelled.iter().any(
-            |l| l.starts_with("HookCancelled hook=PreStop handler=exec: the app exited after ")
+            |l| l.starts_with("HookCancelled hook=PreStop handler=exec: the app exited and the hook did not end within the cleanup timeout")
         ),
         "{f:#?}"
     );
@@ -701,10 +701,14 @@ fn cut_json_event_lines_stay_valid() {
 fn fifo_as_ready_file_does_not_block_pid1() {
     let t = TempDir::new("fifo");
     let fifo = p(&t, "ready");
-    let c = std::ffi::CString::new(fifo.clone()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // A stale ready file is removed at start, so the FIFO is made after it,
+    // by PostStart, just before hookinit creates the ready file.
+    let post_start = serde_json::json!(["mkfifo", fifo]).to_string();
     let mut init = Init::start(
-        &[("HOOKINIT_READY_FILE", &fifo)],
+        &[
+            ("HOOKINIT_READY_FILE", &fifo),
+            ("HOOKINIT_POST_START", &post_start),
+        ],
         &app("trap 'echo APP-TERM; exit 0' TERM"),
     );
     init.out("APP-READY", 5.0);

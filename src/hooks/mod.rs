@@ -58,6 +58,8 @@ impl HookKind {
 pub enum Outcome {
     Succeeded,
     Failed,
+    /// Ended by hookinit because it no longer mattered (not a failure).
+    Cancelled,
 }
 
 /// A configured hook: its handler, and for exec its argv, built at start-up.
@@ -78,6 +80,9 @@ struct Running {
     /// durations in messages are measured from here.
     budget_start: Instant,
     deadline: Option<Instant>,
+    /// Set when the app exited during the hook: the hook may still end on its
+    /// own until then, and is cancelled (not failed) if it has not.
+    cancel_at: Option<Instant>,
     work: Work,
 }
 
@@ -311,6 +316,7 @@ impl Hooks {
                 slot.running = Some(Running {
                     budget_start,
                     deadline,
+                    cancel_at: None,
                     work,
                 });
                 None
@@ -402,7 +408,7 @@ impl Hooks {
                     Work::Sleep(until) => Some(until),
                     _ => None,
                 };
-                [sleep_end, r.deadline]
+                [sleep_end, r.deadline, r.cancel_at]
             })
             .flatten()
             .min()
@@ -419,6 +425,22 @@ impl Hooks {
                     done[slot.kind.index()] = Some(slot.succeeded());
                     continue;
                 }
+            }
+            if r.cancel_at.is_some_and(|c| now >= c) && !r.deadline.is_some_and(|d| now >= d) {
+                let elapsed = events::secs_fixed(now.saturating_duration_since(r.budget_start), 1);
+                slot.stop();
+                let msg = format_args!(
+                    "the app exited and the hook did not end within the cleanup timeout after it; cancelled after {elapsed}s"
+                );
+                hook_event(
+                    Level::Info,
+                    "HookCancelled",
+                    slot.kind,
+                    slot.handler_kind(),
+                    msg,
+                );
+                done[slot.kind.index()] = Some(Outcome::Cancelled);
+                continue;
             }
             if r.deadline.is_some_and(|d| now >= d) {
                 let ran = now.saturating_duration_since(r.budget_start);
@@ -460,6 +482,21 @@ impl Hooks {
                 handler,
                 format_args!("{why} after {elapsed}s"),
             ),
+        }
+    }
+
+    /// The app exited while `kind` runs: an "ask, then wait" hook (`pg_ctl
+    /// stop`, `nginx -s quit` and a wait loop) is about to end on its own, so
+    /// it may go on until `until`, then it is cancelled.
+    /// False (nothing changed) unless a process runs for it: a sleep has no
+    /// reason to go on.
+    pub fn give_until(&mut self, kind: HookKind, until: Instant) -> bool {
+        match &mut self.slots[kind.index()].running {
+            Some(r) if !matches!(r.work, Work::Sleep(_)) => {
+                r.cancel_at = Some(until);
+                true
+            }
+            _ => false,
         }
     }
 
