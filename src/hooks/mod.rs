@@ -426,7 +426,7 @@ impl Hooks {
                     continue;
                 }
             }
-            if r.cancel_at.is_some_and(|c| now >= c) && !r.deadline.is_some_and(|d| now >= d) {
+            if r.cancel_at.is_some_and(|c| now >= c) && r.deadline.is_none_or(|d| now < d) {
                 let elapsed = events::secs_fixed(now.saturating_duration_since(r.budget_start), 1);
                 slot.stop();
                 let msg = format_args!(
