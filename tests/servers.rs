@@ -127,6 +127,7 @@ fn build_run_image(servers: &str) -> Result<String, String> {
         &ctx.0,
         &[format!("{}={}", e2e::LABEL, e2e::run_id())],
         "none",
+        Duration::from_secs(180),
     )?;
     eprintln!(
         "servers e2e: {image} built in {:.1}s",

@@ -388,28 +388,27 @@ pub fn docker_cleanup_at_exit() {
     });
 }
 
-/// `docker build` with this run's label; `network` is `none` or `host`.
-pub fn docker_build(tag: &str, ctx: &Path, labels: &[String], network: &str) -> Result<(), String> {
+/// `docker build -t TAG --label L... --network NETWORK CTX`, killed after
+/// `timeout`; `network` is `none` or `host`.
+pub fn docker_build(
+    tag: &str,
+    ctx: &Path,
+    labels: &[String],
+    network: &str,
+    timeout: Duration,
+) -> Result<(), String> {
     let mut cmd = Command::new("docker");
     cmd.args(["build", "--force-rm", "--network", network, "-t", tag]);
     for l in labels {
         cmd.arg("--label").arg(l);
     }
-    let out = cmd
-        .arg(ctx)
-        .env("PATH", system_path())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "docker build -t {tag} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
+    cmd.arg(ctx).env("PATH", system_path());
+    match combined(cmd, timeout) {
+        (Some(0), _) => Ok(()),
+        (code, out) => Err(format!(
+            "docker build -t {tag} failed ({}):\n{out}",
+            code.map_or(format!("killed after {timeout:?}"), |c| format!("exit {c}"))
+        )),
     }
 }
 

@@ -22,7 +22,7 @@ use std::fs;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::e2e;
 
@@ -32,6 +32,8 @@ const BASE_REPO: &str = "hookinit-cache/debian-base";
 const SERVERS_REPO: &str = "hookinit-cache/debian-servers";
 /// Bump to rebuild every cached image.
 const RECIPE: &str = "1";
+/// For debootstrap, and for the `apt-get install` build (each).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What the servers image installs on the minbase system.
 pub const SERVERS_DOCKERFILE: &str = r#"# hookinit e2e: real servers from Debian's packages
@@ -212,7 +214,7 @@ fn base_image(mirror: &str) -> Result<String, String> {
     let started = Instant::now();
     let log = cache_dir().join(format!("debootstrap-{key}.log"));
     let file = fs::File::create(&log).map_err(|e| e.to_string())?;
-    let status = Command::new(&debootstrap)
+    let mut child = Command::new(&debootstrap)
         .args(["--variant=minbase", SUITE])
         .arg(&dir)
         .arg(mirror)
@@ -220,9 +222,25 @@ fn base_image(mirror: &str) -> Result<String, String> {
         .stdin(Stdio::null())
         .stdout(file.try_clone().map_err(|e| e.to_string())?)
         .stderr(file)
-        .status()
+        .spawn()
         .map_err(|e| format!("{}: {e}", debootstrap.display()))?;
-    if !status.success() {
+    // `Err`: killed at the timeout.
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break Ok(status);
+        }
+        if started.elapsed() > BUILD_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break Err(format!("killed after {BUILD_TIMEOUT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    if !status.as_ref().is_ok_and(|s| s.success()) {
+        let status = match status {
+            Ok(s) => s.to_string(),
+            Err(e) => e,
+        };
         let _ = fs::remove_dir_all(&dir);
         return Err(format!(
             "debootstrap --variant=minbase {SUITE} {mirror} failed ({status}); the end of {}:\n{}",
@@ -235,19 +253,12 @@ fn base_image(mirror: &str) -> Result<String, String> {
         "tar -C '{}' -c . | docker import --change 'LABEL {CACHE_LABEL}=base-{key}' - '{tag}'",
         dir.display()
     );
-    let out = Command::new("sh")
-        .args(["-c", &import])
-        .env("PATH", e2e::system_path())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| e.to_string())?;
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &import]).env("PATH", e2e::system_path());
+    let (code, out) = e2e::combined(cmd, BUILD_TIMEOUT);
     let _ = fs::remove_dir_all(&dir);
-    if !out.status.success() {
-        return Err(format!(
-            "{import} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
+    if code != Some(0) {
+        return Err(format!("{import} failed ({code:?}):\n{out}"));
     }
     eprintln!(
         "e2e: built {tag}: debootstrap {:.1}s, docker import {:.1}s",
@@ -286,6 +297,7 @@ fn build_debian_servers() -> Result<String, String> {
         &ctx,
         &[format!("{CACHE_LABEL}=servers-{key}")],
         "host",
+        BUILD_TIMEOUT,
     );
     let _ = fs::remove_dir_all(&ctx);
     result?;
