@@ -218,31 +218,40 @@ fn oci_runtime(kind: Kind) -> Result<Runtime, String> {
     }
     let state = run_dir().join(format!("{program}-state"));
     fs::create_dir_all(&state).map_err(|e| e.to_string())?;
-    let mut prefix = Vec::new();
     if kind == Kind::Crun {
         if let Some(controllers) = hybrid_cgroups_with_v2_controllers() {
             if e2e::find_program("unshare").is_none() {
                 return Err(format!("crun refuses hybrid cgroups with controllers ({controllers}) on /sys/fs/cgroup/unified, and unshare (util-linux) is missing to hide that mount"));
             }
             eprintln!("runtimes e2e: crun runs in a private mount namespace without /sys/fs/cgroup/unified (cgroup2 holds {controllers}: crun refuses that hybrid layout)");
-            prefix = strings(&[
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                r#"umount /sys/fs/cgroup/unified && exec "$0" "$@""#,
-            ]);
         }
     }
-    prefix.push(path.display().to_string());
-    prefix.extend(strings(&["--root", state.to_str().unwrap()]));
     Ok(Runtime {
         kind,
-        prefix,
+        prefix: oci_prefix(&path, &state),
         image: String::new(),
     })
+}
+
+/// `runc --root STATE` or `crun --root STATE`; crun, on hybrid cgroups with
+/// a controller on cgroup2, inside a private mount namespace without that
+/// cgroup2 mount (see the top of the file).
+fn oci_prefix(program: &Path, state: &Path) -> Vec<String> {
+    let mut prefix = Vec::new();
+    if program.ends_with("crun") && hybrid_cgroups_with_v2_controllers().is_some() {
+        prefix = strings(&[
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            r#"umount /sys/fs/cgroup/unified && exec "$0" "$@""#,
+        ]);
+    }
+    prefix.push(program.display().to_string());
+    prefix.extend(strings(&["--root", state.to_str().unwrap()]));
+    prefix
 }
 
 /// podman's hard limits that fit this machine (see the top of the file).
@@ -514,8 +523,31 @@ fn rootless_dir() -> PathBuf {
     std::env::temp_dir().join(format!("{PREFIX}{}-rl", run_id()))
 }
 
-/// Removes a run's directory (after its rootless podman containers).
+/// Removes a run's directory (after its runc/crun containers and its
+/// rootless podman containers).
 fn remove_run_dir(dir: &Path) {
+    for program in ["runc", "crun"] {
+        let state = dir.join(format!("{program}-state"));
+        let Some(path) = e2e::find_program(program).filter(|_| state.exists()) else {
+            continue;
+        };
+        let prefix = oci_prefix(&path, &state);
+        let oci = |args: &[&str]| {
+            Command::new(&prefix[0])
+                .args(&prefix[1..])
+                .args(args)
+                .env("PATH", e2e::system_path())
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        for id in oci(&["list", "-q"]).split_whitespace() {
+            oci(&["kill", id, "KILL"]);
+            oci(&["delete", "-f", id]);
+        }
+    }
     let home = dir;
     if home.join("storage").exists() {
         if let Some(podman) = e2e::find_program("podman") {
