@@ -752,6 +752,13 @@ impl<'a> Ctr<'a> {
             .unwrap_or_else(|_| panic!("{:?}: pid {pid:?}", self.rt.kind))
     }
 
+    /// `exec ID ARGS` (podman, runc and crun spell it the same); its stdout.
+    fn exec(&self, args: &[&str]) -> String {
+        let mut all = vec!["exec", self.id.as_str()];
+        all.extend(args);
+        self.rt.ok(&all)
+    }
+
     /// The runtime's stop: `podman stop`, or `kill ID TERM` for runc/crun.
     fn stop(&self) {
         if self.rt.is_podman() {
@@ -880,6 +887,24 @@ fn core(kind: Kind, test: &str) {
         e2e::zombies_under(pid1).is_empty(),
         "{kind:?}: {:?}",
         e2e::zombies_under(pid1)
+    );
+    // The same from inside: every process's state in the container's /proc.
+    let stat = c.exec(&["sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null; true"]);
+    let states: Vec<(String, String)> = stat
+        .lines()
+        .filter_map(|l| {
+            let (head, rest) = l.rsplit_once(") ")?;
+            let comm = head.split_once(" (")?.1.to_string();
+            Some((comm, rest.split(' ').next()?.to_string()))
+        })
+        .collect();
+    assert!(
+        states.iter().any(|(comm, _)| comm == "hookinit"),
+        "{kind:?}: {stat}"
+    );
+    assert!(
+        states.iter().all(|(_, state)| state != "Z"),
+        "{kind:?}: a zombie in the container's /proc: {states:?}"
     );
     c.stop();
     let code = c.exit_code();

@@ -137,6 +137,9 @@ fn build_run_image(servers: &str) -> Result<String, String> {
 }
 
 fn prepare() -> Result<Result<String, String>, String> {
+    if !common::is_root() {
+        return Err("needs root: the download client joins a container's network namespace (setns) and the USR1 rounds chown the container's log pipes".into());
+    }
     e2e::start_engine()?;
     let servers = images::debian_servers()?;
     e2e::docker_cleanup_at_exit();
@@ -256,9 +259,10 @@ impl Download {
 
 // ---- nginx -----------------------------------------------------------------------------
 
-/// Waits until nginx's two workers are up.
+/// Waits until nginx's two workers are up (`start worker process N`, not
+/// the master's `start worker processes`).
 fn wait_nginx(c: &Container) {
-    c.wait_for_n("start worker process", 2, e2e::LOG_TIMEOUT);
+    c.wait_for_n("start worker process ", 2, e2e::LOG_TIMEOUT);
 }
 
 /// `[emerg]` and `[alert]` lines in a log.
