@@ -570,6 +570,20 @@ fn remove_run_dir(dir: &Path) {
                 .status();
         }
     }
+    // Rootless podman keeps a pause process (`catatonit -P`) per
+    // XDG_RUNTIME_DIR to hold its user namespace; each run has its own.
+    if let Some(pid) = fs::read_to_string(home.join("xdg/libpod/tmp/pause.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+    {
+        let ours = e2e::proc_state(pid).is_some_and(|(_, comm, _)| comm == "catatonit")
+            && fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split('\0').any(|a| a == "-P"));
+        if ours {
+            // SAFETY: kill of the pause process this run's podman started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
     let _ = fs::remove_dir_all(dir);
 }
 
