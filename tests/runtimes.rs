@@ -5,7 +5,9 @@
 //! (0, 7, and 143 = 128 + TERM for an app with no TERM handler, which
 //! hookinit, unlike a bare PID 1, lets the signal kill), and the 50 orphans
 //! the app leaves are reaped (no `Z` process under PID 1, seen from the
-//! host's /proc).
+//! host's /proc and from the container's own /proc through `exec`). For
+//! rootless podman, PID 1's host uid is also checked to be the throwaway
+//! user's (root in the container, not on the host).
 //!
 //! The image is a FROM-scratch-like root: a static busybox (`busybox-static`)
 //! with its applet links, and this run's /hookinit. runc and crun run it as a
@@ -23,14 +25,17 @@
 //!   turns the layout into plain cgroup v1 for crun alone; nothing on the
 //!   host changes;
 //! - podman gets explicit `--ulimit nofile=HARD:HARD --ulimit nproc=4096:4096`:
-//!   its defaults (nofile 1048576) are above this machine's hard limits, and
-//!   raising a hard limit needs CAP_SYS_RESOURCE, which is not in our
-//!   bounding set;
+//!   its defaults (nofile 1048576; nproc above the 32768 its conmon gets) are
+//!   above this machine's hard limits (nofile 20000), and raising a hard
+//!   limit needs CAP_SYS_RESOURCE, which is not in our bounding set
+//!   ("setrlimit `RLIMIT_NOFILE`: Operation not permitted");
 //! - podman rootless runs as the user `hookinit-e2e` (created here when
 //!   missing, with a subordinate id range), with the `vfs` storage driver,
 //!   `cgroupfs`, file events and its storage, run root, HOME and
-//!   XDG_RUNTIME_DIR in a directory of this run; it needs `newuidmap`
-//!   (package uidmap).
+//!   XDG_RUNTIME_DIR in a directory of this run (short: podman refuses a run
+//!   root over 50 characters); it needs `newuidmap` (package uidmap). The
+//!   pause process rootless podman leaves per XDG_RUNTIME_DIR (`catatonit
+//!   -P`) is killed with the directory.
 //!
 //! Without a runtime the test says why and passes, unless
 //! `E2E_REQUIRE_RUNTIMES=1` (CI), which makes it fail. Containers and bundles
