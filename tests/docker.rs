@@ -896,7 +896,7 @@ fn failed_poststart_stops_the_container() {
     );
     let code = c.exit_code();
     let logs = c.logs();
-    assert_eq!(code, 1, "{}", logs.all());
+    assert_eq!(code, 4, "a failed PostStart exits 4: {}", logs.all());
     logs.assert_order(
         &logs.out,
         &[

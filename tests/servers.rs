@@ -19,15 +19,9 @@
 //! `debootstrap` and the Debian archive. Without them every test prints why
 //! and passes, unless `E2E_REQUIRE_SERVERS=1` (CI), which makes it fail.
 //!
-//! Tests that fail until the src changes of issue 11 land (each says so):
-//! - `prestop_drains_knob_nginx_quit_completes_a_download`: `HOOKINIT_PRE_STOP_DRAINS=1`
-//!   does not exist yet (an unknown `HOOKINIT_*` variable is a configuration error);
-//! - `postgres_prestop_is_logged_as_succeeded_with_its_output`: an "ask, then
-//!   wait" PreStop is cancelled today when the app exits during it;
-//! - `nginx_hup_and_usr1_rounds_with_default_settings`: the default signal
-//!   target is still the app's process group (`HOOKINIT_SIGNAL_GROUP=1`);
-//! - `killed_container_is_not_healthy_before_poststart_on_restart`: the ready
-//!   file is not removed at start yet.
+//! Four of these failed before the defaults of issue 11 (each says which):
+//! the drain knob, the default signal target, an "ask, then wait" PreStop
+//! that outlives the app by a moment, and the ready file removed at start.
 
 mod common;
 #[path = "common/e2e.rs"]
@@ -427,9 +421,8 @@ fn stop_signal_quit_drains_a_download() {
     );
 }
 
-/// EXPECTED TO FAIL until `HOOKINIT_PRE_STOP_DRAINS` is implemented (issue 11,
-/// "a way to drain without a wait loop"; today an unknown `HOOKINIT_*`
-/// variable is a configuration error, exit 2): with the knob, a PreStop that
+/// `HOOKINIT_PRE_STOP_DRAINS` (issue 11, "a way to drain without a wait
+/// loop"; before it, an unknown variable, exit 2): with the knob, a PreStop that
 /// only asks nginx to quit (`nginx -s quit` returns at once) drains, because
 /// hookinit then waits for the app to exit and sends the stop signal only
 /// when the app's reserve begins. nginx drains in ~5 s of a 15 s grace, so
@@ -591,8 +584,8 @@ fn hup_usr1_rounds(test: &str, image: &str, opts: &[&str]) -> (Vec<String>, Logs
     (errors, logs)
 }
 
-/// EXPECTED TO FAIL until the default signal target is the app only
-/// (`HOOKINIT_SIGNAL_GROUP=0`, issue 11): with group signalling nginx's workers
+/// The default signal target is the app only (`HOOKINIT_SIGNAL_GROUP=0`,
+/// issue 11; this failed with the old default): with group signalling nginx's workers
 /// get USR1 directly as well as from the master, try to reopen the logs as
 /// www-data before the master has handed the pipes to www-data, and log
 /// `[emerg] open() "/var/log/nginx/error.log" failed (13: Permission
@@ -780,9 +773,9 @@ fn postgres_prestop_fast_shutdown_is_clean_with_an_idle_client() {
     assert_eq!(rows, "1000|500500");
 }
 
-/// EXPECTED TO FAIL until an "ask, then wait" PreStop may finish after the app
-/// exits (issue 11): today the postmaster's exit during `pg_ctl stop` cancels
-/// the hook (`HookCancelled`) and its last output line is lost. Wanted: the
+/// An "ask, then wait" PreStop may finish after the app exits (issue 11;
+/// before, the postmaster's exit during `pg_ctl stop` cancelled the hook,
+/// `HookCancelled`, and its last output line was lost). Wanted: the
 /// PreStop logged as `HookSucceeded`, with pg_ctl's whole output (`waiting for
 /// server to shut down.... done`, `server stopped`) in the container's log.
 #[test]
@@ -899,10 +892,10 @@ fn rfc3339(t: &str) -> f64 {
     days as f64 * 86_400.0 + h * 3600.0 + mi * 60.0 + s
 }
 
-/// EXPECTED TO FAIL until hookinit removes the ready file at start (issue 11):
-/// today the file of the previous run survives `docker kill`, and after
+/// hookinit removes the ready file at start (issue 11; before, the file of the
+/// previous run survived `docker kill`, and after
 /// `docker start` the HEALTHCHECK (`test -f /tmp/ready`) passes during the
-/// whole 4 s PostStart. Wanted: no probe succeeds before PostStart has.
+/// whole 4 s PostStart). Wanted: no probe succeeds before PostStart has.
 #[test]
 fn killed_container_is_not_healthy_before_poststart_on_restart() {
     let Some(image) = setup("killed_container_is_not_healthy_before_poststart_on_restart") else {
