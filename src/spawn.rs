@@ -35,7 +35,8 @@ impl Argv {
         if strings.is_empty() {
             return None;
         }
-        let mut pointers: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        let mut pointers = Vec::with_capacity(strings.len() + 1);
+        pointers.extend(strings.iter().map(|s| s.as_ptr()));
         pointers.push(std::ptr::null());
         Some(Argv { strings, pointers })
     }

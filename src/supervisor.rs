@@ -140,6 +140,8 @@ pub struct Supervisor {
     reap_retry: Backoff,
     signals_retry: Backoff,
     poll_retry: Backoff,
+    /// Debug events on: checked before building one on the hot path.
+    debug: bool,
 }
 
 impl Supervisor {
@@ -176,6 +178,7 @@ impl Supervisor {
             reap_retry: Backoff::default(),
             signals_retry: Backoff::default(),
             poll_retry: Backoff::default(),
+            debug: events::enabled(Level::Debug),
         }
     }
 
@@ -211,18 +214,21 @@ impl Supervisor {
     // ---- waiting ------------------------------------------------------------
 
     fn next_wake(&self) -> Option<Instant> {
-        // The common case, checked first: running, no hook, nothing timed.
+        // The common case, checked first and cheaply (it runs at every
+        // forwarded signal): running, no hook, no retry pending.
+        if matches!(self.phase, Phase::Running)
+            && self.reap_retry.retry_at.is_none()
+            && self.signals_retry.retry_at.is_none()
+            && self.poll_retry.retry_at.is_none()
+            && !self.hooks.any_running()
+        {
+            return None;
+        }
         let retries = [
             self.reap_retry.retry_at,
             self.signals_retry.retry_at,
             self.poll_retry.retry_at,
         ];
-        if self.phase == Phase::Running
-            && !self.hooks.any_running()
-            && retries.iter().all(Option::is_none)
-        {
-            return None;
-        }
         let phase_deadline = match self.phase {
             Phase::Running => None,
             Phase::AwaitingExit { signal_at, .. } => Some(signal_at),
@@ -241,7 +247,8 @@ impl Supervisor {
     /// Blocks until a signal, the app's exit, hook output or a deadline, then
     /// handles whatever is ready.
     fn wait_and_dispatch(&mut self) {
-        let timeout_ms = match self.next_wake() {
+        let wake = self.next_wake();
+        let timeout_ms = match wake {
             None => -1,
             Some(at) => {
                 let left = at.saturating_duration_since(Instant::now());
@@ -298,8 +305,10 @@ impl Supervisor {
                 }
             }
         }
-        // Deadlines, only when one is due (a forwarded signal has none).
-        if let Some(at) = self.next_wake() {
+        // Deadlines, only when one was pending before the wait (a deadline
+        // set while handling this wake-up is in the future; a forwarded
+        // signal has none at all).
+        if let Some(at) = wake {
             let now = Instant::now();
             if now >= at {
                 self.on_time(now);
@@ -723,6 +732,7 @@ impl Supervisor {
             return;
         }
         match self.app.signal(sig) {
+            Ok(_) if !self.debug => {}
             Ok(target) => events::log(
                 Level::Debug,
                 "Forwarded",

@@ -62,11 +62,14 @@ pub enum Outcome {
     Cancelled,
 }
 
-/// A configured hook: its handler, and for exec its argv, built at start-up.
+/// A configured hook: its handler, for exec its argv, and the buffers its
+/// runs use, all made at start-up (and only for a hook that is configured).
 struct Plan {
     handler: Handler,
     argv: Option<Argv>,
     timeout: Option<Duration>,
+    output: exec::Output,
+    report: [u8; runner::REPORT_MAX],
 }
 
 enum Work {
@@ -88,10 +91,8 @@ struct Running {
 
 struct Slot {
     kind: HookKind,
-    plan: Option<Plan>,
+    plan: Option<Box<Plan>>,
     running: Option<Running>,
-    output: exec::Output,
-    report: [u8; runner::REPORT_MAX],
 }
 
 pub struct Hooks {
@@ -162,20 +163,22 @@ fn log_failure(kind: HookKind, handler: &str, failure: Failure<'_>) {
 
 impl Slot {
     fn new(kind: HookKind, handler: Option<Handler>, timeout: Option<Duration>) -> Slot {
-        let plan = handler.map(|handler| Plan {
-            argv: match &handler {
-                Handler::Exec { command } => Argv::new(command),
-                _ => None,
-            },
-            handler,
-            timeout,
+        let plan = handler.map(|handler| {
+            Box::new(Plan {
+                argv: match &handler {
+                    Handler::Exec { command } => Argv::new(command),
+                    _ => None,
+                },
+                handler,
+                timeout,
+                output: exec::Output::new(),
+                report: [0; runner::REPORT_MAX],
+            })
         });
         Slot {
             kind,
             plan,
             running: None,
-            output: exec::Output::new(),
-            report: [0; runner::REPORT_MAX],
         }
     }
 
@@ -203,8 +206,11 @@ impl Slot {
     }
 
     fn close_output(&mut self) {
-        self.output.drain_and_close();
-        let dropped = std::mem::take(&mut self.output.dropped);
+        let Some(plan) = self.plan.as_mut() else {
+            return;
+        };
+        plan.output.drain_and_close();
+        let dropped = std::mem::take(&mut plan.output.dropped);
         if dropped > 0 {
             events::log(
                 Level::Warn,
@@ -261,7 +267,7 @@ impl Hooks {
     }
 
     pub fn any_running(&self) -> bool {
-        self.slots.iter().any(|s| s.running.is_some())
+        self.slots[0].running.is_some() || self.slots[1].running.is_some()
     }
 
     /// Whether a hook runs as a process (not a sleep): a child to be reaped.
@@ -283,7 +289,7 @@ impl Hooks {
     ) -> Option<Outcome> {
         let inherited = self.inherited;
         let slot = &mut self.slots[kind.index()];
-        let plan = slot.plan.as_ref()?;
+        let plan = &mut **slot.plan.as_mut()?;
         let now = Instant::now();
         let deadline = match plan.timeout {
             Some(t) => Some(deadline.map_or(now + t, |d| d.min(now + t))),
@@ -303,7 +309,7 @@ impl Hooks {
         let budget = deadline.map(|d| d.saturating_duration_since(now));
         let work = match handler {
             Handler::Sleep { duration } => Ok(Work::Sleep(now + *duration)),
-            Handler::Exec { .. } => start_exec(plan, &inherited, &mut slot.output),
+            Handler::Exec { .. } => start_exec(plan.argv.as_ref(), &inherited, &mut plan.output),
             Handler::HttpGet(spec) => {
                 runner::start(|| report(http::get(spec, budget))).map(Work::Runner)
             }
@@ -336,8 +342,10 @@ impl Hooks {
                 ..
             }) = slot.running
             {
-                for (fd, events) in slot.output.interests() {
-                    add(fd, events, slot.kind);
+                if let Some(plan) = &slot.plan {
+                    for (fd, events) in plan.output.interests() {
+                        add(fd, events, slot.kind);
+                    }
                 }
             }
         }
@@ -345,7 +353,9 @@ impl Hooks {
 
     /// A polled descriptor of `kind`'s output is ready.
     pub fn on_ready(&mut self, kind: HookKind, fd: RawFd) {
-        self.slots[kind.index()].output.on_ready(fd);
+        if let Some(plan) = self.slots[kind.index()].plan.as_mut() {
+            plan.output.on_ready(fd);
+        }
     }
 
     /// `pid` was reaped: if it was a hook's process, that hook ended.
@@ -362,22 +372,22 @@ impl Hooks {
             _ => false,
         })?;
         let kind = slot.kind;
-        let handler = slot.plan.as_ref().map_or("", |p| p.handler.kind());
+        if matches!(slot.running.as_ref()?.work, Work::Exec(_)) {
+            slot.close_output();
+        }
+        let plan = &mut **slot.plan.as_mut()?;
+        let handler = plan.handler.kind();
         let failed = match &slot.running.as_ref()?.work {
-            Work::Exec(_) => {
-                slot.close_output();
-                let argv = slot.plan.as_ref().and_then(|p| p.argv.as_ref());
-                match argv {
-                    Some(argv) if status != Status::Exited(0) => {
-                        let failure = Failure::Exited(argv, status, slot.output.tail());
-                        log_failure(kind, handler, failure);
-                        true
-                    }
-                    _ => false,
+            Work::Exec(_) => match &plan.argv {
+                Some(argv) if status != Status::Exited(0) => {
+                    let failure = Failure::Exited(argv, status, plan.output.tail());
+                    log_failure(kind, handler, failure);
+                    true
                 }
-            }
+                _ => false,
+            },
             Work::Runner(r) => {
-                let report = r.finished(status, &mut slot.report);
+                let report = r.finished(status, &mut plan.report);
                 match report.kind {
                     runner::Kind::Success => false,
                     runner::Kind::Failure => {
@@ -388,7 +398,6 @@ impl Hooks {
             }
             Work::Sleep(_) => return None,
         };
-        slot.close_output();
         let outcome = if failed {
             slot.running = None;
             Outcome::Failed
@@ -446,8 +455,12 @@ impl Hooks {
                 let ran = now.saturating_duration_since(r.budget_start);
                 let exec = matches!(r.work, Work::Exec(_));
                 slot.stop();
-                let tail = exec.then(|| slot.output.tail());
-                log_failure(slot.kind, slot.handler_kind(), Failure::TimedOut(ran, tail));
+                let Some(plan) = slot.plan.as_deref() else {
+                    continue;
+                };
+                let tail = exec.then(|| plan.output.tail());
+                let failure = Failure::TimedOut(ran, tail);
+                log_failure(slot.kind, plan.handler.kind(), failure);
                 done[slot.kind.index()] = Some(Outcome::Failed);
             }
         }
@@ -509,7 +522,7 @@ impl Hooks {
 }
 
 fn start_exec(
-    plan: &Plan,
+    argv: Option<&Argv>,
     inherited: &Inherited,
     output: &mut exec::Output,
 ) -> Result<Work, SpawnError> {
@@ -517,7 +530,7 @@ fn start_exec(
         stage: spawn::Stage::Fork,
         errno,
     };
-    let argv = plan.argv.as_ref().ok_or(fork_err(libc::EINVAL))?;
+    let argv = argv.ok_or(fork_err(libc::EINVAL))?;
     let (out_read, out_write) = spawn::pipe(libc::O_CLOEXEC).map_err(fork_err)?;
     let (err_read, err_write) = spawn::pipe(libc::O_CLOEXEC).map_err(fork_err)?;
     let stdio = spawn::Stdio {
