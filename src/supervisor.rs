@@ -467,9 +467,14 @@ impl Supervisor {
                 format_args!("the app (pid {pid}) {status}"),
             );
             self.on_app_exit();
-        } else if let Some((kind, outcome)) = self.hooks.on_reaped(pid, status) {
+        } else if let Some((kind, outcome)) = self
+            .hooks
+            .any_running()
+            .then(|| self.hooks.on_reaped(pid, status))
+            .flatten()
+        {
             self.hook_finished(kind, outcome);
-        } else {
+        } else if self.debug {
             events::log(Level::Debug, "Reaped", format_args!("pid {pid} {status}"));
         }
     }
