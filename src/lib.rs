@@ -20,12 +20,14 @@
 pub mod alloc;
 pub mod app;
 pub mod config;
+pub mod container;
 pub mod errno;
 pub mod events;
 pub mod hooks;
 pub mod json;
 pub mod leftovers;
 pub mod lifecycle;
+pub mod probes;
 pub mod reap;
 pub mod runner;
 pub mod signals;
