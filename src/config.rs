@@ -158,7 +158,7 @@ pub const OPTIONS: &[Opt] = &[
         "HOOKINIT_CONTAINER",
         "container",
         "container",
-        "a Kubernetes Container object as JSON (kubectl get pod -o json): its lifecycle, probes and ports",
+        "Kubernetes Container object as JSON (kubectl get pod -o json): its lifecycle, probes, ports",
     ),
     opt(
         Key::Lifecycle,

@@ -4,7 +4,9 @@
 //!
 //! Modules, one concern each:
 //! - [`config`]: flags, `HOOKINIT_*` variables and the JSON file, validated
-//!   ([`lifecycle`] for the Kubernetes `lifecycle` schema, [`json`] for strict JSON).
+//!   ([`lifecycle`] for the Kubernetes `lifecycle` schema, [`probes::spec`]
+//!   for `Probe` objects, [`container`] for a whole `Container` object,
+//!   [`json`] for strict JSON).
 //! - [`supervisor`]: the loop and the stop state machine.
 //! - [`signals`]: signal sets, the inherited signal configuration, the signalfd.
 //! - [`reap`]: the one `waitpid(-1)` loop.

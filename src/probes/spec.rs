@@ -298,16 +298,17 @@ pub fn parse_probe(
 /// in Kubernetes, never a name, and the service defaults to "".
 fn parse_grpc(body: &Value, path: &str) -> Result<ProbeHandler, PathError> {
     let o = json::object(body, path, &["port", "service"])?;
-    let port =
-        match o.get("port") {
-            Some(Value::String(name)) => return Err(PathError::new(
+    let port = match o.get("port") {
+        Some(Value::String(name)) => {
+            return Err(PathError::new(
                 &join(path, "port"),
                 format!(
                     "must be a number, not a name (\"{name}\"): a grpc port cannot be a named port"
                 ),
-            )),
-            v => lifecycle::parse_port(v, path, PortNames::Unsupported)?,
-        };
+            ))
+        }
+        v => lifecycle::parse_port(v, path, PortNames::Unsupported)?,
+    };
     let service = match o.get("service") {
         None => String::new(),
         Some(v) => json::string(v, &join(path, "service"))?.to_string(),
