@@ -4,12 +4,18 @@
 //! Every setting has one row in [`OPTIONS`] naming it in all three places.
 //! Each source is parsed into a [`Layer`]; layers merge with flags over env
 //! over file. Within one layer, a hook given both inside the `lifecycle`
-//! object and on its own is an error. Everything is validated before the app
-//! starts, and every error names the variable, flag or file key it came from.
+//! object and on its own is an error, and so is a hook or probe given both
+//! inside the `container` object and on its own. Named ports in hooks and
+//! probes given on their own resolve against the `ports` of the container
+//! object of the highest source that has one. Everything is validated before
+//! the app starts, and every error names the variable, flag or file key it
+//! came from.
 
+use crate::container::{self, Container};
 use crate::events::Format;
 use crate::json::{self, PathError};
-use crate::lifecycle::{self, Handler, Lifecycle, MAX_SECONDS};
+use crate::lifecycle::{self, ContainerPort, Handler, Lifecycle, PortNames, MAX_SECONDS};
+use crate::probes::spec::{self as probe_spec, Probe, ProbeKind};
 use crate::signals::{self, SignalSet};
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
@@ -45,6 +51,14 @@ pub struct Config {
     /// by itself; also how long an "ask, then wait" PreStop may go on after
     /// the app exited.
     pub cleanup_timeout: Duration,
+    pub startup_probe: Option<Probe>,
+    pub liveness_probe: Option<Probe>,
+    pub readiness_probe: Option<Probe>,
+    /// `name` of the `container` object, for event messages.
+    pub container_name: Option<String>,
+    /// Start PostStart once the startup probe first succeeds, not with the
+    /// app (only meaningful with a startup probe).
+    pub post_start_after_startup: bool,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -104,6 +118,11 @@ enum Key {
     PreStopOnExit,
     PreStopDrains,
     CleanupTimeout,
+    Container,
+    StartupProbe,
+    LivenessProbe,
+    ReadinessProbe,
+    PostStartAfterStartup,
     Check,
     Config,
 }
@@ -135,6 +154,13 @@ const fn opt(
 
 pub const OPTIONS: &[Opt] = &[
     opt(
+        Key::Container,
+        "HOOKINIT_CONTAINER",
+        "container",
+        "container",
+        "Kubernetes Container object as JSON (kubectl get pod -o json): its lifecycle, probes, ports",
+    ),
+    opt(
         Key::Lifecycle,
         "HOOKINIT_LIFECYCLE",
         "lifecycle",
@@ -154,6 +180,34 @@ pub const OPTIONS: &[Opt] = &[
         "pre-stop",
         "preStop",
         "PreStop handler (JSON, or [\"cmd\",\"arg\"])",
+    ),
+    opt(
+        Key::StartupProbe,
+        "HOOKINIT_STARTUP_PROBE",
+        "startup-probe",
+        "startupProbe",
+        "Kubernetes Probe object as JSON",
+    ),
+    opt(
+        Key::LivenessProbe,
+        "HOOKINIT_LIVENESS_PROBE",
+        "liveness-probe",
+        "livenessProbe",
+        "Kubernetes Probe object as JSON",
+    ),
+    opt(
+        Key::ReadinessProbe,
+        "HOOKINIT_READINESS_PROBE",
+        "readiness-probe",
+        "readinessProbe",
+        "Kubernetes Probe object as JSON",
+    ),
+    opt(
+        Key::PostStartAfterStartup,
+        "HOOKINIT_POST_START_AFTER_STARTUP",
+        "post-start-after-startup",
+        "postStartAfterStartup",
+        "1: start PostStart once the startup probe first succeeds (0)",
     ),
     opt(
         Key::GracePeriod,
@@ -275,6 +329,29 @@ enum Raw<'a> {
     Json(&'a Value),
 }
 
+/// A hook or probe with where it came from.
+struct Given<T> {
+    value: T,
+    source: String,
+    /// The JSON path of the value inside its source: `preStop` in a
+    /// lifecycle object, `livenessProbe` in a container, empty on its own.
+    path: &'static str,
+    /// The JSON of the value when it names a port still to resolve
+    /// ([`PortNames::Deferred`]): parsed again once the ports are known.
+    pending: Option<Value>,
+}
+
+impl<T> Given<T> {
+    fn new(value: T, source: &str, path: &'static str, pending: Option<Value>) -> Self {
+        Given {
+            value,
+            source: source.to_string(),
+            path,
+            pending,
+        }
+    }
+}
+
 /// The settings one source gives; unset ones are `None`.
 #[derive(Default)]
 struct Layer {
@@ -283,11 +360,18 @@ struct Layer {
     signal_group: Option<bool>,
     subreaper: Option<bool>,
     exit_remap: Option<Vec<(i32, i32)>>,
-    lifecycle: Option<(Lifecycle, String)>,
-    /// A hook with where it came from: the source and the JSON path of the
-    /// handler inside it (`preStop` in a lifecycle object, empty on its own).
-    post_start: Option<(Handler, String, &'static str)>,
-    pre_stop: Option<(Handler, String, &'static str)>,
+    /// With the JSON of postStart and preStop when they name a port.
+    lifecycle: Option<(Lifecycle, String, [Option<Value>; 2])>,
+    container: Option<(Container, String)>,
+    post_start: Option<Given<Handler>>,
+    pre_stop: Option<Given<Handler>>,
+    startup_probe: Option<Given<Probe>>,
+    liveness_probe: Option<Given<Probe>>,
+    readiness_probe: Option<Given<Probe>>,
+    /// The named ports of this source's container object, if it has one.
+    container_ports: Option<Vec<ContainerPort>>,
+    container_name: Option<String>,
+    post_start_after_startup: Option<bool>,
     stop_signal: Option<(i32, String)>,
     grace: Option<Duration>,
     stop_on: Option<SignalSet>,
@@ -339,22 +423,59 @@ impl Layer {
             Key::ExitRemap => {
                 self.exit_remap = Some(parse_remap(text(&raw, source)?).map_err(err)?)
             }
+            Key::PostStartAfterStartup => {
+                self.post_start_after_startup = Some(boolean(&raw, source)?)
+            }
             Key::Lifecycle => {
-                let l = with_json(&raw, source, |v| {
-                    lifecycle::parse_lifecycle(v, "").map_err(path_err)
+                let (l, pending) = with_json(&raw, source, |v| {
+                    let l = lifecycle::parse_lifecycle_with(v, "", PortNames::Deferred)
+                        .map_err(path_err)?;
+                    let pending = |h: &Option<Handler>, key: &str| {
+                        h.as_ref()
+                            .filter(|h| h.port_pending())
+                            .map(|_| v[key].clone())
+                    };
+                    let pending = [
+                        pending(&l.post_start, "postStart"),
+                        pending(&l.pre_stop, "preStop"),
+                    ];
+                    Ok((l, pending))
                 })?;
-                self.lifecycle = Some((l, source.to_string()));
+                self.lifecycle = Some((l, source.to_string(), pending));
+            }
+            Key::Container => {
+                let c = with_json(&raw, source, |v| {
+                    container::parse_container(v, "").map_err(path_err)
+                })?;
+                self.container = Some((c, source.to_string()));
             }
             Key::PostStart | Key::PreStop => {
-                let h = with_json(&raw, source, |v| {
-                    lifecycle::parse_handler_or_shorthand(v, "").map_err(path_err)
+                let (h, pending) = with_json(&raw, source, |v| {
+                    let h = lifecycle::parse_handler_or_shorthand_with(v, "", PortNames::Deferred)
+                        .map_err(path_err)?;
+                    let pending = h.port_pending().then(|| v.clone());
+                    Ok((h, pending))
                 })?;
                 let slot = if key == Key::PostStart {
                     &mut self.post_start
                 } else {
                     &mut self.pre_stop
                 };
-                *slot = Some((h, source.to_string(), ""));
+                *slot = Some(Given::new(h, source, "", pending));
+            }
+            Key::StartupProbe | Key::LivenessProbe | Key::ReadinessProbe => {
+                let kind = match key {
+                    Key::StartupProbe => ProbeKind::Startup,
+                    Key::LivenessProbe => ProbeKind::Liveness,
+                    _ => ProbeKind::Readiness,
+                };
+                let (p, pending) = with_json(&raw, source, |v| {
+                    let p = probe_spec::parse_probe(v, "", kind, PortNames::Deferred)
+                        .map_err(path_err)?;
+                    let pending = p.handler.port_pending().then(|| v.clone());
+                    Ok((p, pending))
+                })?;
+                *self.probe_slot(kind) = Some(Given::new(p, source, "", pending));
             }
             Key::StopSignal => {
                 let sig = match raw {
@@ -388,19 +509,19 @@ impl Layer {
     /// Folds `lifecycle` into the hook and stop-signal slots, rejecting a hook
     /// given twice in this one source.
     fn settle(mut self) -> Result<Self, ConfigError> {
-        if let Some((l, lsource)) = self.lifecycle.take() {
-            for (from_lc, slot, name) in [
-                (l.post_start, &mut self.post_start, "postStart"),
-                (l.pre_stop, &mut self.pre_stop, "preStop"),
+        if let Some((l, lsource, [post_raw, pre_raw])) = self.lifecycle.take() {
+            for (from_lc, raw, slot, name) in [
+                (l.post_start, post_raw, &mut self.post_start, "postStart"),
+                (l.pre_stop, pre_raw, &mut self.pre_stop, "preStop"),
             ] {
                 let Some(h) = from_lc else { continue };
-                if let Some((_, other, _)) = slot {
+                if let Some(other) = slot {
                     return Err(ConfigError::new(
-                        other.clone(),
+                        other.source.clone(),
                         format!("{name} is also set in {lsource}: set each hook in one place only"),
                     ));
                 }
-                *slot = Some((h, lsource.clone(), name));
+                *slot = Some(Given::new(h, &lsource, name, raw));
             }
             if let Some(sig) = l.stop_signal {
                 if let Some((_, other)) = &self.stop_signal {
@@ -410,6 +531,92 @@ impl Layer {
                     ));
                 }
                 self.stop_signal = Some((sig, format!("{lsource}: stopSignal")));
+            }
+        }
+        if let Some((c, csource)) = self.container.take() {
+            let l = c.lifecycle.unwrap_or_default();
+            for (from_c, slot, name, path) in [
+                (
+                    l.post_start,
+                    &mut self.post_start,
+                    "postStart",
+                    "lifecycle.postStart",
+                ),
+                (
+                    l.pre_stop,
+                    &mut self.pre_stop,
+                    "preStop",
+                    "lifecycle.preStop",
+                ),
+            ] {
+                let Some(h) = from_c else { continue };
+                if let Some(other) = slot {
+                    return Err(ConfigError::new(
+                        other.source.clone(),
+                        format!("{name} is also set in {csource}: set each hook in one place only"),
+                    ));
+                }
+                *slot = Some(Given::new(h, &csource, path, None));
+            }
+            if let Some(sig) = l.stop_signal {
+                if let Some((_, other)) = &self.stop_signal {
+                    return Err(ConfigError::new(
+                        other.clone(),
+                        format!("stopSignal is also set in {csource}: set it in one place only"),
+                    ));
+                }
+                self.stop_signal = Some((sig, format!("{csource}: lifecycle.stopSignal")));
+            }
+            for (kind, probe) in [
+                (ProbeKind::Startup, c.startup_probe),
+                (ProbeKind::Liveness, c.liveness_probe),
+                (ProbeKind::Readiness, c.readiness_probe),
+            ] {
+                let Some(p) = probe else { continue };
+                let slot = self.probe_slot(kind);
+                if let Some(other) = slot {
+                    return Err(ConfigError::new(
+                        other.source.clone(),
+                        format!(
+                            "{} is also set in {csource}: set it in one place only",
+                            kind.field()
+                        ),
+                    ));
+                }
+                *slot = Some(Given::new(p, &csource, kind.field(), None));
+            }
+            self.container_name = c.name;
+            self.container_ports = Some(c.ports);
+        }
+        Ok(self)
+    }
+
+    fn probe_slot(&mut self, kind: ProbeKind) -> &mut Option<Given<Probe>> {
+        match kind {
+            ProbeKind::Startup => &mut self.startup_probe,
+            ProbeKind::Liveness => &mut self.liveness_probe,
+            ProbeKind::Readiness => &mut self.readiness_probe,
+        }
+    }
+
+    /// Parses again, now with the container's ports (`None`: no container
+    /// object anywhere), the hooks and probes of this source that name a port.
+    fn resolve(mut self, ports: Option<&[ContainerPort]>) -> Result<Self, ConfigError> {
+        let names = ports.map_or(PortNames::Unsupported, PortNames::Container);
+        for slot in [&mut self.post_start, &mut self.pre_stop] {
+            if let Some(g) = slot.as_mut() {
+                if let Some(raw) = g.pending.take() {
+                    g.value = lifecycle::parse_handler_or_shorthand_with(&raw, g.path, names)
+                        .map_err(|e| ConfigError::new(g.source.clone(), e.to_string()))?;
+                }
+            }
+        }
+        for kind in ProbeKind::ALL {
+            if let Some(g) = self.probe_slot(kind).as_mut() {
+                if let Some(raw) = g.pending.take() {
+                    g.value = probe_spec::parse_probe(&raw, g.path, kind, names)
+                        .map_err(|e| ConfigError::new(g.source.clone(), e.to_string()))?;
+                }
             }
         }
         Ok(self)
@@ -424,8 +631,17 @@ impl Layer {
             subreaper: self.subreaper.or(lower.subreaper),
             exit_remap: self.exit_remap.or(lower.exit_remap),
             lifecycle: None,
+            container: None,
             post_start: self.post_start.or(lower.post_start),
             pre_stop: self.pre_stop.or(lower.pre_stop),
+            startup_probe: self.startup_probe.or(lower.startup_probe),
+            liveness_probe: self.liveness_probe.or(lower.liveness_probe),
+            readiness_probe: self.readiness_probe.or(lower.readiness_probe),
+            container_ports: self.container_ports.or(lower.container_ports),
+            container_name: self.container_name.or(lower.container_name),
+            post_start_after_startup: self
+                .post_start_after_startup
+                .or(lower.post_start_after_startup),
             stop_signal: self.stop_signal.or(lower.stop_signal),
             grace: self.grace.or(lower.grace),
             stop_on: self.stop_on.or(lower.stop_on),
@@ -781,6 +997,16 @@ pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request,
         Some(p) => file_layer(p)?.settle()?,
         None => Layer::default(),
     };
+    // Named ports in hooks and probes given on their own: the ports of the
+    // container object of the highest source that has one.
+    let ports = flags
+        .container_ports
+        .clone()
+        .or_else(|| env.container_ports.clone())
+        .or_else(|| file.container_ports.clone());
+    let flags = flags.resolve(ports.as_deref())?;
+    let env = env.resolve(ports.as_deref())?;
+    let file = file.resolve(ports.as_deref())?;
     let merged = flags.over(env.over(file));
     let check = check || merged.check == Some(true);
     let config = finish(merged, command)?;
@@ -809,7 +1035,13 @@ fn app_reserve(grace: Duration) -> Duration {
 fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
     let grace = l.grace.unwrap_or(DEFAULT_GRACE);
     for hook in [&l.post_start, &l.pre_stop] {
-        if let Some((Handler::Sleep { duration }, source, path)) = hook {
+        if let Some(Given {
+            value: Handler::Sleep { duration },
+            source,
+            path,
+            ..
+        }) = hook
+        {
             if *duration > grace {
                 return Err(ConfigError::new(
                     source.clone(),
@@ -825,7 +1057,13 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
     }
     // PreStop gets the window minus the time kept for the app: a sleep longer
     // than that would be cut at every stop and logged as a failure.
-    if let Some((Handler::Sleep { duration }, source, path)) = &l.pre_stop {
+    if let Some(Given {
+        value: Handler::Sleep { duration },
+        source,
+        path,
+        ..
+    }) = &l.pre_stop
+    {
         let usable = grace - app_reserve(grace);
         if *duration > usable {
             return Err(ConfigError::new(
@@ -848,8 +1086,8 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
         signal_group: l.signal_group.unwrap_or(false),
         subreaper: l.subreaper,
         exit_remap: l.exit_remap.unwrap_or_default(),
-        post_start: l.post_start.map(|(h, _, _)| h),
-        pre_stop: l.pre_stop.map(|(h, _, _)| h),
+        post_start: l.post_start.map(|g| g.value),
+        pre_stop: l.pre_stop.map(|g| g.value),
         grace,
         stop_signal: l.stop_signal.map(|(s, _)| s),
         stop_on: l
@@ -861,10 +1099,24 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
         pre_stop_on_exit: l.pre_stop_on_exit.unwrap_or(false),
         pre_stop_drains: l.pre_stop_drains.unwrap_or(false),
         cleanup_timeout: l.cleanup_timeout.unwrap_or(DEFAULT_CLEANUP),
+        startup_probe: l.startup_probe.map(|g| g.value),
+        liveness_probe: l.liveness_probe.map(|g| g.value),
+        readiness_probe: l.readiness_probe.map(|g| g.value),
+        container_name: l.container_name,
+        post_start_after_startup: l.post_start_after_startup.unwrap_or(false),
     })
 }
 
 impl Config {
+    /// The probe of that kind, if configured.
+    pub fn probe(&self, kind: ProbeKind) -> Option<&Probe> {
+        match kind {
+            ProbeKind::Startup => self.startup_probe.as_ref(),
+            ProbeKind::Liveness => self.liveness_probe.as_ref(),
+            ProbeKind::Readiness => self.readiness_probe.as_ref(),
+        }
+    }
+
     /// Time kept for the app's own shutdown after PreStop: 2 s (the kubelet's
     /// minimum), or half the window if that is shorter.
     pub fn app_reserve(&self) -> Duration {
@@ -905,11 +1157,30 @@ impl Config {
                 format!("{cmd:?}")
             },
         );
-        line(
-            "postStart:",
-            hook(&self.post_start, self.post_start_timeout),
-        );
+        if let Some(name) = &self.container_name {
+            line("container:", name.clone());
+        }
+        let mut post_start = hook(&self.post_start, self.post_start_timeout);
+        if self.post_start_after_startup && self.post_start.is_some() {
+            post_start.push_str(if self.startup_probe.is_some() {
+                ", once the startup probe first succeeds"
+            } else {
+                ", with the app (no startup probe)"
+            });
+        }
+        line("postStart:", post_start);
         line("preStop:", hook(&self.pre_stop, self.pre_stop_timeout));
+        for kind in ProbeKind::ALL {
+            let label = match kind {
+                ProbeKind::Startup => "startup:",
+                ProbeKind::Liveness => "liveness:",
+                ProbeKind::Readiness => "readiness:",
+            };
+            line(
+                label,
+                self.probe(kind).map_or("none".into(), |p| p.plan(kind)),
+            );
+        }
         line(
             "grace period:",
             format!(
@@ -1036,7 +1307,13 @@ impl Config {
         } else if self.pre_stop_drains {
             out.push("preStopDrains has no effect without a PreStop hook".into());
         }
-        if let Some(h @ (Handler::HttpGet(_) | Handler::TcpSocket { .. })) = &self.post_start {
+        let post_start_waits = self.post_start_after_startup && self.startup_probe.is_some();
+        if self.post_start_after_startup && self.startup_probe.is_none() {
+            out.push("postStartAfterStartup has no effect without a startup probe: PostStart starts with the app".into());
+        }
+        if let Some(h @ (Handler::HttpGet(_) | Handler::TcpSocket { .. })) =
+            self.post_start.as_ref().filter(|_| !post_start_waits)
+        {
             out.push(format!(
                 "postStart is {}: it runs at once, beside the app (as in Kubernetes), usually before the app listens, and then fails and stops the container; use an exec hook that waits for the port, e.g. [\"sh\",\"-c\",\"until nc -z 127.0.0.1 PORT; do sleep 0.2; done\"]",
                 h.kind()
@@ -1047,6 +1324,24 @@ impl Config {
                 if !program_exists(&command[0]) {
                     out.push(format!(
                         "{name}: '{}' is not found{} (the hook would fail with exit 127)",
+                        command[0],
+                        if command[0].contains('/') {
+                            ""
+                        } else {
+                            " in PATH"
+                        }
+                    ));
+                }
+            }
+        }
+        for kind in ProbeKind::ALL {
+            if let Some(probe_spec::ProbeHandler::Exec { command }) =
+                self.probe(kind).map(|p| &p.handler)
+            {
+                if !program_exists(&command[0]) {
+                    out.push(format!(
+                        "{}: '{}' is not found{} (the probe would fail with exit 127)",
+                        kind.field(),
                         command[0],
                         if command[0].contains('/') {
                             ""
@@ -1289,6 +1584,163 @@ mod tests {
         }
         let c = run(&["app"], &[("HOOKINIT_GRACE_PERIOD", "1m30s")]).unwrap();
         assert_eq!(c.grace, Duration::from_secs(90));
+    }
+
+    const CONTAINER: &str = r#"{"name":"web","image":"nginx","ports":[{"name":"http","containerPort":8080},{"name":"admin","containerPort":9901}],
+        "livenessProbe":{"httpGet":{"path":"/healthz","port":"http"},"failureThreshold":5},
+        "lifecycle":{"preStop":{"httpGet":{"port":"admin","path":"/drain"}}}}"#;
+
+    #[test]
+    fn probes_and_the_container() {
+        let c = run(
+            &["app"],
+            &[
+                ("HOOKINIT_CONTAINER", CONTAINER),
+                (
+                    "HOOKINIT_READINESS_PROBE",
+                    r#"{"tcpSocket":{"port":"admin"}}"#,
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.container_name.as_deref(), Some("web"));
+        let live = c.liveness_probe.as_ref().unwrap();
+        assert_eq!(
+            live.handler.describe().to_string(),
+            "httpGet http://127.0.0.1:8080/healthz"
+        );
+        assert_eq!(live.failure_threshold, 5);
+        assert_eq!(
+            c.readiness_probe
+                .as_ref()
+                .unwrap()
+                .handler
+                .describe()
+                .to_string(),
+            "tcpSocket 127.0.0.1:9901"
+        );
+        assert_eq!(
+            c.pre_stop.as_ref().unwrap().describe().to_string(),
+            "httpGet http://127.0.0.1:9901/drain"
+        );
+        assert!(c.startup_probe.is_none() && !c.post_start_after_startup);
+        let plan = c.plan();
+        assert!(plan.contains("\ncontainer:      web\n"), "{plan}");
+        assert!(plan.contains("\nstartup:        none\n"), "{plan}");
+        assert!(
+            plan.contains("\nliveness:       httpGet http://127.0.0.1:8080/healthz every 10s, timeout 1s, delay 0s, failure after 5, success after 1 (grace: the container's)\n"),
+            "{plan}"
+        );
+        assert!(
+            plan.contains("\nreadiness:      tcpSocket 127.0.0.1:9901 every 10s, timeout 1s, delay 0s, failure after 3, success after 1\n"),
+            "{plan}"
+        );
+
+        // The container in the file, a probe naming its port in a flag.
+        let dir = std::env::temp_dir().join(format!("hookinit-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.json");
+        std::fs::write(&file, format!(r#"{{"container": {CONTAINER}}}"#)).unwrap();
+        let c = run(
+            &[r#"--startup-probe={"httpGet":{"port":"http"},"failureThreshold":30,"periodSeconds":1}"#, "--post-start-after-startup=1", "app"],
+            &[("HOOKINIT_CONFIG", file.to_str().unwrap())],
+        )
+        .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            c.startup_probe
+                .as_ref()
+                .unwrap()
+                .handler
+                .describe()
+                .to_string(),
+            "httpGet http://127.0.0.1:8080/"
+        );
+        assert!(c.post_start_after_startup && c.liveness_probe.is_some());
+        // A flag overrides the container's probe of a lower source.
+        let c = run(
+            &[r#"--liveness-probe={"exec":{"command":["true"]}}"#, "app"],
+            &[("HOOKINIT_CONTAINER", CONTAINER)],
+        )
+        .unwrap();
+        assert_eq!(c.liveness_probe.unwrap().handler.kind(), "exec");
+    }
+
+    #[test]
+    fn named_port_errors() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("HOOKINIT_LIVENESS_PROBE", r#"{"httpGet":{"port":"http"}}"#)],
+                "HOOKINIT_LIVENESS_PROBE: httpGet.port: named port \"http\" is not supported",
+            ),
+            (
+                &[
+                    ("HOOKINIT_CONTAINER", CONTAINER),
+                    ("HOOKINIT_LIFECYCLE", r#"{"postStart":{"tcpSocket":{"port":"grpc"}}}"#),
+                ],
+                "HOOKINIT_LIFECYCLE: postStart.tcpSocket.port: named port \"grpc\" is not among the container's ports (known: http, admin)",
+            ),
+            (
+                &[
+                    ("HOOKINIT_CONTAINER", CONTAINER),
+                    ("HOOKINIT_LIVENESS_PROBE", r#"{"exec":{"command":["true"]}}"#),
+                ],
+                "HOOKINIT_LIVENESS_PROBE: livenessProbe is also set in HOOKINIT_CONTAINER: set it in one place only",
+            ),
+            (
+                &[
+                    ("HOOKINIT_CONTAINER", CONTAINER),
+                    ("HOOKINIT_PRE_STOP", r#"["true"]"#),
+                ],
+                "HOOKINIT_PRE_STOP: preStop is also set in HOOKINIT_CONTAINER: set each hook in one place only",
+            ),
+            (
+                &[("HOOKINIT_READINESS_PROBE", r#"{"exec":{"command":["true"]},"terminationGracePeriodSeconds":3}"#)],
+                "HOOKINIT_READINESS_PROBE: terminationGracePeriodSeconds: Invalid value: 3: must not be set for readinessProbes",
+            ),
+            (
+                &[("HOOKINIT_POST_START_AFTER_STARTUP", "maybe")],
+                "HOOKINIT_POST_START_AFTER_STARTUP: \"maybe\" is not a boolean",
+            ),
+        ];
+        for (env, want) in cases {
+            let e = run(&["app"], env).unwrap_err();
+            assert!(e.starts_with(want), "{env:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn post_start_after_startup_warnings() {
+        let c = run(
+            &["app"],
+            &[
+                ("HOOKINIT_POST_START_AFTER_STARTUP", "1"),
+                ("HOOKINIT_POST_START", r#"{"httpGet":{"port":80}}"#),
+            ],
+        )
+        .unwrap();
+        let w = c.warnings();
+        assert!(
+            w[0].starts_with("postStartAfterStartup has no effect without a startup probe"),
+            "{w:?}"
+        );
+        assert!(
+            w.iter().any(|w| w.starts_with("postStart is httpGet")),
+            "{w:?}"
+        );
+        let c = run(
+            &["app"],
+            &[
+                ("HOOKINIT_POST_START_AFTER_STARTUP", "1"),
+                ("HOOKINIT_POST_START", r#"{"httpGet":{"port":80}}"#),
+                ("HOOKINIT_STARTUP_PROBE", r#"{"tcpSocket":{"port":80}}"#),
+            ],
+        )
+        .unwrap();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        assert!(c.plan().contains(
+            "postStart:      httpGet http://127.0.0.1:80/ (timeout: none), once the startup probe first succeeds\n"
+        ));
     }
 
     #[test]

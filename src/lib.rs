@@ -4,7 +4,9 @@
 //!
 //! Modules, one concern each:
 //! - [`config`]: flags, `HOOKINIT_*` variables and the JSON file, validated
-//!   ([`lifecycle`] for the Kubernetes `lifecycle` schema, [`json`] for strict JSON).
+//!   ([`lifecycle`] for the Kubernetes `lifecycle` schema, [`probes::spec`]
+//!   for `Probe` objects, [`container`] for a whole `Container` object,
+//!   [`json`] for strict JSON).
 //! - [`supervisor`]: the loop and the stop state machine.
 //! - [`signals`]: signal sets, the inherited signal configuration, the signalfd.
 //! - [`reap`]: the one `waitpid(-1)` loop.
@@ -20,12 +22,14 @@
 pub mod alloc;
 pub mod app;
 pub mod config;
+pub mod container;
 pub mod errno;
 pub mod events;
 pub mod hooks;
 pub mod json;
 pub mod leftovers;
 pub mod lifecycle;
+pub mod probes;
 pub mod reap;
 pub mod runner;
 pub mod signals;

@@ -2,8 +2,11 @@
 //! and the four handler kinds, parsed from JSON with errors that carry a path.
 //!
 //! A user pastes their pod spec's JSON unchanged, so field names, defaults and
-//! validation messages follow Kubernetes; where hookinit cannot do what the
-//! kubelet does (named ports: there is no container port list here) it says so.
+//! validation messages follow Kubernetes. Named ports (`"port": "http"`)
+//! resolve against a container's `ports` ([`PortNames`]); without a container
+//! port list a name is an error. The handler pieces here (exec, httpGet,
+//! tcpSocket, the one-handler rule) are shared with probes
+//! ([`crate::probes::spec`]).
 
 use crate::json::{self, join, PathError};
 use crate::signals;
@@ -57,22 +60,27 @@ impl std::fmt::Display for Describe<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
             Handler::Exec { command } => write!(f, "exec {command:?}"),
-            Handler::HttpGet(h) => {
-                let scheme = if h.scheme == Scheme::Https {
-                    "https"
-                } else {
-                    "http"
-                };
-                write!(
-                    f,
-                    "httpGet {scheme}://{}{}",
-                    HostPort(&h.host, h.port),
-                    h.path
-                )
-            }
+            Handler::HttpGet(h) => write!(f, "httpGet {h}"),
             Handler::TcpSocket { host, port } => write!(f, "tcpSocket {}", HostPort(host, *port)),
             Handler::Sleep { duration } => write!(f, "sleep {}s", duration.as_secs()),
         }
+    }
+}
+
+/// The URL: `http://127.0.0.1:8080/healthz`.
+impl std::fmt::Display for HttpGet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.scheme == Scheme::Https {
+            "https"
+        } else {
+            "http"
+        };
+        write!(
+            f,
+            "{scheme}://{}{}",
+            HostPort(&self.host, self.port),
+            self.path
+        )
     }
 }
 
@@ -104,11 +112,50 @@ pub struct Lifecycle {
     pub stop_signal: Option<i32>,
 }
 
+/// A named entry of a Kubernetes Container's `ports`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerPort {
+    pub name: String,
+    pub container_port: u16,
+}
+
+/// What a port name (`"port": "http"`) means where a handler is parsed.
+#[derive(Clone, Copy, Debug)]
+pub enum PortNames<'a> {
+    /// No container port list: a name is an error.
+    Unsupported,
+    /// Names resolve to these container ports; any other name is an error.
+    Container(&'a [ContainerPort]),
+    /// Accepted for now as port 0 (never a valid port), to be parsed again
+    /// once the container's ports are known ([`Handler::port_pending`]).
+    Deferred,
+}
+
+impl Handler {
+    /// Whether the handler was parsed with [`PortNames::Deferred`] and holds
+    /// a port name still to resolve.
+    pub fn port_pending(&self) -> bool {
+        matches!(
+            self,
+            Handler::HttpGet(HttpGet { port: 0, .. }) | Handler::TcpSocket { port: 0, .. }
+        )
+    }
+}
+
 pub fn parse_lifecycle(v: &Value, path: &str) -> Result<Lifecycle, PathError> {
+    parse_lifecycle_with(v, path, PortNames::Unsupported)
+}
+
+/// [`parse_lifecycle`], with named ports as `ports` says.
+pub fn parse_lifecycle_with(
+    v: &Value,
+    path: &str,
+    ports: PortNames<'_>,
+) -> Result<Lifecycle, PathError> {
     let obj = json::object(v, path, &["postStart", "preStop", "stopSignal"])?;
     let handler = |key: &str| -> Result<Option<Handler>, PathError> {
         obj.get(key)
-            .map(|h| parse_handler(h, &join(path, key)))
+            .map(|h| parse_handler_with(h, &join(path, key), ports))
             .transpose()
     };
     let stop_signal = match obj.get("stopSignal") {
@@ -139,17 +186,35 @@ const KINDS: [&str; 4] = ["exec", "httpGet", "tcpSocket", "sleep"];
 
 /// A handler object, or the shorthand `["cmd", "arg"]` meaning exec.
 pub fn parse_handler_or_shorthand(v: &Value, path: &str) -> Result<Handler, PathError> {
+    parse_handler_or_shorthand_with(v, path, PortNames::Unsupported)
+}
+
+/// [`parse_handler_or_shorthand`], with named ports as `ports` says.
+pub fn parse_handler_or_shorthand_with(
+    v: &Value,
+    path: &str,
+    ports: PortNames<'_>,
+) -> Result<Handler, PathError> {
     if v.is_array() {
         return Ok(Handler::Exec {
             command: parse_command(v, path)?,
         });
     }
-    parse_handler(v, path)
+    parse_handler_with(v, path, ports)
 }
 
 pub fn parse_handler(v: &Value, path: &str) -> Result<Handler, PathError> {
-    let obj = json::object(v, path, &KINDS)?;
-    let mut present = KINDS.iter().filter(|k| obj.contains_key(**k));
+    parse_handler_with(v, path, PortNames::Unsupported)
+}
+
+/// The Kubernetes rule for an object holding handlers (a hook, a probe):
+/// exactly one of `kinds` is present. Returns it and its body.
+pub(crate) fn one_handler<'v>(
+    obj: &'v serde_json::Map<String, Value>,
+    path: &str,
+    kinds: &[&'static str],
+) -> Result<(&'static str, &'v Value), PathError> {
+    let mut present = kinds.iter().filter(|k| obj.contains_key(**k));
     let Some(&kind) = present.next() else {
         return Err(PathError::new(path, "must specify a handler type"));
     };
@@ -159,25 +224,48 @@ pub fn parse_handler(v: &Value, path: &str) -> Result<Handler, PathError> {
             "may not specify more than 1 handler type",
         ));
     }
-    let body = &obj[kind];
+    Ok((kind, &obj[kind]))
+}
+
+/// An `exec` body: `{"command": [...]}`; `path` ends in `exec`.
+pub(crate) fn parse_exec(body: &Value, path: &str) -> Result<Vec<String>, PathError> {
+    let o = json::object(body, path, &["command"])?;
+    let command = o
+        .get("command")
+        .ok_or_else(|| PathError::new(&join(path, "command"), "Required value"))?;
+    parse_command(command, &join(path, "command"))
+}
+
+/// A `tcpSocket` body: (host, port); `path` ends in `tcpSocket`.
+pub(crate) fn parse_tcp_socket(
+    body: &Value,
+    path: &str,
+    ports: PortNames<'_>,
+) -> Result<(String, u16), PathError> {
+    let o = json::object(body, path, &["port", "host"])?;
+    Ok((
+        parse_host(o.get("host"), path)?,
+        parse_port(o.get("port"), path, ports)?,
+    ))
+}
+
+/// [`parse_handler`], with named ports as `ports` says.
+pub fn parse_handler_with(
+    v: &Value,
+    path: &str,
+    ports: PortNames<'_>,
+) -> Result<Handler, PathError> {
+    let obj = json::object(v, path, &KINDS)?;
+    let (kind, body) = one_handler(obj, path, &KINDS)?;
     let path = &join(path, kind);
     match kind {
-        "exec" => {
-            let o = json::object(body, path, &["command"])?;
-            let command = o
-                .get("command")
-                .ok_or_else(|| PathError::new(&join(path, "command"), "Required value"))?;
-            Ok(Handler::Exec {
-                command: parse_command(command, &join(path, "command"))?,
-            })
-        }
-        "httpGet" => parse_http_get(body, path).map(Handler::HttpGet),
+        "exec" => Ok(Handler::Exec {
+            command: parse_exec(body, path)?,
+        }),
+        "httpGet" => parse_http_get(body, path, ports).map(Handler::HttpGet),
         "tcpSocket" => {
-            let o = json::object(body, path, &["port", "host"])?;
-            Ok(Handler::TcpSocket {
-                host: parse_host(o.get("host"), path)?,
-                port: parse_port(o.get("port"), path)?,
-            })
+            let (host, port) = parse_tcp_socket(body, path, ports)?;
+            Ok(Handler::TcpSocket { host, port })
         }
         _ => {
             let o = json::object(body, path, &["seconds"])?;
@@ -241,19 +329,51 @@ fn parse_command(v: &Value, path: &str) -> Result<Vec<String>, PathError> {
         })
 }
 
-fn parse_port(v: Option<&Value>, path: &str) -> Result<u16, PathError> {
+/// `port` in `path`: a number 1-65535, or a name as `ports` says.
+pub(crate) fn parse_port(
+    v: Option<&Value>,
+    path: &str,
+    ports: PortNames<'_>,
+) -> Result<u16, PathError> {
     let path = &join(path, "port");
     match v {
         None => Err(PathError::new(path, "Required value")),
-        Some(Value::String(name)) => Err(PathError::new(
-            path,
-            format!("named port \"{name}\" is not supported: hookinit has no list of container ports, give the number"),
-        )),
-        Some(Value::Number(n)) => match n.as_i64() {
+        Some(Value::String(name)) => match ports {
+            PortNames::Unsupported => Err(PathError::new(
+                path,
+                format!("named port \"{name}\" is not supported: hookinit has no list of container ports (give the number, or the container's ports in HOOKINIT_CONTAINER)"),
+            )),
+            PortNames::Deferred => Ok(0),
+            PortNames::Container(list) => match list.iter().find(|p| p.name == *name) {
+                Some(p) => Ok(p.container_port),
+                None if list.is_empty() => Err(PathError::new(
+                    path,
+                    format!("named port \"{name}\" is not among the container's ports: none of them has a name"),
+                )),
+                None => Err(PathError::new(
+                    path,
+                    format!(
+                        "named port \"{name}\" is not among the container's ports (known: {})",
+                        list.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                )),
+            },
+        },
+        Some(v) => port_number(v, path),
+    }
+}
+
+/// A port number 1-65535 at `path`.
+pub(crate) fn port_number(v: &Value, path: &str) -> Result<u16, PathError> {
+    match v {
+        Value::Number(n) => match n.as_i64() {
             Some(p @ 1..=65535) => Ok(p as u16),
             _ => Err(PathError::new(path, format!("{n} is out of range 1-65535"))),
         },
-        Some(other) => Err(PathError::new(path, format!("must be a number, not {}", json::kind(other)))),
+        other => Err(PathError::new(
+            path,
+            format!("must be a number, not {}", json::kind(other)),
+        )),
     }
 }
 
@@ -282,7 +402,12 @@ fn parse_host(v: Option<&Value>, path: &str) -> Result<String, PathError> {
     Ok(host.to_string())
 }
 
-fn parse_http_get(v: &Value, path: &str) -> Result<HttpGet, PathError> {
+/// An `httpGet` body; `path` ends in `httpGet`.
+pub(crate) fn parse_http_get(
+    v: &Value,
+    path: &str,
+    ports: PortNames<'_>,
+) -> Result<HttpGet, PathError> {
     let o = json::object(v, path, &["path", "port", "host", "scheme", "httpHeaders"])?;
     let scheme = match o.get("scheme") {
         None => Scheme::Http,
@@ -361,7 +486,7 @@ fn parse_http_get(v: &Value, path: &str) -> Result<HttpGet, PathError> {
     Ok(HttpGet {
         scheme,
         host: parse_host(o.get("host"), path)?,
-        port: parse_port(o.get("port"), path)?,
+        port: parse_port(o.get("port"), path, ports)?,
         path: url_path,
         headers,
     })

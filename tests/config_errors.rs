@@ -309,6 +309,119 @@ bad_config! {
         .env("HOOKINIT_STOP_SIGNAL", "USR1")
         .want("hookinit: HOOKINIT_STOP_SIGNAL: stopSignal is also set in HOOKINIT_LIFECYCLE");
 
+    // ---- probes: the API server's validation, verbatim ----
+    liveness_success_threshold_2: env("HOOKINIT_LIVENESS_PROBE", r#"{"exec":{"command":["true"]},"successThreshold":2}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: successThreshold: Invalid value: 2: must be 1");
+    startup_success_threshold_3: env("HOOKINIT_STARTUP_PROBE", r#"{"tcpSocket":{"port":80},"successThreshold":3}"#)
+        .want("hookinit: HOOKINIT_STARTUP_PROBE: successThreshold: Invalid value: 3: must be 1");
+    probe_initial_delay_negative: env("HOOKINIT_READINESS_PROBE", r#"{"exec":{"command":["true"]},"initialDelaySeconds":-1}"#)
+        .want("hookinit: HOOKINIT_READINESS_PROBE: initialDelaySeconds: Invalid value: -1: must be greater than or equal to 0");
+    probe_period_negative: env("HOOKINIT_LIVENESS_PROBE", r#"{"exec":{"command":["true"]},"periodSeconds":-10}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: periodSeconds: Invalid value: -10: must be greater than or equal to 0");
+    probe_timeout_negative: env("HOOKINIT_LIVENESS_PROBE", r#"{"exec":{"command":["true"]},"timeoutSeconds":-1}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: timeoutSeconds: Invalid value: -1: must be greater than or equal to 0");
+    probe_success_threshold_negative: env("HOOKINIT_READINESS_PROBE", r#"{"exec":{"command":["true"]},"successThreshold":-1}"#)
+        .want("hookinit: HOOKINIT_READINESS_PROBE: successThreshold: Invalid value: -1: must be greater than or equal to 0");
+    probe_failure_threshold_negative: env("HOOKINIT_STARTUP_PROBE", r#"{"exec":{"command":["true"]},"failureThreshold":-3}"#)
+        .want("hookinit: HOOKINIT_STARTUP_PROBE: failureThreshold: Invalid value: -3: must be greater than or equal to 0");
+    readiness_termination_grace: env("HOOKINIT_READINESS_PROBE", r#"{"exec":{"command":["true"]},"terminationGracePeriodSeconds":5}"#)
+        .want("hookinit: HOOKINIT_READINESS_PROBE: terminationGracePeriodSeconds: Invalid value: 5: must not be set for readinessProbes");
+    readiness_termination_grace_in_container: env("HOOKINIT_CONTAINER", r#"{"name":"web","readinessProbe":{"exec":{"command":["true"]},"terminationGracePeriodSeconds":5}}"#)
+        .want("hookinit: HOOKINIT_CONTAINER: readinessProbe.terminationGracePeriodSeconds: Invalid value: 5: must not be set for readinessProbes");
+    liveness_termination_grace_0: env("HOOKINIT_LIVENESS_PROBE", r#"{"exec":{"command":["true"]},"terminationGracePeriodSeconds":0}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: terminationGracePeriodSeconds: Invalid value: 0: must be greater than 0");
+    startup_termination_grace_negative: env("HOOKINIT_STARTUP_PROBE", r#"{"exec":{"command":["true"]},"terminationGracePeriodSeconds":-1}"#)
+        .want("hookinit: HOOKINIT_STARTUP_PROBE: terminationGracePeriodSeconds: Invalid value: -1: must be greater than 0");
+    probe_no_handler: env("HOOKINIT_LIVENESS_PROBE", r#"{"periodSeconds":5}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: must specify a handler type");
+    probe_two_handlers: env("HOOKINIT_READINESS_PROBE", r#"{"exec":{"command":["true"]},"grpc":{"port":50051}}"#)
+        .want("hookinit: HOOKINIT_READINESS_PROBE: may not specify more than 1 handler type");
+    probe_sleep_handler: env("HOOKINIT_LIVENESS_PROBE", r#"{"sleep":{"seconds":1}}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: sleep: unknown field");
+    probe_unknown_field: env("HOOKINIT_LIVENESS_PROBE", r#"{"exec":{"command":["true"]},"periodSecond":5}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: periodSecond: unknown field");
+    probe_period_fraction: env("HOOKINIT_LIVENESS_PROBE", r#"{"exec":{"command":["true"]},"periodSeconds":2.5}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: periodSeconds: 2.5 must be a whole number");
+    probe_period_string: env("HOOKINIT_LIVENESS_PROBE", r#"{"exec":{"command":["true"]},"periodSeconds":"10s"}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: periodSeconds: must be a number, not a string");
+    probe_period_beyond_a_year: env("HOOKINIT_LIVENESS_PROBE", r#"{"exec":{"command":["true"]},"periodSeconds":40000000}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: periodSeconds: Invalid value: 40000000: must be no more than 31536000");
+    probe_empty_command: env("HOOKINIT_LIVENESS_PROBE", r#"{"exec":{"command":[]}}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: exec.command: Required value");
+    probe_http_port_70000: env("HOOKINIT_READINESS_PROBE", r#"{"httpGet":{"port":70000}}"#)
+        .want("hookinit: HOOKINIT_READINESS_PROBE: httpGet.port: 70000 is out of range 1-65535");
+    grpc_named_port: env("HOOKINIT_STARTUP_PROBE", r#"{"grpc":{"port":"grpc"}}"#)
+        .want("hookinit: HOOKINIT_STARTUP_PROBE: grpc.port: must be a number, not a name (\"grpc\")");
+    grpc_named_port_with_a_port_list: env("HOOKINIT_CONTAINER", r#"{"ports":[{"name":"grpc","containerPort":50051}],"livenessProbe":{"grpc":{"port":"grpc"}}}"#)
+        .want("hookinit: HOOKINIT_CONTAINER: livenessProbe.grpc.port: must be a number, not a name (\"grpc\")");
+    grpc_port_0: env("HOOKINIT_LIVENESS_PROBE", r#"{"grpc":{"port":0}}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: grpc.port: 0 is out of range 1-65535");
+    grpc_unknown_field: env("HOOKINIT_LIVENESS_PROBE", r#"{"grpc":{"port":50051,"host":"10.0.0.1"}}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: grpc.host: unknown field");
+    probe_not_an_object: env("HOOKINIT_LIVENESS_PROBE", r#"["true"]"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: must be an object, not an array");
+    probe_in_file: file(r#"{"livenessProbe": {"exec": {"command": ["true"]}, "successThreshold": 2}}"#)
+        .want("hookinit: config file {file}: livenessProbe: successThreshold: Invalid value: 2: must be 1");
+    probe_flag: flags(&["--readiness-probe", r#"{"tcpSocket":{"port":5432},"failureThreshold":-1}"#])
+        .want("hookinit: --readiness-probe: failureThreshold: Invalid value: -1: must be greater than or equal to 0");
+    post_start_after_startup_maybe: env("HOOKINIT_POST_START_AFTER_STARTUP", "maybe")
+        .want("hookinit: HOOKINIT_POST_START_AFTER_STARTUP: \"maybe\" is not a boolean");
+
+    // ---- the container object and named ports ----
+    container_unknown_field: env("HOOKINIT_CONTAINER", r#"{"name":"web","image":"nginx","imagePullSecrets":[]}"#)
+        .want("hookinit: HOOKINIT_CONTAINER: imagePullSecrets: unknown field");
+    container_not_an_object: env("HOOKINIT_CONTAINER", r#"[{"name":"web"}]"#)
+        .want("hookinit: HOOKINIT_CONTAINER: must be an object, not an array");
+    container_name_invalid: env("HOOKINIT_CONTAINER", r#"{"name":"Web_1"}"#)
+        .want("hookinit: HOOKINIT_CONTAINER: name: Invalid value: \"Web_1\": a lowercase RFC 1123 label");
+    container_port_name_duplicate: env("HOOKINIT_CONTAINER", r#"{"ports":[{"name":"http","containerPort":80},{"name":"http","containerPort":8080}]}"#)
+        .want("hookinit: HOOKINIT_CONTAINER: ports[1].name: Duplicate value: \"http\"");
+    container_port_name_invalid: env("HOOKINIT_CONTAINER", r#"{"ports":[{"name":"web_http","containerPort":80}]}"#)
+        .want("hookinit: HOOKINIT_CONTAINER: ports[0].name: Invalid value: \"web_http\": must contain only alpha-numeric characters");
+    container_port_missing: env("HOOKINIT_CONTAINER", r#"{"ports":[{"name":"http","protocol":"TCP"}]}"#)
+        .want("hookinit: HOOKINIT_CONTAINER: ports[0].containerPort: Required value");
+    container_port_protocol: env("HOOKINIT_CONTAINER", r#"{"ports":[{"containerPort":80,"protocol":"QUIC"}]}"#)
+        .want("hookinit: HOOKINIT_CONTAINER: ports[0].protocol: Unsupported value: \"QUIC\"");
+    container_named_port_unknown: env("HOOKINIT_CONTAINER", r#"{"ports":[{"name":"http","containerPort":8080},{"name":"metrics","containerPort":9090}],"livenessProbe":{"httpGet":{"port":"admin","path":"/healthz"}}}"#)
+        .want("hookinit: HOOKINIT_CONTAINER: livenessProbe.httpGet.port: named port \"admin\" is not among the container's ports (known: http, metrics)");
+    container_named_port_unknown_in_hook: env("HOOKINIT_CONTAINER", r#"{"ports":[{"name":"http","containerPort":8080}],"lifecycle":{"preStop":{"httpGet":{"port":"drain"}}}}"#)
+        .want("hookinit: HOOKINIT_CONTAINER: lifecycle.preStop.httpGet.port: named port \"drain\" is not among the container's ports (known: http)");
+    container_without_ports_named_port: env("HOOKINIT_CONTAINER", r#"{"name":"web","readinessProbe":{"tcpSocket":{"port":"http"}}}"#)
+        .want("hookinit: HOOKINIT_CONTAINER: readinessProbe.tcpSocket.port: named port \"http\" is not among the container's ports: none of them has a name");
+    separate_probe_named_port_unknown: env("HOOKINIT_CONTAINER", r#"{"ports":[{"name":"http","containerPort":8080}]}"#)
+        .env("HOOKINIT_READINESS_PROBE", r#"{"tcpSocket":{"port":"admin"}}"#)
+        .want("hookinit: HOOKINIT_READINESS_PROBE: tcpSocket.port: named port \"admin\" is not among the container's ports (known: http)");
+    separate_hook_named_port_unknown: file(r#"{"container": {"ports": [{"name": "http", "containerPort": 8080}]}}"#)
+        .env(LC, r#"{"preStop":{"httpGet":{"port":"admin"}}}"#)
+        .want("hookinit: HOOKINIT_LIFECYCLE: preStop.httpGet.port: named port \"admin\" is not among the container's ports (known: http)");
+    named_port_in_probe_without_port_list: env("HOOKINIT_LIVENESS_PROBE", r#"{"httpGet":{"port":"http"}}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: httpGet.port: named port \"http\" is not supported: hookinit has no list of container ports");
+    named_port_in_file_probe_without_port_list: file(r#"{"startupProbe": {"tcpSocket": {"port": "db"}}}"#)
+        .want("hookinit: config file {file}: startupProbe: tcpSocket.port: named port \"db\" is not supported");
+    container_sleep_beyond_grace: env("HOOKINIT_CONTAINER", r#"{"name":"web","lifecycle":{"preStop":{"sleep":{"seconds":20}}}}"#)
+        .want("hookinit: HOOKINIT_CONTAINER: lifecycle.preStop.sleep.seconds: 20s must not exceed the grace period (9s)");
+
+    // ---- a probe or hook both in the container and on its own, in one source ----
+    probe_in_container_and_alone: env("HOOKINIT_CONTAINER", r#"{"name":"web","livenessProbe":{"exec":{"command":["true"]}}}"#)
+        .env("HOOKINIT_LIVENESS_PROBE", r#"{"tcpSocket":{"port":80}}"#)
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: livenessProbe is also set in HOOKINIT_CONTAINER: set it in one place only");
+    probe_in_container_and_alone_flags: flags(&[
+            r#"--container={"startupProbe":{"exec":{"command":["true"]}}}"#,
+            r#"--startup-probe={"exec":{"command":["true"]}}"#,
+        ])
+        .want("hookinit: --startup-probe: startupProbe is also set in --container: set it in one place only");
+    probe_in_container_and_alone_file: file(r#"{"container": {"readinessProbe": {"tcpSocket": {"port": 80}}}, "readinessProbe": {"tcpSocket": {"port": 81}}}"#)
+        .want("hookinit: config file {file}: readinessProbe: readinessProbe is also set in config file {file}: container: set it in one place only");
+    hook_in_container_and_lifecycle: env("HOOKINIT_CONTAINER", r#"{"lifecycle":{"preStop":{"sleep":{"seconds":1}}}}"#)
+        .env(LC, r#"{"preStop":{"exec":{"command":["true"]}}}"#)
+        .want("hookinit: HOOKINIT_LIFECYCLE: preStop is also set in HOOKINIT_CONTAINER: set each hook in one place only");
+    hook_in_container_and_alone: env("HOOKINIT_CONTAINER", r#"{"lifecycle":{"postStart":{"exec":{"command":["true"]}}}}"#)
+        .env("HOOKINIT_POST_START", r#"["true"]"#)
+        .want("hookinit: HOOKINIT_POST_START: postStart is also set in HOOKINIT_CONTAINER: set each hook in one place only");
+    stop_signal_in_container_and_alone: env("HOOKINIT_CONTAINER", r#"{"lifecycle":{"stopSignal":"SIGQUIT"}}"#)
+        .env("HOOKINIT_STOP_SIGNAL", "TERM")
+        .want("hookinit: HOOKINIT_STOP_SIGNAL: stopSignal is also set in HOOKINIT_CONTAINER: set it in one place only");
+
     // ---- other variables ----
     unknown_variable: env("HOOKINIT_FOO", "1")
         .want("hookinit: HOOKINIT_FOO: unknown variable");

@@ -110,12 +110,35 @@ const LIFECYCLES: &[&str] = &[
     r#"{}"#,
 ];
 
+const PROBES: &[&str] = &[
+    r#"{"exec":{"command":["true"]}}"#,
+    r#"{"httpGet":{"port":9,"path":"/healthz"},"periodSeconds":5,"failureThreshold":5}"#,
+    r#"{"tcpSocket":{"port":9},"initialDelaySeconds":1,"timeoutSeconds":2}"#,
+    r#"{"grpc":{"port":9,"service":"x"},"periodSeconds":0,"successThreshold":0}"#,
+    r#"{"httpGet":{"port":"http"}}"#,
+];
+
+const CONTAINERS: &[&str] = &[
+    r#"{"name":"web","image":"nginx:1.27","ports":[{"name":"http","containerPort":9,"protocol":"TCP"}],"env":[{"name":"A","value":"b"}],"livenessProbe":{"httpGet":{"port":"http"},"terminationGracePeriodSeconds":3},"readinessProbe":{"tcpSocket":{"port":"http"},"successThreshold":2},"lifecycle":{"preStop":{"sleep":{"seconds":1}}}}"#,
+    r#"{"name":"db","ports":[{"name":"http","containerPort":9}],"startupProbe":{"exec":{"command":["true"]},"failureThreshold":30,"periodSeconds":1}}"#,
+    r#"{"ports":[{"containerPort":9}],"resources":{},"securityContext":{"runAsUser":1000}}"#,
+];
+
 /// Valid values of a setting, as text (a variable or a flag would hold).
 fn seeds(env: &str, dir: &Path) -> Vec<String> {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
     match env {
         "HOOKINIT_LIFECYCLE" => s(LIFECYCLES),
         "HOOKINIT_POST_START" | "HOOKINIT_PRE_STOP" => s(HANDLERS),
+        "HOOKINIT_STARTUP_PROBE" | "HOOKINIT_LIVENESS_PROBE" => s(PROBES),
+        // Readiness: successThreshold may exceed 1.
+        "HOOKINIT_READINESS_PROBE" => {
+            let mut v: Vec<String> = s(PROBES);
+            v.push(r#"{"exec":{"command":["echo"]},"successThreshold":3}"#.into());
+            v
+        }
+        "HOOKINIT_CONTAINER" => s(CONTAINERS),
+        "HOOKINIT_POST_START_AFTER_STARTUP" => s(&["1", "0", "true"]),
         "HOOKINIT_GRACE_PERIOD" => s(&["10", "2.5", "30s", "0", " 7 "]),
         "HOOKINIT_STOP_SIGNAL" => s(&["TERM", "SIGUSR1", "RTMIN+2", "15", "rtmax-1"]),
         "HOOKINIT_STOP_ON" => s(&["TERM,INT", "none", "HUP", "SIGTERM, 10"]),
@@ -921,8 +944,18 @@ fn harmless(cfg: &hookinit::config::Config, dir: &Path) -> bool {
         Some(Handler::TcpSocket { host, .. }) => host == "127.0.0.1",
         Some(Handler::Sleep { duration }) => *duration <= Duration::from_secs(1),
     };
+    use hookinit::probes::{ProbeHandler, ProbeKind};
+    let probe_ok = |kind| match cfg.probe(kind).map(|p| &p.handler) {
+        None | Some(ProbeHandler::Grpc { .. }) => true,
+        Some(ProbeHandler::Exec { command }) => {
+            ["true", "/bin/true", "echo", "/bin/echo"].contains(&command[0].as_str())
+        }
+        Some(ProbeHandler::HttpGet(g)) => g.host == "127.0.0.1",
+        Some(ProbeHandler::TcpSocket { host, .. }) => host == "127.0.0.1",
+    };
     hook_ok(&cfg.post_start)
         && hook_ok(&cfg.pre_stop)
+        && ProbeKind::ALL.into_iter().all(probe_ok)
         && !matches!(&cfg.ready_file, Some(p) if !p.starts_with(dir))
         && (!cfg.pre_stop_on_exit || cfg.grace <= Duration::from_secs(3))
 }
@@ -995,7 +1028,10 @@ fn invalid_configurations_never_start_the_app() {
                 let remapped_to_2 = cfg.exit_remap.iter().any(|&(_, to)| to == 2);
                 assert!(out.code.is_some(), "{ctx}");
                 assert!(out.code != Some(2) || remapped_to_2, "{ctx}");
-                if cfg.post_start.is_none() {
+                if cfg.post_start.is_none()
+                    && cfg.liveness_probe.is_none()
+                    && cfg.startup_probe.is_none()
+                {
                     // Nothing can stop the app before it writes the marker.
                     assert!(marker.exists(), "{ctx}");
                     assert_eq!(out.code, Some(cfg.remap(0)), "{ctx}");
