@@ -14,6 +14,8 @@
 //! - [`spawn`]: starting the app and exec hooks (fork and exec, no allocation).
 //! - [`runner`]: handlers that run hookinit's own code, in a forked child.
 //! - [`hooks`]: the handlers (`exec`, `httpGet`, `tcpSocket`, `sleep`).
+//! - [`grpc`]: the `grpc` probe, a `grpc.health.v1.Health/Check` client over
+//!   cleartext HTTP/2 (with its own HPACK decoder).
 //! - [`leftovers`]: which processes "everything" means when signalling all.
 //! - [`events`]: event lines, text or JSON; [`errno`]: OS errors as text.
 //! - [`stdio`]: writing to the container's stdout/stderr without ever blocking.
@@ -25,6 +27,7 @@ pub mod config;
 pub mod container;
 pub mod errno;
 pub mod events;
+pub mod grpc;
 pub mod hooks;
 pub mod json;
 pub mod leftovers;
