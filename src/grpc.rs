@@ -104,9 +104,9 @@ fn go_error(e: &io::Error) -> String {
     let text = e.to_string();
     let text = text.split(" (os error").next().unwrap_or_default();
     let mut chars = text.chars();
-    chars
-        .next()
-        .map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
+    chars.next().map_or_else(String::new, |c| {
+        c.to_ascii_lowercase().to_string() + chars.as_str()
+    })
 }
 
 /// A Go `time.Duration` as `%v` prints it: `1s`, `1.5s`, `500ms`, `1m30s`.
@@ -657,8 +657,9 @@ struct Hpack {
 
 impl Hpack {
     fn new(limit: usize) -> Hpack {
-        let mut symbols: Vec<u16> = (0..257).collect();
-        symbols.sort_by_key(|&s| (HUFFMAN_LENGTHS[s as usize], s));
+        let symbols: Vec<u16> = (1..=30u8)
+            .flat_map(|len| (0..257u16).filter(move |&s| HUFFMAN_LENGTHS[s as usize] == len))
+            .collect();
         let (mut first, mut start, mut count) = ([0u32; 32], [0usize; 32], [0usize; 32]);
         let (mut code, mut len) = (0u32, 0u8);
         for (i, &s) in symbols.iter().enumerate() {
