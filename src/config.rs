@@ -73,6 +73,8 @@ pub enum Request {
     Run(Config),
     /// `--check`: validate and print the plan, never start the app.
     Check(Config),
+    /// `--ready`: whether the ready file exists (a shell-free HEALTHCHECK).
+    Ready(Config),
     Help,
     Version,
 }
@@ -937,6 +939,7 @@ fn file_layer(path: &std::path::Path) -> Result<Layer, ConfigError> {
 pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request, ConfigError> {
     let mut flags = Layer::default();
     let mut check = false;
+    let mut ready = false;
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
@@ -959,6 +962,11 @@ pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request,
             "-V" | "--version" => return Ok(Request::Version),
             "--check" => {
                 check = true;
+                i += 1;
+                continue;
+            }
+            "--ready" => {
+                ready = true;
                 i += 1;
                 continue;
             }
@@ -1010,6 +1018,9 @@ pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request,
     let merged = flags.over(env.over(file));
     let check = check || merged.check == Some(true);
     let config = finish(merged, command)?;
+    if ready {
+        return Ok(Request::Ready(config));
+    }
     if check {
         return Ok(Request::Check(config));
     }
@@ -1027,7 +1038,7 @@ pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request,
 
 /// Time kept for the app's own shutdown after PreStop: 2 s (the kubelet's
 /// minimum), or half the window if that is shorter.
-fn app_reserve(grace: Duration) -> Duration {
+pub fn app_reserve(grace: Duration) -> Duration {
     Duration::from_secs(2).min(grace / 2)
 }
 
@@ -1411,6 +1422,9 @@ pub fn usage() -> String {
         }
     }
     s.push_str("  --check                    validate, print the plan, do not start the app\n");
+    s.push_str(
+        "  --ready                    exit 0 if the ready file exists, else 1 (HEALTHCHECK without a shell)\n",
+    );
     s.push_str(
         "  -h, --help                 this text\n  -V, --version              the version\n",
     );

@@ -32,6 +32,7 @@ pub mod hooks;
 pub mod json;
 pub mod leftovers;
 pub mod lifecycle;
+pub mod prober;
 pub mod probes;
 pub mod reap;
 pub mod runner;
@@ -61,6 +62,10 @@ pub const EXIT_APP_NOT_STOPPED: i32 = 3;
 /// Exit code when PostStart failed and hookinit stopped the container,
 /// whatever the app's own status.
 pub const EXIT_POST_START_FAILED: i32 = 4;
+/// Exit code when a liveness or startup probe failed and hookinit stopped
+/// the container, whatever the app's own status: restart policies
+/// (`on-failure`, `unless-stopped`, `always`) restart it.
+pub const EXIT_PROBE_FAILED: i32 = 5;
 
 /// Runs hookinit with `argv` (program name first) and returns its exit code.
 pub fn run(argv: Vec<OsString>) -> i32 {
@@ -92,6 +97,16 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
             }
             println!("configuration OK");
             return 0;
+        }
+        Ok(Request::Ready(cfg)) => {
+            return match &cfg.ready_file {
+                Some(path) if path.exists() => 0,
+                Some(_) => 1,
+                None => {
+                    eprintln!("hookinit: --ready: no ready file is set (HOOKINIT_READY_FILE)");
+                    EXIT_USAGE
+                }
+            };
         }
         Ok(Request::Help) => {
             print!("{}", config::usage());

@@ -22,25 +22,33 @@ use std::os::fd::{AsRawFd, OwnedFd};
 /// Less than PIPE_BUF (4096) and than an event line.
 pub const REPORT_MAX: usize = 3584;
 
-/// What a handler found.
+/// What a handler found (the kubelet's probe results).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Success,
+    /// Counts as success, with a `ProbeWarning` event (a final 3xx).
+    Warning,
     Failure,
+    /// The handler could not run at all: the kubelet discards the result.
+    Error,
 }
 
 impl Kind {
     fn byte(self) -> u8 {
         match self {
             Kind::Success => b'S',
+            Kind::Warning => b'W',
             Kind::Failure => b'F',
+            Kind::Error => b'E',
         }
     }
 
     fn from_byte(b: u8) -> Option<Kind> {
         match b {
             b'S' => Some(Kind::Success),
+            b'W' => Some(Kind::Warning),
             b'F' => Some(Kind::Failure),
+            b'E' => Some(Kind::Error),
             _ => None,
         }
     }
@@ -55,6 +63,17 @@ pub struct Runner {
 /// Forks a child that runs `work` and reports what it returns. The child is
 /// the leader of its own process group and dies with hookinit.
 pub fn start<F>(work: F) -> Result<Runner, spawn::SpawnError>
+where
+    F: FnOnce() -> (Kind, String),
+{
+    start_at(None, work)
+}
+
+/// As [`start`], but the child first sleeps until `at` (CLOCK_MONOTONIC,
+/// which `Instant` is): a probe's process is forked when the previous one
+/// ended, so the loop wakes once per probe, for its result, and not also to
+/// start it.
+pub fn start_at<F>(at: Option<std::time::Instant>, work: F) -> Result<Runner, spawn::SpawnError>
 where
     F: FnOnce() -> (Kind, String),
 {
@@ -76,6 +95,9 @@ where
             libc::setpgid(0, 0);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         }
+        if let Some(at) = at {
+            sleep_until(at);
+        }
         let (kind, message) = work();
         let mut report = [0u8; REPORT_MAX];
         report[0] = kind.byte();
@@ -95,6 +117,18 @@ where
     // SAFETY: our own pipe; it is read only without blocking, after the reap.
     unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
     Ok(Runner { pid, report: read })
+}
+
+/// Sleeps until `at` on the monotonic clock (EINTR: sleeps on).
+fn sleep_until(at: std::time::Instant) {
+    let left = at.saturating_duration_since(std::time::Instant::now());
+    let ts = libc::timespec {
+        tv_sec: left.as_secs() as _,
+        tv_nsec: left.subsec_nanos() as _,
+    };
+    let mut rem = ts;
+    // SAFETY: relative sleeps with our own timespecs.
+    while unsafe { libc::nanosleep(&rem, &mut rem) } != 0 && spawn::errno() == libc::EINTR {}
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character.

@@ -34,6 +34,8 @@ use crate::errno::Errno;
 use crate::events::{self, Level};
 use crate::hooks::{HookKind, Hooks, Outcome};
 use crate::leftovers::{Leftovers, Scope, Signalled};
+use crate::prober::{Change, Prober};
+use crate::probes::ProbeKind;
 use crate::reap::{self, Reap, Status};
 use crate::signals::{self, Inherited, SignalFd};
 use std::ffi::CString;
@@ -128,10 +130,25 @@ pub struct Supervisor {
     signals: SignalFd,
     leftovers: Leftovers,
     hooks: Hooks,
+    prober: Prober,
+    /// Whether any probe is configured (a cheap check on the hot path).
+    probing: bool,
     app: App,
     own_pid: u32,
     phase: Phase,
     post_start_failed: bool,
+    /// PostStart succeeded, or there is none: readiness may say ready.
+    post_start_done: bool,
+    /// PostStart waits for the startup probe (`HOOKINIT_POST_START_AFTER_STARTUP`).
+    post_start_deferred: bool,
+    /// Whether the ready file exists (as hookinit made it).
+    ready_present: bool,
+    /// The probe whose failure stopped the container (exit 5).
+    probe_failure: Option<ProbeKind>,
+    /// The grace period of the stop in progress, and the app's reserve in it
+    /// (a probe's `terminationGracePeriodSeconds` may replace the setting).
+    grace: Duration,
+    reserve: Duration,
     /// The app refused SIGKILL (EPERM): it may outlive hookinit.
     app_unkillable: bool,
     exit_code: Option<i32>,
@@ -159,12 +176,29 @@ impl Supervisor {
             cfg.pre_stop_timeout,
             inherited,
         );
+        let prober = Prober::new(
+            [
+                cfg.startup_probe.clone(),
+                cfg.liveness_probe.clone(),
+                cfg.readiness_probe.clone(),
+            ],
+            inherited,
+            Instant::now(),
+        );
         let ready_file = cfg
             .ready_file
             .as_ref()
             .and_then(|p| CString::new(p.as_os_str().as_bytes()).ok());
         Supervisor {
             app: App::new(app_pid, cfg.signal_group),
+            probing: prober.any(),
+            prober,
+            post_start_done: false,
+            post_start_deferred: false,
+            ready_present: false,
+            probe_failure: None,
+            grace: cfg.grace,
+            reserve: cfg.app_reserve(),
             cfg,
             signals,
             leftovers: Leftovers::new(scope),
@@ -196,18 +230,26 @@ impl Supervisor {
         );
         // Start-up is over: from here on nothing allocates.
         alloc::start_counting();
-        if self.hooks.configured(HookKind::PostStart) {
-            if let Some(outcome) = self.hooks.start(HookKind::PostStart, Instant::now(), None) {
-                self.hook_finished(HookKind::PostStart, outcome);
-            }
+        self.prober.start();
+        if !self.hooks.configured(HookKind::PostStart) {
+            self.post_start_done = true;
+            self.update_ready();
+        } else if self.cfg.post_start_after_startup && !self.prober.started() {
+            self.post_start_deferred = true;
         } else {
-            self.mark_ready();
+            self.start_post_start();
         }
         loop {
             if let Some(code) = self.exit_code {
                 return code;
             }
             self.wait_and_dispatch();
+        }
+    }
+
+    fn start_post_start(&mut self) {
+        if let Some(outcome) = self.hooks.start(HookKind::PostStart, Instant::now(), None) {
+            self.hook_finished(HookKind::PostStart, outcome);
         }
     }
 
@@ -221,6 +263,7 @@ impl Supervisor {
             && self.signals_retry.retry_at.is_none()
             && self.poll_retry.retry_at.is_none()
             && !self.hooks.any_running()
+            && !(self.probing && self.prober.any_running_process())
         {
             return None;
         }
@@ -237,7 +280,7 @@ impl Supervisor {
             | Phase::Draining { deadline }
             | Phase::Killed { deadline } => Some(deadline),
         };
-        [self.hooks.wake_at(), phase_deadline]
+        [self.hooks.wake_at(), phase_deadline, self.prober.wake_at()]
             .into_iter()
             .chain(retries)
             .flatten()
@@ -392,7 +435,11 @@ impl Supervisor {
     /// What a stop signal does depends on how far the stop already is.
     fn on_stop_signal(&mut self, sig: i32) {
         match self.phase {
-            Phase::Running => self.begin_stop(sig, format_args!("received {}", signals::name(sig))),
+            Phase::Running => self.begin_stop(
+                sig,
+                format_args!("received {}", signals::name(sig)),
+                self.cfg.grace,
+            ),
             Phase::PreStop {
                 deadline,
                 signal: None,
@@ -439,7 +486,11 @@ impl Supervisor {
                     self.reap_retry.succeeded();
                     return;
                 }
-                Reap::NoChildren if self.app.alive() || self.hooks.any_running_process() => {
+                Reap::NoChildren
+                    if self.app.alive()
+                        || self.hooks.any_running_process()
+                        || self.prober.any_running_process() =>
+                {
                     self.reap_retry.failed("waitpid", Errno(libc::ECHILD));
                     return;
                 }
@@ -474,6 +525,10 @@ impl Supervisor {
             .flatten()
         {
             self.hook_finished(kind, outcome);
+        } else if self.probing && self.prober.owns(pid) {
+            if let Some(change) = self.prober.on_reaped(pid, status) {
+                self.on_probe(change);
+            }
         } else if self.debug {
             events::log(Level::Debug, "Reaped", format_args!("pid {pid} {status}"));
         }
@@ -493,6 +548,11 @@ impl Supervisor {
                 self.hook_finished(kind, outcome);
             }
         }
+        if self.probing {
+            if let Some(change) = self.prober.on_time(now) {
+                self.on_probe(change);
+            }
+        }
         match self.phase {
             Phase::AwaitingExit {
                 deadline,
@@ -504,7 +564,7 @@ impl Supervisor {
             | Phase::Stopping { deadline }
                 if now >= deadline =>
             {
-                let grace = events::secs(self.cfg.grace);
+                let grace = events::secs(self.grace);
                 self.kill_everything(format_args!("the grace period of {grace} is over"))
             }
             Phase::Draining { deadline } if now >= deadline => self.kill_everything(format_args!(
@@ -525,6 +585,7 @@ impl Supervisor {
     // ---- the app's exit -----------------------------------------------------
 
     fn on_app_exit(&mut self) {
+        self.prober.stop();
         self.hooks
             .end_early(HookKind::PostStart, format_args!("the app exited"), false);
         match self.phase {
@@ -533,7 +594,8 @@ impl Supervisor {
                     self.remove_ready_file();
                     // No app to keep time for: PreStop may use the whole window.
                     let now = Instant::now();
-                    let deadline = now + self.cfg.grace;
+                    self.grace = self.cfg.grace;
+                    let deadline = now + self.grace;
                     self.start_pre_stop(now, deadline, deadline, None);
                 } else {
                     self.begin_drain(None);
@@ -580,8 +642,11 @@ impl Supervisor {
 
     // ---- stopping -----------------------------------------------------------
 
-    /// A stop begins: the grace window opens now.
-    fn begin_stop(&mut self, trigger: i32, reason: fmt::Arguments<'_>) {
+    /// A stop begins: the grace window of `grace` opens now.
+    fn begin_stop(&mut self, trigger: i32, reason: fmt::Arguments<'_>, grace: Duration) {
+        self.prober.stop();
+        self.grace = grace;
+        self.reserve = crate::config::app_reserve(grace);
         self.remove_ready_file();
         self.hooks.end_early(
             HookKind::PostStart,
@@ -589,16 +654,16 @@ impl Supervisor {
             false,
         );
         let now = Instant::now();
-        let deadline = now + self.cfg.grace;
+        let deadline = now + grace;
         let signal = self.cfg.stop_signal.unwrap_or(trigger);
-        let grace = events::secs(self.cfg.grace);
+        let grace = events::secs(grace);
         let log_killing = || {
             let msg = format_args!("stopping the container: {reason}; grace period {grace}");
             events::log(Level::Info, "Killing", msg);
         };
         if self.hooks.configured(HookKind::PreStop) {
             log_killing();
-            let hook_deadline = deadline - self.cfg.app_reserve();
+            let hook_deadline = deadline - self.reserve;
             self.start_pre_stop(now, deadline, hook_deadline, Some(signal));
         } else {
             // Signal first, log after: the app should not wait for our log line.
@@ -635,7 +700,7 @@ impl Supervisor {
     fn after_pre_stop(&mut self, deadline: Instant, signal: Option<i32>, outcome: Outcome) {
         match signal {
             Some(signal) if self.app.alive() => {
-                let signal_at = deadline - self.cfg.app_reserve();
+                let signal_at = deadline - self.reserve;
                 if self.cfg.pre_stop_drains
                     && outcome == Outcome::Succeeded
                     && Instant::now() < signal_at
@@ -764,6 +829,7 @@ impl Supervisor {
             // hookinit stopped the container: one code, whatever the app's
             // status (143 or 0 or 1 depended on its TERM handler's timing).
             _ if self.post_start_failed => crate::EXIT_POST_START_FAILED,
+            _ if self.probe_failure.is_some() => crate::EXIT_PROBE_FAILED,
             Some(status) => self.cfg.remap(status.code()),
             None if self.app_unkillable => crate::EXIT_APP_NOT_STOPPED,
             // SIGKILL was delivered; the app is stuck in the kernel, not alive.
@@ -785,9 +851,8 @@ impl Supervisor {
     fn hook_finished(&mut self, kind: HookKind, outcome: Outcome) {
         match (kind, outcome) {
             (HookKind::PostStart, Outcome::Succeeded) => {
-                if self.phase == Phase::Running {
-                    self.mark_ready();
-                }
+                self.post_start_done = true;
+                self.update_ready();
             }
             (HookKind::PostStart, Outcome::Cancelled) => {}
             (HookKind::PostStart, Outcome::Failed) => {
@@ -796,6 +861,7 @@ impl Supervisor {
                     self.begin_stop(
                         self.cfg.stop_signal.unwrap_or(libc::SIGTERM),
                         format_args!("the PostStart hook failed"),
+                        self.cfg.grace,
                     );
                 }
             }
@@ -807,11 +873,75 @@ impl Supervisor {
         }
     }
 
+    // ---- probes ---------------------------------------------------------------
+
+    fn on_probe(&mut self, change: Change) {
+        match change {
+            Change::Started => {
+                self.prober.on_started();
+                if std::mem::take(&mut self.post_start_deferred) {
+                    self.start_post_start();
+                }
+                self.update_ready();
+            }
+            Change::Readiness => self.update_ready(),
+            Change::Restart(kind) => {
+                if !matches!(self.phase, Phase::Running) || !self.app.alive() {
+                    return;
+                }
+                self.probe_failure = Some(kind);
+                let grace = self
+                    .prober
+                    .termination_grace(kind)
+                    .unwrap_or(self.cfg.grace);
+                let probe = match kind {
+                    ProbeKind::Startup => "startup",
+                    _ => "liveness",
+                };
+                // Taken out for the message (no copy: nothing allocates here).
+                let name = self.cfg.container_name.take();
+                let container = name.as_deref().unwrap_or("app");
+                self.begin_stop(
+                    self.cfg.stop_signal.unwrap_or(libc::SIGTERM),
+                    format_args!("Container {container} failed {probe} probe, will be restarted"),
+                    grace,
+                );
+                self.cfg.container_name = name;
+            }
+        }
+    }
+
     // ---- ready file ---------------------------------------------------------
+
+    /// The ready file exists exactly while the app runs, has started
+    /// (startup probe), PostStart succeeded and readiness says ready.
+    fn update_ready(&mut self) {
+        let want = matches!(self.phase, Phase::Running)
+            && self.app.alive()
+            && self.post_start_done
+            && self.prober.ready();
+        if want == self.ready_present {
+            return;
+        }
+        if want {
+            self.mark_ready();
+        } else {
+            self.remove_ready_file();
+        }
+        if self.prober.has(ProbeKind::Readiness) {
+            let msg = if want {
+                "the container is ready"
+            } else {
+                "the container is not ready"
+            };
+            events::log(Level::Info, "Readiness", format_args!("{msg}"));
+        }
+    }
 
     /// Creates the ready file. Opened non-blocking: a FIFO at that path
     /// must not hold up PID 1 (it fails with ENXIO without a reader instead).
-    fn mark_ready(&self) {
+    fn mark_ready(&mut self) {
+        self.ready_present = true;
         let Some(path) = &self.ready_file else { return };
         let flags = libc::O_WRONLY
             | libc::O_CREAT
@@ -835,7 +965,8 @@ impl Supervisor {
         }
     }
 
-    fn remove_ready_file(&self) {
+    fn remove_ready_file(&mut self) {
+        self.ready_present = false;
         if let Some(path) = &self.ready_file {
             // SAFETY: unlink with a NUL-terminated path made at start-up.
             unsafe { libc::unlink(path.as_ptr()) };

@@ -1171,3 +1171,114 @@ fn http_example_poststart_and_httpget_prestop() {
     assert!(logs.out.contains("app: got TERM"), "{}", logs.all());
     assert!(!logs.err.contains("Failed"), "{}", logs.all());
 }
+
+/// The thing Docker users have asked for since 2016 (moby/moby#28400): a
+/// liveness probe inside the container. The app hangs after a while; the
+/// probe fails, PreStop runs before the app's stop signal, hookinit exits 5,
+/// and `--restart unless-stopped` restarts the container, with no socket and
+/// no sidecar.
+#[test]
+fn liveness_failure_is_restarted_by_docker() {
+    let Some(images) = setup("liveness_failure_is_restarted_by_docker") else {
+        return;
+    };
+    let app = "trap 'echo app: got TERM; exit 0' TERM; touch /alive; echo app: serving; \
+               sleep 2; rm /alive; echo app: hung; while :; do sleep 1; done";
+    let c = Container::start(
+        "liveness",
+        &images.exec,
+        &[
+            "--restart",
+            "unless-stopped",
+            "-e",
+            r#"HOOKINIT_LIVENESS_PROBE={"exec":{"command":["test","-e","/alive"]},"periodSeconds":1,"failureThreshold":2}"#,
+        ],
+        &["sh", "-c", app],
+    );
+    let end = Instant::now() + Duration::from_secs(40);
+    let restarts = loop {
+        let n: u32 = c.inspect("{{.RestartCount}}").parse().unwrap_or(0);
+        if n >= 1 || Instant::now() > end {
+            break n;
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
+    // The restarted app says so again.
+    let end = Instant::now() + LOG_TIMEOUT;
+    while c.logs().out.matches("app: serving").count() < 2 && Instant::now() < end {
+        thread::sleep(Duration::from_millis(100));
+    }
+    let logs = c.logs();
+    eprintln!("docker restarted the container {restarts} time(s)");
+    assert!(restarts >= 1, "never restarted\n{}", logs.all());
+    logs.assert_order(
+        &logs.out,
+        &[
+            "app: serving",
+            "app: hung",
+            "prestop: drained",
+            "app: got TERM",
+            "app: serving",
+        ],
+    );
+    logs.assert_order(
+        &logs.err,
+        &[
+            "hookinit: Unhealthy handler=exec: Liveness probe failed: ",
+            "hookinit: Unhealthy handler=exec: Liveness probe failed: ",
+            "hookinit: Killing: stopping the container: Container app failed liveness probe, will be restarted",
+            "hookinit: StopSignalSent: sent SIGTERM",
+        ],
+    );
+    // The restart is Docker's answer to exit 5 (not a stop by the user).
+    assert_eq!(c.inspect("{{.State.Running}}"), "true", "{}", logs.all());
+}
+
+/// `HEALTHCHECK CMD ["/hookinit", "--ready"]` in an image with no shell:
+/// Docker's health follows hookinit's readiness probe both ways.
+#[test]
+fn healthcheck_follows_readiness_without_a_shell() {
+    let Some(images) = setup("healthcheck_follows_readiness_without_a_shell") else {
+        return;
+    };
+    let image = tag("health");
+    let ctx = common::TempDir::new("docker-health");
+    fs::write(
+        ctx.path("Dockerfile"),
+        format!(
+            "FROM {}\nWORKDIR /run/hookinit\n\
+             ENV HOOKINIT_READY_FILE=/run/hookinit/ready \\\n    \
+             HOOKINIT_READINESS_PROBE='{{\"exec\":{{\"command\":[\"test\",\"-e\",\"/run/hookinit/healthy\"]}},\"periodSeconds\":1}}'\n\
+             HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD [\"/hookinit\", \"--ready\"]\n",
+            images.exec
+        ),
+    )
+    .unwrap();
+    build(&image, &ctx.0, "Dockerfile", &[]).unwrap();
+    let c = Container::start(
+        "health",
+        &image,
+        &[],
+        &["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"],
+    );
+    let health = || c.inspect("{{.State.Health.Status}}");
+    let wait = |want: &str| {
+        let end = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < end {
+            if health() == want {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        false
+    };
+    assert!(
+        wait("unhealthy"),
+        "not unhealthy while not ready: {}",
+        health()
+    );
+    docker_ok(&["exec", &c.name, "touch", "/run/hookinit/healthy"]);
+    assert!(wait("healthy"), "never healthy: {}", health());
+    docker_ok(&["exec", &c.name, "rm", "/run/hookinit/healthy"]);
+    assert!(wait("unhealthy"), "never unhealthy again: {}", health());
+}

@@ -184,8 +184,10 @@ fn http_server() -> u16 {
     port
 }
 
+/// The app prints `app-ready` from `app-rea""dy`, so that a debug `Started`
+/// event (which quotes the script) cannot be taken for the app's own line.
 const APP_TERM_7: &str =
-    "trap 'echo app-got-TERM; exit 7' TERM; echo app-ready; while :; do sleep 0.05; done";
+    "trap 'echo app-got-TERM; exit 7' TERM; echo app-rea\"\"dy; while :; do sleep 0.05; done";
 
 // ---- 1. SIGCHLD ignored by the launcher -----------------------------------------------
 
@@ -335,7 +337,7 @@ fn the_loop_never_allocates_after_start_up() {
                 env.push(("HOOKINIT_PRE_STOP_TIMEOUT", timeout));
             }
             // Leftovers for the exit's walk: a setsid grandchild.
-            let app = "trap 'exit 0' TERM; trap 'echo usr1' USR1; setsid sleep 30 & echo app-ready; while :; do sleep 0.05; done";
+            let app = "trap 'exit 0' TERM; trap 'echo usr1' USR1; setsid sleep 30 & echo app-rea\"\"dy; while :; do sleep 0.05; done";
             let args = ["--", "sh", "-c", app];
             let r = if pid1 {
                 Running::pid1(&args, &env)
@@ -376,7 +378,7 @@ fn signal_mask_and_single_thread_survive_every_handler_kind() {
         format!(r#"{{"tcpSocket":{{"port":{port}}}}}"#),
         r#"{"sleep":{"seconds":0}}"#.to_string(),
     ];
-    let app = "trap 'echo app-got-34' 34; echo app-ready; while :; do sleep 0.05; done";
+    let app = "trap 'echo app-got-34' 34; echo app-rea\"\"dy; while :; do sleep 0.05; done";
     for handler in &handlers {
         for pid1 in [true, false] {
             let env = [("HOOKINIT_POST_START", handler.as_str())];
@@ -436,7 +438,7 @@ fn a_failed_waitpid_is_tried_again_as_pid1() {
     let t = TempDir::new("waitpid");
     let go = t.path("go");
     let app = format!(
-        "echo app-ready; while [ ! -e {} ]; do sleep 0.02; done; exit 7",
+        "echo app-rea\"\"dy; while [ ! -e {} ]; do sleep 0.02; done; exit 7",
         go.display()
     );
     for injects in [

@@ -8,6 +8,8 @@
 //! Without the venv the real-server tests skip, unless `E2E_REQUIRE_GRPC=1`
 //! (CI), which makes them fail.
 
+mod common;
+
 use hookinit::grpc::check;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -344,4 +346,57 @@ fn scripted_failures() {
     for (script, expected) in cases {
         assert_eq!(scripted(script).0, failure(expected));
     }
+}
+
+/// The grpc probe through hookinit as PID 1: readiness against a SERVING
+/// server makes the container ready; liveness against a NOT_SERVING service
+/// restarts it (exit 5) with the kubelet's message.
+#[test]
+fn grpc_probes_through_hookinit() {
+    let Some(server) = Server::start("serving") else {
+        return;
+    };
+    let t = common::TempDir::new("grpc-probe");
+    let ready = t.path("ready");
+    let app = "trap 'exit 0' TERM; echo app-ready; while :; do sleep 0.05; done";
+    let readiness = format!(r#"{{"grpc":{{"port":{}}},"periodSeconds":1}}"#, server.port);
+    let mut r = common::Running::pid1(
+        &["--", "sh", "-c", app],
+        &[
+            ("HOOKINIT_READINESS_PROBE", &readiness),
+            ("HOOKINIT_READY_FILE", ready.to_str().unwrap()),
+        ],
+    );
+    assert!(
+        common::eventually(Duration::from_secs(10), || ready.exists()),
+        "never ready: {}",
+        r.stderr()
+    );
+    r.mark();
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.wait(Duration::from_secs(20)).code, Some(0));
+
+    let liveness = format!(
+        r#"{{"grpc":{{"port":{},"service":"down.Service"}},"periodSeconds":1,"failureThreshold":2}}"#,
+        server.port
+    );
+    let f = common::Running::pid1(
+        &["--", "sh", "-c", app],
+        &[("HOOKINIT_LIVENESS_PROBE", &liveness)],
+    )
+    .wait(Duration::from_secs(20));
+    assert_eq!(f.code, Some(5), "{f:#?}");
+    let unhealthy: Vec<&str> = f
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("hookinit: Unhealthy"))
+        .collect();
+    assert_eq!(
+        unhealthy,
+        vec![
+            r#"hookinit: Unhealthy handler=grpc: Liveness probe failed: service unhealthy (responded with "NOT_SERVING")"#;
+            2
+        ],
+        "{f:#?}"
+    );
 }

@@ -60,12 +60,106 @@ pub fn get(spec: &HttpGet, budget: Option<Duration>) -> Result<(), String> {
     Err(format!("GET {url}: more than {MAX_REDIRECTS} redirects"))
 }
 
+/// The kubelet's httpGet probe (`pkg/probe/http`): 2xx is success with the
+/// body; a final 3xx (a redirect to another host, not followed) is success
+/// with a warning; anything else fails with the status code only (the body
+/// is left out, kubernetes#99425). Same-hostname redirects are followed, at
+/// most 10. `User-Agent: kube-probe/1.34` and `Accept: */*` unless the probe
+/// sets them. `timeout` covers the whole exchange.
+pub fn probe(spec: &HttpGet, timeout: Duration) -> (crate::runner::Kind, String) {
+    use crate::runner::Kind;
+    let agent = agent_with(Some(timeout), "kube-probe/1.34");
+    let scheme = if spec.scheme == Scheme::Https {
+        "https"
+    } else {
+        "http"
+    };
+    let authority = host_port(&spec.host, spec.port);
+    let mut url = format!("{scheme}://{authority}{}", spec.path);
+    let has = |name: &str| {
+        spec.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    for _ in 0..=MAX_REDIRECTS {
+        let mut request = agent.get(&url);
+        if !has("Accept") {
+            request = request.header("Accept", "*/*");
+        }
+        for (name, value) in &spec.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let mut response = match request.call() {
+            Ok(r) => r,
+            Err(e) => return (Kind::Failure, format!("Get \"{url}\": {e}")),
+        };
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        let _ = response
+            .body_mut()
+            .as_reader()
+            .take(BODY_LIMIT)
+            .read_to_end(&mut body);
+        let body = String::from_utf8_lossy(&body).into_owned();
+        if (300..400).contains(&status) {
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| same_hostname_target(&url, l));
+            if let Some(next) = location {
+                url = next;
+                continue;
+            }
+            return (
+                Kind::Warning,
+                format!("Probe terminated redirects, Response body: {body}"),
+            );
+        }
+        if (200..300).contains(&status) {
+            return (Kind::Success, body);
+        }
+        return (
+            Kind::Failure,
+            format!("HTTP probe failed with statuscode: {status}"),
+        );
+    }
+    (
+        Kind::Failure,
+        format!("Get \"{url}\": stopped after {MAX_REDIRECTS} redirects"),
+    )
+}
+
+/// A redirect's target if it stays on the same host name (any port or
+/// scheme: the kubelet's rule for probes).
+fn same_hostname_target(current: &str, location: &str) -> Option<String> {
+    let host_of = |url: &str| -> Option<String> {
+        let rest = url.split_once("://")?.1;
+        let authority = rest.split('/').next()?;
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next()?,
+            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+        };
+        Some(host.to_ascii_lowercase())
+    };
+    if location.starts_with('/') && !location.starts_with("//") {
+        let (scheme, rest) = current.split_once("://")?;
+        let authority = rest.split('/').next()?;
+        return Some(format!("{scheme}://{authority}{location}"));
+    }
+    (host_of(location)? == host_of(current)?).then(|| location.to_string())
+}
+
 fn agent(budget: Option<Duration>) -> ureq::Agent {
+    agent_with(budget, concat!("hookinit/", env!("CARGO_PKG_VERSION")))
+}
+
+fn agent_with(budget: Option<Duration>, user_agent: &str) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
         .max_redirects(0)
         .http_status_as_error(false)
         .timeout_global(budget.map(|b| b.max(Duration::from_millis(1))))
-        .user_agent(concat!("hookinit/", env!("CARGO_PKG_VERSION")));
+        .user_agent(user_agent);
     #[cfg(feature = "https")]
     let config = config.tls_config(
         ureq::tls::TlsConfig::builder()
@@ -107,5 +201,23 @@ mod tests {
         assert_eq!(t("http", "127.0.0.1:80", "http://evil:80/b"), None);
         assert_eq!(t("http", "127.0.0.1:80", "//evil/b"), None);
         assert_eq!(t("http", "127.0.0.1:80", "https://127.0.0.1:80/b"), None);
+    }
+
+    #[test]
+    fn probes_follow_same_hostname_redirects() {
+        let t = super::same_hostname_target;
+        assert_eq!(
+            t("http://127.0.0.1:80/a", "/b").as_deref(),
+            Some("http://127.0.0.1:80/b")
+        );
+        assert_eq!(
+            t("http://127.0.0.1:80/a", "https://127.0.0.1:8443/c").as_deref(),
+            Some("https://127.0.0.1:8443/c")
+        );
+        assert_eq!(t("http://127.0.0.1:80/a", "http://other:80/b"), None);
+        assert_eq!(
+            t("http://[::1]:80/a", "http://[::1]:81/b").as_deref(),
+            Some("http://[::1]:81/b")
+        );
     }
 }

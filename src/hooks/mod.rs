@@ -13,8 +13,8 @@
 //! that starting, watching and ending a hook on the stop path allocates nothing.
 
 mod exec;
-mod http;
-mod tcp;
+pub(crate) mod http;
+pub(crate) mod tcp;
 
 use crate::events::{self, Event, Level};
 use crate::lifecycle::Handler;
@@ -389,8 +389,8 @@ impl Hooks {
             Work::Runner(r) => {
                 let report = r.finished(status, &mut plan.report);
                 match report.kind {
-                    runner::Kind::Success => false,
-                    runner::Kind::Failure => {
+                    runner::Kind::Success | runner::Kind::Warning => false,
+                    runner::Kind::Failure | runner::Kind::Error => {
                         log_failure(kind, handler, Failure::Report(report.message));
                         true
                     }

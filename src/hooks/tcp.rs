@@ -28,3 +28,22 @@ pub fn connect(host: &str, port: u16, budget: Option<Duration>) -> Result<(), St
     }
     Err(last)
 }
+
+/// The kubelet's tcpSocket probe: success when a connection opens within
+/// `timeout` (closed at once), else the dial error.
+pub fn probe(host: &str, port: u16, timeout: Duration) -> (crate::runner::Kind, String) {
+    use crate::runner::Kind;
+    let target = host_port(host, port);
+    let addrs = match (host, port).to_socket_addrs() {
+        Ok(a) => a,
+        Err(e) => return (Kind::Failure, format!("dial tcp {target}: lookup: {e}")),
+    };
+    let mut last = format!("dial tcp {target}: no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1))) {
+            Ok(_) => return (Kind::Success, String::new()),
+            Err(e) => last = format!("dial tcp {target}: connect: {e}"),
+        }
+    }
+    (Kind::Failure, last)
+}
