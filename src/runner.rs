@@ -99,6 +99,7 @@ where
             sleep_until(at);
         }
         let (kind, message) = work();
+        let message = one_line(&message);
         let mut report = [0u8; REPORT_MAX];
         report[0] = kind.byte();
         let len = cut(&message, REPORT_MAX - 1);
@@ -117,6 +118,17 @@ where
     // SAFETY: our own pipe; it is read only without blocking, after the reap.
     unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
     Ok(Runner { pid, report: read })
+}
+
+/// A handler's output on one line, as event lines are: its non-empty lines,
+/// trimmed, joined by ` | ` (as a failed exec hook's tail).
+fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join(" | ")
 }
 
 /// Sleeps until `at` on the monotonic clock (EINTR: sleeps on).

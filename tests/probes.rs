@@ -556,3 +556,39 @@ fn named_ports_from_the_container_object() {
         "{f:#?}"
     );
 }
+
+/// Probe events as JSON lines, for log collectors: the kubelet's reasons and
+/// messages, the handler named.
+#[test]
+fn probe_events_as_json() {
+    // Output on several lines: one event line each time all the same.
+    let probe = r#"{"exec":{"command":["sh","-c","echo not; echo '  healthy '; exit 1"]},"periodSeconds":1,"failureThreshold":2}"#;
+    let f = Running::pid1(
+        &["--", "sh", "-c", APP],
+        &[
+            ("HOOKINIT_LIVENESS_PROBE", probe),
+            ("HOOKINIT_LOG_FORMAT", "json"),
+        ],
+    )
+    .wait(secs(20.0));
+    assert_eq!(f.code, Some(5), "{f:#?}");
+    let lines: Vec<serde_json::Value> = f
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let unhealthy: Vec<&serde_json::Value> =
+        lines.iter().filter(|v| v["event"] == "Unhealthy").collect();
+    assert_eq!(unhealthy.len(), 2, "{f:#?}");
+    for v in unhealthy {
+        assert_eq!(v["handler"], "exec");
+        assert_eq!(v["message"], "Liveness probe failed: not | healthy");
+    }
+    assert!(
+        lines.iter().any(|v| v["event"] == "Killing"
+            && v["message"].as_str().is_some_and(
+                |m| m.contains("Container app failed liveness probe, will be restarted")
+            )),
+        "{f:#?}"
+    );
+}
