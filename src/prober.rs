@@ -77,6 +77,8 @@ struct Worker {
     value: Value,
     on_hold: bool,
     tries: u32,
+    /// When a probe whose process could not be forked is tried again.
+    retry_at: Option<Instant>,
     report: [u8; runner::REPORT_MAX],
 }
 
@@ -121,6 +123,7 @@ impl Prober {
                     },
                     on_hold: false,
                     tries: 0,
+                    retry_at: None,
                     report: [0; runner::REPORT_MAX],
                 })
             })
@@ -179,6 +182,7 @@ impl Prober {
     pub fn stop(&mut self) {
         self.stopped = true;
         for w in self.workers.iter_mut().flatten() {
+            w.retry_at = None;
             if let Some(run) = w.run.take() {
                 run.runner.kill();
             }
@@ -197,12 +201,13 @@ impl Prober {
         self.workers.iter().flatten().any(|w| w.run.is_some())
     }
 
-    /// When the loop must look at the probes: the earliest hard deadline.
+    /// When the loop must look at the probes: the earliest hard deadline, or
+    /// a retry of a probe whose process could not be forked.
     pub fn wake_at(&self) -> Option<Instant> {
         self.workers
             .iter()
             .flatten()
-            .filter_map(|w| w.run.as_ref().map(|r| r.deadline))
+            .filter_map(|w| w.run.as_ref().map(|r| r.deadline).or(w.retry_at))
             .min()
     }
 
@@ -238,10 +243,17 @@ impl Prober {
         change
     }
 
-    /// Probes past their hard deadline are killed and fail as timed out.
+    /// Probes past their hard deadline are killed and fail as timed out;
+    /// probes whose process could not be forked are tried again.
     pub fn on_time(&mut self, now: Instant) -> Option<Change> {
         let mut change = None;
         for i in 0..3 {
+            let retry = self.workers[i]
+                .as_mut()
+                .and_then(|w| w.retry_at.take_if(|at| now >= *at));
+            if retry.is_some() {
+                self.schedule(i, now);
+            }
             let timed_out = self.workers[i]
                 .as_ref()
                 .and_then(|w| w.run.as_ref())
@@ -381,7 +393,7 @@ impl Prober {
             ProbeKind::Startup => started,
             _ => !started,
         };
-        if stopped || w.on_hold || gated || w.run.is_some() {
+        if stopped || w.on_hold || gated || w.run.is_some() || w.retry_at.is_some() {
             return;
         }
         let period = w.probe.period.max(Duration::from_millis(1));
@@ -397,13 +409,15 @@ impl Prober {
         match started {
             Ok(runner) => w.run = Some(Run { runner, deadline }),
             Err(e) => {
-                // No process now: an error of this run (tried again later).
+                // No process now (no PIDs or memory left): an error of this
+                // run, not a failure; tried again a period later.
                 let name = w.kind.name();
                 let msg = format_args!(
                     "{name} probe errored and resulted in unknown state: {}",
                     e.reason()
                 );
                 events::log(Level::Warn, "Unhealthy", msg);
+                w.retry_at = Some(at.max(now) + period);
             }
         }
     }

@@ -263,7 +263,7 @@ impl Supervisor {
             && self.signals_retry.retry_at.is_none()
             && self.poll_retry.retry_at.is_none()
             && !self.hooks.any_running()
-            && !(self.probing && self.prober.any_running_process())
+            && !(self.probing && self.prober.wake_at().is_some())
         {
             return None;
         }

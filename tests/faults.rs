@@ -697,3 +697,45 @@ fn baseline_stop_is_quick() {
     assert_eq!(f.code, Some(7), "{f:?}");
     assert!(began.elapsed() < secs(2.0), "{f:?}");
 }
+
+// ---- probes under faults ---------------------------------------------------------------
+
+/// A probe's process cannot be forked (EAGAIN: out of PIDs): an error, not a
+/// failure (the container is not restarted for it), tried again a period
+/// later; probing resumes when fork works again.
+#[test]
+fn a_probe_that_cannot_fork_is_retried_not_failed() {
+    if !have_strace() {
+        return;
+    }
+    let t = TempDir::new("probe-fork");
+    let log = t.path("log");
+    let probe = format!(
+        r#"{{"exec":{{"command":["sh","-c","echo run >> {}"]}},"periodSeconds":1,"failureThreshold":1}}"#,
+        log.display()
+    );
+    // fork #1 starts the app; #2 and #3 would start the first two probe runs.
+    let (mut r, hookinit) = traced(
+        &["fork:error=EAGAIN:when=2..3"],
+        &["--", "sh", "-c", APP_TERM_7],
+        &[("HOOKINIT_LIVENESS_PROBE", &probe)],
+    );
+    r.wait_for("app-ready", secs(10.0));
+    let runs = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert!(eventually(secs(15.0), || runs() >= 2), "{}", r.stderr());
+    r.mark();
+    kill(hookinit, libc::SIGTERM);
+    let f = r.wait(secs(15.0));
+    assert_eq!(f.code, Some(7), "not restarted for an error: {f:#?}");
+    let errored: Vec<&str> = events(&f.stderr, "Unhealthy")
+        .into_iter()
+        .filter(|l| l.contains("Liveness probe errored and resulted in unknown state: cannot create the process: Resource temporarily unavailable (errno 11)"))
+        .collect();
+    assert_eq!(errored.len(), 2, "{f:#?}");
+    assert!(!f.stderr.contains("failed liveness probe"), "{f:#?}");
+}
