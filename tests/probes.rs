@@ -499,7 +499,11 @@ fn post_start_after_startup_waits_for_the_startup_probe() {
         &s(&ok),
         r#","periodSeconds":1,"failureThreshold":30"#,
     );
-    let post_start = format!(r#"["sh","-c","date +%s.%N > {}"]"#, s(&marker));
+    // Written whole, then renamed: the test never reads a half-written file.
+    let post_start = format!(
+        r#"["sh","-c","date +%s.%N > {m}.tmp && mv {m}.tmp {m}"]"#,
+        m = s(&marker)
+    );
     let mut r = Running::pid1(
         &["--", "sh", "-c", APP],
         &[
