@@ -510,7 +510,8 @@ impl Layer {
 
     /// Folds `lifecycle` into the hook and stop-signal slots, rejecting a hook
     /// given twice in this one source.
-    fn settle(mut self) -> Result<Self, ConfigError> {
+    /// In place: a layer is large, and moving it costs more than the parse.
+    fn settle(&mut self) -> Result<(), ConfigError> {
         if let Some((l, lsource, [post_raw, pre_raw])) = self.lifecycle.take() {
             for (from_lc, raw, slot, name) in [
                 (l.post_start, post_raw, &mut self.post_start, "postStart"),
@@ -590,7 +591,7 @@ impl Layer {
             self.container_name = c.name;
             self.container_ports = Some(c.ports);
         }
-        Ok(self)
+        Ok(())
     }
 
     fn probe_slot(&mut self, kind: ProbeKind) -> &mut Option<Given<Probe>> {
@@ -603,7 +604,7 @@ impl Layer {
 
     /// Parses again, now with the container's ports (`None`: no container
     /// object anywhere), the hooks and probes of this source that name a port.
-    fn resolve(mut self, ports: Option<&[ContainerPort]>) -> Result<Self, ConfigError> {
+    fn resolve(&mut self, ports: Option<&[ContainerPort]>) -> Result<(), ConfigError> {
         let names = ports.map_or(PortNames::Unsupported, PortNames::Container);
         for slot in [&mut self.post_start, &mut self.pre_stop] {
             if let Some(g) = slot.as_mut() {
@@ -621,41 +622,47 @@ impl Layer {
                 }
             }
         }
-        Ok(self)
+        Ok(())
     }
 
     /// `self` over `lower`: a setting here wins.
-    fn over(self, lower: Layer) -> Layer {
-        Layer {
-            verbosity: self.verbosity.or(lower.verbosity),
-            log_format: self.log_format.or(lower.log_format),
-            signal_group: self.signal_group.or(lower.signal_group),
-            subreaper: self.subreaper.or(lower.subreaper),
-            exit_remap: self.exit_remap.or(lower.exit_remap),
-            lifecycle: None,
-            container: None,
-            post_start: self.post_start.or(lower.post_start),
-            pre_stop: self.pre_stop.or(lower.pre_stop),
-            startup_probe: self.startup_probe.or(lower.startup_probe),
-            liveness_probe: self.liveness_probe.or(lower.liveness_probe),
-            readiness_probe: self.readiness_probe.or(lower.readiness_probe),
-            container_ports: self.container_ports.or(lower.container_ports),
-            container_name: self.container_name.or(lower.container_name),
-            post_start_after_startup: self
-                .post_start_after_startup
-                .or(lower.post_start_after_startup),
-            stop_signal: self.stop_signal.or(lower.stop_signal),
-            grace: self.grace.or(lower.grace),
-            stop_on: self.stop_on.or(lower.stop_on),
-            post_start_timeout: self.post_start_timeout.or(lower.post_start_timeout),
-            pre_stop_timeout: self.pre_stop_timeout.or(lower.pre_stop_timeout),
-            ready_file: self.ready_file.or(lower.ready_file),
-            pre_stop_on_exit: self.pre_stop_on_exit.or(lower.pre_stop_on_exit),
-            pre_stop_drains: self.pre_stop_drains.or(lower.pre_stop_drains),
-            cleanup_timeout: self.cleanup_timeout.or(lower.cleanup_timeout),
-            check: self.check.or(lower.check),
-            config: self.config.or(lower.config),
+    /// Fills what this layer leaves unset from `lower` (a setting here
+    /// wins), in place: moving whole layers cost more than parsing them.
+    fn fill_from(&mut self, lower: &mut Layer) {
+        fn fill<T>(mine: &mut Option<T>, theirs: &mut Option<T>) {
+            if mine.is_none() && theirs.is_some() {
+                *mine = theirs.take();
+            }
         }
+        fill(&mut self.verbosity, &mut lower.verbosity);
+        fill(&mut self.log_format, &mut lower.log_format);
+        fill(&mut self.signal_group, &mut lower.signal_group);
+        fill(&mut self.subreaper, &mut lower.subreaper);
+        fill(&mut self.exit_remap, &mut lower.exit_remap);
+        fill(&mut self.post_start, &mut lower.post_start);
+        fill(&mut self.pre_stop, &mut lower.pre_stop);
+        fill(&mut self.startup_probe, &mut lower.startup_probe);
+        fill(&mut self.liveness_probe, &mut lower.liveness_probe);
+        fill(&mut self.readiness_probe, &mut lower.readiness_probe);
+        fill(&mut self.container_ports, &mut lower.container_ports);
+        fill(&mut self.container_name, &mut lower.container_name);
+        fill(
+            &mut self.post_start_after_startup,
+            &mut lower.post_start_after_startup,
+        );
+        fill(&mut self.stop_signal, &mut lower.stop_signal);
+        fill(&mut self.grace, &mut lower.grace);
+        fill(&mut self.stop_on, &mut lower.stop_on);
+        fill(&mut self.post_start_timeout, &mut lower.post_start_timeout);
+        fill(&mut self.pre_stop_timeout, &mut lower.pre_stop_timeout);
+        fill(&mut self.ready_file, &mut lower.ready_file);
+        fill(&mut self.pre_stop_on_exit, &mut lower.pre_stop_on_exit);
+        fill(&mut self.pre_stop_drains, &mut lower.pre_stop_drains);
+        fill(&mut self.cleanup_timeout, &mut lower.cleanup_timeout);
+        fill(&mut self.check, &mut lower.check);
+        fill(&mut self.config, &mut lower.config);
+        self.lifecycle = None;
+        self.container = None;
     }
 }
 
@@ -848,8 +855,7 @@ fn parse_stop_on(raw: &Raw<'_>) -> Result<SignalSet, String> {
 
 /// Reads `HOOKINIT_*` variables. An empty value counts as unset; an unknown
 /// `HOOKINIT_` name is an error (a typo would otherwise be silently ignored).
-fn env_layer(vars: &[(OsString, OsString)]) -> Result<Layer, ConfigError> {
-    let mut layer = Layer::default();
+fn env_layer(vars: &[(OsString, OsString)], layer: &mut Layer) -> Result<(), ConfigError> {
     for (name, value) in vars {
         use std::os::unix::ffi::OsStrExt;
         if !name.as_bytes().starts_with(b"HOOKINIT_") {
@@ -878,7 +884,7 @@ fn env_layer(vars: &[(OsString, OsString)]) -> Result<Layer, ConfigError> {
             layer.set(o.key, Raw::Text(value), name)?;
         }
     }
-    Ok(layer)
+    Ok(())
 }
 
 /// The most a config file may hold: a real one is a few hundred bytes.
@@ -936,7 +942,7 @@ fn file_layer(path: &std::path::Path) -> Result<Layer, ConfigError> {
 }
 
 /// Parses the command line (after argv[0]) and the environment.
-pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request, ConfigError> {
+pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Request, ConfigError> {
     let mut flags = Layer::default();
     let mut check = false;
     let mut ready = false;
@@ -998,13 +1004,16 @@ pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request,
     }
     let command: Vec<OsString> = args[i..].to_vec();
 
-    let flags = flags.settle()?;
-    let env = env_layer(env)?.settle()?;
+    flags.settle()?;
+    let mut env = Layer::default();
+    env_layer(env_vars, &mut env)?;
+    env.settle()?;
     let config_path = flags.config.clone().or_else(|| env.config.clone());
-    let file = match &config_path {
-        Some(p) => file_layer(p)?.settle()?,
+    let mut file = match &config_path {
+        Some(p) => file_layer(p)?,
         None => Layer::default(),
     };
+    file.settle()?;
     // Named ports in hooks and probes given on their own: the ports of the
     // container object of the highest source that has one.
     let ports = flags
@@ -1012,10 +1021,12 @@ pub fn parse(args: &[OsString], env: &[(OsString, OsString)]) -> Result<Request,
         .clone()
         .or_else(|| env.container_ports.clone())
         .or_else(|| file.container_ports.clone());
-    let flags = flags.resolve(ports.as_deref())?;
-    let env = env.resolve(ports.as_deref())?;
-    let file = file.resolve(ports.as_deref())?;
-    let merged = flags.over(env.over(file));
+    flags.resolve(ports.as_deref())?;
+    env.resolve(ports.as_deref())?;
+    file.resolve(ports.as_deref())?;
+    env.fill_from(&mut file);
+    flags.fill_from(&mut env);
+    let merged = flags;
     let check = check || merged.check == Some(true);
     let config = finish(merged, command)?;
     if ready {
