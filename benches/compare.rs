@@ -25,8 +25,14 @@
 //! cost they give the init's cost per forwarded signal and per reaped zombie,
 //! which the noisy latencies only hint at.
 //!
-//! Environment: `BENCH_QUICK=1` (smoke run, ~30 s; a full run is ~1.5 min on
-//! 2 cores), `BENCH_ONLY=size,instr,wall,idle,stop,reap,fwd,hooks` (a subset;
+//! Probes (hookinit only; `probes`, or `probe_cpu` / `probe_idle`): the CPU
+//! time per health check of hookinit's exec and httpGet probes, each hookinit
+//! in a cgroup of its own, side by side with Docker's `HEALTHCHECK` exec
+//! (dockerd, containerd, the shim and runc), and hookinit's wake-ups over
+//! 60 s with one 10 s liveness probe (see [`run_probe_cpu`], [`run_probe_idle`]).
+//!
+//! Environment: `BENCH_QUICK=1` (smoke run, ~60 s; a full run is ~3 min on
+//! 2 cores), `BENCH_ONLY=size,instr,wall,idle,stop,reap,fwd,hooks,probes` (a subset;
 //! the per-signal and per-zombie counts need `instr` and `fwd`/`reap`),
 //! `BENCH_CPU=N|none` (the CPU for the latencies; default: the last one),
 //! `BENCH_VERBOSE=1` (inits' output on the terminal, raw callgrind counts),
@@ -41,10 +47,13 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Read};
+use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// First argument that turns this binary into one of the bench's apps.
@@ -373,6 +382,20 @@ impl Ctx {
         env: &[(&str, OsString)],
         fds: &[(RawFd, RawFd)],
     ) -> io::Result<Proc> {
+        self.launch_in(program, args, env, fds, None)
+    }
+
+    /// As [`Ctx::launch`]; with `cgroup` (an open `cgroup.procs`), the child
+    /// moves itself into that cgroup before it execs, so the program and all
+    /// its descendants are accounted there from their first instruction.
+    fn launch_in(
+        &self,
+        program: &Path,
+        args: &[OsString],
+        env: &[(&str, OsString)],
+        fds: &[(RawFd, RawFd)],
+        cgroup: Option<RawFd>,
+    ) -> io::Result<Proc> {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env_clear()
@@ -391,6 +414,12 @@ impl Ctx {
         // variant alike, the baseline included.
         unsafe {
             cmd.pre_exec(move || {
+                // "0": the writer itself (cgroup v1 and v2 alike).
+                if let Some(cg) = cgroup {
+                    if libc::write(cg, b"0".as_ptr().cast(), 1) != 1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
                 let mut high = [0; 8];
                 for (i, &(src, _)) in fds.iter().enumerate().take(8) {
                     // Out of the way first: a source may have a target's number.
@@ -731,6 +760,10 @@ struct Plan {
     reap_reps: usize,
     fwd_n: usize,
     hook_n: usize,
+    /// Window of the probe CPU measurement (1 s period: one run a second).
+    probe_cpu_secs: u64,
+    /// Window of the idle wake-ups with a 10 s liveness probe.
+    probe_idle_secs: u64,
 }
 
 impl Plan {
@@ -756,6 +789,8 @@ impl Plan {
                 reap_reps: 1,
                 fwd_n: 100,
                 hook_n: 5,
+                probe_cpu_secs: 6,
+                probe_idle_secs: 20,
             }
         } else {
             Plan {
@@ -773,6 +808,8 @@ impl Plan {
                 reap_reps: 15,
                 fwd_n: 2_000,
                 hook_n: 100,
+                probe_cpu_secs: 20,
+                probe_idle_secs: 60,
             }
         }
     }
@@ -1540,6 +1577,663 @@ fn run_hooks(ctx: &Ctx, plan: &Plan, hookinit: &Init) -> Vec<String> {
     ]
 }
 
+// ---- probes (hookinit only) ----------------------------------------------------------
+
+/// Where the bench makes cgroups for CPU accounting: cgroup v1's cpuacct
+/// hierarchy when mounted, else the cgroup v2 hierarchy (whose core
+/// `cpu.stat` every cgroup has, with or without the cpu controller).
+#[derive(Clone)]
+struct CgroupRoot {
+    dir: PathBuf,
+    v2: bool,
+}
+
+impl CgroupRoot {
+    fn find() -> Option<CgroupRoot> {
+        let mounts = fs::read_to_string("/proc/self/mounts").ok()?;
+        let mut v2 = None;
+        for line in mounts.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            match f.as_slice() {
+                [_, dir, "cgroup", opts, ..] if opts.split(',').any(|o| o == "cpuacct") => {
+                    return Some(CgroupRoot {
+                        dir: dir.into(),
+                        v2: false,
+                    });
+                }
+                [_, dir, "cgroup2", ..] if v2.is_none() => v2 = Some(PathBuf::from(dir)),
+                _ => {}
+            }
+        }
+        v2.map(|dir| CgroupRoot { dir, v2: true })
+    }
+
+    fn what(&self) -> &'static str {
+        if self.v2 {
+            "cgroup v2 `cpu.stat` usage_usec"
+        } else {
+            "cgroup v1 `cpuacct.usage`"
+        }
+    }
+
+    /// CPU time of everything that ran in the cgroup `dir`, in ns.
+    fn usage_ns(&self, dir: &Path) -> io::Result<u64> {
+        if self.v2 {
+            fs::read_to_string(dir.join("cpu.stat"))?
+                .lines()
+                .find_map(|l| l.strip_prefix("usage_usec "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|us| us * 1000)
+                .ok_or_else(|| io::Error::other("no usage_usec in cpu.stat"))
+        } else {
+            fs::read_to_string(dir.join("cpuacct.usage"))?
+                .trim()
+                .parse()
+                .map_err(io::Error::other)
+        }
+    }
+
+    /// The cgroup of `pid` in this hierarchy (/proc/PID/cgroup).
+    fn of(&self, pid: i32) -> Option<PathBuf> {
+        let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        text.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+            let here = if self.v2 {
+                controllers.is_empty()
+            } else {
+                controllers.split(',').any(|c| c == "cpuacct")
+            };
+            here.then(|| self.dir.join(path.trim_start_matches('/')))
+        })
+    }
+}
+
+/// A cgroup the bench made for one run; removed when dropped (after its
+/// processes are gone).
+struct Cgroup {
+    root: CgroupRoot,
+    dir: PathBuf,
+    procs: fs::File,
+}
+
+impl Cgroup {
+    fn create(root: &CgroupRoot, name: &str) -> io::Result<Cgroup> {
+        let dir = root.dir.join(name);
+        if let Err(e) = fs::create_dir(&dir) {
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("mkdir {}: {e}", dir.display()),
+                ));
+            }
+        }
+        let procs = fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))?;
+        Ok(Cgroup {
+            root: root.clone(),
+            dir,
+            procs,
+        })
+    }
+
+    fn usage_ns(&self) -> io::Result<u64> {
+        self.root.usage_ns(&self.dir)
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        // Empty once its processes are reaped; the kernel may lag a little.
+        for _ in 0..100 {
+            if fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// utime + stime + cutime + cstime of `pid` in ns: its own CPU and that of
+/// the children it has waited for (theirs include their own reaped children).
+/// Clock-tick resolution (10 ms).
+fn proc_cpu_ns(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    // After the name: field 3 (state) is index 0; utime is field 14.
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    // SAFETY: plain query.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(ticks * 1_000_000_000 / hz)
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// pids whose `comm` is one of `names`.
+fn pids_named(names: &[&str]) -> Vec<i32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| names.contains(&c.trim_end()))
+        })
+        .collect()
+}
+
+/// A server on 127.0.0.1 for the probes, in a thread of the bench until it
+/// exits (its CPU is not counted): counts connections and, for `http`,
+/// answers each request `200 OK`.
+fn local_server(http: bool) -> io::Result<(u16, Arc<AtomicU64>)> {
+    use std::io::Write;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let count = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&count);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            if http {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65_536 {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            }
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    Ok((port, count))
+}
+
+/// hookinit as PID 1 of `INIT -- sleep 1000` with one liveness probe.
+struct Probed {
+    proc: Proc,
+    /// Its own cgroup, when cgroups are available.
+    cgroup: Option<Cgroup>,
+}
+
+impl Probed {
+    fn start(
+        ctx: &Ctx,
+        hookinit: &Init,
+        probe: &str,
+        cgroup: Option<Cgroup>,
+    ) -> io::Result<Probed> {
+        let app: Vec<OsString> = vec!["/bin/sleep".into(), "1000".into()];
+        let env = [("HOOKINIT_LIVENESS_PROBE", OsString::from(probe))];
+        let cg = cgroup.as_ref().map(|c| c.procs.as_raw_fd());
+        let proc = ctx.launch_in(&hookinit.path, &hookinit.argv(&app), &env, &[], cg)?;
+        Ok(Probed { proc, cgroup })
+    }
+
+    /// CPU of hookinit and of every probe process, in ns: the cgroup's
+    /// usage, else hookinit's /proc stat with its reaped children.
+    fn cpu_ns(&self) -> io::Result<u64> {
+        match &self.cgroup {
+            Some(c) => c.usage_ns(),
+            None => {
+                proc_cpu_ns(self.proc.pid()).ok_or_else(|| io::Error::other("hookinit is gone"))
+            }
+        }
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.proc.child.try_wait(), Ok(None))
+    }
+}
+
+fn sleep_until(t: Instant) {
+    std::thread::sleep(t.saturating_duration_since(Instant::now()));
+}
+
+/// Docker's side: CPU per `HEALTHCHECK` exec check.
+struct DockerChecks {
+    checks: u64,
+    /// dockerd and containerd, own CPU and reaped children's (ns).
+    daemons_ns: u64,
+    /// The container's containerd-shim with what it reaped: each check's
+    /// `runc exec`, `runc init` and the check's process itself (ns).
+    shim_ns: u64,
+    /// The container's cgroup (the checks' processes once runc moved them
+    /// there; a part of `shim_ns`), when known (ns).
+    cgroup_ns: Option<u64>,
+    /// Other containers running meanwhile (they share dockerd and containerd).
+    others: usize,
+}
+
+fn docker(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("docker: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!(
+            "docker {}: {}",
+            args.first().unwrap_or(&""),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Removes the bench's container and image.
+struct DockerCleanup {
+    name: String,
+    tag: String,
+}
+
+impl Drop for DockerCleanup {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.name]);
+        let _ = docker(&["rmi", "-f", &self.tag]);
+    }
+}
+
+/// A `FROM scratch` image with the static busybox and
+/// `HEALTHCHECK --interval=1s CMD ["/bin/busybox", "true"]`, run with
+/// `--network none`; the CPU of dockerd, containerd and the container's shim
+/// (with everything it reaped) between two quiet moments right after a check,
+/// divided by the checks seen between them. `Err` starts with "skipped:"
+/// when there is no Docker to measure.
+fn docker_health_cpu(
+    tmp: &Path,
+    busybox: Option<&Path>,
+    window: Duration,
+    root: Option<&CgroupRoot>,
+) -> Result<DockerChecks, String> {
+    docker(&["version", "--format", "{{.Server.Version}}"])
+        .map_err(|e| format!("skipped: no Docker engine answers ({e})"))?;
+    let busybox = busybox.ok_or("skipped: no static busybox at /bin/busybox for the image")?;
+    let ctx_dir = tmp.join("docker-health");
+    fs::create_dir_all(&ctx_dir).map_err(|e| e.to_string())?;
+    fs::copy(busybox, ctx_dir.join("busybox")).map_err(|e| e.to_string())?;
+    fs::write(
+        ctx_dir.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\n\
+         HEALTHCHECK --interval=1s --timeout=5s --retries=1000 CMD [\"/bin/busybox\", \"true\"]\n\
+         CMD [\"/bin/busybox\", \"sleep\", \"1000\"]\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let id = std::process::id();
+    let cleanup = DockerCleanup {
+        name: format!("hookinit-bench-health-{id}"),
+        tag: format!("hookinit-bench-health:{id}"),
+    };
+    let dir = ctx_dir.to_string_lossy();
+    docker(&["build", "-q", "--network", "none", "-t", &cleanup.tag, &dir])?;
+    docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &cleanup.name,
+        &cleanup.tag,
+    ])?;
+    let pid: i32 = docker(&["inspect", "-f", "{{.State.Pid}}", &cleanup.name])?
+        .parse()
+        .map_err(|e| format!("the container's pid: {e}"))?;
+    let shim = parent_of(pid).ok_or("the container's shim not found")?;
+    let daemons = pids_named(&["dockerd", "containerd"]);
+    if daemons.is_empty() {
+        return Err("dockerd and containerd not found in /proc".into());
+    }
+    let others = docker(&["ps", "-q"])?.lines().count().saturating_sub(1);
+    // A check is running while its processes are in the container's cgroup
+    // (runc moves `runc init` there first) or, without cgroups, while the
+    // shim has a child besides the container's process.
+    let procs = root.and_then(|r| r.of(pid)).map(|d| d.join("cgroup.procs"));
+    let busy = || match &procs {
+        Some(p) => fs::read_to_string(p).is_ok_and(|s| s.split_whitespace().count() > 1),
+        None => fs::read_dir(format!("/proc/{shim}/task")).is_ok_and(|tasks| {
+            tasks.flatten().any(|t| {
+                fs::read_to_string(t.path().join("children"))
+                    .is_ok_and(|c| c.split_whitespace().any(|c| c != pid.to_string()))
+            })
+        }),
+    };
+    // Quiet for this long after a check: its result is recorded, the next
+    // check is ~1 s away (Docker waits the interval after each check's end).
+    let quiet = Duration::from_millis(250);
+    let mut checks = 0u64;
+    let mut running = false;
+    let mut last_busy = Instant::now();
+    // Polls until a check has ended and things are quiet.
+    let mut next_end = |checks: &mut u64| -> Result<(), String> {
+        let give_up = Instant::now() + TIMEOUT;
+        loop {
+            if Instant::now() > give_up {
+                return Err("no health check ran".into());
+            }
+            let now = Instant::now();
+            if busy() {
+                running = true;
+                last_busy = now;
+            } else if running && now - last_busy >= quiet {
+                running = false;
+                *checks += 1;
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(4));
+        }
+    };
+    let snapshot = || {
+        let daemons: u64 = daemons.iter().filter_map(|&p| proc_cpu_ns(p)).sum();
+        let cg = root
+            .zip(root.and_then(|r| r.of(pid)))
+            .and_then(|(r, d)| r.usage_ns(&d).ok());
+        (daemons, proc_cpu_ns(shim).unwrap_or(0), cg)
+    };
+    next_end(&mut checks)?;
+    let a = snapshot();
+    let (start, first) = (Instant::now(), checks);
+    while start.elapsed() < window {
+        next_end(&mut checks)?;
+    }
+    let b = snapshot();
+    let health = docker(&["inspect", "-f", "{{json .State.Health}}", &cleanup.name])?;
+    let v: serde_json::Value = serde_json::from_str(&health).map_err(|e| e.to_string())?;
+    if v["Status"] != "healthy" || v["FailingStreak"] != 0 {
+        return Err(format!("the checks failed: {health}"));
+    }
+    drop(cleanup);
+    Ok(DockerChecks {
+        checks: checks - first,
+        daemons_ns: b.0.saturating_sub(a.0),
+        shim_ns: b.1.saturating_sub(a.1),
+        cgroup_ns: a.2.zip(b.2).map(|(a, b)| b.saturating_sub(a)),
+        others,
+    })
+}
+
+/// CPU time per health check: hookinit's exec and httpGet probes (each
+/// hookinit in a cgroup of its own) and Docker's `HEALTHCHECK`, side by side.
+fn run_probe_cpu(ctx: &Ctx, plan: &Plan, hookinit: &Init, rows: &mut Vec<Row>) {
+    let root = CgroupRoot::find();
+    let busybox = Some(Path::new("/bin/busybox")).filter(|p| linkage(p) == "static");
+    let window = Duration::from_secs(plan.probe_cpu_secs);
+    let server = local_server(true);
+    let exec = |argv: &str| {
+        format!(r#"{{"exec":{{"command":{argv}}},"periodSeconds":1,"failureThreshold":1000}}"#)
+    };
+    // (tag, probe); the first exec probe runs the Docker check's program.
+    let mut variants: Vec<(&str, String)> = Vec::new();
+    if busybox.is_some() {
+        variants.push(("exec", exec(r#"["/bin/busybox","true"]"#)));
+    }
+    variants.push(("exec-true", exec(r#"["/bin/true"]"#)));
+    if let Ok((port, _)) = &server {
+        variants.push((
+            "http",
+            format!(
+                r#"{{"httpGet":{{"port":{port},"path":"/"}},"periodSeconds":1,"failureThreshold":1000}}"#
+            ),
+        ));
+    }
+    let tmp = ctx.tmp.clone();
+    let (results, docker_result) = std::thread::scope(|s| {
+        let docker = s.spawn(|| docker_health_cpu(&tmp, busybox, window, root.as_ref()));
+        let t0 = Instant::now();
+        let mut running: Vec<io::Result<Probed>> = variants
+            .iter()
+            .map(|(tag, probe)| {
+                let cg = match &root {
+                    Some(r) => Some(Cgroup::create(
+                        r,
+                        &format!("hookinit-bench-{}-{tag}", std::process::id()),
+                    )?),
+                    None => None,
+                };
+                Probed::start(ctx, hookinit, probe, cg)
+            })
+            .collect();
+        // Runs are at 0, 1, 2… s after the app's start: measuring from
+        // 2.5 s to 2.5 + W s takes exactly W of them, whole.
+        sleep_until(t0 + Duration::from_millis(2_500));
+        let served = || {
+            server
+                .as_ref()
+                .map_or(0, |(_, c)| c.load(Ordering::Relaxed))
+        };
+        let before: Vec<Option<u64>> = running
+            .iter()
+            .map(|p| p.as_ref().ok().and_then(|p| p.cpu_ns().ok()))
+            .collect();
+        let served_before = served();
+        sleep_until(t0 + Duration::from_millis(2_500) + window);
+        let results: Vec<Result<(f64, u64), String>> = running
+            .iter_mut()
+            .zip(&before)
+            .map(|(p, b)| {
+                let p = p.as_mut().map_err(|e| e.to_string())?;
+                let after = p.cpu_ns().map_err(|e| e.to_string())?;
+                if !p.alive() {
+                    return Err("hookinit exited (the probe failed?)".into());
+                }
+                let b = b.ok_or("no CPU reading at the start")?;
+                Ok((after.saturating_sub(b) as f64, window.as_secs()))
+            })
+            .collect();
+        let served_in_window = served() - served_before;
+        for p in running.iter_mut().flatten() {
+            p.proc.kill_and_wait();
+        }
+        drop(running);
+        let docker = docker.join().unwrap_or_else(|_| Err("panicked".into()));
+        ((results, served_in_window), docker)
+    });
+    let (results, served_in_window) = results;
+    let how = match &root {
+        Some(r) => format!("{} of a cgroup of its own", r.what()),
+        None => "no cgroup here: hookinit's /proc/PID/stat utime+stime+cutime+cstime".into(),
+    };
+    let ms = |ns: f64| format!("{:.2} ms", ns / 1e6);
+    let per_run = |tag: &str| -> Option<Result<f64, String>> {
+        let i = variants.iter().position(|(t, _)| *t == tag)?;
+        Some(results[i].clone().map(|(ns, runs)| ns / runs as f64))
+    };
+    let cell = |r: &Option<Result<f64, String>>| match r {
+        Some(Ok(v)) => ms(*v),
+        Some(Err(e)) => format!("error: {e}"),
+        None => "not measured".into(),
+    };
+    let w = plan.probe_cpu_secs;
+    let exec_main = per_run("exec").or_else(|| per_run("exec-true"));
+    let exec_prog = if busybox.is_some() {
+        "`/bin/busybox true` (static, the program of the Docker check)"
+    } else {
+        "`/bin/true`"
+    };
+    let mut row = Row::new(
+        format!(
+            "CPU per health check: exec probe (hookinit): `{{\"exec\":{{\"command\":…}},\"periodSeconds\":1}}` running {exec_prog}; CPU of hookinit (PID 1 of `INIT -- sleep 1000`) and of every probe process ({how}), over the {w} runs between 2.5 s and {} s after the start, ÷ {w}",
+            w as f64 + 2.5
+        ),
+        "",
+        1,
+    );
+    row.values[0] = exec_main.clone().and_then(Result::ok);
+    row.cells[0] = cell(&exec_main);
+    if busybox.is_some() {
+        if let Some(t) = per_run("exec-true") {
+            let _ = write!(
+                row.cells[0],
+                " (Debian's dynamic `/bin/true`: {})",
+                cell(&Some(t))
+            );
+        }
+    }
+    row.target = "— (reported)".into();
+    let exec_value = row.values[0];
+    rows.push(row);
+
+    let http = per_run("http");
+    let mut row = Row::new(
+        format!(
+            "CPU per health check: httpGet probe (hookinit): `{{\"httpGet\":{{\"port\":P,\"path\":\"/\"}},\"periodSeconds\":1}}` against a server in the bench on 127.0.0.1 (its CPU not counted); measured as the exec probe, {w} runs ({served_in_window} requests served in the window)"
+        ),
+        "",
+        1,
+    );
+    row.values[0] = http.clone().and_then(Result::ok);
+    row.cells[0] = match &server {
+        Err(e) => format!("error: local server: {e}"),
+        Ok(_) => cell(&http),
+    };
+    row.target = "— (reported)".into();
+    let http_value = row.values[0];
+    rows.push(row);
+
+    let mut row = Row::new(
+        format!(
+            "CPU per health check: Docker HEALTHCHECK exec: `FROM scratch` + static busybox, `HEALTHCHECK --interval=1s CMD [\"/bin/busybox\", \"true\"]`, `--network none`; utime+stime+cutime+cstime deltas (/proc/PID/stat) of dockerd, containerd and the container's containerd-shim (whose reaped children are each check's `runc exec`, `runc init` and the check itself) between two quiet moments right after a check ≥ {w} s apart, ÷ the checks between them (seen as processes in the container's cgroup)"
+        ),
+        "",
+        1,
+    );
+    let mut docker_value = None;
+    row.cells[0] = match &docker_result {
+        Ok(d) if d.checks > 0 => {
+            let k = d.checks as f64;
+            let v = (d.daemons_ns + d.shim_ns) as f64 / k;
+            docker_value = Some(v);
+            row.values[0] = Some(v);
+            let mut c = format!(
+                "{} ({} checks; per check: dockerd + containerd {}, shim with runc and the check {}",
+                ms(v),
+                d.checks,
+                ms(d.daemons_ns as f64 / k),
+                ms(d.shim_ns as f64 / k)
+            );
+            if let Some(cg) = d.cgroup_ns {
+                let _ = write!(
+                    c,
+                    ", of which in the container's cgroup {}",
+                    ms(cg as f64 / k)
+                );
+            }
+            c.push(')');
+            if d.others > 0 {
+                let _ = write!(
+                    c,
+                    "; {} other container(s) were running and share the daemons",
+                    d.others
+                );
+            }
+            c
+        }
+        Ok(_) => "error: no check counted".into(),
+        Err(e) if e.starts_with("skipped:") => e.clone(),
+        Err(e) => format!("error: {e}"),
+    };
+    row.target = "— (reported)".into();
+    rows.push(row);
+
+    for (what, value) in [("exec", exec_value), ("httpGet", http_value)] {
+        let mut row = Row::new(
+            format!("CPU per health check, Docker HEALTHCHECK exec ÷ hookinit {what} probe (the rows above)"),
+            "",
+            1,
+        );
+        row.cells[0] = match (docker_value, value) {
+            (Some(d), Some(h)) if h > 0.0 => {
+                row.values[0] = Some(d / h);
+                format!("×{:.1}", d / h)
+            }
+            _ if matches!(&docker_result, Err(e) if e.starts_with("skipped:")) => {
+                "skipped: no Docker measurement".into()
+            }
+            _ => "error: a value is missing".into(),
+        };
+        row.target = "— (reported)".into();
+        rows.push(row);
+    }
+}
+
+/// Wake-ups of hookinit as PID 1 with one tcpSocket liveness probe every 10 s.
+fn run_probe_idle(ctx: &Ctx, plan: &Plan, hookinit: &Init, rows: &mut Vec<Row>) {
+    let secs = plan.probe_idle_secs;
+    let expected = secs / 10;
+    let mut row = Row::new(
+        format!(
+            "Idle wake-ups in {secs} s with one 10 s liveness probe{}: `{{\"tcpSocket\":{{\"port\":P}},\"periodSeconds\":10}}` to a listener in the bench, `INIT -- sleep 1000`; voluntary + involuntary context switches of hookinit's PID (/proc/PID/status) from 5 s to {} s after the start: {expected} probe runs",
+            if plan.quick { " (BENCH_QUICK: 20 s, not 60)" } else { "" },
+            secs + 5
+        ),
+        "wake-ups, 10 s probe",
+        1,
+    );
+    row.target = format!("≤ {}", expected + 1);
+    row.check = Check::AtMost((expected + 1) as f64);
+    let measure = || -> io::Result<(f64, String)> {
+        let (port, accepted) = local_server(false)?;
+        let probe = format!(r#"{{"tcpSocket":{{"port":{port}}},"periodSeconds":10}}"#);
+        let t0 = Instant::now();
+        let mut p = Probed::start(ctx, hookinit, &probe, None)?;
+        let pid = p.proc.pid();
+        let switches = || {
+            (
+                status_field(pid, "voluntary_ctxt_switches").unwrap_or(0),
+                status_field(pid, "nonvoluntary_ctxt_switches").unwrap_or(0),
+            )
+        };
+        // Runs at 0, 10, 20… s: from 5 s on, the window holds whole runs.
+        sleep_until(t0 + Duration::from_secs(5));
+        let (v0, n0) = switches();
+        let a0 = accepted.load(Ordering::Relaxed);
+        sleep_until(t0 + Duration::from_secs(5 + secs));
+        let (v1, n1) = switches();
+        let a1 = accepted.load(Ordering::Relaxed);
+        if !p.alive() {
+            return Err(io::Error::other("hookinit exited (the probe failed?)"));
+        }
+        p.proc.kill_and_wait();
+        let (v, n) = (v1 - v0, n1 - n0);
+        Ok((
+            (v + n) as f64,
+            format!(
+                "{} ({v} voluntary, {n} involuntary; {} connections accepted)",
+                v + n,
+                a1 - a0
+            ),
+        ))
+    };
+    match measure() {
+        Ok((v, cell)) => {
+            row.values[0] = Some(v);
+            row.cells[0] = cell;
+        }
+        Err(e) => row.cells[0] = format!("error: {e}"),
+    }
+    rows.push(row);
+}
+
 // ---- report -----------------------------------------------------------------------
 
 fn machine() -> String {
@@ -1814,6 +2508,18 @@ fn bench() -> io::Result<()> {
         }
         _ => Vec::new(),
     };
+    // hookinit only (the others have no probes): a table of its own.
+    let mut probe_rows = Vec::new();
+    if let Some(h) = &inits[0] {
+        if plan.wants("probes") || plan.wants("probe_cpu") {
+            step("CPU per health check (hookinit's probes, Docker's HEALTHCHECK)");
+            run_probe_cpu(&ctx, &plan, h, &mut probe_rows);
+        }
+        if plan.wants("probes") || plan.wants("probe_idle") {
+            step("idle wake-ups with a 10 s liveness probe");
+            run_probe_idle(&ctx, &plan, h, &mut probe_rows);
+        }
+    }
     let _ = fs::remove_dir_all(&tmp);
 
     // The report.
@@ -1885,12 +2591,14 @@ fn bench() -> io::Result<()> {
         if plan.quick { "BENCH_QUICK=1 " } else { "" },
         started.elapsed().as_secs_f64()
     );
-    let _ = writeln!(
-        md,
-        "| Metric | {} | hookinit / best of the others | Target | Met |",
-        names.join(" | ")
-    );
-    let _ = writeln!(md, "|---|{}---:|---|---|", "---:|".repeat(n));
+    if !rows.is_empty() {
+        let _ = writeln!(
+            md,
+            "| Metric | {} | hookinit / best of the others | Target | Met |",
+            names.join(" | ")
+        );
+        let _ = writeln!(md, "|---|{}---:|---|---|", "---:|".repeat(n));
+    }
     for row in &rows {
         let ratio = row.ratio().map_or("—".into(), |r| {
             if r.is_finite() {
@@ -1922,6 +2630,24 @@ fn bench() -> io::Result<()> {
             let _ = writeln!(md, "{l}");
         }
     }
+    if !probe_rows.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nProbes, hookinit only (the other inits have no probes):\n\n| Metric | hookinit | Target | Met |\n|---|---:|---|---|"
+        );
+        for row in &probe_rows {
+            let met = match row.met(&names) {
+                Some(true) => "yes",
+                Some(false) => "**NO**",
+                None => "—",
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {met} |",
+                row.metric, row.cells[0], row.target
+            );
+        }
+    }
     if !notes.is_empty() {
         let _ = writeln!(md, "\nSpread:\n");
         for note in &notes {
@@ -1930,6 +2656,7 @@ fn bench() -> io::Result<()> {
     }
     let checked: Vec<(&Row, bool)> = rows
         .iter()
+        .chain(&probe_rows)
         .filter_map(|r| Some((r, r.met(&names)?)))
         .collect();
     let missed: Vec<&str> = checked
