@@ -16,236 +16,29 @@
 //! the next run.
 
 mod common;
+#[path = "common/e2e.rs"]
+mod e2e;
+
+use e2e::{
+    docker, docker_combined, docker_ok, remove_docker_runs, run_id, run_is_stale, start_engine,
+    static_busybox, tag, LABEL, PREFIX, ROOT,
+};
 
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const LABEL: &str = "hookinit.e2e.run";
-/// Prefix of every image repository and container name made here.
-const PREFIX: &str = "hookinit-e2e-";
 /// How long a container gets to print an expected line.
 const LOG_TIMEOUT: Duration = Duration::from_secs(15);
 
 // ---- running docker ---------------------------------------------------------
 
-/// `docker ARGS`, output captured.
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("docker {args:?}: {e}"))
-}
-
-/// `docker ARGS`, which must succeed; its stdout.
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `docker ARGS` with stdout and stderr in one pipe, interleaved as a terminal
-/// shows them; the exit code and the text. After `timeout` the docker client
-/// is killed and the code is `None`.
-fn docker_combined(args: &[&str], timeout: Duration) -> (Option<i32>, String) {
-    let (mut reader, writer) = std::io::pipe().expect("pipe");
-    let mut child = {
-        let mut cmd = Command::new("docker");
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(writer.try_clone().expect("pipe"))
-            .stderr(writer);
-        cmd.spawn()
-            .unwrap_or_else(|e| panic!("docker {args:?}: {e}"))
-        // `cmd`, and with it our write ends, is dropped here: EOF when docker exits.
-    };
-    let collector = thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = reader.read_to_end(&mut text);
-        text
-    });
-    let end = Instant::now() + timeout;
-    let code = loop {
-        if let Some(status) = child.try_wait().expect("wait for docker") {
-            break status.code();
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    let text = collector.join().unwrap_or_default();
-    (code, String::from_utf8_lossy(&text).into_owned())
-}
-
 // ---- the engine and the prerequisites ---------------------------------------
-
-fn engine_answers() -> bool {
-    Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// PATH plus the sbin directories, where dockerd, containerd and runc live.
-fn system_path() -> String {
-    let mut path = std::env::var("PATH").unwrap_or_default();
-    for dir in [
-        "/usr/local/sbin",
-        "/usr/local/bin",
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/bin",
-    ] {
-        if !path.split(':').any(|d| d == dir) {
-            if !path.is_empty() {
-                path.push(':');
-            }
-            path.push_str(dir);
-        }
-    }
-    path
-}
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    system_path()
-        .split(':')
-        .map(|dir| Path::new(dir).join(name))
-        .find(|p| p.is_file())
-}
-
-/// The last lines of a file, for error messages.
-fn tail(path: &Path, lines: usize) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// Makes sure an engine answers: starts dockerd if it is installed and not
-/// running. `Err` says why there is no engine.
-fn start_engine() -> Result<(), String> {
-    match Command::new("docker").arg("--version").output() {
-        Err(e) => return Err(format!("docker is not installed ({e})")),
-        Ok(o) if !o.status.success() => return Err("`docker --version` failed".into()),
-        Ok(_) => {}
-    }
-    if engine_answers() {
-        return Ok(());
-    }
-    let Some(dockerd) = find_program("dockerd") else {
-        return Err("the Docker engine is not running and dockerd is not installed".into());
-    };
-    if !common::is_root() {
-        return Err("the Docker engine is not running and starting dockerd needs root".into());
-    }
-    let log = std::env::temp_dir().join(format!("hookinit-e2e-dockerd-{}.log", std::process::id()));
-    let file = fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let mut child = Command::new(&dockerd)
-        .args(["--iptables=false", "--bridge=none"])
-        .env("PATH", system_path())
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().map_err(|e| e.to_string())?)
-        .stderr(file)
-        // Its own process group: a Ctrl-C meant for cargo leaves it alone.
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", dockerd.display()))?;
-    eprintln!(
-        "docker e2e: started {} (pid {}), log in {}",
-        dockerd.display(),
-        child.id(),
-        log.display()
-    );
-    let end = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < end {
-        if engine_answers() {
-            return Ok(());
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            // Another test process may have started an engine at the same time.
-            thread::sleep(Duration::from_secs(1));
-            if engine_answers() {
-                return Ok(());
-            }
-            return Err(format!(
-                "dockerd exited ({status}); the end of {}:\n{}",
-                log.display(),
-                tail(&log, 15)
-            ));
-        }
-        thread::sleep(Duration::from_millis(200));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    Err(format!(
-        "dockerd did not answer within 60 s; the end of {}:\n{}",
-        log.display(),
-        tail(&log, 15)
-    ))
-}
-
-/// Whether an ELF file has no program interpreter (is statically linked).
-fn is_static_elf(bytes: &[u8]) -> bool {
-    let u16_at = |o: usize| {
-        bytes
-            .get(o..o + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
-    };
-    let u32_at = |o: usize| {
-        bytes
-            .get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let u64_at = |o: usize| {
-        bytes
-            .get(o..o + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
-    };
-    // 64-bit little-endian ELF only: the machines this runs on.
-    if !bytes.starts_with(b"\x7fELF\x02\x01") {
-        return false;
-    }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
-    else {
-        return false;
-    };
-    const PT_INTERP: u32 = 3;
-    (0..phnum).all(|i| u32_at(phoff + i * phentsize).is_some_and(|t| t != PT_INTERP))
-}
-
-/// The static busybox that is the example images' userland.
-fn static_busybox() -> Result<PathBuf, String> {
-    for p in ["/bin/busybox", "/usr/bin/busybox"] {
-        if fs::read(p).is_ok_and(|b| is_static_elf(&b)) {
-            return Ok(PathBuf::from(p));
-        }
-    }
-    Err(
-        "no static busybox at /bin/busybox (package busybox-static; scripts/setup installs it)"
-            .into(),
-    )
-}
 
 /// Everything the tests need from the machine, checked once.
 fn prerequisites() -> Result<PathBuf, String> {
@@ -275,95 +68,6 @@ fn setup(test: &str) -> Option<&'static Images> {
 
 // ---- this run's images, and cleaning up ----------------------------------------
 
-/// This run's id: our pid (to tell whether a run is still alive) and the time.
-fn run_id() -> &'static str {
-    static RUN: OnceLock<String> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos();
-        format!("{}-{nanos:08x}", std::process::id())
-    })
-}
-
-fn tag(name: &str) -> String {
-    format!("{PREFIX}{}:{name}", run_id())
-}
-
-/// Whether resources of run `run` (named `PID-RANDOM`) may be removed: not
-/// ours, and its test process is gone.
-fn run_is_stale(run: &str) -> bool {
-    let Some(pid) = run.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-        return false;
-    };
-    run != run_id() && !Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// The stdout of `docker ARGS`, empty if it fails (for cleaning up).
-fn docker_lines(args: &[&str]) -> String {
-    let out = docker(args);
-    if out.status.success() {
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    } else {
-        String::new()
-    }
-}
-
-/// Images made by e2e runs, with their run ids.
-fn e2e_images() -> Vec<(String, String)> {
-    docker_lines(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
-        .lines()
-        .filter_map(|image| {
-            let run = image.strip_prefix(PREFIX)?.split(':').next()?;
-            Some((image.to_string(), run.to_string()))
-        })
-        .collect()
-}
-
-/// Containers (which inherit the label from the images) with their run ids.
-fn e2e_containers() -> Vec<(String, String)> {
-    let format = format!("{{{{.ID}}}} {{{{.Label \"{LABEL}\"}}}}");
-    docker_lines(&[
-        "ps",
-        "-a",
-        "--filter",
-        &format!("label={LABEL}"),
-        "--format",
-        &format,
-    ])
-    .lines()
-    .filter_map(|l| {
-        let (id, run) = l.split_once(' ')?;
-        Some((id.to_string(), run.to_string()))
-    })
-    .collect()
-}
-
-/// Removes the containers, then the images, of the runs `which` selects.
-fn remove_runs(which: impl Fn(&str) -> bool) {
-    let containers: Vec<String> = e2e_containers()
-        .into_iter()
-        .filter(|(_, run)| which(run))
-        .map(|(id, _)| id)
-        .collect();
-    if !containers.is_empty() {
-        let mut args = vec!["rm", "-f", "-v"];
-        args.extend(containers.iter().map(String::as_str));
-        docker(&args);
-    }
-    let images: Vec<String> = e2e_images()
-        .into_iter()
-        .filter(|(_, run)| which(run))
-        .map(|(image, _)| image)
-        .collect();
-    if !images.is_empty() {
-        let mut args = vec!["rmi", "-f"];
-        args.extend(images.iter().map(String::as_str));
-        docker(&args);
-    }
-}
-
 /// Runs when the test binary exits, whatever the outcome (libtest returns from
 /// `main` or calls `exit`; both run atexit handlers).
 extern "C" fn remove_this_run() {
@@ -372,7 +76,7 @@ extern "C" fn remove_this_run() {
         return;
     }
     // A panic must not unwind out of an extern "C" function.
-    let _ = std::panic::catch_unwind(|| remove_runs(|run| run == run_id()));
+    let _ = std::panic::catch_unwind(|| remove_docker_runs(|run| run == run_id()));
 }
 
 /// The statically linked hookinit binaries put in the release image, read
@@ -503,7 +207,7 @@ fn release_context(bins: &Binaries) -> common::TempDir {
 
 fn build_images() -> Result<Images, String> {
     let started = Instant::now();
-    remove_runs(run_is_stale);
+    remove_docker_runs(run_is_stale);
     // SAFETY: registers a plain function to run at exit.
     unsafe { libc::atexit(remove_this_run) };
 
