@@ -77,6 +77,9 @@ struct Worker {
     value: Value,
     on_hold: bool,
     tries: u32,
+    /// Readiness runs at once when the container has started (the kubelet's
+    /// manual trigger), then on its ticker from there.
+    triggered: bool,
     /// When a probe whose process could not be forked is tried again.
     retry_at: Option<Instant>,
     report: [u8; runner::REPORT_MAX],
@@ -123,6 +126,7 @@ impl Prober {
                     },
                     on_hold: false,
                     tries: 0,
+                    triggered: kind == ProbeKind::Readiness,
                     retry_at: None,
                     report: [0; runner::REPORT_MAX],
                 })
@@ -373,6 +377,7 @@ impl Prober {
         if let Some(w) = self.workers[index(ProbeKind::Readiness)].as_mut() {
             w.anchor = now;
             w.last_tick = None;
+            w.triggered = true;
         }
         for i in 1..3 {
             self.schedule(i, now);
@@ -427,6 +432,11 @@ impl Prober {
 /// delay; a tick that passed while the last run ran is taken at once.
 fn next_tick(w: &mut Worker, now: Instant, period: Duration, app_started: Instant) -> Instant {
     let earliest = app_started + w.probe.initial_delay;
+    if std::mem::take(&mut w.triggered) && now >= earliest {
+        w.anchor = now;
+        w.last_tick = Some(now);
+        return now;
+    }
     let grid = |t: Instant| -> Instant {
         // The first tick at or after t.
         let since = t.saturating_duration_since(w.anchor);
