@@ -504,7 +504,9 @@ fn refused_signals_are_reported_and_exit_3() {
             .is_some_and(|l| l.contains("it may still be running")),
         "{ctx}"
     );
-    assert!(f.elapsed > secs(0.9) && f.elapsed < secs(6.0), "{ctx}");
+    // The grace period is 1 s; strace and a loaded machine add the rest
+    // (6.4 s seen under a load of 10).
+    assert!(f.elapsed > secs(0.9) && f.elapsed < secs(10.0), "{ctx}");
 }
 
 // ---- 6. /proc cannot be walked -----------------------------------------------------------
