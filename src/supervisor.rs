@@ -938,30 +938,34 @@ impl Supervisor {
         }
     }
 
-    /// Creates the ready file. Opened non-blocking: a FIFO at that path
-    /// must not hold up PID 1 (it fails with ENXIO without a reader instead).
+    /// Creates the ready file with `mknod`: no descriptor is ever open on it
+    /// (so none can be seen, or block: a FIFO at that path once would have),
+    /// and it appears at once, whole. A regular file already there is ready.
     fn mark_ready(&mut self) {
         self.ready_present = true;
         let Some(path) = &self.ready_file else { return };
-        let flags = libc::O_WRONLY
-            | libc::O_CREAT
-            | libc::O_TRUNC
-            | libc::O_NONBLOCK
-            | libc::O_CLOEXEC
-            | libc::O_NOCTTY;
-        // SAFETY: open with a NUL-terminated path made at start-up.
-        let fd = unsafe { libc::open(path.as_ptr(), flags, 0o644 as libc::c_uint) };
-        if fd < 0 {
-            let e = Errno::last();
-            let path = crate::spawn::Lossy(path.as_bytes());
+        // SAFETY: mknod and stat with a NUL-terminated path made at start-up.
+        let made = unsafe { libc::mknod(path.as_ptr(), libc::S_IFREG | 0o644, 0) } == 0;
+        let e = Errno::last();
+        let regular = || {
+            // SAFETY: stat into a zeroed buffer, with our path.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            let found = unsafe { libc::stat(path.as_ptr(), &mut st) } == 0;
+            found && st.st_mode & libc::S_IFMT == libc::S_IFREG
+        };
+        if made || (e.0 == libc::EEXIST && regular()) {
+            return;
+        }
+        let path = crate::spawn::Lossy(path.as_bytes());
+        if e.0 == libc::EEXIST {
+            let msg = format_args!("cannot create {path}: it exists and is not a regular file");
+            events::log(Level::Warn, "ReadyFile", msg);
+        } else {
             events::log(
                 Level::Warn,
                 "ReadyFile",
                 format_args!("cannot create {path}: {e}"),
             );
-        } else {
-            // SAFETY: our own descriptor.
-            unsafe { libc::close(fd) };
         }
     }
 

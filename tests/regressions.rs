@@ -80,6 +80,20 @@ fn pipe_fill(read_end: &OwnedFd) -> (usize, usize) {
     (queued as usize, size as usize)
 }
 
+/// Whether the pipe is full: no room for another page, or no longer growing
+/// for half a second (writers blocked: small writes can take all 16 of the
+/// pipe's page slots before its 64 KiB are queued).
+fn stalled(read_end: &OwnedFd) -> impl FnMut() -> bool + '_ {
+    let mut last = (usize::MAX, Instant::now());
+    move || {
+        let (queued, size) = pipe_fill(read_end);
+        if queued != last.0 {
+            last = (queued, Instant::now());
+        }
+        queued + 4096 >= size || last.1.elapsed() > secs(0.5)
+    }
+}
+
 /// hookinit's descriptors other than 0-2 open on the same file as its `fd`
 /// and in non-blocking mode (`None` if `fd` cannot be read).
 fn nonblocking_twins(pid: i32, fd: i32) -> Option<Vec<i32>> {
@@ -277,10 +291,7 @@ fn a_full_stdout_pipe_shared_with_the_app_never_blocks_pid1() {
     let mut h = Custom::start(cmd, true);
     // The marker: the pipe is full (nobody reads it; `yes` and the hook now
     // wait for room).
-    let full = eventually(secs(10.0), || {
-        let (queued, size) = pipe_fill(&read_end);
-        queued + 4096 >= size
-    });
+    let full = eventually(secs(10.0), stalled(&read_end));
     assert!(full, "the pipe never filled: {:?}", pipe_fill(&read_end));
     // The log reader then takes a page now and then before it stalls for
     // good: each page freed wakes both writers, and `yes`, woken inside its
@@ -291,10 +302,7 @@ fn a_full_stdout_pipe_shared_with_the_app_never_blocks_pid1() {
         assert!(n > 0, "read from the pipe: {n}");
         thread::sleep(secs(0.005));
     }
-    let full = eventually(secs(5.0), || {
-        let (queued, size) = pipe_fill(&read_end);
-        queued + 4096 >= size
-    });
+    let full = eventually(secs(5.0), stalled(&read_end));
     assert!(
         full,
         "the pipe never filled again: {:?}",
