@@ -112,8 +112,9 @@ struct Platform {
     big_endian: bool,
     machine: u16,
     flags: u32,
-    /// Size bound in bytes: 600 KB, but MIPS64 code is ~40% larger (fixed
-    /// 32-bit instructions, 64-bit constants built in up to six of them).
+    /// Size bound in bytes: 600 KB, but ppc64le and MIPS64 code is larger
+    /// (fixed 32-bit instructions, 64-bit constants built in up to five or
+    /// six of them): 700 KB and 800 KB.
     max_size: usize,
 }
 
@@ -133,7 +134,7 @@ const PLATFORMS: &[Platform] = &[
     Platform { name: "386", triple: "i686-unknown-linux-musl", qemu: "qemu-i386-static",
                qemu_args: &[], elf64: false, big_endian: false, machine: 3, flags: 0, max_size: 600_000 },
     Platform { name: "ppc64le", triple: "powerpc64le-unknown-linux-musl", qemu: "qemu-ppc64le-static",
-               qemu_args: &[], elf64: true, big_endian: false, machine: 21, flags: 0, max_size: 600_000 },
+               qemu_args: &[], elf64: true, big_endian: false, machine: 21, flags: 0, max_size: 700_000 },
     Platform { name: "s390x", triple: "s390x-unknown-linux-musl", qemu: "qemu-s390x-static",
                qemu_args: &[], elf64: true, big_endian: true, machine: 22, flags: 0, max_size: 600_000 },
     Platform { name: "mips64le", triple: "mips64el-unknown-linux-muslabi64", qemu: "qemu-mips64el-static",
