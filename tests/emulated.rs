@@ -15,6 +15,7 @@
 //! | `ppc64le`  | `powerpc64le-unknown-linux-musl`   | `qemu-ppc64le-static`           |
 //! | `s390x`    | `s390x-unknown-linux-musl`         | `qemu-s390x-static`             |
 //! | `mips64le` | `mips64el-unknown-linux-muslabi64` | `qemu-mips64el-static`          |
+//! | `riscv64`  | `riscv64gc-unknown-linux-musl`     | `qemu-riscv64-static`           |
 //!
 //! qemu runs in the namespace's PID 1 process and translates hookinit's
 //! syscalls, so `getpid()` is 1 and hookinit takes its PID-1 paths
@@ -81,6 +82,11 @@
 //!   in `src/signals.rs`); a wrong layout shows up as EINVAL at start-up,
 //!   which every test here would catch. Guest signals 63–127 have no host
 //!   counterpart under qemu, so they are not tested.
+//! - **riscv64**: linked against the musl that zig builds from its own copy
+//!   of musl's sources (Debian bookworm has no riscv64 musl: README,
+//!   "Building"), not Debian's; the tests are the same. qemu's default CPU
+//!   has every extension of `riscv64gc` (RV64GC, double-float ABI, checked
+//!   in the ELF flags).
 //!
 //! Timings: hookinit's own work is emulated, but it is mostly waiting, and
 //! qemu adds only milliseconds per step (measured: see the grace-window
@@ -120,6 +126,7 @@ struct Platform {
 
 const EF_ARM_ABI_FLOAT_SOFT: u32 = 0x200;
 const EF_ARM_ABI_FLOAT_HARD: u32 = 0x400;
+const EF_RISCV_FLOAT_ABI_DOUBLE: u32 = 0x4;
 
 #[rustfmt::skip]
 const PLATFORMS: &[Platform] = &[
@@ -139,6 +146,9 @@ const PLATFORMS: &[Platform] = &[
                qemu_args: &[], elf64: true, big_endian: true, machine: 22, flags: 0, max_size: 600_000 },
     Platform { name: "mips64le", triple: "mips64el-unknown-linux-muslabi64", qemu: "qemu-mips64el-static",
                qemu_args: &[], elf64: true, big_endian: false, machine: 8, flags: 0, max_size: 800_000 },
+    Platform { name: "riscv64", triple: "riscv64gc-unknown-linux-musl", qemu: "qemu-riscv64-static",
+               qemu_args: &[], elf64: true, big_endian: false, machine: 243,
+               flags: EF_RISCV_FLOAT_ABI_DOUBLE, max_size: 600_000 },
 ];
 
 /// Prints past libtest's output capture, so a skip is visible in a normal run.
