@@ -69,21 +69,74 @@ impl SignalSet {
     }
 }
 
-/// The kernel's `struct sigaction` (x86_64 and aarch64 share this layout).
+/// The kernel's `struct sigaction` (x86_64, aarch64, arm, i386, powerpc64
+/// and s390x share this layout).
+#[cfg(not(target_arch = "mips64"))]
 #[repr(C)]
 struct KernelSigaction {
     handler: libc::sighandler_t,
-    flags: libc::c_ulong,
+    flags: SaFlags,
     restorer: usize,
-    mask: u64,
+    mask: KernelSet,
+}
+
+/// MIPS orders it differently: flags (an `unsigned int`) first, then the
+/// handler and the mask, and no restorer field. Its kernel also has 128
+/// signals, so every kernel sigset there is 16 bytes: `rt_sigprocmask`,
+/// `rt_sigaction` and `signalfd4` refuse any other size with EINVAL.
+#[cfg(target_arch = "mips64")]
+#[repr(C)]
+struct KernelSigaction {
+    flags: SaFlags,
+    handler: libc::sighandler_t,
+    mask: KernelSet,
+}
+
+#[cfg(not(target_arch = "mips64"))]
+type SaFlags = libc::c_ulong;
+#[cfg(target_arch = "mips64")]
+type SaFlags = libc::c_uint;
+
+/// The kernel's `sigset_t`: 64 signals, 128 on MIPS. hookinit's
+/// [`SignalSet`] holds 1..=64; on MIPS, signals 65..=128 are blocked (and so
+/// read from the signalfd and forwarded) with a full set only, unblocked
+/// otherwise.
+type KernelSet = [u64; SIGSET_WORDS];
+#[cfg(not(target_arch = "mips64"))]
+const SIGSET_WORDS: usize = 1;
+#[cfg(target_arch = "mips64")]
+const SIGSET_WORDS: usize = 2;
+
+fn kernel_set(set: u64) -> KernelSet {
+    let mut k = [if set == u64::MAX { u64::MAX } else { 0 }; SIGSET_WORDS];
+    k[0] = set;
+    k
 }
 
 fn rt_sigprocmask(how: libc::c_int, set: Option<&u64>, old: Option<&mut u64>) -> io::Result<()> {
-    let set_ptr = set.map_or(std::ptr::null(), |s| s as *const u64);
-    let old_ptr = old.map_or(std::ptr::null_mut(), |o| o as *mut u64);
-    // SAFETY: both pointers are null or point to a u64, the kernel's 64-signal set.
-    let rc = unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how, set_ptr, old_ptr, 8usize) };
+    let set = set.map(|s| kernel_set(*s));
+    let mut old_k = kernel_set(0);
+    let set_ptr = set
+        .as_ref()
+        .map_or(std::ptr::null(), |s| s as *const KernelSet);
+    let old_ptr = match old {
+        Some(_) => &mut old_k as *mut KernelSet,
+        None => std::ptr::null_mut(),
+    };
+    // SAFETY: both pointers are null or point to a kernel sigset of its size.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            how,
+            set_ptr,
+            old_ptr,
+            std::mem::size_of::<KernelSet>(),
+        )
+    };
     if rc == 0 {
+        if let Some(o) = old {
+            *o = old_k[0];
+        }
         Ok(())
     } else {
         Err(io::Error::last_os_error())
@@ -94,8 +147,9 @@ fn sigaction(sig: i32, act: Option<&KernelSigaction>) -> io::Result<KernelSigact
     let mut old = KernelSigaction {
         handler: 0,
         flags: 0,
+        #[cfg(not(target_arch = "mips64"))]
         restorer: 0,
-        mask: 0,
+        mask: kernel_set(0),
     };
     let act_ptr = act.map_or(std::ptr::null(), |a| a as *const KernelSigaction);
     // SAFETY: both structs have the kernel's layout; no handler function is
@@ -106,7 +160,7 @@ fn sigaction(sig: i32, act: Option<&KernelSigaction>) -> io::Result<KernelSigact
             sig,
             act_ptr,
             &mut old as *mut KernelSigaction,
-            8usize,
+            std::mem::size_of::<KernelSet>(),
         )
     };
     if rc == 0 {
@@ -127,12 +181,13 @@ pub fn set_ignored(sig: i32, ignored: bool) -> io::Result<()> {
     set_disposition(sig, handler, 0)
 }
 
-fn set_disposition(sig: i32, handler: libc::sighandler_t, flags: libc::c_ulong) -> io::Result<()> {
+fn set_disposition(sig: i32, handler: libc::sighandler_t, flags: SaFlags) -> io::Result<()> {
     let act = KernelSigaction {
         handler,
         flags,
+        #[cfg(not(target_arch = "mips64"))]
         restorer: 0,
-        mask: 0,
+        mask: kernel_set(0),
     };
     sigaction(sig, Some(&act)).map(|_| ())
 }
@@ -152,7 +207,7 @@ pub struct Inherited {
     pub mask: SignalSet,
     pub sigpipe_ignored: bool,
     /// SIGCHLD's inherited disposition and flags (SIG_IGN/SIG_DFL, SA_NOCLDWAIT).
-    sigchld: (libc::sighandler_t, libc::c_ulong),
+    sigchld: (libc::sighandler_t, SaFlags),
 }
 
 impl Inherited {
@@ -164,10 +219,7 @@ impl Inherited {
         let inherited = Inherited {
             mask: SignalSet::current_mask()?,
             sigpipe_ignored: pipe.handler == libc::SIG_IGN,
-            sigchld: (
-                chld.handler,
-                chld.flags & libc::SA_NOCLDWAIT as libc::c_ulong,
-            ),
+            sigchld: (chld.handler, chld.flags & libc::SA_NOCLDWAIT as SaFlags),
         };
         if inherited.sigchld != (libc::SIG_DFL, 0) {
             set_disposition(libc::SIGCHLD, libc::SIG_DFL, 0)?;
@@ -199,14 +251,14 @@ impl SignalFd {
     /// inherit it) and opens a non-blocking signalfd for them.
     pub fn block_all_and_open() -> io::Result<Self> {
         SignalSet::full().set_as_mask()?;
-        let mask = u64::MAX;
-        // SAFETY: `mask` is a 64-signal kernel set; the kernel ignores KILL/STOP in it.
+        let mask = kernel_set(u64::MAX);
+        // SAFETY: `mask` is a full kernel set; the kernel ignores KILL/STOP in it.
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_signalfd4,
                 -1,
-                &mask as *const u64,
-                8usize,
+                &mask as *const KernelSet,
+                std::mem::size_of::<KernelSet>(),
                 libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
             )
         };
@@ -248,10 +300,19 @@ impl AsRawFd for SignalFd {
     }
 }
 
+#[cfg(not(target_arch = "mips64"))]
 const NAMES: [&str; 31] = [
     "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
     "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
     "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+];
+
+/// MIPS numbers signals 1..=31 its own way (USR1 is 16, CHLD 18, ...).
+#[cfg(target_arch = "mips64")]
+const NAMES: [&str; 31] = [
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "EMT", "FPE", "KILL", "BUS", "SEGV", "SYS",
+    "PIPE", "ALRM", "TERM", "USR1", "USR2", "CHLD", "PWR", "WINCH", "URG", "IO", "STOP", "TSTP",
+    "CONT", "TTIN", "TTOU", "VTALRM", "PROF", "XCPU", "XFSZ",
 ];
 
 /// Parses `SIGTERM`, `TERM`, `term`, `15`, `SIGRTMIN+2` or `RTMAX-1`.

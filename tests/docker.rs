@@ -86,6 +86,8 @@ struct Binaries {
     source: PathBuf,
     amd64: Vec<u8>,
     arm64: Option<Vec<u8>>,
+    /// `dist/hookinit-linux-arm-v7`: a platform with a TARGETVARIANT.
+    arm_v7: Option<Vec<u8>>,
     /// The checksum line `scripts/release` wrote for amd64.
     amd64_sha256: Option<String>,
 }
@@ -97,6 +99,7 @@ fn release_binaries() -> Binaries {
         amd64: fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
         source: path,
         arm64: None,
+        arm_v7: None,
         amd64_sha256: None,
     };
     if std::env::var_os("HOOKINIT_BIN").is_some() {
@@ -116,6 +119,7 @@ fn release_binaries() -> Binaries {
         let dist = root.join("dist");
         return Binaries {
             arm64: fs::read(dist.join("hookinit-linux-arm64")).ok(),
+            arm_v7: fs::read(dist.join("hookinit-linux-arm-v7")).ok(),
             amd64_sha256: fs::read_to_string(dist.join("hookinit-linux-amd64.sha256")).ok(),
             ..built(dist.join("hookinit-linux-amd64"))
         };
@@ -201,6 +205,9 @@ fn release_context(bins: &Binaries) -> common::TempDir {
     executable("dist/hookinit-linux-amd64", &bins.amd64);
     if let Some(arm64) = &bins.arm64 {
         executable("dist/hookinit-linux-arm64", arm64);
+    }
+    if let Some(arm_v7) = &bins.arm_v7 {
+        executable("dist/hookinit-linux-arm-v7", arm_v7);
     }
     ctx
 }
@@ -498,6 +505,26 @@ fn release_image_holds_only_hookinit() {
         let (files, bin) = files_of(&image);
         assert_eq!(files, ["hookinit"]);
         assert!(bin == *arm64, "/hookinit is not dist/hookinit-linux-arm64");
+    }
+
+    // What BuildKit sets for --platform linux/arm/v7: TARGETARCH=arm and
+    // TARGETVARIANT=v7, which the Dockerfile joins with a dash.
+    if let Some(arm_v7) = &images.bins.arm_v7 {
+        let image = tag("release-arm-v7");
+        let ctx = release_context(&images.bins);
+        build(
+            &image,
+            &ctx.0,
+            "docker/Dockerfile",
+            &[("TARGETARCH", "arm"), ("TARGETVARIANT", "v7")],
+        )
+        .unwrap();
+        let (files, bin) = files_of(&image);
+        assert_eq!(files, ["hookinit"]);
+        assert!(
+            bin == *arm_v7,
+            "/hookinit is not dist/hookinit-linux-arm-v7"
+        );
     }
 }
 
