@@ -21,7 +21,8 @@ pub fn get(spec: &HttpGet, budget: Option<Duration>) -> Result<(), String> {
         "http"
     };
     let authority = host_port(&spec.host, spec.port);
-    let mut url = format!("{scheme}://{authority}{}", spec.path);
+    // HttpGet's Display is its URL.
+    let mut url = spec.to_string();
     for _ in 0..=MAX_REDIRECTS {
         let mut request = agent.get(&url).header("Accept", "*/*");
         for (name, value) in &spec.headers {
@@ -69,13 +70,8 @@ pub fn get(spec: &HttpGet, budget: Option<Duration>) -> Result<(), String> {
 pub fn probe(spec: &HttpGet, timeout: Duration) -> (crate::runner::Kind, String) {
     use crate::runner::Kind;
     let agent = agent_with(Some(timeout), "kube-probe/1.34");
-    let scheme = if spec.scheme == Scheme::Https {
-        "https"
-    } else {
-        "http"
-    };
-    let authority = host_port(&spec.host, spec.port);
-    let mut url = format!("{scheme}://{authority}{}", spec.path);
+    // HttpGet's Display is its URL.
+    let mut url = spec.to_string();
     let has = |name: &str| {
         spec.headers
             .iter()
