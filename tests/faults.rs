@@ -148,6 +148,14 @@ fn cpu_ticks(pid: i32) -> u64 {
     n(11) + n(12)
 }
 
+/// CPU ticks `pid` uses while the test sleeps for `window` (a spin uses
+/// about 100 a second).
+fn ticks_over(pid: i32, window: Duration) -> u64 {
+    let before = cpu_ticks(pid);
+    thread::sleep(window);
+    cpu_ticks(pid) - before
+}
+
 fn events<'a>(stderr: &'a str, name: &str) -> Vec<&'a str> {
     stderr
         .lines()
@@ -636,9 +644,7 @@ fn a_failing_poll_backs_off_and_the_stop_still_works() {
     }
     let (mut r, hookinit) = traced(&["poll:error=ENOMEM"], &["--", "sh", "-c", APP_TERM_7], &[]);
     r.wait_for("app-ready", secs(10.0));
-    let before = cpu_ticks(hookinit);
-    thread::sleep(secs(2.0));
-    let used = cpu_ticks(hookinit) - before;
+    let used = ticks_over(hookinit, secs(2.0));
     r.mark();
     kill(hookinit, libc::SIGTERM);
     let f = r.wait(secs(15.0));
@@ -667,9 +673,7 @@ fn a_failing_signalfd_read_backs_off() {
     r.wait_for("app-ready", secs(10.0));
     // WINCH: forwarded harmlessly once it can be read.
     kill(hookinit, libc::SIGWINCH);
-    let before = cpu_ticks(hookinit);
-    thread::sleep(secs(1.5));
-    let used = cpu_ticks(hookinit) - before;
+    let used = ticks_over(hookinit, secs(1.5));
     r.mark();
     kill(hookinit, libc::SIGTERM);
     let f = r.wait(secs(15.0));
