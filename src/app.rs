@@ -1,11 +1,16 @@
-//! The app: its pid, a pidfd to learn of its exit and signal it without a
-//! PID-reuse race, and every signal's result checked.
+//! The app: its pid, a pidfd to learn of its exit, and every signal's
+//! result checked.
 //!
 //! The pidfd (Linux 5.3+) turns readable when the app exits and stays so
 //! until it is reaped, so a missed SIGCHLD or a failed `waitpid` is found
 //! again at the next `poll`. Without pidfds (older kernels, or a seccomp
-//! filter refusing them) hookinit falls back to `kill`, and the supervisor's
-//! retry of failed reaps covers the rest.
+//! filter refusing them) the supervisor's retry of failed reaps covers it.
+//!
+//! Signals go by plain `kill`, which cannot hit a stranger that reused the
+//! pid: the app's pid stays taken until hookinit itself reaps it (nothing
+//! else reaps: SIGCHLD is at its default), and no signal goes out after
+//! that. `pidfd_send_signal` would add nothing but cost: its libc entry is
+//! the variadic `syscall`, run at every forwarded signal.
 
 use crate::errno::Errno;
 use crate::reap::Status;
@@ -13,10 +18,16 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 pub struct App {
     pub pid: i32,
-    pidfd: Option<OwnedFd>,
+    /// What `kill` takes: the app's pid, or its group's, negated.
+    kill_to: i32,
+    /// Keeps the pidfd open; `exit_fd` is what the loop uses.
+    _pidfd: Option<OwnedFd>,
+    /// The pidfd's number while the app is unreaped, else -1 (for `poll`,
+    /// which skips -1).
+    exit_fd: RawFd,
     /// Signals go to the app's whole process group, or to the app only.
-    pub group: bool,
-    pub status: Option<Status>,
+    group: bool,
+    status: Option<Status>,
 }
 
 /// Who a signal went to, for messages.
@@ -43,7 +54,9 @@ impl App {
         let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
         App {
             pid,
-            pidfd,
+            kill_to: if group { -pid } else { pid },
+            exit_fd: pidfd.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+            _pidfd: pidfd,
             group,
             status: None,
         }
@@ -53,12 +66,21 @@ impl App {
         self.status.is_none()
     }
 
-    /// The descriptor that turns readable when the app exits.
-    pub fn exit_fd(&self) -> Option<RawFd> {
-        match self.status {
-            None => self.pidfd.as_ref().map(AsRawFd::as_raw_fd),
-            Some(_) => None,
-        }
+    /// How the app ended, once reaped.
+    pub fn status(&self) -> Option<Status> {
+        self.status
+    }
+
+    /// The app was reaped: from now on its pid is not its own.
+    pub fn reaped(&mut self, status: Status) {
+        self.status = Some(status);
+        self.exit_fd = -1;
+    }
+
+    /// The descriptor that turns readable when the app exits; -1 without a
+    /// pidfd, and once the app is reaped.
+    pub fn exit_fd(&self) -> RawFd {
+        self.exit_fd
     }
 
     /// Where signals for the app go (`HOOKINIT_SIGNAL_GROUP`).
@@ -71,50 +93,28 @@ impl App {
     }
 
     /// Sends `sig` to the app (or its group); the error says why not.
+    /// Once the app is reaped its pid may be another process's: ESRCH.
+    #[inline(always)]
     pub fn signal(&self, sig: i32) -> Result<Target, Errno> {
-        let target = self.target();
-        send(target, self.pidfd.as_ref(), sig).map(|()| target)
+        send(self.alive().then_some(self.kill_to), sig).map(|()| self.target())
     }
 
     /// SIGKILL to the app itself, and to its whole group whatever `group`
     /// says (at the deadline everything the app started goes too). The result
     /// is the app's own: its group may be empty (it left it with setsid).
     pub fn kill(&self) -> Result<Target, Errno> {
-        // SAFETY: plain syscall; ESRCH (an empty group) is fine here.
-        unsafe { libc::kill(-self.pid, libc::SIGKILL) };
-        let target = Target::Pid(self.pid);
-        send(target, self.pidfd.as_ref(), libc::SIGKILL).map(|()| target)
+        let alive = self.alive();
+        // ESRCH (an empty group) is fine here.
+        let _ = send(alive.then_some(-self.pid), libc::SIGKILL);
+        send(alive.then_some(self.pid), libc::SIGKILL).map(|()| Target::Pid(self.pid))
     }
 }
 
-fn send(target: Target, pidfd: Option<&OwnedFd>, sig: i32) -> Result<(), Errno> {
-    // SAFETY: plain syscalls; the pidfd is ours and names our own child.
-    let rc = unsafe {
-        match (target, pidfd) {
-            (Target::Pid(_), Some(fd)) => libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                fd.as_raw_fd(),
-                sig,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            ) as i32,
-            (Target::Pid(pid), None) => libc::kill(pid, sig),
-            (Target::Group(pgid), _) => libc::kill(-pgid, sig),
-        }
+/// `kill(to, sig)`; `None` is a process already reaped.
+#[inline(always)]
+fn send(to: Option<i32>, sig: i32) -> Result<(), Errno> {
+    let Some(to) = to else {
+        return Err(Errno(libc::ESRCH));
     };
-    if rc == 0 {
-        return Ok(());
-    }
-    let e = Errno::last();
-    if e.0 == libc::ENOSYS {
-        // A kernel without pidfd_send_signal: the plain syscall.
-        if let Target::Pid(pid) = target {
-            // SAFETY: plain syscall.
-            if unsafe { libc::kill(pid, sig) } == 0 {
-                return Ok(());
-            }
-            return Err(Errno::last());
-        }
-    }
-    Err(e)
+    crate::sys::kill(to, sig)
 }

@@ -9,7 +9,7 @@
 //!   [`json`] for strict JSON).
 //! - [`supervisor`]: the loop and the stop state machine.
 //! - [`signals`]: signal sets, the inherited signal configuration, the signalfd.
-//! - [`reap`]: the one `waitpid(-1)` loop.
+//! - [`reap`]: the one `wait4(-1)` loop; [`sys`]: the loop's hot system calls.
 //! - [`app`]: the app's pid and pidfd, signalled with every result checked.
 //! - [`spawn`]: starting the app and exec hooks (fork and exec, no allocation).
 //! - [`runner`]: handlers that run hookinit's own code, in a forked child.
@@ -40,6 +40,7 @@ pub mod signals;
 pub mod spawn;
 pub mod stdio;
 pub mod supervisor;
+pub mod sys;
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;

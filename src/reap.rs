@@ -1,4 +1,6 @@
-//! Reaping: the one place that calls `waitpid(-1, WNOHANG)`.
+//! Reaping: the one place that calls `wait4(-1, WNOHANG)` (musl's `waitpid`
+//! is the same call behind a cancellation-point wrapper: twice the cost per
+//! zombie).
 //!
 //! A single SIGCHLD may stand for many exits (the main app's among a burst of
 //! orphans), so the supervisor calls [`next`] until it says there is nothing
@@ -15,6 +17,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// Decodes a `wait` status (only exits and deaths by signal are asked for).
+    pub fn from_raw(raw: i32) -> Status {
+        if libc::WIFSIGNALED(raw) {
+            Status::Signaled(libc::WTERMSIG(raw))
+        } else {
+            Status::Exited(libc::WEXITSTATUS(raw))
+        }
+    }
+
     /// The shell's convention: the exit code, or 128 + the signal number.
     pub fn code(self) -> i32 {
         match self {
@@ -33,40 +44,30 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// What one `waitpid` call found.
+/// What one `wait4` call found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reap {
-    /// A child ended and is now reaped.
-    Child(i32, Status),
+    /// A child ended and is now reaped: its pid and raw status (decoded by
+    /// [`Status::from_raw`] only for the children hookinit cares about).
+    Child(i32, i32),
     /// Children exist, none has ended.
     NothingYet,
     /// No children at all (ECHILD): every descendant is gone.
     NoChildren,
-    /// `waitpid` failed for another reason: try again later.
+    /// `wait4` failed for another reason: try again later.
     Failed(i32),
 }
 
 /// Reaps at most one ended child without blocking.
+#[inline]
 pub fn next() -> Reap {
     loop {
-        let mut raw = 0;
-        // SAFETY: plain syscall with a valid out-pointer.
-        let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
-        if pid > 0 {
-            let status = if libc::WIFSIGNALED(raw) {
-                Status::Signaled(libc::WTERMSIG(raw))
-            } else {
-                Status::Exited(libc::WEXITSTATUS(raw))
-            };
-            return Reap::Child(pid, status);
-        }
-        if pid == 0 {
-            return Reap::NothingYet;
-        }
-        match io::Error::last_os_error().raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::ECHILD) => return Reap::NoChildren,
-            other => return Reap::Failed(other.unwrap_or(0)),
+        match crate::sys::reap_any() {
+            Ok((0, _)) => return Reap::NothingYet,
+            Ok((pid, raw)) => return Reap::Child(pid, raw),
+            Err(e) if e.0 == libc::EINTR => continue,
+            Err(e) if e.0 == libc::ECHILD => return Reap::NoChildren,
+            Err(e) => return Reap::Failed(e.0),
         }
     }
 }

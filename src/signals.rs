@@ -8,6 +8,7 @@
 //! refuse signals 32–34 (it reserves them), and a set without them would leave
 //! a non-PID-1 hookinit killable by `kill -34`.
 
+use crate::errno::Errno;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -274,21 +275,20 @@ impl SignalFd {
     pub fn read<'a>(
         &self,
         buf: &'a mut [MaybeUninit<libc::signalfd_siginfo>],
-    ) -> io::Result<&'a [libc::signalfd_siginfo]> {
+    ) -> Result<&'a [libc::signalfd_siginfo], Errno> {
         let bytes = std::mem::size_of_val(buf);
+        // SAFETY: the records are plain bytes to the kernel.
+        let raw = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), bytes) };
         loop {
-            // SAFETY: `buf` is valid for `bytes` bytes; the kernel writes whole records.
-            let n = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), bytes) };
-            if n >= 0 {
-                let count = n as usize / std::mem::size_of::<libc::signalfd_siginfo>();
-                // SAFETY: the first `count` records were just written by the kernel.
-                return Ok(unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), count) });
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => return Ok(&[]),
-                _ => return Err(e),
+            match crate::sys::read(self.0.as_raw_fd(), raw) {
+                Ok(n) => {
+                    let count = n / std::mem::size_of::<libc::signalfd_siginfo>();
+                    // SAFETY: the first `count` records were just written by the kernel.
+                    return Ok(unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), count) });
+                }
+                Err(e) if e.0 == libc::EINTR => continue,
+                Err(e) if e.0 == libc::EAGAIN => return Ok(&[]),
+                Err(e) => return Err(e),
             }
         }
     }

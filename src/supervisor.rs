@@ -38,6 +38,7 @@ use crate::prober::{Change, Prober};
 use crate::probes::ProbeKind;
 use crate::reap::{self, Reap, Status};
 use crate::signals::{self, Inherited, SignalFd};
+use crate::sys;
 use std::ffi::CString;
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -255,18 +256,19 @@ impl Supervisor {
 
     // ---- waiting ------------------------------------------------------------
 
-    fn next_wake(&self) -> Option<Instant> {
-        // The common case, checked first and cheaply (it runs at every
-        // forwarded signal): running, no hook, no retry pending.
-        if matches!(self.phase, Phase::Running)
+    /// Nothing to wait for but signals and the app: running, no hook, no
+    /// probe deadline, no retry pending. The common case, and the one at
+    /// every forwarded signal: checked first and cheaply.
+    fn quiet(&self) -> bool {
+        matches!(self.phase, Phase::Running)
             && self.reap_retry.retry_at.is_none()
             && self.signals_retry.retry_at.is_none()
             && self.poll_retry.retry_at.is_none()
             && !self.hooks.any_running()
             && !(self.probing && self.prober.wake_at().is_some())
-        {
-            return None;
-        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
         let retries = [
             self.reap_retry.retry_at,
             self.signals_retry.retry_at,
@@ -290,20 +292,47 @@ impl Supervisor {
     /// Blocks until a signal, the app's exit, hook output or a deadline, then
     /// handles whatever is ready.
     fn wait_and_dispatch(&mut self) {
-        let wake = self.next_wake();
-        let timeout_ms = match wake {
-            None => -1,
-            Some(at) => {
-                let left = at.saturating_duration_since(Instant::now());
-                // Round up: waking a hair early would only loop once more.
-                left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
-            }
+        if self.quiet() {
+            self.wait_quiet();
+        } else {
+            self.wait_busy();
+        }
+        if matches!(self.phase, Phase::Draining { .. } | Phase::Killed { .. }) {
+            self.reap_children();
+        }
+    }
+
+    /// The wait when [`Self::quiet`]: the signalfd and the app's pidfd, no
+    /// timeout.
+    fn wait_quiet(&mut self) {
+        let slot = |fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
         };
-        // On the stack: this runs once per signal. Slots: the signalfd (not
-        // while its read backs off), the app's pidfd (not while a failed
-        // reap backs off: it would stay readable), then for exec hooks'
-        // output either their pipe (POLLIN) or, while a chunk waits, our own
-        // stdout/stderr (POLLOUT). poll skips a slot whose fd is -1.
+        let mut fds = [slot(self.signals.as_raw_fd()), slot(self.app.exit_fd())];
+        if let Err(e) = sys::poll(&mut fds, None) {
+            self.poll_error(e);
+            return;
+        }
+        self.poll_retry.succeeded();
+        if fds[0].revents != 0 {
+            self.read_signals();
+        }
+        if fds[1].revents != 0 {
+            self.reap_children();
+        }
+    }
+
+    /// The wait with hooks, probes, deadlines or retries pending.
+    fn wait_busy(&mut self) {
+        let wake = self.next_wake();
+        let timeout = wake.map(|at| at.saturating_duration_since(Instant::now()));
+        // Slots: the signalfd (not while its read backs off), the app's
+        // pidfd (not while a failed reap backs off: it would stay readable),
+        // then for exec hooks' output either their pipe (POLLIN) or, while a
+        // chunk waits, our own stdout/stderr (POLLOUT). poll skips a slot
+        // whose fd is -1.
         let mut fds = [libc::pollfd {
             fd: -1,
             events: libc::POLLIN,
@@ -314,7 +343,7 @@ impl Supervisor {
             fds[0].fd = self.signals.as_raw_fd();
         }
         if !self.reap_retry.waiting() {
-            fds[1].fd = self.app.exit_fd().unwrap_or(-1);
+            fds[1].fd = self.app.exit_fd();
         }
         let mut count = 2;
         self.hooks.poll_interests(|fd, events, kind| {
@@ -323,49 +352,45 @@ impl Supervisor {
                 count += 1;
             }
         });
-        // SAFETY: `fds` holds `count` valid pollfd entries.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), count as libc::nfds_t, timeout_ms) };
-        if ready < 0 {
-            let e = Errno::last();
-            if e.0 != libc::EINTR {
-                self.poll_failed(e);
-            }
-        } else {
-            self.poll_retry.succeeded();
-            if ready > 0 {
-                if fds[0].revents != 0 {
-                    self.read_signals();
-                }
-                if fds[1].revents != 0 {
-                    self.reap_children();
-                }
-                for i in 2..count {
-                    if fds[i].revents != 0 {
-                        if let Some(kind) = owners[i] {
-                            self.hooks.on_ready(kind, fds[i].fd);
+        match sys::poll(&mut fds[..count], timeout) {
+            Err(e) => self.poll_error(e),
+            Ok(ready) => {
+                self.poll_retry.succeeded();
+                if ready > 0 {
+                    if fds[0].revents != 0 {
+                        self.read_signals();
+                    }
+                    if fds[1].revents != 0 {
+                        self.reap_children();
+                    }
+                    for i in 2..count {
+                        if fds[i].revents != 0 {
+                            if let Some(kind) = owners[i] {
+                                self.hooks.on_ready(kind, fds[i].fd);
+                            }
                         }
                     }
                 }
             }
         }
         // Deadlines, only when one was pending before the wait (a deadline
-        // set while handling this wake-up is in the future; a forwarded
-        // signal has none at all).
+        // set while handling this wake-up is in the future).
         if let Some(at) = wake {
             let now = Instant::now();
             if now >= at {
                 self.on_time(now);
             }
         }
-        if matches!(self.phase, Phase::Draining { .. } | Phase::Killed { .. }) {
-            self.reap_children();
-        }
     }
 
     /// `poll` itself failed (it should not: all its arguments are ours).
-    /// Rather than spin, wait a little, then look at everything as if it were
-    /// ready: signals and children are still handled, only later.
-    fn poll_failed(&mut self, e: Errno) {
+    /// EINTR is nothing. Otherwise, rather than spin, wait a little, then
+    /// look at everything as if it were ready: signals and children are
+    /// still handled, only later.
+    fn poll_error(&mut self, e: Errno) {
+        if e.0 == libc::EINTR {
+            return;
+        }
         self.poll_retry.failed("poll", e);
         if let Some(at) = self.poll_retry.retry_at {
             let pause = at.saturating_duration_since(Instant::now());
@@ -389,8 +414,7 @@ impl Supervisor {
             let infos = match self.signals.read(&mut batch) {
                 Ok(infos) => infos,
                 Err(e) => {
-                    let errno = Errno(e.raw_os_error().unwrap_or(0));
-                    self.signals_retry.failed("reading the signalfd", errno);
+                    self.signals_retry.failed("reading the signalfd", e);
                     return;
                 }
             };
@@ -481,7 +505,7 @@ impl Supervisor {
     fn reap_children(&mut self) {
         loop {
             match reap::next() {
-                Reap::Child(pid, status) => self.on_reaped(pid, status),
+                Reap::Child(pid, raw) => self.on_reaped(pid, raw),
                 Reap::NothingYet => {
                     self.reap_retry.succeeded();
                     return;
@@ -491,7 +515,7 @@ impl Supervisor {
                         || self.hooks.any_running_process()
                         || self.prober.any_running_process() =>
                 {
-                    self.reap_retry.failed("waitpid", Errno(libc::ECHILD));
+                    self.reap_retry.failed("wait4", Errno(libc::ECHILD));
                     return;
                 }
                 Reap::NoChildren => {
@@ -502,34 +526,39 @@ impl Supervisor {
                     return;
                 }
                 Reap::Failed(errno) => {
-                    self.reap_retry.failed("waitpid", Errno(errno));
+                    self.reap_retry.failed("wait4", Errno(errno));
                     return;
                 }
             }
         }
     }
 
-    fn on_reaped(&mut self, pid: i32, status: Status) {
+    /// `pid` was reaped with wait status `raw`. Most are orphans, which need
+    /// nothing more: the status is decoded only for the others.
+    fn on_reaped(&mut self, pid: i32, raw: i32) {
         if pid == self.app.pid {
-            self.app.status = Some(status);
+            let status = Status::from_raw(raw);
+            self.app.reaped(status);
             events::log(
                 Level::Debug,
                 "Exited",
                 format_args!("the app (pid {pid}) {status}"),
             );
             self.on_app_exit();
-        } else if let Some((kind, outcome)) = self
-            .hooks
-            .any_running()
-            .then(|| self.hooks.on_reaped(pid, status))
-            .flatten()
-        {
+            return;
+        }
+        let hook = match self.hooks.any_running() {
+            true => self.hooks.on_reaped(pid, Status::from_raw(raw)),
+            false => None,
+        };
+        if let Some((kind, outcome)) = hook {
             self.hook_finished(kind, outcome);
         } else if self.probing && self.prober.owns(pid) {
-            if let Some(change) = self.prober.on_reaped(pid, status) {
+            if let Some(change) = self.prober.on_reaped(pid, Status::from_raw(raw)) {
                 self.on_probe(change);
             }
         } else if self.debug {
+            let status = Status::from_raw(raw);
             events::log(Level::Debug, "Reaped", format_args!("pid {pid} {status}"));
         }
     }
@@ -797,6 +826,8 @@ impl Supervisor {
         }
     }
 
+    /// Per signal: kept inline in the loop (the benchmark counts it).
+    #[inline(always)]
     fn forward(&mut self, sig: i32) {
         if !self.app.alive() {
             return;
@@ -825,7 +856,7 @@ impl Supervisor {
             return;
         }
         self.remove_ready_file();
-        let code = match self.app.status {
+        let code = match self.app.status() {
             // hookinit stopped the container: one code, whatever the app's
             // status (143 or 0 or 1 depended on its TERM handler's timing).
             _ if self.post_start_failed => crate::EXIT_POST_START_FAILED,
