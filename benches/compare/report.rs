@@ -33,7 +33,8 @@ pub(crate) enum Check {
     AtMost(f64),
     /// hookinit's value at most the named init's.
     AtMostOf(&'static str),
-    /// hookinit / best of the others at most this.
+    /// hookinit / best of the others at most this ([`Row::ratio`]): 1.0 for
+    /// "at most the best C init's", 2.0 for "at most twice".
     Ratio(f64),
     None,
 }
