@@ -759,13 +759,7 @@ fn seconds(raw: &Raw<'_>) -> Result<Duration, String> {
 /// numbers each with a unit (h, m, s, ms, us, µs, ns), as Go's
 /// `time.ParseDuration` (which Compose uses); `None` if it is neither.
 fn parse_duration(text: &str) -> Option<f64> {
-    // Rust also parses "inf" and "NaN": only plain decimal numbers are taken.
-    let number = |t: &str| {
-        let plain = !t.is_empty()
-            && t.bytes().any(|b| b.is_ascii_digit())
-            && t.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-        plain.then(|| t.parse::<f64>().ok()).flatten()
-    };
+    let number = decimal;
     let (sign, rest) = match text.strip_prefix('-') {
         Some(r) => (-1.0, r),
         None => (1.0, text.strip_prefix('+').unwrap_or(text)),
@@ -800,6 +794,29 @@ fn parse_duration(text: &str) -> Option<f64> {
         rest = &rest[unit_len..];
     }
     Some(sign * total)
+}
+
+/// A plain decimal number (`10`, `2.5`, `.5`, `5.`): digits with at most one
+/// point. Not `str::parse::<f64>`, which also takes "inf", "NaN" and
+/// exponents, and whose exact algorithm (12 KB of tables and code) a
+/// duration does not need: digits past the 18th after the point (below a
+/// nanosecond) are dropped.
+fn decimal(t: &str) -> Option<f64> {
+    let (whole, fraction) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() + fraction.len() == 0 || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let mut value = 0.0;
+    for b in whole.bytes() {
+        value = value * 10.0 + f64::from(b - b'0');
+    }
+    let fraction = &fraction[..fraction.len().min(18)];
+    let mut numerator: u64 = 0;
+    for b in fraction.bytes() {
+        numerator = numerator * 10 + u64::from(b - b'0');
+    }
+    Some(value + numerator as f64 / 10f64.powi(fraction.len() as i32))
 }
 
 /// `143:0,130:0`; a bare `143` means `143:0` (tini's `-e`).
@@ -1602,8 +1619,17 @@ mod tests {
         assert_eq!(d("500ms"), Some(0.5));
         assert_eq!(d("1h2m3s4ms"), Some(3723.004));
         assert_eq!(d("-1s"), Some(-1.0));
+        assert_eq!(d(".5"), Some(0.5));
+        assert_eq!(d("5."), Some(5.0));
+        assert_eq!(d("0.125"), Some(0.125));
+        let ns = |t: &str| Duration::from_secs_f64(d(t).unwrap()).as_nanos();
+        assert_eq!(ns("0.3"), 300_000_000);
+        assert_eq!(ns("1.000000001"), 1_000_000_001);
+        assert_eq!(ns("86399.999999999"), 86_399_999_999_999);
+        assert_eq!(ns("0.0000000019999999999999"), 2);
         for bad in [
-            "", "m", "1x", "inf", "NaN", "1 m", "s1", "1m30", ".", "1..2s",
+            "", "m", "1x", "inf", "NaN", "1 m", "s1", "1m30", ".", "1..2s", "1e3", "1.5.2", "+",
+            "-", "0x10", "١",
         ] {
             assert_eq!(d(bad), None, "{bad}");
         }
