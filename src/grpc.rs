@@ -13,7 +13,7 @@ use crate::lifecycle::host_port;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// grpc.health.v1.Health/Check against host:port over cleartext HTTP/2,
@@ -65,37 +65,26 @@ pub fn check(host: &str, port: u16, service: &str, timeout: Duration) -> (bool, 
 
 /// Connects within `timeout`; on failure, whether it timed out and Go's text.
 fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, (bool, String)> {
-    let addrs = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| (false, format!("dial tcp: lookup {host}: {}", go_error(&e))))?;
-    let deadline = Instant::now() + timeout;
-    let mut last = (false, format!("dial tcp: lookup {host}: no such host"));
-    for addr in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err((true, "context deadline exceeded".to_string()));
+    use crate::net::DialError;
+    match crate::net::dial(host, port, Some(Instant::now() + timeout)) {
+        Ok(sock) => {
+            let _ = sock.set_nodelay(true);
+            Ok(sock)
         }
-        match TcpStream::connect_timeout(&addr, left) {
-            Ok(sock) => {
-                let _ = sock.set_nodelay(true);
-                return Ok(sock);
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
-                last = (true, "context deadline exceeded".to_string())
-            }
-            Err(e) => {
-                last = (
-                    false,
-                    format!(
-                        "dial tcp {}: connect: {}",
-                        host_port(&addr.ip().to_string(), port),
-                        go_error(&e)
-                    ),
-                )
-            }
+        Err(DialError::Lookup(e)) => {
+            Err((false, format!("dial tcp: lookup {host}: {}", go_error(&e))))
         }
+        Err(DialError::NoAddress) => Err((false, format!("dial tcp: lookup {host}: no such host"))),
+        Err(DialError::Timeout) => Err((true, "context deadline exceeded".to_string())),
+        Err(DialError::Connect(addr, e)) => Err((
+            false,
+            format!(
+                "dial tcp {}: connect: {}",
+                host_port(&addr.ip().to_string(), port),
+                go_error(&e)
+            ),
+        )),
     }
-    Err(last)
 }
 
 /// An OS error as Go prints it: `connection refused`, not

@@ -14,6 +14,8 @@
 //! - [`spawn`]: starting the app and exec hooks (fork and exec, no allocation).
 //! - [`runner`]: handlers that run hookinit's own code, in a forked child.
 //! - [`hooks`]: the handlers (`exec`, `httpGet`, `tcpSocket`, `sleep`).
+//! - [`http1`]: the HTTP/1.1 GET client of httpGet hooks and probes;
+//!   [`net`]: connecting within a deadline (tcpSocket, httpGet, grpc).
 //! - [`grpc`]: the `grpc` probe, a `grpc.health.v1.Health/Check` client over
 //!   cleartext HTTP/2 (with its own HPACK decoder).
 //! - [`leftovers`]: which processes "everything" means when signalling all.
@@ -29,9 +31,11 @@ pub mod errno;
 pub mod events;
 pub mod grpc;
 pub mod hooks;
+pub mod http1;
 pub mod json;
 pub mod leftovers;
 pub mod lifecycle;
+pub mod net;
 pub mod prober;
 pub mod probes;
 pub mod reap;

@@ -187,3 +187,50 @@ fn https_pre_stop_to_a_closed_port_fails_and_the_stop_goes_on() {
     assert!(f.stderr.contains(&failed), "{f:#?}");
     assert!(f.stdout.contains("APP-TERM"), "{f:#?}");
 }
+
+/// httpGet probes over TLS: a readiness probe against the self-signed
+/// server makes the container ready (the body read over TLS), a liveness
+/// probe to a closed port fails with the kubelet's `Get "URL": ...`.
+#[test]
+fn https_probes_succeed_and_fail() {
+    let Some(bin) = https_bin() else { return };
+    let server = TlsServer::start();
+    let dir = TempDir::new("https-ready");
+    let ready = dir.path("ready");
+    let probe = |port: u16| {
+        format!(
+            r#"{{"httpGet":{{"scheme":"HTTPS","port":{port}}},"periodSeconds":1,"failureThreshold":1}}"#
+        )
+    };
+    let app = format!(
+        "for i in $(seq 50); do [ -e {0} ] && exit 0; sleep 0.1; done; exit 9",
+        ready.display()
+    );
+    let f = run(
+        &bin,
+        &[
+            ("HOOKINIT_READINESS_PROBE", &probe(server.port)),
+            ("HOOKINIT_READY_FILE", ready.to_str().unwrap()),
+        ],
+        &app,
+    );
+    assert_eq!(f.code, Some(0), "never ready: {f:#?}");
+    assert!(!f.stderr.contains("probe failed"), "{f:#?}");
+
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let f = run(
+        &bin,
+        &[("HOOKINIT_LIVENESS_PROBE", &probe(closed))],
+        "sleep 10",
+    );
+    assert_eq!(f.code, Some(5), "{f:#?}");
+    let want = format!(
+        "Liveness probe failed: Get \"https://127.0.0.1:{closed}/\": \
+         connect to 127.0.0.1:{closed}: Connection refused"
+    );
+    assert!(f.stderr.contains(&want), "{f:#?}");
+}

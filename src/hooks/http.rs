@@ -1,20 +1,24 @@
-//! The `httpGet` handler, with ureq.
+//! The `httpGet` handler and probe, on our own HTTP/1.1 client ([`http1`]).
 //!
 //! Unlike the kubelet, which never checks the status (kubernetes#56963),
 //! success is a status of 200–399. Redirects are followed by hand so that
 //! only same-host ones are (at most 10); a redirect elsewhere is the answer.
 //! HTTPS, when built in, does not verify certificates (as the kubelet).
 
+use crate::http1;
 use crate::lifecycle::{host_port, HttpGet, Scheme};
-use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const MAX_REDIRECTS: usize = 10;
-/// How much of an error body is kept for the failure message.
-const BODY_LIMIT: u64 = 10 * 1024;
+const USER_AGENT: &str = concat!("hookinit/", env!("CARGO_PKG_VERSION"));
+
+/// The deadline of a whole exchange, redirects included (`None`: none).
+fn deadline(budget: Option<Duration>) -> Option<Instant> {
+    budget.map(|b| Instant::now() + b.max(Duration::from_millis(1)))
+}
 
 pub fn get(spec: &HttpGet, budget: Option<Duration>) -> Result<(), String> {
-    let agent = agent(budget);
+    let deadline = deadline(budget);
     let scheme = if spec.scheme == Scheme::Https {
         "https"
     } else {
@@ -24,17 +28,11 @@ pub fn get(spec: &HttpGet, budget: Option<Duration>) -> Result<(), String> {
     // HttpGet's Display is its URL.
     let mut url = spec.to_string();
     for _ in 0..=MAX_REDIRECTS {
-        let mut request = agent.get(&url).header("Accept", "*/*");
-        for (name, value) in &spec.headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        let mut response = request.call().map_err(|e| format!("GET {url}: {e}"))?;
-        let status = response.status().as_u16();
+        let mut response = http1::get(&url, &spec.headers, USER_AGENT, deadline)
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let status = response.status;
         if (300..400).contains(&status) {
-            let location = response
-                .headers()
-                .get("location")
-                .and_then(|l| l.to_str().ok());
+            let location = response.location.as_deref();
             if let Some(next) = location.and_then(|l| same_host_target(scheme, &authority, l)) {
                 url = next;
                 continue;
@@ -43,18 +41,17 @@ pub fn get(spec: &HttpGet, budget: Option<Duration>) -> Result<(), String> {
         if (200..400).contains(&status) {
             return Ok(());
         }
-        let mut body = Vec::new();
-        let _ = response
-            .body_mut()
-            .as_reader()
-            .take(BODY_LIMIT)
-            .read_to_end(&mut body);
-        let body = String::from_utf8_lossy(&body);
-        let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
         let mut msg = format!("GET {url}: HTTP {status}");
-        if !body.is_empty() {
-            msg.push_str(": ");
-            msg.push_str(&body.chars().take(512).collect::<String>());
+        match response.body() {
+            Ok(body) => {
+                let body = String::from_utf8_lossy(&body);
+                let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+                if !body.is_empty() {
+                    msg.push_str(": ");
+                    msg.extend(body.chars().take(512));
+                }
+            }
+            Err(e) => msg.push_str(&format!(", then {e}")),
         }
         return Err(msg);
     }
@@ -66,59 +63,44 @@ pub fn get(spec: &HttpGet, budget: Option<Duration>) -> Result<(), String> {
 /// with a warning; anything else fails with the status code only (the body
 /// is left out, kubernetes#99425). Same-hostname redirects are followed, at
 /// most 10. `User-Agent: kube-probe/1.34` and `Accept: */*` unless the probe
-/// sets them. `timeout` covers the whole exchange.
+/// sets them. `timeout` covers the whole exchange. A body that cannot be
+/// read is an error, whose result is discarded (the kubelet's "probe
+/// errored").
 pub fn probe(spec: &HttpGet, timeout: Duration) -> (crate::runner::Kind, String) {
     use crate::runner::Kind;
-    let agent = agent_with(Some(timeout), "kube-probe/1.34");
+    let deadline = deadline(Some(timeout));
     // HttpGet's Display is its URL.
     let mut url = spec.to_string();
-    let has = |name: &str| {
-        spec.headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
-    };
     for _ in 0..=MAX_REDIRECTS {
-        let mut request = agent.get(&url);
-        if !has("Accept") {
-            request = request.header("Accept", "*/*");
-        }
-        for (name, value) in &spec.headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        let mut response = match request.call() {
+        let mut response = match http1::get(&url, &spec.headers, "kube-probe/1.34", deadline) {
             Ok(r) => r,
             Err(e) => return (Kind::Failure, format!("Get \"{url}\": {e}")),
         };
-        let status = response.status().as_u16();
-        let mut body = Vec::new();
-        let _ = response
-            .body_mut()
-            .as_reader()
-            .take(BODY_LIMIT)
-            .read_to_end(&mut body);
-        let body = String::from_utf8_lossy(&body).into_owned();
-        if (300..400).contains(&status) {
-            let location = response
-                .headers()
-                .get("location")
-                .and_then(|l| l.to_str().ok())
-                .and_then(|l| same_hostname_target(&url, l));
-            if let Some(next) = location {
+        let status = response.status;
+        let next = response.location.as_deref();
+        if let Some(next) = next.filter(|_| (300..400).contains(&status)) {
+            if let Some(next) = same_hostname_target(&url, next) {
                 url = next;
                 continue;
             }
+        }
+        if !(200..400).contains(&status) {
+            return (
+                Kind::Failure,
+                format!("HTTP probe failed with statuscode: {status}"),
+            );
+        }
+        let body = match response.body() {
+            Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+            Err(e) => return (Kind::Error, format!("Get \"{url}\": {e}")),
+        };
+        if status >= 300 {
             return (
                 Kind::Warning,
                 format!("Probe terminated redirects, Response body: {body}"),
             );
         }
-        if (200..300).contains(&status) {
-            return (Kind::Success, body);
-        }
-        return (
-            Kind::Failure,
-            format!("HTTP probe failed with statuscode: {status}"),
-        );
+        return (Kind::Success, body);
     }
     (
         Kind::Failure,
@@ -144,25 +126,6 @@ fn same_hostname_target(current: &str, location: &str) -> Option<String> {
         return Some(format!("{scheme}://{authority}{location}"));
     }
     (host_of(location)? == host_of(current)?).then(|| location.to_string())
-}
-
-fn agent(budget: Option<Duration>) -> ureq::Agent {
-    agent_with(budget, concat!("hookinit/", env!("CARGO_PKG_VERSION")))
-}
-
-fn agent_with(budget: Option<Duration>, user_agent: &str) -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .timeout_global(budget.map(|b| b.max(Duration::from_millis(1))))
-        .user_agent(user_agent);
-    #[cfg(feature = "https")]
-    let config = config.tls_config(
-        ureq::tls::TlsConfig::builder()
-            .disable_verification(true)
-            .build(),
-    );
-    config.build().into()
 }
 
 /// The URL a redirect points to, if it stays on the same host and port.
