@@ -14,8 +14,9 @@
 //! would set up its metadata and a group per size class for them: about
 //! a fifth of hookinit's whole start-up in instructions, and pages of
 //! resident memory kept for the container's life. What does not fit (a
-//! large JSON configuration; the work of a handler's forked child) goes to
-//! the system allocator as before.
+//! large JSON configuration; most of the work of a handler's forked child,
+//! which gets what is left of its copy of the arena first) goes to the
+//! system allocator as before.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
@@ -47,14 +48,17 @@ fn in_arena(ptr: *mut u8) -> bool {
 /// A block of the arena for `layout`, if it still fits.
 fn arena_alloc(layout: Layout) -> Option<*mut u8> {
     let base = arena_base();
-    let mut used = ARENA_USED.load(Ordering::Relaxed);
+    // Acquire/AcqRel: a block freed by one thread and handed to another is
+    // ordered after the first thread's last use of it (no thread runs in
+    // PID 1, but handler children and the unit tests may have several).
+    let mut used = ARENA_USED.load(Ordering::Acquire);
     loop {
         let start = (base + used).checked_next_multiple_of(layout.align())? - base;
         let end = start.checked_add(layout.size())?;
         if end > ARENA_SIZE {
             return None;
         }
-        match ARENA_USED.compare_exchange_weak(used, end, Ordering::Relaxed, Ordering::Relaxed) {
+        match ARENA_USED.compare_exchange_weak(used, end, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => return Some((base + start) as *mut u8),
             Err(now) => used = now,
         }
@@ -70,7 +74,7 @@ fn arena_resize_last(ptr: *mut u8, size: usize, new_size: usize) -> bool {
         return false;
     };
     ARENA_USED
-        .compare_exchange(start + size, new_end, Ordering::Relaxed, Ordering::Relaxed)
+        .compare_exchange(start + size, new_end, Ordering::AcqRel, Ordering::Acquire)
         .is_ok()
 }
 

@@ -2,7 +2,7 @@
 //! result checked.
 //!
 //! The pidfd (Linux 5.3+) turns readable when the app exits and stays so
-//! until it is reaped, so a missed SIGCHLD or a failed `waitpid` is found
+//! until it is reaped, so a missed SIGCHLD or a failed `wait4` is found
 //! again at the next `poll`. Without pidfds (older kernels, or a seccomp
 //! filter refusing them) the supervisor's retry of failed reaps covers it.
 //!

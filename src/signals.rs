@@ -277,8 +277,10 @@ impl SignalFd {
         buf: &'a mut [MaybeUninit<libc::signalfd_siginfo>],
     ) -> Result<&'a [libc::signalfd_siginfo], Errno> {
         let bytes = std::mem::size_of_val(buf);
-        // SAFETY: the records are plain bytes to the kernel.
-        let raw = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), bytes) };
+        // SAFETY: the same memory, as bytes that need not be initialised.
+        let raw = unsafe {
+            std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<MaybeUninit<u8>>(), bytes)
+        };
         loop {
             match crate::sys::read(self.0.as_raw_fd(), raw) {
                 Ok(n) => {

@@ -22,7 +22,7 @@
 //!
 //! PID 1 must not hang, die or lie:
 //! - the app's exit is never learnt from one edge: its pidfd stays readable
-//!   until it is reaped, and a failed `waitpid` is tried again (backing off);
+//!   until it is reaped, and a failed `wait4` is tried again (backing off);
 //! - nothing here allocates once the loop runs (see [`crate::alloc`]);
 //! - every signal's result is checked, and an event says only what happened;
 //! - an error of `poll` or of the signalfd backs off instead of spinning.
@@ -154,7 +154,7 @@ pub struct Supervisor {
     app_unkillable: bool,
     exit_code: Option<i32>,
     ready_file: Option<CString>,
-    /// Retries of a failed `waitpid`, of the signalfd's `read`, of `poll`.
+    /// Retries of a failed `wait4`, of the signalfd's `read`, of `poll`.
     reap_retry: Backoff,
     signals_retry: Backoff,
     poll_retry: Backoff,
@@ -499,7 +499,7 @@ impl Supervisor {
         }
     }
 
-    /// Reaps every child that ended. A `waitpid` that fails, or that says
+    /// Reaps every child that ended. A `wait4` that fails, or that says
     /// there are no children while the app (or a hook) is known to be
     /// unreaped, is tried again later: the app's exit is never lost.
     fn reap_children(&mut self) {

@@ -11,6 +11,7 @@
 //! fault injection reaches them as before.
 
 use crate::errno::Errno;
+use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
@@ -21,9 +22,9 @@ pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> Result<usize
     imp::poll(fds, timeout)
 }
 
-/// `read(fd, buf)`: the number of bytes read.
+/// `read(fd, buf)`: the number of bytes read (and now initialised).
 #[inline(always)]
-pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+pub fn read(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> Result<usize, Errno> {
     imp::read(fd, buf)
 }
 
@@ -100,13 +101,12 @@ mod imp {
         };
         #[cfg(target_arch = "aarch64")]
         let ret = {
-            let ts = timeout.map(|t| libc::timespec {
+            // Mutable: the kernel writes the time left back into it.
+            let mut ts = timeout.map(|t| libc::timespec {
                 tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
                 tv_nsec: t.subsec_nanos() as i64,
             });
-            let ts_ptr = ts
-                .as_ref()
-                .map_or(0, |t| t as *const libc::timespec as usize);
+            let ts_ptr = ts.as_mut().map_or(0, |t| t as *mut libc::timespec as usize);
             // SAFETY: `fds` is valid for `n` entries; `ts_ptr` is null or a
             // timespec that outlives the call; no signal mask is changed.
             unsafe { syscall5(libc::SYS_ppoll as usize, ptr, n, ts_ptr, 0, 0) }
@@ -115,7 +115,7 @@ mod imp {
     }
 
     #[inline(always)]
-    pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    pub fn read(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> Result<usize, Errno> {
         let (ptr, len) = (buf.as_mut_ptr() as usize, buf.len());
         // SAFETY: `buf` is valid for `len` bytes, which the kernel writes.
         result(unsafe { syscall5(libc::SYS_read as usize, fd as usize, ptr, len, 0, 0) })
@@ -160,7 +160,7 @@ mod imp {
         result(ret as isize)
     }
 
-    pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    pub fn read(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> Result<usize, Errno> {
         // SAFETY: `buf` is valid for its length, which the kernel writes.
         result(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
     }
