@@ -633,11 +633,20 @@ pub fn proc_state(pid: i32) -> Option<(i32, String, char)> {
     Some((pid, comm, rest.chars().next()?))
 }
 
-/// The zombies among `pid` and its descendants.
-pub fn zombies_under(pid: i32) -> Vec<(i32, String, char)> {
+/// The zombies among `pid`'s own children: those `pid` has yet to reap.
+/// (A grandchild's zombie is its parent's to reap, and may be there for a
+/// moment: an app's shell between its child's exit and its `wait`.)
+pub fn zombie_children(pid: i32) -> Vec<(i32, String, char)> {
     descendants(pid)
         .into_iter()
+        .filter(|&p| p != pid && parent_of(p) == Some(pid))
         .filter_map(proc_state)
         .filter(|(_, _, s)| *s == 'Z')
         .collect()
+}
+
+/// The parent pid of `pid` (field 4 of /proc/PID/stat).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
 }
