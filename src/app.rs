@@ -12,8 +12,8 @@
 //! that. `pidfd_send_signal` would add nothing but cost: its libc entry is
 //! the variadic `syscall`, run at every forwarded signal.
 
-use crate::errno::Errno;
-use crate::reap::Status;
+use crate::os::errno::Errno;
+use crate::os::reap::Status;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 pub struct App {
@@ -116,5 +116,5 @@ fn send(to: Option<i32>, sig: i32) -> Result<(), Errno> {
     let Some(to) = to else {
         return Err(Errno(libc::ESRCH));
     };
-    crate::sys::kill(to, sig)
+    crate::os::sys::kill(to, sig)
 }

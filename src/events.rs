@@ -124,7 +124,7 @@ impl Line {
         let ending: &[u8] = if self.cut { b"...\n" } else { b"\n" };
         self.buf[self.len..self.len + ending.len()].copy_from_slice(ending);
         let mut rest = &self.buf[..self.len + ending.len()];
-        while let Ok(n @ 1..) = crate::stdio::write(crate::stdio::Stream::Err, rest) {
+        while let Ok(n @ 1..) = crate::os::stdio::write(crate::os::stdio::Stream::Err, rest) {
             rest = &rest[n..];
             if rest.is_empty() {
                 return;

@@ -11,7 +11,7 @@
 //! mounted, out of descriptors or memory), or the table is full, the app's
 //! process group is signalled too, and the result says so.
 
-use crate::errno::Errno;
+use crate::os::errno::Errno;
 use std::fmt;
 
 /// The most descendants the walk keeps track of (32 KiB of table).
@@ -98,10 +98,6 @@ impl Leftovers {
             scope,
             found: Vec::with_capacity(capacity),
         }
-    }
-
-    pub fn scope(&self) -> Scope {
-        self.scope
     }
 
     /// Sends `sig` to every process in scope but hookinit itself; `app_group`
@@ -249,7 +245,7 @@ fn parent_of(pid: i32) -> Option<i32> {
         return None;
     }
     let mut buf = [0u8; 512];
-    let n = crate::spawn::read_full(fd, &mut buf);
+    let n = crate::os::sys::read_full(fd, &mut buf);
     // SAFETY: our own descriptor.
     unsafe { libc::close(fd) };
     let stat = &buf[..n];

@@ -2,75 +2,39 @@
 //! signals, reaps zombies, exits with the app's status, and runs
 //! Kubernetes-style lifecycle hooks (PostStart, PreStop) inside the container.
 //!
-//! Modules, one concern each:
-//! - [`config`]: flags, `HOOKINIT_*` variables and the JSON file, validated
-//!   ([`lifecycle`] for the Kubernetes `lifecycle` schema, [`probes::spec`]
-//!   for `Probe` objects, [`container`] for a whole `Container` object,
-//!   [`json`] for strict JSON).
+//! Layers, each importing only from those below it (`scripts/layers` checks):
+//! - [`os`]: system calls, signals, spawning, reaping, stdio, the heap.
+//! - [`events`]: event lines, text or JSON.
+//! - [`spec`]: the Kubernetes objects (handler, probe, container), strict JSON.
+//! - [`config`]: flags, `HOOKINIT_*` variables and the JSON file, validated.
+//! - [`handlers`]: the protocols run in forked children (exec, HTTP/1.1,
+//!   TCP, gRPC).
+//! - [`hooks`] and [`probes`]: one scheduler each, driven by the loop.
+//! - [`app`] and [`leftovers`]: the app's pid and pidfd; which processes
+//!   "everything" means when signalling all.
 //! - [`supervisor`]: the loop and the stop state machine.
-//! - [`signals`]: signal sets, the inherited signal configuration, the signalfd.
-//! - [`reap`]: the one `wait4(-1)` loop; [`sys`]: the loop's hot system calls.
-//! - [`app`]: the app's pid and pidfd, signalled with every result checked.
-//! - [`spawn`]: starting the app and exec hooks (fork and exec, no allocation).
-//! - [`runner`]: handlers that run hookinit's own code, in a forked child.
-//! - [`hooks`]: the handlers (`exec`, `httpGet`, `tcpSocket`, `sleep`).
-//! - [`http1`]: the HTTP/1.1 GET client of httpGet hooks and probes;
-//!   [`net`]: connecting within a deadline (tcpSocket, httpGet, grpc).
-//! - [`grpc`]: the `grpc` probe, a `grpc.health.v1.Health/Check` client over
-//!   cleartext HTTP/2 (with its own HPACK decoder).
-//! - [`leftovers`]: which processes "everything" means when signalling all.
-//! - [`events`]: event lines, text or JSON; [`errno`]: OS errors as text.
-//! - [`stdio`]: writing to the container's stdout/stderr without ever blocking.
-//! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
-pub mod alloc;
-pub mod app;
+pub(crate) mod app;
 pub mod config;
-pub mod container;
-pub mod errno;
-pub mod events;
-pub mod grpc;
-pub mod hooks;
-pub mod http1;
-pub mod json;
-pub mod leftovers;
-pub mod lifecycle;
-pub mod net;
-pub mod prober;
-pub mod probes;
-pub mod reap;
-pub mod runner;
-pub mod signals;
-pub mod spawn;
-pub mod stdio;
-pub mod supervisor;
-pub mod sys;
+pub(crate) mod events;
+pub mod handlers;
+pub(crate) mod hooks;
+pub(crate) mod leftovers;
+pub mod os;
+pub(crate) mod probes;
+pub mod spec;
+pub(crate) mod supervisor;
 
 #[global_allocator]
-static ALLOCATOR: alloc::Counting = alloc::Counting;
+static ALLOCATOR: os::alloc::Counting = os::alloc::Counting;
 
 use config::Request;
 use events::Level;
 use leftovers::Scope;
-use signals::{Inherited, SignalFd};
+use os::signals::{Inherited, SignalFd};
+use os::{exit, spawn, stdio};
 use std::ffi::OsString;
 use std::io::Write;
-
-/// Exit code when hookinit could not set itself up, or could not start the
-/// app for a reason of the machine (no PIDs, memory or descriptors), as tini.
-pub const EXIT_FAILURE: i32 = 1;
-/// Exit code for usage and configuration errors.
-pub const EXIT_USAGE: i32 = 2;
-/// Exit code when the app could not be stopped: SIGKILL was refused (EPERM),
-/// so it may outlive hookinit. Only possible when hookinit is not PID 1.
-pub const EXIT_APP_NOT_STOPPED: i32 = 3;
-/// Exit code when PostStart failed and hookinit stopped the container,
-/// whatever the app's own status.
-pub const EXIT_POST_START_FAILED: i32 = 4;
-/// Exit code when a liveness or startup probe failed and hookinit stopped
-/// the container, whatever the app's own status: restart policies
-/// (`on-failure`, `unless-stopped`, `always`) restart it.
-pub const EXIT_PROBE_FAILED: i32 = 5;
 
 /// Runs hookinit with `argv` (program name first) and returns its exit code.
 pub fn run(argv: Vec<OsString>) -> i32 {
@@ -109,7 +73,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
                 Some(_) => 1,
                 None => {
                     eprintln!("hookinit: --ready: no ready file is set (HOOKINIT_READY_FILE)");
-                    EXIT_USAGE
+                    exit::EXIT_USAGE
                 }
             };
         }
@@ -123,7 +87,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         }
         Err(e) => {
             eprintln!("hookinit: {e}");
-            return EXIT_USAGE;
+            return exit::EXIT_USAGE;
         }
     };
     events::init(cfg.verbosity, cfg.log_format);
@@ -160,7 +124,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     let foreground = spawn::stdin_is_controlling_tty();
     let Some(argv) = spawn::Argv::new(&cfg.command) else {
         eprintln!("hookinit: usage: the command may not contain a NUL byte");
-        return EXIT_USAGE;
+        return exit::EXIT_USAGE;
     };
     let app_pid = match spawn::spawn(&argv, &inherited, spawn::Stdio::default(), foreground) {
         Ok(pid) => pid,
@@ -179,5 +143,5 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
 
 fn fatal(msg: &str) -> i32 {
     events::log(Level::Warn, "Error", format_args!("{}", msg));
-    EXIT_FAILURE
+    exit::EXIT_FAILURE
 }

@@ -23,22 +23,22 @@
 //! PID 1 must not hang, die or lie:
 //! - the app's exit is never learnt from one edge: its pidfd stays readable
 //!   until it is reaped, and a failed `wait4` is tried again (backing off);
-//! - nothing here allocates once the loop runs (see [`crate::alloc`]);
+//! - nothing here allocates once the loop runs (see [`crate::os::alloc`]);
 //! - every signal's result is checked, and an event says only what happened;
 //! - an error of `poll` or of the signalfd backs off instead of spinning.
 
-use crate::alloc;
 use crate::app::App;
 use crate::config::Config;
-use crate::errno::Errno;
 use crate::events::{self, Level};
 use crate::hooks::{HookKind, Hooks, Outcome};
 use crate::leftovers::{Leftovers, Scope, Signalled};
-use crate::prober::{Change, Prober};
-use crate::probes::ProbeKind;
-use crate::reap::{self, Reap, Status};
-use crate::signals::{self, Inherited, SignalFd};
-use crate::sys;
+use crate::os::alloc;
+use crate::os::errno::Errno;
+use crate::os::reap::{self, Reap, Status};
+use crate::os::signals::{self, Inherited, SignalFd};
+use crate::os::sys;
+use crate::probes::{Change, Prober};
+use crate::spec::probe::ProbeKind;
 use std::ffi::CString;
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -859,10 +859,10 @@ impl Supervisor {
         let code = match self.app.status() {
             // hookinit stopped the container: one code, whatever the app's
             // status (143 or 0 or 1 depended on its TERM handler's timing).
-            _ if self.post_start_failed => crate::EXIT_POST_START_FAILED,
-            _ if self.probe_failure.is_some() => crate::EXIT_PROBE_FAILED,
+            _ if self.post_start_failed => crate::os::exit::EXIT_POST_START_FAILED,
+            _ if self.probe_failure.is_some() => crate::os::exit::EXIT_PROBE_FAILED,
             Some(status) => self.cfg.remap(status.code()),
-            None if self.app_unkillable => crate::EXIT_APP_NOT_STOPPED,
+            None if self.app_unkillable => crate::os::exit::EXIT_APP_NOT_STOPPED,
             // SIGKILL was delivered; the app is stuck in the kernel, not alive.
             None => Status::Signaled(libc::SIGKILL).code(),
         };
@@ -987,7 +987,7 @@ impl Supervisor {
         if made || (e.0 == libc::EEXIST && regular()) {
             return;
         }
-        let path = crate::spawn::Lossy(path.as_bytes());
+        let path = crate::os::errno::Lossy(path.as_bytes());
         if e.0 == libc::EEXIST {
             let msg = format_args!("cannot create {path}: it exists and is not a regular file");
             events::log(Level::Warn, "ReadyFile", msg);

@@ -706,7 +706,7 @@ fn app_sigconf(pid1: bool, blocked: u64, ignored: &'static [i32]) -> (String, St
             all_default()?;
             block_raw(blocked)?;
             for &sig in ignored {
-                hookinit::signals::set_ignored(sig, true)?;
+                hookinit::os::signals::set_ignored(sig, true)?;
             }
             Ok(())
         });

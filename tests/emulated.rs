@@ -77,9 +77,9 @@
 //!   18) and has 128 of them; qemu translates numbers between the host and the
 //!   guest, so `kill -USR1` (host 10) reaches hookinit as 16 and is forwarded
 //!   to the native app as host 10 again. The forwarding test checks that
-//!   hookinit names it `SIGUSR1` (its MIPS name table in `src/signals.rs`).
+//!   hookinit names it `SIGUSR1` (its MIPS name table in `src/os/signals.rs`).
 //!   The kernel's `struct sigaction` and sigset size differ there too (also
-//!   in `src/signals.rs`); a wrong layout shows up as EINVAL at start-up,
+//!   in `src/os/signals.rs`); a wrong layout shows up as EINVAL at start-up,
 //!   which every test here would catch. Guest signals 63–127 have no host
 //!   counterpart under qemu, so they are not tested.
 //! - **riscv64**: linked against the musl that zig builds from its own copy

@@ -934,7 +934,7 @@ fn check_exits_0_or_2_in_agreement_with_the_library() {
 /// command but `true`/`echo`, no network but 127.0.0.1, short sleeps, the
 /// ready file inside the scratch directory.
 fn harmless(cfg: &hookinit::config::Config, dir: &Path) -> bool {
-    use hookinit::lifecycle::Handler;
+    use hookinit::spec::handler::Handler;
     let hook_ok = |h: &Option<Handler>| match h {
         None => true,
         Some(Handler::Exec { command }) => {
@@ -944,7 +944,7 @@ fn harmless(cfg: &hookinit::config::Config, dir: &Path) -> bool {
         Some(Handler::TcpSocket { host, .. }) => host == "127.0.0.1",
         Some(Handler::Sleep { duration }) => *duration <= Duration::from_secs(1),
     };
-    use hookinit::probes::{ProbeHandler, ProbeKind};
+    use hookinit::spec::probe::{ProbeHandler, ProbeKind};
     let probe_ok = |kind| match cfg.probe(kind).map(|p| &p.handler) {
         None | Some(ProbeHandler::Grpc { .. }) => true,
         Some(ProbeHandler::Exec { command }) => {

@@ -1,4 +1,4 @@
-//! The `grpc` probe's client (`hookinit::grpc::check`), called in-process:
+//! The `grpc` probe's client (`hookinit::handlers::grpc::check`), called in-process:
 //! against a real gRPC server (Python grpcio with grpcio-health-checking,
 //! tests/grpc_health_server.py, from the venv that `scripts/setup` makes at
 //! target/venv), against a port that accepts and never answers, a closed
@@ -10,7 +10,7 @@
 
 mod common;
 
-use hookinit::grpc::check;
+use hookinit::handlers::grpc::check;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -1138,7 +1138,7 @@ fn two_hundred_lives_leak_no_descriptor_and_keep_the_environment() {
         }
         // hookinit after PostStart: its signalfd, the app's pidfd, its own
         // non-blocking description of stdout and of stderr (at most one each,
-        // on the same object: src/stdio.rs), nothing else of its own: a
+        // on the same object: src/os/stdio.rs), nothing else of its own: a
         // network hook's report pipe is closed once its process is reaped.
         let hk = parse_ls_fds(&t.read("hk-fds"));
         let mut own: Vec<&String> = hk

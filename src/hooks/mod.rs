@@ -5,23 +5,20 @@
 //! - `exec`: the command, a child of hookinit, finished when reap.rs reaps
 //!   its pid; its output is copied through pipes the loop polls.
 //! - `httpGet`, `tcpSocket`: a forked child of hookinit doing the blocking
-//!   I/O ([`crate::runner`]), finished when reaped, with its report.
+//!   I/O ([`crate::handlers::runner`]), finished when reaped, with its report.
 //! - `sleep`: only a deadline in the loop.
 //!
 //! A hook past its deadline is killed with its whole process group. Each hook
 //! has a slot made at start-up (its argv, output buffers, report buffer), so
 //! that starting, watching and ending a hook on the stop path allocates nothing.
 
-mod exec;
-pub(crate) mod http;
-pub(crate) mod tcp;
-
 use crate::events::{self, Event, Level};
-use crate::lifecycle::Handler;
-use crate::reap::Status;
-use crate::runner::{self, Runner};
-use crate::signals::Inherited;
-use crate::spawn::{self, Argv, SpawnError};
+use crate::handlers::runner::{self, Runner};
+use crate::handlers::{exec, http, tcp};
+use crate::os::reap::Status;
+use crate::os::signals::Inherited;
+use crate::os::spawn::{self, Argv, SpawnError};
+use crate::spec::handler::Handler;
 use std::fmt;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
@@ -116,7 +113,7 @@ impl fmt::Display for Failure<'_> {
                 match status {
                     Status::Exited(code) => write!(f, "exited with {code}")?,
                     Status::Signaled(sig) => {
-                        write!(f, "was killed by {}", crate::signals::name(*sig))?
+                        write!(f, "was killed by {}", crate::os::signals::name(*sig))?
                     }
                 }
                 tail.fmt(f)
@@ -260,10 +257,6 @@ impl Hooks {
 
     pub fn configured(&self, kind: HookKind) -> bool {
         self.slots[kind.index()].plan.is_some()
-    }
-
-    pub fn running(&self, kind: HookKind) -> bool {
-        self.slots[kind.index()].running.is_some()
     }
 
     pub fn any_running(&self) -> bool {

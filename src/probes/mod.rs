@@ -1,8 +1,668 @@
-//! Container probes (startup, liveness, readiness), as the kubelet runs them.
+//! The kubelet's prober inside the container: startup, liveness and
+//! readiness probes, one worker each, and the results they lead to.
 //!
-//! - [`spec`]: the Kubernetes `Probe` object, parsed and validated, with the
-//!   kubelet's defaults.
+//! Each probe run is a process ([`crate::handlers::runner`]) with a deadline, forked
+//! when the previous run of that probe ended and sleeping until its tick: the
+//! loop wakes once per probe run, for its result (the process's exit), and
+//! not also to start it. Probes never overlap themselves.
+//!
+//! The kubelet's semantics (`pkg/kubelet/prober`, see the README):
+//! - ticks every `periodSeconds` from the app's start; a tick before
+//!   `initialDelaySeconds` is skipped; a probe slower than its period runs
+//!   again as soon as it ends (a Go ticker keeps one tick);
+//! - startup gates liveness and readiness; readiness runs at once when the
+//!   container has started (the kubelet's manual trigger), then every period;
+//! - a result counts only after `successThreshold` / `failureThreshold` equal
+//!   results in a row; an error (the handler could not run) is tried up to 3
+//!   times, then discarded with an `Unhealthy` event;
+//! - a liveness failure, or a startup probe reaching either threshold, puts
+//!   that probe on hold; a failure restarts the container.
 
-pub mod spec;
+use crate::events::{self, Event, Level};
+use crate::handlers::runner::{self, Kind, Runner};
+use crate::handlers::{http, tcp};
+use crate::os::errno::Errno;
+use crate::os::reap::Status;
+use crate::os::signals::Inherited;
+use crate::os::spawn::{self, Argv};
+use crate::spec::probe::{Probe, ProbeHandler, ProbeKind};
+use std::fmt;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
-pub use spec::{parse_probe, Probe, ProbeHandler, ProbeKind};
+/// The kubelet's `maxProbeRetries`: a probe that errors is tried this often.
+const MAX_TRIES: u32 = 3;
+/// How long past its own timeout a probe's process may take (fork, exec,
+/// report) before hookinit kills it.
+const SLACK: Duration = Duration::from_secs(1);
+/// The kubelet keeps 10 KiB of an exec probe's output.
+const OUTPUT_MAX: usize = 10 * 1024;
+
+/// What the supervisor must act on after a probe result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The startup probe succeeded (liveness and readiness begin).
+    Started,
+    /// Readiness may have changed: recompute the ready file.
+    Readiness,
+    /// A liveness failure, or a startup probe that failed: restart.
+    Restart(ProbeKind),
+}
+
+/// The cached result of a probe (the kubelet's results manager).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Value {
+    Unknown,
+    Success,
+    Failure,
+}
+
+struct Run {
+    runner: Runner,
+    /// When hookinit kills it: its tick, its timeout and some slack.
+    deadline: Instant,
+}
+
+struct Worker {
+    kind: ProbeKind,
+    probe: Probe,
+    argv: Option<Argv>,
+    /// Ticks fall on `anchor + k * period`.
+    anchor: Instant,
+    /// The tick the last run took (the ticker's phase).
+    last_tick: Option<Instant>,
+    run: Option<Run>,
+    last_result: Option<Value>,
+    result_run: u32,
+    value: Value,
+    on_hold: bool,
+    tries: u32,
+    /// Readiness runs at once when the container has started (the kubelet's
+    /// manual trigger), then on its ticker from there.
+    triggered: bool,
+    /// When a probe whose process could not be forked is tried again.
+    retry_at: Option<Instant>,
+    report: [u8; runner::REPORT_MAX],
+}
+
+pub struct Prober {
+    workers: [Option<Box<Worker>>; 3],
+    app_started: Instant,
+    started: bool,
+    stopped: bool,
+    inherited: Inherited,
+}
+
+fn index(kind: ProbeKind) -> usize {
+    match kind {
+        ProbeKind::Startup => 0,
+        ProbeKind::Liveness => 1,
+        ProbeKind::Readiness => 2,
+    }
+}
+
+impl Prober {
+    pub fn new(probes: [Option<Probe>; 3], inherited: Inherited, app_started: Instant) -> Prober {
+        let [startup, liveness, readiness] = probes;
+        let worker = |kind, probe: Option<Probe>| {
+            probe.map(|probe| {
+                Box::new(Worker {
+                    kind,
+                    argv: match &probe.handler {
+                        ProbeHandler::Exec { command } => Argv::new(command),
+                        _ => None,
+                    },
+                    probe,
+                    anchor: app_started,
+                    last_tick: None,
+                    run: None,
+                    last_result: None,
+                    result_run: 0,
+                    // The kubelet's initial values.
+                    value: match kind {
+                        ProbeKind::Readiness => Value::Failure,
+                        ProbeKind::Liveness => Value::Success,
+                        ProbeKind::Startup => Value::Unknown,
+                    },
+                    on_hold: false,
+                    tries: 0,
+                    triggered: kind == ProbeKind::Readiness,
+                    retry_at: None,
+                    report: [0; runner::REPORT_MAX],
+                })
+            })
+        };
+        Prober {
+            started: startup.is_none(),
+            workers: [
+                worker(ProbeKind::Startup, startup),
+                worker(ProbeKind::Liveness, liveness),
+                worker(ProbeKind::Readiness, readiness),
+            ],
+            app_started,
+            stopped: false,
+            inherited,
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        self.workers.iter().any(Option::is_some)
+    }
+
+    pub fn has(&self, kind: ProbeKind) -> bool {
+        self.workers[index(kind)].is_some()
+    }
+
+    /// Whether the container has started (startup succeeded, or there is none).
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Ready as the kubelet says: started, and readiness succeeded (or none).
+    pub fn ready(&self) -> bool {
+        self.started
+            && self.workers[index(ProbeKind::Readiness)]
+                .as_ref()
+                .is_none_or(|w| w.value == Value::Success)
+    }
+
+    /// The probe's own grace period for a stop it caused, if it sets one.
+    pub fn termination_grace(&self, kind: ProbeKind) -> Option<Duration> {
+        self.workers[index(kind)]
+            .as_ref()
+            .and_then(|w| w.probe.termination_grace)
+    }
+
+    /// Starts probing (at the app's start).
+    pub fn start(&mut self) {
+        let now = Instant::now();
+        for i in 0..3 {
+            self.schedule(i, now);
+        }
+    }
+
+    /// Stops every probe: the stop began or the app exited. A probe that
+    /// runs is killed; its result would be ignored anyway.
+    pub fn stop(&mut self) {
+        self.stopped = true;
+        for w in self.workers.iter_mut().flatten() {
+            w.retry_at = None;
+            if let Some(run) = w.run.take() {
+                run.runner.kill();
+            }
+        }
+    }
+
+    /// Whether `pid` is one of the probes' processes.
+    pub fn owns(&self, pid: i32) -> bool {
+        self.workers
+            .iter()
+            .flatten()
+            .any(|w| w.run.as_ref().is_some_and(|r| r.runner.pid == pid))
+    }
+
+    pub fn any_running_process(&self) -> bool {
+        self.workers.iter().flatten().any(|w| w.run.is_some())
+    }
+
+    /// When the loop must look at the probes: the earliest hard deadline, or
+    /// a retry of a probe whose process could not be forked.
+    pub fn wake_at(&self) -> Option<Instant> {
+        self.workers
+            .iter()
+            .flatten()
+            .filter_map(|w| w.run.as_ref().map(|r| r.deadline).or(w.retry_at))
+            .min()
+    }
+
+    /// `pid` was reaped: if it was a probe's process, its result counts.
+    pub fn on_reaped(&mut self, pid: i32, status: Status) -> Option<Change> {
+        let i = (0..3).find(|&i| {
+            self.workers[i]
+                .as_ref()
+                .and_then(|w| w.run.as_ref())
+                .is_some_and(|r| r.runner.pid == pid)
+        })?;
+        let w = self.workers[i].as_mut()?;
+        let run = w.run.take()?;
+        // The report is copied out of the worker, which `handle` updates.
+        let mut buf = [0u8; runner::REPORT_MAX];
+        let (kind, len, no_report) = {
+            let report = run.runner.finished(status, &mut w.report);
+            match report.message {
+                runner::ReportText::Text(t) => {
+                    buf[..t.len()].copy_from_slice(t);
+                    (report.kind, t.len(), None)
+                }
+                runner::ReportText::NoReport(s) => (report.kind, 0, Some(s)),
+            }
+        };
+        let text = match no_report {
+            Some(s) => runner::ReportText::NoReport(s),
+            None => runner::ReportText::Text(&buf[..len]),
+        };
+        let change = self.handle(i, kind, &text);
+        let now = Instant::now();
+        self.schedule(i, now);
+        change
+    }
+
+    /// Probes past their hard deadline are killed and fail as timed out;
+    /// probes whose process could not be forked are tried again.
+    pub fn on_time(&mut self, now: Instant) -> Option<Change> {
+        let mut change = None;
+        for i in 0..3 {
+            let retry = self.workers[i]
+                .as_mut()
+                .and_then(|w| w.retry_at.take_if(|at| now >= *at));
+            if retry.is_some() {
+                self.schedule(i, now);
+            }
+            let timed_out = self.workers[i]
+                .as_ref()
+                .and_then(|w| w.run.as_ref())
+                .is_some_and(|r| now >= r.deadline);
+            if !timed_out {
+                continue;
+            }
+            if let Some(w) = self.workers[i].as_mut() {
+                if let Some(run) = w.run.take() {
+                    run.runner.kill();
+                }
+            }
+            let mut buf = [0u8; 512];
+            let len = match self.workers[i].as_ref() {
+                Some(w) => format_into(&mut buf, format_args!("{}", TimedOut(w))),
+                None => continue,
+            };
+            let text = runner::ReportText::Text(&buf[..len]);
+            let c = self.handle(i, Kind::Failure, &text);
+            change = change.or(c);
+            self.schedule(i, now);
+        }
+        change
+    }
+
+    /// Counts a result as the kubelet's worker does; logs its events.
+    fn handle(&mut self, i: usize, kind: Kind, text: &runner::ReportText<'_>) -> Option<Change> {
+        let w = self.workers[i].as_mut()?;
+        let name = w.kind.name();
+        let handler = w.probe.handler.kind();
+        let event = |level, event_name, message: fmt::Arguments<'_>| {
+            events::emit(
+                level,
+                Event {
+                    name: event_name,
+                    hook: None,
+                    handler: Some(handler),
+                    message,
+                },
+            )
+        };
+        let result = match kind {
+            Kind::Success => Value::Success,
+            Kind::Warning => {
+                event(
+                    Level::Warn,
+                    "ProbeWarning",
+                    format_args!("{name} probe warning: {text}"),
+                );
+                Value::Success
+            }
+            Kind::Failure => {
+                event(
+                    Level::Warn,
+                    "Unhealthy",
+                    format_args!("{name} probe failed: {text}"),
+                );
+                Value::Failure
+            }
+            Kind::Error => {
+                w.tries += 1;
+                if w.tries < MAX_TRIES {
+                    return None;
+                }
+                w.tries = 0;
+                event(
+                    Level::Warn,
+                    "Unhealthy",
+                    format_args!("{name} probe errored and resulted in unknown state: {text}"),
+                );
+                return None;
+            }
+        };
+        w.tries = 0;
+        if w.last_result == Some(result) {
+            w.result_run += 1;
+        } else {
+            w.last_result = Some(result);
+            w.result_run = 1;
+        }
+        let threshold = match result {
+            Value::Failure => w.probe.failure_threshold,
+            _ => w.probe.success_threshold,
+        };
+        if w.result_run < threshold {
+            return None;
+        }
+        let changed = w.value != result;
+        w.value = result;
+        let at_hold = match w.kind {
+            ProbeKind::Liveness => result == Value::Failure,
+            ProbeKind::Startup => true,
+            ProbeKind::Readiness => false,
+        };
+        if at_hold {
+            w.on_hold = true;
+            w.result_run = 0;
+        }
+        match (w.kind, result) {
+            (ProbeKind::Startup, Value::Success) => {
+                self.started = true;
+                Some(Change::Started)
+            }
+            // The supervisor's `Killing` event says "Container … failed … probe".
+            (ProbeKind::Startup | ProbeKind::Liveness, Value::Failure) => {
+                Some(Change::Restart(w.kind))
+            }
+            (ProbeKind::Readiness, _) if changed => Some(Change::Readiness),
+            _ => None,
+        }
+    }
+
+    /// The container has started: liveness and readiness begin (readiness at
+    /// once, as the kubelet's manual trigger does).
+    pub fn on_started(&mut self) {
+        let now = Instant::now();
+        if let Some(w) = self.workers[index(ProbeKind::Readiness)].as_mut() {
+            w.anchor = now;
+            w.last_tick = None;
+            w.triggered = true;
+        }
+        for i in 1..3 {
+            self.schedule(i, now);
+        }
+    }
+
+    /// Forks the next run of worker `i`, sleeping until its tick, unless it
+    /// must not run (stopped, on hold, gated, already running).
+    fn schedule(&mut self, i: usize, now: Instant) {
+        let started = self.started;
+        let stopped = self.stopped;
+        let inherited = self.inherited;
+        let app_started = self.app_started;
+        let Some(w) = self.workers[i].as_mut() else {
+            return;
+        };
+        let gated = match w.kind {
+            ProbeKind::Startup => started,
+            _ => !started,
+        };
+        if stopped || w.on_hold || gated || w.run.is_some() || w.retry_at.is_some() {
+            return;
+        }
+        let period = w.probe.period.max(Duration::from_millis(1));
+        // An error is tried again at once.
+        let at = if w.tries > 0 {
+            now
+        } else {
+            next_tick(w, now, period, app_started)
+        };
+        let deadline = at + w.probe.timeout + SLACK;
+        let timeout = w.probe.timeout;
+        let started = runner::start_at(Some(at), || run_handler(w, &inherited, timeout));
+        match started {
+            Ok(runner) => w.run = Some(Run { runner, deadline }),
+            Err(e) => {
+                // No process now (no PIDs or memory left): an error of this
+                // run, not a failure; tried again a period later.
+                let name = w.kind.name();
+                let msg = format_args!(
+                    "{name} probe errored and resulted in unknown state: {}",
+                    e.reason()
+                );
+                events::log(Level::Warn, "Unhealthy", msg);
+                w.retry_at = Some(at.max(now) + period);
+            }
+        }
+    }
+}
+
+/// The next tick for `w` after `now`, on its grid and not before its initial
+/// delay; a tick that passed while the last run ran is taken at once.
+fn next_tick(w: &mut Worker, now: Instant, period: Duration, app_started: Instant) -> Instant {
+    let earliest = app_started + w.probe.initial_delay;
+    if std::mem::take(&mut w.triggered) && now >= earliest {
+        w.anchor = now;
+        w.last_tick = Some(now);
+        return now;
+    }
+    let grid = |t: Instant| -> Instant {
+        // The first tick at or after t.
+        let since = t.saturating_duration_since(w.anchor);
+        let k = since.as_nanos().div_ceil(period.as_nanos()).max(1);
+        w.anchor + period * u32::try_from(k).unwrap_or(u32::MAX)
+    };
+    let candidate = match w.last_tick {
+        None => grid(w.anchor + Duration::from_nanos(1)),
+        Some(last) => last + period,
+    };
+    let (tick, at) = if candidate < now && w.last_tick.is_some() {
+        // The ticker fired while the last run ran: one tick is kept.
+        let since = now.saturating_duration_since(w.anchor);
+        let k = (since.as_nanos() / period.as_nanos()).max(1);
+        (
+            w.anchor + period * u32::try_from(k).unwrap_or(u32::MAX),
+            now,
+        )
+    } else {
+        (candidate, candidate)
+    };
+    let (tick, at) = if at < earliest {
+        let t = grid(earliest);
+        (t, t)
+    } else {
+        (tick, at)
+    };
+    w.last_tick = Some(tick);
+    at
+}
+
+/// What a probe run does, in its own process.
+fn run_handler(w: &Worker, inherited: &Inherited, timeout: Duration) -> (Kind, String) {
+    match &w.probe.handler {
+        ProbeHandler::Exec { command } => match &w.argv {
+            Some(argv) => exec_probe(argv, command, inherited, timeout),
+            None => (Kind::Error, "the command holds a NUL byte".into()),
+        },
+        ProbeHandler::HttpGet(spec) => http::probe(spec, timeout),
+        ProbeHandler::TcpSocket { host, port } => tcp::probe(host, *port, timeout),
+        ProbeHandler::Grpc { port, service } => {
+            match crate::handlers::grpc::check(
+                crate::spec::handler::DEFAULT_HOST,
+                *port,
+                service,
+                timeout,
+            ) {
+                (true, message) => (Kind::Success, message),
+                (false, message) => (Kind::Failure, message),
+            }
+        }
+    }
+}
+
+/// An exec probe (in the probe's process): the command's stdout and stderr,
+/// the first 10 KiB kept; killed at `timeout` (the kubelet's ExecProbeTimeout).
+fn exec_probe(
+    argv: &Argv,
+    command: &[String],
+    inherited: &Inherited,
+    timeout: Duration,
+) -> (Kind, String) {
+    let deadline = Instant::now() + timeout;
+    let Ok((read, write)) = spawn::pipe(libc::O_CLOEXEC) else {
+        return (
+            Kind::Error,
+            format!("cannot make a pipe: {}", Errno::last()),
+        );
+    };
+    let stdio = spawn::Stdio {
+        stdin_null: true,
+        stdout: Some(write.as_raw_fd()),
+        stderr: Some(write.as_raw_fd()),
+    };
+    let pid = match spawn::spawn(argv, inherited, stdio, false) {
+        Ok(pid) => pid,
+        Err(e) => {
+            return (
+                Kind::Error,
+                format!("cannot run '{}': {}", command[0], e.reason()),
+            )
+        }
+    };
+    drop(write);
+    // SAFETY: pidfd_open on our own unreaped child.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) });
+    let mut output = Vec::new();
+    let mut pipe_open = true;
+    let mut exited = false;
+    while pipe_open || !exited {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            // SAFETY: our own child's group.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+                libc::kill(pid, libc::SIGKILL);
+            }
+            wait(pid);
+            let joined = command.join(" ");
+            return (Kind::Failure, format!("command {joined:?} timed out"));
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: if pipe_open { read.as_raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: match (&pidfd, exited) {
+                    (Some(p), false) => p.as_raw_fd(),
+                    _ => -1,
+                },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        if pidfd.is_none() && !pipe_open && !exited {
+            // Without a pidfd: wait for the exit itself (the loop's deadline
+            // kills this process if the command never exits).
+            wait(pid);
+            break;
+        }
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: two valid pollfd entries.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) } < 0 {
+            continue;
+        }
+        if fds[0].revents != 0 {
+            let mut chunk = [0u8; 4096];
+            let n = unsafe { libc::read(read.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+            if n > 0 {
+                let keep = (OUTPUT_MAX - output.len().min(OUTPUT_MAX)).min(n as usize);
+                output.extend_from_slice(&chunk[..keep]);
+            } else if n == 0 || crate::os::errno::errno() != libc::EINTR {
+                pipe_open = false;
+            }
+        }
+        if fds[1].revents != 0 {
+            exited = true;
+            // A background child of the command may hold the pipe: read what
+            // is there now, then stop.
+            unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+            if !pipe_open {
+                break;
+            }
+        }
+        if exited && pipe_open {
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n =
+                    unsafe { libc::read(read.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+                if n <= 0 {
+                    break;
+                }
+                let keep = (OUTPUT_MAX - output.len().min(OUTPUT_MAX)).min(n as usize);
+                output.extend_from_slice(&chunk[..keep]);
+            }
+            break;
+        }
+    }
+    let status = wait(pid);
+    let text = String::from_utf8_lossy(&output).into_owned();
+    match status {
+        Some(0) => (Kind::Success, text),
+        _ => (Kind::Failure, text),
+    }
+}
+
+/// Reaps our child `pid`; its exit code (`None` if killed by a signal).
+fn wait(pid: i32) -> Option<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            return libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+        }
+        if r < 0 && crate::os::errno::errno() != libc::EINTR {
+            return None;
+        }
+    }
+}
+
+/// The message of a probe that hookinit killed at its deadline.
+struct TimedOut<'a>(&'a Worker);
+
+impl fmt::Display for TimedOut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let timeout = events::secs(self.0.probe.timeout);
+        match &self.0.probe.handler {
+            ProbeHandler::Exec { command } => {
+                f.write_str("command \"")?;
+                for (i, part) in command.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    f.write_str(part)?;
+                }
+                f.write_str("\" timed out")
+            }
+            ProbeHandler::Grpc { .. } => {
+                write!(f, "timeout: health rpc did not complete within {timeout}")
+            }
+            h => write!(f, "{} probe timed out after {timeout}", h.kind()),
+        }
+    }
+}
+
+/// Formats into `buf` (this runs in PID 1: no allocation); what does not
+/// fit is dropped. Returns the length written.
+fn format_into(buf: &mut [u8], args: fmt::Arguments<'_>) -> usize {
+    struct Cursor<'a>(&'a mut [u8], usize);
+    impl fmt::Write for Cursor<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let room = self.0.len() - self.1;
+            let mut take = s.len().min(room);
+            while !s.is_char_boundary(take) {
+                take -= 1;
+            }
+            self.0[self.1..self.1 + take].copy_from_slice(&s.as_bytes()[..take]);
+            self.1 += take;
+            Ok(())
+        }
+    }
+    let mut cursor = Cursor(buf, 0);
+    let _ = fmt::write(&mut cursor, args);
+    cursor.1
+}

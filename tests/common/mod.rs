@@ -333,7 +333,7 @@ pub fn children(pid: i32) -> Vec<i32> {
 pub fn all_default() -> std::io::Result<()> {
     for sig in 1..=64 {
         if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            hookinit::signals::set_ignored(sig, false)?;
+            hookinit::os::signals::set_ignored(sig, false)?;
         }
     }
     Ok(())

@@ -3,10 +3,10 @@
 //! (`SetDefaults_Probe`) and the API server's validation (`validateProbe`,
 //! `validateLivenessProbe`, `validateStartupProbe`, `validateReadinessProbe`),
 //! messages included. exec, httpGet and tcpSocket are parsed by the same code
-//! as the lifecycle hooks' ([`crate::lifecycle`]).
+//! as the lifecycle hooks' ([`crate::spec::handler`]).
 
-use crate::json::{self, join, PathError};
-use crate::lifecycle::{self, HostPort, HttpGet, PortNames, DEFAULT_HOST, MAX_SECONDS};
+use crate::spec::handler::{self, HostPort, HttpGet, PortNames, DEFAULT_HOST, MAX_SECONDS};
+use crate::spec::json::{self, join, PathError};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::time::Duration;
@@ -122,13 +122,13 @@ impl ProbeHandler {
     }
 
     /// The same handler as a lifecycle hook's (its runner), `None` for grpc.
-    pub fn as_hook_handler(&self) -> Option<lifecycle::Handler> {
+    pub fn as_hook_handler(&self) -> Option<handler::Handler> {
         match self {
-            ProbeHandler::Exec { command } => Some(lifecycle::Handler::Exec {
+            ProbeHandler::Exec { command } => Some(handler::Handler::Exec {
                 command: command.clone(),
             }),
-            ProbeHandler::HttpGet(h) => Some(lifecycle::Handler::HttpGet(h.clone())),
-            ProbeHandler::TcpSocket { host, port } => Some(lifecycle::Handler::TcpSocket {
+            ProbeHandler::HttpGet(h) => Some(handler::Handler::HttpGet(h.clone())),
+            ProbeHandler::TcpSocket { host, port } => Some(handler::Handler::TcpSocket {
                 host: host.clone(),
                 port: *port,
             }),
@@ -204,15 +204,15 @@ pub fn parse_probe(
     ports: PortNames<'_>,
 ) -> Result<Probe, PathError> {
     let obj = json::object(v, path, &FIELDS)?;
-    let (handler_kind, body) = lifecycle::one_handler(obj, path, &KINDS)?;
+    let (handler_kind, body) = handler::one_handler(obj, path, &KINDS)?;
     let hpath = &join(path, handler_kind);
     let handler = match handler_kind {
         "exec" => ProbeHandler::Exec {
-            command: lifecycle::parse_exec(body, hpath)?,
+            command: handler::parse_exec(body, hpath)?,
         },
-        "httpGet" => ProbeHandler::HttpGet(lifecycle::parse_http_get(body, hpath, ports)?),
+        "httpGet" => ProbeHandler::HttpGet(handler::parse_http_get(body, hpath, ports)?),
         "tcpSocket" => {
-            let (host, port) = lifecycle::parse_tcp_socket(body, hpath, ports)?;
+            let (host, port) = handler::parse_tcp_socket(body, hpath, ports)?;
             ProbeHandler::TcpSocket { host, port }
         }
         _ => parse_grpc(body, hpath)?,
@@ -307,7 +307,7 @@ fn parse_grpc(body: &Value, path: &str) -> Result<ProbeHandler, PathError> {
                 ),
             ))
         }
-        v => lifecycle::parse_port(v, path, PortNames::Unsupported)?,
+        v => handler::parse_port(v, path, PortNames::Unsupported)?,
     };
     let service = match o.get("service") {
         None => String::new(),
@@ -360,7 +360,7 @@ fn int32(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<i64>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::{ContainerPort, Scheme};
+    use crate::spec::handler::{ContainerPort, Scheme};
 
     fn probe(kind: ProbeKind, text: &str) -> Result<Probe, String> {
         parse_probe(&json::parse(text)?, "", kind, PortNames::Unsupported)

@@ -11,10 +11,10 @@
 //! makes raw syscalls only, and reports a failed exec through a close-on-exec
 //! pipe, as std does.
 
-use crate::signals::Inherited;
+use crate::os::errno::{errno, Lossy};
+use crate::os::signals::Inherited;
 use std::ffi::{c_char, CString, OsStr};
 use std::fmt;
-use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
@@ -50,21 +50,6 @@ impl Argv {
     /// `command '<argv>' exited with N`).
     pub fn joined(&self) -> Joined<'_> {
         Joined(&self.strings)
-    }
-}
-
-/// Bytes shown as text, invalid UTF-8 replaced, without allocating.
-pub struct Lossy<'a>(pub &'a [u8]);
-
-impl fmt::Display for Lossy<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
-            if !chunk.invalid().is_empty() {
-                f.write_str("\u{FFFD}")?;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -112,7 +97,7 @@ impl SpawnError {
                 | libc::ENAMETOOLONG
                 | libc::EPERM,
             ) => 126,
-            _ => crate::EXIT_FAILURE,
+            _ => crate::os::exit::EXIT_FAILURE,
         }
     }
 
@@ -139,7 +124,7 @@ impl fmt::Display for Reason {
                 } else {
                     "cannot execute"
                 };
-                write!(f, "{what}: {}", crate::errno::Errno(errno))
+                write!(f, "{what}: {}", crate::os::errno::Errno(errno))
             }
         }
     }
@@ -182,7 +167,7 @@ pub fn spawn(
     drop(report_write);
     // The pipe closes on exec (EOF) or carries the errno of a failed exec.
     let mut buf = [0u8; 4];
-    let n = read_full(report_read.as_raw_fd(), &mut buf);
+    let n = crate::os::sys::read_full(report_read.as_raw_fd(), &mut buf);
     if n == 4 {
         // The child `_exit`s right after writing: reap it here, it is ours.
         let mut status = 0;
@@ -249,25 +234,6 @@ pub fn pipe(flags: libc::c_int) -> Result<(OwnedFd, OwnedFd), i32> {
     }
     // SAFETY: fresh descriptors owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// Reads until `buf` is full, end of file or an error (EINTR retried).
-pub fn read_full(fd: RawFd, buf: &mut [u8]) -> usize {
-    let mut done = 0;
-    while done < buf.len() {
-        // SAFETY: reading into the unfilled rest of our own buffer.
-        let n = unsafe { libc::read(fd, buf[done..].as_mut_ptr().cast(), buf.len() - done) };
-        if n > 0 {
-            done += n as usize;
-        } else if n == 0 || errno() != libc::EINTR {
-            break;
-        }
-    }
-    done
-}
-
-pub fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// True when stdin is a terminal and it is hookinit's controlling terminal.

@@ -10,7 +10,7 @@
 //! (`ppoll` on aarch64, which has no `poll`, as musl does), so `strace`
 //! fault injection reaches them as before.
 
-use crate::errno::Errno;
+use crate::os::errno::Errno;
 use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -39,6 +39,21 @@ pub fn kill(pid: i32, sig: i32) -> Result<(), Errno> {
 #[inline(always)]
 pub fn reap_any() -> Result<(i32, i32), Errno> {
     imp::reap_any()
+}
+
+/// Reads until `buf` is full, end of file or an error (EINTR retried).
+pub fn read_full(fd: RawFd, buf: &mut [u8]) -> usize {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: reading into the unfilled rest of our own buffer.
+        let n = unsafe { libc::read(fd, buf[done..].as_mut_ptr().cast(), buf.len() - done) };
+        if n > 0 {
+            done += n as usize;
+        } else if n == 0 || crate::os::errno::errno() != libc::EINTR {
+            break;
+        }
+    }
+    done
 }
 
 /// Milliseconds for `poll`, rounded up (waking a hair early would only loop

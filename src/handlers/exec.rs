@@ -5,8 +5,8 @@
 //! Every buffer is part of the hook's slot, made at start-up: copying output
 //! on the stop path allocates nothing.
 
-use crate::spawn::Lossy;
-use crate::stdio;
+use crate::os::errno::Lossy;
+use crate::os::stdio;
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -77,7 +77,7 @@ impl Stream {
                 (self.start, self.end) = (0, n as usize);
                 return n as usize;
             }
-            let errno = crate::spawn::errno();
+            let errno = crate::os::errno::errno();
             if n < 0 && errno == libc::EINTR {
                 continue;
             }

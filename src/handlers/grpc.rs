@@ -6,10 +6,10 @@
 //! frame whose HPACK block holds only literals, one DATA frame; then frames
 //! are read until the end of stream 1, header blocks decoded with a real
 //! HPACK decoder (dynamic table, Huffman), `grpc-status` and the response's
-//! `status` field read. It runs in a forked child (see [`crate::runner`]):
+//! `status` field read. It runs in a forked child (see [`crate::handlers::runner`]):
 //! blocking I/O with socket timeouts and heap allocation are fine here.
 
-use crate::lifecycle::host_port;
+use crate::spec::handler::host_port;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{self, ErrorKind, Read, Write};
@@ -65,8 +65,8 @@ pub fn check(host: &str, port: u16, service: &str, timeout: Duration) -> (bool, 
 
 /// Connects within `timeout`; on failure, whether it timed out and Go's text.
 fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, (bool, String)> {
-    use crate::net::DialError;
-    match crate::net::dial(host, port, Some(Instant::now() + timeout)) {
+    use crate::handlers::net::DialError;
+    match crate::handlers::net::dial(host, port, Some(Instant::now() + timeout)) {
         Ok(sock) => {
             let _ = sock.set_nodelay(true);
             Ok(sock)

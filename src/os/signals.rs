@@ -8,7 +8,7 @@
 //! refuse signals 32–34 (it reserves them), and a set without them would leave
 //! a non-PID-1 hookinit killable by `kill -34`.
 
-use crate::errno::Errno;
+use crate::os::errno::Errno;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -282,7 +282,7 @@ impl SignalFd {
             std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<MaybeUninit<u8>>(), bytes)
         };
         loop {
-            match crate::sys::read(self.0.as_raw_fd(), raw) {
+            match crate::os::sys::read(self.0.as_raw_fd(), raw) {
                 Ok(n) => {
                     let count = n / std::mem::size_of::<libc::signalfd_siginfo>();
                     // SAFETY: the first `count` records were just written by the kernel.

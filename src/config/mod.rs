@@ -11,12 +11,12 @@
 //! the app starts, and every error names the variable, flag or file key it
 //! came from.
 
-use crate::container::{self, Container};
 use crate::events::Format;
-use crate::json::{self, PathError};
-use crate::lifecycle::{self, ContainerPort, Handler, Lifecycle, PortNames, MAX_SECONDS};
-use crate::probes::spec::{self as probe_spec, Probe, ProbeKind};
-use crate::signals::{self, SignalSet};
+use crate::os::signals::{self, SignalSet};
+use crate::spec::container::{self, Container};
+use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, PortNames, MAX_SECONDS};
+use crate::spec::json::{self, PathError};
+use crate::spec::probe::{self as probe_spec, Probe, ProbeKind};
 use serde_json::Value;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -430,7 +430,7 @@ impl Layer {
             }
             Key::Lifecycle => {
                 let (l, pending) = with_json(&raw, source, |v| {
-                    let l = lifecycle::parse_lifecycle_with(v, "", PortNames::Deferred)
+                    let l = handler::parse_lifecycle_with(v, "", PortNames::Deferred)
                         .map_err(path_err)?;
                     let pending = |h: &Option<Handler>, key: &str| {
                         h.as_ref()
@@ -453,7 +453,7 @@ impl Layer {
             }
             Key::PostStart | Key::PreStop => {
                 let (h, pending) = with_json(&raw, source, |v| {
-                    let h = lifecycle::parse_handler_or_shorthand_with(v, "", PortNames::Deferred)
+                    let h = handler::parse_handler_or_shorthand_with(v, "", PortNames::Deferred)
                         .map_err(path_err)?;
                     let pending = h.port_pending().then(|| v.clone());
                     Ok((h, pending))
@@ -481,8 +481,8 @@ impl Layer {
             }
             Key::StopSignal => {
                 let sig = match raw {
-                    Raw::Json(Value::Number(n)) => lifecycle::parse_stop_signal(&n.to_string()),
-                    _ => lifecycle::parse_stop_signal(text(&raw, source)?),
+                    Raw::Json(Value::Number(n)) => handler::parse_stop_signal(&n.to_string()),
+                    _ => handler::parse_stop_signal(text(&raw, source)?),
                 }
                 .map_err(err)?;
                 self.stop_signal = Some((sig, source.to_string()));
@@ -609,7 +609,7 @@ impl Layer {
         for slot in [&mut self.post_start, &mut self.pre_stop] {
             if let Some(g) = slot.as_mut() {
                 if let Some(raw) = g.pending.take() {
-                    g.value = lifecycle::parse_handler_or_shorthand_with(&raw, g.path, names)
+                    g.value = handler::parse_handler_or_shorthand_with(&raw, g.path, names)
                         .map_err(|e| ConfigError::new(g.source.clone(), e.to_string()))?;
                 }
             }
@@ -1413,7 +1413,7 @@ fn writable(dir: &std::path::Path) -> Result<(), String> {
     if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
         Ok(())
     } else {
-        Err(crate::errno::Errno::last().to_string())
+        Err(crate::os::errno::Errno::last().to_string())
     }
 }
 

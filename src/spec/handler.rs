@@ -6,10 +6,10 @@
 //! resolve against a container's `ports` ([`PortNames`]); without a container
 //! port list a name is an error. The handler pieces here (exec, httpGet,
 //! tcpSocket, the one-handler rule) are shared with probes
-//! ([`crate::probes::spec`]).
+//! ([`crate::spec::probe`]).
 
-use crate::json::{self, join, PathError};
-use crate::signals;
+use crate::os::signals;
+use crate::spec::json::{self, join, PathError};
 use serde_json::Value;
 use std::time::Duration;
 

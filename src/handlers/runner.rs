@@ -13,8 +13,8 @@
 //! blocks, and the loop reads it only once it has reaped the child: one
 //! wake-up per handler run.
 
-use crate::reap::Status;
-use crate::spawn;
+use crate::os::reap::Status;
+use crate::os::spawn;
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -86,7 +86,7 @@ where
     // consistent (allocator included); the child never returns from here.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(fork_err(spawn::errno()));
+        return Err(fork_err(crate::os::errno::errno()));
     }
     if pid == 0 {
         drop(read);
@@ -140,7 +140,9 @@ fn sleep_until(at: std::time::Instant) {
     };
     let mut rem = ts;
     // SAFETY: relative sleeps with our own timespecs.
-    while unsafe { libc::nanosleep(&rem, &mut rem) } != 0 && spawn::errno() == libc::EINTR {}
+    while unsafe { libc::nanosleep(&rem, &mut rem) } != 0
+        && crate::os::errno::errno() == libc::EINTR
+    {}
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character.
@@ -168,14 +170,14 @@ pub enum ReportText<'a> {
 impl fmt::Display for ReportText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReportText::Text(t) => spawn::Lossy(t).fmt(f),
+            ReportText::Text(t) => crate::os::errno::Lossy(t).fmt(f),
             ReportText::NoReport(Status::Exited(code)) => {
                 write!(f, "the handler process exited with {code} without a report")
             }
             ReportText::NoReport(Status::Signaled(sig)) => write!(
                 f,
                 "the handler process was killed by {} before it reported",
-                crate::signals::name(*sig)
+                crate::os::signals::name(*sig)
             ),
         }
     }
@@ -184,7 +186,7 @@ impl fmt::Display for ReportText<'_> {
 impl Runner {
     /// Reads the report of the reaped child into `buf` (allocation-free).
     pub fn finished<'a>(&self, status: Status, buf: &'a mut [u8; REPORT_MAX]) -> Report<'a> {
-        let n = spawn::read_full(self.report.as_raw_fd(), buf);
+        let n = crate::os::sys::read_full(self.report.as_raw_fd(), buf);
         match (n, Kind::from_byte(buf[0])) {
             (1.., Some(kind)) if status == Status::Exited(0) => Report {
                 kind,

@@ -5,8 +5,8 @@
 //! only same-host ones are (at most 10); a redirect elsewhere is the answer.
 //! HTTPS, when built in, does not verify certificates (as the kubelet).
 
-use crate::http1;
-use crate::lifecycle::{host_port, HttpGet, Scheme};
+use crate::handlers::http1;
+use crate::spec::handler::{host_port, HttpGet, Scheme};
 use std::time::{Duration, Instant};
 
 const MAX_REDIRECTS: usize = 10;
@@ -66,8 +66,8 @@ pub fn get(spec: &HttpGet, budget: Option<Duration>) -> Result<(), String> {
 /// sets them. `timeout` covers the whole exchange. A body that cannot be
 /// read is an error, whose result is discarded (the kubelet's "probe
 /// errored").
-pub fn probe(spec: &HttpGet, timeout: Duration) -> (crate::runner::Kind, String) {
-    use crate::runner::Kind;
+pub fn probe(spec: &HttpGet, timeout: Duration) -> (crate::handlers::runner::Kind, String) {
+    use crate::handlers::runner::Kind;
     let deadline = deadline(Some(timeout));
     // HttpGet's Display is its URL.
     let mut url = spec.to_string();

@@ -4,9 +4,9 @@
 //! unknown field is an error. Named ports in the container's own handlers
 //! resolve against its own `ports`, as in Kubernetes.
 
-use crate::json::{self, join, PathError};
-use crate::lifecycle::{self, ContainerPort, Lifecycle, PortNames};
-use crate::probes::spec::{parse_probe, Probe, ProbeKind};
+use crate::spec::handler::{self, ContainerPort, Lifecycle, PortNames};
+use crate::spec::json::{self, join, PathError};
+use crate::spec::probe::{parse_probe, Probe, ProbeKind};
 use serde_json::Value;
 
 /// What hookinit takes from a Container.
@@ -22,6 +22,7 @@ pub struct Container {
 }
 
 impl Container {
+    #[cfg(test)]
     pub fn probe(&self, kind: ProbeKind) -> Option<&Probe> {
         match kind {
             ProbeKind::Startup => self.startup_probe.as_ref(),
@@ -80,7 +81,7 @@ pub fn parse_container(v: &Value, path: &str) -> Result<Container, PathError> {
     let names = PortNames::Container(&ports);
     let lifecycle = obj
         .get("lifecycle")
-        .map(|l| lifecycle::parse_lifecycle_with(l, &join(path, "lifecycle"), names))
+        .map(|l| handler::parse_lifecycle_with(l, &join(path, "lifecycle"), names))
         .transpose()?;
     let probe = |kind: ProbeKind| {
         obj.get(kind.field())
@@ -143,7 +144,7 @@ fn parse_ports(v: &Value, path: &str) -> Result<Vec<ContainerPort>, PathError> {
                     "Required value",
                 ))
             }
-            Some(p) => lifecycle::port_number(p, &join(&ip, "containerPort"))?,
+            Some(p) => handler::port_number(p, &join(&ip, "containerPort"))?,
         };
         if let Some(p) = o.get("protocol") {
             let pp = join(&ip, "protocol");
@@ -204,7 +205,7 @@ fn iana_svc_name_problem(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::Handler;
+    use crate::spec::handler::Handler;
 
     fn c(text: &str) -> Result<Container, String> {
         parse_container(&json::parse(text)?, "").map_err(|e| e.to_string())

@@ -1,5 +1,5 @@
 //! A small HTTP/1.1 client for one thing: a GET on a fresh connection, as
-//! the httpGet hooks and probes make ([`crate::hooks::http`] follows the
+//! the httpGet hooks and probes make ([`crate::handlers::http`] follows the
 //! redirects). Our own rather than ureq for size: the same behaviour costs
 //! a small fraction of the code (README, Building).
 //!
@@ -11,12 +11,12 @@
 //! proxies (the kubelet's probes use none either), keep-alive (every
 //! request says `Connection: close`), compression, HTTP/2.
 //!
-//! It runs in a forked child (see [`crate::runner`]): blocking I/O and heap
+//! It runs in a forked child (see [`crate::handlers::runner`]): blocking I/O and heap
 //! allocation are fine, but a server decides nothing about how much: the
 //! head is bounded by [`HEAD_LIMIT`], what is kept of a body by
 //! [`BODY_LIMIT`], and nothing more of it is read.
 
-use crate::net::dial;
+use crate::handlers::net::dial;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;

@@ -39,7 +39,7 @@ impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
             Status::Exited(code) => write!(f, "exited with {code}"),
-            Status::Signaled(sig) => write!(f, "killed by {}", crate::signals::name(sig)),
+            Status::Signaled(sig) => write!(f, "killed by {}", crate::os::signals::name(sig)),
         }
     }
 }
@@ -62,7 +62,7 @@ pub enum Reap {
 #[inline]
 pub fn next() -> Reap {
     loop {
-        match crate::sys::reap_any() {
+        match crate::os::sys::reap_any() {
             Ok((0, _)) => return Reap::NothingYet,
             Ok((pid, raw)) => return Reap::Child(pid, raw),
             Err(e) if e.0 == libc::EINTR => continue,

@@ -4,8 +4,8 @@
 //! deprecated there and fails as an invalid handler); hookinit connects,
 //! which is what users who write one expect, and logs the deprecation.
 
-use crate::lifecycle::host_port;
-use crate::net::{dial, DialError};
+use crate::handlers::net::{dial, DialError};
+use crate::spec::handler::host_port;
 use std::time::{Duration, Instant};
 
 /// Without a deadline a connect attempt still gives up after this long.
@@ -21,8 +21,8 @@ pub fn connect(host: &str, port: u16, budget: Option<Duration>) -> Result<(), St
 
 /// The kubelet's tcpSocket probe: success when a connection opens within
 /// `timeout` (closed at once), else the dial error as Go words it.
-pub fn probe(host: &str, port: u16, timeout: Duration) -> (crate::runner::Kind, String) {
-    use crate::runner::Kind;
+pub fn probe(host: &str, port: u16, timeout: Duration) -> (crate::handlers::runner::Kind, String) {
+    use crate::handlers::runner::Kind;
     let target = host_port(host, port);
     let deadline = Instant::now() + timeout.max(Duration::from_millis(1));
     match dial(host, port, Some(deadline)) {

@@ -162,7 +162,7 @@ fn has_room(fd: RawFd) -> bool {
         match unsafe { libc::poll(&mut probe, 1, 0) } {
             1 => return probe.revents != 0,
             // An interrupted probe says nothing about room: ask again.
-            -1 if crate::spawn::errno() == libc::EINTR => continue,
+            -1 if crate::os::errno::errno() == libc::EINTR => continue,
             _ => return false,
         }
     }

@@ -1,0 +1,21 @@
+//! The operating system, behind one door: system calls, signals, spawning,
+//! reaping, stdio and the heap. Everything above calls these safe functions;
+//! `unsafe` lives here.
+//!
+//! - [`sys`]: the loop's hot system calls (poll, read, kill, wait4).
+//! - [`signals`]: signal sets, the inherited signal configuration, the signalfd.
+//! - [`spawn`]: starting the app and exec hooks (fork and exec, no allocation).
+//! - [`reap`]: the one `wait4(-1)` loop and wait statuses.
+//! - [`stdio`]: writing to the container's stdout/stderr without ever blocking.
+//! - [`errno`]: OS errors as values and as text.
+//! - [`exit`]: hookinit's own exit codes.
+//! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
+
+pub(crate) mod alloc;
+pub(crate) mod errno;
+pub(crate) mod exit;
+pub(crate) mod reap;
+pub mod signals;
+pub(crate) mod spawn;
+pub(crate) mod stdio;
+pub(crate) mod sys;
