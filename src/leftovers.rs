@@ -12,6 +12,9 @@
 //! process group is signalled too, and the result says so.
 
 use crate::os::errno::Errno;
+use crate::os::proc::{self, ProcDir};
+use crate::os::process;
+use std::ffi::CStr;
 use std::fmt;
 
 /// The most descendants the walk keeps track of (32 KiB of table).
@@ -105,8 +108,8 @@ impl Leftovers {
     pub fn signal_all(&mut self, sig: i32, app_group: i32) -> Signalled {
         match self.scope {
             Scope::Namespace => {
-                // SAFETY: plain syscall. As PID 1 the kernel skips the caller.
-                if unsafe { libc::kill(-1, sig) } == 0 {
+                // As PID 1 the kernel skips the caller.
+                if process::kill_everyone(sig).is_ok() {
                     Signalled::Namespace
                 } else {
                     Signalled::Nothing
@@ -116,23 +119,22 @@ impl Leftovers {
                 Ok(()) => {
                     let (mut sent, mut refused) = (0, 0);
                     for &pid in &self.found {
-                        // SAFETY: plain syscall on a pid found under us just now.
-                        match unsafe { libc::kill(pid, sig) } {
-                            0 => sent += 1,
-                            _ if Errno::last().0 == libc::EPERM => refused += 1,
-                            _ => {} // ESRCH: it exited meanwhile.
+                        // A pid found under us just now.
+                        match process::kill_process(pid, sig) {
+                            Ok(()) => sent += 1,
+                            Err(e) if e.0 == libc::EPERM => refused += 1,
+                            Err(_) => {} // ESRCH: it exited meanwhile.
                         }
                     }
                     Signalled::Descendants { sent, refused }
                 }
                 Err(e) => {
                     // What the walk found still gets it, and so does the app's group.
+                    // Best effort: what failed is said by AppGroupOnly.
                     for &pid in &self.found {
-                        // SAFETY: plain syscall on a pid found under us.
-                        unsafe { libc::kill(pid, sig) };
+                        let _ = process::kill_process(pid, sig);
                     }
-                    // SAFETY: plain syscall on the app's process group.
-                    unsafe { libc::kill(-app_group, sig) };
+                    let _ = process::kill_process_group(app_group, sig);
                     Signalled::AppGroupOnly(e)
                 }
             },
@@ -148,7 +150,10 @@ impl Leftovers {
             let before = self.found.len();
             let dir = ProcDir::open()?;
             let found = &mut self.found;
-            dir.for_each_pid(|pid| {
+            dir.for_each_entry(|name| {
+                let Some(pid) = parse_pid(name) else {
+                    return Ok(());
+                };
                 if found.contains(&pid) {
                     return Ok(());
                 }
@@ -170,63 +175,6 @@ impl Leftovers {
     }
 }
 
-/// An open /proc, read with `getdents64`.
-struct ProcDir(i32);
-
-impl ProcDir {
-    fn open() -> Result<ProcDir, Errno> {
-        // SAFETY: open with a static C string.
-        let fd = unsafe {
-            libc::open(
-                c"/proc".as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(Errno::last());
-        }
-        Ok(ProcDir(fd))
-    }
-
-    /// Calls `f` with each numeric entry of /proc.
-    fn for_each_pid(&self, mut f: impl FnMut(i32) -> Result<(), Errno>) -> Result<(), Errno> {
-        let mut buf = [0u8; 4096];
-        loop {
-            // SAFETY: the kernel writes whole records into our buffer.
-            let n =
-                unsafe { libc::syscall(libc::SYS_getdents64, self.0, buf.as_mut_ptr(), buf.len()) };
-            if n < 0 {
-                let e = Errno::last();
-                if e.0 == libc::EINTR {
-                    continue;
-                }
-                return Err(e);
-            }
-            if n == 0 {
-                return Ok(());
-            }
-            let mut at = 0;
-            while at < n as usize {
-                // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
-                let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
-                let name = &buf[at + 19..at + reclen];
-                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-                if let Some(pid) = parse_pid(name) {
-                    f(pid)?;
-                }
-                at += reclen;
-            }
-        }
-    }
-}
-
-impl Drop for ProcDir {
-    fn drop(&mut self) {
-        // SAFETY: our own descriptor.
-        unsafe { libc::close(self.0) };
-    }
-}
-
 fn parse_pid(name: &[u8]) -> Option<i32> {
     if name.is_empty() || name.len() > 9 || !name.iter().all(u8::is_ascii_digit) {
         return None;
@@ -239,15 +187,9 @@ fn parent_of(pid: i32) -> Option<i32> {
     let mut path = [0u8; 32];
     let mut w = Cursor(&mut path, 0);
     fmt::write(&mut w, format_args!("/proc/{pid}/stat\0")).ok()?;
-    // SAFETY: `path` holds a NUL-terminated string.
-    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
+    let path = CStr::from_bytes_until_nul(&path).ok()?;
     let mut buf = [0u8; 512];
-    let n = crate::os::sys::read_full(fd, &mut buf);
-    // SAFETY: our own descriptor.
-    unsafe { libc::close(fd) };
+    let n = proc::read_file(path, &mut buf)?;
     let stat = &buf[..n];
     // The command name may contain spaces and parentheses: parse after the last ')'.
     let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];

@@ -94,24 +94,23 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
 
     let scope = Scope::detect();
     if cfg.subreaper.unwrap_or(scope == Scope::Descendants) {
-        // SAFETY: plain prctl.
-        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0 {
-            events::log(
+        match os::process::become_subreaper() {
+            Ok(()) => events::log(
                 Level::Debug,
                 "Subreaper",
                 format_args!(
                     "registered as a child subreaper: orphans of the app are re-parented to hookinit and reaped"
                 ),
-            );
-        } else {
-            events::log(
+            ),
+            // io::Error's wording ("(os error N)"), as before.
+            Err(e) => events::log(
                 Level::Warn,
                 "Subreaper",
                 format_args!(
                     "cannot become a child subreaper: {}",
-                    std::io::Error::last_os_error()
+                    std::io::Error::from_raw_os_error(e.0)
                 ),
-            );
+            ),
         }
     }
 

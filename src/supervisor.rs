@@ -393,13 +393,9 @@ impl Supervisor {
         }
         self.poll_retry.failed("poll", e);
         if let Some(at) = self.poll_retry.retry_at {
+            // At most a second (the back-off's cap); EINTR only shortens it.
             let pause = at.saturating_duration_since(Instant::now());
-            let ts = libc::timespec {
-                tv_sec: pause.as_secs().min(1) as _,
-                tv_nsec: pause.subsec_nanos() as libc::c_long,
-            };
-            // SAFETY: a plain relative sleep; EINTR only shortens it.
-            unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+            crate::os::time::sleep_once(pause.min(Duration::from_secs(1)));
         }
         self.poll_retry.retry_at = None;
         if !self.signals_retry.waiting() {
@@ -762,7 +758,7 @@ impl Supervisor {
     /// Logs what became of the stop signal, and follows it with SIGCONT so
     /// that a stopped app can act on it (as systemd does). A refused signal
     /// is said so: hookinit then waits for the deadline's SIGKILL.
-    fn report_stop_signal(&mut self, sig: i32, sent: Result<crate::app::Target, Errno>) {
+    fn report_stop_signal(&mut self, sig: i32, sent: Result<crate::os::process::Target, Errno>) {
         let name = signals::name(sig);
         match sent {
             Ok(target) => {

@@ -70,22 +70,17 @@ impl Stream {
         if self.start < self.end {
             return 0;
         }
-        loop {
-            // SAFETY: reading into our own buffer from our own non-blocking pipe.
-            let n = unsafe { libc::read(source.as_raw_fd(), self.buf.as_mut_ptr().cast(), CHUNK) };
-            if n > 0 {
-                (self.start, self.end) = (0, n as usize);
-                return n as usize;
+        // Our own non-blocking pipe.
+        match crate::os::fd::read_some(source.as_raw_fd(), &mut self.buf[..CHUNK]) {
+            Ok(0) => self.source = None,
+            Ok(n) => {
+                (self.start, self.end) = (0, n);
+                return n;
             }
-            let errno = crate::os::errno::errno();
-            if n < 0 && errno == libc::EINTR {
-                continue;
-            }
-            if n == 0 || errno != libc::EAGAIN {
-                self.source = None;
-            }
-            return 0;
+            Err(e) if e.0 == libc::EAGAIN => {}
+            Err(_) => self.source = None,
         }
+        0
     }
 
     /// Writes what is pending while the destination takes it, without
@@ -151,8 +146,8 @@ impl Output {
     /// Starts copying from a new hook's pipes.
     pub fn attach(&mut self, stdout: OwnedFd, stderr: OwnedFd) {
         for (stream, fd) in self.streams.iter_mut().zip([stdout, stderr]) {
-            // SAFETY: our own pipe ends; only hookinit reads them.
-            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+            // Our own pipe ends; only hookinit reads them.
+            let _ = crate::os::fd::set_nonblocking(fd.as_raw_fd());
             stream.source = Some(fd);
             (stream.start, stream.end) = (0, 0);
         }

@@ -96,7 +96,7 @@ where
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         }
         if let Some(at) = at {
-            sleep_until(at);
+            crate::os::time::sleep_until(at);
         }
         let (kind, message) = work();
         let message = one_line(&message);
@@ -129,20 +129,6 @@ fn one_line(text: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect();
     lines.join(" | ")
-}
-
-/// Sleeps until `at` on the monotonic clock (EINTR: sleeps on).
-fn sleep_until(at: std::time::Instant) {
-    let left = at.saturating_duration_since(std::time::Instant::now());
-    let ts = libc::timespec {
-        tv_sec: left.as_secs() as _,
-        tv_nsec: left.subsec_nanos() as _,
-    };
-    let mut rem = ts;
-    // SAFETY: relative sleeps with our own timespecs.
-    while unsafe { libc::nanosleep(&rem, &mut rem) } != 0
-        && crate::os::errno::errno() == libc::EINTR
-    {}
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character.

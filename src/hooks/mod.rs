@@ -193,8 +193,8 @@ impl Slot {
     fn stop(&mut self) {
         match self.running.take().map(|r| r.work) {
             Some(Work::Exec(pid)) => {
-                // SAFETY: plain syscall on the group our hook leads (ESRCH: gone).
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                // The group our hook leads (ESRCH: gone).
+                let _ = crate::os::process::kill_process_group(pid, libc::SIGKILL);
                 self.close_output();
             }
             Some(Work::Runner(r)) => r.kill(),

@@ -9,13 +9,20 @@
 //! - [`stdio`]: writing to the container's stdout/stderr without ever blocking.
 //! - [`errno`]: OS errors as values and as text.
 //! - [`exit`]: hookinit's own exit codes.
+//! - [`proc`]: /proc, read without allocating.
+//! - [`process`]: signal targets (a process, a group, everyone), pidfds.
+//! - [`fd`]: non-blocking mode, reads; [`time`]: sleeping.
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
 pub(crate) mod alloc;
 pub(crate) mod errno;
 pub(crate) mod exit;
+pub(crate) mod fd;
+pub(crate) mod proc;
+pub(crate) mod process;
 pub(crate) mod reap;
 pub mod signals;
 pub(crate) mod spawn;
 pub(crate) mod stdio;
 pub(crate) mod sys;
+pub(crate) mod time;
