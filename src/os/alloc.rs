@@ -94,7 +94,8 @@ unsafe impl GlobalAlloc for Counting {
         count();
         match arena_alloc(layout) {
             Some(ptr) => ptr,
-            None => System.alloc(layout),
+            // SAFETY: the caller's layout, passed on unchanged.
+            None => unsafe { System.alloc(layout) },
         }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
@@ -102,10 +103,12 @@ unsafe impl GlobalAlloc for Counting {
         match arena_alloc(layout) {
             Some(ptr) => {
                 // A freed latest block may be handed out again: not zero.
-                std::ptr::write_bytes(ptr, 0, layout.size());
+                // SAFETY: the arena block is ours and `layout.size()` long.
+                unsafe { std::ptr::write_bytes(ptr, 0, layout.size()) };
                 ptr
             }
-            None => System.alloc_zeroed(layout),
+            // SAFETY: the caller's layout, passed on unchanged.
+            None => unsafe { System.alloc_zeroed(layout) },
         }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -113,29 +116,36 @@ unsafe impl GlobalAlloc for Counting {
             // Only the latest block goes back; the others stay handed out.
             arena_resize_last(ptr, layout.size(), 0);
         } else {
-            System.dealloc(ptr, layout)
+            // SAFETY: not an arena block, so the system allocator's, with its layout.
+            unsafe { System.dealloc(ptr, layout) }
         }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count();
         if !in_arena(ptr) {
-            return System.realloc(ptr, layout, new_size);
+            // SAFETY: not an arena block, so the system allocator's, with its layout.
+            return unsafe { System.realloc(ptr, layout, new_size) };
         }
         // The latest block grows or shrinks in place; another one shrinks
         // in place (its tail stays unused).
         if arena_resize_last(ptr, layout.size(), new_size) || new_size <= layout.size() {
             return ptr;
         }
-        // SAFETY (of the layout): `realloc`'s contract says `new_size`,
+        // SAFETY: `realloc`'s contract says `new_size`,
         // rounded up to `layout.align()`, does not overflow.
-        let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         let new = match arena_alloc(new_layout) {
             Some(new) => new,
-            None => System.alloc(new_layout),
+            // SAFETY: a valid layout (above).
+            None => unsafe { System.alloc(new_layout) },
         };
         if !new.is_null() {
-            std::ptr::copy_nonoverlapping(ptr, new, layout.size());
-            self.dealloc(ptr, layout);
+            // SAFETY: `new` is a fresh block at least `layout.size()` long, apart
+            // from `ptr`; then `ptr` goes back with the layout it was given.
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size());
+                self.dealloc(ptr, layout);
+            }
         }
         new
     }

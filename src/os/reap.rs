@@ -74,8 +74,9 @@ pub fn next() -> Reap {
 
 /// Whether any child exists (ended or not), without reaping it.
 pub fn any_children() -> bool {
-    // SAFETY: waitid with WNOWAIT only peeks; `info` is a valid out-pointer.
+    // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid with WNOWAIT only peeks; `info` is a valid out-pointer.
     let rc = unsafe {
         libc::waitid(
             libc::P_ALL,

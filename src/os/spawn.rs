@@ -182,6 +182,9 @@ pub fn spawn(
 }
 
 /// The child's side of [`spawn`]. Never returns.
+///
+/// # Safety
+/// Only in the child of a `fork`, with `report` the write end of its pipe.
 unsafe fn exec_child(
     argv: &Argv,
     inherited: &Inherited,
@@ -189,40 +192,44 @@ unsafe fn exec_child(
     foreground: bool,
     report: RawFd,
 ) -> ! {
-    let fail = |errno: i32| -> ! {
-        let bytes = errno.to_ne_bytes();
-        libc::write(report, bytes.as_ptr().cast(), bytes.len());
-        libc::_exit(127)
-    };
-    if libc::setpgid(0, 0) != 0 {
-        fail(errno());
-    }
-    // While every signal is still blocked (as in hookinit), so SIGTTOU cannot
-    // stop a background group doing it.
-    if foreground {
-        libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
-    }
-    if stdio.stdin_null {
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if null < 0 || libc::dup2(null, libc::STDIN_FILENO) < 0 {
+    // SAFETY: after fork, in the child, only async-signal-safe calls on our
+    // own descriptors and NUL-terminated strings made before the fork.
+    unsafe {
+        let fail = |errno: i32| -> ! {
+            let bytes = errno.to_ne_bytes();
+            libc::write(report, bytes.as_ptr().cast(), bytes.len());
+            libc::_exit(127)
+        };
+        if libc::setpgid(0, 0) != 0 {
             fail(errno());
         }
-    }
-    for (from, to) in [
-        (stdio.stdout, libc::STDOUT_FILENO),
-        (stdio.stderr, libc::STDERR_FILENO),
-    ] {
-        if let Some(from) = from {
-            if libc::dup2(from, to) < 0 {
+        // While every signal is still blocked (as in hookinit), so SIGTTOU cannot
+        // stop a background group doing it.
+        if foreground {
+            libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
+        }
+        if stdio.stdin_null {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if null < 0 || libc::dup2(null, libc::STDIN_FILENO) < 0 {
                 fail(errno());
             }
         }
+        for (from, to) in [
+            (stdio.stdout, libc::STDOUT_FILENO),
+            (stdio.stderr, libc::STDERR_FILENO),
+        ] {
+            if let Some(from) = from {
+                if libc::dup2(from, to) < 0 {
+                    fail(errno());
+                }
+            }
+        }
+        if inherited.apply_in_child().is_err() {
+            fail(errno());
+        }
+        libc::execvp(argv.pointers[0], argv.pointers.as_ptr());
+        fail(errno())
     }
-    if inherited.apply_in_child().is_err() {
-        fail(errno());
-    }
-    libc::execvp(argv.pointers[0], argv.pointers.as_ptr());
-    fail(errno())
 }
 
 /// A pipe with `flags` on both ends: (read, write).

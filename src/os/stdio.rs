@@ -75,8 +75,9 @@ fn sinks() -> &'static [Sink; 2] {
 }
 
 fn open_sink(fd: RawFd) -> Sink {
-    // SAFETY: fstat into a zeroed stat buffer.
+    // SAFETY: stat is plain data; all zeroes is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat into our stat buffer.
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
         return Sink::Shared(fd);
     }

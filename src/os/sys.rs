@@ -76,22 +76,28 @@ mod imp {
     #[inline(always)]
     unsafe fn syscall5(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize) -> isize {
         let ret: isize;
+        // SAFETY: the caller's promise (above); the asm clobbers only what it declares.
         #[cfg(target_arch = "x86_64")]
-        asm!(
-            "syscall",
-            inlateout("rax") n as isize => ret,
-            in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e,
-            lateout("rcx") _, lateout("r11") _,
-            options(nostack),
-        );
+        unsafe {
+            asm!(
+                "syscall",
+                inlateout("rax") n as isize => ret,
+                in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e,
+                lateout("rcx") _, lateout("r11") _,
+                options(nostack),
+            )
+        };
+        // SAFETY: as above.
         #[cfg(target_arch = "aarch64")]
-        asm!(
-            "svc 0",
-            in("x8") n,
-            inlateout("x0") a as isize => ret,
-            in("x1") b, in("x2") c, in("x3") d, in("x4") e,
-            options(nostack),
-        );
+        unsafe {
+            asm!(
+                "svc 0",
+                in("x8") n,
+                inlateout("x0") a as isize => ret,
+                in("x1") b, in("x2") c, in("x3") d, in("x4") e,
+                options(nostack),
+            )
+        };
         ret
     }
 
