@@ -508,3 +508,51 @@ bad_config! {
         .env("HOOKINIT_GRACE_PERIOD", "2")
         .want("sleep.seconds: 3s must not exceed the grace period (2s)");
 }
+
+// ---- a PreStop sleep must fit beside the app's reserve -----------------------
+
+/// `hookinit --check -- true` with `env`: (exit code, stderr).
+fn run_check(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = command(false, &["--check", "--", "true"], env)
+        .output()
+        .expect("run --check");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// PreStop only gets the window minus the app's reserve, so a sleep is
+/// checked against that share, not against the whole grace period: one as
+/// long as the grace period would time out (`FailedPreStopHook`) at every
+/// stop.
+#[test]
+fn pre_stop_sleep_longer_than_its_window_is_a_config_error() {
+    let (code, stderr) = run_check(&[
+        ("HOOKINIT_GRACE_PERIOD", "3"),
+        ("HOOKINIT_PRE_STOP", r#"{"sleep":{"seconds":3}}"#),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("HOOKINIT_PRE_STOP: sleep.seconds: 3s leaves the app no time")
+            && stderr.contains("PreStop may use 1.5s of the 3s grace period"),
+        "{stderr}"
+    );
+    let (code, stderr) = run_check(&[
+        ("HOOKINIT_GRACE_PERIOD", "3"),
+        (
+            "HOOKINIT_LIFECYCLE",
+            r#"{"preStop":{"sleep":{"seconds":3}}}"#,
+        ),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("HOOKINIT_LIFECYCLE: preStop.sleep.seconds: 3s leaves the app no time"),
+        "{stderr}"
+    );
+    let (code, stderr) = run_check(&[
+        ("HOOKINIT_GRACE_PERIOD", "4"),
+        ("HOOKINIT_PRE_STOP", r#"{"sleep":{"seconds":2}}"#),
+    ]);
+    assert_eq!(code, Some(0), "a 2 s sleep fits a 4 s window\n{stderr}");
+}

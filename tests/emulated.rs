@@ -32,8 +32,8 @@
 //!
 //! # What qemu-user 7.2 cannot carry (so it is not tested here)
 //!
-//! Checked on this machine with a trap-everything app (see the report of
-//! issue 7); the numbers are the host's, as sent with `kill -N`. These hold
+//! Checked on this machine with a trap-everything app; the numbers are the
+//! host's, as sent with `kill -N`. These hold
 //! for every platform (they come from qemu's host side, not the guest's):
 //!
 //! - **Signals 32 and 33 never reach hookinit.** qemu is a static glibc
@@ -90,7 +90,7 @@
 //!
 //! Timings: hookinit's own work is emulated, but it is mostly waiting, and
 //! qemu adds only milliseconds per step (measured: see the grace-window
-//! test), so the issue's bounds are kept as they are, on every platform. The
+//! test), so the required bounds are kept as they are, on every platform. The
 //! tests take one lock and run one at a time, so that the 200-orphan storm
 //! does not load the 2 shared cores under the timing test.
 
@@ -518,7 +518,7 @@ fn pre_stop_runs_before_the_stop_signal() {
 /// ~1.5 s; it ignores TERM and is SIGKILLed at 3 s; hookinit exits right after.
 ///
 /// Lower bounds are exact (hookinit may not act early, and the clock starts
-/// before the signal is sent). The upper bounds are the issue's own (TERM by
+/// before the signal is sent). The upper bounds are the required ones (TERM by
 /// 2.0 s, exit by 3.5 s), not loosened for emulation: measured here, qemu adds
 /// under 20 ms to each step (TERM at 1.505-1.517 s, exit at 3.007-3.050 s,
 /// also with four busy loops on the 2 shared cores), so the slack left is for

@@ -1,4 +1,4 @@
-//! Bad input (issue 6): a deterministic fuzz test over every configuration
+//! Bad input: a deterministic fuzz test over every configuration
 //! entry point — `HOOKINIT_*` variables, flags, the JSON config file — with
 //! structure-aware mutations of valid configurations and raw random bytes.
 //!

@@ -1,11 +1,12 @@
-//! Hardening (issue 6): hookinit must never fall over, whatever the app, the
-//! hooks, the network or the kernel throws at it.
+//! Hardening: hookinit must never fall over, whatever the app, the hooks,
+//! the network or the kernel throws at it.
 //!
 //! - signal storm: 10,000 mixed signals; still responsive, bounded memory;
 //! - zombie storm: 10,000 orphans while hooks run; the app's status is never
 //!   lost to the reap loop;
 //! - hook faults: TERM-ignoring forking exec hooks, silent / garbage / closed
-//!   HTTP servers, 100 MB of hook output, a stalled stdout, missing binaries;
+//!   HTTP servers, 100 MB of hook output, a stalled stdout (also one shared
+//!   with the app, and one whose reader died), missing binaries;
 //! - resource hygiene: descriptors, environment, argv and header injection,
 //!   over 200 lives;
 //! - non-root and non-PID-1 runs.
@@ -20,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
@@ -892,6 +893,171 @@ fn a_stalled_stdout_does_not_freeze_hookinit() {
         Some(Some(143)),
         "hookinit did not stop within 6 s of TERM (grace period 2 s) while its stdout \
          was full: it blocks writing hook output\n{stderr}"
+    );
+}
+
+/// A pipe (both ends close-on-exec): (read end, write end).
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// Bytes waiting in a pipe, and its capacity.
+fn pipe_fill(read_end: &OwnedFd) -> (usize, usize) {
+    let mut queued: libc::c_int = 0;
+    let fd = read_end.as_raw_fd();
+    assert_eq!(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) }, 0);
+    let size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    (queued as usize, size as usize)
+}
+
+/// Whether the pipe is full: no room for another page, or no longer growing
+/// for half a second (writers blocked: small writes can take all 16 of the
+/// pipe's page slots before its 64 KiB are queued).
+fn stalled(read_end: &OwnedFd) -> impl FnMut() -> bool + '_ {
+    let mut last = (usize::MAX, Instant::now());
+    move || {
+        let (queued, size) = pipe_fill(read_end);
+        if queued != last.0 {
+            last = (queued, Instant::now());
+        }
+        queued + 4096 >= size || last.1.elapsed() > secs(0.5)
+    }
+}
+
+/// hookinit's descriptors other than 0-2 open on the same file as its `fd`
+/// and in non-blocking mode (`None` if `fd` cannot be read).
+fn nonblocking_twins(pid: i32, fd: i32) -> Option<Vec<i32>> {
+    let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()? {
+        let Some(n) = entry.ok()?.file_name().to_str()?.parse::<i32>().ok() else {
+            continue;
+        };
+        if n <= 2 || std::fs::read_link(format!("/proc/{pid}/fd/{n}")).ok()? != target {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{n}")).ok()?;
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())?;
+        if flags & libc::O_NONBLOCK as u32 != 0 {
+            found.push(n);
+        }
+    }
+    Some(found)
+}
+
+/// The app (`yes`) and a chatty PostStart share hookinit's stdout, a pipe
+/// nobody reads. Polling fd 1 for room and then writing to it blocking is
+/// not enough: when `yes` takes the room in between, PID 1 hangs in
+/// `write(2)` for good and ignores every signal.
+#[test]
+fn a_full_stdout_pipe_shared_with_the_app_never_blocks_pid1() {
+    let (read_end, write_end) = pipe();
+    let mut cmd = command(
+        true,
+        &["--", "yes"],
+        &[
+            (
+                "HOOKINIT_POST_START",
+                r#"["sh","-c","while :; do echo hookline; done"]"#,
+            ),
+            ("HOOKINIT_GRACE_PERIOD", "2"),
+        ],
+    );
+    cmd.stdout(Stdio::from(write_end));
+    let mut h = Wired::start(cmd, true);
+    // The marker: the pipe is full (nobody reads it; `yes` and the hook now
+    // wait for room).
+    let full = eventually(secs(10.0), stalled(&read_end));
+    assert!(full, "the pipe never filled: {:?}", pipe_fill(&read_end));
+    // The log reader then takes a page now and then before it stalls for
+    // good: each page freed wakes both writers, and `yes`, woken inside its
+    // write, takes the room before hookinit gets from poll to write.
+    let mut page = [0u8; 4096];
+    for _ in 0..40 {
+        let n = unsafe { libc::read(read_end.as_raw_fd(), page.as_mut_ptr().cast(), 4096) };
+        assert!(n > 0, "read from the pipe: {n}");
+        thread::sleep(secs(0.005));
+    }
+    let full = eventually(secs(5.0), stalled(&read_end));
+    assert!(
+        full,
+        "the pipe never filled again: {:?}",
+        pipe_fill(&read_end)
+    );
+    let hook_started = h.stderr().contains("HookStarted hook=PostStart");
+    // How PID 1 writes there: through a non-blocking description of its own
+    // (fd 1 itself is shared with the app and must stay blocking). This
+    // pins the behaviour down even when `yes` loses the race that hangs a
+    // blocking write (it needs `yes` to take the room between hookinit's
+    // poll and its write).
+    let own = nonblocking_twins(h.pid, 1);
+    h.signal(libc::SIGTERM);
+    let asked = Instant::now();
+    let code = h.wait(secs(4.0));
+    let elapsed = asked.elapsed();
+    eprintln!("shared full stdout: {code:?} {elapsed:?} after TERM");
+    let stderr = h.stderr();
+    assert!(hook_started, "PostStart never started\n{stderr}");
+    assert_eq!(
+        code,
+        Ok(Some(143)),
+        "hookinit did not stop within 4 s of TERM (grace period 2 s) while its stdout, \
+         shared with the app, was full: a write blocked PID 1\n{stderr}"
+    );
+    assert!(elapsed < secs(4.0), "{elapsed:?}\n{stderr}");
+    assert!(
+        own.as_ref().is_some_and(|fds| !fds.is_empty()),
+        "hookinit holds no non-blocking descriptor of its stdout pipe: {own:?}"
+    );
+    drop(read_end);
+}
+
+/// hookinit's stdout is full of a hook's output, then its reader exits. The
+/// pending output must not wait for POLLOUT: poll reports POLLERR at once,
+/// forever, and PID 1 would spin at 100% CPU (~180 ticks in 2 s).
+#[test]
+fn a_dead_stdout_reader_with_a_full_pipe_causes_no_busy_loop() {
+    let (read_end, write_end) = pipe();
+    let mut cmd = command(
+        true,
+        &["--", "sleep", "30"],
+        &[(
+            "HOOKINIT_POST_START",
+            r#"["sh","-c","head -c 200000 /dev/zero; sleep 20"]"#,
+        )],
+    );
+    cmd.stdout(Stdio::from(write_end));
+    let mut h = Wired::start(cmd, true);
+    let full = eventually(secs(10.0), || {
+        let (queued, size) = pipe_fill(&read_end);
+        queued >= size
+    });
+    assert!(full, "the pipe never filled: {:?}", pipe_fill(&read_end));
+    // The reader dies with the pipe full and hook output pending.
+    drop(read_end);
+    thread::sleep(secs(0.1));
+    let before = cpu_ticks(h.pid);
+    thread::sleep(secs(2.0));
+    let spent = cpu_ticks(h.pid) - before;
+    eprintln!("dead stdout reader: hookinit used {spent} ticks in 2 s");
+    assert!(
+        spent < 10,
+        "hookinit used {spent} clock ticks of CPU in 2 s after its stdout reader died: \
+         it spins\n{}",
+        h.stderr()
+    );
+    h.signal(libc::SIGTERM);
+    let code = h.wait(secs(5.0));
+    let stderr = h.stderr();
+    assert_eq!(code, Ok(Some(143)), "{stderr}");
+    assert!(
+        stderr.contains("HookCancelled hook=PostStart"),
+        "PostStart (still sleeping) should have been cancelled\n{stderr}"
     );
 }
 

@@ -664,6 +664,43 @@ fn hung_pre_stop_is_killed_at_grace_minus_reserve_and_sigkill_lands_at_grace() {
     );
 }
 
+/// PreStop gets the window minus the app's reserve (4 s grace, 2 s kept for
+/// the app): a sleep exactly that long must end as a success, not hit its
+/// own deadline and fail as "timed out".
+#[test]
+fn pre_stop_sleep_filling_its_window_succeeds_and_the_app_gets_term_after_it() {
+    let mut init = start(
+        &[
+            ("HOOKINIT_GRACE_PERIOD", "4"),
+            ("HOOKINIT_PRE_STOP", r#"{"sleep":{"seconds":2}}"#),
+        ],
+        &app("trap 'echo APP-TERM; exit 0' TERM"),
+    );
+    init.out("APP-READY", 5.0);
+    init.signal_and_mark(SIGTERM);
+    init.out("APP-TERM", 6.0);
+    let term_at = init.r().started.elapsed();
+    let f = init.wait(5.0);
+    eprintln!("PreStop sleep 2 s: app got TERM after {term_at:?}");
+    assert!(
+        events(&f.stderr, "FailedPreStopHook").is_empty(),
+        "the sleep must not time out\n{f:#?}"
+    );
+    assert_eq!(
+        events(&f.stderr, "HookSucceeded")
+            .iter()
+            .filter(|l| l.starts_with("HookSucceeded hook=PreStop"))
+            .count(),
+        1,
+        "{f:#?}"
+    );
+    assert!(
+        term_at >= secs(1.9) && term_at <= secs(3.2),
+        "TERM after {term_at:?}, expected ~2 s\n{f:#?}"
+    );
+    assert_eq!(f.code, Some(0), "{f:#?}");
+}
+
 // ---- 5. exit latency after PreStop ---------------------------------------------
 
 #[test]
@@ -872,6 +909,33 @@ fn post_start_failure_exits_4_whatever_the_apps_status() {
     assert_eq!(read(&log), "app-term\n");
 }
 
+/// A PostStart killed at its timeout still reports what it printed: the
+/// output follows the timeout in the failure message.
+#[test]
+fn timed_out_exec_hook_reports_its_output() {
+    let init = start(
+        &[
+            (
+                "HOOKINIT_POST_START",
+                r#"["sh","-c","echo waiting for db; sleep 30"]"#,
+            ),
+            ("HOOKINIT_POST_START_TIMEOUT", "1"),
+        ],
+        &app("trap 'exit 0' TERM"),
+    );
+    init.out("APP-READY", 5.0);
+    // The failed PostStart stops the container: the app gets TERM.
+    let f = init.wait(10.0);
+    let failed = events(&f.stderr, "FailedPostStartHook");
+    eprintln!("{failed:?}");
+    assert_eq!(failed.len(), 1, "{f:#?}");
+    assert!(
+        failed[0].contains("PostStart hook failed: timed out after 1.")
+            && failed[0].ends_with("s: waiting for db"),
+        "the output must follow the timeout\n{f:#?}"
+    );
+}
+
 // ---- 9. JSON events -------------------------------------------------------------------
 
 fn is_rfc3339_millis_utc(t: &str) -> bool {
@@ -974,6 +1038,50 @@ fn json_event_lines_parse_and_have_the_fields() {
     assert!(last_time.starts_with(&year.to_string()), "{last_time}");
 }
 
+/// A failing hook's output full of ANSI colours: each ESC becomes a 6-byte
+/// `\u001b` escape, and the line is cut at 4 KiB. The cut must never fall
+/// inside an escape (`...\u00...` is not JSON). Ten paddings of the hook's
+/// command (quoted in the message) move the cut across every alignment
+/// against the 10-byte escaped `\u001b[31m`.
+#[test]
+fn cut_json_event_lines_stay_valid() {
+    let mut cut_lines = 0;
+    for pad in 0..10 {
+        let script = format!(
+            ": {}; i=0; while [ $i -lt 1000 ]; do printf '\\033[31m'; i=$((i+1)); done; exit 1",
+            "p".repeat(pad)
+        );
+        let post_start = serde_json::json!(["sh", "-c", script]).to_string();
+        let init = start(
+            &[
+                ("HOOKINIT_LOG_FORMAT", "json"),
+                ("HOOKINIT_POST_START", &post_start),
+            ],
+            &app("trap 'exit 0' TERM"),
+        );
+        let f = init.wait(10.0);
+        let mut failure = None;
+        for line in f.stderr.lines().filter(|l| l.starts_with('{')) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
+                let end = &line[line.len().saturating_sub(120)..];
+                panic!("pad {pad}: invalid JSON ({e}), line ends with: {end}")
+            });
+            if v["event"] == "FailedPostStartHook" {
+                failure = Some(v);
+            }
+        }
+        let failure = failure.unwrap_or_else(|| panic!("pad {pad}: no failure\n{f:#?}"));
+        let message = failure["message"].as_str().unwrap();
+        assert!(message.ends_with("..."), "pad {pad}: not cut: {message:?}");
+        assert!(
+            message.contains("exited with 1: ") && message.contains("\u{1b}[31m"),
+            "pad {pad}: {message:?}"
+        );
+        cut_lines += 1;
+    }
+    assert_eq!(cut_lines, 10);
+}
+
 // ---- 10. ready file, --check, config file, options ------------------------------------
 
 #[test]
@@ -1064,6 +1172,37 @@ fn ready_file_never_appears_when_post_start_fails() {
     assert_eq!(f.code, Some(4), "PostStart failed: {f:#?}");
     assert_eq!(read(&log), "absent\n");
     assert!(!exists(&ready));
+}
+
+/// A FIFO where the ready file goes must not block PID 1 in `open`: the
+/// ready file is reported as not created and the stop works.
+#[test]
+fn fifo_as_ready_file_does_not_block_pid1() {
+    let t = TempDir::new("fifo");
+    let fifo = p(&t, "ready");
+    // A stale ready file is removed at start, so the FIFO is made after it,
+    // by PostStart, just before hookinit creates the ready file.
+    let post_start = serde_json::json!(["mkfifo", fifo]).to_string();
+    let mut init = start(
+        &[
+            ("HOOKINIT_READY_FILE", &fifo),
+            ("HOOKINIT_POST_START", &post_start),
+        ],
+        &app("trap 'echo APP-TERM; exit 0' TERM"),
+    );
+    init.out("APP-READY", 5.0);
+    init.err("hookinit: ReadyFile", 5.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(5.0);
+    eprintln!("FIFO ready file: exit {:?} after {:?}", f.code, f.elapsed);
+    let warned = events(&f.stderr, "ReadyFile");
+    assert!(
+        warned.len() == 1 && warned[0].contains(&format!("cannot create {fifo}")),
+        "{f:#?}"
+    );
+    assert!(f.stdout.contains("APP-TERM"), "{f:#?}");
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert!(f.elapsed < secs(2.0), "not prompt: {:?}", f.elapsed);
 }
 
 /// The value of a `--check` plan line (`key:` padded, then the value).
@@ -1342,6 +1481,71 @@ fn pre_stop_on_exit_runs_pre_stop_when_the_app_exits_by_itself() {
     assert!(events(&f.stderr, "HookStarted").is_empty(), "{f:#?}");
 }
 
+/// hookinit with `HOOKINIT_PRE_STOP_ON_EXIT` and an app that exits 3 at once:
+/// its PreStop writes `mark`, sleeps `sleep` seconds, then writes `done`.
+fn pre_stop_on_exit(t: &TempDir, sleep: u32) -> Init {
+    let script = format!(
+        "echo started > {mark}; sleep {sleep}; echo done > {done}",
+        mark = p(t, "mark"),
+        done = p(t, "done"),
+    );
+    let pre_stop = serde_json::json!(["sh", "-c", script]).to_string();
+    start(
+        &[
+            ("HOOKINIT_PRE_STOP_ON_EXIT", "1"),
+            ("HOOKINIT_PRE_STOP", &pre_stop),
+        ],
+        "exit 3",
+    )
+}
+
+/// The app exited by itself and PreStop runs for it: the first stop signal
+/// arriving then is not a second one, and lets PreStop finish.
+#[test]
+fn first_stop_signal_does_not_cut_short_a_pre_stop_on_exit() {
+    let t = TempDir::new("onexit1");
+    let mut init = pre_stop_on_exit(&t, 1);
+    init.file(&p(&t, "mark"), 5.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    eprintln!("PreStop on exit + TERM: {:?} after {:?}", f.code, f.elapsed);
+    assert_eq!(t.read("done"), "done\n", "PreStop did not complete\n{f:#?}");
+    let killing = events(&f.stderr, "Killing");
+    assert!(
+        killing
+            .iter()
+            .any(|l| l.contains("received SIGTERM: the PreStop hook for the app's exit goes on")),
+        "{f:#?}"
+    );
+    assert!(!f.stderr.contains("cut short"), "{f:#?}");
+    assert!(events(&f.stderr, "FailedPreStopHook").is_empty(), "{f:#?}");
+    assert_eq!(f.code, Some(3), "{f:#?}");
+}
+
+#[test]
+fn second_stop_signal_cuts_short_a_pre_stop_on_exit() {
+    let t = TempDir::new("onexit2");
+    let mut init = pre_stop_on_exit(&t, 10);
+    init.file(&p(&t, "mark"), 5.0);
+    init.signal_and_mark(SIGTERM);
+    init.err("the PreStop hook for the app's exit goes on", 5.0);
+    assert!(!t.path("done").exists());
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    eprintln!(
+        "PreStop on exit + 2 TERMs: {:?} after {:?}",
+        f.code, f.elapsed
+    );
+    let failed = events(&f.stderr, "FailedPreStopHook");
+    assert!(
+        failed.len() == 1 && failed[0].contains("cut short by a second SIGTERM"),
+        "{f:#?}"
+    );
+    assert!(!t.path("done").exists(), "PreStop was not cut\n{f:#?}");
+    assert!(f.elapsed < secs(3.0), "{:?}\n{f:#?}", f.elapsed);
+    assert_eq!(f.code, Some(3), "{f:#?}");
+}
+
 #[test]
 fn stop_signal_usr1_reaches_the_app_instead_of_term() {
     let script = app("trap 'echo APP-USR1; exit 0' USR1; trap 'echo APP-TERM; exit 9' TERM");
@@ -1538,6 +1742,42 @@ fn app_exit_during_pre_stop_ends_the_stop_after_the_cleanup_timeout() {
     assert!(!f.stdout.contains("APP-TERM"), "{f:#?}");
     assert!(events(&f.stderr, "StopSignalSent").is_empty(), "{f:#?}");
     assert!(events(&f.stderr, "HookSucceeded").is_empty(), "{f:#?}");
+}
+
+/// PreStop kills the app itself (a common "graceful stop" script): the app's
+/// exit cancels the hook (`HookCancelled`), it is not a `FailedPreStopHook`.
+#[test]
+fn app_exiting_during_pre_stop_cancels_it_without_a_failure() {
+    let t = TempDir::new("cancel");
+    let pidfile = p(&t, "app.pid");
+    let pre_stop = serde_json::json!(["sh", "-c", format!("kill $(cat {pidfile}); sleep 10")]);
+    let mut init = start(
+        &[("HOOKINIT_PRE_STOP", &pre_stop.to_string())],
+        &app(&format!(
+            "echo $$ > {pidfile}; trap 'echo APP-TERM; exit 5' TERM"
+        )),
+    );
+    init.out("APP-READY", 5.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    eprintln!(
+        "app killed by PreStop: exit {:?} after {:?}",
+        f.code, f.elapsed
+    );
+    assert!(f.stdout.contains("APP-TERM"), "{f:#?}");
+    assert!(
+        events(&f.stderr, "FailedPreStopHook").is_empty(),
+        "the app's exit is not a PreStop failure\n{f:#?}"
+    );
+    let cancelled = events(&f.stderr, "HookCancelled");
+    assert!(
+        cancelled.iter().any(
+            |l| l.starts_with("HookCancelled hook=PreStop handler=exec: the app exited and the hook did not end within the cleanup timeout")
+        ),
+        "{f:#?}"
+    );
+    assert_eq!(f.code, Some(5), "the app's status\n{f:#?}");
+    assert!(f.elapsed < secs(4.0), "not prompt: {:?}\n{f:#?}", f.elapsed);
 }
 
 #[test]

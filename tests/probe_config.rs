@@ -1,5 +1,5 @@
-//! Probe and Container configuration end to end (issue 12): a Container
-//! object pasted from `kubectl get pod -o json` (`.spec.containers[0]`) is
+//! Probe and Container configuration end to end: a Container object
+//! pasted from `kubectl get pod -o json` (`.spec.containers[0]`) is
 //! accepted by `hookinit --check`, its named ports resolve in its hooks and
 //! probes (and in probes given on their own), and the plan shows one line
 //! per probe. No root needed: `--check` starts nothing.

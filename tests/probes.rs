@@ -495,7 +495,7 @@ fn one_wake_up_per_probe_run() {
 // ---- PostStart after startup, named ports ------------------------------------------------
 
 /// `HOOKINIT_POST_START_AFTER_STARTUP=1`: PostStart starts once the startup
-/// probe first succeeds, so an httpGet PostStart no longer races the bind.
+/// probe first succeeds, so an httpGet PostStart does not race the bind.
 #[test]
 fn post_start_after_startup_waits_for_the_startup_probe() {
     let t = TempDir::new("ps-after");

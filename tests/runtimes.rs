@@ -1,4 +1,4 @@
-//! hookinit under other container runtimes than Docker (issue 11): runc and
+//! hookinit under other container runtimes than Docker: runc and
 //! crun from an OCI bundle (`runc spec`), podman as root and podman rootless.
 //! The same core checks everywhere: hookinit is PID 1, PostStart runs,
 //! PreStop runs before the app gets its stop signal, exit codes pass through

@@ -1,4 +1,4 @@
-//! End to end with real servers (issue 11): nginx and PostgreSQL from
+//! End to end with real servers: nginx and PostgreSQL from
 //! Debian's packages in Docker, hookinit as their init, stopped, signalled
 //! and restarted as users do, with exact outcomes checked: bytes of a
 //! download, PostgreSQL's own log after a restart, nginx's error lines,
@@ -19,7 +19,7 @@
 //! `debootstrap` and the Debian archive. Without them every test prints why
 //! and passes, unless `E2E_REQUIRE_SERVERS=1` (CI), which makes it fail.
 //!
-//! Four of these failed before the defaults of issue 11 (each says which):
+//! Four of these pin down defaults that real servers need (each says why):
 //! the drain knob, the default signal target, an "ask, then wait" PreStop
 //! that outlives the app by a moment, and the ready file removed at start.
 
@@ -421,9 +421,9 @@ fn stop_signal_quit_drains_a_download() {
     );
 }
 
-/// `HOOKINIT_PRE_STOP_DRAINS` (issue 11, "a way to drain without a wait
-/// loop"; before it, an unknown variable, exit 2): with the knob, a PreStop that
-/// only asks nginx to quit (`nginx -s quit` returns at once) drains, because
+/// `HOOKINIT_PRE_STOP_DRAINS` (a way to drain without a wait loop): with
+/// the knob, a PreStop that only asks nginx to quit (`nginx -s quit` returns
+/// at once) drains, because
 /// hookinit then waits for the app to exit and sends the stop signal only
 /// when the app's reserve begins. nginx drains in ~5 s of a 15 s grace, so
 /// no stop signal is expected at all.
@@ -458,7 +458,7 @@ fn prestop_drains_knob_nginx_quit_completes_a_download() {
     assert!(!d.logs.err.contains("StopSignalSent"), "{}", d.logs.all());
 }
 
-/// The trap the issue describes, as a control for the drain tests: a PreStop
+/// The trap the drain knob avoids, as a control for the drain tests: a PreStop
 /// that only asks (`nginx -s quit`) with the default (Kubernetes) semantics
 /// is followed at once by TERM, nginx's fast shutdown, which cuts the
 /// download.
@@ -584,9 +584,9 @@ fn hup_usr1_rounds(test: &str, image: &str, opts: &[&str]) -> (Vec<String>, Logs
     (errors, logs)
 }
 
-/// The default signal target is the app only (`HOOKINIT_SIGNAL_GROUP=0`,
-/// issue 11; this failed with the old default): with group signalling nginx's workers
-/// get USR1 directly as well as from the master, try to reopen the logs as
+/// The default signal target is the app only (`HOOKINIT_SIGNAL_GROUP=0`):
+/// with group signalling nginx's workers get USR1 directly as well as from
+/// the master, try to reopen the logs as
 /// www-data before the master has handed the pipes to www-data, and log
 /// `[emerg] open() "/var/log/nginx/error.log" failed (13: Permission
 /// denied)`: measured in 37 to 45 of the 50 USR1 rounds (115 to 138 lines),
@@ -773,9 +773,9 @@ fn postgres_prestop_fast_shutdown_is_clean_with_an_idle_client() {
     assert_eq!(rows, "1000|500500");
 }
 
-/// An "ask, then wait" PreStop may finish after the app exits (issue 11;
-/// before, the postmaster's exit during `pg_ctl stop` cancelled the hook,
-/// `HookCancelled`, and its last output line was lost). Wanted: the
+/// An "ask, then wait" PreStop may finish after the app exits (the
+/// postmaster exits during `pg_ctl stop`: cancelling the hook there,
+/// `HookCancelled`, would lose its last output line). Wanted: the
 /// PreStop logged as `HookSucceeded`, with pg_ctl's whole output (`waiting for
 /// server to shut down.... done`, `server stopped`) in the container's log.
 #[test]
@@ -892,10 +892,10 @@ fn rfc3339(t: &str) -> f64 {
     days as f64 * 86_400.0 + h * 3600.0 + mi * 60.0 + s
 }
 
-/// hookinit removes the ready file at start (issue 11; before, the file of the
-/// previous run survived `docker kill`, and after
-/// `docker start` the HEALTHCHECK (`test -f /tmp/ready`) passes during the
-/// whole 4 s PostStart). Wanted: no probe succeeds before PostStart has.
+/// hookinit removes the ready file at start (the file of the previous run
+/// survives `docker kill`; left there, after `docker start` the HEALTHCHECK
+/// (`test -f /tmp/ready`) would pass during the whole 4 s PostStart).
+/// Wanted: no probe succeeds before PostStart has.
 #[test]
 fn killed_container_is_not_healthy_before_poststart_on_restart() {
     let Some(image) = setup("killed_container_is_not_healthy_before_poststart_on_restart") else {

@@ -338,3 +338,99 @@ pub fn all_default() -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// utime + stime of a process, in clock ticks (fields 14 and 15 of
+/// /proc/PID/stat; also readable for an unreaped zombie). A spin burns about
+/// 100 a second.
+pub fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+    // after_comm starts at field 3 (state): fields 14 and 15 are at 11 and 12.
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// hookinit started from a `command` whose stdio the test wired itself (a
+/// stalled pipe, closed descriptors); its stderr is collected if piped, and
+/// everything is SIGKILLed on drop unless it exited.
+pub struct Wired {
+    child: Child,
+    /// hookinit's host pid (in PID-1 mode: unshare's child).
+    pub pid: i32,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    exited: bool,
+}
+
+impl Wired {
+    pub fn start(mut cmd: Command, pid1: bool) -> Wired {
+        let mut child = cmd.spawn().expect("spawn hookinit");
+        drop(cmd);
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut from) = child.stderr.take() {
+            let into = stderr.clone();
+            thread::spawn(move || {
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = from.read(&mut chunk) {
+                    into.lock().unwrap().extend_from_slice(&chunk[..n]);
+                }
+            });
+        }
+        let id = child.id() as i32;
+        let mut pid = id;
+        if pid1 {
+            assert!(
+                eventually(Duration::from_secs(5), || {
+                    pid = children(id).first().copied().unwrap_or(0);
+                    pid > 0
+                }),
+                "unshare never forked hookinit"
+            );
+        }
+        Wired {
+            child,
+            pid,
+            stderr,
+            exited: false,
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        assert_eq!(unsafe { libc::kill(self.pid, sig) }, 0, "kill {sig}");
+    }
+
+    /// The exit code (`None`: killed by a signal), or `Err` after `timeout`
+    /// (everything is then killed).
+    pub fn wait(&mut self, timeout: Duration) -> Result<Option<i32>, String> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.exited = true;
+                return Ok(status.code());
+            }
+            if Instant::now() > end {
+                self.kill();
+                return Err(format!("no exit within {timeout:?}"));
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if !self.exited {
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.exited = true;
+        }
+    }
+}
+
+impl Drop for Wired {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
