@@ -220,4 +220,277 @@ impl Health {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests {
+    use super::*;
+    use ProbeKind::{Liveness, Readiness, Startup};
+
+    const S: Ran = Ran::Success;
+    const F: Ran = Ran::Failure;
+    const E: Ran = Ran::Error;
+
+    fn thresholds(success: u32, failure: u32) -> Option<Thresholds> {
+        Some(Thresholds { success, failure })
+    }
+
+    /// A liveness probe only (liveness's successThreshold is always 1).
+    fn liveness(failure: u32) -> Health {
+        Health::new([None, thresholds(1, failure), None])
+    }
+
+    fn readiness(success: u32, failure: u32) -> Health {
+        Health::new([None, None, thresholds(success, failure)])
+    }
+
+    /// What each result in turn leads to.
+    fn feed(h: &mut Health, kind: ProbeKind, results: &[Ran]) -> Vec<Counted> {
+        results.iter().map(|&r| h.record(kind, r)).collect()
+    }
+
+    fn nothing(n: usize) -> Vec<Counted> {
+        vec![Counted::Counted(None); n]
+    }
+
+    fn change(c: Change) -> Counted {
+        Counted::Counted(Some(c))
+    }
+
+    // ---- initial values ----------------------------------------------------------------
+
+    #[test]
+    fn each_probe_starts_from_the_kubelets_initial_value() {
+        let h = Health::new([thresholds(1, 3), thresholds(1, 3), thresholds(1, 3)]);
+        assert_eq!(h.value(Startup), Some(Value::Unknown));
+        assert_eq!(h.value(Liveness), Some(Value::Success));
+        assert_eq!(h.value(Readiness), Some(Value::Failure));
+    }
+
+    #[test]
+    fn readiness_starts_as_failure_so_the_container_is_not_ready_until_it_succeeds() {
+        let mut h = readiness(1, 3);
+        assert!(h.started());
+        assert!(!h.ready());
+        assert_eq!(h.record(Readiness, S), change(Change::Readiness));
+        assert!(h.ready());
+    }
+
+    #[test]
+    fn without_a_readiness_probe_a_started_container_is_ready() {
+        assert!(Health::new([None, None, None]).ready());
+        assert!(liveness(3).ready());
+    }
+
+    #[test]
+    fn liveness_starts_as_success_so_its_first_successes_change_nothing() {
+        let mut h = liveness(3);
+        assert_eq!(feed(&mut h, Liveness, &[S, S, S]), nothing(3));
+        assert!(h.may_run(Liveness));
+    }
+
+    #[test]
+    fn readiness_failing_from_its_initial_failure_reports_no_change() {
+        let mut h = readiness(1, 2);
+        assert_eq!(feed(&mut h, Readiness, &[F, F, F]), nothing(3));
+        assert!(!h.ready());
+    }
+
+    // ---- failureThreshold ----------------------------------------------------------------
+
+    #[test]
+    fn failure_threshold_n_restarts_only_at_the_nth_consecutive_liveness_failure() {
+        for n in 1..=5 {
+            let mut h = liveness(n);
+            let before = feed(&mut h, Liveness, &vec![F; n as usize - 1]);
+            assert_eq!(before, nothing(n as usize - 1), "failureThreshold {n}");
+            assert_eq!(
+                h.record(Liveness, F),
+                change(Change::Restart(Liveness)),
+                "failureThreshold {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_success_between_failures_starts_the_failure_count_again() {
+        let mut h = liveness(3);
+        assert_eq!(feed(&mut h, Liveness, &[F, F, S, F, F]), nothing(5));
+        assert_eq!(h.record(Liveness, F), change(Change::Restart(Liveness)));
+    }
+
+    #[test]
+    fn a_liveness_failure_puts_liveness_on_hold_until_the_container_restarts() {
+        let mut h = liveness(1);
+        assert!(h.may_run(Liveness));
+        h.record(Liveness, F);
+        assert!(!h.may_run(Liveness));
+    }
+
+    #[test]
+    fn readiness_at_its_failure_threshold_makes_the_container_unready_and_keeps_probing() {
+        let mut h = readiness(1, 3);
+        h.record(Readiness, S);
+        assert!(h.ready());
+        assert_eq!(feed(&mut h, Readiness, &[F, F]), nothing(2));
+        assert!(h.ready());
+        assert_eq!(h.record(Readiness, F), change(Change::Readiness));
+        assert!(!h.ready());
+        assert!(h.may_run(Readiness));
+        // Readiness never restarts the container.
+        assert_eq!(feed(&mut h, Readiness, &[F, F, F]), nothing(3));
+    }
+
+    // ---- successThreshold ----------------------------------------------------------------
+
+    #[test]
+    fn success_threshold_n_makes_readiness_ready_only_at_the_nth_consecutive_success() {
+        for n in 1..=4 {
+            let mut h = readiness(n, 3);
+            let before = feed(&mut h, Readiness, &vec![S; n as usize - 1]);
+            assert_eq!(before, nothing(n as usize - 1), "successThreshold {n}");
+            assert!(!h.ready());
+            assert_eq!(h.record(Readiness, S), change(Change::Readiness));
+            assert!(h.ready(), "successThreshold {n}");
+        }
+    }
+
+    #[test]
+    fn a_failure_between_successes_starts_the_success_count_again() {
+        let mut h = readiness(3, 3);
+        assert_eq!(feed(&mut h, Readiness, &[S, S, F, S, S]), nothing(5));
+        assert!(!h.ready());
+        assert_eq!(h.record(Readiness, S), change(Change::Readiness));
+    }
+
+    #[test]
+    fn readiness_reports_a_change_only_when_its_value_changes() {
+        // The kubelet's results manager sends an update only on a change.
+        let mut h = readiness(1, 1);
+        assert_eq!(h.record(Readiness, S), change(Change::Readiness));
+        assert_eq!(feed(&mut h, Readiness, &[S, S]), nothing(2));
+        assert_eq!(h.record(Readiness, F), change(Change::Readiness));
+        assert_eq!(feed(&mut h, Readiness, &[F, F]), nothing(2));
+        assert_eq!(h.record(Readiness, S), change(Change::Readiness));
+    }
+
+    // ---- errors --------------------------------------------------------------------------
+
+    #[test]
+    fn an_error_is_tried_again_at_once_up_to_three_times_then_thrown_away() {
+        let mut h = liveness(1);
+        assert!(!h.retrying(Liveness));
+        assert_eq!(h.record(Liveness, E), Counted::Retry);
+        assert!(h.retrying(Liveness));
+        assert_eq!(h.record(Liveness, E), Counted::Retry);
+        assert!(h.retrying(Liveness));
+        assert_eq!(h.record(Liveness, E), Counted::Discarded);
+        // Back on its ticker; the next error starts a new round of tries.
+        assert!(!h.retrying(Liveness));
+        let again = feed(&mut h, Liveness, &[E, E, E]);
+        assert_eq!(again, [Counted::Retry, Counted::Retry, Counted::Discarded]);
+        // Errors never count as failures, even with failureThreshold 1.
+        assert!(h.may_run(Liveness));
+        assert_eq!(h.value(Liveness), Some(Value::Success));
+    }
+
+    #[test]
+    fn a_result_after_an_error_ends_its_tries() {
+        let mut h = liveness(3);
+        h.record(Liveness, E);
+        assert_eq!(h.record(Liveness, S), Counted::Counted(None));
+        assert!(!h.retrying(Liveness));
+        assert_eq!(feed(&mut h, Liveness, &[E, E]), [Counted::Retry; 2]);
+    }
+
+    #[test]
+    fn a_thrown_away_error_leaves_a_run_of_failures_unbroken() {
+        // The kubelet returns before its counters on a prober error.
+        let mut h = liveness(3);
+        assert_eq!(feed(&mut h, Liveness, &[F, F]), nothing(2));
+        feed(&mut h, Liveness, &[E, E, E]);
+        assert_eq!(h.record(Liveness, F), change(Change::Restart(Liveness)));
+    }
+
+    #[test]
+    fn a_retried_error_leaves_a_run_of_successes_unbroken() {
+        let mut h = readiness(2, 3);
+        h.record(Readiness, S);
+        assert_eq!(h.record(Readiness, E), Counted::Retry);
+        assert_eq!(h.record(Readiness, S), change(Change::Readiness));
+    }
+
+    // ---- startup -------------------------------------------------------------------------
+
+    fn all_three(startup_failures: u32) -> Health {
+        Health::new([
+            thresholds(1, startup_failures),
+            thresholds(1, 3),
+            thresholds(1, 3),
+        ])
+    }
+
+    #[test]
+    fn the_startup_probe_gates_liveness_and_readiness_until_it_succeeds() {
+        let mut h = all_three(3);
+        assert!(!h.started());
+        assert!(h.may_run(Startup));
+        assert!(!h.may_run(Liveness));
+        assert!(!h.may_run(Readiness));
+        assert_eq!(feed(&mut h, Startup, &[F, F]), nothing(2));
+        assert!(!h.may_run(Liveness));
+        assert_eq!(h.record(Startup, S), change(Change::Started));
+        assert!(h.started());
+        assert!(h.may_run(Liveness));
+        assert!(h.may_run(Readiness));
+    }
+
+    #[test]
+    fn the_startup_probe_runs_no_more_once_it_succeeded() {
+        let mut h = all_three(3);
+        h.record(Startup, S);
+        assert!(!h.may_run(Startup));
+    }
+
+    #[test]
+    fn a_container_with_a_startup_probe_is_not_ready_until_it_started() {
+        let mut h = Health::new([thresholds(1, 3), None, None]);
+        assert!(!h.ready());
+        h.record(Startup, S);
+        assert!(h.ready());
+    }
+
+    #[test]
+    fn after_startup_the_container_is_ready_only_once_readiness_succeeds() {
+        let mut h = all_three(3);
+        h.record(Startup, S);
+        assert!(!h.ready());
+        assert_eq!(h.record(Readiness, S), change(Change::Readiness));
+        assert!(h.ready());
+    }
+
+    #[test]
+    fn a_startup_probe_at_its_failure_threshold_restarts_and_goes_on_hold() {
+        let mut h = all_three(3);
+        assert_eq!(feed(&mut h, Startup, &[F, F]), nothing(2));
+        assert_eq!(h.record(Startup, F), change(Change::Restart(Startup)));
+        assert!(!h.may_run(Startup));
+        // Never started: liveness and readiness never run.
+        assert!(!h.started());
+        assert!(!h.may_run(Liveness));
+        assert!(!h.may_run(Readiness));
+    }
+
+    #[test]
+    fn without_a_startup_probe_the_container_has_started_from_the_first_moment() {
+        let h = Health::new([None, thresholds(1, 3), thresholds(1, 3)]);
+        assert!(h.started());
+        assert!(h.may_run(Liveness));
+        assert!(h.may_run(Readiness));
+        assert!(!h.may_run(Startup));
+    }
+
+    #[test]
+    fn a_probe_that_is_not_set_never_runs() {
+        let h = liveness(3);
+        assert!(!h.may_run(Readiness));
+        assert!(!h.retrying(Readiness));
+    }
+}
