@@ -23,7 +23,7 @@ use std::fmt;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 use ticker::Ticker;
-use worker::{index, Counted, Health, Ran, Thresholds};
+use worker::{index, Health, Ran, Recorded, Thresholds};
 
 pub use worker::Change;
 
@@ -274,8 +274,8 @@ impl Prober {
             Kind::Error => Ran::Error,
         };
         match self.health.record(w.kind, ran) {
-            Counted::Retry => None,
-            Counted::Discarded => {
+            Recorded::Retry => None,
+            Recorded::Discarded => {
                 event(
                     Level::Warn,
                     "Unhealthy",
@@ -283,7 +283,7 @@ impl Prober {
                 );
                 None
             }
-            Counted::Counted(change) => change,
+            Recorded::Counted(change) => change,
         }
     }
 

@@ -51,7 +51,7 @@ pub(crate) enum Ran {
 
 /// What became of a run's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Counted {
+pub(crate) enum Recorded {
     /// An error below [`MAX_TRIES`]: the probe runs again at once.
     Retry,
     /// The last of [`MAX_TRIES`] errors in a row: thrown away (and logged).
@@ -158,9 +158,9 @@ impl Health {
     }
 
     /// Counts a run's result as the kubelet's worker does.
-    pub(crate) fn record(&mut self, kind: ProbeKind, ran: Ran) -> Counted {
+    pub(crate) fn record(&mut self, kind: ProbeKind, ran: Ran) -> Recorded {
         let Some(s) = self.states[index(kind)].as_mut() else {
-            return Counted::Counted(None);
+            return Recorded::Counted(None);
         };
         let result = match ran {
             Ran::Success => Value::Success,
@@ -168,10 +168,10 @@ impl Health {
             Ran::Error => {
                 s.tries += 1;
                 if s.tries < MAX_TRIES {
-                    return Counted::Retry;
+                    return Recorded::Retry;
                 }
                 s.tries = 0;
-                return Counted::Discarded;
+                return Recorded::Discarded;
             }
         };
         s.tries = 0;
@@ -186,7 +186,7 @@ impl Health {
             _ => s.thresholds.success,
         };
         if s.result_run < threshold {
-            return Counted::Counted(None);
+            return Recorded::Counted(None);
         }
         let changed = s.value != result;
         s.value = result;
@@ -199,7 +199,7 @@ impl Health {
             s.on_hold = true;
             s.result_run = 0;
         }
-        Counted::Counted(match (s.kind, result) {
+        Recorded::Counted(match (s.kind, result) {
             (ProbeKind::Startup, Value::Success) => {
                 self.started = true;
                 Some(Change::Started)
@@ -242,16 +242,16 @@ mod tests {
     }
 
     /// What each result in turn leads to.
-    fn feed(h: &mut Health, kind: ProbeKind, results: &[Ran]) -> Vec<Counted> {
+    fn feed(h: &mut Health, kind: ProbeKind, results: &[Ran]) -> Vec<Recorded> {
         results.iter().map(|&r| h.record(kind, r)).collect()
     }
 
-    fn nothing(n: usize) -> Vec<Counted> {
-        vec![Counted::Counted(None); n]
+    fn nothing(n: usize) -> Vec<Recorded> {
+        vec![Recorded::Counted(None); n]
     }
 
-    fn change(c: Change) -> Counted {
-        Counted::Counted(Some(c))
+    fn change(c: Change) -> Recorded {
+        Recorded::Counted(Some(c))
     }
 
     // ---- initial values ----------------------------------------------------------------
@@ -377,15 +377,18 @@ mod tests {
     fn an_error_is_tried_again_at_once_up_to_three_times_then_thrown_away() {
         let mut h = liveness(1);
         assert!(!h.retrying(Liveness));
-        assert_eq!(h.record(Liveness, E), Counted::Retry);
+        assert_eq!(h.record(Liveness, E), Recorded::Retry);
         assert!(h.retrying(Liveness));
-        assert_eq!(h.record(Liveness, E), Counted::Retry);
+        assert_eq!(h.record(Liveness, E), Recorded::Retry);
         assert!(h.retrying(Liveness));
-        assert_eq!(h.record(Liveness, E), Counted::Discarded);
+        assert_eq!(h.record(Liveness, E), Recorded::Discarded);
         // Back on its ticker; the next error starts a new round of tries.
         assert!(!h.retrying(Liveness));
         let again = feed(&mut h, Liveness, &[E, E, E]);
-        assert_eq!(again, [Counted::Retry, Counted::Retry, Counted::Discarded]);
+        assert_eq!(
+            again,
+            [Recorded::Retry, Recorded::Retry, Recorded::Discarded]
+        );
         // Errors never count as failures, even with failureThreshold 1.
         assert!(h.may_run(Liveness));
         assert_eq!(h.value(Liveness), Some(Value::Success));
@@ -395,9 +398,9 @@ mod tests {
     fn a_result_after_an_error_ends_its_tries() {
         let mut h = liveness(3);
         h.record(Liveness, E);
-        assert_eq!(h.record(Liveness, S), Counted::Counted(None));
+        assert_eq!(h.record(Liveness, S), Recorded::Counted(None));
         assert!(!h.retrying(Liveness));
-        assert_eq!(feed(&mut h, Liveness, &[E, E]), [Counted::Retry; 2]);
+        assert_eq!(feed(&mut h, Liveness, &[E, E]), [Recorded::Retry; 2]);
     }
 
     #[test]
@@ -413,7 +416,7 @@ mod tests {
     fn a_retried_error_leaves_a_run_of_successes_unbroken() {
         let mut h = readiness(2, 3);
         h.record(Readiness, S);
-        assert_eq!(h.record(Readiness, E), Counted::Retry);
+        assert_eq!(h.record(Readiness, E), Recorded::Retry);
         assert_eq!(h.record(Readiness, S), change(Change::Readiness));
     }
 
