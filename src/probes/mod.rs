@@ -6,17 +6,10 @@
 //! loop wakes once per probe run, for its result (the process's exit), and
 //! not also to start it. Probes never overlap themselves.
 //!
-//! The kubelet's semantics (`pkg/kubelet/prober`, see the README):
-//! - ticks every `periodSeconds` from the app's start; a tick before
-//!   `initialDelaySeconds` is skipped; a probe slower than its period runs
-//!   again as soon as it ends (a Go ticker keeps one tick);
-//! - startup gates liveness and readiness; readiness runs at once when the
-//!   container has started (the kubelet's manual trigger), then every period;
-//! - a result counts only after `successThreshold` / `failureThreshold` equal
-//!   results in a row; an error (the handler could not run) is tried up to 3
-//!   times, then discarded with an `Unhealthy` event;
-//! - a liveness failure, or a startup probe reaching either threshold, puts
-//!   that probe on hold; a failure restarts the container.
+//! The kubelet's semantics (`pkg/kubelet/prober`, see the README) are pure
+//! code, tested without processes: [`ticker`] says when a probe runs and
+//! [`worker`] what its results lead to. This file runs the processes and
+//! logs the events.
 
 use crate::events::{self, Event, Level};
 use crate::handlers::runner::{self, Kind, Runner};
@@ -29,33 +22,19 @@ use crate::spec::probe::{Probe, ProbeHandler, ProbeKind};
 use std::fmt;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
+use ticker::Ticker;
+use worker::{index, Health, Ran, Recorded, Thresholds};
 
-/// The kubelet's `maxProbeRetries`: a probe that errors is tried this often.
-const MAX_TRIES: u32 = 3;
+pub use worker::Change;
+
+mod ticker;
+mod worker;
+
 /// How long past its own timeout a probe's process may take (fork, exec,
 /// report) before hookinit kills it.
 const SLACK: Duration = Duration::from_secs(1);
 /// The kubelet keeps 10 KiB of an exec probe's output.
 const OUTPUT_MAX: usize = 10 * 1024;
-
-/// What the supervisor must act on after a probe result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Change {
-    /// The startup probe succeeded (liveness and readiness begin).
-    Started,
-    /// Readiness may have changed: recompute the ready file.
-    Readiness,
-    /// A liveness failure, or a startup probe that failed: restart.
-    Restart(ProbeKind),
-}
-
-/// The cached result of a probe (the kubelet's results manager).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Value {
-    Unknown,
-    Success,
-    Failure,
-}
 
 struct Run {
     runner: Runner,
@@ -67,19 +46,8 @@ struct Worker {
     kind: ProbeKind,
     probe: Probe,
     argv: Option<Argv>,
-    /// Ticks fall on `anchor + k * period`.
-    anchor: Instant,
-    /// The tick the last run took (the ticker's phase).
-    last_tick: Option<Instant>,
+    ticker: Ticker,
     run: Option<Run>,
-    last_result: Option<Value>,
-    result_run: u32,
-    value: Value,
-    on_hold: bool,
-    tries: u32,
-    /// Readiness runs at once when the container has started (the kubelet's
-    /// manual trigger), then on its ticker from there.
-    triggered: bool,
     /// When a probe whose process could not be forked is tried again.
     retry_at: Option<Instant>,
     report: [u8; runner::REPORT_MAX],
@@ -87,25 +55,27 @@ struct Worker {
 
 pub struct Prober {
     workers: [Option<Box<Worker>>; 3],
-    app_started: Instant,
-    started: bool,
+    health: Health,
     stopped: bool,
     inherited: Inherited,
 }
 
-fn index(kind: ProbeKind) -> usize {
-    match kind {
-        ProbeKind::Startup => 0,
-        ProbeKind::Liveness => 1,
-        ProbeKind::Readiness => 2,
-    }
-}
-
 impl Prober {
     pub fn new(probes: [Option<Probe>; 3], inherited: Inherited, app_started: Instant) -> Prober {
+        let health = Health::new(probes.each_ref().map(|probe| {
+            probe.as_ref().map(|p| Thresholds {
+                success: p.success_threshold,
+                failure: p.failure_threshold,
+            })
+        }));
         let [startup, liveness, readiness] = probes;
         let worker = |kind, probe: Option<Probe>| {
             probe.map(|probe| {
+                let mut ticker = Ticker::new(app_started, probe.period, probe.initial_delay);
+                if kind == ProbeKind::Readiness {
+                    // With no startup probe the container starts with the app.
+                    ticker.trigger(app_started);
+                }
                 Box::new(Worker {
                     kind,
                     argv: match &probe.handler {
@@ -113,33 +83,20 @@ impl Prober {
                         _ => None,
                     },
                     probe,
-                    anchor: app_started,
-                    last_tick: None,
+                    ticker,
                     run: None,
-                    last_result: None,
-                    result_run: 0,
-                    // The kubelet's initial values.
-                    value: match kind {
-                        ProbeKind::Readiness => Value::Failure,
-                        ProbeKind::Liveness => Value::Success,
-                        ProbeKind::Startup => Value::Unknown,
-                    },
-                    on_hold: false,
-                    tries: 0,
-                    triggered: kind == ProbeKind::Readiness,
                     retry_at: None,
                     report: [0; runner::REPORT_MAX],
                 })
             })
         };
         Prober {
-            started: startup.is_none(),
             workers: [
                 worker(ProbeKind::Startup, startup),
                 worker(ProbeKind::Liveness, liveness),
                 worker(ProbeKind::Readiness, readiness),
             ],
-            app_started,
+            health,
             stopped: false,
             inherited,
         }
@@ -155,15 +112,12 @@ impl Prober {
 
     /// Whether the container has started (startup succeeded, or there is none).
     pub fn started(&self) -> bool {
-        self.started
+        self.health.started()
     }
 
     /// Ready as the kubelet says: started, and readiness succeeded (or none).
     pub fn ready(&self) -> bool {
-        self.started
-            && self.workers[index(ProbeKind::Readiness)]
-                .as_ref()
-                .is_none_or(|w| w.value == Value::Success)
+        self.health.ready()
     }
 
     /// The probe's own grace period for a stop it caused, if it sets one.
@@ -285,7 +239,7 @@ impl Prober {
 
     /// Counts a result as the kubelet's worker does; logs its events.
     fn handle(&mut self, i: usize, kind: Kind, text: &runner::ReportText<'_>) -> Option<Change> {
-        let w = self.workers[i].as_mut()?;
+        let w = self.workers[i].as_ref()?;
         let name = w.kind.name();
         let handler = w.probe.handler.kind();
         let event = |level, event_name, message: fmt::Arguments<'_>| {
@@ -299,15 +253,15 @@ impl Prober {
                 },
             )
         };
-        let result = match kind {
-            Kind::Success => Value::Success,
+        let ran = match kind {
+            Kind::Success => Ran::Success,
             Kind::Warning => {
                 event(
                     Level::Warn,
                     "ProbeWarning",
                     format_args!("{name} probe warning: {text}"),
                 );
-                Value::Success
+                Ran::Success
             }
             Kind::Failure => {
                 event(
@@ -315,58 +269,21 @@ impl Prober {
                     "Unhealthy",
                     format_args!("{name} probe failed: {text}"),
                 );
-                Value::Failure
+                Ran::Failure
             }
-            Kind::Error => {
-                w.tries += 1;
-                if w.tries < MAX_TRIES {
-                    return None;
-                }
-                w.tries = 0;
+            Kind::Error => Ran::Error,
+        };
+        match self.health.record(w.kind, ran) {
+            Recorded::Retry => None,
+            Recorded::Discarded => {
                 event(
                     Level::Warn,
                     "Unhealthy",
                     format_args!("{name} probe errored and resulted in unknown state: {text}"),
                 );
-                return None;
+                None
             }
-        };
-        w.tries = 0;
-        if w.last_result == Some(result) {
-            w.result_run += 1;
-        } else {
-            w.last_result = Some(result);
-            w.result_run = 1;
-        }
-        let threshold = match result {
-            Value::Failure => w.probe.failure_threshold,
-            _ => w.probe.success_threshold,
-        };
-        if w.result_run < threshold {
-            return None;
-        }
-        let changed = w.value != result;
-        w.value = result;
-        let at_hold = match w.kind {
-            ProbeKind::Liveness => result == Value::Failure,
-            ProbeKind::Startup => true,
-            ProbeKind::Readiness => false,
-        };
-        if at_hold {
-            w.on_hold = true;
-            w.result_run = 0;
-        }
-        match (w.kind, result) {
-            (ProbeKind::Startup, Value::Success) => {
-                self.started = true;
-                Some(Change::Started)
-            }
-            // The supervisor's `Killing` event says "Container … failed … probe".
-            (ProbeKind::Startup | ProbeKind::Liveness, Value::Failure) => {
-                Some(Change::Restart(w.kind))
-            }
-            (ProbeKind::Readiness, _) if changed => Some(Change::Readiness),
-            _ => None,
+            Recorded::Counted(change) => change,
         }
     }
 
@@ -375,9 +292,7 @@ impl Prober {
     pub fn on_started(&mut self) {
         let now = Instant::now();
         if let Some(w) = self.workers[index(ProbeKind::Readiness)].as_mut() {
-            w.anchor = now;
-            w.last_tick = None;
-            w.triggered = true;
+            w.ticker.trigger(now);
         }
         for i in 1..3 {
             self.schedule(i, now);
@@ -387,26 +302,18 @@ impl Prober {
     /// Forks the next run of worker `i`, sleeping until its tick, unless it
     /// must not run (stopped, on hold, gated, already running).
     fn schedule(&mut self, i: usize, now: Instant) {
-        let started = self.started;
-        let stopped = self.stopped;
         let inherited = self.inherited;
-        let app_started = self.app_started;
         let Some(w) = self.workers[i].as_mut() else {
             return;
         };
-        let gated = match w.kind {
-            ProbeKind::Startup => started,
-            _ => !started,
-        };
-        if stopped || w.on_hold || gated || w.run.is_some() || w.retry_at.is_some() {
+        if self.stopped || !self.health.may_run(w.kind) || w.run.is_some() || w.retry_at.is_some() {
             return;
         }
-        let period = w.probe.period.max(Duration::from_millis(1));
         // An error is tried again at once.
-        let at = if w.tries > 0 {
+        let at = if self.health.retrying(w.kind) {
             now
         } else {
-            next_tick(w, now, period, app_started)
+            w.ticker.next(now)
         };
         let deadline = at + w.probe.timeout + SLACK;
         let timeout = w.probe.timeout;
@@ -422,50 +329,10 @@ impl Prober {
                     e.reason()
                 );
                 events::log(Level::Warn, "Unhealthy", msg);
-                w.retry_at = Some(at.max(now) + period);
+                w.retry_at = Some(at.max(now) + w.ticker.period());
             }
         }
     }
-}
-
-/// The next tick for `w` after `now`, on its grid and not before its initial
-/// delay; a tick that passed while the last run ran is taken at once.
-fn next_tick(w: &mut Worker, now: Instant, period: Duration, app_started: Instant) -> Instant {
-    let earliest = app_started + w.probe.initial_delay;
-    if std::mem::take(&mut w.triggered) && now >= earliest {
-        w.anchor = now;
-        w.last_tick = Some(now);
-        return now;
-    }
-    let grid = |t: Instant| -> Instant {
-        // The first tick at or after t.
-        let since = t.saturating_duration_since(w.anchor);
-        let k = since.as_nanos().div_ceil(period.as_nanos()).max(1);
-        w.anchor + period * u32::try_from(k).unwrap_or(u32::MAX)
-    };
-    let candidate = match w.last_tick {
-        None => grid(w.anchor + Duration::from_nanos(1)),
-        Some(last) => last + period,
-    };
-    let (tick, at) = if candidate < now && w.last_tick.is_some() {
-        // The ticker fired while the last run ran: one tick is kept.
-        let since = now.saturating_duration_since(w.anchor);
-        let k = (since.as_nanos() / period.as_nanos()).max(1);
-        (
-            w.anchor + period * u32::try_from(k).unwrap_or(u32::MAX),
-            now,
-        )
-    } else {
-        (candidate, candidate)
-    };
-    let (tick, at) = if at < earliest {
-        let t = grid(earliest);
-        (t, t)
-    } else {
-        (tick, at)
-    };
-    w.last_tick = Some(tick);
-    at
 }
 
 /// What a probe run does, in its own process.
