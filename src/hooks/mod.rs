@@ -14,7 +14,7 @@
 
 use crate::events::{self, Event, Level};
 use crate::handlers::runner::{self, Runner};
-use crate::handlers::{exec, http, tcp};
+use crate::handlers::{self, exec, http, tcp, Caller, Verdict};
 use crate::os::reap::Status;
 use crate::os::signals::Inherited;
 use crate::os::spawn::{self, Argv, SpawnError};
@@ -97,18 +97,18 @@ pub struct Hooks {
     inherited: Inherited,
 }
 
-/// Why a hook failed, formatted only into its event line.
-enum Failure<'a> {
+/// How a hook's handler ended, formatted only into its failure event.
+enum Message<'a> {
     Exited(&'a Argv, Status, exec::TailText<'a>),
     CannotStart(&'a Handler, SpawnError),
     TimedOut(Duration, Option<exec::TailText<'a>>),
     Report(runner::ReportText<'a>),
 }
 
-impl fmt::Display for Failure<'_> {
+impl fmt::Display for Message<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Exited(argv, status, tail) => {
+            Message::Exited(argv, status, tail) => {
                 write!(f, "command '{}' ", argv.joined())?;
                 match status {
                     Status::Exited(code) => write!(f, "exited with {code}")?,
@@ -118,20 +118,20 @@ impl fmt::Display for Failure<'_> {
                 }
                 tail.fmt(f)
             }
-            Failure::CannotStart(handler, e) => match handler {
+            Message::CannotStart(handler, e) => match handler {
                 Handler::Exec { command } => {
                     write!(f, "cannot run '{}': {}", command[0], e.reason())
                 }
                 _ => write!(f, "cannot start the handler process: {}", e.reason()),
             },
-            Failure::TimedOut(after, tail) => {
+            Message::TimedOut(after, tail) => {
                 write!(f, "timed out after {}s", events::secs_fixed(*after, 1))?;
                 match tail {
                     Some(tail) => tail.fmt(f),
                     None => Ok(()),
                 }
             }
-            Failure::Report(text) => text.fmt(f),
+            Message::Report(text) => text.fmt(f),
         }
     }
 }
@@ -148,7 +148,7 @@ fn hook_event(level: Level, name: &str, kind: HookKind, handler: &str, msg: fmt:
     );
 }
 
-fn log_failure(kind: HookKind, handler: &str, failure: Failure<'_>) {
+fn log_failure(kind: HookKind, handler: &str, failure: Message<'_>) {
     hook_event(
         Level::Warn,
         kind.failure_event(),
@@ -304,10 +304,10 @@ impl Hooks {
             Handler::Sleep { duration } => Ok(Work::Sleep(now + *duration)),
             Handler::Exec { .. } => start_exec(plan.argv.as_ref(), &inherited, &mut plan.output),
             Handler::HttpGet(spec) => {
-                runner::start(|| report(http::get(spec, budget))).map(Work::Runner)
+                runner::start(|| http::get(spec, Caller::Hook, budget)).map(Work::Runner)
             }
             Handler::TcpSocket { host, port } => {
-                runner::start(|| report(tcp::connect(host, *port, budget))).map(Work::Runner)
+                runner::start(|| tcp::connect(host, *port, Caller::Hook, budget)).map(Work::Runner)
             }
         };
         match work {
@@ -321,7 +321,7 @@ impl Hooks {
                 None
             }
             Err(e) => {
-                log_failure(kind, handler.kind(), Failure::CannotStart(handler, e));
+                log_failure(kind, handler.kind(), Message::CannotStart(handler, e));
                 Some(Outcome::Failed)
             }
         }
@@ -370,27 +370,29 @@ impl Hooks {
         }
         let plan = &mut **slot.plan.as_mut()?;
         let handler = plan.handler.kind();
-        let failed = match &slot.running.as_ref()?.work {
+        let outcome: handlers::Outcome<Message<'_>> = match &slot.running.as_ref()?.work {
             Work::Exec(_) => match &plan.argv {
-                Some(argv) if status != Status::Exited(0) => {
-                    let failure = Failure::Exited(argv, status, plan.output.tail());
-                    log_failure(kind, handler, failure);
-                    true
+                Some(argv) => {
+                    let verdict = match status {
+                        Status::Exited(0) => Verdict::Success,
+                        _ => Verdict::Failure,
+                    };
+                    let message = Message::Exited(argv, status, plan.output.tail());
+                    handlers::Outcome::new(verdict, message)
                 }
-                _ => false,
+                // Never: an exec hook without an argv does not start.
+                None => handlers::Outcome::success(Message::Report(runner::ReportText::Text(&[]))),
             },
             Work::Runner(r) => {
                 let report = r.finished(status, &mut plan.report);
-                match report.kind {
-                    runner::Kind::Success | runner::Kind::Warning => false,
-                    runner::Kind::Failure | runner::Kind::Error => {
-                        log_failure(kind, handler, Failure::Report(report.message));
-                        true
-                    }
-                }
+                handlers::Outcome::new(report.verdict, Message::Report(report.message))
             }
             Work::Sleep(_) => return None,
         };
+        let failed = !outcome.verdict.succeeded();
+        if failed {
+            log_failure(kind, handler, outcome.message);
+        }
         let outcome = if failed {
             slot.running = None;
             Outcome::Failed
@@ -452,7 +454,7 @@ impl Hooks {
                     continue;
                 };
                 let tail = exec.then(|| plan.output.tail());
-                let failure = Failure::TimedOut(ran, tail);
+                let failure = Message::TimedOut(ran, tail);
                 log_failure(slot.kind, plan.handler.kind(), failure);
                 done[slot.kind.index()] = Some(Outcome::Failed);
             }
@@ -534,12 +536,4 @@ fn start_exec(
     let pid = spawn::spawn(argv, inherited, stdio, false)?;
     output.attach(out_read, err_read);
     Ok(Work::Exec(pid))
-}
-
-/// A network handler's result as its runner reports it.
-fn report(result: Result<(), String>) -> (runner::Kind, String) {
-    match result {
-        Ok(()) => (runner::Kind::Success, String::new()),
-        Err(message) => (runner::Kind::Failure, message),
-    }
 }
