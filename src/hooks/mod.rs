@@ -18,7 +18,7 @@ use crate::handlers::{self, exec, http, tcp, Caller, Verdict};
 use crate::os::reap::Status;
 use crate::os::signals::Inherited;
 use crate::os::spawn::{self, Argv, SpawnError};
-use crate::spec::handler::Handler;
+use crate::spec::handler::{Action, Handler};
 use std::fmt;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
@@ -119,7 +119,7 @@ impl fmt::Display for Message<'_> {
                 tail.fmt(f)
             }
             Message::CannotStart(handler, e) => match handler {
-                Handler::Exec { command } => {
+                Handler::Action(Action::Exec { command }) => {
                     write!(f, "cannot run '{}': {}", command[0], e.reason())
                 }
                 _ => write!(f, "cannot start the handler process: {}", e.reason()),
@@ -163,7 +163,7 @@ impl Slot {
         let plan = handler.map(|handler| {
             Box::new(Plan {
                 argv: match &handler {
-                    Handler::Exec { command } => Argv::new(command),
+                    Handler::Action(Action::Exec { command }) => Argv::new(command),
                     _ => None,
                 },
                 handler,
@@ -296,17 +296,19 @@ impl Hooks {
             handler.kind(),
             format_args!("{}", handler.describe()),
         );
-        if let Handler::TcpSocket { .. } = handler {
+        if let Handler::Action(Action::TcpSocket { .. }) = handler {
             hook_event(Level::Info, "Deprecated", kind, "tcpSocket", format_args!("tcpSocket lifecycle hooks are deprecated in Kubernetes (the kubelet does not run them); hookinit connects"));
         }
         let budget = deadline.map(|d| d.saturating_duration_since(now));
         let work = match handler {
             Handler::Sleep { duration } => Ok(Work::Sleep(now + *duration)),
-            Handler::Exec { .. } => start_exec(plan.argv.as_ref(), &inherited, &mut plan.output),
-            Handler::HttpGet(spec) => {
+            Handler::Action(Action::Exec { .. }) => {
+                start_exec(plan.argv.as_ref(), &inherited, &mut plan.output)
+            }
+            Handler::Action(Action::HttpGet(spec)) => {
                 runner::start(|| http::get(spec, Caller::Hook, budget)).map(Work::Runner)
             }
-            Handler::TcpSocket { host, port } => {
+            Handler::Action(Action::TcpSocket { host, port }) => {
                 runner::start(|| tcp::connect(host, *port, Caller::Hook, budget)).map(Work::Runner)
             }
         };

@@ -28,6 +28,7 @@ use crate::os::reap::Status;
 use crate::os::signals::Inherited;
 use crate::os::spawn::{self, Argv};
 use crate::os::wait::wait_for;
+use crate::spec::handler::Action;
 use crate::spec::probe::{Probe, ProbeHandler, ProbeKind};
 use std::fmt;
 use std::os::fd::AsRawFd;
@@ -112,7 +113,7 @@ impl Prober {
                 Box::new(Worker {
                     kind,
                     argv: match &probe.handler {
-                        ProbeHandler::Exec { command } => Argv::new(command),
+                        ProbeHandler::Action(Action::Exec { command }) => Argv::new(command),
                         _ => None,
                     },
                     probe,
@@ -475,12 +476,14 @@ fn next_tick(w: &mut Worker, now: Instant, period: Duration, app_started: Instan
 /// What a probe run does, in its own process.
 fn run_handler(w: &Worker, inherited: &Inherited, timeout: Duration) -> Outcome {
     match &w.probe.handler {
-        ProbeHandler::Exec { command } => match &w.argv {
+        ProbeHandler::Action(Action::Exec { command }) => match &w.argv {
             Some(argv) => exec_probe(argv, command, inherited, timeout),
             None => Outcome::new(Verdict::Error, "the command holds a NUL byte".into()),
         },
-        ProbeHandler::HttpGet(spec) => http::get(spec, Caller::Probe, Some(timeout)),
-        ProbeHandler::TcpSocket { host, port } => {
+        ProbeHandler::Action(Action::HttpGet(spec)) => {
+            http::get(spec, Caller::Probe, Some(timeout))
+        }
+        ProbeHandler::Action(Action::TcpSocket { host, port }) => {
             tcp::connect(host, *port, Caller::Probe, Some(timeout))
         }
         ProbeHandler::Grpc { port, service } => {
@@ -595,7 +598,7 @@ impl fmt::Display for TimedOut<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let timeout = events::secs(self.0.probe.timeout);
         match &self.0.probe.handler {
-            ProbeHandler::Exec { command } => {
+            ProbeHandler::Action(Action::Exec { command }) => {
                 f.write_str("command \"")?;
                 for (i, part) in command.iter().enumerate() {
                     if i > 0 {
