@@ -170,3 +170,28 @@ impl Runner {
         let _ = crate::os::process::kill_process_group(self.pid, libc::SIGKILL);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_verdict_crosses_the_pipe_as_one_byte() {
+        for verdict in [
+            Verdict::Success,
+            Verdict::Warning,
+            Verdict::Failure,
+            Verdict::Error,
+        ] {
+            assert_eq!(verdict_from_byte(verdict_byte(verdict)), Some(verdict));
+        }
+        assert_eq!(verdict_from_byte(0), None);
+    }
+
+    #[test]
+    fn messages_go_on_one_line_cut_on_a_character() {
+        assert_eq!(one_line("  a \n\n b\r\n"), "a | b");
+        assert_eq!(cut("aé", 2), 1);
+        assert_eq!(cut("ab", 5), 2);
+    }
+}

@@ -148,13 +148,13 @@ fn hook_event(level: Level, name: &str, kind: HookKind, handler: &str, msg: fmt:
     );
 }
 
-fn log_failure(kind: HookKind, handler: &str, failure: Message<'_>) {
+fn log_failure(kind: HookKind, handler: &str, message: Message<'_>) {
     hook_event(
         Level::Warn,
         kind.failure_event(),
         kind,
         handler,
-        format_args!("{} hook failed: {failure}", kind.name()),
+        format_args!("{} hook failed: {message}", kind.name()),
     );
 }
 
