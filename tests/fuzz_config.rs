@@ -934,24 +934,23 @@ fn check_exits_0_or_2_in_agreement_with_the_library() {
 /// command but `true`/`echo`, no network but 127.0.0.1, short sleeps, the
 /// ready file inside the scratch directory.
 fn harmless(cfg: &hookinit::config::Config, dir: &Path) -> bool {
-    use hookinit::spec::handler::Handler;
+    use hookinit::spec::handler::{Action, Handler};
+    use hookinit::spec::probe::{ProbeHandler, ProbeKind};
+    let action_ok = |a: &Action| match a {
+        Action::Exec { command } => {
+            ["true", "/bin/true", "echo", "/bin/echo"].contains(&command[0].as_str())
+        }
+        Action::HttpGet(g) => g.host == "127.0.0.1",
+        Action::TcpSocket { host, .. } => host == "127.0.0.1",
+    };
     let hook_ok = |h: &Option<Handler>| match h {
         None => true,
-        Some(Handler::Exec { command }) => {
-            ["true", "/bin/true", "echo", "/bin/echo"].contains(&command[0].as_str())
-        }
-        Some(Handler::HttpGet(g)) => g.host == "127.0.0.1",
-        Some(Handler::TcpSocket { host, .. }) => host == "127.0.0.1",
+        Some(Handler::Action(a)) => action_ok(a),
         Some(Handler::Sleep { duration }) => *duration <= Duration::from_secs(1),
     };
-    use hookinit::spec::probe::{ProbeHandler, ProbeKind};
     let probe_ok = |kind| match cfg.probe(kind).map(|p| &p.handler) {
         None | Some(ProbeHandler::Grpc { .. }) => true,
-        Some(ProbeHandler::Exec { command }) => {
-            ["true", "/bin/true", "echo", "/bin/echo"].contains(&command[0].as_str())
-        }
-        Some(ProbeHandler::HttpGet(g)) => g.host == "127.0.0.1",
-        Some(ProbeHandler::TcpSocket { host, .. }) => host == "127.0.0.1",
+        Some(ProbeHandler::Action(a)) => action_ok(a),
     };
     hook_ok(&cfg.post_start)
         && hook_ok(&cfg.pre_stop)

@@ -11,6 +11,7 @@
 mod common;
 
 use hookinit::handlers::grpc::check;
+use hookinit::handlers::{Outcome, Verdict};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -84,8 +85,12 @@ impl Drop for Server {
     }
 }
 
-fn failure(msg: &str) -> (bool, String) {
-    (false, msg.to_string())
+fn failure(msg: &str) -> Outcome {
+    Outcome::failure(msg.to_string())
+}
+
+fn healthy() -> Outcome {
+    Outcome::success("service healthy".to_string())
 }
 
 #[test]
@@ -94,20 +99,17 @@ fn serving_overall_and_per_service() {
         return;
     };
     let port = server.port;
-    assert_eq!(
-        check("127.0.0.1", port, "", AMPLE),
-        (true, "service healthy".to_string())
-    );
-    assert_eq!(
-        check("127.0.0.1", port, "ok.Service", AMPLE),
-        (true, "service healthy".to_string())
-    );
+    assert_eq!(check("127.0.0.1", port, "", AMPLE), healthy());
+    assert_eq!(check("127.0.0.1", port, "ok.Service", AMPLE), healthy());
     assert_eq!(
         check("127.0.0.1", port, "down.Service", AMPLE),
         failure(r#"service unhealthy (responded with "NOT_SERVING")"#)
     );
     // A name as "localhost" resolves too.
-    assert!(check("localhost", port, "", AMPLE).0);
+    assert_eq!(
+        check("localhost", port, "", AMPLE).verdict,
+        Verdict::Success
+    );
 }
 
 #[test]
@@ -126,8 +128,11 @@ fn unknown_service_is_not_found() {
     let Some(server) = Server::start("unknown-service") else {
         return;
     };
-    let (ok, msg) = check("127.0.0.1", server.port, "no.such.Service", AMPLE);
-    assert!(!ok);
+    let Outcome {
+        verdict,
+        message: msg,
+    } = check("127.0.0.1", server.port, "no.such.Service", AMPLE);
+    assert_eq!(verdict, Verdict::Failure);
     assert!(
         msg.starts_with("error: health rpc probe failed: rpc error: code = NotFound desc = "),
         "{msg}"
@@ -139,8 +144,11 @@ fn server_without_health_service() {
     let Some(server) = Server::start("no-health") else {
         return;
     };
-    let (ok, msg) = check("127.0.0.1", server.port, "", AMPLE);
-    assert!(!ok);
+    let Outcome {
+        verdict,
+        message: msg,
+    } = check("127.0.0.1", server.port, "", AMPLE);
+    assert_eq!(verdict, Verdict::Failure);
     let prefix =
         "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): ";
     assert!(msg.starts_with(prefix), "{msg}");
@@ -195,7 +203,10 @@ fn closed_port() {
     let expected = format!(
         r#"error: failed to connect service at "127.0.0.1:{port}": dial tcp 127.0.0.1:{port}: connect: connection refused"#
     );
-    assert_eq!(check("127.0.0.1", port, "", AMPLE), (false, expected));
+    assert_eq!(
+        check("127.0.0.1", port, "", AMPLE),
+        Outcome::failure(expected)
+    );
     // SAFETY: the descriptor opened above.
     unsafe { libc::close(fd) };
 }
@@ -229,7 +240,7 @@ const END_STREAM: u8 = 1;
 const END_HEADERS: u8 = 4;
 
 /// Runs `check` against a server that sends `script`; returns the result and what the client sent.
-fn scripted(script: Vec<u8>) -> ((bool, String), Vec<u8>) {
+fn scripted(script: Vec<u8>) -> (Outcome, Vec<u8>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = thread::spawn(move || {
@@ -275,7 +286,7 @@ fn scripted_fragmented_response() {
         &block(&[("grpc-status", "0")]),
     ));
     let (result, sent) = scripted(s);
-    assert_eq!(result, (true, "service healthy".to_string()));
+    assert_eq!(result, healthy());
     assert!(sent.starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
     assert!(contains(&sent, &frame(4, 1, 0, &[])), "no SETTINGS ACK");
     assert!(contains(&sent, &frame(6, 1, 0, b"12345678")), "no PING ACK");

@@ -14,7 +14,9 @@
 use crate::events::Format;
 use crate::os::signals::{self, SignalSet};
 use crate::spec::container::{self, Container};
-use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, PortNames, MAX_SECONDS};
+use crate::spec::handler::{
+    self, Action, ContainerPort, Handler, Lifecycle, PortNames, MAX_SECONDS,
+};
 use crate::spec::json::{self, PathError};
 use crate::spec::probe::{self as probe_spec, Probe, ProbeKind};
 use serde_json::Value;
@@ -1350,7 +1352,7 @@ impl Config {
         if self.post_start_after_startup && self.startup_probe.is_none() {
             out.push("postStartAfterStartup has no effect without a startup probe: PostStart starts with the app".into());
         }
-        if let Some(h @ (Handler::HttpGet(_) | Handler::TcpSocket { .. })) =
+        if let Some(h @ Handler::Action(Action::HttpGet(_) | Action::TcpSocket { .. })) =
             self.post_start.as_ref().filter(|_| !post_start_waits)
         {
             out.push(format!(
@@ -1359,7 +1361,7 @@ impl Config {
             ));
         }
         for (name, hook) in [("postStart", &self.post_start), ("preStop", &self.pre_stop)] {
-            if let Some(Handler::Exec { command }) = hook {
+            if let Some(Handler::Action(Action::Exec { command })) = hook {
                 if !program_exists(&command[0]) {
                     out.push(format!(
                         "{name}: '{}' is not found{} (the hook would fail with exit 127)",
@@ -1374,7 +1376,7 @@ impl Config {
             }
         }
         for kind in ProbeKind::ALL {
-            if let Some(probe_spec::ProbeHandler::Exec { command }) =
+            if let Some(probe_spec::ProbeHandler::Action(Action::Exec { command })) =
                 self.probe(kind).map(|p| &p.handler)
             {
                 if !program_exists(&command[0]) {
@@ -1573,9 +1575,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.pre_stop,
-            Some(Handler::Exec {
+            Some(Handler::Action(Action::Exec {
                 command: vec!["a".into()]
-            })
+            }))
         );
     }
 

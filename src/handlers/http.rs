@@ -1,111 +1,114 @@
-//! The `httpGet` handler and probe, on our own HTTP/1.1 client ([`http1`]).
+//! The `httpGet` handler of hooks and probes, on our own HTTP/1.1 client
+//! ([`http1`]).
 //!
-//! Unlike the kubelet, which never checks the status (kubernetes#56963),
-//! success is a status of 200–399. Redirects are followed by hand so that
-//! only same-host ones are (at most 10); a redirect elsewhere is the answer.
-//! HTTPS, when built in, does not verify certificates (as the kubelet).
+//! Unlike the kubelet, which never checks the status (kubernetes#56963), a
+//! hook succeeds on a status of 200–399. Redirects are followed by hand so
+//! that only same-host ones are (at most 10); a redirect elsewhere is the
+//! answer. HTTPS, when built in, does not verify certificates (as the kubelet).
 
-use crate::handlers::http1;
+use crate::handlers::{http1, Caller, Outcome, Verdict};
 use crate::spec::handler::{host_port, HttpGet, Scheme};
 use std::time::{Duration, Instant};
 
 const MAX_REDIRECTS: usize = 10;
-const USER_AGENT: &str = concat!("hookinit/", env!("CARGO_PKG_VERSION"));
+const HOOK_USER_AGENT: &str = concat!("hookinit/", env!("CARGO_PKG_VERSION"));
+const PROBE_USER_AGENT: &str = "kube-probe/1.34";
 
 /// The deadline of a whole exchange, redirects included (`None`: none).
 fn deadline(budget: Option<Duration>) -> Option<Instant> {
     budget.map(|b| Instant::now() + b.max(Duration::from_millis(1)))
 }
 
-pub fn get(spec: &HttpGet, budget: Option<Duration>) -> Result<(), String> {
+/// One GET, redirects included, within `budget` (`None`: no deadline).
+///
+/// - A hook: any 2xx or 3xx is a success; a failure says `GET <url>: ...`,
+///   with the body of an error status; only redirects to the same scheme,
+///   host and port are followed; `User-Agent: hookinit/<version>`.
+/// - A probe, as the kubelet's (`pkg/probe/http`): 2xx is success with the
+///   body; a final 3xx (a redirect to another host, not followed) is success
+///   with a warning; anything else fails with the status code only (the body
+///   is left out, kubernetes#99425); same-hostname redirects are followed;
+///   `User-Agent: kube-probe/1.34` and `Accept: */*` unless the probe sets
+///   them. A body that cannot be read is an error, whose result is discarded
+///   (the kubelet's "probe errored").
+pub fn get(spec: &HttpGet, caller: Caller, budget: Option<Duration>) -> Outcome {
     let deadline = deadline(budget);
-    let scheme = if spec.scheme == Scheme::Https {
-        "https"
-    } else {
-        "http"
+    let user_agent = match caller {
+        Caller::Hook => HOOK_USER_AGENT,
+        Caller::Probe => PROBE_USER_AGENT,
     };
-    let authority = host_port(&spec.host, spec.port);
     // HttpGet's Display is its URL.
     let mut url = spec.to_string();
     for _ in 0..=MAX_REDIRECTS {
-        let mut response = http1::get(&url, &spec.headers, USER_AGENT, deadline)
-            .map_err(|e| format!("GET {url}: {e}"))?;
+        let mut response = match http1::get(&url, &spec.headers, user_agent, deadline) {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::failure(match caller {
+                    Caller::Hook => format!("GET {url}: {e}"),
+                    Caller::Probe => format!("Get \"{url}\": {e}"),
+                })
+            }
+        };
         let status = response.status;
         if (300..400).contains(&status) {
             let location = response.location.as_deref();
-            if let Some(next) = location.and_then(|l| same_host_target(scheme, &authority, l)) {
+            let next = location.and_then(|l| match caller {
+                Caller::Hook => same_host_target(spec, l),
+                Caller::Probe => same_hostname_target(&url, l),
+            });
+            if let Some(next) = next {
                 url = next;
                 continue;
             }
         }
-        if (200..400).contains(&status) {
-            return Ok(());
-        }
-        let mut msg = format!("GET {url}: HTTP {status}");
-        match response.body() {
-            Ok(body) => {
-                let body = String::from_utf8_lossy(&body);
-                let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
-                if !body.is_empty() {
-                    msg.push_str(": ");
-                    msg.extend(body.chars().take(512));
-                }
-            }
-            Err(e) => msg.push_str(&format!(", then {e}")),
-        }
-        return Err(msg);
+        return match caller {
+            Caller::Hook => hook_outcome(&url, status, &mut response),
+            Caller::Probe => probe_outcome(&url, status, &mut response),
+        };
     }
-    Err(format!("GET {url}: more than {MAX_REDIRECTS} redirects"))
+    Outcome::failure(match caller {
+        Caller::Hook => format!("GET {url}: more than {MAX_REDIRECTS} redirects"),
+        Caller::Probe => format!("Get \"{url}\": stopped after {MAX_REDIRECTS} redirects"),
+    })
 }
 
-/// The kubelet's httpGet probe (`pkg/probe/http`): 2xx is success with the
-/// body; a final 3xx (a redirect to another host, not followed) is success
-/// with a warning; anything else fails with the status code only (the body
-/// is left out, kubernetes#99425). Same-hostname redirects are followed, at
-/// most 10. `User-Agent: kube-probe/1.34` and `Accept: */*` unless the probe
-/// sets them. `timeout` covers the whole exchange. A body that cannot be
-/// read is an error, whose result is discarded (the kubelet's "probe
-/// errored").
-pub fn probe(spec: &HttpGet, timeout: Duration) -> (crate::handlers::runner::Kind, String) {
-    use crate::handlers::runner::Kind;
-    let deadline = deadline(Some(timeout));
-    // HttpGet's Display is its URL.
-    let mut url = spec.to_string();
-    for _ in 0..=MAX_REDIRECTS {
-        let mut response = match http1::get(&url, &spec.headers, "kube-probe/1.34", deadline) {
-            Ok(r) => r,
-            Err(e) => return (Kind::Failure, format!("Get \"{url}\": {e}")),
-        };
-        let status = response.status;
-        let next = response.location.as_deref();
-        if let Some(next) = next.filter(|_| (300..400).contains(&status)) {
-            if let Some(next) = same_hostname_target(&url, next) {
-                url = next;
-                continue;
+/// A hook's final response: 2xx and 3xx succeed; else the status and the
+/// start of the body, on one line.
+fn hook_outcome(url: &str, status: u16, response: &mut http1::Response) -> Outcome {
+    if (200..400).contains(&status) {
+        return Outcome::success(String::new());
+    }
+    let mut msg = format!("GET {url}: HTTP {status}");
+    match response.body() {
+        Ok(body) => {
+            let body = String::from_utf8_lossy(&body);
+            let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+            if !body.is_empty() {
+                msg.push_str(": ");
+                msg.extend(body.chars().take(512));
             }
         }
-        if !(200..400).contains(&status) {
-            return (
-                Kind::Failure,
-                format!("HTTP probe failed with statuscode: {status}"),
-            );
-        }
-        let body = match response.body() {
-            Ok(body) => String::from_utf8_lossy(&body).into_owned(),
-            Err(e) => return (Kind::Error, format!("Get \"{url}\": {e}")),
-        };
-        if status >= 300 {
-            return (
-                Kind::Warning,
-                format!("Probe terminated redirects, Response body: {body}"),
-            );
-        }
-        return (Kind::Success, body);
+        Err(e) => msg.push_str(&format!(", then {e}")),
     }
-    (
-        Kind::Failure,
-        format!("Get \"{url}\": stopped after {MAX_REDIRECTS} redirects"),
-    )
+    Outcome::failure(msg)
+}
+
+/// A probe's final response, as the kubelet words it.
+fn probe_outcome(url: &str, status: u16, response: &mut http1::Response) -> Outcome {
+    if !(200..400).contains(&status) {
+        return Outcome::failure(format!("HTTP probe failed with statuscode: {status}"));
+    }
+    let body = match response.body() {
+        Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+        Err(e) => return Outcome::new(Verdict::Error, format!("Get \"{url}\": {e}")),
+    };
+    if status >= 300 {
+        return Outcome::new(
+            Verdict::Warning,
+            format!("Probe terminated redirects, Response body: {body}"),
+        );
+    }
+    Outcome::success(body)
 }
 
 /// A redirect's target if it stays on the same host name (any port or
@@ -128,8 +131,18 @@ fn same_hostname_target(current: &str, location: &str) -> Option<String> {
     (host_of(location)? == host_of(current)?).then(|| location.to_string())
 }
 
-/// The URL a redirect points to, if it stays on the same host and port.
-fn same_host_target(scheme: &str, authority: &str, location: &str) -> Option<String> {
+/// The URL a redirect points to, if it stays on the spec's scheme, host
+/// and port (a hook's rule).
+fn same_host_target(spec: &HttpGet, location: &str) -> Option<String> {
+    let scheme = if spec.scheme == Scheme::Https {
+        "https"
+    } else {
+        "http"
+    };
+    same_authority_target(scheme, &host_port(&spec.host, spec.port), location)
+}
+
+fn same_authority_target(scheme: &str, authority: &str, location: &str) -> Option<String> {
     if location.starts_with('/') && !location.starts_with("//") {
         return Some(format!("{scheme}://{authority}{location}"));
     }
@@ -145,7 +158,7 @@ fn same_host_target(scheme: &str, authority: &str, location: &str) -> Option<Str
 
 #[cfg(test)]
 mod tests {
-    use super::same_host_target as t;
+    use super::same_authority_target as t;
 
     #[test]
     fn only_same_host_redirects() {

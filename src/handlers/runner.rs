@@ -8,49 +8,39 @@
 //! itself when any of that happens, and it is a process like an exec hook:
 //! it has a pid the loop reaps, a deadline, and a process group to kill.
 //!
-//! The child writes one report on a pipe and exits: a kind byte, then the
-//! message. A report fits in `PIPE_BUF`, so that write is atomic and never
+//! The child writes one report on a pipe and exits: its outcome's verdict
+//! as a byte, then the message. A report fits in `PIPE_BUF`, so that write is atomic and never
 //! blocks, and the loop reads it only once it has reaped the child: one
 //! wake-up per handler run.
 
+use crate::handlers::{Outcome, Verdict};
+use crate::os::fork::{self, Forked};
 use crate::os::reap::Status;
 use crate::os::spawn;
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-/// The most a report holds (kind byte included); a message is cut to fit.
+/// The most a report holds (verdict byte included); a message is cut to fit.
 /// Less than PIPE_BUF (4096) and than an event line.
 pub const REPORT_MAX: usize = 3584;
 
-/// What a handler found (the kubelet's probe results).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Success,
-    /// Counts as success, with a `ProbeWarning` event (a final 3xx).
-    Warning,
-    Failure,
-    /// The handler could not run at all: the kubelet discards the result.
-    Error,
+/// A verdict as the first byte of a report.
+fn verdict_byte(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Success => b'S',
+        Verdict::Warning => b'W',
+        Verdict::Failure => b'F',
+        Verdict::Error => b'E',
+    }
 }
 
-impl Kind {
-    fn byte(self) -> u8 {
-        match self {
-            Kind::Success => b'S',
-            Kind::Warning => b'W',
-            Kind::Failure => b'F',
-            Kind::Error => b'E',
-        }
-    }
-
-    fn from_byte(b: u8) -> Option<Kind> {
-        match b {
-            b'S' => Some(Kind::Success),
-            b'W' => Some(Kind::Warning),
-            b'F' => Some(Kind::Failure),
-            b'E' => Some(Kind::Error),
-            _ => None,
-        }
+fn verdict_from_byte(b: u8) -> Option<Verdict> {
+    match b {
+        b'S' => Some(Verdict::Success),
+        b'W' => Some(Verdict::Warning),
+        b'F' => Some(Verdict::Failure),
+        b'E' => Some(Verdict::Error),
+        _ => None,
     }
 }
 
@@ -60,11 +50,11 @@ pub struct Runner {
     report: OwnedFd,
 }
 
-/// Forks a child that runs `work` and reports what it returns. The child is
+/// Forks a child that runs `work` and reports its outcome. The child is
 /// the leader of its own process group and dies with hookinit.
 pub fn start<F>(work: F) -> Result<Runner, spawn::SpawnError>
 where
-    F: FnOnce() -> (Kind, String),
+    F: FnOnce() -> Outcome,
 {
     start_at(None, work)
 }
@@ -75,48 +65,40 @@ where
 /// start it.
 pub fn start_at<F>(at: Option<std::time::Instant>, work: F) -> Result<Runner, spawn::SpawnError>
 where
-    F: FnOnce() -> (Kind, String),
+    F: FnOnce() -> Outcome,
 {
     let fork_err = |errno| spawn::SpawnError {
         stage: spawn::Stage::Fork,
         errno,
     };
     let (read, write) = spawn::pipe(libc::O_CLOEXEC).map_err(fork_err)?;
-    // SAFETY: hookinit is single-threaded, so the child's copy of it is
-    // consistent (allocator included); the child never returns from here.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(fork_err(crate::os::errno::errno()));
-    }
-    if pid == 0 {
-        drop(read);
-        // SAFETY: plain syscalls in our own process.
-        unsafe {
-            libc::setpgid(0, 0);
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    let pid = match fork::fork().map_err(|e| fork_err(e.0))? {
+        Forked::Parent(pid) => pid,
+        Forked::Child => {
+            drop(read);
+            fork::lead_own_group(0);
+            fork::die_with_parent();
+            if let Some(at) = at {
+                crate::os::time::sleep_until(at);
+            }
+            let outcome = work();
+            let message = one_line(&outcome.message);
+            let mut report = [0u8; REPORT_MAX];
+            report[0] = verdict_byte(outcome.verdict);
+            let len = cut(&message, REPORT_MAX - 1);
+            report[1..=len].copy_from_slice(&message.as_bytes()[..len]);
+            // One write below PIPE_BUF: atomic, and the pipe is empty.
+            let _ = crate::os::fd::write_once(write.as_raw_fd(), &report[..=len]);
+            fork::exit_child(0)
         }
-        if let Some(at) = at {
-            crate::os::time::sleep_until(at);
-        }
-        let (kind, message) = work();
-        let message = one_line(&message);
-        let mut report = [0u8; REPORT_MAX];
-        report[0] = kind.byte();
-        let len = cut(&message, REPORT_MAX - 1);
-        report[1..=len].copy_from_slice(&message.as_bytes()[..len]);
-        // SAFETY: one write of our own buffer; exit without running anything else.
-        unsafe {
-            libc::write(write.as_raw_fd(), report.as_ptr().cast(), len + 1);
-            libc::_exit(0)
-        }
-    }
+    };
     drop(write);
     // The child does this too; whichever runs first, a kill of the group right
     // after the fork cannot miss it.
-    // SAFETY: plain syscalls on our own child and pipe.
-    unsafe { libc::setpgid(pid, pid) };
-    // SAFETY: our own pipe; it is read only without blocking, after the reap.
-    unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    fork::lead_own_group(pid);
+    // Read only without blocking, after the reap. A fresh pipe end: no other
+    // flags to lose.
+    let _ = crate::os::fd::set_nonblocking(read.as_raw_fd());
     Ok(Runner { pid, report: read })
 }
 
@@ -140,12 +122,7 @@ fn cut(s: &str, max: usize) -> usize {
     len
 }
 
-/// The outcome of a reaped handler process, its message kept in `buf`.
-pub struct Report<'a> {
-    pub kind: Kind,
-    pub message: ReportText<'a>,
-}
-
+/// A reaped handler process's message, kept in the caller's buffer.
 pub enum ReportText<'a> {
     /// What the handler reported.
     Text(&'a [u8]),
@@ -170,25 +147,51 @@ impl fmt::Display for ReportText<'_> {
 }
 
 impl Runner {
-    /// Reads the report of the reaped child into `buf` (allocation-free).
-    pub fn finished<'a>(&self, status: Status, buf: &'a mut [u8; REPORT_MAX]) -> Report<'a> {
+    /// The outcome of the reaped child, its message read into `buf`
+    /// (allocation-free). No report (it crashed, or was killed) is a failure.
+    pub fn finished<'a>(
+        &self,
+        status: Status,
+        buf: &'a mut [u8; REPORT_MAX],
+    ) -> Outcome<ReportText<'a>> {
         let n = crate::os::sys::read_full(self.report.as_raw_fd(), buf);
-        match (n, Kind::from_byte(buf[0])) {
-            (1.., Some(kind)) if status == Status::Exited(0) => Report {
-                kind,
-                message: ReportText::Text(&buf[1..n]),
-            },
-            _ => Report {
-                kind: Kind::Failure,
-                message: ReportText::NoReport(status),
-            },
+        match (n, verdict_from_byte(buf[0])) {
+            (1.., Some(verdict)) if status == Status::Exited(0) => {
+                Outcome::new(verdict, ReportText::Text(&buf[1..n]))
+            }
+            _ => Outcome::failure(ReportText::NoReport(status)),
         }
     }
 
     /// SIGKILL to the child's process group.
     pub fn kill(&self) {
-        // SAFETY: plain syscall on the group our child leads; it may be gone
-        // already (ESRCH), which is what we want.
-        unsafe { libc::kill(-self.pid, libc::SIGKILL) };
+        // The group our child leads; it may be gone already (ESRCH), which
+        // is what we want.
+        let _ = crate::os::process::kill_process_group(self.pid, libc::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_verdict_crosses_the_pipe_as_one_byte() {
+        for verdict in [
+            Verdict::Success,
+            Verdict::Warning,
+            Verdict::Failure,
+            Verdict::Error,
+        ] {
+            assert_eq!(verdict_from_byte(verdict_byte(verdict)), Some(verdict));
+        }
+        assert_eq!(verdict_from_byte(0), None);
+    }
+
+    #[test]
+    fn messages_go_on_one_line_cut_on_a_character() {
+        assert_eq!(one_line("  a \n\n b\r\n"), "a | b");
+        assert_eq!(cut("aé", 2), 1);
+        assert_eq!(cut("ab", 5), 2);
     }
 }

@@ -14,11 +14,11 @@
 
 use crate::events::{self, Event, Level};
 use crate::handlers::runner::{self, Runner};
-use crate::handlers::{exec, http, tcp};
+use crate::handlers::{self, exec, http, tcp, Caller, Verdict};
 use crate::os::reap::Status;
 use crate::os::signals::Inherited;
 use crate::os::spawn::{self, Argv, SpawnError};
-use crate::spec::handler::Handler;
+use crate::spec::handler::{Action, Handler};
 use std::fmt;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
@@ -97,18 +97,18 @@ pub struct Hooks {
     inherited: Inherited,
 }
 
-/// Why a hook failed, formatted only into its event line.
-enum Failure<'a> {
+/// How a hook's handler ended, formatted only into its failure event.
+enum Message<'a> {
     Exited(&'a Argv, Status, exec::TailText<'a>),
     CannotStart(&'a Handler, SpawnError),
     TimedOut(Duration, Option<exec::TailText<'a>>),
     Report(runner::ReportText<'a>),
 }
 
-impl fmt::Display for Failure<'_> {
+impl fmt::Display for Message<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Exited(argv, status, tail) => {
+            Message::Exited(argv, status, tail) => {
                 write!(f, "command '{}' ", argv.joined())?;
                 match status {
                     Status::Exited(code) => write!(f, "exited with {code}")?,
@@ -118,20 +118,20 @@ impl fmt::Display for Failure<'_> {
                 }
                 tail.fmt(f)
             }
-            Failure::CannotStart(handler, e) => match handler {
-                Handler::Exec { command } => {
+            Message::CannotStart(handler, e) => match handler {
+                Handler::Action(Action::Exec { command }) => {
                     write!(f, "cannot run '{}': {}", command[0], e.reason())
                 }
                 _ => write!(f, "cannot start the handler process: {}", e.reason()),
             },
-            Failure::TimedOut(after, tail) => {
+            Message::TimedOut(after, tail) => {
                 write!(f, "timed out after {}s", events::secs_fixed(*after, 1))?;
                 match tail {
                     Some(tail) => tail.fmt(f),
                     None => Ok(()),
                 }
             }
-            Failure::Report(text) => text.fmt(f),
+            Message::Report(text) => text.fmt(f),
         }
     }
 }
@@ -148,13 +148,13 @@ fn hook_event(level: Level, name: &str, kind: HookKind, handler: &str, msg: fmt:
     );
 }
 
-fn log_failure(kind: HookKind, handler: &str, failure: Failure<'_>) {
+fn log_failure(kind: HookKind, handler: &str, message: Message<'_>) {
     hook_event(
         Level::Warn,
         kind.failure_event(),
         kind,
         handler,
-        format_args!("{} hook failed: {failure}", kind.name()),
+        format_args!("{} hook failed: {message}", kind.name()),
     );
 }
 
@@ -163,7 +163,7 @@ impl Slot {
         let plan = handler.map(|handler| {
             Box::new(Plan {
                 argv: match &handler {
-                    Handler::Exec { command } => Argv::new(command),
+                    Handler::Action(Action::Exec { command }) => Argv::new(command),
                     _ => None,
                 },
                 handler,
@@ -296,18 +296,20 @@ impl Hooks {
             handler.kind(),
             format_args!("{}", handler.describe()),
         );
-        if let Handler::TcpSocket { .. } = handler {
+        if let Handler::Action(Action::TcpSocket { .. }) = handler {
             hook_event(Level::Info, "Deprecated", kind, "tcpSocket", format_args!("tcpSocket lifecycle hooks are deprecated in Kubernetes (the kubelet does not run them); hookinit connects"));
         }
         let budget = deadline.map(|d| d.saturating_duration_since(now));
         let work = match handler {
             Handler::Sleep { duration } => Ok(Work::Sleep(now + *duration)),
-            Handler::Exec { .. } => start_exec(plan.argv.as_ref(), &inherited, &mut plan.output),
-            Handler::HttpGet(spec) => {
-                runner::start(|| report(http::get(spec, budget))).map(Work::Runner)
+            Handler::Action(Action::Exec { .. }) => {
+                start_exec(plan.argv.as_ref(), &inherited, &mut plan.output)
             }
-            Handler::TcpSocket { host, port } => {
-                runner::start(|| report(tcp::connect(host, *port, budget))).map(Work::Runner)
+            Handler::Action(Action::HttpGet(spec)) => {
+                runner::start(|| http::get(spec, Caller::Hook, budget)).map(Work::Runner)
+            }
+            Handler::Action(Action::TcpSocket { host, port }) => {
+                runner::start(|| tcp::connect(host, *port, Caller::Hook, budget)).map(Work::Runner)
             }
         };
         match work {
@@ -321,7 +323,7 @@ impl Hooks {
                 None
             }
             Err(e) => {
-                log_failure(kind, handler.kind(), Failure::CannotStart(handler, e));
+                log_failure(kind, handler.kind(), Message::CannotStart(handler, e));
                 Some(Outcome::Failed)
             }
         }
@@ -370,27 +372,29 @@ impl Hooks {
         }
         let plan = &mut **slot.plan.as_mut()?;
         let handler = plan.handler.kind();
-        let failed = match &slot.running.as_ref()?.work {
+        let outcome: handlers::Outcome<Message<'_>> = match &slot.running.as_ref()?.work {
             Work::Exec(_) => match &plan.argv {
-                Some(argv) if status != Status::Exited(0) => {
-                    let failure = Failure::Exited(argv, status, plan.output.tail());
-                    log_failure(kind, handler, failure);
-                    true
+                Some(argv) => {
+                    let verdict = match status {
+                        Status::Exited(0) => Verdict::Success,
+                        _ => Verdict::Failure,
+                    };
+                    let message = Message::Exited(argv, status, plan.output.tail());
+                    handlers::Outcome::new(verdict, message)
                 }
-                _ => false,
+                // Never: an exec hook without an argv does not start.
+                None => handlers::Outcome::success(Message::Report(runner::ReportText::Text(&[]))),
             },
             Work::Runner(r) => {
                 let report = r.finished(status, &mut plan.report);
-                match report.kind {
-                    runner::Kind::Success | runner::Kind::Warning => false,
-                    runner::Kind::Failure | runner::Kind::Error => {
-                        log_failure(kind, handler, Failure::Report(report.message));
-                        true
-                    }
-                }
+                handlers::Outcome::new(report.verdict, Message::Report(report.message))
             }
             Work::Sleep(_) => return None,
         };
+        let failed = !outcome.verdict.succeeded();
+        if failed {
+            log_failure(kind, handler, outcome.message);
+        }
         let outcome = if failed {
             slot.running = None;
             Outcome::Failed
@@ -452,7 +456,7 @@ impl Hooks {
                     continue;
                 };
                 let tail = exec.then(|| plan.output.tail());
-                let failure = Failure::TimedOut(ran, tail);
+                let failure = Message::TimedOut(ran, tail);
                 log_failure(slot.kind, plan.handler.kind(), failure);
                 done[slot.kind.index()] = Some(Outcome::Failed);
             }
@@ -534,12 +538,4 @@ fn start_exec(
     let pid = spawn::spawn(argv, inherited, stdio, false)?;
     output.attach(out_read, err_read);
     Ok(Work::Exec(pid))
-}
-
-/// A network handler's result as its runner reports it.
-fn report(result: Result<(), String>) -> (runner::Kind, String) {
-    match result {
-        Ok(()) => (runner::Kind::Success, String::new()),
-        Err(message) => (runner::Kind::Failure, message),
-    }
 }

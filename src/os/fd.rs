@@ -1,4 +1,4 @@
-//! Descriptors: non-blocking mode, reads that retry EINTR.
+//! Descriptors: non-blocking mode, reads that retry EINTR, writes.
 
 use crate::os::errno::Errno;
 use std::os::fd::RawFd;
@@ -26,4 +26,14 @@ pub fn read_some(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
             return Err(e);
         }
     }
+}
+
+/// One `write` of `buf`: the bytes written.
+pub fn write_once(fd: RawFd, buf: &[u8]) -> Result<usize, Errno> {
+    // SAFETY: writing from our own buffer, at most its length.
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    Ok(n as usize)
 }

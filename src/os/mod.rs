@@ -11,13 +11,16 @@
 //! - [`exit`]: hookinit's own exit codes.
 //! - [`proc`]: /proc, read without allocating.
 //! - [`process`]: signal targets (a process, a group, everyone), pidfds.
-//! - [`fd`]: non-blocking mode, reads; [`time`]: sleeping.
+//! - [`fd`]: non-blocking mode, reads, writes; [`time`]: sleeping.
+//! - [`fork`]: forking hookinit for a handler process; [`wait`]: a blocking
+//!   wait for one child (only in such a process).
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
 pub(crate) mod alloc;
 pub(crate) mod errno;
 pub(crate) mod exit;
 pub(crate) mod fd;
+pub(crate) mod fork;
 pub(crate) mod proc;
 pub(crate) mod process;
 pub(crate) mod reap;
@@ -26,3 +29,4 @@ pub(crate) mod spawn;
 pub(crate) mod stdio;
 pub(crate) mod sys;
 pub(crate) mod time;
+pub(crate) mod wait;

@@ -12,15 +12,19 @@
 //! logs the events.
 
 use crate::events::{self, Event, Level};
-use crate::handlers::runner::{self, Kind, Runner};
-use crate::handlers::{http, tcp};
+use crate::handlers::runner::{self, Runner};
+use crate::handlers::{grpc, http, tcp, Caller, Outcome, Verdict};
 use crate::os::errno::Errno;
+use crate::os::fd::{read_some, set_nonblocking};
+use crate::os::process::{kill_process, kill_process_group, pidfd_open};
 use crate::os::reap::Status;
 use crate::os::signals::Inherited;
 use crate::os::spawn::{self, Argv};
+use crate::os::wait::wait_for;
+use crate::spec::handler::Action;
 use crate::spec::probe::{Probe, ProbeHandler, ProbeKind};
 use std::fmt;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 use ticker::Ticker;
 use worker::{index, Health, Ran, Recorded, Thresholds};
@@ -79,7 +83,7 @@ impl Prober {
                 Box::new(Worker {
                     kind,
                     argv: match &probe.handler {
-                        ProbeHandler::Exec { command } => Argv::new(command),
+                        ProbeHandler::Action(Action::Exec { command }) => Argv::new(command),
                         _ => None,
                     },
                     probe,
@@ -181,21 +185,21 @@ impl Prober {
         let run = w.run.take()?;
         // The report is copied out of the worker, which `handle` updates.
         let mut buf = [0u8; runner::REPORT_MAX];
-        let (kind, len, no_report) = {
+        let (verdict, len, no_report) = {
             let report = run.runner.finished(status, &mut w.report);
             match report.message {
                 runner::ReportText::Text(t) => {
                     buf[..t.len()].copy_from_slice(t);
-                    (report.kind, t.len(), None)
+                    (report.verdict, t.len(), None)
                 }
-                runner::ReportText::NoReport(s) => (report.kind, 0, Some(s)),
+                runner::ReportText::NoReport(s) => (report.verdict, 0, Some(s)),
             }
         };
         let text = match no_report {
             Some(s) => runner::ReportText::NoReport(s),
             None => runner::ReportText::Text(&buf[..len]),
         };
-        let change = self.handle(i, kind, &text);
+        let change = self.handle(i, Outcome::new(verdict, &text));
         let now = Instant::now();
         self.schedule(i, now);
         change
@@ -230,7 +234,7 @@ impl Prober {
                 None => continue,
             };
             let text = runner::ReportText::Text(&buf[..len]);
-            let c = self.handle(i, Kind::Failure, &text);
+            let c = self.handle(i, Outcome::failure(&text));
             change = change.or(c);
             self.schedule(i, now);
         }
@@ -238,7 +242,8 @@ impl Prober {
     }
 
     /// Counts a result as the kubelet's worker does; logs its events.
-    fn handle(&mut self, i: usize, kind: Kind, text: &runner::ReportText<'_>) -> Option<Change> {
+    fn handle(&mut self, i: usize, outcome: Outcome<&runner::ReportText<'_>>) -> Option<Change> {
+        let text = outcome.message;
         let w = self.workers[i].as_ref()?;
         let name = w.kind.name();
         let handler = w.probe.handler.kind();
@@ -253,9 +258,9 @@ impl Prober {
                 },
             )
         };
-        let ran = match kind {
-            Kind::Success => Ran::Success,
-            Kind::Warning => {
+        let ran = match outcome.verdict {
+            Verdict::Success => Ran::Success,
+            Verdict::Warning => {
                 event(
                     Level::Warn,
                     "ProbeWarning",
@@ -263,7 +268,7 @@ impl Prober {
                 );
                 Ran::Success
             }
-            Kind::Failure => {
+            Verdict::Failure => {
                 event(
                     Level::Warn,
                     "Unhealthy",
@@ -271,7 +276,7 @@ impl Prober {
                 );
                 Ran::Failure
             }
-            Kind::Error => Ran::Error,
+            Verdict::Error => Ran::Error,
         };
         match self.health.record(w.kind, ran) {
             Recorded::Retry => None,
@@ -336,24 +341,20 @@ impl Prober {
 }
 
 /// What a probe run does, in its own process.
-fn run_handler(w: &Worker, inherited: &Inherited, timeout: Duration) -> (Kind, String) {
+fn run_handler(w: &Worker, inherited: &Inherited, timeout: Duration) -> Outcome {
     match &w.probe.handler {
-        ProbeHandler::Exec { command } => match &w.argv {
+        ProbeHandler::Action(Action::Exec { command }) => match &w.argv {
             Some(argv) => exec_probe(argv, command, inherited, timeout),
-            None => (Kind::Error, "the command holds a NUL byte".into()),
+            None => Outcome::new(Verdict::Error, "the command holds a NUL byte".into()),
         },
-        ProbeHandler::HttpGet(spec) => http::probe(spec, timeout),
-        ProbeHandler::TcpSocket { host, port } => tcp::probe(host, *port, timeout),
+        ProbeHandler::Action(Action::HttpGet(spec)) => {
+            http::get(spec, Caller::Probe, Some(timeout))
+        }
+        ProbeHandler::Action(Action::TcpSocket { host, port }) => {
+            tcp::connect(host, *port, Caller::Probe, Some(timeout))
+        }
         ProbeHandler::Grpc { port, service } => {
-            match crate::handlers::grpc::check(
-                crate::spec::handler::DEFAULT_HOST,
-                *port,
-                service,
-                timeout,
-            ) {
-                (true, message) => (Kind::Success, message),
-                (false, message) => (Kind::Failure, message),
-            }
+            grpc::check(crate::spec::handler::DEFAULT_HOST, *port, service, timeout)
         }
     }
 }
@@ -365,13 +366,11 @@ fn exec_probe(
     command: &[String],
     inherited: &Inherited,
     timeout: Duration,
-) -> (Kind, String) {
+) -> Outcome {
     let deadline = Instant::now() + timeout;
     let Ok((read, write)) = spawn::pipe(libc::O_CLOEXEC) else {
-        return (
-            Kind::Error,
-            format!("cannot make a pipe: {}", Errno::last()),
-        );
+        let message = format!("cannot make a pipe: {}", Errno::last());
+        return Outcome::new(Verdict::Error, message);
     };
     let stdio = spawn::Stdio {
         stdin_null: true,
@@ -381,30 +380,29 @@ fn exec_probe(
     let pid = match spawn::spawn(argv, inherited, stdio, false) {
         Ok(pid) => pid,
         Err(e) => {
-            return (
-                Kind::Error,
-                format!("cannot run '{}': {}", command[0], e.reason()),
-            )
+            let message = format!("cannot run '{}': {}", command[0], e.reason());
+            return Outcome::new(Verdict::Error, message);
         }
     };
     drop(write);
-    // SAFETY: pidfd_open on our own unreaped child.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    let pidfd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) });
+    let pidfd = pidfd_open(pid);
     let mut output = Vec::new();
+    let mut keep = |chunk: &[u8]| {
+        let room = OUTPUT_MAX - output.len().min(OUTPUT_MAX);
+        output.extend_from_slice(&chunk[..room.min(chunk.len())]);
+    };
+    let mut chunk = [0u8; 4096];
     let mut pipe_open = true;
     let mut exited = false;
     while pipe_open || !exited {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            // SAFETY: our own child's group.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-                libc::kill(pid, libc::SIGKILL);
-            }
-            wait(pid);
+            // Our own child's group, and the child itself if it left it.
+            let _ = kill_process_group(pid, libc::SIGKILL);
+            let _ = kill_process(pid, libc::SIGKILL);
+            wait_for(pid);
             let joined = command.join(" ");
-            return (Kind::Failure, format!("command {joined:?} timed out"));
+            return Outcome::failure(format!("command {joined:?} timed out"));
         }
         let mut fds = [
             libc::pollfd {
@@ -424,67 +422,39 @@ fn exec_probe(
         if pidfd.is_none() && !pipe_open && !exited {
             // Without a pidfd: wait for the exit itself (the loop's deadline
             // kills this process if the command never exits).
-            wait(pid);
+            wait_for(pid);
             break;
         }
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: two valid pollfd entries.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) } < 0 {
+        if crate::os::sys::poll(&mut fds, Some(left)).is_err() {
             continue;
         }
         if fds[0].revents != 0 {
-            let mut chunk = [0u8; 4096];
-            let n = unsafe { libc::read(read.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
-            if n > 0 {
-                let keep = (OUTPUT_MAX - output.len().min(OUTPUT_MAX)).min(n as usize);
-                output.extend_from_slice(&chunk[..keep]);
-            } else if n == 0 || crate::os::errno::errno() != libc::EINTR {
-                pipe_open = false;
+            match read_some(read.as_raw_fd(), &mut chunk) {
+                Ok(n) if n > 0 => keep(&chunk[..n]),
+                _ => pipe_open = false,
             }
         }
         if fds[1].revents != 0 {
             exited = true;
             // A background child of the command may hold the pipe: read what
             // is there now, then stop.
-            unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+            let _ = set_nonblocking(read.as_raw_fd());
             if !pipe_open {
                 break;
             }
         }
         if exited && pipe_open {
-            let mut chunk = [0u8; 4096];
-            loop {
-                let n =
-                    unsafe { libc::read(read.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
-                if n <= 0 {
-                    break;
-                }
-                let keep = (OUTPUT_MAX - output.len().min(OUTPUT_MAX)).min(n as usize);
-                output.extend_from_slice(&chunk[..keep]);
+            while let Ok(n @ 1..) = read_some(read.as_raw_fd(), &mut chunk) {
+                keep(&chunk[..n]);
             }
             break;
         }
     }
-    let status = wait(pid);
+    let status = wait_for(pid);
     let text = String::from_utf8_lossy(&output).into_owned();
     match status {
-        Some(0) => (Kind::Success, text),
-        _ => (Kind::Failure, text),
-    }
-}
-
-/// Reaps our child `pid`; its exit code (`None` if killed by a signal).
-fn wait(pid: i32) -> Option<i32> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waiting for our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid {
-            return libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-        }
-        if r < 0 && crate::os::errno::errno() != libc::EINTR {
-            return None;
-        }
+        Some(0) => Outcome::success(text),
+        _ => Outcome::failure(text),
     }
 }
 
@@ -495,7 +465,7 @@ impl fmt::Display for TimedOut<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let timeout = events::secs(self.0.probe.timeout);
         match &self.0.probe.handler {
-            ProbeHandler::Exec { command } => {
+            ProbeHandler::Action(Action::Exec { command }) => {
                 f.write_str("command \"")?;
                 for (i, part) in command.iter().enumerate() {
                     if i > 0 {

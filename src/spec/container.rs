@@ -205,7 +205,7 @@ fn iana_svc_name_problem(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::handler::Handler;
+    use crate::spec::handler::{Action, Handler};
 
     fn c(text: &str) -> Result<Container, String> {
         parse_container(&json::parse(text)?, "").map_err(|e| e.to_string())
@@ -224,7 +224,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.name.as_deref(), Some("web"));
         assert_eq!(c.ports.len(), 2);
-        let Some(Handler::HttpGet(h)) = &c.lifecycle.as_ref().unwrap().pre_stop else {
+        let Some(Handler::Action(Action::HttpGet(h))) = &c.lifecycle.as_ref().unwrap().pre_stop
+        else {
             panic!()
         };
         assert_eq!(h.port, 8080);

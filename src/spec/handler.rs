@@ -13,11 +13,19 @@ use crate::spec::json::{self, join, PathError};
 use serde_json::Value;
 use std::time::Duration;
 
+/// What an exec, httpGet or tcpSocket handler does: the same for hooks and
+/// probes (the Kubernetes `LifecycleHandler` and `ProbeHandler` share them).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Handler {
+pub enum Action {
     Exec { command: Vec<String> },
     HttpGet(HttpGet),
     TcpSocket { host: String, port: u16 },
+}
+
+/// A lifecycle hook's handler: an action, or a sleep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handler {
+    Action(Action),
     Sleep { duration: Duration },
 }
 
@@ -37,13 +45,43 @@ pub struct HttpGet {
     pub headers: Vec<(String, String)>,
 }
 
+impl Action {
+    /// The Kubernetes name of the handler kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Exec { .. } => "exec",
+            Action::HttpGet(_) => "httpGet",
+            Action::TcpSocket { .. } => "tcpSocket",
+        }
+    }
+
+    /// Whether the action was parsed with [`PortNames::Deferred`] and holds
+    /// a port name still to resolve.
+    pub fn port_pending(&self) -> bool {
+        matches!(
+            self,
+            Action::HttpGet(HttpGet { port: 0, .. }) | Action::TcpSocket { port: 0, .. }
+        )
+    }
+}
+
+/// One line for `--check` and logs: `exec ["cat", "/tmp/healthy"]`,
+/// `httpGet http://127.0.0.1:8080/healthz`, `tcpSocket 127.0.0.1:5432`.
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Exec { command } => write!(f, "exec {command:?}"),
+            Action::HttpGet(h) => write!(f, "httpGet {h}"),
+            Action::TcpSocket { host, port } => write!(f, "tcpSocket {}", HostPort(host, *port)),
+        }
+    }
+}
+
 impl Handler {
     /// The Kubernetes name of the handler kind.
     pub fn kind(&self) -> &'static str {
         match self {
-            Handler::Exec { .. } => "exec",
-            Handler::HttpGet(_) => "httpGet",
-            Handler::TcpSocket { .. } => "tcpSocket",
+            Handler::Action(action) => action.kind(),
             Handler::Sleep { .. } => "sleep",
         }
     }
@@ -52,6 +90,12 @@ impl Handler {
     pub fn describe(&self) -> Describe<'_> {
         Describe(self)
     }
+
+    /// Whether the handler was parsed with [`PortNames::Deferred`] and holds
+    /// a port name still to resolve.
+    pub fn port_pending(&self) -> bool {
+        matches!(self, Handler::Action(action) if action.port_pending())
+    }
 }
 
 pub struct Describe<'a>(&'a Handler);
@@ -59,9 +103,7 @@ pub struct Describe<'a>(&'a Handler);
 impl std::fmt::Display for Describe<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            Handler::Exec { command } => write!(f, "exec {command:?}"),
-            Handler::HttpGet(h) => write!(f, "httpGet {h}"),
-            Handler::TcpSocket { host, port } => write!(f, "tcpSocket {}", HostPort(host, *port)),
+            Handler::Action(action) => action.fmt(f),
             Handler::Sleep { duration } => write!(f, "sleep {}s", duration.as_secs()),
         }
     }
@@ -127,19 +169,8 @@ pub enum PortNames<'a> {
     /// Names resolve to these container ports; any other name is an error.
     Container(&'a [ContainerPort]),
     /// Accepted for now as port 0 (never a valid port), to be parsed again
-    /// once the container's ports are known ([`Handler::port_pending`]).
+    /// once the container's ports are known ([`Action::port_pending`]).
     Deferred,
-}
-
-impl Handler {
-    /// Whether the handler was parsed with [`PortNames::Deferred`] and holds
-    /// a port name still to resolve.
-    pub fn port_pending(&self) -> bool {
-        matches!(
-            self,
-            Handler::HttpGet(HttpGet { port: 0, .. }) | Handler::TcpSocket { port: 0, .. }
-        )
-    }
 }
 
 pub fn parse_lifecycle(v: &Value, path: &str) -> Result<Lifecycle, PathError> {
@@ -196,9 +227,9 @@ pub fn parse_handler_or_shorthand_with(
     ports: PortNames<'_>,
 ) -> Result<Handler, PathError> {
     if v.is_array() {
-        return Ok(Handler::Exec {
+        return Ok(Handler::Action(Action::Exec {
             command: parse_command(v, path)?,
-        });
+        }));
     }
     parse_handler_with(v, path, ports)
 }
@@ -228,7 +259,7 @@ pub(crate) fn one_handler<'v>(
 }
 
 /// An `exec` body: `{"command": [...]}`; `path` ends in `exec`.
-pub(crate) fn parse_exec(body: &Value, path: &str) -> Result<Vec<String>, PathError> {
+fn parse_exec(body: &Value, path: &str) -> Result<Vec<String>, PathError> {
     let o = json::object(body, path, &["command"])?;
     let command = o
         .get("command")
@@ -237,7 +268,7 @@ pub(crate) fn parse_exec(body: &Value, path: &str) -> Result<Vec<String>, PathEr
 }
 
 /// A `tcpSocket` body: (host, port); `path` ends in `tcpSocket`.
-pub(crate) fn parse_tcp_socket(
+fn parse_tcp_socket(
     body: &Value,
     path: &str,
     ports: PortNames<'_>,
@@ -249,6 +280,27 @@ pub(crate) fn parse_tcp_socket(
     ))
 }
 
+/// The body of an `exec`, `httpGet` or `tcpSocket` handler (`kind`; `path`
+/// ends in it), for hooks and probes alike; `None` for any other kind.
+pub(crate) fn parse_action(
+    kind: &str,
+    body: &Value,
+    path: &str,
+    ports: PortNames<'_>,
+) -> Result<Option<Action>, PathError> {
+    Ok(Some(match kind {
+        "exec" => Action::Exec {
+            command: parse_exec(body, path)?,
+        },
+        "httpGet" => Action::HttpGet(parse_http_get(body, path, ports)?),
+        "tcpSocket" => {
+            let (host, port) = parse_tcp_socket(body, path, ports)?;
+            Action::TcpSocket { host, port }
+        }
+        _ => return Ok(None),
+    }))
+}
+
 /// [`parse_handler`], with named ports as `ports` says.
 pub fn parse_handler_with(
     v: &Value,
@@ -258,34 +310,26 @@ pub fn parse_handler_with(
     let obj = json::object(v, path, &KINDS)?;
     let (kind, body) = one_handler(obj, path, &KINDS)?;
     let path = &join(path, kind);
-    match kind {
-        "exec" => Ok(Handler::Exec {
-            command: parse_exec(body, path)?,
-        }),
-        "httpGet" => parse_http_get(body, path, ports).map(Handler::HttpGet),
-        "tcpSocket" => {
-            let (host, port) = parse_tcp_socket(body, path, ports)?;
-            Ok(Handler::TcpSocket { host, port })
-        }
-        _ => {
-            let o = json::object(body, path, &["seconds"])?;
-            let p = join(path, "seconds");
-            let seconds = json::whole(
-                o.get("seconds")
-                    .ok_or_else(|| PathError::new(&p, "Required value"))?,
-                &p,
-            )?;
-            if seconds > MAX_SECONDS {
-                return Err(PathError::new(
-                    &p,
-                    format!("{seconds} is out of range 0-{MAX_SECONDS}"),
-                ));
-            }
-            Ok(Handler::Sleep {
-                duration: Duration::from_secs(seconds),
-            })
-        }
+    if let Some(action) = parse_action(kind, body, path, ports)? {
+        return Ok(Handler::Action(action));
     }
+    // The one kind left: sleep.
+    let o = json::object(body, path, &["seconds"])?;
+    let p = join(path, "seconds");
+    let seconds = json::whole(
+        o.get("seconds")
+            .ok_or_else(|| PathError::new(&p, "Required value"))?,
+        &p,
+    )?;
+    if seconds > MAX_SECONDS {
+        return Err(PathError::new(
+            &p,
+            format!("{seconds} is out of range 0-{MAX_SECONDS}"),
+        ));
+    }
+    Ok(Handler::Sleep {
+        duration: Duration::from_secs(seconds),
+    })
 }
 
 /// The longest duration hookinit accepts anywhere (a year): keeps deadline
@@ -512,7 +556,7 @@ mod tests {
     #[test]
     fn http_defaults_and_headers() {
         let l = lc(r#"{"preStop":{"httpGet":{"port":8080,"httpHeaders":[{"name":"X-A","value":"b"}]}},"stopSignal":"SIGQUIT"}"#).unwrap();
-        let Some(Handler::HttpGet(h)) = l.pre_stop else {
+        let Some(Handler::Action(Action::HttpGet(h))) = l.pre_stop else {
             panic!()
         };
         assert_eq!(

@@ -5,7 +5,7 @@
 //! messages included. exec, httpGet and tcpSocket are parsed by the same code
 //! as the lifecycle hooks' ([`crate::spec::handler`]).
 
-use crate::spec::handler::{self, HostPort, HttpGet, PortNames, DEFAULT_HOST, MAX_SECONDS};
+use crate::spec::handler::{self, Action, HostPort, PortNames, DEFAULT_HOST, MAX_SECONDS};
 use crate::spec::json::{self, join, PathError};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -32,20 +32,11 @@ pub struct Probe {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeHandler {
-    Exec {
-        command: Vec<String>,
-    },
-    HttpGet(HttpGet),
-    TcpSocket {
-        host: String,
-        port: u16,
-    },
+    /// exec, httpGet or tcpSocket, as a hook's.
+    Action(Action),
     /// `grpc.health.v1.Health/Check` on 127.0.0.1 (the pod IP, for the
     /// kubelet); `service` "" asks for the server's overall health.
-    Grpc {
-        port: u16,
-        service: String,
-    },
+    Grpc { port: u16, service: String },
 }
 
 /// Which probe: each has its own rules and event names.
@@ -107,16 +98,13 @@ impl ProbeHandler {
     /// The Kubernetes name of the handler kind.
     pub fn kind(&self) -> &'static str {
         match self {
-            ProbeHandler::Exec { .. } => "exec",
-            ProbeHandler::HttpGet(_) => "httpGet",
-            ProbeHandler::TcpSocket { .. } => "tcpSocket",
+            ProbeHandler::Action(action) => action.kind(),
             ProbeHandler::Grpc { .. } => "grpc",
         }
     }
 
     /// One line for `--check` and events, formatted without allocating:
-    /// `exec ["cat", "/tmp/healthy"]`, `httpGet http://127.0.0.1:8080/healthz`,
-    /// `tcpSocket 127.0.0.1:5432`, `grpc 127.0.0.1:50051 service ""`.
+    /// an action's line, or `grpc 127.0.0.1:50051 service ""`.
     pub fn describe(&self) -> Describe<'_> {
         Describe(self)
     }
@@ -124,14 +112,7 @@ impl ProbeHandler {
     /// The same handler as a lifecycle hook's (its runner), `None` for grpc.
     pub fn as_hook_handler(&self) -> Option<handler::Handler> {
         match self {
-            ProbeHandler::Exec { command } => Some(handler::Handler::Exec {
-                command: command.clone(),
-            }),
-            ProbeHandler::HttpGet(h) => Some(handler::Handler::HttpGet(h.clone())),
-            ProbeHandler::TcpSocket { host, port } => Some(handler::Handler::TcpSocket {
-                host: host.clone(),
-                port: *port,
-            }),
+            ProbeHandler::Action(action) => Some(handler::Handler::Action(action.clone())),
             ProbeHandler::Grpc { .. } => None,
         }
     }
@@ -139,11 +120,7 @@ impl ProbeHandler {
     /// Parsed with [`PortNames::Deferred`] and holding a port name still to
     /// resolve (port 0).
     pub fn port_pending(&self) -> bool {
-        matches!(
-            self,
-            ProbeHandler::HttpGet(HttpGet { port: 0, .. })
-                | ProbeHandler::TcpSocket { port: 0, .. }
-        )
+        matches!(self, ProbeHandler::Action(action) if action.port_pending())
     }
 }
 
@@ -152,11 +129,7 @@ pub struct Describe<'a>(&'a ProbeHandler);
 impl fmt::Display for Describe<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            ProbeHandler::Exec { command } => write!(f, "exec {command:?}"),
-            ProbeHandler::HttpGet(h) => write!(f, "httpGet {h}"),
-            ProbeHandler::TcpSocket { host, port } => {
-                write!(f, "tcpSocket {}", HostPort(host, *port))
-            }
+            ProbeHandler::Action(action) => action.fmt(f),
             ProbeHandler::Grpc { port, service } => {
                 write!(
                     f,
@@ -206,16 +179,9 @@ pub fn parse_probe(
     let obj = json::object(v, path, &FIELDS)?;
     let (handler_kind, body) = handler::one_handler(obj, path, &KINDS)?;
     let hpath = &join(path, handler_kind);
-    let handler = match handler_kind {
-        "exec" => ProbeHandler::Exec {
-            command: handler::parse_exec(body, hpath)?,
-        },
-        "httpGet" => ProbeHandler::HttpGet(handler::parse_http_get(body, hpath, ports)?),
-        "tcpSocket" => {
-            let (host, port) = handler::parse_tcp_socket(body, hpath, ports)?;
-            ProbeHandler::TcpSocket { host, port }
-        }
-        _ => parse_grpc(body, hpath)?,
+    let handler = match handler::parse_action(handler_kind, body, hpath, ports)? {
+        Some(action) => ProbeHandler::Action(action),
+        None => parse_grpc(body, hpath)?,
     };
 
     // validateProbe: every int32 field >= 0; then SetDefaults_Probe's values
@@ -409,9 +375,9 @@ mod tests {
         assert_eq!(
             p,
             Probe {
-                handler: ProbeHandler::Exec {
+                handler: ProbeHandler::Action(Action::Exec {
                     command: vec!["cat".into(), "/tmp/healthy".into()]
-                },
+                }),
                 initial_delay: Duration::from_secs(5),
                 period: Duration::from_secs(2),
                 timeout: Duration::from_secs(3),
@@ -457,7 +423,7 @@ mod tests {
         );
         let h = live(r#"{"httpGet":{"port":8443,"scheme":"HTTP","host":"::1","path":"ready"}}"#)
             .unwrap();
-        let ProbeHandler::HttpGet(get) = &h.handler else {
+        let ProbeHandler::Action(Action::HttpGet(get)) = &h.handler else {
             panic!()
         };
         assert_eq!((get.scheme, get.path.as_str()), (Scheme::Http, "/ready"));

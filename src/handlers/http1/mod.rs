@@ -380,85 +380,8 @@ fn read_body(r: &mut impl BufRead, body: Body) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// TLS with rustls (ring), the server's certificate not verified.
 #[cfg(feature = "https")]
-mod tls {
-    use super::{Duplex, Sock};
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-    use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
-    use std::sync::Arc;
-
-    /// Any certificate, as the kubelet (Go's `InsecureSkipVerify`): a pod's
-    /// endpoint has no certificate a node could check (self-signed, or
-    /// issued for a name other than the pod IP it is reached at). As in Go,
-    /// the handshake's signatures are still checked against the certificate
-    /// the server presents.
-    #[derive(Debug)]
-    struct AnyCertificate(Arc<CryptoProvider>);
-
-    impl ServerCertVerifier for AnyCertificate {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            verify_tls12_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-
-    /// The TLS client over `sock`; the handshake happens with the first write.
-    pub(super) fn wrap(sock: Sock, host: &str) -> Result<Box<dyn Duplex>, String> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-            .with_no_client_auth();
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|_| format!("{host:?} is not a valid TLS server name"))?;
-        let conn =
-            ClientConnection::new(Arc::new(config), name).map_err(|e| format!("TLS: {e}"))?;
-        Ok(Box::new(rustls::StreamOwned::new(conn, sock)))
-    }
-}
+mod tls;
 
 #[cfg(test)]
 mod tests {
