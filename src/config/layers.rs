@@ -10,7 +10,7 @@ use super::ConfigError;
 use crate::events::Format;
 use crate::os::signals::SignalSet;
 use crate::spec::container::{self, Container};
-use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, PortNames};
+use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, Port, PortNames};
 use crate::spec::json::PathError;
 use crate::spec::probe::{self as probe_spec, Probe, ProbeKind};
 use serde_json::Value;
@@ -24,19 +24,80 @@ pub(super) struct Given<T> {
     /// The JSON path of the value inside its source: `preStop` in a
     /// lifecycle object, `livenessProbe` in a container, empty on its own.
     pub(super) path: &'static str,
-    /// The JSON of the value when it names a port still to resolve
-    /// ([`PortNames::Deferred`]): parsed again once the ports are known.
-    pub(super) pending: Option<Value>,
 }
 
 impl<T> Given<T> {
-    fn new(value: T, source: &str, path: &'static str, pending: Option<Value>) -> Self {
+    fn new(value: T, source: &str, path: &'static str) -> Self {
         Given {
             value,
             source: source.to_string(),
             path,
-            pending,
         }
+    }
+}
+
+/// The hooks and probes of one source. `P` is the type of their ports:
+/// [`Port`] as parsed, the number once resolved ([`Layer::resolve`]).
+pub(super) struct Handlers<P> {
+    pub(super) post_start: Option<Given<Handler<P>>>,
+    pub(super) pre_stop: Option<Given<Handler<P>>>,
+    pub(super) startup_probe: Option<Given<Probe<P>>>,
+    pub(super) liveness_probe: Option<Given<Probe<P>>>,
+    pub(super) readiness_probe: Option<Given<Probe<P>>>,
+}
+
+impl<P> Default for Handlers<P> {
+    fn default() -> Self {
+        Handlers {
+            post_start: None,
+            pre_stop: None,
+            startup_probe: None,
+            liveness_probe: None,
+            readiness_probe: None,
+        }
+    }
+}
+
+impl<P> Handlers<P> {
+    fn probe_slot(&mut self, kind: ProbeKind) -> &mut Option<Given<Probe<P>>> {
+        match kind {
+            ProbeKind::Startup => &mut self.startup_probe,
+            ProbeKind::Liveness => &mut self.liveness_probe,
+            ProbeKind::Readiness => &mut self.readiness_probe,
+        }
+    }
+}
+
+/// `given` with its value made by `f` from the value and its path; an error
+/// names the source. Not inlined: the loop over the probes would hold three
+/// copies.
+#[inline(never)]
+fn resolve<T, U>(
+    given: Option<Given<T>>,
+    f: impl FnOnce(T, &'static str) -> Result<U, PathError>,
+) -> Result<Option<Given<U>>, ConfigError> {
+    let Some(Given {
+        value,
+        source,
+        path,
+    }) = given
+    else {
+        return Ok(None);
+    };
+    match f(value, path) {
+        Ok(value) => Ok(Some(Given {
+            value,
+            source,
+            path,
+        })),
+        Err(e) => Err(ConfigError::new(source, e.to_string())),
+    }
+}
+
+/// Moves `theirs` into `mine` if `mine` is unset.
+fn fill<T>(mine: &mut Option<T>, theirs: &mut Option<T>) {
+    if mine.is_none() && theirs.is_some() {
+        *mine = theirs.take();
     }
 }
 
@@ -48,14 +109,12 @@ pub(super) struct Layer {
     pub(super) signal_group: Option<bool>,
     pub(super) subreaper: Option<bool>,
     pub(super) exit_remap: Option<Vec<(i32, i32)>>,
-    /// With the JSON of postStart and preStop when they name a port.
-    pub(super) lifecycle: Option<(Lifecycle, String, [Option<Value>; 2])>,
+    pub(super) lifecycle: Option<(Lifecycle<Port>, String)>,
     pub(super) container: Option<(Container, String)>,
-    pub(super) post_start: Option<Given<Handler>>,
-    pub(super) pre_stop: Option<Given<Handler>>,
-    pub(super) startup_probe: Option<Given<Probe>>,
-    pub(super) liveness_probe: Option<Given<Probe>>,
-    pub(super) readiness_probe: Option<Given<Probe>>,
+    /// Hooks and probes as parsed, port names unresolved.
+    pub(super) given: Handlers<Port>,
+    /// The same, resolved: [`Layer::resolve`].
+    pub(super) handlers: Handlers<u16>,
     /// The named ports of this source's container object, if it has one.
     pub(super) container_ports: Option<Vec<ContainerPort>>,
     pub(super) container_name: Option<String>,
@@ -114,22 +173,12 @@ impl Layer {
             Key::PostStartAfterStartup => {
                 self.post_start_after_startup = Some(boolean(&raw, source)?)
             }
+            // Port names wait for the container's ports: `Layer::resolve`.
             Key::Lifecycle => {
-                let (l, pending) = with_json(&raw, source, |v| {
-                    let l = handler::parse_lifecycle_with(v, "", PortNames::Deferred)
-                        .map_err(path_err)?;
-                    let pending = |h: &Option<Handler>, key: &str| {
-                        h.as_ref()
-                            .filter(|h| h.port_pending())
-                            .map(|_| v[key].clone())
-                    };
-                    let pending = [
-                        pending(&l.post_start, "postStart"),
-                        pending(&l.pre_stop, "preStop"),
-                    ];
-                    Ok((l, pending))
+                let l = with_json(&raw, source, |v| {
+                    handler::parse_lifecycle_with(v, "", None).map_err(path_err)
                 })?;
-                self.lifecycle = Some((l, source.to_string(), pending));
+                self.lifecycle = Some((l, source.to_string()));
             }
             Key::Container => {
                 let c = with_json(&raw, source, |v| {
@@ -138,18 +187,15 @@ impl Layer {
                 self.container = Some((c, source.to_string()));
             }
             Key::PostStart | Key::PreStop => {
-                let (h, pending) = with_json(&raw, source, |v| {
-                    let h = handler::parse_handler_or_shorthand_with(v, "", PortNames::Deferred)
-                        .map_err(path_err)?;
-                    let pending = h.port_pending().then(|| v.clone());
-                    Ok((h, pending))
+                let h = with_json(&raw, source, |v| {
+                    handler::parse_handler_or_shorthand_with(v, "", None).map_err(path_err)
                 })?;
                 let slot = if key == Key::PostStart {
-                    &mut self.post_start
+                    &mut self.given.post_start
                 } else {
-                    &mut self.pre_stop
+                    &mut self.given.pre_stop
                 };
-                *slot = Some(Given::new(h, source, "", pending));
+                *slot = Some(Given::new(h, source, ""));
             }
             Key::StartupProbe | Key::LivenessProbe | Key::ReadinessProbe => {
                 let kind = match key {
@@ -157,13 +203,10 @@ impl Layer {
                     Key::LivenessProbe => ProbeKind::Liveness,
                     _ => ProbeKind::Readiness,
                 };
-                let (p, pending) = with_json(&raw, source, |v| {
-                    let p = probe_spec::parse_probe(v, "", kind, PortNames::Deferred)
-                        .map_err(path_err)?;
-                    let pending = p.handler.port_pending().then(|| v.clone());
-                    Ok((p, pending))
+                let p = with_json(&raw, source, |v| {
+                    probe_spec::parse_probe(v, "", kind, None).map_err(path_err)
                 })?;
-                *self.probe_slot(kind) = Some(Given::new(p, source, "", pending));
+                *self.given.probe_slot(kind) = Some(Given::new(p, source, ""));
             }
             Key::StopSignal => {
                 let sig = match raw {
@@ -198,10 +241,10 @@ impl Layer {
     /// given twice in this one source.
     /// In place: a layer is large, and moving it costs more than the parse.
     pub(super) fn settle(&mut self) -> Result<(), ConfigError> {
-        if let Some((l, lsource, [post_raw, pre_raw])) = self.lifecycle.take() {
-            for (from_lc, raw, slot, name) in [
-                (l.post_start, post_raw, &mut self.post_start, "postStart"),
-                (l.pre_stop, pre_raw, &mut self.pre_stop, "preStop"),
+        if let Some((l, lsource)) = self.lifecycle.take() {
+            for (from_lc, slot, name) in [
+                (l.post_start, &mut self.given.post_start, "postStart"),
+                (l.pre_stop, &mut self.given.pre_stop, "preStop"),
             ] {
                 let Some(h) = from_lc else { continue };
                 if let Some(other) = slot {
@@ -210,7 +253,7 @@ impl Layer {
                         format!("{name} is also set in {lsource}: set each hook in one place only"),
                     ));
                 }
-                *slot = Some(Given::new(h, &lsource, name, raw));
+                *slot = Some(Given::new(h, &lsource, name));
             }
             if let Some(sig) = l.stop_signal {
                 if let Some((_, other)) = &self.stop_signal {
@@ -227,13 +270,13 @@ impl Layer {
             for (from_c, slot, name, path) in [
                 (
                     l.post_start,
-                    &mut self.post_start,
+                    &mut self.given.post_start,
                     "postStart",
                     "lifecycle.postStart",
                 ),
                 (
                     l.pre_stop,
-                    &mut self.pre_stop,
+                    &mut self.given.pre_stop,
                     "preStop",
                     "lifecycle.preStop",
                 ),
@@ -245,7 +288,7 @@ impl Layer {
                         format!("{name} is also set in {csource}: set each hook in one place only"),
                     ));
                 }
-                *slot = Some(Given::new(h, &csource, path, None));
+                *slot = Some(Given::new(h, &csource, path));
             }
             if let Some(sig) = l.stop_signal {
                 if let Some((_, other)) = &self.stop_signal {
@@ -262,7 +305,7 @@ impl Layer {
                 (ProbeKind::Readiness, c.readiness_probe),
             ] {
                 let Some(p) = probe else { continue };
-                let slot = self.probe_slot(kind);
+                let slot = self.given.probe_slot(kind);
                 if let Some(other) = slot {
                     return Err(ConfigError::new(
                         other.source.clone(),
@@ -272,7 +315,7 @@ impl Layer {
                         ),
                     ));
                 }
-                *slot = Some(Given::new(p, &csource, kind.field(), None));
+                *slot = Some(Given::new(p, &csource, kind.field()));
             }
             self.container_name = c.name;
             self.container_ports = Some(c.ports);
@@ -280,57 +323,43 @@ impl Layer {
         Ok(())
     }
 
-    fn probe_slot(&mut self, kind: ProbeKind) -> &mut Option<Given<Probe>> {
-        match kind {
-            ProbeKind::Startup => &mut self.startup_probe,
-            ProbeKind::Liveness => &mut self.liveness_probe,
-            ProbeKind::Readiness => &mut self.readiness_probe,
-        }
-    }
-
-    /// Parses again, now with the container's ports (`None`: no container
-    /// object anywhere), the hooks and probes of this source that name a port.
-    pub(super) fn resolve(&mut self, ports: Option<&[ContainerPort]>) -> Result<(), ConfigError> {
-        let names = ports.map_or(PortNames::Unsupported, PortNames::Container);
-        for slot in [&mut self.post_start, &mut self.pre_stop] {
-            if let Some(g) = slot.as_mut() {
-                if let Some(raw) = g.pending.take() {
-                    g.value = handler::parse_handler_or_shorthand_with(&raw, g.path, names)
-                        .map_err(|e| ConfigError::new(g.source.clone(), e.to_string()))?;
-                }
-            }
-        }
+    /// Resolves the port names of this source's hooks and probes in
+    /// `names`: the ports of the highest source's container object, if any.
+    /// (The hooks and probes of a container object hold numbers only,
+    /// resolved against its own ports as it was parsed.)
+    pub(super) fn resolve(&mut self, names: PortNames<'_>) -> Result<(), ConfigError> {
+        let (given, out) = (&mut self.given, &mut self.handlers);
+        let hook = |g: &mut Option<Given<Handler<Port>>>| {
+            resolve(g.take(), |h: Handler<Port>, path| h.resolve(path, names))
+        };
+        out.post_start = hook(&mut given.post_start)?;
+        out.pre_stop = hook(&mut given.pre_stop)?;
         for kind in ProbeKind::ALL {
-            if let Some(g) = self.probe_slot(kind).as_mut() {
-                if let Some(raw) = g.pending.take() {
-                    g.value = probe_spec::parse_probe(&raw, g.path, kind, names)
-                        .map_err(|e| ConfigError::new(g.source.clone(), e.to_string()))?;
-                }
-            }
+            let p = given.probe_slot(kind).take();
+            *out.probe_slot(kind) = resolve(p, |p: Probe<Port>, path| p.resolve(path, names))?;
         }
         Ok(())
     }
 
-    /// `self` over `lower`: a setting here wins.
     /// Fills what this layer leaves unset from `lower` (a setting here
     /// wins), in place: moving whole layers cost more than parsing them.
     pub(super) fn fill_from(&mut self, lower: &mut Layer) {
-        fn fill<T>(mine: &mut Option<T>, theirs: &mut Option<T>) {
-            if mine.is_none() && theirs.is_some() {
-                *mine = theirs.take();
-            }
-        }
         fill(&mut self.verbosity, &mut lower.verbosity);
         fill(&mut self.log_format, &mut lower.log_format);
         fill(&mut self.signal_group, &mut lower.signal_group);
         fill(&mut self.subreaper, &mut lower.subreaper);
         fill(&mut self.exit_remap, &mut lower.exit_remap);
-        fill(&mut self.post_start, &mut lower.post_start);
-        fill(&mut self.pre_stop, &mut lower.pre_stop);
-        fill(&mut self.startup_probe, &mut lower.startup_probe);
-        fill(&mut self.liveness_probe, &mut lower.liveness_probe);
-        fill(&mut self.readiness_probe, &mut lower.readiness_probe);
-        fill(&mut self.container_ports, &mut lower.container_ports);
+        fill(
+            &mut self.handlers.post_start,
+            &mut lower.handlers.post_start,
+        );
+        fill(&mut self.handlers.pre_stop, &mut lower.handlers.pre_stop);
+        for kind in ProbeKind::ALL {
+            fill(
+                self.handlers.probe_slot(kind),
+                lower.handlers.probe_slot(kind),
+            );
+        }
         fill(&mut self.container_name, &mut lower.container_name);
         fill(
             &mut self.post_start_after_startup,

@@ -22,7 +22,7 @@ pub use sources::{environment, lossy};
 
 use crate::events::Format;
 use crate::os::signals::SignalSet;
-use crate::spec::handler::Handler;
+use crate::spec::handler::{Handler, PortNames};
 use crate::spec::json;
 use crate::spec::probe::{Probe, ProbeKind};
 use layers::{Given, Layer};
@@ -120,7 +120,7 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
             check,
             ready,
             command,
-        } => (check, ready, command),
+        } => (check, ready, command.to_vec()),
     };
 
     flags.settle()?;
@@ -137,12 +137,15 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     // container object of the highest source that has one.
     let ports = flags
         .container_ports
-        .clone()
-        .or_else(|| env.container_ports.clone())
-        .or_else(|| file.container_ports.clone());
-    flags.resolve(ports.as_deref())?;
-    env.resolve(ports.as_deref())?;
-    file.resolve(ports.as_deref())?;
+        .take()
+        .or_else(|| env.container_ports.take())
+        .or_else(|| file.container_ports.take());
+    let names = ports
+        .as_deref()
+        .map_or(PortNames::Unsupported, PortNames::Container);
+    flags.resolve(names)?;
+    env.resolve(names)?;
+    file.resolve(names)?;
     env.fill_from(&mut file);
     flags.fill_from(&mut env);
     let merged = flags;
@@ -174,8 +177,9 @@ pub fn app_reserve(grace: Duration) -> Duration {
 
 /// Cross-setting checks (Kubernetes: a sleep may not outlast the grace period).
 fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
+    let h = l.handlers;
     let grace = l.grace.unwrap_or(DEFAULT_GRACE);
-    for hook in [&l.post_start, &l.pre_stop] {
+    for hook in [&h.post_start, &h.pre_stop] {
         if let Some(Given {
             value: Handler::Sleep { duration },
             source,
@@ -203,7 +207,7 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
         source,
         path,
         ..
-    }) = &l.pre_stop
+    }) = &h.pre_stop
     {
         let usable = grace - app_reserve(grace);
         if *duration > usable {
@@ -227,8 +231,8 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
         signal_group: l.signal_group.unwrap_or(false),
         subreaper: l.subreaper,
         exit_remap: l.exit_remap.unwrap_or_default(),
-        post_start: l.post_start.map(|g| g.value),
-        pre_stop: l.pre_stop.map(|g| g.value),
+        post_start: h.post_start.map(|g| g.value),
+        pre_stop: h.pre_stop.map(|g| g.value),
         grace,
         stop_signal: l.stop_signal.map(|(s, _)| s),
         stop_on: l
@@ -240,9 +244,9 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
         pre_stop_on_exit: l.pre_stop_on_exit.unwrap_or(false),
         pre_stop_drains: l.pre_stop_drains.unwrap_or(false),
         cleanup_timeout: l.cleanup_timeout.unwrap_or(DEFAULT_CLEANUP),
-        startup_probe: l.startup_probe.map(|g| g.value),
-        liveness_probe: l.liveness_probe.map(|g| g.value),
-        readiness_probe: l.readiness_probe.map(|g| g.value),
+        startup_probe: h.startup_probe.map(|g| g.value),
+        liveness_probe: h.liveness_probe.map(|g| g.value),
+        readiness_probe: h.readiness_probe.map(|g| g.value),
         container_name: l.container_name,
         post_start_after_startup: l.post_start_after_startup.unwrap_or(false),
     })

@@ -9,7 +9,7 @@ use crate::spec::json;
 use std::ffi::{OsStr, OsString};
 
 /// What the command line asks for, besides its flags.
-pub(super) enum CommandLine {
+pub(super) enum CommandLine<'a> {
     Help,
     Version,
     /// Settings in the flags layer; `check` and `ready` as given; the app's
@@ -17,13 +17,16 @@ pub(super) enum CommandLine {
     Settings {
         check: bool,
         ready: bool,
-        command: Vec<OsString>,
+        command: &'a [OsString],
     },
 }
 
 /// Reads flags into `flags` up to the command: the first argument that is
 /// not an option, or the one after `--`.
-pub(super) fn flag_layer(args: &[OsString], flags: &mut Layer) -> Result<CommandLine, ConfigError> {
+pub(super) fn flag_layer<'a>(
+    args: &'a [OsString],
+    flags: &mut Layer,
+) -> Result<CommandLine<'a>, ConfigError> {
     let mut check = false;
     let mut ready = false;
     let mut i = 0;
@@ -85,7 +88,7 @@ pub(super) fn flag_layer(args: &[OsString], flags: &mut Layer) -> Result<Command
     Ok(CommandLine::Settings {
         check,
         ready,
-        command: args[i..].to_vec(),
+        command: &args[i..],
     })
 }
 
