@@ -1,7 +1,7 @@
 //! `--check`: the resolved plan, and warnings for settings that are valid
 //! but cannot work as meant on this image.
 
-use super::Config;
+use super::{Config, Grace};
 use crate::os::signals;
 use crate::spec::handler::Handler;
 use crate::spec::probe::{self as probe_spec, ProbeKind};
@@ -11,6 +11,7 @@ impl Config {
     /// The resolved plan, for `--check`.
     pub fn plan(&self) -> String {
         let secs = |d: Duration| crate::events::secs(d).to_string();
+        let grace = Grace::new(self.grace);
         let hook = |h: &Option<Handler>, timeout: Option<Duration>| match h {
             None => "none".to_string(),
             Some(h) => format!(
@@ -63,8 +64,8 @@ impl Config {
             format!(
                 "{} (PreStop may use up to {}; {} kept for the app)",
                 secs(self.grace),
-                secs(self.grace - self.app_reserve()),
-                secs(self.app_reserve())
+                secs(grace.pre_stop()),
+                secs(grace.reserve)
             ),
         );
         line(
@@ -106,7 +107,7 @@ impl Config {
             if self.pre_stop_drains {
                 format!(
                     "yes: after PreStop, wait for the app; the stop signal at the reserve ({} before SIGKILL)",
-                    secs(self.app_reserve())
+                    secs(grace.reserve)
                 )
             } else {
                 "no: the stop signal right after PreStop (as Kubernetes)".into()
@@ -167,7 +168,7 @@ impl Config {
             }
         }
         if self.pre_stop.is_some() {
-            let usable = self.grace - self.app_reserve();
+            let usable = Grace::new(self.grace).pre_stop();
             if usable.is_zero() {
                 out.push(format!(
                     "preStop: the grace period is {}: PreStop has no time at all and is killed as it starts",

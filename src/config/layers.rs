@@ -396,7 +396,10 @@ mod tests {
         assert_eq!(c.grace, Duration::from_secs(3));
         let c = run(&["app"], &[("HOOKINIT_GRACE_PERIOD", "2.5s")]).unwrap();
         assert_eq!(c.grace, Duration::from_millis(2500));
-        assert_eq!(c.app_reserve(), Duration::from_millis(1250));
+        assert_eq!(
+            crate::config::Grace::new(c.grace).reserve,
+            Duration::from_millis(1250)
+        );
     }
 
     #[test]

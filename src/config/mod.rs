@@ -45,6 +45,7 @@ pub struct Config {
     pub exit_remap: Vec<(i32, i32)>,
     pub post_start: Option<Handler>,
     pub pre_stop: Option<Handler>,
+    /// The grace window; [`Grace::new`] splits it for PreStop and the app.
     pub grace: Duration,
     /// `None`: the app gets the signal that started the stop.
     pub stop_signal: Option<i32>,
@@ -75,6 +76,29 @@ pub struct Config {
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(9);
 pub const DEFAULT_CLEANUP: Duration = Duration::from_secs(2);
 pub const DEFAULT_VERBOSITY: u8 = 2;
+
+/// A stop's grace window, and the part of it kept for the app's own
+/// shutdown after PreStop (the "reserve"): 2 s, the kubelet's minimum, or
+/// half the window if that is shorter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grace {
+    pub window: Duration,
+    pub reserve: Duration,
+}
+
+impl Grace {
+    pub fn new(window: Duration) -> Grace {
+        Grace {
+            window,
+            reserve: Duration::from_secs(2).min(window / 2),
+        }
+    }
+
+    /// What PreStop may use: the window less the reserve.
+    pub fn pre_stop(self) -> Duration {
+        self.window - self.reserve
+    }
+}
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -169,12 +193,6 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     Ok(Request::Run(config))
 }
 
-/// Time kept for the app's own shutdown after PreStop: 2 s (the kubelet's
-/// minimum), or half the window if that is shorter.
-pub fn app_reserve(grace: Duration) -> Duration {
-    Duration::from_secs(2).min(grace / 2)
-}
-
 /// Cross-setting checks (Kubernetes: a sleep may not outlast the grace period).
 fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
     let h = l.handlers;
@@ -209,7 +227,8 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
         ..
     }) = &h.pre_stop
     {
-        let usable = grace - app_reserve(grace);
+        let split = Grace::new(grace);
+        let usable = split.pre_stop();
         if *duration > usable {
             return Err(ConfigError::new(
                 source.clone(),
@@ -219,7 +238,7 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
                     duration.as_secs(),
                     crate::events::secs(usable),
                     crate::events::secs(grace),
-                    crate::events::secs(app_reserve(grace)),
+                    crate::events::secs(split.reserve),
                 ),
             ));
         }
@@ -262,12 +281,6 @@ impl Config {
         }
     }
 
-    /// Time kept for the app's own shutdown after PreStop: 2 s (the kubelet's
-    /// minimum), or half the window if that is shorter.
-    pub fn app_reserve(&self) -> Duration {
-        app_reserve(self.grace)
-    }
-
     /// Applies `HOOKINIT_EXIT_REMAP` to an exit code.
     pub fn remap(&self, code: i32) -> i32 {
         self.exit_remap
@@ -301,7 +314,7 @@ mod tests {
                 && c.stop_on.contains(libc::SIGTERM)
                 && c.stop_on.contains(libc::SIGQUIT)
         );
-        assert_eq!(c.app_reserve(), Duration::from_secs(2));
+        assert_eq!(Grace::new(c.grace).reserve, Duration::from_secs(2));
     }
 
     #[test]
