@@ -248,12 +248,7 @@ impl Config {
 fn writable(dir: &std::path::Path) -> Result<(), String> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-    // SAFETY: access with a NUL-terminated path.
-    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
-        Ok(())
-    } else {
-        Err(crate::os::errno::Errno::last().to_string())
-    }
+    crate::os::path::writable(&c).map_err(|e| e.to_string())
 }
 
 /// Whether `program` would be found by `execvp`: a path, or a name in PATH.

@@ -184,44 +184,8 @@ pub(super) fn file_layer(path: &std::path::Path) -> Result<Layer, ConfigError> {
 }
 
 /// The `HOOKINIT_*` entries of the environment as (name, value) pairs.
-/// `environ` is scanned in place: copying the whole environment (what
-/// `std::env::vars_os` does) cost more than everything else at start-up.
 pub fn environment() -> Vec<(OsString, OsString)> {
-    use std::os::unix::ffi::OsStrExt;
-    extern "C" {
-        static environ: *const *const std::ffi::c_char;
-    }
-    let mut vars = Vec::new();
-    // SAFETY: `environ` is the C runtime's NULL-terminated array of
-    // NUL-terminated strings; hookinit does not modify its environment.
-    unsafe {
-        let mut entry = environ;
-        while !entry.is_null() && !(*entry).is_null() {
-            // Compare the prefix first: most entries end there, without a strlen.
-            let prefix = b"HOOKINIT_";
-            let matches = prefix
-                .iter()
-                .enumerate()
-                .all(|(i, &b)| *(*entry).add(i) as u8 == b);
-            let bytes = if matches {
-                std::ffi::CStr::from_ptr(*entry).to_bytes()
-            } else {
-                &[]
-            };
-            if matches {
-                let (name, value) = match bytes.iter().position(|&b| b == b'=') {
-                    Some(i) => (&bytes[..i], &bytes[i + 1..]),
-                    None => (bytes, &b""[..]),
-                };
-                vars.push((
-                    OsStr::from_bytes(name).to_os_string(),
-                    OsStr::from_bytes(value).to_os_string(),
-                ));
-            }
-            entry = entry.add(1);
-        }
-    }
-    vars
+    crate::os::env::vars_with_prefix(b"HOOKINIT_")
 }
 
 /// For messages: an argv element as text.

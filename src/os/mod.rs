@@ -12,12 +12,15 @@
 //! - [`proc`]: /proc, read without allocating.
 //! - [`process`]: signal targets (a process, a group, everyone), pidfds.
 //! - [`fd`]: non-blocking mode, reads; [`time`]: sleeping.
+//! - [`env`]: the environment, read in place; [`path`]: `access`.
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
 pub(crate) mod alloc;
+pub(crate) mod env;
 pub(crate) mod errno;
 pub(crate) mod exit;
 pub(crate) mod fd;
+pub(crate) mod path;
 pub(crate) mod proc;
 pub(crate) mod process;
 pub(crate) mod reap;
