@@ -36,8 +36,9 @@ impl<T> Given<T> {
     }
 }
 
-/// The hooks and probes of one source. `P` is the type of their ports:
-/// [`Port`] as parsed, the number once resolved ([`Layer::resolve`]).
+/// Hooks and probes with where each came from. `P` is the type of their
+/// ports: [`Port`] as parsed, the number once resolved
+/// ([`Layer::resolve_into`]).
 pub(super) struct Handlers<P> {
     pub(super) post_start: Option<Given<Handler<P>>>,
     pub(super) pre_stop: Option<Given<Handler<P>>>,
@@ -68,28 +69,48 @@ impl<P> Handlers<P> {
     }
 }
 
-/// `given` with its value made by `f` from the value and its path; an error
-/// names the source. Not inlined: the loop over the probes would hold three
-/// copies.
-#[inline(never)]
+/// Resolves the value in `from` with `f` (given the value and its path)
+/// and moves it to `to` unless that is set; an error names the source.
+/// Most slots are empty: they cost a test, not a call.
+#[inline(always)]
 fn resolve<T, U>(
-    given: Option<Given<T>>,
+    from: &mut Option<Given<T>>,
+    to: &mut Option<Given<U>>,
     f: impl FnOnce(T, &'static str) -> Result<U, PathError>,
-) -> Result<Option<Given<U>>, ConfigError> {
+) -> Result<(), ConfigError> {
+    match from.is_some() {
+        true => resolve_given(from, to, f),
+        false => Ok(()),
+    }
+}
+
+/// [`resolve`] of a slot that holds a value. Not inlined: the loop over the
+/// probes would hold three copies.
+#[inline(never)]
+fn resolve_given<T, U>(
+    from: &mut Option<Given<T>>,
+    to: &mut Option<Given<U>>,
+    f: impl FnOnce(T, &'static str) -> Result<U, PathError>,
+) -> Result<(), ConfigError> {
     let Some(Given {
         value,
         source,
         path,
-    }) = given
+    }) = from.take()
     else {
-        return Ok(None);
+        return Ok(());
     };
     match f(value, path) {
-        Ok(value) => Ok(Some(Given {
-            value,
-            source,
-            path,
-        })),
+        Ok(value) => {
+            if to.is_none() {
+                *to = Some(Given {
+                    value,
+                    source,
+                    path,
+                });
+            }
+            Ok(())
+        }
         Err(e) => Err(ConfigError::new(source, e.to_string())),
     }
 }
@@ -112,9 +133,7 @@ pub(super) struct Layer {
     pub(super) lifecycle: Option<(Lifecycle<Port>, String)>,
     pub(super) container: Option<(Container, String)>,
     /// Hooks and probes as parsed, port names unresolved.
-    pub(super) given: Handlers<Port>,
-    /// The same, resolved: [`Layer::resolve`].
-    pub(super) handlers: Handlers<u16>,
+    pub(super) handlers: Handlers<Port>,
     /// The named ports of this source's container object, if it has one.
     pub(super) container_ports: Option<Vec<ContainerPort>>,
     pub(super) container_name: Option<String>,
@@ -191,9 +210,9 @@ impl Layer {
                     handler::parse_handler_or_shorthand_with(v, "", None).map_err(path_err)
                 })?;
                 let slot = if key == Key::PostStart {
-                    &mut self.given.post_start
+                    &mut self.handlers.post_start
                 } else {
-                    &mut self.given.pre_stop
+                    &mut self.handlers.pre_stop
                 };
                 *slot = Some(Given::new(h, source, ""));
             }
@@ -206,7 +225,7 @@ impl Layer {
                 let p = with_json(&raw, source, |v| {
                     probe_spec::parse_probe(v, "", kind, None).map_err(path_err)
                 })?;
-                *self.given.probe_slot(kind) = Some(Given::new(p, source, ""));
+                *self.handlers.probe_slot(kind) = Some(Given::new(p, source, ""));
             }
             Key::StopSignal => {
                 let sig = match raw {
@@ -243,8 +262,8 @@ impl Layer {
     pub(super) fn settle(&mut self) -> Result<(), ConfigError> {
         if let Some((l, lsource)) = self.lifecycle.take() {
             for (from_lc, slot, name) in [
-                (l.post_start, &mut self.given.post_start, "postStart"),
-                (l.pre_stop, &mut self.given.pre_stop, "preStop"),
+                (l.post_start, &mut self.handlers.post_start, "postStart"),
+                (l.pre_stop, &mut self.handlers.pre_stop, "preStop"),
             ] {
                 let Some(h) = from_lc else { continue };
                 if let Some(other) = slot {
@@ -270,13 +289,13 @@ impl Layer {
             for (from_c, slot, name, path) in [
                 (
                     l.post_start,
-                    &mut self.given.post_start,
+                    &mut self.handlers.post_start,
                     "postStart",
                     "lifecycle.postStart",
                 ),
                 (
                     l.pre_stop,
-                    &mut self.given.pre_stop,
+                    &mut self.handlers.pre_stop,
                     "preStop",
                     "lifecycle.preStop",
                 ),
@@ -305,7 +324,7 @@ impl Layer {
                 (ProbeKind::Readiness, c.readiness_probe),
             ] {
                 let Some(p) = probe else { continue };
-                let slot = self.given.probe_slot(kind);
+                let slot = self.handlers.probe_slot(kind);
                 if let Some(other) = slot {
                     return Err(ConfigError::new(
                         other.source.clone(),
@@ -324,42 +343,38 @@ impl Layer {
     }
 
     /// Resolves the port names of this source's hooks and probes in
-    /// `names`: the ports of the highest source's container object, if any.
-    /// (The hooks and probes of a container object hold numbers only,
+    /// `names` (the ports of the highest source's container object, if
+    /// any), and moves them to the slots of `merged` that a higher source
+    /// left empty. Every source's are resolved, so that each error shows.
+    /// (A container object's own hooks and probes hold numbers only,
     /// resolved against its own ports as it was parsed.)
-    pub(super) fn resolve(&mut self, names: PortNames<'_>) -> Result<(), ConfigError> {
-        let (given, out) = (&mut self.given, &mut self.handlers);
-        let hook = |g: &mut Option<Given<Handler<Port>>>| {
-            resolve(g.take(), |h: Handler<Port>, path| h.resolve(path, names))
+    pub(super) fn resolve_into(
+        &mut self,
+        names: PortNames<'_>,
+        merged: &mut Handlers<u16>,
+    ) -> Result<(), ConfigError> {
+        let given = &mut self.handlers;
+        let hook = |from: &mut _, to: &mut _| {
+            resolve(from, to, |h: Handler<Port>, path| h.resolve(path, names))
         };
-        out.post_start = hook(&mut given.post_start)?;
-        out.pre_stop = hook(&mut given.pre_stop)?;
+        hook(&mut given.post_start, &mut merged.post_start)?;
+        hook(&mut given.pre_stop, &mut merged.pre_stop)?;
         for kind in ProbeKind::ALL {
-            let p = given.probe_slot(kind).take();
-            *out.probe_slot(kind) = resolve(p, |p: Probe<Port>, path| p.resolve(path, names))?;
+            let (from, to) = (given.probe_slot(kind), merged.probe_slot(kind));
+            resolve(from, to, |p: Probe<Port>, path| p.resolve(path, names))?;
         }
         Ok(())
     }
 
     /// Fills what this layer leaves unset from `lower` (a setting here
     /// wins), in place: moving whole layers cost more than parsing them.
+    /// Hooks and probes merge as they are resolved: [`Layer::resolve_into`].
     pub(super) fn fill_from(&mut self, lower: &mut Layer) {
         fill(&mut self.verbosity, &mut lower.verbosity);
         fill(&mut self.log_format, &mut lower.log_format);
         fill(&mut self.signal_group, &mut lower.signal_group);
         fill(&mut self.subreaper, &mut lower.subreaper);
         fill(&mut self.exit_remap, &mut lower.exit_remap);
-        fill(
-            &mut self.handlers.post_start,
-            &mut lower.handlers.post_start,
-        );
-        fill(&mut self.handlers.pre_stop, &mut lower.handlers.pre_stop);
-        for kind in ProbeKind::ALL {
-            fill(
-                self.handlers.probe_slot(kind),
-                lower.handlers.probe_slot(kind),
-            );
-        }
         fill(&mut self.container_name, &mut lower.container_name);
         fill(
             &mut self.post_start_after_startup,

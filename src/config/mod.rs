@@ -25,7 +25,7 @@ use crate::os::signals::SignalSet;
 use crate::spec::handler::{Handler, PortNames};
 use crate::spec::json;
 use crate::spec::probe::{Probe, ProbeKind};
-use layers::{Given, Layer};
+use layers::{Given, Handlers, Layer};
 use sources::CommandLine;
 use std::ffi::OsString;
 use std::fmt;
@@ -167,14 +167,15 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     let names = ports
         .as_deref()
         .map_or(PortNames::Unsupported, PortNames::Container);
-    flags.resolve(names)?;
-    env.resolve(names)?;
-    file.resolve(names)?;
+    let mut handlers = Handlers::default();
+    flags.resolve_into(names, &mut handlers)?;
+    env.resolve_into(names, &mut handlers)?;
+    file.resolve_into(names, &mut handlers)?;
     env.fill_from(&mut file);
     flags.fill_from(&mut env);
     let merged = flags;
     let check = check || merged.check == Some(true);
-    let config = finish(merged, command)?;
+    let config = finish(merged, &mut handlers, command)?;
     if ready {
         return Ok(Request::Ready(config));
     }
@@ -194,8 +195,7 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
 }
 
 /// Cross-setting checks (Kubernetes: a sleep may not outlast the grace period).
-fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
-    let h = l.handlers;
+fn finish(l: Layer, h: &mut Handlers<u16>, command: Vec<OsString>) -> Result<Config, ConfigError> {
     let grace = l.grace.unwrap_or(DEFAULT_GRACE);
     for hook in [&h.post_start, &h.pre_stop] {
         if let Some(Given {
@@ -250,8 +250,8 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
         signal_group: l.signal_group.unwrap_or(false),
         subreaper: l.subreaper,
         exit_remap: l.exit_remap.unwrap_or_default(),
-        post_start: h.post_start.map(|g| g.value),
-        pre_stop: h.pre_stop.map(|g| g.value),
+        post_start: h.post_start.take().map(|g| g.value),
+        pre_stop: h.pre_stop.take().map(|g| g.value),
         grace,
         stop_signal: l.stop_signal.map(|(s, _)| s),
         stop_on: l
@@ -263,9 +263,9 @@ fn finish(l: Layer, command: Vec<OsString>) -> Result<Config, ConfigError> {
         pre_stop_on_exit: l.pre_stop_on_exit.unwrap_or(false),
         pre_stop_drains: l.pre_stop_drains.unwrap_or(false),
         cleanup_timeout: l.cleanup_timeout.unwrap_or(DEFAULT_CLEANUP),
-        startup_probe: h.startup_probe.map(|g| g.value),
-        liveness_probe: h.liveness_probe.map(|g| g.value),
-        readiness_probe: h.readiness_probe.map(|g| g.value),
+        startup_probe: h.startup_probe.take().map(|g| g.value),
+        liveness_probe: h.liveness_probe.take().map(|g| g.value),
+        readiness_probe: h.readiness_probe.take().map(|g| g.value),
         container_name: l.container_name,
         post_start_after_startup: l.post_start_after_startup.unwrap_or(false),
     })
