@@ -39,7 +39,7 @@ impl<T> Given<T> {
 /// Hooks and probes with where each came from. `P` is the type of their
 /// ports: [`Port`] as parsed, the number once resolved
 /// ([`Layer::resolve_into`]).
-pub(super) struct Handlers<P> {
+pub(super) struct HooksAndProbes<P> {
     pub(super) post_start: Option<Given<Handler<P>>>,
     pub(super) pre_stop: Option<Given<Handler<P>>>,
     pub(super) startup_probe: Option<Given<Probe<P>>>,
@@ -47,9 +47,9 @@ pub(super) struct Handlers<P> {
     pub(super) readiness_probe: Option<Given<Probe<P>>>,
 }
 
-impl<P> Default for Handlers<P> {
+impl<P> Default for HooksAndProbes<P> {
     fn default() -> Self {
-        Handlers {
+        HooksAndProbes {
             post_start: None,
             pre_stop: None,
             startup_probe: None,
@@ -59,66 +59,13 @@ impl<P> Default for Handlers<P> {
     }
 }
 
-impl<P> Handlers<P> {
+impl<P> HooksAndProbes<P> {
     fn probe_slot(&mut self, kind: ProbeKind) -> &mut Option<Given<Probe<P>>> {
         match kind {
             ProbeKind::Startup => &mut self.startup_probe,
             ProbeKind::Liveness => &mut self.liveness_probe,
             ProbeKind::Readiness => &mut self.readiness_probe,
         }
-    }
-}
-
-/// Resolves the value in `from` with `f` (given the value and its path)
-/// and moves it to `to` unless that is set; an error names the source.
-/// Most slots are empty: they cost a test, not a call.
-#[inline(always)]
-fn resolve<T, U>(
-    from: &mut Option<Given<T>>,
-    to: &mut Option<Given<U>>,
-    f: impl FnOnce(T, &'static str) -> Result<U, PathError>,
-) -> Result<(), ConfigError> {
-    match from.is_some() {
-        true => resolve_given(from, to, f),
-        false => Ok(()),
-    }
-}
-
-/// [`resolve`] of a slot that holds a value. Not inlined: the loop over the
-/// probes would hold three copies.
-#[inline(never)]
-fn resolve_given<T, U>(
-    from: &mut Option<Given<T>>,
-    to: &mut Option<Given<U>>,
-    f: impl FnOnce(T, &'static str) -> Result<U, PathError>,
-) -> Result<(), ConfigError> {
-    let Some(Given {
-        value,
-        source,
-        path,
-    }) = from.take()
-    else {
-        return Ok(());
-    };
-    match f(value, path) {
-        Ok(value) => {
-            if to.is_none() {
-                *to = Some(Given {
-                    value,
-                    source,
-                    path,
-                });
-            }
-            Ok(())
-        }
-        Err(e) => Err(ConfigError::new(source, e.to_string())),
-    }
-}
-
-/// Moves `theirs` into `mine` if `mine` is unset.
-fn fill<T>(mine: &mut Option<T>, theirs: &mut Option<T>) {
-    if mine.is_none() && theirs.is_some() {
-        *mine = theirs.take();
     }
 }
 
@@ -133,7 +80,7 @@ pub(super) struct Layer {
     pub(super) lifecycle: Option<(Lifecycle<Port>, String)>,
     pub(super) container: Option<(Container, String)>,
     /// Hooks and probes as parsed, port names unresolved.
-    pub(super) handlers: Handlers<Port>,
+    pub(super) given: HooksAndProbes<Port>,
     /// The named ports of this source's container object, if it has one.
     pub(super) container_ports: Option<Vec<ContainerPort>>,
     pub(super) container_name: Option<String>,
@@ -210,9 +157,9 @@ impl Layer {
                     handler::parse_handler_or_shorthand_with(v, "", None).map_err(path_err)
                 })?;
                 let slot = if key == Key::PostStart {
-                    &mut self.handlers.post_start
+                    &mut self.given.post_start
                 } else {
-                    &mut self.handlers.pre_stop
+                    &mut self.given.pre_stop
                 };
                 *slot = Some(Given::new(h, source, ""));
             }
@@ -225,7 +172,7 @@ impl Layer {
                 let p = with_json(&raw, source, |v| {
                     probe_spec::parse_probe(v, "", kind, None).map_err(path_err)
                 })?;
-                *self.handlers.probe_slot(kind) = Some(Given::new(p, source, ""));
+                *self.given.probe_slot(kind) = Some(Given::new(p, source, ""));
             }
             Key::StopSignal => {
                 let sig = match raw {
@@ -262,8 +209,8 @@ impl Layer {
     pub(super) fn settle(&mut self) -> Result<(), ConfigError> {
         if let Some((l, lsource)) = self.lifecycle.take() {
             for (from_lc, slot, name) in [
-                (l.post_start, &mut self.handlers.post_start, "postStart"),
-                (l.pre_stop, &mut self.handlers.pre_stop, "preStop"),
+                (l.post_start, &mut self.given.post_start, "postStart"),
+                (l.pre_stop, &mut self.given.pre_stop, "preStop"),
             ] {
                 let Some(h) = from_lc else { continue };
                 if let Some(other) = slot {
@@ -289,13 +236,13 @@ impl Layer {
             for (from_c, slot, name, path) in [
                 (
                     l.post_start,
-                    &mut self.handlers.post_start,
+                    &mut self.given.post_start,
                     "postStart",
                     "lifecycle.postStart",
                 ),
                 (
                     l.pre_stop,
-                    &mut self.handlers.pre_stop,
+                    &mut self.given.pre_stop,
                     "preStop",
                     "lifecycle.preStop",
                 ),
@@ -324,7 +271,7 @@ impl Layer {
                 (ProbeKind::Readiness, c.readiness_probe),
             ] {
                 let Some(p) = probe else { continue };
-                let slot = self.handlers.probe_slot(kind);
+                let slot = self.given.probe_slot(kind);
                 if let Some(other) = slot {
                     return Err(ConfigError::new(
                         other.source.clone(),
@@ -351,9 +298,9 @@ impl Layer {
     pub(super) fn resolve_into(
         &mut self,
         names: PortNames<'_>,
-        merged: &mut Handlers<u16>,
+        merged: &mut HooksAndProbes<u16>,
     ) -> Result<(), ConfigError> {
-        let given = &mut self.handlers;
+        let given = &mut self.given;
         let hook = |from: &mut _, to: &mut _| {
             resolve(from, to, |h: Handler<Port>, path| h.resolve(path, names))
         };
@@ -393,6 +340,59 @@ impl Layer {
         fill(&mut self.config, &mut lower.config);
         self.lifecycle = None;
         self.container = None;
+    }
+}
+
+/// Resolves the value in `from` with `f` (given the value and its path)
+/// and moves it to `to` unless that is set; an error names the source.
+/// Most slots are empty: they cost a test, not a call.
+#[inline(always)]
+fn resolve<T, U>(
+    from: &mut Option<Given<T>>,
+    to: &mut Option<Given<U>>,
+    f: impl FnOnce(T, &'static str) -> Result<U, PathError>,
+) -> Result<(), ConfigError> {
+    if from.is_none() {
+        return Ok(());
+    }
+    resolve_given(from, to, f)
+}
+
+/// [`resolve`] of a slot that holds a value. Not inlined: the loop over the
+/// probes would hold three copies.
+#[inline(never)]
+fn resolve_given<T, U>(
+    from: &mut Option<Given<T>>,
+    to: &mut Option<Given<U>>,
+    f: impl FnOnce(T, &'static str) -> Result<U, PathError>,
+) -> Result<(), ConfigError> {
+    let Some(Given {
+        value,
+        source,
+        path,
+    }) = from.take()
+    else {
+        return Ok(());
+    };
+    match f(value, path) {
+        Ok(value) => {
+            if to.is_none() {
+                *to = Some(Given {
+                    value,
+                    source,
+                    path,
+                });
+            }
+            Ok(())
+        }
+        Err(e) => Err(ConfigError::new(source, e.to_string())),
+    }
+}
+
+/// Moves `theirs` into `mine` if `mine` is unset.
+fn fill<T>(mine: &mut Option<T>, theirs: &mut Option<T>) {
+    if mine.is_none() && theirs.is_some() {
+        *mine = theirs.take();
     }
 }
 

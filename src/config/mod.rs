@@ -25,7 +25,7 @@ use crate::os::signals::SignalSet;
 use crate::spec::handler::{Handler, PortNames};
 use crate::spec::json;
 use crate::spec::probe::{Probe, ProbeKind};
-use layers::{Given, Handlers, Layer};
+use layers::{Given, HooksAndProbes, Layer};
 use sources::CommandLine;
 use std::ffi::OsString;
 use std::fmt;
@@ -167,15 +167,15 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     let names = ports
         .as_deref()
         .map_or(PortNames::Unsupported, PortNames::Container);
-    let mut handlers = Handlers::default();
-    flags.resolve_into(names, &mut handlers)?;
-    env.resolve_into(names, &mut handlers)?;
-    file.resolve_into(names, &mut handlers)?;
+    let mut hooks_and_probes = HooksAndProbes::default();
+    flags.resolve_into(names, &mut hooks_and_probes)?;
+    env.resolve_into(names, &mut hooks_and_probes)?;
+    file.resolve_into(names, &mut hooks_and_probes)?;
     env.fill_from(&mut file);
     flags.fill_from(&mut env);
     let merged = flags;
     let check = check || merged.check == Some(true);
-    let config = finish(merged, &mut handlers, command)?;
+    let config = finish(merged, &mut hooks_and_probes, command)?;
     if ready {
         return Ok(Request::Ready(config));
     }
@@ -194,8 +194,13 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     Ok(Request::Run(config))
 }
 
-/// Cross-setting checks (Kubernetes: a sleep may not outlast the grace period).
-fn finish(l: Layer, h: &mut Handlers<u16>, command: Vec<OsString>) -> Result<Config, ConfigError> {
+/// Cross-setting checks (Kubernetes: a sleep may not outlast the grace
+/// period). `h` is taken from, not moved in: a move copies every slot.
+fn finish(
+    l: Layer,
+    h: &mut HooksAndProbes<u16>,
+    command: Vec<OsString>,
+) -> Result<Config, ConfigError> {
     let grace = l.grace.unwrap_or(DEFAULT_GRACE);
     for hook in [&h.post_start, &h.pre_stop] {
         if let Some(Given {

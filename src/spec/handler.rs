@@ -4,9 +4,9 @@
 //! A user pastes their pod spec's JSON unchanged, so field names, defaults and
 //! validation messages follow Kubernetes. A port is parsed into a [`Port`],
 //! a number or a name; a name resolves against a container's `ports`
-//! ([`PortNames`]), and without a container port list it is an error. The handler pieces here (exec, httpGet,
-//! tcpSocket, the one-handler rule) are shared with probes
-//! ([`crate::spec::probe`]).
+//! ([`PortNames`]), and without a container port list it is an error. The
+//! handler pieces here (exec, httpGet, tcpSocket, the one-handler rule) are
+//! shared with probes ([`crate::spec::probe`]).
 
 use crate::os::signals;
 use crate::spec::json::{self, join, PathError};
@@ -219,6 +219,8 @@ impl HttpGet<Port> {
     }
 }
 
+/// A `lifecycle` object, where a port name is an error (every port comes
+/// out a [`Port::Number`]).
 pub fn parse_lifecycle(v: &Value, path: &str) -> Result<Lifecycle<Port>, PathError> {
     parse_lifecycle_with(v, path, Some(PortNames::Unsupported))
 }
