@@ -139,7 +139,7 @@ impl Layer {
             Key::PostStartAfterStartup => {
                 self.post_start_after_startup = Some(boolean(&raw, source)?)
             }
-            // Port names wait for the container's ports: `Layer::resolve`.
+            // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
                 let l = with_json(&raw, source, |v| {
                     handler::parse_lifecycle_with(v, "", None).map_err(path_err)
