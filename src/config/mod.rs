@@ -323,6 +323,15 @@ mod tests {
     }
 
     #[test]
+    fn grace_keeps_two_seconds_or_half_the_window_for_the_app() {
+        let g = |ms| Grace::new(Duration::from_millis(ms));
+        assert_eq!(g(9000).reserve, Duration::from_secs(2));
+        assert_eq!(g(9000).pre_stop(), Duration::from_secs(7));
+        assert_eq!(g(3000).reserve, Duration::from_millis(1500));
+        assert_eq!(g(0).pre_stop(), Duration::ZERO);
+    }
+
+    #[test]
     fn remap_and_no_command() {
         let c = run(&["app"], &[("HOOKINIT_EXIT_REMAP", "143, 130:5")]).unwrap();
         assert_eq!((c.remap(143), c.remap(130), c.remap(1)), (0, 5, 1));
