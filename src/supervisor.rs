@@ -199,7 +199,7 @@ impl Supervisor {
             ready_present: false,
             probe_failure: None,
             grace: cfg.grace,
-            reserve: cfg.app_reserve(),
+            reserve: crate::config::Grace::new(cfg.grace).reserve,
             cfg,
             signals,
             leftovers: Leftovers::new(scope),
@@ -671,7 +671,7 @@ impl Supervisor {
     fn begin_stop(&mut self, trigger: i32, reason: fmt::Arguments<'_>, grace: Duration) {
         self.prober.stop();
         self.grace = grace;
-        self.reserve = crate::config::app_reserve(grace);
+        self.reserve = crate::config::Grace::new(grace).reserve;
         self.remove_ready_file();
         self.hooks.end_early(
             HookKind::PostStart,

@@ -14,13 +14,16 @@
 //! - [`fd`]: non-blocking mode, reads, writes; [`time`]: sleeping.
 //! - [`fork`]: forking hookinit for a handler process; [`wait`]: a blocking
 //!   wait for one child (only in such a process).
+//! - [`env`]: the environment, read in place; [`path`]: `access`.
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
 pub(crate) mod alloc;
+pub(crate) mod env;
 pub(crate) mod errno;
 pub(crate) mod exit;
 pub(crate) mod fd;
 pub(crate) mod fork;
+pub(crate) mod path;
 pub(crate) mod proc;
 pub(crate) mod process;
 pub(crate) mod reap;

@@ -2,28 +2,29 @@
 //! `.spec.containers[i]`: hookinit takes `name`, `ports`, `lifecycle` and the
 //! three probes; every other Container field is known and ignored, and an
 //! unknown field is an error. Named ports in the container's own handlers
-//! resolve against its own `ports`, as in Kubernetes.
+//! resolve against its own `ports` as they are parsed, as in Kubernetes.
 
-use crate::spec::handler::{self, ContainerPort, Lifecycle, PortNames};
+use crate::spec::handler::{self, ContainerPort, Lifecycle, Port, PortNames};
 use crate::spec::json::{self, join, PathError};
 use crate::spec::probe::{parse_probe, Probe, ProbeKind};
 use serde_json::Value;
 
-/// What hookinit takes from a Container.
+/// What hookinit takes from a Container. Its hooks and probes keep the
+/// [`Port`] type of handlers given on their own, but every port is a number.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Container {
     pub name: Option<String>,
     /// The named entries of `ports` (an unnamed one cannot be referred to).
     pub ports: Vec<ContainerPort>,
-    pub lifecycle: Option<Lifecycle>,
-    pub startup_probe: Option<Probe>,
-    pub liveness_probe: Option<Probe>,
-    pub readiness_probe: Option<Probe>,
+    pub lifecycle: Option<Lifecycle<Port>>,
+    pub startup_probe: Option<Probe<Port>>,
+    pub liveness_probe: Option<Probe<Port>>,
+    pub readiness_probe: Option<Probe<Port>>,
 }
 
 impl Container {
     #[cfg(test)]
-    pub fn probe(&self, kind: ProbeKind) -> Option<&Probe> {
+    pub fn probe(&self, kind: ProbeKind) -> Option<&Probe<Port>> {
         match kind {
             ProbeKind::Startup => self.startup_probe.as_ref(),
             ProbeKind::Liveness => self.liveness_probe.as_ref(),
@@ -78,7 +79,7 @@ pub fn parse_container(v: &Value, path: &str) -> Result<Container, PathError> {
         None => Vec::new(),
         Some(p) => parse_ports(p, &join(path, "ports"))?,
     };
-    let names = PortNames::Container(&ports);
+    let names = Some(PortNames::Container(&ports));
     let lifecycle = obj
         .get("lifecycle")
         .map(|l| handler::parse_lifecycle_with(l, &join(path, "lifecycle"), names))
@@ -206,6 +207,7 @@ fn iana_svc_name_problem(name: &str) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::spec::handler::{Action, Handler};
+    use crate::spec::probe::ProbeHandler;
 
     fn c(text: &str) -> Result<Container, String> {
         parse_container(&json::parse(text)?, "").map_err(|e| e.to_string())
@@ -228,19 +230,14 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(h.port, 8080);
-        assert_eq!(
-            c.probe(ProbeKind::Liveness)
-                .unwrap()
-                .handler
-                .describe()
-                .to_string(),
-            "tcpSocket 127.0.0.1:8080"
-        );
-        assert_eq!(
-            c.readiness_probe.unwrap().handler.describe().to_string(),
-            "httpGet http://127.0.0.1:53/"
-        );
+        assert_eq!(h.port, Port::Number(8080));
+        let port = |kind| match &c.probe(kind).unwrap().handler {
+            ProbeHandler::Action(Action::TcpSocket { port, .. }) => port.clone(),
+            ProbeHandler::Action(Action::HttpGet(h)) => h.port.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(port(ProbeKind::Liveness), Port::Number(8080));
+        assert_eq!(port(ProbeKind::Readiness), Port::Number(53));
         assert!(c.startup_probe.is_none());
     }
 

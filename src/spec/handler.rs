@@ -2,11 +2,11 @@
 //! and the four handler kinds, parsed from JSON with errors that carry a path.
 //!
 //! A user pastes their pod spec's JSON unchanged, so field names, defaults and
-//! validation messages follow Kubernetes. Named ports (`"port": "http"`)
-//! resolve against a container's `ports` ([`PortNames`]); without a container
-//! port list a name is an error. The handler pieces here (exec, httpGet,
-//! tcpSocket, the one-handler rule) are shared with probes
-//! ([`crate::spec::probe`]).
+//! validation messages follow Kubernetes. A port is parsed into a [`Port`],
+//! a number or a name; a name resolves against a container's `ports`
+//! ([`PortNames`]), and without a container port list it is an error. The
+//! handler pieces here (exec, httpGet, tcpSocket, the one-handler rule) are
+//! shared with probes ([`crate::spec::probe`]).
 
 use crate::os::signals;
 use crate::spec::json::{self, join, PathError};
@@ -15,17 +15,19 @@ use std::time::Duration;
 
 /// What an exec, httpGet or tcpSocket handler does: the same for hooks and
 /// probes (the Kubernetes `LifecycleHandler` and `ProbeHandler` share them).
+/// `P` is the type of its port: [`Port`] as parsed, the number once resolved
+/// ([`Action::resolve`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum Action<P = u16> {
     Exec { command: Vec<String> },
-    HttpGet(HttpGet),
-    TcpSocket { host: String, port: u16 },
+    HttpGet(HttpGet<P>),
+    TcpSocket { host: String, port: P },
 }
 
-/// A lifecycle hook's handler: an action, or a sleep.
+/// A lifecycle hook's handler: an action, or a sleep. `P` as in [`Action`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Handler {
-    Action(Action),
+pub enum Handler<P = u16> {
+    Action(Action<P>),
     Sleep { duration: Duration },
 }
 
@@ -36,16 +38,16 @@ pub enum Scheme {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpGet {
+pub struct HttpGet<P = u16> {
     pub scheme: Scheme,
     pub host: String,
-    pub port: u16,
+    pub port: P,
     /// Path and optional query, always starting with `/`.
     pub path: String,
     pub headers: Vec<(String, String)>,
 }
 
-impl Action {
+impl<P> Action<P> {
     /// The Kubernetes name of the handler kind.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -53,15 +55,6 @@ impl Action {
             Action::HttpGet(_) => "httpGet",
             Action::TcpSocket { .. } => "tcpSocket",
         }
-    }
-
-    /// Whether the action was parsed with [`PortNames::Deferred`] and holds
-    /// a port name still to resolve.
-    pub fn port_pending(&self) -> bool {
-        matches!(
-            self,
-            Action::HttpGet(HttpGet { port: 0, .. }) | Action::TcpSocket { port: 0, .. }
-        )
     }
 }
 
@@ -77,7 +70,7 @@ impl std::fmt::Display for Action {
     }
 }
 
-impl Handler {
+impl<P> Handler<P> {
     /// The Kubernetes name of the handler kind.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -85,16 +78,12 @@ impl Handler {
             Handler::Sleep { .. } => "sleep",
         }
     }
+}
 
+impl Handler {
     /// One line for `--check` and logs, formatted without allocating.
     pub fn describe(&self) -> Describe<'_> {
         Describe(self)
-    }
-
-    /// Whether the handler was parsed with [`PortNames::Deferred`] and holds
-    /// a port name still to resolve.
-    pub fn port_pending(&self) -> bool {
-        matches!(self, Handler::Action(action) if action.port_pending())
     }
 }
 
@@ -146,12 +135,22 @@ pub fn host_port(host: &str, port: u16) -> String {
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 
-/// The parsed `lifecycle` object.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Lifecycle {
-    pub post_start: Option<Handler>,
-    pub pre_stop: Option<Handler>,
+/// The parsed `lifecycle` object; `P` as in [`Handler`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lifecycle<P = u16> {
+    pub post_start: Option<Handler<P>>,
+    pub pre_stop: Option<Handler<P>>,
     pub stop_signal: Option<i32>,
+}
+
+impl<P> Default for Lifecycle<P> {
+    fn default() -> Self {
+        Lifecycle {
+            post_start: None,
+            pre_stop: None,
+            stop_signal: None,
+        }
+    }
 }
 
 /// A named entry of a Kubernetes Container's `ports`.
@@ -161,30 +160,118 @@ pub struct ContainerPort {
     pub container_port: u16,
 }
 
-/// What a port name (`"port": "http"`) means where a handler is parsed.
+/// A handler's `port` as written: a number 1-65535, or the name of one of
+/// the container's `ports` (`"port": "http"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Port {
+    Number(u16),
+    Named(String),
+}
+
+/// Where a port name is looked up.
 #[derive(Clone, Copy, Debug)]
 pub enum PortNames<'a> {
     /// No container port list: a name is an error.
     Unsupported,
     /// Names resolve to these container ports; any other name is an error.
     Container(&'a [ContainerPort]),
-    /// Accepted for now as port 0 (never a valid port), to be parsed again
-    /// once the container's ports are known ([`Action::port_pending`]).
-    Deferred,
 }
 
-pub fn parse_lifecycle(v: &Value, path: &str) -> Result<Lifecycle, PathError> {
-    parse_lifecycle_with(v, path, PortNames::Unsupported)
+impl Port {
+    /// The number this port stands for, its name looked up in `names`.
+    /// `at` and `kind` place the port for an error: `preStop` and `httpGet`
+    /// for `preStop.httpGet.port`.
+    pub fn number(&self, names: PortNames<'_>, at: &str, kind: &str) -> Result<u16, PathError> {
+        match self {
+            Port::Number(n) => Ok(*n),
+            Port::Named(name) => names.look_up(name, &join(&join(at, kind), "port")),
+        }
+    }
 }
 
-/// [`parse_lifecycle`], with named ports as `ports` says.
+impl PortNames<'_> {
+    /// The number of the container port named `name`; `path` is where the
+    /// name was given.
+    fn look_up(self, name: &str, path: &str) -> Result<u16, PathError> {
+        match self {
+            PortNames::Unsupported => Err(PathError::new(
+                path,
+                format!("named port \"{name}\" is not supported: hookinit has no list of container ports (give the number, or the container's ports in HOOKINIT_CONTAINER)"),
+            )),
+            PortNames::Container(list) => match list.iter().find(|p| p.name == name) {
+                Some(p) => Ok(p.container_port),
+                None if list.is_empty() => Err(PathError::new(
+                    path,
+                    format!("named port \"{name}\" is not among the container's ports: none of them has a name"),
+                )),
+                None => Err(PathError::new(
+                    path,
+                    format!(
+                        "named port \"{name}\" is not among the container's ports (known: {})",
+                        list.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                )),
+            },
+        }
+    }
+}
+
+impl Action<Port> {
+    /// The action with its port resolved in `names`; `path` is where the
+    /// handler holding it sits (`preStop`, `lifecycle.preStop`, `""` on its own).
+    pub fn resolve(self, path: &str, names: PortNames<'_>) -> Result<Action, PathError> {
+        Ok(match self {
+            Action::Exec { command } => Action::Exec { command },
+            Action::HttpGet(h) => Action::HttpGet(h.resolve(path, names)?),
+            Action::TcpSocket { host, port } => Action::TcpSocket {
+                port: port.number(names, path, "tcpSocket")?,
+                host,
+            },
+        })
+    }
+}
+
+impl Handler<Port> {
+    /// The handler with its port resolved in `names`; `path` as in
+    /// [`Action::resolve`].
+    pub fn resolve(self, path: &str, names: PortNames<'_>) -> Result<Handler, PathError> {
+        Ok(match self {
+            Handler::Action(action) => Handler::Action(action.resolve(path, names)?),
+            Handler::Sleep { duration } => Handler::Sleep { duration },
+        })
+    }
+}
+
+impl HttpGet<Port> {
+    /// The same request with its port resolved in `names`; `path` is where
+    /// the handler holding it sits.
+    pub fn resolve(self, path: &str, names: PortNames<'_>) -> Result<HttpGet, PathError> {
+        Ok(HttpGet {
+            port: self.port.number(names, path, "httpGet")?,
+            scheme: self.scheme,
+            host: self.host,
+            path: self.path,
+            headers: self.headers,
+        })
+    }
+}
+
+/// A `lifecycle` object, where a port name is an error (every port comes
+/// out a [`Port::Number`]).
+pub fn parse_lifecycle(v: &Value, path: &str) -> Result<Lifecycle<Port>, PathError> {
+    parse_lifecycle_with(v, path, Some(PortNames::Unsupported))
+}
+
+/// [`parse_lifecycle`], with port names looked up in `ports` as they are
+/// parsed (every port then comes out a [`Port::Number`]), or kept (`None`)
+/// for [`Handler::resolve`] once the container's ports are known.
 pub fn parse_lifecycle_with(
     v: &Value,
     path: &str,
-    ports: PortNames<'_>,
-) -> Result<Lifecycle, PathError> {
+    ports: Option<PortNames<'_>>,
+) -> Result<Lifecycle<Port>, PathError> {
     let obj = json::object(v, path, &["postStart", "preStop", "stopSignal"])?;
-    let handler = |key: &str| -> Result<Option<Handler>, PathError> {
+    let handler = |key: &str| -> Result<Option<Handler<Port>>, PathError> {
         obj.get(key)
             .map(|h| parse_handler_with(h, &join(path, key), ports))
             .transpose()
@@ -216,16 +303,16 @@ pub fn parse_stop_signal(text: &str) -> Result<i32, String> {
 const KINDS: [&str; 4] = ["exec", "httpGet", "tcpSocket", "sleep"];
 
 /// A handler object, or the shorthand `["cmd", "arg"]` meaning exec.
-pub fn parse_handler_or_shorthand(v: &Value, path: &str) -> Result<Handler, PathError> {
-    parse_handler_or_shorthand_with(v, path, PortNames::Unsupported)
+pub fn parse_handler_or_shorthand(v: &Value, path: &str) -> Result<Handler<Port>, PathError> {
+    parse_handler_or_shorthand_with(v, path, Some(PortNames::Unsupported))
 }
 
-/// [`parse_handler_or_shorthand`], with named ports as `ports` says.
+/// [`parse_handler_or_shorthand`], with port names as in [`parse_lifecycle_with`].
 pub fn parse_handler_or_shorthand_with(
     v: &Value,
     path: &str,
-    ports: PortNames<'_>,
-) -> Result<Handler, PathError> {
+    ports: Option<PortNames<'_>>,
+) -> Result<Handler<Port>, PathError> {
     if v.is_array() {
         return Ok(Handler::Action(Action::Exec {
             command: parse_command(v, path)?,
@@ -234,8 +321,8 @@ pub fn parse_handler_or_shorthand_with(
     parse_handler_with(v, path, ports)
 }
 
-pub fn parse_handler(v: &Value, path: &str) -> Result<Handler, PathError> {
-    parse_handler_with(v, path, PortNames::Unsupported)
+pub fn parse_handler(v: &Value, path: &str) -> Result<Handler<Port>, PathError> {
+    parse_handler_with(v, path, Some(PortNames::Unsupported))
 }
 
 /// The Kubernetes rule for an object holding handlers (a hook, a probe):
@@ -271,8 +358,8 @@ fn parse_exec(body: &Value, path: &str) -> Result<Vec<String>, PathError> {
 fn parse_tcp_socket(
     body: &Value,
     path: &str,
-    ports: PortNames<'_>,
-) -> Result<(String, u16), PathError> {
+    ports: Option<PortNames<'_>>,
+) -> Result<(String, Port), PathError> {
     let o = json::object(body, path, &["port", "host"])?;
     Ok((
         parse_host(o.get("host"), path)?,
@@ -286,8 +373,8 @@ pub(crate) fn parse_action(
     kind: &str,
     body: &Value,
     path: &str,
-    ports: PortNames<'_>,
-) -> Result<Option<Action>, PathError> {
+    ports: Option<PortNames<'_>>,
+) -> Result<Option<Action<Port>>, PathError> {
     Ok(Some(match kind {
         "exec" => Action::Exec {
             command: parse_exec(body, path)?,
@@ -301,12 +388,12 @@ pub(crate) fn parse_action(
     }))
 }
 
-/// [`parse_handler`], with named ports as `ports` says.
+/// [`parse_handler`], with port names as in [`parse_lifecycle_with`].
 pub fn parse_handler_with(
     v: &Value,
     path: &str,
-    ports: PortNames<'_>,
-) -> Result<Handler, PathError> {
+    ports: Option<PortNames<'_>>,
+) -> Result<Handler<Port>, PathError> {
     let obj = json::object(v, path, &KINDS)?;
     let (kind, body) = one_handler(obj, path, &KINDS)?;
     let path = &join(path, kind);
@@ -373,38 +460,22 @@ fn parse_command(v: &Value, path: &str) -> Result<Vec<String>, PathError> {
         })
 }
 
-/// `port` in `path`: a number 1-65535, or a name as `ports` says.
+/// `port` in `path`: a number 1-65535, or a name, looked up now in `ports`
+/// unless that is `None`.
 pub(crate) fn parse_port(
     v: Option<&Value>,
     path: &str,
-    ports: PortNames<'_>,
-) -> Result<u16, PathError> {
-    let path = &join(path, "port");
-    match v {
-        None => Err(PathError::new(path, "Required value")),
+    ports: Option<PortNames<'_>>,
+) -> Result<Port, PathError> {
+    let path = join(path, "port");
+    Ok(match v {
+        None => return Err(PathError::new(&path, "Required value")),
         Some(Value::String(name)) => match ports {
-            PortNames::Unsupported => Err(PathError::new(
-                path,
-                format!("named port \"{name}\" is not supported: hookinit has no list of container ports (give the number, or the container's ports in HOOKINIT_CONTAINER)"),
-            )),
-            PortNames::Deferred => Ok(0),
-            PortNames::Container(list) => match list.iter().find(|p| p.name == *name) {
-                Some(p) => Ok(p.container_port),
-                None if list.is_empty() => Err(PathError::new(
-                    path,
-                    format!("named port \"{name}\" is not among the container's ports: none of them has a name"),
-                )),
-                None => Err(PathError::new(
-                    path,
-                    format!(
-                        "named port \"{name}\" is not among the container's ports (known: {})",
-                        list.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                )),
-            },
+            Some(names) => Port::Number(names.look_up(name, &path)?),
+            None => Port::Named(name.clone()),
         },
-        Some(v) => port_number(v, path),
-    }
+        Some(v) => Port::Number(port_number(v, &path)?),
+    })
 }
 
 /// A port number 1-65535 at `path`.
@@ -450,8 +521,8 @@ fn parse_host(v: Option<&Value>, path: &str) -> Result<String, PathError> {
 pub(crate) fn parse_http_get(
     v: &Value,
     path: &str,
-    ports: PortNames<'_>,
-) -> Result<HttpGet, PathError> {
+    ports: Option<PortNames<'_>>,
+) -> Result<HttpGet<Port>, PathError> {
     let o = json::object(v, path, &["path", "port", "host", "scheme", "httpHeaders"])?;
     let scheme = match o.get("scheme") {
         None => Scheme::Http,
@@ -540,7 +611,7 @@ pub(crate) fn parse_http_get(
 mod tests {
     use super::*;
 
-    fn lc(text: &str) -> Result<Lifecycle, String> {
+    fn lc(text: &str) -> Result<Lifecycle<Port>, String> {
         parse_lifecycle(&json::parse(text)?, "").map_err(|e| e.to_string())
     }
 
@@ -561,7 +632,7 @@ mod tests {
         };
         assert_eq!(
             (h.host.as_str(), h.port, h.path.as_str(), h.scheme),
-            ("127.0.0.1", 8080, "/", Scheme::Http)
+            ("127.0.0.1", Port::Number(8080), "/", Scheme::Http)
         );
         assert_eq!(h.headers, vec![("X-A".to_string(), "b".to_string())]);
         assert_eq!(l.stop_signal, Some(libc::SIGQUIT));

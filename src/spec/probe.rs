@@ -5,16 +5,17 @@
 //! messages included. exec, httpGet and tcpSocket are parsed by the same code
 //! as the lifecycle hooks' ([`crate::spec::handler`]).
 
-use crate::spec::handler::{self, Action, HostPort, PortNames, DEFAULT_HOST, MAX_SECONDS};
+use crate::spec::handler::{self, Action, HostPort, Port, PortNames, DEFAULT_HOST, MAX_SECONDS};
 use crate::spec::json::{self, join, PathError};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::time::Duration;
 
-/// A validated probe, defaults applied.
+/// A validated probe, defaults applied. `P` is the type of its handler's
+/// port: [`Port`] as parsed, the number once resolved ([`Probe::resolve`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Probe {
-    pub handler: ProbeHandler,
+pub struct Probe<P = u16> {
+    pub handler: ProbeHandler<P>,
     /// `initialDelaySeconds` (0).
     pub initial_delay: Duration,
     /// `periodSeconds` (10).
@@ -30,10 +31,11 @@ pub struct Probe {
     pub termination_grace: Option<Duration>,
 }
 
+/// A probe's handler; `P` as in [`Probe`]. A grpc port is never a name.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProbeHandler {
+pub enum ProbeHandler<P = u16> {
     /// exec, httpGet or tcpSocket, as a hook's.
-    Action(Action),
+    Action(Action<P>),
     /// `grpc.health.v1.Health/Check` on 127.0.0.1 (the pod IP, for the
     /// kubelet); `service` "" asks for the server's overall health.
     Grpc { port: u16, service: String },
@@ -94,7 +96,7 @@ const FIELDS: [&str; 10] = [
     "terminationGracePeriodSeconds",
 ];
 
-impl ProbeHandler {
+impl<P> ProbeHandler<P> {
     /// The Kubernetes name of the handler kind.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -102,7 +104,9 @@ impl ProbeHandler {
             ProbeHandler::Grpc { .. } => "grpc",
         }
     }
+}
 
+impl ProbeHandler {
     /// One line for `--check` and events, formatted without allocating:
     /// an action's line, or `grpc 127.0.0.1:50051 service ""`.
     pub fn describe(&self) -> Describe<'_> {
@@ -116,11 +120,25 @@ impl ProbeHandler {
             ProbeHandler::Grpc { .. } => None,
         }
     }
+}
 
-    /// Parsed with [`PortNames::Deferred`] and holding a port name still to
-    /// resolve (port 0).
-    pub fn port_pending(&self) -> bool {
-        matches!(self, ProbeHandler::Action(action) if action.port_pending())
+impl Probe<Port> {
+    /// The probe with its handler's port resolved in `names`; `path` is
+    /// where the probe sits (`livenessProbe` in a container, `""` on its own).
+    pub fn resolve(self, path: &str, names: PortNames<'_>) -> Result<Probe, PathError> {
+        let handler = match self.handler {
+            ProbeHandler::Action(action) => ProbeHandler::Action(action.resolve(path, names)?),
+            ProbeHandler::Grpc { port, service } => ProbeHandler::Grpc { port, service },
+        };
+        Ok(Probe {
+            handler,
+            initial_delay: self.initial_delay,
+            period: self.period,
+            timeout: self.timeout,
+            success_threshold: self.success_threshold,
+            failure_threshold: self.failure_threshold,
+            termination_grace: self.termination_grace,
+        })
     }
 }
 
@@ -168,14 +186,15 @@ impl Probe {
 
 /// Parses a `Probe` object at `path` (`""` at the top, `livenessProbe` in a
 /// Container), applies the kubelet's defaults and validates it as the API
-/// server does for `kind`. Port names in httpGet and tcpSocket are handled as
-/// `ports` says; a grpc port is always a number.
+/// server does for `kind`. Port names in httpGet and tcpSocket are looked up
+/// in `ports` as they are parsed, or kept (`None`) for [`Probe::resolve`]; a
+/// grpc port is always a number.
 pub fn parse_probe(
     v: &Value,
     path: &str,
     kind: ProbeKind,
-    ports: PortNames<'_>,
-) -> Result<Probe, PathError> {
+    ports: Option<PortNames<'_>>,
+) -> Result<Probe<Port>, PathError> {
     let obj = json::object(v, path, &FIELDS)?;
     let (handler_kind, body) = handler::one_handler(obj, path, &KINDS)?;
     let hpath = &join(path, handler_kind);
@@ -262,7 +281,7 @@ pub fn parse_probe(
 
 /// A `grpc` body: `{"port": 50051, "service": "name"}`; the port is an int32
 /// in Kubernetes, never a name, and the service defaults to "".
-fn parse_grpc(body: &Value, path: &str) -> Result<ProbeHandler, PathError> {
+fn parse_grpc(body: &Value, path: &str) -> Result<ProbeHandler<Port>, PathError> {
     let o = json::object(body, path, &["port", "service"])?;
     let port = match o.get("port") {
         Some(Value::String(name)) => {
@@ -273,7 +292,8 @@ fn parse_grpc(body: &Value, path: &str) -> Result<ProbeHandler, PathError> {
                 ),
             ))
         }
-        v => handler::parse_port(v, path, PortNames::Unsupported)?,
+        Some(v) => handler::port_number(v, &join(path, "port"))?,
+        None => return Err(PathError::new(&join(path, "port"), "Required value")),
     };
     let service = match o.get("service") {
         None => String::new(),
@@ -329,7 +349,8 @@ mod tests {
     use crate::spec::handler::{ContainerPort, Scheme};
 
     fn probe(kind: ProbeKind, text: &str) -> Result<Probe, String> {
-        parse_probe(&json::parse(text)?, "", kind, PortNames::Unsupported)
+        parse_probe(&json::parse(text)?, "", kind, None)
+            .and_then(|p| p.resolve("", PortNames::Unsupported))
             .map_err(|e| e.to_string())
     }
 
@@ -504,7 +525,7 @@ mod tests {
             &v,
             "livenessProbe",
             ProbeKind::Liveness,
-            PortNames::Container(&ports),
+            Some(PortNames::Container(&ports)),
         )
         .unwrap_err()
         .to_string();
@@ -517,16 +538,29 @@ mod tests {
             &v,
             "readinessProbe",
             ProbeKind::Readiness,
-            PortNames::Container(&ports),
+            Some(PortNames::Container(&ports)),
         )
         .unwrap();
+        let number = ProbeHandler::Action(Action::TcpSocket {
+            host: DEFAULT_HOST.into(),
+            port: Port::Number(8080),
+        });
+        assert_eq!(p.handler, number);
+        // Kept as a name, resolved once the ports are known.
+        let p = parse_probe(&v, "", ProbeKind::Readiness, None).unwrap();
+        assert_eq!(
+            p.handler,
+            ProbeHandler::Action(Action::TcpSocket {
+                host: DEFAULT_HOST.into(),
+                port: Port::Named("http".into())
+            })
+        );
+        let p = p.resolve("", PortNames::Container(&ports)).unwrap();
         assert_eq!(p.handler.describe().to_string(), "tcpSocket 127.0.0.1:8080");
-        let p = parse_probe(&v, "", ProbeKind::Readiness, PortNames::Deferred).unwrap();
-        assert!(p.handler.port_pending());
         let v = json::parse(r#"{"exec":{"command":["true"]},"terminationGracePeriodSeconds":3}"#)
             .unwrap();
         assert_eq!(
-            parse_probe(&v, "readinessProbe", ProbeKind::Readiness, PortNames::Unsupported)
+            parse_probe(&v, "readinessProbe", ProbeKind::Readiness, None)
                 .unwrap_err()
                 .to_string(),
             "readinessProbe.terminationGracePeriodSeconds: Invalid value: 3: must not be set for readinessProbes"

@@ -1,0 +1,305 @@
+//! `--check`: the resolved plan, and warnings for settings that are valid
+//! but cannot work as meant on this image.
+
+use super::{Config, Grace};
+use crate::os::signals;
+use crate::spec::handler::{Action, Handler};
+use crate::spec::probe::{self as probe_spec, ProbeKind};
+use std::time::Duration;
+
+impl Config {
+    /// The resolved plan, for `--check`.
+    pub fn plan(&self) -> String {
+        let secs = |d: Duration| crate::events::secs(d).to_string();
+        let grace = Grace::new(self.grace);
+        let hook = |h: &Option<Handler>, timeout: Option<Duration>| match h {
+            None => "none".to_string(),
+            Some(h) => format!(
+                "{} (timeout: {})",
+                h.describe(),
+                timeout.map_or("none".into(), secs)
+            ),
+        };
+        let mut out = String::new();
+        let mut line = |k: &str, v: String| out.push_str(&format!("{k:<15} {v}\n"));
+        let cmd: Vec<String> = self
+            .command
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        line(
+            "command:",
+            if cmd.is_empty() {
+                "(none given)".into()
+            } else {
+                format!("{cmd:?}")
+            },
+        );
+        if let Some(name) = &self.container_name {
+            line("container:", name.clone());
+        }
+        let mut post_start = hook(&self.post_start, self.post_start_timeout);
+        if self.post_start_after_startup && self.post_start.is_some() {
+            post_start.push_str(if self.startup_probe.is_some() {
+                ", once the startup probe first succeeds"
+            } else {
+                ", with the app (no startup probe)"
+            });
+        }
+        line("postStart:", post_start);
+        line("preStop:", hook(&self.pre_stop, self.pre_stop_timeout));
+        for kind in ProbeKind::ALL {
+            let label = match kind {
+                ProbeKind::Startup => "startup:",
+                ProbeKind::Liveness => "liveness:",
+                ProbeKind::Readiness => "readiness:",
+            };
+            line(
+                label,
+                self.probe(kind).map_or("none".into(), |p| p.plan(kind)),
+            );
+        }
+        line(
+            "grace period:",
+            format!(
+                "{} (PreStop may use up to {}; {} kept for the app)",
+                secs(self.grace),
+                secs(grace.pre_stop()),
+                secs(grace.reserve)
+            ),
+        );
+        line(
+            "stop on:",
+            if self.stop_on.is_empty() {
+                "none".into()
+            } else {
+                self.stop_on
+                    .iter()
+                    .map(|s| signals::name(s).to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        );
+        line(
+            "stop signal:",
+            self.stop_signal.map_or("the signal received".into(), |s| {
+                signals::name(s).to_string()
+            }),
+        );
+        line(
+            "signals go to:",
+            if self.signal_group {
+                "the app's process group".into()
+            } else {
+                "the app only".into()
+            },
+        );
+        line(
+            "preStop on exit:",
+            if self.pre_stop_on_exit {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+        );
+        line(
+            "preStop drains:",
+            if self.pre_stop_drains {
+                format!(
+                    "yes: after PreStop, wait for the app; the stop signal at the reserve ({} before SIGKILL)",
+                    secs(grace.reserve)
+                )
+            } else {
+                "no: the stop signal right after PreStop (as Kubernetes)".into()
+            },
+        );
+        line(
+            "ready file:",
+            self.ready_file
+                .as_ref()
+                .map_or("none".into(), |p| p.display().to_string()),
+        );
+        line(
+            "cleanup:",
+            format!(
+                "leftovers get SIGTERM, then SIGKILL after {}",
+                secs(self.cleanup_timeout)
+            ),
+        );
+        let remap: Vec<String> = self
+            .exit_remap
+            .iter()
+            .map(|(a, b)| format!("{a}->{b}"))
+            .collect();
+        line(
+            "exit remap:",
+            if remap.is_empty() {
+                "none".into()
+            } else {
+                remap.join(", ")
+            },
+        );
+        out
+    }
+}
+
+impl Config {
+    /// What `--check` warns about: settings that are valid but cannot work
+    /// as the user probably means, on this image.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(path) = &self.ready_file {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            if !dir.is_dir() {
+                out.push(format!(
+                    "ready file {}: its directory {} does not exist: the file can never be created (HEALTHCHECK stays unhealthy)",
+                    path.display(),
+                    dir.display()
+                ));
+            } else if let Err(e) = writable(dir) {
+                out.push(format!(
+                    "ready file {}: {} is not writable ({e}): the file can never be created (HEALTHCHECK stays unhealthy)",
+                    path.display(),
+                    dir.display()
+                ));
+            }
+        }
+        if self.pre_stop.is_some() {
+            let usable = Grace::new(self.grace).pre_stop();
+            if usable.is_zero() {
+                out.push(format!(
+                    "preStop: the grace period is {}: PreStop has no time at all and is killed as it starts",
+                    crate::events::secs(self.grace)
+                ));
+            } else if let Some(t) = self.pre_stop_timeout.filter(|t| *t > usable) {
+                out.push(format!(
+                    "preStop: its timeout of {} is longer than the {} it may use of the {} grace period: it is cut there",
+                    crate::events::secs(t),
+                    crate::events::secs(usable),
+                    crate::events::secs(self.grace)
+                ));
+            }
+        } else if self.pre_stop_drains {
+            out.push("preStopDrains has no effect without a PreStop hook".into());
+        }
+        let post_start_waits = self.post_start_after_startup && self.startup_probe.is_some();
+        if self.post_start_after_startup && self.startup_probe.is_none() {
+            out.push("postStartAfterStartup has no effect without a startup probe: PostStart starts with the app".into());
+        }
+        if let Some(h @ Handler::Action(Action::HttpGet(_) | Action::TcpSocket { .. })) =
+            self.post_start.as_ref().filter(|_| !post_start_waits)
+        {
+            out.push(format!(
+                "postStart is {}: it runs at once, beside the app (as in Kubernetes), usually before the app listens, and then fails and stops the container; use an exec hook that waits for the port, e.g. [\"sh\",\"-c\",\"until nc -z 127.0.0.1 PORT; do sleep 0.2; done\"]",
+                h.kind()
+            ));
+        }
+        for (name, hook) in [("postStart", &self.post_start), ("preStop", &self.pre_stop)] {
+            if let Some(Handler::Action(Action::Exec { command })) = hook {
+                if !program_exists(&command[0]) {
+                    out.push(format!(
+                        "{name}: '{}' is not found{} (the hook would fail with exit 127)",
+                        command[0],
+                        if command[0].contains('/') {
+                            ""
+                        } else {
+                            " in PATH"
+                        }
+                    ));
+                }
+            }
+        }
+        for kind in ProbeKind::ALL {
+            if let Some(probe_spec::ProbeHandler::Action(Action::Exec { command })) =
+                self.probe(kind).map(|p| &p.handler)
+            {
+                if !program_exists(&command[0]) {
+                    out.push(format!(
+                        "{}: '{}' is not found{} (the probe would fail with exit 127)",
+                        kind.field(),
+                        command[0],
+                        if command[0].contains('/') {
+                            ""
+                        } else {
+                            " in PATH"
+                        }
+                    ));
+                }
+            }
+        }
+        // One line each: a path may hold a newline.
+        out.iter()
+            .map(|w| {
+                w.chars()
+                    .map(|c| match c {
+                        c if c.is_control() => c.escape_default().to_string(),
+                        c => c.to_string(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Whether hookinit could create a file in `dir` (EROFS, EACCES otherwise).
+fn writable(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    crate::os::path::writable(&c).map_err(|e| e.to_string())
+}
+
+/// Whether `program` would be found by `execvp`: a path, or a name in PATH.
+fn program_exists(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return runnable(std::path::Path::new(program));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/bin:/usr/bin".into());
+    std::env::split_paths(&path).any(|d| runnable(&d.join(program)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::run;
+
+    #[test]
+    fn post_start_after_startup_warnings() {
+        let c = run(
+            &["app"],
+            &[
+                ("HOOKINIT_POST_START_AFTER_STARTUP", "1"),
+                ("HOOKINIT_POST_START", r#"{"httpGet":{"port":80}}"#),
+            ],
+        )
+        .unwrap();
+        let w = c.warnings();
+        assert!(
+            w[0].starts_with("postStartAfterStartup has no effect without a startup probe"),
+            "{w:?}"
+        );
+        assert!(
+            w.iter().any(|w| w.starts_with("postStart is httpGet")),
+            "{w:?}"
+        );
+        let c = run(
+            &["app"],
+            &[
+                ("HOOKINIT_POST_START_AFTER_STARTUP", "1"),
+                ("HOOKINIT_POST_START", r#"{"httpGet":{"port":80}}"#),
+                ("HOOKINIT_STARTUP_PROBE", r#"{"tcpSocket":{"port":80}}"#),
+            ],
+        )
+        .unwrap();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        assert!(c.plan().contains(
+            "postStart:      httpGet http://127.0.0.1:80/ (timeout: none), once the startup probe first succeeds\n"
+        ));
+    }
+}

@@ -1,0 +1,577 @@
+//! Layers: the settings one source gives, how a source's `lifecycle` and
+//! `container` objects fold into its hook and probe slots, the resolution of
+//! named ports, and the merge (a higher source wins).
+
+use super::options::Key;
+use super::values::{
+    boolean, parse_remap, parse_stop_on, seconds, show, text, text_or_bool, with_json, Raw,
+};
+use super::ConfigError;
+use crate::events::Format;
+use crate::os::signals::SignalSet;
+use crate::spec::container::{self, Container};
+use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, Port, PortNames};
+use crate::spec::json::PathError;
+use crate::spec::probe::{self as probe_spec, Probe, ProbeKind};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A hook or probe with where it came from.
+pub(super) struct Given<T> {
+    pub(super) value: T,
+    pub(super) source: String,
+    /// The JSON path of the value inside its source: `preStop` in a
+    /// lifecycle object, `livenessProbe` in a container, empty on its own.
+    pub(super) path: &'static str,
+}
+
+impl<T> Given<T> {
+    fn new(value: T, source: &str, path: &'static str) -> Self {
+        Given {
+            value,
+            source: source.to_string(),
+            path,
+        }
+    }
+}
+
+/// Hooks and probes with where each came from. `P` is the type of their
+/// ports: [`Port`] as parsed, the number once resolved
+/// ([`Layer::resolve_into`]).
+pub(super) struct HooksAndProbes<P> {
+    pub(super) post_start: Option<Given<Handler<P>>>,
+    pub(super) pre_stop: Option<Given<Handler<P>>>,
+    pub(super) startup_probe: Option<Given<Probe<P>>>,
+    pub(super) liveness_probe: Option<Given<Probe<P>>>,
+    pub(super) readiness_probe: Option<Given<Probe<P>>>,
+}
+
+impl<P> Default for HooksAndProbes<P> {
+    fn default() -> Self {
+        HooksAndProbes {
+            post_start: None,
+            pre_stop: None,
+            startup_probe: None,
+            liveness_probe: None,
+            readiness_probe: None,
+        }
+    }
+}
+
+impl<P> HooksAndProbes<P> {
+    fn probe_slot(&mut self, kind: ProbeKind) -> &mut Option<Given<Probe<P>>> {
+        match kind {
+            ProbeKind::Startup => &mut self.startup_probe,
+            ProbeKind::Liveness => &mut self.liveness_probe,
+            ProbeKind::Readiness => &mut self.readiness_probe,
+        }
+    }
+}
+
+/// The settings one source gives; unset ones are `None`.
+#[derive(Default)]
+pub(super) struct Layer {
+    pub(super) verbosity: Option<u8>,
+    pub(super) log_format: Option<Format>,
+    pub(super) signal_group: Option<bool>,
+    pub(super) subreaper: Option<bool>,
+    pub(super) exit_remap: Option<Vec<(i32, i32)>>,
+    pub(super) lifecycle: Option<(Lifecycle<Port>, String)>,
+    pub(super) container: Option<(Container, String)>,
+    /// Hooks and probes as parsed, port names unresolved.
+    pub(super) given: HooksAndProbes<Port>,
+    /// The named ports of this source's container object, if it has one.
+    pub(super) container_ports: Option<Vec<ContainerPort>>,
+    pub(super) container_name: Option<String>,
+    pub(super) post_start_after_startup: Option<bool>,
+    pub(super) stop_signal: Option<(i32, String)>,
+    pub(super) grace: Option<Duration>,
+    pub(super) stop_on: Option<SignalSet>,
+    pub(super) post_start_timeout: Option<Duration>,
+    pub(super) pre_stop_timeout: Option<Duration>,
+    pub(super) ready_file: Option<PathBuf>,
+    pub(super) pre_stop_on_exit: Option<bool>,
+    pub(super) pre_stop_drains: Option<bool>,
+    pub(super) cleanup_timeout: Option<Duration>,
+    pub(super) check: Option<bool>,
+    pub(super) config: Option<PathBuf>,
+}
+
+impl Layer {
+    pub(super) fn set(&mut self, key: Key, raw: Raw<'_>, source: &str) -> Result<(), ConfigError> {
+        let err = |message: String| ConfigError::new(source, message);
+        let path_err = |e: PathError| ConfigError::new(source, e.to_string());
+        match key {
+            Key::Verbosity => {
+                self.verbosity = Some(
+                    match raw {
+                        Raw::Text(t) => t.trim().parse::<u8>().ok().filter(|v| *v <= 3),
+                        Raw::Json(v) => v.as_u64().filter(|v| *v <= 3).map(|v| v as u8),
+                    }
+                    .ok_or_else(|| err(format!("{} is not a verbosity from 0 to 3", show(&raw))))?,
+                )
+            }
+            Key::LogFormat => {
+                self.log_format = Some(match text(&raw, source)?.trim() {
+                    "text" => Format::Text,
+                    "json" => Format::Json,
+                    other => {
+                        return Err(err(format!(
+                            "\"{other}\" is not a log format: use text or json"
+                        )))
+                    }
+                })
+            }
+            Key::SignalGroup => self.signal_group = Some(boolean(&raw, source)?),
+            Key::Subreaper => {
+                self.subreaper = match text_or_bool(&raw) {
+                    Some(t) if t.trim() == "auto" => None,
+                    _ => Some(boolean(&raw, source)?),
+                }
+            }
+            Key::PreStopOnExit => self.pre_stop_on_exit = Some(boolean(&raw, source)?),
+            Key::PreStopDrains => self.pre_stop_drains = Some(boolean(&raw, source)?),
+            Key::Check => self.check = Some(boolean(&raw, source)?),
+            Key::ExitRemap => {
+                self.exit_remap = Some(parse_remap(text(&raw, source)?).map_err(err)?)
+            }
+            Key::PostStartAfterStartup => {
+                self.post_start_after_startup = Some(boolean(&raw, source)?)
+            }
+            // Port names wait for the container's ports: `Layer::resolve_into`.
+            Key::Lifecycle => {
+                let l = with_json(&raw, source, |v| {
+                    handler::parse_lifecycle_with(v, "", None).map_err(path_err)
+                })?;
+                self.lifecycle = Some((l, source.to_string()));
+            }
+            Key::Container => {
+                let c = with_json(&raw, source, |v| {
+                    container::parse_container(v, "").map_err(path_err)
+                })?;
+                self.container = Some((c, source.to_string()));
+            }
+            Key::PostStart | Key::PreStop => {
+                let h = with_json(&raw, source, |v| {
+                    handler::parse_handler_or_shorthand_with(v, "", None).map_err(path_err)
+                })?;
+                let slot = if key == Key::PostStart {
+                    &mut self.given.post_start
+                } else {
+                    &mut self.given.pre_stop
+                };
+                *slot = Some(Given::new(h, source, ""));
+            }
+            Key::StartupProbe | Key::LivenessProbe | Key::ReadinessProbe => {
+                let kind = match key {
+                    Key::StartupProbe => ProbeKind::Startup,
+                    Key::LivenessProbe => ProbeKind::Liveness,
+                    _ => ProbeKind::Readiness,
+                };
+                let p = with_json(&raw, source, |v| {
+                    probe_spec::parse_probe(v, "", kind, None).map_err(path_err)
+                })?;
+                *self.given.probe_slot(kind) = Some(Given::new(p, source, ""));
+            }
+            Key::StopSignal => {
+                let sig = match raw {
+                    Raw::Json(Value::Number(n)) => handler::parse_stop_signal(&n.to_string()),
+                    _ => handler::parse_stop_signal(text(&raw, source)?),
+                }
+                .map_err(err)?;
+                self.stop_signal = Some((sig, source.to_string()));
+            }
+            Key::StopOn => self.stop_on = Some(parse_stop_on(&raw).map_err(err)?),
+            Key::GracePeriod => self.grace = Some(seconds(&raw).map_err(err)?),
+            Key::PostStartTimeout => self.post_start_timeout = Some(seconds(&raw).map_err(err)?),
+            Key::PreStopTimeout => self.pre_stop_timeout = Some(seconds(&raw).map_err(err)?),
+            Key::CleanupTimeout => self.cleanup_timeout = Some(seconds(&raw).map_err(err)?),
+            Key::ReadyFile | Key::Config => {
+                let t = text(&raw, source)?;
+                if t.contains('\0') {
+                    return Err(err("a path may not contain a NUL byte".into()));
+                }
+                let path = Some(PathBuf::from(t));
+                if key == Key::ReadyFile {
+                    self.ready_file = path
+                } else {
+                    self.config = path
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds `lifecycle` into the hook and stop-signal slots, rejecting a hook
+    /// given twice in this one source.
+    /// In place: a layer is large, and moving it costs more than the parse.
+    pub(super) fn settle(&mut self) -> Result<(), ConfigError> {
+        if let Some((l, lsource)) = self.lifecycle.take() {
+            for (from_lc, slot, name) in [
+                (l.post_start, &mut self.given.post_start, "postStart"),
+                (l.pre_stop, &mut self.given.pre_stop, "preStop"),
+            ] {
+                let Some(h) = from_lc else { continue };
+                if let Some(other) = slot {
+                    return Err(ConfigError::new(
+                        other.source.clone(),
+                        format!("{name} is also set in {lsource}: set each hook in one place only"),
+                    ));
+                }
+                *slot = Some(Given::new(h, &lsource, name));
+            }
+            if let Some(sig) = l.stop_signal {
+                if let Some((_, other)) = &self.stop_signal {
+                    return Err(ConfigError::new(
+                        other.clone(),
+                        format!("stopSignal is also set in {lsource}: set it in one place only"),
+                    ));
+                }
+                self.stop_signal = Some((sig, format!("{lsource}: stopSignal")));
+            }
+        }
+        if let Some((c, csource)) = self.container.take() {
+            let l = c.lifecycle.unwrap_or_default();
+            for (from_c, slot, name, path) in [
+                (
+                    l.post_start,
+                    &mut self.given.post_start,
+                    "postStart",
+                    "lifecycle.postStart",
+                ),
+                (
+                    l.pre_stop,
+                    &mut self.given.pre_stop,
+                    "preStop",
+                    "lifecycle.preStop",
+                ),
+            ] {
+                let Some(h) = from_c else { continue };
+                if let Some(other) = slot {
+                    return Err(ConfigError::new(
+                        other.source.clone(),
+                        format!("{name} is also set in {csource}: set each hook in one place only"),
+                    ));
+                }
+                *slot = Some(Given::new(h, &csource, path));
+            }
+            if let Some(sig) = l.stop_signal {
+                if let Some((_, other)) = &self.stop_signal {
+                    return Err(ConfigError::new(
+                        other.clone(),
+                        format!("stopSignal is also set in {csource}: set it in one place only"),
+                    ));
+                }
+                self.stop_signal = Some((sig, format!("{csource}: lifecycle.stopSignal")));
+            }
+            for (kind, probe) in [
+                (ProbeKind::Startup, c.startup_probe),
+                (ProbeKind::Liveness, c.liveness_probe),
+                (ProbeKind::Readiness, c.readiness_probe),
+            ] {
+                let Some(p) = probe else { continue };
+                let slot = self.given.probe_slot(kind);
+                if let Some(other) = slot {
+                    return Err(ConfigError::new(
+                        other.source.clone(),
+                        format!(
+                            "{} is also set in {csource}: set it in one place only",
+                            kind.field()
+                        ),
+                    ));
+                }
+                *slot = Some(Given::new(p, &csource, kind.field()));
+            }
+            self.container_name = c.name;
+            self.container_ports = Some(c.ports);
+        }
+        Ok(())
+    }
+
+    /// Resolves the port names of this source's hooks and probes in
+    /// `names` (the ports of the highest source's container object, if
+    /// any), and moves them to the slots of `merged` that a higher source
+    /// left empty. Every source's are resolved, so that each error shows.
+    /// (A container object's own hooks and probes hold numbers only,
+    /// resolved against its own ports as it was parsed.)
+    pub(super) fn resolve_into(
+        &mut self,
+        names: PortNames<'_>,
+        merged: &mut HooksAndProbes<u16>,
+    ) -> Result<(), ConfigError> {
+        let given = &mut self.given;
+        let hook = |from: &mut _, to: &mut _| {
+            resolve(from, to, |h: Handler<Port>, path| h.resolve(path, names))
+        };
+        hook(&mut given.post_start, &mut merged.post_start)?;
+        hook(&mut given.pre_stop, &mut merged.pre_stop)?;
+        for kind in ProbeKind::ALL {
+            let (from, to) = (given.probe_slot(kind), merged.probe_slot(kind));
+            resolve(from, to, |p: Probe<Port>, path| p.resolve(path, names))?;
+        }
+        Ok(())
+    }
+
+    /// Fills what this layer leaves unset from `lower` (a setting here
+    /// wins), in place: moving whole layers cost more than parsing them.
+    /// Hooks and probes merge as they are resolved: [`Layer::resolve_into`].
+    pub(super) fn fill_from(&mut self, lower: &mut Layer) {
+        fill(&mut self.verbosity, &mut lower.verbosity);
+        fill(&mut self.log_format, &mut lower.log_format);
+        fill(&mut self.signal_group, &mut lower.signal_group);
+        fill(&mut self.subreaper, &mut lower.subreaper);
+        fill(&mut self.exit_remap, &mut lower.exit_remap);
+        fill(&mut self.container_name, &mut lower.container_name);
+        fill(
+            &mut self.post_start_after_startup,
+            &mut lower.post_start_after_startup,
+        );
+        fill(&mut self.stop_signal, &mut lower.stop_signal);
+        fill(&mut self.grace, &mut lower.grace);
+        fill(&mut self.stop_on, &mut lower.stop_on);
+        fill(&mut self.post_start_timeout, &mut lower.post_start_timeout);
+        fill(&mut self.pre_stop_timeout, &mut lower.pre_stop_timeout);
+        fill(&mut self.ready_file, &mut lower.ready_file);
+        fill(&mut self.pre_stop_on_exit, &mut lower.pre_stop_on_exit);
+        fill(&mut self.pre_stop_drains, &mut lower.pre_stop_drains);
+        fill(&mut self.cleanup_timeout, &mut lower.cleanup_timeout);
+        fill(&mut self.check, &mut lower.check);
+        fill(&mut self.config, &mut lower.config);
+        self.lifecycle = None;
+        self.container = None;
+    }
+}
+
+/// Resolves the value in `from` with `f` (given the value and its path)
+/// and moves it to `to` unless that is set; an error names the source.
+/// Most slots are empty: they cost a test, not a call.
+#[inline(always)]
+fn resolve<T, U>(
+    from: &mut Option<Given<T>>,
+    to: &mut Option<Given<U>>,
+    f: impl FnOnce(T, &'static str) -> Result<U, PathError>,
+) -> Result<(), ConfigError> {
+    if from.is_none() {
+        return Ok(());
+    }
+    resolve_given(from, to, f)
+}
+
+/// [`resolve`] of a slot that holds a value. Not inlined: the loop over the
+/// probes would hold three copies.
+#[inline(never)]
+fn resolve_given<T, U>(
+    from: &mut Option<Given<T>>,
+    to: &mut Option<Given<U>>,
+    f: impl FnOnce(T, &'static str) -> Result<U, PathError>,
+) -> Result<(), ConfigError> {
+    let Some(Given {
+        value,
+        source,
+        path,
+    }) = from.take()
+    else {
+        return Ok(());
+    };
+    match f(value, path) {
+        Ok(value) => {
+            if to.is_none() {
+                *to = Some(Given {
+                    value,
+                    source,
+                    path,
+                });
+            }
+            Ok(())
+        }
+        Err(e) => Err(ConfigError::new(source, e.to_string())),
+    }
+}
+
+/// Moves `theirs` into `mine` if `mine` is unset.
+fn fill<T>(mine: &mut Option<T>, theirs: &mut Option<T>) {
+    if mine.is_none() && theirs.is_some() {
+        *mine = theirs.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::run;
+    use crate::spec::handler::Action;
+
+    #[test]
+    fn flag_wins_over_env() {
+        let c = run(
+            &["--grace-period=3", "--", "app"],
+            &[("HOOKINIT_GRACE_PERIOD", "5")],
+        )
+        .unwrap();
+        assert_eq!(c.grace, Duration::from_secs(3));
+        let c = run(&["app"], &[("HOOKINIT_GRACE_PERIOD", "2.5s")]).unwrap();
+        assert_eq!(c.grace, Duration::from_millis(2500));
+        assert_eq!(
+            crate::config::Grace::new(c.grace).reserve,
+            Duration::from_millis(1250)
+        );
+    }
+
+    #[test]
+    fn hook_twice_in_one_source_is_an_error() {
+        let e = run(
+            &["app"],
+            &[
+                (
+                    "HOOKINIT_LIFECYCLE",
+                    r#"{"preStop":{"sleep":{"seconds":1}}}"#,
+                ),
+                ("HOOKINIT_PRE_STOP", r#"["true"]"#),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("HOOKINIT_PRE_STOP: preStop is also set in HOOKINIT_LIFECYCLE"),
+            "{e}"
+        );
+        // A flag overrides the environment without conflict.
+        let c = run(
+            &["--pre-stop", r#"["a"]"#, "app"],
+            &[(
+                "HOOKINIT_LIFECYCLE",
+                r#"{"preStop":{"sleep":{"seconds":1}}}"#,
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            c.pre_stop,
+            Some(Handler::Action(Action::Exec {
+                command: vec!["a".into()]
+            }))
+        );
+    }
+
+    const CONTAINER: &str = r#"{"name":"web","image":"nginx","ports":[{"name":"http","containerPort":8080},{"name":"admin","containerPort":9901}],
+        "livenessProbe":{"httpGet":{"path":"/healthz","port":"http"},"failureThreshold":5},
+        "lifecycle":{"preStop":{"httpGet":{"port":"admin","path":"/drain"}}}}"#;
+
+    #[test]
+    fn probes_and_the_container() {
+        let c = run(
+            &["app"],
+            &[
+                ("HOOKINIT_CONTAINER", CONTAINER),
+                (
+                    "HOOKINIT_READINESS_PROBE",
+                    r#"{"tcpSocket":{"port":"admin"}}"#,
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.container_name.as_deref(), Some("web"));
+        let live = c.liveness_probe.as_ref().unwrap();
+        assert_eq!(
+            live.handler.describe().to_string(),
+            "httpGet http://127.0.0.1:8080/healthz"
+        );
+        assert_eq!(live.failure_threshold, 5);
+        assert_eq!(
+            c.readiness_probe
+                .as_ref()
+                .unwrap()
+                .handler
+                .describe()
+                .to_string(),
+            "tcpSocket 127.0.0.1:9901"
+        );
+        assert_eq!(
+            c.pre_stop.as_ref().unwrap().describe().to_string(),
+            "httpGet http://127.0.0.1:9901/drain"
+        );
+        assert!(c.startup_probe.is_none() && !c.post_start_after_startup);
+        let plan = c.plan();
+        assert!(plan.contains("\ncontainer:      web\n"), "{plan}");
+        assert!(plan.contains("\nstartup:        none\n"), "{plan}");
+        assert!(
+            plan.contains("\nliveness:       httpGet http://127.0.0.1:8080/healthz every 10s, timeout 1s, delay 0s, failure after 5, success after 1 (grace: the container's)\n"),
+            "{plan}"
+        );
+        assert!(
+            plan.contains("\nreadiness:      tcpSocket 127.0.0.1:9901 every 10s, timeout 1s, delay 0s, failure after 3, success after 1\n"),
+            "{plan}"
+        );
+
+        // The container in the file, a probe naming its port in a flag.
+        let dir = std::env::temp_dir().join(format!("hookinit-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.json");
+        std::fs::write(&file, format!(r#"{{"container": {CONTAINER}}}"#)).unwrap();
+        let c = run(
+            &[r#"--startup-probe={"httpGet":{"port":"http"},"failureThreshold":30,"periodSeconds":1}"#, "--post-start-after-startup=1", "app"],
+            &[("HOOKINIT_CONFIG", file.to_str().unwrap())],
+        )
+        .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            c.startup_probe
+                .as_ref()
+                .unwrap()
+                .handler
+                .describe()
+                .to_string(),
+            "httpGet http://127.0.0.1:8080/"
+        );
+        assert!(c.post_start_after_startup && c.liveness_probe.is_some());
+        // A flag overrides the container's probe of a lower source.
+        let c = run(
+            &[r#"--liveness-probe={"exec":{"command":["true"]}}"#, "app"],
+            &[("HOOKINIT_CONTAINER", CONTAINER)],
+        )
+        .unwrap();
+        assert_eq!(c.liveness_probe.unwrap().handler.kind(), "exec");
+    }
+
+    #[test]
+    fn named_port_errors() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("HOOKINIT_LIVENESS_PROBE", r#"{"httpGet":{"port":"http"}}"#)],
+                "HOOKINIT_LIVENESS_PROBE: httpGet.port: named port \"http\" is not supported",
+            ),
+            (
+                &[
+                    ("HOOKINIT_CONTAINER", CONTAINER),
+                    ("HOOKINIT_LIFECYCLE", r#"{"postStart":{"tcpSocket":{"port":"grpc"}}}"#),
+                ],
+                "HOOKINIT_LIFECYCLE: postStart.tcpSocket.port: named port \"grpc\" is not among the container's ports (known: http, admin)",
+            ),
+            (
+                &[
+                    ("HOOKINIT_CONTAINER", CONTAINER),
+                    ("HOOKINIT_LIVENESS_PROBE", r#"{"exec":{"command":["true"]}}"#),
+                ],
+                "HOOKINIT_LIVENESS_PROBE: livenessProbe is also set in HOOKINIT_CONTAINER: set it in one place only",
+            ),
+            (
+                &[
+                    ("HOOKINIT_CONTAINER", CONTAINER),
+                    ("HOOKINIT_PRE_STOP", r#"["true"]"#),
+                ],
+                "HOOKINIT_PRE_STOP: preStop is also set in HOOKINIT_CONTAINER: set each hook in one place only",
+            ),
+            (
+                &[("HOOKINIT_READINESS_PROBE", r#"{"exec":{"command":["true"]},"terminationGracePeriodSeconds":3}"#)],
+                "HOOKINIT_READINESS_PROBE: terminationGracePeriodSeconds: Invalid value: 3: must not be set for readinessProbes",
+            ),
+            (
+                &[("HOOKINIT_POST_START_AFTER_STARTUP", "maybe")],
+                "HOOKINIT_POST_START_AFTER_STARTUP: \"maybe\" is not a boolean",
+            ),
+        ];
+        for (env, want) in cases {
+            let e = run(&["app"], env).unwrap_err();
+            assert!(e.starts_with(want), "{env:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Value parsers: a setting's value, as text (env, flags) or JSON (the
+//! file), into what [`Config`](super::Config) holds. Errors say what is wrong
+//! with the value; the caller adds where it came from.
+
+use super::ConfigError;
+use crate::os::signals::{self, SignalSet};
+use crate::spec::handler::MAX_SECONDS;
+use crate::spec::json;
+use serde_json::Value;
+use std::time::Duration;
+
+/// A value as a source holds it: text (env, flags) or JSON (the file).
+pub(super) enum Raw<'a> {
+    Text(&'a str),
+    Json(&'a Value),
+}
+
+pub(super) fn show(raw: &Raw<'_>) -> String {
+    match raw {
+        Raw::Text(t) => format!("\"{t}\""),
+        Raw::Json(v) => v.to_string(),
+    }
+}
+
+pub(super) fn text<'a>(raw: &Raw<'a>, source: &str) -> Result<&'a str, ConfigError> {
+    match raw {
+        Raw::Text(t) => Ok(t),
+        Raw::Json(Value::String(s)) => Ok(s),
+        Raw::Json(v) => Err(ConfigError::new(
+            source,
+            format!("must be a string, not {}", json::kind(v)),
+        )),
+    }
+}
+
+pub(super) fn text_or_bool<'a>(raw: &Raw<'a>) -> Option<&'a str> {
+    match raw {
+        Raw::Text(t) => Some(t),
+        Raw::Json(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+pub(super) fn boolean(raw: &Raw<'_>, source: &str) -> Result<bool, ConfigError> {
+    let parsed = match raw {
+        Raw::Json(Value::Bool(b)) => Some(*b),
+        Raw::Json(Value::Number(n)) => match n.as_u64() {
+            Some(0) => Some(false),
+            Some(1) => Some(true),
+            _ => None,
+        },
+        _ => match text_or_bool(raw)
+            .map(|t| t.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("1" | "true" | "yes" | "on") => Some(true),
+            Some("0" | "false" | "no" | "off") => Some(false),
+            _ => None,
+        },
+    };
+    parsed.ok_or_else(|| {
+        ConfigError::new(
+            source,
+            format!("{} is not a boolean: use 1 or 0", show(raw)),
+        )
+    })
+}
+
+/// JSON given as text (env, flag) or inline (file).
+pub(super) fn with_json<T>(
+    raw: &Raw<'_>,
+    source: &str,
+    f: impl FnOnce(&Value) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    match raw {
+        Raw::Json(v) => f(v),
+        Raw::Text(t) => f(&json::parse(t).map_err(|e| ConfigError::new(source, e))?),
+    }
+}
+
+/// A duration: seconds as a number (`10`, `2.5`), or Go's and Compose's
+/// syntax (`30s`, `1m30s`, `500ms`, `1h`, `1.5m`). JSON numbers are seconds.
+pub(super) fn seconds(raw: &Raw<'_>) -> Result<Duration, String> {
+    let value = match raw {
+        Raw::Json(Value::Number(n)) => n.as_f64(),
+        Raw::Text(_) | Raw::Json(Value::String(_)) => {
+            parse_duration(text_or_bool(raw).unwrap_or_default().trim())
+        }
+        Raw::Json(_) => None,
+    };
+    match value {
+        None => Err(format!(
+            "{} is not a duration: use seconds (10, 2.5) or 1m30s, 500ms",
+            show(raw)
+        )),
+        Some(v) if !v.is_finite() || v < 0.0 => Err(format!(
+            "{} must be a number of seconds, 0 or more",
+            show(raw)
+        )),
+        Some(v) if v > MAX_SECONDS as f64 => {
+            Err(format!("{} is more than a year of seconds", show(raw)))
+        }
+        Some(v) => Ok(Duration::from_secs_f64(v)),
+    }
+}
+
+/// Seconds in `text`: a plain decimal number, or a sequence of decimal
+/// numbers each with a unit (h, m, s, ms, us, µs, ns), as Go's
+/// `time.ParseDuration` (which Compose uses); `None` if it is neither.
+fn parse_duration(text: &str) -> Option<f64> {
+    let number = decimal;
+    let (sign, rest) = match text.strip_prefix('-') {
+        Some(r) => (-1.0, r),
+        None => (1.0, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if let Some(v) = number(rest) {
+        return Some(sign * v);
+    }
+    let mut total = 0.0;
+    let mut rest = rest;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value = number(&rest[..digits])?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" | "μs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(sign * total)
+}
+
+/// A plain decimal number (`10`, `2.5`, `.5`, `5.`): digits with at most one
+/// point. Not `str::parse::<f64>`, which also takes "inf", "NaN" and
+/// exponents, and whose exact algorithm (12 KB of tables and code) a
+/// duration does not need: digits past the 18th after the point (below a
+/// nanosecond) are dropped.
+fn decimal(t: &str) -> Option<f64> {
+    let (whole, fraction) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() + fraction.len() == 0 || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let mut value = 0.0;
+    for b in whole.bytes() {
+        value = value * 10.0 + f64::from(b - b'0');
+    }
+    let fraction = &fraction[..fraction.len().min(18)];
+    let mut numerator: u64 = 0;
+    for b in fraction.bytes() {
+        numerator = numerator * 10 + u64::from(b - b'0');
+    }
+    Some(value + numerator as f64 / 10f64.powi(fraction.len() as i32))
+}
+
+/// `143:0,130:0`; a bare `143` means `143:0` (tini's `-e`).
+pub(super) fn parse_remap(t: &str) -> Result<Vec<(i32, i32)>, String> {
+    let code = |s: &str| {
+        s.trim()
+            .parse::<u8>()
+            .map(i32::from)
+            .map_err(|_| format!("\"{}\" is not an exit code 0-255", s.trim()))
+    };
+    t.split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| match part.split_once(':') {
+            Some((from, to)) => Ok((code(from)?, code(to)?)),
+            None => Ok((code(part)?, 0)),
+        })
+        .collect()
+}
+
+pub(super) fn parse_stop_on(raw: &Raw<'_>) -> Result<SignalSet, String> {
+    let items: Vec<String> = match raw {
+        Raw::Text(_) | Raw::Json(Value::String(_)) => text_or_bool(raw)
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Raw::Json(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                other => Err(format!("must list signal names, not {}", json::kind(other))),
+            })
+            .collect::<Result<_, _>>()?,
+        Raw::Json(v) => return Err(format!("must be a list of signals, not {}", json::kind(v))),
+    };
+    let mut set = SignalSet::empty();
+    if items.len() == 1 && items[0].eq_ignore_ascii_case("none") {
+        return Ok(set);
+    }
+    for item in items {
+        match signals::parse(&item) {
+            Some(sig) if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == libc::SIGCHLD => {
+                return Err(format!("{} cannot start a stop", signals::name(sig)))
+            }
+            Some(sig) => set.insert(sig),
+            None => return Err(format!("\"{item}\" is not a signal name or number")),
+        }
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::run;
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("HOOKINIT_GRACE_PERIOD", "NaN", "HOOKINIT_GRACE_PERIOD: "),
+            ("HOOKINIT_GRACE_PERIOD", "-1", "must be a number of seconds"),
+            (
+                "HOOKINIT_VERBOSITY",
+                "4",
+                "HOOKINIT_VERBOSITY: \"4\" is not a verbosity",
+            ),
+            (
+                "HOOKINIT_LIFECYCLE",
+                r#"{"preStop":{"httpGet":{"port":70000}}}"#,
+                "HOOKINIT_LIFECYCLE: preStop.httpGet.port: 70000 is out of range 1-65535",
+            ),
+            (
+                "HOOKINIT_STOP_ON",
+                "TERM,KILL",
+                "SIGKILL cannot start a stop",
+            ),
+            ("HOOKINIT_EXIT_REMAP", "143:256", "not an exit code"),
+            ("HOOKINIT_FOO", "1", "HOOKINIT_FOO: unknown variable"),
+        ];
+        for (k, v, want) in cases {
+            let e = run(&["app"], &[(k, v)]).unwrap_err();
+            assert!(e.contains(want), "{k}={v}: {e}");
+        }
+    }
+
+    #[test]
+    fn durations_in_seconds_or_go_syntax() {
+        let d = |t: &str| parse_duration(t);
+        assert_eq!(d("10"), Some(10.0));
+        assert_eq!(d("2.5"), Some(2.5));
+        assert_eq!(d("30s"), Some(30.0));
+        assert_eq!(d("1m30s"), Some(90.0));
+        assert_eq!(d("1.5m"), Some(90.0));
+        assert_eq!(d("500ms"), Some(0.5));
+        assert_eq!(d("1h2m3s4ms"), Some(3723.004));
+        assert_eq!(d("-1s"), Some(-1.0));
+        assert_eq!(d(".5"), Some(0.5));
+        assert_eq!(d("5."), Some(5.0));
+        assert_eq!(d("0.125"), Some(0.125));
+        let ns = |t: &str| Duration::from_secs_f64(d(t).unwrap()).as_nanos();
+        assert_eq!(ns("0.3"), 300_000_000);
+        assert_eq!(ns("1.000000001"), 1_000_000_001);
+        assert_eq!(ns("86399.999999999"), 86_399_999_999_999);
+        assert_eq!(ns("0.0000000019999999999999"), 2);
+        for bad in [
+            "", "m", "1x", "inf", "NaN", "1 m", "s1", "1m30", ".", "1..2s", "1e3", "1.5.2", "+",
+            "-", "0x10", "١",
+        ] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+        let c = run(&["app"], &[("HOOKINIT_GRACE_PERIOD", "1m30s")]).unwrap();
+        assert_eq!(c.grace, Duration::from_secs(90));
+    }
+}
