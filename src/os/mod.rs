@@ -12,6 +12,7 @@
 //! - [`proc`]: /proc, read without allocating.
 //! - [`process`]: signal targets (a process, a group, everyone), pidfds.
 //! - [`fd`]: non-blocking mode, reads; [`time`]: sleeping.
+//! - [`ready_file`]: creating and removing the ready file.
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
 pub(crate) mod alloc;
@@ -20,6 +21,7 @@ pub(crate) mod exit;
 pub(crate) mod fd;
 pub(crate) mod proc;
 pub(crate) mod process;
+pub(crate) mod ready_file;
 pub(crate) mod reap;
 pub mod signals;
 pub(crate) mod spawn;
