@@ -200,13 +200,16 @@ impl Supervisor {
                 app_alive: self.app.alive(),
                 window: self.window,
             };
-            let (phase, actions) = phase::step(self.phase, event, &self.policy, &facts);
-            self.phase = phase;
-            for action in actions.iter() {
-                if let Some(follow) = self.act(action) {
-                    next = Some((follow, Instant::now()));
+            let policy = self.policy;
+            let mut follow = None;
+            // Actions run as they are decided; none reads the phase they lead
+            // to (stored after), and an event they bring comes after them all.
+            self.phase = phase::step(self.phase, event, &policy, &facts, &mut |action| {
+                if let Some(event) = self.act(action) {
+                    follow = Some(event);
                 }
-            }
+            });
+            next = follow.map(|event| (event, Instant::now()));
         }
     }
 
@@ -252,15 +255,21 @@ impl Supervisor {
         if sig == libc::SIGCHLD {
             self.reap_children();
         } else if self.cfg.stop_on.contains(sig) {
-            // What it does depends on how far the stop already is.
-            let window = Self::window(self.cfg.grace);
-            self.dispatch(Event::StopSignal {
-                signal: sig,
-                window,
-            });
+            self.on_stop_signal(sig);
         } else {
             self.forward(sig);
         }
+    }
+
+    /// What a stop signal does depends on how far the stop already is. Kept
+    /// out of line: the loop around [`Self::forward`] stays as small.
+    #[inline(never)]
+    fn on_stop_signal(&mut self, sig: i32) {
+        let window = Self::window(self.cfg.grace);
+        self.dispatch(Event::StopSignal {
+            signal: sig,
+            window,
+        });
     }
 
     /// Reaps every child that ended. A `wait4` that fails, or that says
@@ -284,7 +293,8 @@ impl Supervisor {
                 }
                 Reap::NoChildren => {
                     self.reap_retry.succeeded();
-                    if self.phase.exiting() {
+                    // (Once the exit code is set there is nothing left to decide.)
+                    if self.phase.exiting() && self.exit_code.is_none() {
                         self.dispatch(Event::NoChildLeft);
                     }
                     return;

@@ -1,6 +1,7 @@
 //! The stop, as a pure function: [`step`] takes the phase, an event and the
-//! facts of the moment (the time among them) and returns the next phase and
-//! the actions the loop carries out, in order. No system call, no clock.
+//! facts of the moment (the time among them) and returns the next phase,
+//! handing out the actions the loop carries out, in order. No system call,
+//! no clock.
 //!
 //! | phase    | event                                          | next                          |
 //! |----------|------------------------------------------------|-------------------------------|
@@ -202,52 +203,30 @@ pub enum Action {
     Finish,
 }
 
-const MAX_ACTIONS: usize = 8;
-
-/// A step's actions, kept on the stack (nothing allocates in the loop).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Actions {
-    list: [Option<Action>; MAX_ACTIONS],
-    len: usize,
+/// The next phase. What to do to get there goes to `out`, in order, as it
+/// is decided: the caller carries it out at once (no buffer, no copy), and
+/// stores the phase after.
+pub fn step(
+    phase: Phase,
+    event: Event,
+    policy: &Policy,
+    facts: &Facts,
+    out: &mut impl FnMut(Action),
+) -> Phase {
+    Transition { policy, facts, out }.on(phase, event)
 }
 
-impl Actions {
-    fn new() -> Actions {
-        Actions {
-            list: [None; MAX_ACTIONS],
-            len: 0,
-        }
-    }
-
-    fn push(&mut self, action: Action) {
-        self.list[self.len] = Some(action);
-        self.len += 1;
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = Action> + '_ {
-        self.list[..self.len].iter().flatten().copied()
-    }
-}
-
-/// The next phase and what to do to get there.
-pub fn step(phase: Phase, event: Event, policy: &Policy, facts: &Facts) -> (Phase, Actions) {
-    let mut out = Actions::new();
-    let next = Transition {
-        policy,
-        facts,
-        out: &mut out,
-    }
-    .on(phase, event);
-    (next, out)
-}
-
-struct Transition<'a> {
+struct Transition<'a, F> {
     policy: &'a Policy,
     facts: &'a Facts,
-    out: &'a mut Actions,
+    out: &'a mut F,
 }
 
-impl Transition<'_> {
+impl<F: FnMut(Action)> Transition<'_, F> {
+    fn emit(&mut self, action: Action) {
+        (self.out)(action);
+    }
+
     fn on(&mut self, phase: Phase, event: Event) -> Phase {
         let now = self.facts.now;
         match (phase, event) {
@@ -256,7 +235,7 @@ impl Transition<'_> {
             }
             (Phase::Running, Event::PostStartEnded { outcome, window }) => match outcome {
                 Outcome::Succeeded => {
-                    self.out.push(Action::UpdateReady);
+                    self.emit(Action::UpdateReady);
                     phase
                 }
                 Outcome::Failed if self.facts.app_alive => {
@@ -267,12 +246,12 @@ impl Transition<'_> {
             },
             (_, Event::PostStartEnded { outcome, .. }) => {
                 if outcome == Outcome::Succeeded {
-                    self.out.push(Action::UpdateReady);
+                    self.emit(Action::UpdateReady);
                 }
                 phase
             }
             (Phase::Running, Event::ProbeRestart { kind, window }) if self.facts.app_alive => {
-                self.out.push(Action::RecordProbeFailure(kind));
+                self.emit(Action::RecordProbeFailure(kind));
                 let signal = self.policy.stop_signal.unwrap_or(libc::SIGTERM);
                 self.begin_stop(signal, StopReason::Probe(kind), window)
             }
@@ -282,14 +261,14 @@ impl Transition<'_> {
                     // window: the first stop signal changes nothing, a second
                     // cuts it short.
                     None => {
-                        self.out.push(Action::LogPreStopGoesOn(sig));
+                        self.emit(Action::LogPreStopGoesOn(sig));
                         Phase::PreStop {
                             deadline,
                             signal: Some(sig),
                         }
                     }
                     Some(_) => {
-                        self.out.push(Action::CutPreStopShort(sig));
+                        self.emit(Action::CutPreStopShort(sig));
                         self.after_pre_stop(deadline, signal, Outcome::Failed)
                     }
                 }
@@ -301,11 +280,11 @@ impl Transition<'_> {
                 Event::StopSignal { .. },
             ) => self.send_stop_signal(signal, deadline),
             (Phase::Stopping { .. }, Event::StopSignal { signal, .. }) => {
-                self.out.push(Action::Forward(signal));
+                self.emit(Action::Forward(signal));
                 phase
             }
             (Phase::Draining { .. } | Phase::Killed { .. }, Event::StopSignal { signal, .. }) => {
-                self.out.push(Action::LogStopIgnored(signal));
+                self.emit(Action::LogStopIgnored(signal));
                 phase
             }
             (Phase::PreStop { deadline, signal }, Event::PreStopEnded(outcome)) => {
@@ -313,13 +292,12 @@ impl Transition<'_> {
             }
             (_, Event::AppExited) => self.on_app_exit(phase),
             (Phase::PreStop { deadline, .. }, Event::PreStopCannotWait) => {
-                self.out
-                    .push(Action::CancelHook(HookKind::PreStop, Cancel::AppExited));
+                self.emit(Action::CancelHook(HookKind::PreStop, Cancel::AppExited));
                 self.begin_drain(Some(deadline))
             }
             (_, Event::Tick) => self.on_time(phase, now),
             (Phase::Draining { .. } | Phase::Killed { .. }, Event::NoChildLeft) => {
-                self.out.push(Action::Finish);
+                self.emit(Action::Finish);
                 phase
             }
             _ => phase,
@@ -329,18 +307,18 @@ impl Transition<'_> {
     /// A stop begins: the grace window of `window` opens now.
     fn begin_stop(&mut self, trigger: i32, reason: StopReason, window: Window) -> Phase {
         let now = self.facts.now;
-        self.out.push(Action::StopProber);
-        self.out.push(Action::OpenWindow(window));
-        self.out.push(Action::RemoveReadyFile);
-        self.out.push(Action::CancelHook(
+        self.emit(Action::StopProber);
+        self.emit(Action::OpenWindow(window));
+        self.emit(Action::RemoveReadyFile);
+        self.emit(Action::CancelHook(
             HookKind::PostStart,
             Cancel::ContainerStopping,
         ));
         let deadline = now + window.grace;
         let signal = self.policy.stop_signal.unwrap_or(trigger);
         if self.policy.pre_stop {
-            self.out.push(Action::AnnounceStop(reason));
-            self.out.push(Action::StartPreStop {
+            self.emit(Action::AnnounceStop(reason));
+            self.emit(Action::StartPreStop {
                 budget_start: now,
                 hook_deadline: deadline - window.reserve,
             });
@@ -350,7 +328,7 @@ impl Transition<'_> {
             }
         } else {
             // Signal first, log after: the app should not wait for our log line.
-            self.out.push(Action::SendStopSignal {
+            self.emit(Action::SendStopSignal {
                 signal,
                 announce: Some(reason),
             });
@@ -373,7 +351,7 @@ impl Transition<'_> {
             Some(signal) if self.facts.app_alive => {
                 let signal_at = deadline - self.facts.window.reserve;
                 if self.policy.pre_stop_drains && outcome == Outcome::Succeeded && now < signal_at {
-                    self.out.push(Action::LogAwaitingExit {
+                    self.emit(Action::LogAwaitingExit {
                         signal,
                         left: signal_at - now,
                     });
@@ -391,7 +369,7 @@ impl Transition<'_> {
     }
 
     fn send_stop_signal(&mut self, signal: i32, deadline: Instant) -> Phase {
-        self.out.push(Action::SendStopSignal {
+        self.emit(Action::SendStopSignal {
             signal,
             announce: None,
         });
@@ -400,20 +378,19 @@ impl Transition<'_> {
 
     fn on_app_exit(&mut self, phase: Phase) -> Phase {
         let now = self.facts.now;
-        self.out.push(Action::StopProber);
-        self.out
-            .push(Action::CancelHook(HookKind::PostStart, Cancel::AppExited));
+        self.emit(Action::StopProber);
+        self.emit(Action::CancelHook(HookKind::PostStart, Cancel::AppExited));
         match phase {
             Phase::Running if self.policy.pre_stop_on_exit && self.policy.pre_stop => {
-                self.out.push(Action::RemoveReadyFile);
+                self.emit(Action::RemoveReadyFile);
                 // No app to keep time for: PreStop may use the whole window.
                 let grace = self.policy.grace;
-                self.out.push(Action::OpenWindow(Window {
+                self.emit(Action::OpenWindow(Window {
                     grace,
                     reserve: self.facts.window.reserve,
                 }));
                 let deadline = now + grace;
-                self.out.push(Action::StartPreStop {
+                self.emit(Action::StartPreStop {
                     budget_start: now,
                     hook_deadline: deadline,
                 });
@@ -429,7 +406,7 @@ impl Transition<'_> {
                 // timeout, so that it is logged with its real outcome. If it
                 // cannot wait, `PreStopCannotWait` follows.
                 let until = (now + self.policy.cleanup_timeout).min(deadline);
-                self.out.push(Action::LetPreStopFinish { until });
+                self.emit(Action::LetPreStopFinish { until });
                 Phase::PreStop {
                     deadline,
                     signal: None,
@@ -445,12 +422,12 @@ impl Transition<'_> {
     /// The app is gone: SIGTERM to whatever it left, SIGKILL at the deadline
     /// (the cleanup timeout, never past the grace deadline `cap`).
     fn begin_drain(&mut self, cap: Option<Instant>) -> Phase {
-        self.out.push(Action::RemoveReadyFile);
+        self.emit(Action::RemoveReadyFile);
         let mut deadline = self.facts.now + self.policy.cleanup_timeout;
         if let Some(cap) = cap {
             deadline = deadline.min(cap);
         }
-        self.out.push(Action::TermLeftovers);
+        self.emit(Action::TermLeftovers);
         Phase::Draining { deadline }
     }
 
@@ -472,8 +449,8 @@ impl Transition<'_> {
                 self.kill_everything(KillReason::LeftoversIgnoredTerm)
             }
             Phase::Killed { deadline } if now >= deadline => {
-                self.out.push(Action::LogNotReaped);
-                self.out.push(Action::Finish);
+                self.emit(Action::LogNotReaped);
+                self.emit(Action::Finish);
                 phase
             }
             _ => phase,
@@ -481,7 +458,7 @@ impl Transition<'_> {
     }
 
     fn kill_everything(&mut self, reason: KillReason) -> Phase {
-        self.out.push(Action::KillEverything(reason));
+        self.emit(Action::KillEverything(reason));
         Phase::Killed {
             deadline: self.facts.now + KILLED_WAIT,
         }

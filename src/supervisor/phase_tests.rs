@@ -61,8 +61,8 @@ impl World {
             app_alive: self.app_alive,
             window: WINDOW,
         };
-        let (got, out) = step(phase, event, &self.policy, &facts);
-        let out: Vec<Action> = out.iter().collect();
+        let mut out = Vec::new();
+        let got = step(phase, event, &self.policy, &facts, &mut |a| out.push(a));
         assert_eq!(
             (got, out.as_slice()),
             (next, actions),
