@@ -15,6 +15,7 @@
 //! - [`fork`]: forking hookinit for a handler process; [`wait`]: a blocking
 //!   wait for one child (only in such a process).
 //! - [`env`]: the environment, read in place; [`path`]: `access`.
+//! - [`ready_file`]: creating and removing the ready file.
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
 pub(crate) mod alloc;
@@ -26,6 +27,7 @@ pub(crate) mod fork;
 pub(crate) mod path;
 pub(crate) mod proc;
 pub(crate) mod process;
+pub(crate) mod ready_file;
 pub(crate) mod reap;
 pub mod signals;
 pub(crate) mod spawn;

@@ -1,0 +1,287 @@
+//! Carrying out the stop's actions: signals, hooks, the ready file, the
+//! exit code. Each action's event lines are written here.
+
+use super::phase::{Action, Cancel, Event, KillReason, Phase, StopReason};
+use super::Supervisor;
+use crate::events::{self, Level};
+use crate::hooks::HookKind;
+use crate::leftovers::Signalled;
+use crate::os::alloc;
+use crate::os::errno::{Errno, Lossy};
+use crate::os::ready_file::{self, CreateError};
+use crate::os::reap::{self, Status};
+use crate::os::signals;
+use crate::spec::probe::ProbeKind;
+use std::fmt;
+
+impl Supervisor {
+    /// Carries out `action`; returns the event it leads to, if any.
+    pub(super) fn act(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::StopProber => self.prober.stop(),
+            Action::OpenWindow(window) => self.window = window,
+            Action::RemoveReadyFile => self.remove_ready_file(),
+            Action::UpdateReady => self.update_ready(),
+            Action::RecordProbeFailure(kind) => self.probe_failure = Some(kind),
+            Action::CancelHook(kind, why) => {
+                let why = match why {
+                    Cancel::ContainerStopping => "the container is stopping",
+                    Cancel::AppExited => "the app exited",
+                };
+                self.hooks.end_early(kind, format_args!("{why}"), false);
+                if kind == HookKind::PostStart {
+                    self.post_start = self.post_start.cancelled();
+                }
+            }
+            Action::CutPreStopShort(sig) => {
+                let why = format_args!("cut short by a second {}", signals::name(sig));
+                self.hooks.end_early(HookKind::PreStop, why, true);
+            }
+            Action::AnnounceStop(reason) => self.announce_stop(reason),
+            Action::StartPreStop {
+                budget_start,
+                hook_deadline,
+            } => {
+                return self
+                    .hooks
+                    .start(HookKind::PreStop, budget_start, Some(hook_deadline))
+                    .map(Event::PreStopEnded);
+            }
+            Action::LetPreStopFinish { until } => {
+                if !self.hooks.give_until(HookKind::PreStop, until) {
+                    return Some(Event::PreStopCannotWait);
+                }
+            }
+            Action::SendStopSignal { signal, announce } => {
+                let sent = self.app.signal(signal);
+                if let Some(reason) = announce {
+                    self.announce_stop(reason);
+                }
+                self.report_stop_signal(signal, sent);
+            }
+            Action::LogPreStopGoesOn(sig) => {
+                let name = signals::name(sig);
+                let msg =
+                    format_args!("received {name}: the PreStop hook for the app's exit goes on");
+                events::log(Level::Info, "Killing", msg);
+            }
+            Action::LogAwaitingExit { signal, left } => {
+                let left = events::secs_fixed(left, 1);
+                let msg = format_args!(
+                    "PreStop started the app's shutdown: waiting for it to exit; {} in {left}s",
+                    signals::name(signal)
+                );
+                events::log(Level::Info, "AwaitingExit", msg);
+            }
+            Action::Forward(sig) => self.forward(sig),
+            Action::LogStopIgnored(sig) => events::log(
+                Level::Debug,
+                "SignalIgnored",
+                format_args!("{} while exiting", signals::name(sig)),
+            ),
+            Action::TermLeftovers => {
+                // Usually nothing is left: skip the signal (and, not as PID 1, the /proc walk).
+                if reap::any_children() {
+                    let signalled = self.leftovers.signal_all(libc::SIGTERM, self.app.pid);
+                    self.warn_if_partial(libc::SIGTERM, signalled);
+                }
+            }
+            Action::KillEverything(KillReason::GraceOver) => {
+                let grace = events::secs(self.window.grace);
+                self.kill_everything(format_args!("the grace period of {grace} is over"));
+            }
+            Action::KillEverything(KillReason::LeftoversIgnoredTerm) => self.kill_everything(
+                format_args!("processes left behind did not exit after SIGTERM"),
+            ),
+            Action::LogNotReaped => events::log(
+                Level::Warn,
+                "NotReaped",
+                format_args!("processes are still not reaped 1s after SIGKILL; exiting anyway"),
+            ),
+            Action::Finish => self.finish(),
+        }
+        None
+    }
+
+    /// The `Killing` event: why the container stops, and its grace period.
+    fn announce_stop(&self, reason: StopReason) {
+        let container = self.cfg.container_name.as_deref().unwrap_or("app");
+        let reason = Reason { reason, container };
+        let grace = events::secs(self.window.grace);
+        let msg = format_args!("stopping the container: {reason}; grace period {grace}");
+        events::log(Level::Info, "Killing", msg);
+    }
+
+    /// Logs what became of the stop signal, and follows it with SIGCONT so
+    /// that a stopped app can act on it (as systemd does). A refused signal
+    /// is said so: hookinit then waits for the deadline's SIGKILL.
+    fn report_stop_signal(&mut self, sig: i32, sent: Result<crate::os::process::Target, Errno>) {
+        let name = signals::name(sig);
+        match sent {
+            Ok(target) => {
+                let cont = sig != libc::SIGCONT && sig != libc::SIGKILL;
+                let cont = cont && self.app.signal(libc::SIGCONT).is_ok();
+                let then = if cont { ", then SIGCONT" } else { "" };
+                let msg = format_args!("sent {name} to the app ({target}){then}");
+                events::log(Level::Info, "StopSignalSent", msg);
+            }
+            Err(e) => {
+                let target = self.app.target();
+                let msg = format_args!(
+                    "cannot send {name} to the app ({target}): {e}; SIGKILL follows at the deadline"
+                );
+                events::log(Level::Warn, "StopSignalFailed", msg);
+            }
+        }
+    }
+
+    /// SIGKILL to the hooks, the app and everything else. An app that
+    /// refuses it ends the run at once, with the code that says so.
+    fn kill_everything(&mut self, reason: fmt::Arguments<'_>) {
+        self.hooks.kill_all();
+        let app = self.app.alive().then(|| self.app.kill());
+        let signalled = self.leftovers.signal_all(libc::SIGKILL, self.app.pid);
+        if let Some(Err(e)) = app {
+            self.app_unkillable = true;
+            let msg = format_args!(
+                "cannot SIGKILL the app (pid {}): {e}; it may still be running",
+                self.app.pid
+            );
+            events::log(Level::Warn, "SigkillFailed", msg);
+        }
+        // No SigkillSent for a SIGKILL that reached nobody.
+        let what: Option<&dyn fmt::Display> = match (app, signalled) {
+            (_, s) if s.delivered() => Some(&signalled),
+            (Some(Ok(_)), _) => Some(&"the app"),
+            _ => None,
+        };
+        if let Some(what) = what {
+            events::log(
+                Level::Info,
+                "SigkillSent",
+                format_args!("SIGKILL sent to {what}: {reason}"),
+            );
+        }
+        self.warn_if_partial(libc::SIGKILL, signalled);
+        if self.app_unkillable {
+            // Nothing more can be done: exit now with the code that says so.
+            self.finish();
+        }
+    }
+
+    /// Says so when signalling everything fell back to the app's group.
+    fn warn_if_partial(&self, sig: i32, signalled: Signalled) {
+        if let Signalled::AppGroupOnly(_) = signalled {
+            let msg = format_args!("{} sent to {signalled}", signals::name(sig));
+            events::log(Level::Warn, "Leftovers", msg);
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.exit_code.is_some() {
+            return;
+        }
+        self.remove_ready_file();
+        let code = match self.app.status() {
+            // hookinit stopped the container: one code, whatever the app's
+            // status (143 or 0 or 1 depended on its TERM handler's timing).
+            _ if self.post_start.failed() => crate::os::exit::EXIT_POST_START_FAILED,
+            _ if self.probe_failure.is_some() => crate::os::exit::EXIT_PROBE_FAILED,
+            Some(status) => self.cfg.remap(status.code()),
+            None if self.app_unkillable => crate::os::exit::EXIT_APP_NOT_STOPPED,
+            // SIGKILL was delivered; the app is stuck in the kernel, not alive.
+            None => Status::Signaled(libc::SIGKILL).code(),
+        };
+        events::log(
+            Level::Debug,
+            "Exiting",
+            format_args!(
+                "exit code {code}; {} heap allocations after start-up",
+                alloc::since_start()
+            ),
+        );
+        self.exit_code = Some(code);
+    }
+
+    // ---- ready file ---------------------------------------------------------
+
+    /// The ready file exists exactly while the app runs, has started
+    /// (startup probe), PostStart succeeded and readiness says ready.
+    pub(super) fn update_ready(&mut self) {
+        let want = matches!(self.phase, Phase::Running)
+            && self.app.alive()
+            && self.post_start.lets_ready()
+            && self.prober.ready();
+        if want == self.ready_present {
+            return;
+        }
+        if want {
+            self.mark_ready();
+        } else {
+            self.remove_ready_file();
+        }
+        if self.prober.has(ProbeKind::Readiness) {
+            let msg = if want {
+                "the container is ready"
+            } else {
+                "the container is not ready"
+            };
+            events::log(Level::Info, "Readiness", format_args!("{msg}"));
+        }
+    }
+
+    /// Creates the ready file (a regular file already there is ready).
+    fn mark_ready(&mut self) {
+        self.ready_present = true;
+        let Some(path) = &self.ready_file else { return };
+        let e = match ready_file::create(path) {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        let path = Lossy(path.as_bytes());
+        match e {
+            CreateError::NotRegular => {
+                let msg = format_args!("cannot create {path}: it exists and is not a regular file");
+                events::log(Level::Warn, "ReadyFile", msg);
+            }
+            CreateError::Os(e) => events::log(
+                Level::Warn,
+                "ReadyFile",
+                format_args!("cannot create {path}: {e}"),
+            ),
+        }
+    }
+
+    fn remove_ready_file(&mut self) {
+        self.ready_present = false;
+        if let Some(path) = &self.ready_file {
+            ready_file::remove(path);
+        }
+    }
+}
+
+/// Why the container stops, as the `Killing` event says it.
+struct Reason<'a> {
+    reason: StopReason,
+    container: &'a str,
+}
+
+impl fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.reason {
+            StopReason::Signal(sig) => write!(f, "received {}", signals::name(sig)),
+            StopReason::PostStartFailed => f.write_str("the PostStart hook failed"),
+            StopReason::Probe(kind) => {
+                let probe = match kind {
+                    ProbeKind::Startup => "startup",
+                    _ => "liveness",
+                };
+                let container = self.container;
+                write!(
+                    f,
+                    "Container {container} failed {probe} probe, will be restarted"
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The supervision loop: one `poll` on the signalfd, the app's pidfd and
+//! exec hooks' output pipes, with a timeout only when a deadline is pending.
+//! Idle means asleep: no timers, no wake-ups.
+//!
+//! What happens on a stop signal is [`phase::Phase`], moved on by the pure
+//! [`phase::step`] (its table is there); this loop turns signals, reaped
+//! children, hooks' ends and the clock into its events and carries out the
+//! actions it returns ([`act`]).
+//!
+//! PID 1 must not hang, die or lie:
+//! - the app's exit is never learnt from one edge: its pidfd stays readable
+//!   until it is reaped, and a failed `wait4` is tried again (backing off);
+//! - nothing here allocates once the loop runs (see [`crate::os::alloc`]);
+//! - every signal's result is checked, and an event says only what happened;
+//! - an error of `poll` or of the signalfd backs off instead of spinning.
+
+mod act;
+mod phase;
+mod post_start;
+mod wait;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::events::{self, Level};
+use crate::hooks::{HookKind, Hooks, Outcome};
+use crate::leftovers::{Leftovers, Scope};
+use crate::os::alloc;
+use crate::os::errno::Errno;
+use crate::os::reap::{self, Reap, Status};
+use crate::os::signals::{self, Inherited, SignalFd};
+use crate::probes::{Change, Prober};
+use crate::spec::probe::ProbeKind;
+use phase::{Event, Facts, Phase, Policy, Window};
+use post_start::PostStart;
+use std::ffi::CString;
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::os::unix::ffi::OsStrExt;
+use std::time::Instant;
+use wait::Backoff;
+
+/// Signals read from the signalfd per read call.
+const SIGNAL_BATCH: usize = 16;
+
+pub struct Supervisor {
+    cfg: Config,
+    /// The settings the stop's transitions read.
+    policy: Policy,
+    signals: SignalFd,
+    leftovers: Leftovers,
+    hooks: Hooks,
+    prober: Prober,
+    /// Whether any probe is configured (a cheap check on the hot path).
+    probing: bool,
+    app: App,
+    own_pid: u32,
+    phase: Phase,
+    post_start: PostStart,
+    /// Whether the ready file exists (as hookinit made it).
+    ready_present: bool,
+    /// The probe whose failure stopped the container (exit 5).
+    probe_failure: Option<ProbeKind>,
+    /// The grace period of the stop in progress, and the app's reserve in it
+    /// (a probe's `terminationGracePeriodSeconds` may replace the setting).
+    window: Window,
+    /// The app refused SIGKILL (EPERM): it may outlive hookinit.
+    app_unkillable: bool,
+    exit_code: Option<i32>,
+    ready_file: Option<CString>,
+    /// Retries of a failed `wait4`, of the signalfd's `read`, of `poll`.
+    reap_retry: Backoff,
+    signals_retry: Backoff,
+    poll_retry: Backoff,
+    /// Debug events on: checked before building one on the hot path.
+    debug: bool,
+}
+
+impl Supervisor {
+    pub fn new(
+        cfg: Config,
+        inherited: Inherited,
+        scope: Scope,
+        signals: SignalFd,
+        app_pid: i32,
+    ) -> Self {
+        let hooks = Hooks::new(
+            cfg.post_start.clone(),
+            cfg.post_start_timeout,
+            cfg.pre_stop.clone(),
+            cfg.pre_stop_timeout,
+            inherited,
+        );
+        let prober = Prober::new(
+            [
+                cfg.startup_probe.clone(),
+                cfg.liveness_probe.clone(),
+                cfg.readiness_probe.clone(),
+            ],
+            inherited,
+            Instant::now(),
+        );
+        let ready_file = cfg
+            .ready_file
+            .as_ref()
+            .and_then(|p| CString::new(p.as_os_str().as_bytes()).ok());
+        Supervisor {
+            app: App::new(app_pid, cfg.signal_group),
+            probing: prober.any(),
+            prober,
+            post_start: PostStart::NotConfigured,
+            ready_present: false,
+            probe_failure: None,
+            window: Window {
+                grace: cfg.grace,
+                reserve: crate::config::Grace::new(cfg.grace).reserve,
+            },
+            policy: Policy {
+                pre_stop: hooks.configured(HookKind::PreStop),
+                pre_stop_on_exit: cfg.pre_stop_on_exit,
+                pre_stop_drains: cfg.pre_stop_drains,
+                stop_signal: cfg.stop_signal,
+                grace: cfg.grace,
+                cleanup_timeout: cfg.cleanup_timeout,
+            },
+            cfg,
+            signals,
+            leftovers: Leftovers::new(scope),
+            hooks,
+            own_pid: std::process::id(),
+            phase: Phase::Running,
+            app_unkillable: false,
+            exit_code: None,
+            ready_file,
+            reap_retry: Backoff::default(),
+            signals_retry: Backoff::default(),
+            poll_retry: Backoff::default(),
+            debug: events::enabled(Level::Debug),
+        }
+    }
+
+    /// Runs until the app and everything it left behind are gone; returns
+    /// hookinit's exit code.
+    pub fn run(&mut self) -> i32 {
+        events::log(
+            Level::Debug,
+            "Started",
+            format_args!(
+                "started {} as pid {}",
+                Argv(&self.cfg.command),
+                self.app.pid
+            ),
+        );
+        // Start-up is over: from here on nothing allocates.
+        alloc::start_counting();
+        self.prober.start();
+        self.post_start = PostStart::at_start(
+            self.hooks.configured(HookKind::PostStart),
+            self.cfg.post_start_after_startup,
+            self.prober.started(),
+        );
+        match self.post_start {
+            PostStart::NotConfigured => self.update_ready(),
+            PostStart::Running => self.start_post_start(),
+            _ => {}
+        }
+        loop {
+            if let Some(code) = self.exit_code {
+                return code;
+            }
+            self.wait_and_dispatch();
+        }
+    }
+
+    fn start_post_start(&mut self) {
+        if let Some(outcome) = self.hooks.start(HookKind::PostStart, Instant::now(), None) {
+            self.hook_finished(HookKind::PostStart, outcome);
+        }
+    }
+
+    /// The grace window a stop with `grace` opens.
+    fn window(grace: std::time::Duration) -> Window {
+        Window {
+            grace,
+            reserve: crate::config::Grace::new(grace).reserve,
+        }
+    }
+
+    /// Moves the stop on by `event`, now.
+    fn dispatch(&mut self, event: Event) {
+        self.dispatch_at(event, Instant::now());
+    }
+
+    /// Moves the stop on by `event` at `now`, then by whatever event carrying
+    /// out its actions brings (a hook that could not start, say).
+    fn dispatch_at(&mut self, event: Event, now: Instant) {
+        let mut next = Some((event, now));
+        while let Some((event, now)) = next.take() {
+            let facts = Facts {
+                now,
+                app_alive: self.app.alive(),
+                window: self.window,
+            };
+            let policy = self.policy;
+            let mut follow = None;
+            // Actions run as they are decided; none reads the phase they lead
+            // to (stored after), and an event they bring comes after them all.
+            self.phase = phase::step(self.phase, event, &policy, &facts, &mut |action| {
+                if let Some(event) = self.act(action) {
+                    follow = Some(event);
+                }
+            });
+            next = follow.map(|event| (event, Instant::now()));
+        }
+    }
+
+    fn read_signals(&mut self) {
+        let mut batch = [MaybeUninit::<libc::signalfd_siginfo>::uninit(); SIGNAL_BATCH];
+        loop {
+            let infos = match self.signals.read(&mut batch) {
+                Ok(infos) => infos,
+                Err(e) => {
+                    self.signals_retry.failed("reading the signalfd", e);
+                    return;
+                }
+            };
+            self.signals_retry.succeeded();
+            let full = infos.len() == SIGNAL_BATCH;
+            for info in infos {
+                let sig = info.ssi_signo as i32;
+                // hookinit's own failed write to a closed stdout raises SIGPIPE
+                // on itself: not a signal for the app.
+                if info.ssi_pid == self.own_pid
+                    && info.ssi_code == libc::SI_USER
+                    && sig != libc::SIGCHLD
+                {
+                    events::log(
+                        Level::Debug,
+                        "SignalIgnored",
+                        format_args!("{} raised by hookinit itself", signals::name(sig)),
+                    );
+                    continue;
+                }
+                self.on_signal(sig);
+            }
+            // A short read emptied the queue; poll is level-triggered anyway.
+            if !full {
+                return;
+            }
+        }
+    }
+
+    // ---- events -------------------------------------------------------------
+
+    fn on_signal(&mut self, sig: i32) {
+        if sig == libc::SIGCHLD {
+            self.reap_children();
+        } else if self.cfg.stop_on.contains(sig) {
+            self.on_stop_signal(sig);
+        } else {
+            self.forward(sig);
+        }
+    }
+
+    /// What a stop signal does depends on how far the stop already is. Kept
+    /// out of line: the loop around [`Self::forward`] stays as small.
+    #[inline(never)]
+    fn on_stop_signal(&mut self, sig: i32) {
+        let window = Self::window(self.cfg.grace);
+        self.dispatch(Event::StopSignal {
+            signal: sig,
+            window,
+        });
+    }
+
+    /// Reaps every child that ended. A `wait4` that fails, or that says
+    /// there are no children while the app (or a hook) is known to be
+    /// unreaped, is tried again later: the app's exit is never lost.
+    fn reap_children(&mut self) {
+        loop {
+            match reap::next() {
+                Reap::Child(pid, raw) => self.on_reaped(pid, raw),
+                Reap::NothingYet => {
+                    self.reap_retry.succeeded();
+                    return;
+                }
+                Reap::NoChildren
+                    if self.app.alive()
+                        || self.hooks.any_running_process()
+                        || self.prober.any_running_process() =>
+                {
+                    self.reap_retry.failed("wait4", Errno(libc::ECHILD));
+                    return;
+                }
+                Reap::NoChildren => {
+                    self.reap_retry.succeeded();
+                    // (Once the exit code is set there is nothing left to decide.)
+                    if self.phase.exiting() && self.exit_code.is_none() {
+                        self.dispatch(Event::NoChildLeft);
+                    }
+                    return;
+                }
+                Reap::Failed(errno) => {
+                    self.reap_retry.failed("wait4", Errno(errno));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// `pid` was reaped with wait status `raw`. Most are orphans, which need
+    /// nothing more: the status is decoded only for the others.
+    fn on_reaped(&mut self, pid: i32, raw: i32) {
+        if pid == self.app.pid {
+            let status = Status::from_raw(raw);
+            self.app.reaped(status);
+            events::log(
+                Level::Debug,
+                "Exited",
+                format_args!("the app (pid {pid}) {status}"),
+            );
+            self.dispatch(Event::AppExited);
+            return;
+        }
+        let hook = match self.hooks.any_running() {
+            true => self.hooks.on_reaped(pid, Status::from_raw(raw)),
+            false => None,
+        };
+        if let Some((kind, outcome)) = hook {
+            self.hook_finished(kind, outcome);
+        } else if self.probing && self.prober.owns(pid) {
+            if let Some(change) = self.prober.on_reaped(pid, Status::from_raw(raw)) {
+                self.on_probe(change);
+            }
+        } else if self.debug {
+            let status = Status::from_raw(raw);
+            events::log(Level::Debug, "Reaped", format_args!("pid {pid} {status}"));
+        }
+    }
+
+    fn on_time(&mut self, now: Instant) {
+        if self.reap_retry.due(now) {
+            self.reap_children();
+        }
+        // Its retry time came: the signalfd is polled again from the next wait.
+        self.signals_retry.due(now);
+        for (kind, outcome) in [HookKind::PostStart, HookKind::PreStop]
+            .into_iter()
+            .zip(self.hooks.on_time(now))
+        {
+            if let Some(outcome) = outcome {
+                self.hook_finished(kind, outcome);
+            }
+        }
+        if self.probing {
+            if let Some(change) = self.prober.on_time(now) {
+                self.on_probe(change);
+            }
+        }
+        self.dispatch_at(Event::Tick, now);
+    }
+
+    fn hook_finished(&mut self, kind: HookKind, outcome: Outcome) {
+        match kind {
+            HookKind::PostStart => {
+                self.post_start = self.post_start.ended(outcome);
+                let window = Self::window(self.cfg.grace);
+                self.dispatch(Event::PostStartEnded { outcome, window });
+            }
+            HookKind::PreStop => self.dispatch(Event::PreStopEnded(outcome)),
+        }
+    }
+
+    fn on_probe(&mut self, change: Change) {
+        match change {
+            Change::Started => {
+                self.prober.on_started();
+                let deferred = self.post_start;
+                self.post_start = deferred.on_started();
+                if deferred == PostStart::Deferred {
+                    self.start_post_start();
+                }
+                self.update_ready();
+            }
+            Change::Readiness => self.update_ready(),
+            Change::Restart(kind) => {
+                let grace = self
+                    .prober
+                    .termination_grace(kind)
+                    .unwrap_or(self.cfg.grace);
+                let window = Self::window(grace);
+                self.dispatch(Event::ProbeRestart { kind, window });
+            }
+        }
+    }
+
+    /// Per signal: kept inline in the loop (the benchmark counts it).
+    #[inline(always)]
+    fn forward(&mut self, sig: i32) {
+        if !self.app.alive() {
+            return;
+        }
+        match self.app.signal(sig) {
+            Ok(_) if !self.debug => {}
+            Ok(target) => events::log(
+                Level::Debug,
+                "Forwarded",
+                format_args!("{} to the app ({target})", signals::name(sig)),
+            ),
+            Err(e) => events::log(
+                Level::Warn,
+                "ForwardFailed",
+                format_args!(
+                    "cannot forward {} to the app ({}): {e}",
+                    signals::name(sig),
+                    self.app.target()
+                ),
+            ),
+        }
+    }
+}
+
+/// The app's argv for the log, quoted and escaped so that it stays on one
+/// line, cut after 300 bytes; formatted only if the line is written (at
+/// start-up: it allocates).
+struct Argv<'a>(&'a [std::ffi::OsString]);
+
+impl fmt::Display for Argv<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let argv: Vec<_> = self.0.iter().map(|a| a.to_string_lossy()).collect();
+        let mut line = format!("{argv:?}");
+        if line.len() > 300 {
+            line.truncate(line.floor_char_boundary(300));
+            line.push_str("...");
+        }
+        f.write_str(&line)
+    }
+}

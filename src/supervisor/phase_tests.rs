@@ -1,0 +1,555 @@
+//! The table at the top of `phase.rs`, one test per row: each case names
+//! the phase, the event, and the exact next phase and actions.
+
+use super::*;
+use Action::*;
+
+const TERM: i32 = libc::SIGTERM;
+const INT: i32 = libc::SIGINT;
+const QUIT: i32 = libc::SIGQUIT;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// A grace period of 10 s with the 2 s reserve.
+const WINDOW: Window = Window {
+    grace: Duration::from_secs(10),
+    reserve: Duration::from_secs(2),
+};
+
+/// The facts and settings of a case: by default a PreStop is configured,
+/// the app runs, grace 10 s, cleanup timeout 2 s.
+struct World {
+    now: Instant,
+    policy: Policy,
+    app_alive: bool,
+}
+
+impl World {
+    fn new() -> World {
+        // One moment for every world, so that cases compare instants.
+        static NOW: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        World {
+            now: *NOW.get_or_init(Instant::now),
+            policy: Policy {
+                pre_stop: true,
+                pre_stop_on_exit: false,
+                pre_stop_drains: false,
+                stop_signal: None,
+                grace: WINDOW.grace,
+                cleanup_timeout: secs(2),
+            },
+            app_alive: true,
+        }
+    }
+
+    fn without_pre_stop(mut self) -> World {
+        self.policy.pre_stop = false;
+        self
+    }
+
+    fn app_gone(mut self) -> World {
+        self.app_alive = false;
+        self
+    }
+
+    /// Asserts that `event` in `phase` leads to `next` by exactly `actions`.
+    fn check(&self, phase: Phase, event: Event, next: Phase, actions: &[Action]) {
+        let facts = Facts {
+            now: self.now,
+            app_alive: self.app_alive,
+            window: WINDOW,
+        };
+        let mut out = Vec::new();
+        let got = step(phase, event, &self.policy, &facts, &mut |a| out.push(a));
+        assert_eq!(
+            (got, out.as_slice()),
+            (next, actions),
+            "{phase:?} + {event:?}"
+        );
+    }
+}
+
+fn stop_signal(signal: i32) -> Event {
+    Event::StopSignal {
+        signal,
+        window: WINDOW,
+    }
+}
+
+/// What every stop does first.
+fn opening(window: Window) -> [Action; 4] {
+    [
+        StopProber,
+        OpenWindow(window),
+        RemoveReadyFile,
+        CancelHook(HookKind::PostStart, Cancel::ContainerStopping),
+    ]
+}
+
+fn join(a: &[Action], b: &[Action]) -> Vec<Action> {
+    [a, b].concat()
+}
+
+#[test]
+fn running_stop_signal_post_start_failure_or_probe_restart_begin_the_stop() {
+    let w = World::new();
+    let t = w.now;
+    // A stop signal, with PreStop: the hook runs first, in the window minus the reserve.
+    w.check(
+        Phase::Running,
+        stop_signal(TERM),
+        Phase::PreStop {
+            deadline: t + secs(10),
+            signal: Some(TERM),
+        },
+        &join(
+            &opening(WINDOW),
+            &[
+                AnnounceStop(StopReason::Signal(TERM)),
+                StartPreStop {
+                    budget_start: t,
+                    hook_deadline: t + secs(8),
+                },
+            ],
+        ),
+    );
+    // PostStart failed: the same stop, with SIGTERM.
+    w.check(
+        Phase::Running,
+        Event::PostStartEnded {
+            outcome: Outcome::Failed,
+            window: WINDOW,
+        },
+        Phase::PreStop {
+            deadline: t + secs(10),
+            signal: Some(TERM),
+        },
+        &join(
+            &opening(WINDOW),
+            &[
+                AnnounceStop(StopReason::PostStartFailed),
+                StartPreStop {
+                    budget_start: t,
+                    hook_deadline: t + secs(8),
+                },
+            ],
+        ),
+    );
+    // No PreStop: the stop signal at once, the configured one if any.
+    let mut w = World::new().without_pre_stop();
+    w.policy.stop_signal = Some(QUIT);
+    w.check(
+        Phase::Running,
+        stop_signal(INT),
+        Phase::Stopping {
+            deadline: t + secs(10),
+        },
+        &join(
+            &opening(WINDOW),
+            &[SendStopSignal {
+                signal: QUIT,
+                announce: Some(StopReason::Signal(INT)),
+            }],
+        ),
+    );
+    // A probe's restart: recorded (exit 5), in the probe's own window.
+    let w = World::new().without_pre_stop();
+    let probe_window = Window {
+        grace: secs(30),
+        reserve: secs(2),
+    };
+    w.check(
+        Phase::Running,
+        Event::ProbeRestart {
+            kind: ProbeKind::Liveness,
+            window: probe_window,
+        },
+        Phase::Stopping {
+            deadline: t + secs(30),
+        },
+        &join(
+            &[RecordProbeFailure(ProbeKind::Liveness)],
+            &join(
+                &opening(probe_window),
+                &[SendStopSignal {
+                    signal: TERM,
+                    announce: Some(StopReason::Probe(ProbeKind::Liveness)),
+                }],
+            ),
+        ),
+    );
+    // Neither a PostStart failure nor a probe stops an app that is gone.
+    let w = World::new().app_gone();
+    let failed = Event::PostStartEnded {
+        outcome: Outcome::Failed,
+        window: WINDOW,
+    };
+    w.check(Phase::Running, failed, Phase::Running, &[]);
+    let restart = Event::ProbeRestart {
+        kind: ProbeKind::Startup,
+        window: WINDOW,
+    };
+    w.check(Phase::Running, restart, Phase::Running, &[]);
+    // Nor once a stop began.
+    let stopping = Phase::Stopping { deadline: t };
+    World::new().check(stopping, restart, stopping, &[]);
+    World::new().check(stopping, failed, stopping, &[]);
+}
+
+#[test]
+fn running_app_exited_drains_or_runs_pre_stop_on_exit() {
+    let w = World::new().app_gone();
+    let t = w.now;
+    let exit = [
+        StopProber,
+        CancelHook(HookKind::PostStart, Cancel::AppExited),
+    ];
+    w.check(
+        Phase::Running,
+        Event::AppExited,
+        Phase::Draining {
+            deadline: t + secs(2),
+        },
+        &join(&exit, &[RemoveReadyFile, TermLeftovers]),
+    );
+    // HOOKINIT_PRE_STOP_ON_EXIT: PreStop gets the whole window, no signal pending.
+    let mut w = World::new().app_gone();
+    w.policy.pre_stop_on_exit = true;
+    w.check(
+        Phase::Running,
+        Event::AppExited,
+        Phase::PreStop {
+            deadline: t + secs(10),
+            signal: None,
+        },
+        &join(
+            &exit,
+            &[
+                RemoveReadyFile,
+                OpenWindow(WINDOW),
+                StartPreStop {
+                    budget_start: t,
+                    hook_deadline: t + secs(10),
+                },
+            ],
+        ),
+    );
+    // ... but only with a PreStop.
+    w.policy.pre_stop = false;
+    w.check(
+        Phase::Running,
+        Event::AppExited,
+        Phase::Draining {
+            deadline: t + secs(2),
+        },
+        &join(&exit, &[RemoveReadyFile, TermLeftovers]),
+    );
+}
+
+#[test]
+fn pre_stop_done_failed_timed_out_or_second_stop_signal_sends_the_stop_signal() {
+    let w = World::new();
+    let d = w.now + secs(5);
+    let pre_stop = Phase::PreStop {
+        deadline: d,
+        signal: Some(TERM),
+    };
+    let stopping = Phase::Stopping { deadline: d };
+    let send = SendStopSignal {
+        signal: TERM,
+        announce: None,
+    };
+    // Done, or failed (a timeout is a failure).
+    for outcome in [Outcome::Succeeded, Outcome::Failed, Outcome::Cancelled] {
+        w.check(pre_stop, Event::PreStopEnded(outcome), stopping, &[send]);
+    }
+    w.check(
+        pre_stop,
+        stop_signal(INT),
+        stopping,
+        &[CutPreStopShort(INT), send],
+    );
+    // The app left during the hook: nothing to signal, drain.
+    let w = World::new().app_gone();
+    w.check(
+        pre_stop,
+        Event::PreStopEnded(Outcome::Succeeded),
+        Phase::Draining {
+            deadline: w.now + secs(2),
+        },
+        &[RemoveReadyFile, TermLeftovers],
+    );
+}
+
+#[test]
+fn pre_stop_that_drains_awaits_the_apps_exit_until_its_reserve() {
+    let mut w = World::new();
+    w.policy.pre_stop_drains = true;
+    let t = w.now;
+    let pre_stop = Phase::PreStop {
+        deadline: t + secs(10),
+        signal: Some(TERM),
+    };
+    w.check(
+        pre_stop,
+        Event::PreStopEnded(Outcome::Succeeded),
+        Phase::AwaitingExit {
+            deadline: t + secs(10),
+            signal_at: t + secs(8),
+            signal: TERM,
+        },
+        &[LogAwaitingExit {
+            signal: TERM,
+            left: secs(8),
+        }],
+    );
+    // A failed hook started no shutdown; a late one leaves no time to wait.
+    let send = SendStopSignal {
+        signal: TERM,
+        announce: None,
+    };
+    let stopping = Phase::Stopping {
+        deadline: t + secs(10),
+    };
+    w.check(
+        pre_stop,
+        Event::PreStopEnded(Outcome::Failed),
+        stopping,
+        &[send],
+    );
+    let late = Phase::PreStop {
+        deadline: t + secs(1),
+        signal: Some(TERM),
+    };
+    w.check(
+        late,
+        Event::PreStopEnded(Outcome::Succeeded),
+        Phase::Stopping {
+            deadline: t + secs(1),
+        },
+        &[send],
+    );
+}
+
+#[test]
+fn pre_stop_app_exited_lets_the_hook_end_then_drains() {
+    let w = World::new().app_gone();
+    let t = w.now;
+    let exit = [
+        StopProber,
+        CancelHook(HookKind::PostStart, Cancel::AppExited),
+    ];
+    let for_exit = Phase::PreStop {
+        deadline: t + secs(10),
+        signal: None,
+    };
+    w.check(
+        Phase::PreStop {
+            deadline: t + secs(10),
+            signal: Some(TERM),
+        },
+        Event::AppExited,
+        for_exit,
+        &join(&exit, &[LetPreStopFinish { until: t + secs(2) }]),
+    );
+    // Never past the deadline.
+    let near = Phase::PreStop {
+        deadline: t + secs(1),
+        signal: None,
+    };
+    w.check(
+        near,
+        Event::AppExited,
+        near,
+        &join(&exit, &[LetPreStopFinish { until: t + secs(1) }]),
+    );
+    // A hook that cannot wait (a sleep) is cancelled.
+    w.check(
+        for_exit,
+        Event::PreStopCannotWait,
+        Phase::Draining {
+            deadline: t + secs(2),
+        },
+        &[
+            CancelHook(HookKind::PreStop, Cancel::AppExited),
+            RemoveReadyFile,
+            TermLeftovers,
+        ],
+    );
+    // The hook ended on its own: drain.
+    w.check(
+        for_exit,
+        Event::PreStopEnded(Outcome::Succeeded),
+        Phase::Draining {
+            deadline: t + secs(2),
+        },
+        &[RemoveReadyFile, TermLeftovers],
+    );
+}
+
+#[test]
+fn pre_stop_for_the_apps_exit_goes_on_at_a_stop_signal() {
+    let w = World::new().app_gone();
+    let d = w.now + secs(10);
+    w.check(
+        Phase::PreStop {
+            deadline: d,
+            signal: None,
+        },
+        stop_signal(TERM),
+        Phase::PreStop {
+            deadline: d,
+            signal: Some(TERM),
+        },
+        &[LogPreStopGoesOn(TERM)],
+    );
+}
+
+#[test]
+fn awaiting_exit_sends_the_stop_signal_when_the_reserve_begins_or_at_a_stop_signal() {
+    let w = World::new();
+    let t = w.now;
+    let awaiting = |signal_at| Phase::AwaitingExit {
+        deadline: t + secs(2),
+        signal_at,
+        signal: QUIT,
+    };
+    let stopping = Phase::Stopping {
+        deadline: t + secs(2),
+    };
+    let send = SendStopSignal {
+        signal: QUIT,
+        announce: None,
+    };
+    w.check(awaiting(t), Event::Tick, stopping, &[send]);
+    w.check(awaiting(t + secs(1)), stop_signal(TERM), stopping, &[send]);
+    // Not yet.
+    let early = awaiting(t + secs(1));
+    w.check(early, Event::Tick, early, &[]);
+}
+
+#[test]
+fn stopping_forwards_another_stop_signal() {
+    let w = World::new();
+    let stopping = Phase::Stopping {
+        deadline: w.now + secs(3),
+    };
+    w.check(stopping, stop_signal(INT), stopping, &[Forward(INT)]);
+}
+
+#[test]
+fn awaiting_exit_or_stopping_app_exited_drains_within_the_deadline() {
+    let w = World::new().app_gone();
+    let t = w.now;
+    let exit = [
+        StopProber,
+        CancelHook(HookKind::PostStart, Cancel::AppExited),
+    ];
+    let drain = join(&exit, &[RemoveReadyFile, TermLeftovers]);
+    for deadline in [t + secs(1), t + secs(5)] {
+        let next = Phase::Draining {
+            deadline: deadline.min(t + secs(2)),
+        };
+        let awaiting = Phase::AwaitingExit {
+            deadline,
+            signal_at: t,
+            signal: TERM,
+        };
+        w.check(awaiting, Event::AppExited, next, &drain);
+        w.check(Phase::Stopping { deadline }, Event::AppExited, next, &drain);
+    }
+}
+
+#[test]
+fn the_deadline_kills_everything() {
+    let w = World::new();
+    let t = w.now;
+    let killed = Phase::Killed {
+        deadline: t + KILLED_WAIT,
+    };
+    for phase in [
+        Phase::PreStop {
+            deadline: t,
+            signal: Some(TERM),
+        },
+        Phase::AwaitingExit {
+            deadline: t,
+            signal_at: t,
+            signal: TERM,
+        },
+        Phase::Stopping { deadline: t },
+    ] {
+        w.check(
+            phase,
+            Event::Tick,
+            killed,
+            &[KillEverything(KillReason::GraceOver)],
+        );
+    }
+    w.check(
+        Phase::Draining { deadline: t },
+        Event::Tick,
+        killed,
+        &[KillEverything(KillReason::LeftoversIgnoredTerm)],
+    );
+    // Before it, nothing.
+    for phase in [
+        Phase::Stopping {
+            deadline: t + secs(1),
+        },
+        Phase::Draining {
+            deadline: t + secs(1),
+        },
+    ] {
+        w.check(phase, Event::Tick, phase, &[]);
+    }
+}
+
+#[test]
+fn draining_or_killed_ignores_stop_signals() {
+    let w = World::new().app_gone();
+    for phase in [
+        Phase::Draining { deadline: w.now },
+        Phase::Killed { deadline: w.now },
+    ] {
+        w.check(phase, stop_signal(TERM), phase, &[LogStopIgnored(TERM)]);
+    }
+}
+
+#[test]
+fn draining_or_killed_exits_when_no_child_is_left_or_a_second_after_sigkill() {
+    let w = World::new().app_gone();
+    let later = w.now + secs(1);
+    for phase in [
+        Phase::Draining { deadline: later },
+        Phase::Killed { deadline: later },
+    ] {
+        w.check(phase, Event::NoChildLeft, phase, &[Finish]);
+    }
+    let killed = Phase::Killed { deadline: w.now };
+    w.check(killed, Event::Tick, killed, &[LogNotReaped, Finish]);
+    // Children left: the run goes on.
+    let killed = Phase::Killed { deadline: later };
+    w.check(killed, Event::Tick, killed, &[]);
+    World::new().check(Phase::Running, Event::NoChildLeft, Phase::Running, &[]);
+}
+
+#[test]
+fn post_start_success_updates_readiness_in_any_phase() {
+    let w = World::new();
+    let succeeded = Event::PostStartEnded {
+        outcome: Outcome::Succeeded,
+        window: WINDOW,
+    };
+    let cancelled = Event::PostStartEnded {
+        outcome: Outcome::Cancelled,
+        window: WINDOW,
+    };
+    let stopping = Phase::Stopping { deadline: w.now };
+    for phase in [Phase::Running, stopping] {
+        w.check(phase, succeeded, phase, &[UpdateReady]);
+        w.check(phase, cancelled, phase, &[]);
+    }
+}
