@@ -14,6 +14,12 @@
 //!   "everything" means when signalling all.
 //! - [`supervisor`]: the loop and the stop state machine.
 
+// Every unsafe block says why it is sound (the unit tests' own excepted);
+// unsafe calls in an unsafe fn still need their own block. `unsafe` lives
+// in os/ only (README, "Architecture").
+#![deny(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(not(test), deny(clippy::undocumented_unsafe_blocks))]
+
 pub(crate) mod app;
 pub mod config;
 pub(crate) mod events;
