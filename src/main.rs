@@ -6,19 +6,12 @@
 //! nothing touches the signal state before `hookinit::run` records it.
 #![no_main]
 
-use std::ffi::{c_char, c_int, CStr, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::{c_char, c_int};
 
 /// # Safety
 /// Called by the C runtime with its `argc`/`argv`.
 #[no_mangle]
 pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
-    let args: Vec<OsString> = (0..argc.max(0) as usize)
-        // SAFETY: the C runtime passes argc valid NUL-terminated strings.
-        .map(|i| {
-            std::ffi::OsStr::from_bytes(unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes())
-                .to_os_string()
-        })
-        .collect();
-    hookinit::run(args)
+    // SAFETY: the C runtime passes argc valid NUL-terminated strings.
+    hookinit::run(unsafe { hookinit::os::args::from_c(argc, argv) })
 }

@@ -7,6 +7,7 @@
 //! - [`spawn`]: starting the app and exec hooks (fork and exec, no allocation).
 //! - [`reap`]: the one `wait4(-1)` loop and wait statuses.
 //! - [`stdio`]: writing to the container's stdout/stderr without ever blocking.
+//! - [`args`]: the command line from the C runtime's `argc`/`argv`.
 //! - [`errno`]: OS errors as values and as text.
 //! - [`exit`]: hookinit's own exit codes.
 //! - [`proc`]: /proc, read without allocating.
@@ -19,6 +20,7 @@
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
 pub(crate) mod alloc;
+pub mod args;
 pub(crate) mod env;
 pub(crate) mod errno;
 pub(crate) mod exit;
