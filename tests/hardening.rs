@@ -1600,7 +1600,13 @@ fn basics(mode: Mode) {
         zombie_children(r.pid)
     );
     r.signal(libc::SIGUSR1);
-    wait_file(&t.path("usr1"), secs(3.0), &r);
+    // The shell creates the file before `id` writes to it: wait for the whole
+    // line, or the stop's TERM to the group could catch `id` mid-way.
+    assert!(
+        eventually(secs(3.0), || t.read("usr1").ends_with('\n')),
+        "{mode:?}: the trap's `id -u` never finished\nstderr: {}",
+        r.stderr()
+    );
     // (Its argv carries the tag once `setsid` exec'd `sleep`.)
     assert!(
         eventually(secs(2.0), || pids_with_arg(&escaped).len() == 1),
