@@ -14,11 +14,8 @@
 //!   "everything" means when signalling all.
 //! - [`supervisor`]: the loop and the stop state machine.
 
-// Every unsafe block says why it is sound (the unit tests' own excepted);
-// unsafe calls in an unsafe fn still need their own block. `unsafe` lives
-// in os/ only (README, "Architecture").
-#![deny(unsafe_op_in_unsafe_fn)]
-#![cfg_attr(not(test), deny(clippy::undocumented_unsafe_blocks))]
+// `unsafe` lives in os/ only (README, "Architecture"); Cargo.toml's
+// [lints] require a SAFETY note on every block, tests included.
 
 pub(crate) mod app;
 pub mod config;
@@ -56,11 +53,21 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     // they wait in the signalfd until the loop reads them.
     let inherited = match Inherited::capture() {
         Ok(i) => i,
-        Err(e) => return fatal(&format!("cannot read the signal mask: {e}")),
+        Err(e) => {
+            return fatal(&format!(
+                "cannot read the signal mask: {}",
+                std::io::Error::from(e)
+            ))
+        }
     };
     let signals = match SignalFd::block_all_and_open() {
         Ok(fd) => fd,
-        Err(e) => return fatal(&format!("cannot set up signal handling: {e}")),
+        Err(e) => {
+            return fatal(&format!(
+                "cannot set up signal handling: {}",
+                std::io::Error::from(e)
+            ))
+        }
     };
 
     let cfg = match config::parse(argv.get(1..).unwrap_or_default(), &config::environment()) {
@@ -108,13 +115,12 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
                     "registered as a child subreaper: orphans of the app are re-parented to hookinit and reaped"
                 ),
             ),
-            // io::Error's wording ("(os error N)"), as before.
             Err(e) => events::log(
                 Level::Warn,
                 "Subreaper",
                 format_args!(
                     "cannot become a child subreaper: {}",
-                    std::io::Error::from_raw_os_error(e.0)
+                    std::io::Error::from(e)
                 ),
             ),
         }

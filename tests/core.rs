@@ -32,6 +32,7 @@ fn sh_argv<'a>(script: &'a str, args: &[&'a str]) -> Vec<&'a str> {
 
 /// Sends `sig` to `pid`, asserting it was delivered.
 fn kill(pid: i32, sig: i32) {
+    // SAFETY: kill takes any pid and signal.
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
 }
 
@@ -202,6 +203,7 @@ fn finish(mut cmd: Command) -> Finished {
         }
         Err(_) => {
             // unshare --kill-child takes hookinit with it.
+            // SAFETY: kill takes any pid and signal.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             panic!("hookinit did not exit within {RUN:?}");
         }

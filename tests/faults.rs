@@ -118,6 +118,7 @@ fn attach(pid: i32, injects: &[&str]) -> Child {
 }
 
 fn kill(pid: i32, sig: i32) -> bool {
+    // SAFETY: kill takes any pid and signal.
     unsafe { libc::kill(pid, sig) == 0 }
 }
 
@@ -259,6 +260,7 @@ fn closed_stdout_and_stderr_at_start_are_opened_on_dev_null() {
         )],
     );
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: the closure makes only async-signal-safe system calls.
     unsafe {
         cmd.pre_exec(|| {
             libc::close(1);
@@ -284,9 +286,12 @@ fn closed_stdout_and_stderr_at_start_are_opened_on_dev_null() {
     // Total CPU of hookinit's life, read from its zombie before reaping it.
     let mut ticks = None;
     let exited = eventually(secs(10.0), || {
+        // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        // SAFETY: waitid writes only into `info`.
         let rc = unsafe { libc::waitid(libc::P_PID, pid as u32, &mut info, flags) };
+        // SAFETY: `info` was filled by waitid (or is zeroed).
         if rc == 0 && unsafe { info.si_pid() } == pid {
             ticks = Some(cpu_ticks(pid));
             true
@@ -439,6 +444,7 @@ fn signal_mask_and_single_thread_survive_every_handler_kind() {
         for pid1 in [true, false] {
             let env = [("HOOKINIT_POST_START", handler.as_str())];
             let mut cmd = command(pid1, &["--", "sh", "-c", app], &env);
+            // SAFETY: the closure makes only async-signal-safe system calls.
             unsafe { cmd.pre_exec(all_default) };
             let r = Running::start(cmd, pid1);
             r.wait_for("app-ready", secs(10.0));

@@ -775,6 +775,7 @@ fn run(mut cmd: Command, timeout: Duration) -> Output {
         }
         let d = d.lock().unwrap();
         if !*d {
+            // SAFETY: kill takes any pid and signal.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         !*d
@@ -1098,10 +1099,12 @@ fn check_config_path(path: &Path, term_after: Duration) -> (Option<i32>, String,
         }
         let elapsed = started.elapsed();
         if !termed && elapsed > term_after {
+            // SAFETY: kill takes any pid and signal.
             unsafe { libc::kill(pid, libc::SIGTERM) };
             termed = true;
         }
         if elapsed > term_after + Duration::from_secs(3) {
+            // SAFETY: kill takes any pid and signal.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         thread::sleep(Duration::from_micros(500));
@@ -1163,6 +1166,7 @@ fn a_fifo_config_file_does_not_hang_hookinit() {
     let t = TempDir::new("fuzz-fifo");
     let fifo = t.path("config.fifo");
     let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let (code, stderr, _, elapsed) = check_config_path(&fifo, Duration::from_secs(2));
     eprintln!("FIFO: exit {code:?} after {elapsed:?}: {stderr}");

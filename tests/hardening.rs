@@ -178,6 +178,7 @@ impl Custom {
 // ---- small helpers ------------------------------------------------------------
 
 fn kill(pid: i32, sig: i32) -> bool {
+    // SAFETY: kill takes any pid and signal.
     unsafe { libc::kill(pid, sig) == 0 }
 }
 
@@ -866,8 +867,10 @@ fn a_stalled_stdout_does_not_freeze_hookinit() {
     let ready = t.path("ready");
     let app = format!(": > {}; while :; do sleep 1; done", ready.display());
     let mut fds = [0; 2];
+    // SAFETY: pipe2 fills both slots on success.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     let (read_end, write_end) =
+        // SAFETY: fresh descriptors owned by nobody else.
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let r = Custom::start(
         PID1,
@@ -899,7 +902,9 @@ fn a_stalled_stdout_does_not_freeze_hookinit() {
 /// A pipe (both ends close-on-exec): (read end, write end).
 fn pipe() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
+    // SAFETY: pipe2 fills both slots on success.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors owned by nobody else.
     unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
 }
 
@@ -907,7 +912,9 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 fn pipe_fill(read_end: &OwnedFd) -> (usize, usize) {
     let mut queued: libc::c_int = 0;
     let fd = read_end.as_raw_fd();
+    // SAFETY: FIONREAD writes one int into `queued`.
     assert_eq!(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) }, 0);
+    // SAFETY: F_GETPIPE_SZ on our own descriptor.
     let size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
     (queued as usize, size as usize)
 }
@@ -979,6 +986,7 @@ fn a_full_stdout_pipe_shared_with_the_app_never_blocks_pid1() {
     // write, takes the room before hookinit gets from poll to write.
     let mut page = [0u8; 4096];
     for _ in 0..40 {
+        // SAFETY: reads at most 4096 bytes into the 4096-byte page.
         let n = unsafe { libc::read(read_end.as_raw_fd(), page.as_mut_ptr().cast(), 4096) };
         assert!(n > 0, "read from the pipe: {n}");
         thread::sleep(secs(0.005));

@@ -129,6 +129,7 @@ impl Drop for Init {
     fn drop(&mut self) {
         if let Some(r) = &self.0 {
             // hookinit is PID 1 of its namespace: the kernel takes the rest with it.
+            // SAFETY: kill takes any pid and signal.
             unsafe { libc::kill(r.pid, libc::SIGKILL) };
         }
     }

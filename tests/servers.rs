@@ -547,8 +547,8 @@ fn hup_usr1_rounds(test: &str, image: &str, opts: &[&str]) -> (Vec<String>, Logs
         let errors_before = nginx_errors(&c.logs()).len();
         for fd in [1, 2] {
             let path = std::ffi::CString::new(format!("/proc/{master}/fd/{fd}")).unwrap();
-            // SAFETY: chown of a path we own the string of.
             assert_eq!(
+                // SAFETY: chown of a NUL-terminated path we own.
                 unsafe { libc::chown(path.as_ptr(), 0, 0) },
                 0,
                 "chown {path:?}"

@@ -67,12 +67,8 @@ pub fn start_at<F>(at: Option<std::time::Instant>, work: F) -> Result<Runner, sp
 where
     F: FnOnce() -> Outcome,
 {
-    let fork_err = |errno| spawn::SpawnError {
-        stage: spawn::Stage::Fork,
-        errno,
-    };
-    let (read, write) = spawn::pipe(libc::O_CLOEXEC).map_err(fork_err)?;
-    let pid = match fork::fork().map_err(|e| fork_err(e.0))? {
+    let (read, write) = spawn::pipe(libc::O_CLOEXEC).map_err(spawn::SpawnError::fork)?;
+    let pid = match fork::fork().map_err(spawn::SpawnError::fork)? {
         Forked::Parent(pid) => pid,
         Forked::Child => {
             drop(read);

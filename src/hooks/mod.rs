@@ -15,6 +15,7 @@
 use crate::events::{self, Event, Level};
 use crate::handlers::runner::{self, Runner};
 use crate::handlers::{self, exec, http, tcp, Caller, Verdict};
+use crate::os::errno::Errno;
 use crate::os::reap::Status;
 use crate::os::signals::Inherited;
 use crate::os::spawn::{self, Argv, SpawnError};
@@ -523,13 +524,9 @@ fn start_exec(
     inherited: &Inherited,
     output: &mut exec::Output,
 ) -> Result<Work, SpawnError> {
-    let fork_err = |errno| SpawnError {
-        stage: spawn::Stage::Fork,
-        errno,
-    };
-    let argv = argv.ok_or(fork_err(libc::EINVAL))?;
-    let (out_read, out_write) = spawn::pipe(libc::O_CLOEXEC).map_err(fork_err)?;
-    let (err_read, err_write) = spawn::pipe(libc::O_CLOEXEC).map_err(fork_err)?;
+    let argv = argv.ok_or(SpawnError::fork(Errno(libc::EINVAL)))?;
+    let (out_read, out_write) = spawn::pipe(libc::O_CLOEXEC).map_err(SpawnError::fork)?;
+    let (err_read, err_write) = spawn::pipe(libc::O_CLOEXEC).map_err(SpawnError::fork)?;
     let stdio = spawn::Stdio {
         stdin_null: true,
         stdout: Some(std::os::fd::AsRawFd::as_raw_fd(&out_write)),

@@ -180,17 +180,21 @@ mod tests {
             assert!(!ptr.is_null());
             assert_eq!(ptr as usize % align, 0, "{layout:?}");
             let fill = i as u8;
+            // SAFETY: the block just allocated holds `size` bytes.
             unsafe { std::ptr::write_bytes(ptr, fill, size) };
             blocks.push((ptr, layout, fill));
             if i % 3 == 0 {
                 // Grow the latest block (in place when nothing came after).
                 let (ptr, layout, fill) = blocks.pop().unwrap();
                 let new_size = layout.size() * 3;
+                // SAFETY: `ptr` came from `alloc` with `layout`, and is not used again.
                 let new = unsafe { Counting.realloc(ptr, layout, new_size) };
                 assert!(!new.is_null());
                 for k in 0..layout.size() {
+                    // SAFETY: the first `layout.size()` bytes were copied from the old block.
                     assert_eq!(unsafe { *new.add(k) }, fill);
                 }
+                // SAFETY: the grown block holds `new_size` bytes.
                 unsafe { std::ptr::write_bytes(new, fill, new_size) };
                 let layout = Layout::from_size_align(new_size, layout.align()).unwrap();
                 blocks.push((new, layout, fill));
@@ -198,6 +202,7 @@ mod tests {
             if i % 5 == 0 {
                 // Free one (the latest, or one in the middle).
                 let (ptr, layout, _) = blocks.remove(blocks.len() / 2);
+                // SAFETY: allocated with this layout, freed once.
                 unsafe { Counting.dealloc(ptr, layout) };
             }
         }
@@ -209,8 +214,10 @@ mod tests {
         assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "blocks overlap");
         for (ptr, layout, fill) in blocks {
             for k in 0..layout.size() {
+                // SAFETY: within the block's size.
                 assert_eq!(unsafe { *ptr.add(k) }, fill, "a block's bytes changed");
             }
+            // SAFETY: allocated with this layout, freed once.
             unsafe { Counting.dealloc(ptr, layout) };
         }
     }
@@ -219,11 +226,17 @@ mod tests {
     fn zeroed_blocks_are_zero_after_reuse() {
         let layout = Layout::from_size_align(256, 8).unwrap();
         for _ in 0..50 {
+            // SAFETY: a non-zero size.
             let ptr = unsafe { Counting.alloc(layout) };
+            // SAFETY: the block holds 256 bytes.
             unsafe { std::ptr::write_bytes(ptr, 0xa5, 256) };
+            // SAFETY: allocated with this layout, freed once.
             unsafe { Counting.dealloc(ptr, layout) };
+            // SAFETY: a non-zero size.
             let zeroed = unsafe { Counting.alloc_zeroed(layout) };
+            // SAFETY: the block holds 256 bytes.
             assert!((0..256).all(|k| unsafe { *zeroed.add(k) } == 0));
+            // SAFETY: allocated with this layout, freed once.
             unsafe { Counting.dealloc(zeroed, layout) };
         }
     }

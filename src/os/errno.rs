@@ -10,7 +10,7 @@ pub struct Errno(pub i32);
 impl Errno {
     /// The calling thread's last error.
     pub fn last() -> Errno {
-        Errno(errno())
+        Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
     }
 }
 
@@ -22,9 +22,11 @@ impl fmt::Display for Errno {
     }
 }
 
-/// The calling thread's `errno`.
-pub fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+/// For start-up messages that keep `io::Error`'s wording ("(os error N)").
+impl From<Errno> for std::io::Error {
+    fn from(e: Errno) -> std::io::Error {
+        std::io::Error::from_raw_os_error(e.0)
+    }
 }
 
 /// Bytes shown as text, invalid UTF-8 replaced, without allocating.

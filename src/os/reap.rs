@@ -7,8 +7,6 @@
 //! more, and looks at every pid it returns (catatonit#4/#5). A failed call is
 //! reported as such, never as "no children": the supervisor tries again.
 
-use std::io;
-
 /// How a child ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -85,5 +83,5 @@ pub fn any_children() -> bool {
             libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
         )
     };
-    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ECHILD)
+    rc == 0 || crate::os::errno::Errno::last().0 != libc::ECHILD
 }

@@ -9,7 +9,6 @@
 //! a non-PID-1 hookinit killable by `kill -34`.
 
 use crate::os::errno::Errno;
-use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -57,7 +56,7 @@ impl SignalSet {
     }
 
     /// The calling thread's blocked-signal mask.
-    pub fn current_mask() -> io::Result<Self> {
+    pub fn current_mask() -> Result<Self, Errno> {
         let mut old = 0u64;
         rt_sigprocmask(libc::SIG_BLOCK, None, Some(&mut old))?;
         Ok(SignalSet(old))
@@ -65,7 +64,7 @@ impl SignalSet {
 
     /// Replaces the calling thread's mask. Async-signal-safe (used between
     /// fork and exec).
-    pub fn set_as_mask(&self) -> io::Result<()> {
+    pub fn set_as_mask(&self) -> Result<(), Errno> {
         rt_sigprocmask(libc::SIG_SETMASK, Some(&self.0), None)
     }
 }
@@ -114,7 +113,7 @@ fn kernel_set(set: u64) -> KernelSet {
     k
 }
 
-fn rt_sigprocmask(how: libc::c_int, set: Option<&u64>, old: Option<&mut u64>) -> io::Result<()> {
+fn rt_sigprocmask(how: libc::c_int, set: Option<&u64>, old: Option<&mut u64>) -> Result<(), Errno> {
     let set = set.map(|s| kernel_set(*s));
     let mut old_k = kernel_set(0);
     let set_ptr = set
@@ -140,11 +139,11 @@ fn rt_sigprocmask(how: libc::c_int, set: Option<&u64>, old: Option<&mut u64>) ->
         }
         Ok(())
     } else {
-        Err(io::Error::last_os_error())
+        Err(Errno::last())
     }
 }
 
-fn sigaction(sig: i32, act: Option<&KernelSigaction>) -> io::Result<KernelSigaction> {
+fn sigaction(sig: i32, act: Option<&KernelSigaction>) -> Result<KernelSigaction, Errno> {
     let mut old = KernelSigaction {
         handler: 0,
         flags: 0,
@@ -167,13 +166,13 @@ fn sigaction(sig: i32, act: Option<&KernelSigaction>) -> io::Result<KernelSigact
     if rc == 0 {
         Ok(old)
     } else {
-        Err(io::Error::last_os_error())
+        Err(Errno::last())
     }
 }
 
 /// Sets `sig` to SIG_IGN or SIG_DFL (flags cleared). Async-signal-safe (used
 /// between fork and exec).
-pub fn set_ignored(sig: i32, ignored: bool) -> io::Result<()> {
+pub fn set_ignored(sig: i32, ignored: bool) -> Result<(), Errno> {
     let handler = if ignored {
         libc::SIG_IGN
     } else {
@@ -182,7 +181,7 @@ pub fn set_ignored(sig: i32, ignored: bool) -> io::Result<()> {
     set_disposition(sig, handler, 0)
 }
 
-fn set_disposition(sig: i32, handler: libc::sighandler_t, flags: SaFlags) -> io::Result<()> {
+fn set_disposition(sig: i32, handler: libc::sighandler_t, flags: SaFlags) -> Result<(), Errno> {
     let act = KernelSigaction {
         handler,
         flags,
@@ -214,7 +213,7 @@ pub struct Inherited {
 impl Inherited {
     /// Records the inherited configuration, then makes SIGCHLD hookinit's
     /// own again (default, no SA_NOCLDWAIT).
-    pub fn capture() -> io::Result<Self> {
+    pub fn capture() -> Result<Self, Errno> {
         let pipe = sigaction(libc::SIGPIPE, None)?;
         let chld = sigaction(libc::SIGCHLD, None)?;
         let inherited = Inherited {
@@ -235,7 +234,7 @@ impl Inherited {
 
     /// Restores this configuration in a freshly forked child, before exec.
     /// Async-signal-safe: raw syscalls only.
-    pub fn apply_in_child(&self) -> io::Result<()> {
+    pub fn apply_in_child(&self) -> Result<(), Errno> {
         set_ignored(libc::SIGPIPE, self.sigpipe_ignored)?;
         if self.sigchld_was_ignored() {
             set_disposition(libc::SIGCHLD, self.sigchld.0, self.sigchld.1)?;
@@ -250,7 +249,7 @@ pub struct SignalFd(OwnedFd);
 impl SignalFd {
     /// Blocks all 64 signals for the calling thread (threads started later
     /// inherit it) and opens a non-blocking signalfd for them.
-    pub fn block_all_and_open() -> io::Result<Self> {
+    pub fn block_all_and_open() -> Result<Self, Errno> {
         SignalSet::full().set_as_mask()?;
         let mask = kernel_set(u64::MAX);
         // SAFETY: `mask` is a full kernel set; the kernel ignores KILL/STOP in it.
@@ -264,7 +263,7 @@ impl SignalFd {
             )
         };
         if fd < 0 {
-            return Err(io::Error::last_os_error());
+            return Err(Errno::last());
         }
         // SAFETY: the kernel just returned this descriptor to us.
         Ok(SignalFd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))

@@ -11,7 +11,7 @@
 //! makes raw syscalls only, and reports a failed exec through a close-on-exec
 //! pipe, as std does.
 
-use crate::os::errno::{errno, Lossy};
+use crate::os::errno::{Errno, Lossy};
 use crate::os::signals::Inherited;
 use std::ffi::{c_char, CString, OsStr};
 use std::fmt;
@@ -72,7 +72,7 @@ impl fmt::Display for Joined<'_> {
 pub struct SpawnError {
     /// What failed: `fork` (or a pipe) in hookinit, or `exec` in the child.
     pub stage: Stage,
-    pub errno: i32,
+    pub errno: Errno,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,11 +82,19 @@ pub enum Stage {
 }
 
 impl SpawnError {
+    /// `fork` (or a pipe for it) failed in hookinit.
+    pub fn fork(errno: Errno) -> SpawnError {
+        SpawnError {
+            stage: Stage::Fork,
+            errno,
+        }
+    }
+
     /// 127: not found; 126: found but cannot be executed (the shell's
     /// convention, as tini); 1: anything else, which is a condition of the
     /// machine (no PIDs, no memory, no descriptors), not of the image.
     pub fn exit_code(&self) -> i32 {
-        match (self.stage, self.errno) {
+        match (self.stage, self.errno.0) {
             (Stage::Exec, libc::ENOENT | libc::ENOTDIR) => 127,
             (
                 Stage::Exec,
@@ -113,7 +121,7 @@ pub struct Reason(SpawnError);
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = self.0;
-        match (e.stage, e.errno) {
+        match (e.stage, e.errno.0) {
             (Stage::Exec, libc::ENOENT | libc::ENOTDIR) => f.write_str("command not found"),
             (Stage::Exec, libc::EACCES) => f.write_str("permission denied (not executable?)"),
             (Stage::Exec, libc::ENOEXEC) => f.write_str("not an executable format"),
@@ -124,7 +132,7 @@ impl fmt::Display for Reason {
                 } else {
                     "cannot execute"
                 };
-                write!(f, "{what}: {}", crate::os::errno::Errno(errno))
+                write!(f, "{what}: {}", Errno(errno))
             }
         }
     }
@@ -149,16 +157,12 @@ pub fn spawn(
     stdio: Stdio,
     foreground: bool,
 ) -> Result<i32, SpawnError> {
-    let fork_err = |errno| SpawnError {
-        stage: Stage::Fork,
-        errno,
-    };
-    let (report_read, report_write) = pipe(libc::O_CLOEXEC).map_err(fork_err)?;
+    let (report_read, report_write) = pipe(libc::O_CLOEXEC).map_err(SpawnError::fork)?;
     // SAFETY: hookinit is single-threaded; the child only makes raw syscalls
     // (execvp in musl searches PATH with a buffer on its stack) and `_exit`s.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(fork_err(errno()));
+        return Err(SpawnError::fork(Errno::last()));
     }
     if pid == 0 {
         // SAFETY: in the child, see above.
@@ -172,10 +176,10 @@ pub fn spawn(
         // The child `_exit`s right after writing: reap it here, it is ours.
         let mut status = 0;
         // SAFETY: waiting for our own child, which is exiting.
-        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && errno() == libc::EINTR {}
+        while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && Errno::last().0 == libc::EINTR {}
         return Err(SpawnError {
             stage: Stage::Exec,
-            errno: i32::from_ne_bytes(buf),
+            errno: Errno(i32::from_ne_bytes(buf)),
         });
     }
     Ok(pid)
@@ -195,13 +199,13 @@ unsafe fn exec_child(
     // SAFETY: after fork, in the child, only async-signal-safe calls on our
     // own descriptors and NUL-terminated strings made before the fork.
     unsafe {
-        let fail = |errno: i32| -> ! {
-            let bytes = errno.to_ne_bytes();
+        let fail = |errno: Errno| -> ! {
+            let bytes = errno.0.to_ne_bytes();
             libc::write(report, bytes.as_ptr().cast(), bytes.len());
             libc::_exit(127)
         };
         if libc::setpgid(0, 0) != 0 {
-            fail(errno());
+            fail(Errno::last());
         }
         // While every signal is still blocked (as in hookinit), so SIGTTOU cannot
         // stop a background group doing it.
@@ -211,7 +215,7 @@ unsafe fn exec_child(
         if stdio.stdin_null {
             let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
             if null < 0 || libc::dup2(null, libc::STDIN_FILENO) < 0 {
-                fail(errno());
+                fail(Errno::last());
             }
         }
         for (from, to) in [
@@ -220,24 +224,24 @@ unsafe fn exec_child(
         ] {
             if let Some(from) = from {
                 if libc::dup2(from, to) < 0 {
-                    fail(errno());
+                    fail(Errno::last());
                 }
             }
         }
         if inherited.apply_in_child().is_err() {
-            fail(errno());
+            fail(Errno::last());
         }
         libc::execvp(argv.pointers[0], argv.pointers.as_ptr());
-        fail(errno())
+        fail(Errno::last())
     }
 }
 
 /// A pipe with `flags` on both ends: (read, write).
-pub fn pipe(flags: libc::c_int) -> Result<(OwnedFd, OwnedFd), i32> {
+pub fn pipe(flags: libc::c_int) -> Result<(OwnedFd, OwnedFd), Errno> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills both descriptors on success.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), flags) } != 0 {
-        return Err(errno());
+        return Err(Errno::last());
     }
     // SAFETY: fresh descriptors owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -257,7 +261,7 @@ mod tests {
     fn exit_codes_by_errno() {
         let exec = |errno| SpawnError {
             stage: Stage::Exec,
-            errno,
+            errno: Errno(errno),
         };
         assert_eq!(exec(libc::ENOENT).exit_code(), 127);
         assert_eq!(exec(libc::EACCES).exit_code(), 126);
@@ -265,10 +269,7 @@ mod tests {
         assert_eq!(exec(libc::EISDIR).exit_code(), 126);
         assert_eq!(exec(libc::E2BIG).exit_code(), 1);
         assert_eq!(exec(libc::ENOMEM).exit_code(), 1);
-        let fork = SpawnError {
-            stage: Stage::Fork,
-            errno: libc::EAGAIN,
-        };
+        let fork = SpawnError::fork(Errno(libc::EAGAIN));
         assert_eq!(fork.exit_code(), 1);
         assert_eq!(
             fork.reason().to_string(),

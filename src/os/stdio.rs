@@ -143,9 +143,9 @@ pub fn write(stream: Stream, buf: &[u8]) -> Result<usize, Error> {
         if n >= 0 {
             return Ok(n as usize);
         }
-        match std::io::Error::last_os_error().raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) => return Err(Error::WouldBlock),
+        match crate::os::errno::Errno::last().0 {
+            libc::EINTR => continue,
+            libc::EAGAIN => return Err(Error::WouldBlock),
             _ => return Err(Error::Closed),
         }
     }
@@ -163,7 +163,7 @@ fn has_room(fd: RawFd) -> bool {
         match unsafe { libc::poll(&mut probe, 1, 0) } {
             1 => return probe.revents != 0,
             // An interrupted probe says nothing about room: ask again.
-            -1 if crate::os::errno::errno() == libc::EINTR => continue,
+            -1 if crate::os::errno::Errno::last().0 == libc::EINTR => continue,
             _ => return false,
         }
     }

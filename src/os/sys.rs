@@ -49,7 +49,7 @@ pub fn read_full(fd: RawFd, buf: &mut [u8]) -> usize {
         let n = unsafe { libc::read(fd, buf[done..].as_mut_ptr().cast(), buf.len() - done) };
         if n > 0 {
             done += n as usize;
-        } else if n == 0 || crate::os::errno::errno() != libc::EINTR {
+        } else if n == 0 || crate::os::errno::Errno::last().0 != libc::EINTR {
             break;
         }
     }

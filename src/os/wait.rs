@@ -11,7 +11,7 @@ pub fn wait_for(pid: i32) -> Option<i32> {
         if r == pid {
             return libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
         }
-        if r < 0 && crate::os::errno::errno() != libc::EINTR {
+        if r < 0 && crate::os::errno::Errno::last().0 != libc::EINTR {
             return None;
         }
     }

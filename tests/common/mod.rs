@@ -166,6 +166,7 @@ impl Running {
     pub fn signal(&self, sig: i32) {
         assert!(self.pid > 0, "hookinit already exited");
         assert_eq!(
+            // SAFETY: kill takes any pid and signal; the result is checked.
             unsafe { libc::kill(self.pid, sig) },
             0,
             "kill {sig} -> {}",
@@ -223,6 +224,7 @@ impl Running {
             }
             if Instant::now() > end {
                 if self.pid > 0 {
+                    // SAFETY: kill takes any pid; the child is ours until waited for.
                     unsafe { libc::kill(self.pid, libc::SIGKILL) };
                 }
                 let _ = self.child.kill();
@@ -254,7 +256,9 @@ fn inner_pid(unshare: &mut Child) -> i32 {
             }
         }
         // Peek without reaping: `wait` still sees the exit status.
+        // SAFETY: siginfo_t is plain data; all zeroes is a valid value.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid writes only into `info`.
         let rc = unsafe {
             libc::waitid(
                 libc::P_PID,
@@ -263,7 +267,9 @@ fn inner_pid(unshare: &mut Child) -> i32 {
                 libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
             )
         };
-        if rc == 0 && unsafe { info.si_pid() } != 0 {
+        // SAFETY: `info` was filled by waitid (or is zeroed).
+        let exited = unsafe { info.si_pid() } != 0;
+        if rc == 0 && exited {
             return -1;
         }
         thread::sleep(Duration::from_millis(1));
@@ -300,6 +306,7 @@ pub fn context_switches(pid: i32) -> u64 {
 
 /// True when running as root (PID namespaces need it).
 pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
@@ -399,6 +406,7 @@ impl Wired {
     }
 
     pub fn signal(&self, sig: i32) {
+        // SAFETY: kill takes any pid and signal; the result is checked.
         assert_eq!(unsafe { libc::kill(self.pid, sig) }, 0, "kill {sig}");
     }
 
@@ -421,6 +429,7 @@ impl Wired {
 
     pub fn kill(&mut self) {
         if !self.exited {
+            // SAFETY: kill takes any pid; the child is ours until waited for.
             unsafe { libc::kill(self.pid, libc::SIGKILL) };
             let _ = self.child.kill();
             let _ = self.child.wait();
