@@ -15,7 +15,6 @@
 //! A write that would block returns [`Error::WouldBlock`]: callers keep the
 //! bytes for later (hook output) or drop them (event lines).
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
@@ -88,8 +87,11 @@ fn open_sink(fd: RawFd) -> Sink {
         libc::S_IFSOCK => Sink::Socket(fd),
         // Other character devices (/dev/null) never hold a writer up.
         libc::S_IFIFO | libc::S_IFCHR if kind == libc::S_IFIFO || tty => {
-            let Ok(path) = CString::new(format!("/proc/self/fd/{fd}")) else {
-                return Sink::Shared(fd);
+            // Static paths: no formatting or allocation for two known fds.
+            let path = match fd {
+                libc::STDOUT_FILENO => c"/proc/self/fd/1",
+                libc::STDERR_FILENO => c"/proc/self/fd/2",
+                _ => return Sink::Shared(fd),
             };
             let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
             // SAFETY: open with a valid C string; the result is ours alone.

@@ -65,16 +65,20 @@ pub struct Prober {
 }
 
 impl Prober {
-    pub fn new(probes: [Option<Probe>; 3], inherited: Inherited, app_started: Instant) -> Prober {
-        let health = Health::new(probes.each_ref().map(|probe| {
-            probe.as_ref().map(|p| Thresholds {
+    /// The probes of `probes` that are configured, timed from now (the
+    /// app's start). Without any, nothing is copied and the clock not read.
+    pub fn new(probes: [Option<&Probe>; 3], inherited: Inherited) -> Prober {
+        let health = Health::new(probes.map(|probe| {
+            probe.map(|p| Thresholds {
                 success: p.success_threshold,
                 failure: p.failure_threshold,
             })
         }));
+        let app_started = probes.iter().any(Option::is_some).then(Instant::now);
         let [startup, liveness, readiness] = probes;
-        let worker = |kind, probe: Option<Probe>| {
-            probe.map(|probe| {
+        let worker = |kind, probe: Option<&Probe>| {
+            probe.zip(app_started).map(|(probe, app_started)| {
+                let probe = probe.clone();
                 let mut ticker = Ticker::new(app_started, probe.period, probe.initial_delay);
                 if kind == ProbeKind::Readiness {
                     // With no startup probe the container starts with the app.
@@ -133,6 +137,9 @@ impl Prober {
 
     /// Starts probing (at the app's start).
     pub fn start(&mut self) {
+        if !self.any() {
+            return;
+        }
         let now = Instant::now();
         for i in 0..3 {
             self.schedule(i, now);

@@ -92,12 +92,11 @@ impl Supervisor {
         );
         let prober = Prober::new(
             [
-                cfg.startup_probe.clone(),
-                cfg.liveness_probe.clone(),
-                cfg.readiness_probe.clone(),
+                cfg.startup_probe.as_ref(),
+                cfg.liveness_probe.as_ref(),
+                cfg.readiness_probe.as_ref(),
             ],
             inherited,
-            Instant::now(),
         );
         let ready_file = cfg
             .ready_file
