@@ -148,7 +148,8 @@ impl fmt::Display for ReportText<'_> {
 
 impl Runner {
     /// The outcome of the reaped child, its message read into `buf`
-    /// (allocation-free). No report (it crashed, or was killed) is a failure.
+    /// (allocation-free). No report (it crashed, or was killed) is a failure
+    /// here; probes count it as an error.
     pub fn finished<'a>(
         &self,
         status: Status,
