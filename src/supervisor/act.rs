@@ -252,10 +252,21 @@ impl Supervisor {
         }
     }
 
+    /// Removes the ready file. One that cannot be removed still says
+    /// "ready": that is a warning, and `ready_present` stays set, so the
+    /// next change of readiness, and the exit, try again.
     fn remove_ready_file(&mut self) {
-        self.ready_present = false;
-        if let Some(path) = &self.ready_file {
-            ready_file::remove(path);
+        let Some(path) = &self.ready_file else {
+            self.ready_present = false;
+            return;
+        };
+        match ready_file::remove(path) {
+            Ok(()) => self.ready_present = false,
+            Err(e) => {
+                let path = Lossy(path.as_bytes());
+                let msg = format_args!("cannot remove {path}: {e}");
+                events::log(Level::Warn, "ReadyFile", msg);
+            }
         }
     }
 }
