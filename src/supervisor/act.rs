@@ -93,11 +93,17 @@ impl Supervisor {
             Action::KillEverything(KillReason::LeftoversIgnoredTerm) => self.kill_everything(
                 format_args!("processes left behind did not exit after SIGTERM"),
             ),
-            Action::LogNotReaped => events::log(
-                Level::Warn,
-                "NotReaped",
-                format_args!("processes are still not reaped 1s after SIGKILL; exiting anyway"),
-            ),
+            Action::LogNotReaped => {
+                // No claim of a SIGKILL that reached nobody.
+                let msg = if self.sigkill_delivered {
+                    format_args!("processes are still not reaped 1s after SIGKILL; exiting anyway")
+                } else {
+                    format_args!(
+                        "processes are still not reaped; no SIGKILL could reach them; exiting anyway"
+                    )
+                };
+                events::log(Level::Warn, "NotReaped", msg);
+            }
             Action::Finish => self.finish(),
         }
         None
@@ -155,6 +161,7 @@ impl Supervisor {
             (Some(Ok(_)), _) => Some(&"the app"),
             _ => None,
         };
+        self.sigkill_delivered = what.is_some();
         if let Some(what) = what {
             events::log(
                 Level::Info,
