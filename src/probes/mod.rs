@@ -329,7 +329,9 @@ impl Prober {
         };
         let deadline = at + w.probe.timeout + SLACK;
         let timeout = w.probe.timeout;
-        let started = runner::start_at(Some(at), || run_handler(w, &inherited, timeout));
+        let started = runner::start_at(Caller::Probe, Some(at), || {
+            run_handler(w, &inherited, timeout)
+        });
         match started {
             Ok(runner) => w.run = Some(Run { runner, deadline }),
             Err(e) => {
