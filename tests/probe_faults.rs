@@ -266,53 +266,63 @@ fn a_stop_during_a_term_ignoring_exec_probe_ends_at_once() {
     }
 }
 
-/// `pidfd_open` refused (kernels before 5.3, some seccomp profiles): an
-/// exec probe process whose command closed its output waits for it without
-/// a deadline of its own, and hookinit kills it at the hard deadline. Its
-/// command dies with it: one command at a time, never one more per period.
+/// A timed-out exec probe whose command closed its output and forked (a
+/// shell running `sleep`): the command, and its child, die with the probe,
+/// one run at a time, never one more per period. With `pidfd_open` the probe
+/// process kills the command at its own deadline and hookinit the rest of
+/// its group once it reaped it; with `pidfd_open` refused (kernels before
+/// 5.3, some seccomp profiles) the probe process waits for the command with
+/// no deadline of its own, and hookinit kills its group, command included,
+/// at the hard deadline (4 commands were left after 4 runs).
 #[test]
-fn without_pidfd_a_probe_killed_at_its_deadline_takes_its_command_along() {
-    if !have_strace() {
-        eprintln!("skipping: no strace");
-        return;
+fn a_timed_out_exec_probe_takes_its_command_along_with_or_without_pidfd() {
+    for pidfd in [true, false] {
+        if !pidfd && !have_strace() {
+            eprintln!("skipping without pidfd: no strace");
+            return;
+        }
+        let t = TempDir::new("probe-timeout");
+        let log = t.path("log");
+        let sleep = format!("sleep {}", tag(42));
+        let probe = format!(
+            r#"{{"exec":{{"command":["sh","-c","echo run >> {}; exec >/dev/null 2>&1; {sleep}; true"]}},"periodSeconds":1,"timeoutSeconds":1,"failureThreshold":100}}"#,
+            log.display()
+        );
+        let args = ["--", "sh", "-c", APP];
+        let env = [("HOOKINIT_LIVENESS_PROBE", probe.as_str())];
+        let (mut r, hookinit) = if pidfd {
+            let r = Running::plain(&args, &env);
+            let pid = r.pid;
+            (r, pid)
+        } else {
+            let cmd = traced(true, &["pidfd_open:error=ENOSYS"], &args, &env);
+            let r = Running::start(cmd, false);
+            let pid = hookinit_under(r.pid);
+            (r, pid)
+        };
+        r.wait_for("app-ready", secs(10.0));
+        let runs = || t.read("log").lines().count();
+        assert!(eventually(secs(20.0), || runs() >= 4), "{}", r.stderr());
+        let alive = processes(&sleep);
+        r.mark();
+        unsafe { libc::kill(hookinit, libc::SIGTERM) };
+        let f = r.wait(secs(20.0));
+        let left = processes(&sleep);
+        kill_all(&sleep);
+        let ctx = format!("pidfd={pidfd}: {f:#?}");
+        assert!(
+            alive.len() <= 1,
+            "{} commands alive: {alive:?}: {ctx}",
+            alive.len()
+        );
+        assert!(left.is_empty(), "left behind: {left:?}: {ctx}");
+        assert_eq!(f.code, Some(0), "{ctx}");
+        let timed_out = events(&f.stderr, "Unhealthy")
+            .iter()
+            .filter(|l| l.contains("timed out"))
+            .count();
+        assert!(timed_out >= 3, "{ctx}");
     }
-    let t = TempDir::new("probe-nopidfd");
-    let log = t.path("log");
-    let sleep = format!("sleep {}", tag(42));
-    let probe = format!(
-        r#"{{"exec":{{"command":["sh","-c","echo run >> {}; exec >/dev/null 2>&1; {sleep}; true"]}},"periodSeconds":1,"timeoutSeconds":1,"failureThreshold":100}}"#,
-        log.display()
-    );
-    let cmd = traced(
-        true,
-        &["pidfd_open:error=ENOSYS"],
-        &["--", "sh", "-c", APP],
-        &[("HOOKINIT_LIVENESS_PROBE", &probe)],
-    );
-    let mut r = Running::start(cmd, false);
-    let hookinit = hookinit_under(r.pid);
-    r.wait_for("app-ready", secs(10.0));
-    let runs = || t.read("log").lines().count();
-    assert!(eventually(secs(20.0), || runs() >= 4), "{}", r.stderr());
-    let alive = processes(&sleep);
-    r.mark();
-    unsafe { libc::kill(hookinit, libc::SIGTERM) };
-    let f = r.wait(secs(20.0));
-    let left = processes(&sleep);
-    kill_all(&sleep);
-    let ctx = format!("{f:#?}");
-    assert!(
-        alive.len() <= 1,
-        "{} commands alive: {alive:?}: {ctx}",
-        alive.len()
-    );
-    assert!(left.is_empty(), "left behind: {left:?}: {ctx}");
-    assert_eq!(f.code, Some(0), "{ctx}");
-    let timed_out = events(&f.stderr, "Unhealthy")
-        .iter()
-        .filter(|l| l.contains("timed out"))
-        .count();
-    assert!(timed_out >= 3, "{ctx}");
 }
 
 // ---- 3. the ready file is true or gone ---------------------------------------------------
