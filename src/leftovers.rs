@@ -157,7 +157,9 @@ impl Leftovers {
                 if found.contains(&pid) {
                     return Ok(());
                 }
-                let Some(ppid) = parent_of(pid) else {
+                // An error here (EMFILE, ENOMEM) is not "it exited": the
+                // walk cannot tell what is ours, and says so.
+                let Some(ppid) = parent_of(pid)? else {
                     return Ok(()); // it exited meanwhile
                 };
                 if ppid == root || found.contains(&ppid) {
@@ -182,15 +184,29 @@ fn parse_pid(name: &[u8]) -> Option<i32> {
     Some(name.iter().fold(0i32, |n, &d| n * 10 + i32::from(d - b'0')))
 }
 
-/// The parent of `pid` from /proc/PID/stat, read into a stack buffer.
-fn parent_of(pid: i32) -> Option<i32> {
+/// The parent of `pid` from /proc/PID/stat, read into a stack buffer:
+/// `None` if the process is gone (its stat file too, or empty), an error if
+/// the file cannot be opened for another reason.
+fn parent_of(pid: i32) -> Result<Option<i32>, Errno> {
     let mut path = [0u8; 32];
     let mut w = Cursor(&mut path, 0);
-    fmt::write(&mut w, format_args!("/proc/{pid}/stat\0")).ok()?;
-    let path = CStr::from_bytes_until_nul(&path).ok()?;
+    if fmt::write(&mut w, format_args!("/proc/{pid}/stat\0")).is_err() {
+        return Ok(None);
+    }
+    let Ok(path) = CStr::from_bytes_until_nul(&path) else {
+        return Ok(None);
+    };
     let mut buf = [0u8; 512];
-    let n = proc::read_file(path, &mut buf)?;
-    let stat = &buf[..n];
+    let n = match proc::read_file(path, &mut buf) {
+        Ok(n) => n,
+        Err(Errno(libc::ENOENT | libc::ESRCH)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(ppid_in(&buf[..n]))
+}
+
+/// The parent pid in the text of a /proc/PID/stat file.
+fn ppid_in(stat: &[u8]) -> Option<i32> {
     // The command name may contain spaces and parentheses: parse after the last ')'.
     let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
     let mut fields = after.split(|&b| b == b' ').filter(|f| !f.is_empty());
@@ -228,8 +244,10 @@ mod tests {
         assert!(l.found.contains(&(child.id() as i32)), "{:?}", l.found);
         assert_eq!(
             parent_of(child.id() as i32),
-            Some(std::process::id() as i32)
+            Ok(Some(std::process::id() as i32))
         );
+        assert_eq!(parent_of(i32::MAX - 1), Ok(None));
+        assert_eq!(ppid_in(b"7 (a) b) S 42 7"), Some(42));
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(parse_pid(b"123"), Some(123));

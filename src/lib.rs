@@ -82,7 +82,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         }
         Ok(Request::Ready(cfg)) => {
             return match &cfg.ready_file {
-                Some(path) if path.exists() => 0,
+                Some(path) if os::ready_file::is_ready(path) => 0,
                 Some(_) => 1,
                 None => {
                     eprintln!("hookinit: --ready: no ready file is set (HOOKINIT_READY_FILE)");
@@ -128,8 +128,15 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
 
     // A ready file left by an earlier life of the container (`docker kill`,
     // a host crash) must not say "ready" before PostStart has succeeded.
+    // One that cannot be removed would say so all along: refuse to start.
     if let Some(path) = &cfg.ready_file {
-        let _ = std::fs::remove_file(path);
+        if let Err(e) = os::ready_file::remove_stale(path) {
+            eprintln!(
+                "hookinit: cannot remove the stale ready file {} (HOOKINIT_READY_FILE): {e}",
+                path.display()
+            );
+            return exit::EXIT_FAILURE;
+        }
     }
     stdio::init();
     let foreground = spawn::stdin_is_controlling_tty();

@@ -13,10 +13,11 @@
 //! blocks, and the loop reads it only once it has reaped the child: one
 //! wake-up per handler run.
 
-use crate::handlers::{Outcome, Verdict};
+use crate::handlers::{Caller, Outcome, Verdict};
 use crate::os::fork::{self, Forked};
 use crate::os::reap::Status;
 use crate::os::spawn;
+use std::ffi::CStr;
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -50,20 +51,33 @@ pub struct Runner {
     report: OwnedFd,
 }
 
-/// Forks a child that runs `work` and reports its outcome. The child is
-/// the leader of its own process group and dies with hookinit.
-pub fn start<F>(work: F) -> Result<Runner, spawn::SpawnError>
+/// Forks a child that runs `work` for `caller` and reports its outcome. The
+/// child is the leader of its own process group, dies with hookinit, and is
+/// named for what it is: `hookinit-hook` or `hookinit-probe`.
+pub fn start<F>(caller: Caller, work: F) -> Result<Runner, spawn::SpawnError>
 where
     F: FnOnce() -> Outcome,
 {
-    start_at(None, work)
+    start_at(caller, None, work)
+}
+
+/// The name of a handler process (`comm` takes at most 15 bytes).
+fn name(caller: Caller) -> &'static CStr {
+    match caller {
+        Caller::Hook => c"hookinit-hook",
+        Caller::Probe => c"hookinit-probe",
+    }
 }
 
 /// As [`start`], but the child first sleeps until `at` (CLOCK_MONOTONIC,
 /// which `Instant` is): a probe's process is forked when the previous one
 /// ended, so the loop wakes once per probe, for its result, and not also to
 /// start it.
-pub fn start_at<F>(at: Option<std::time::Instant>, work: F) -> Result<Runner, spawn::SpawnError>
+pub fn start_at<F>(
+    caller: Caller,
+    at: Option<std::time::Instant>,
+    work: F,
+) -> Result<Runner, spawn::SpawnError>
 where
     F: FnOnce() -> Outcome,
 {
@@ -74,6 +88,7 @@ where
             drop(read);
             fork::lead_own_group(0);
             fork::die_with_parent();
+            fork::take_name(name(caller));
             if let Some(at) = at {
                 crate::os::time::sleep_until(at);
             }
@@ -144,7 +159,8 @@ impl fmt::Display for ReportText<'_> {
 
 impl Runner {
     /// The outcome of the reaped child, its message read into `buf`
-    /// (allocation-free). No report (it crashed, or was killed) is a failure.
+    /// (allocation-free). No report (it crashed, or was killed) is a failure
+    /// here; probes count it as an error.
     pub fn finished<'a>(
         &self,
         status: Status,

@@ -307,10 +307,14 @@ impl Hooks {
                 start_exec(plan.argv.as_ref(), &inherited, &mut plan.output)
             }
             Handler::Action(Action::HttpGet(spec)) => {
-                runner::start(|| http::get(spec, Caller::Hook, budget)).map(Work::Runner)
+                runner::start(Caller::Hook, || http::get(spec, Caller::Hook, budget))
+                    .map(Work::Runner)
             }
             Handler::Action(Action::TcpSocket { host, port }) => {
-                runner::start(|| tcp::connect(host, *port, Caller::Hook, budget)).map(Work::Runner)
+                runner::start(Caller::Hook, || {
+                    tcp::connect(host, *port, Caller::Hook, budget)
+                })
+                .map(Work::Runner)
             }
         };
         match work {

@@ -2,6 +2,7 @@
 //! and what such a child sets up before its work.
 
 use crate::os::errno::Errno;
+use std::ffi::CStr;
 
 /// Which side of a [`fork`] this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +32,14 @@ pub fn fork() -> Result<Forked, Errno> {
 pub fn lead_own_group(pid: i32) {
     // SAFETY: plain syscall with integer arguments.
     unsafe { libc::setpgid(pid, pid) };
+}
+
+/// Names this forked child (`comm`, at most 15 bytes, and its command
+/// line), so that `ps`, `pgrep` and `kill` tell it from PID 1.
+pub fn take_name(name: &CStr) {
+    // SAFETY: prctl reads a NUL-terminated string; no pointer is kept.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+    crate::os::args::set_title(name);
 }
 
 /// Asks the kernel to SIGKILL this process when its parent dies.

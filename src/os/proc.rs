@@ -63,15 +63,15 @@ impl Drop for ProcDir {
 }
 
 /// Reads the file at `path` into `buf` (as much as fits): the bytes read,
-/// `None` if it cannot be opened (the process exited meanwhile).
-pub fn read_file(path: &CStr, buf: &mut [u8]) -> Option<usize> {
+/// or why it cannot be opened (ENOENT: the process exited meanwhile).
+pub fn read_file(path: &CStr, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: `path` is NUL-terminated; the result is a fresh descriptor or -1.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
-        return None;
+        return Err(Errno::last());
     }
     let n = crate::os::sys::read_full(fd, buf);
     // SAFETY: our own descriptor, closed once.
     unsafe { libc::close(fd) };
-    Some(n)
+    Ok(n)
 }

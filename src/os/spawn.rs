@@ -157,6 +157,35 @@ pub fn spawn(
     stdio: Stdio,
     foreground: bool,
 ) -> Result<i32, SpawnError> {
+    spawn_with(argv, inherited, stdio, Group::Own { foreground })
+}
+
+/// As [`spawn`], but the child stays in the caller's process group: an exec
+/// probe's command, so that killing the probe process's group (at its
+/// deadline, at a stop, once it ended) kills the command and its children.
+pub fn spawn_in_callers_group(
+    argv: &Argv,
+    inherited: &Inherited,
+    stdio: Stdio,
+) -> Result<i32, SpawnError> {
+    spawn_with(argv, inherited, stdio, Group::Callers)
+}
+
+/// Which process group the child runs in.
+#[derive(Clone, Copy)]
+enum Group {
+    /// Its own, made the terminal's foreground group if `foreground`.
+    Own { foreground: bool },
+    /// The caller's.
+    Callers,
+}
+
+fn spawn_with(
+    argv: &Argv,
+    inherited: &Inherited,
+    stdio: Stdio,
+    group: Group,
+) -> Result<i32, SpawnError> {
     let (report_read, report_write) = pipe(libc::O_CLOEXEC).map_err(SpawnError::fork)?;
     // SAFETY: hookinit is single-threaded; the child only makes raw syscalls
     // (execvp in musl searches PATH with a buffer on its stack) and `_exit`s.
@@ -166,7 +195,7 @@ pub fn spawn(
     }
     if pid == 0 {
         // SAFETY: in the child, see above.
-        unsafe { exec_child(argv, inherited, stdio, foreground, report_write.as_raw_fd()) }
+        unsafe { exec_child(argv, inherited, stdio, group, report_write.as_raw_fd()) }
     }
     drop(report_write);
     // The pipe closes on exec (EOF) or carries the errno of a failed exec.
@@ -193,7 +222,7 @@ unsafe fn exec_child(
     argv: &Argv,
     inherited: &Inherited,
     stdio: Stdio,
-    foreground: bool,
+    group: Group,
     report: RawFd,
 ) -> ! {
     // SAFETY: after fork, in the child, only async-signal-safe calls on our
@@ -204,13 +233,15 @@ unsafe fn exec_child(
             libc::write(report, bytes.as_ptr().cast(), bytes.len());
             libc::_exit(127)
         };
-        if libc::setpgid(0, 0) != 0 {
-            fail(Errno::last());
-        }
-        // While every signal is still blocked (as in hookinit), so SIGTTOU cannot
-        // stop a background group doing it.
-        if foreground {
-            libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
+        if let Group::Own { foreground } = group {
+            if libc::setpgid(0, 0) != 0 {
+                fail(Errno::last());
+            }
+            // While every signal is still blocked (as in hookinit), so SIGTTOU
+            // cannot stop a background group doing it.
+            if foreground {
+                libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
+            }
         }
         if stdio.stdin_null {
             let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);

@@ -8,9 +8,11 @@
 //! - a pipe, FIFO or terminal is reopened through `/proc/self/fd/N` (once,
 //!   at start), and that new description is made non-blocking;
 //! - a socket is written with `MSG_DONTWAIT`;
-//! - a regular file (or anything that cannot be reopened) is written as is,
-//!   after a poll for room (a file never blocks for long; the reopen only
-//!   fails without /proc).
+//! - a regular file (or /dev/null) is written as is: it never blocks for
+//!   long, and needs no `poll`, so event lines reach it even while `poll`
+//!   fails (the `LoopError` that says so included);
+//! - a pipe or terminal that cannot be reopened (without /proc) is written
+//!   after a poll for room.
 //!
 //! A write that would block returns [`Error::WouldBlock`]: callers keep the
 //! bytes for later (hook output) or drop them (event lines).
@@ -37,7 +39,13 @@ enum Sink {
     Reopened(OwnedFd),
     /// A socket: written with MSG_DONTWAIT.
     Socket(RawFd),
-    /// The original descriptor: polled for room before each write.
+    /// The original descriptor of a regular file or a device that never
+    /// holds a writer up (/dev/null): written as is, without a poll, so
+    /// event lines still reach it while `poll` fails.
+    File(RawFd),
+    /// The original descriptor of a pipe or terminal that could not be
+    /// reopened: polled for room before each write (when the poll fails,
+    /// the line is dropped: a blocking write could freeze PID 1).
     Shared(RawFd),
 }
 
@@ -78,14 +86,14 @@ fn open_sink(fd: RawFd) -> Sink {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat into our stat buffer.
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return Sink::Shared(fd);
+        // Unusable (EBADF): the write will say so.
+        return Sink::File(fd);
     }
     let kind = st.st_mode & libc::S_IFMT;
     // SAFETY: plain query.
     let tty = kind == libc::S_IFCHR && unsafe { libc::isatty(fd) } == 1;
     match kind {
         libc::S_IFSOCK => Sink::Socket(fd),
-        // Other character devices (/dev/null) never hold a writer up.
         libc::S_IFIFO | libc::S_IFCHR if kind == libc::S_IFIFO || tty => {
             // Static paths: no formatting or allocation for two known fds.
             let path = match fd {
@@ -103,6 +111,8 @@ fn open_sink(fd: RawFd) -> Sink {
                 Sink::Reopened(unsafe { OwnedFd::from_raw_fd(own) })
             }
         }
+        // Other character devices (/dev/null) never hold a writer up.
+        libc::S_IFREG | libc::S_IFBLK | libc::S_IFCHR => Sink::File(fd),
         _ => Sink::Shared(fd),
     }
 }
@@ -115,7 +125,7 @@ fn sink(stream: Stream) -> &'static Sink {
 pub fn poll_fd(stream: Stream) -> RawFd {
     match sink(stream) {
         Sink::Reopened(fd) => fd.as_raw_fd(),
-        Sink::Socket(fd) | Sink::Shared(fd) => *fd,
+        Sink::Socket(fd) | Sink::File(fd) | Sink::Shared(fd) => *fd,
     }
 }
 
@@ -133,7 +143,9 @@ pub fn write(stream: Stream, buf: &[u8]) -> Result<usize, Error> {
         let n = unsafe {
             match sink {
                 Sink::Reopened(fd) => libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()),
-                Sink::Shared(fd) => libc::write(*fd, buf.as_ptr().cast(), buf.len()),
+                Sink::File(fd) | Sink::Shared(fd) => {
+                    libc::write(*fd, buf.as_ptr().cast(), buf.len())
+                }
                 Sink::Socket(fd) => libc::send(
                     *fd,
                     buf.as_ptr().cast(),

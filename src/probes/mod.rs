@@ -16,7 +16,7 @@ use crate::handlers::runner::{self, Runner};
 use crate::handlers::{grpc, http, tcp, Caller, Outcome, Verdict};
 use crate::os::errno::Errno;
 use crate::os::fd::{read_some, set_nonblocking};
-use crate::os::process::{kill_process, kill_process_group, pidfd_open};
+use crate::os::process::{kill_process, pidfd_open};
 use crate::os::reap::Status;
 use crate::os::signals::Inherited;
 use crate::os::spawn::{self, Argv};
@@ -190,6 +190,10 @@ impl Prober {
         })?;
         let w = self.workers[i].as_mut()?;
         let run = w.run.take()?;
+        // What the run left in its group (an exec probe's command, timed out
+        // or gone to the background) dies with it. The group's id stays
+        // reserved while any member lives, so this cannot hit a stranger.
+        run.runner.kill();
         // The report is copied out of the worker, which `handle` updates.
         let mut buf = [0u8; runner::REPORT_MAX];
         let (verdict, len, no_report) = {
@@ -199,7 +203,10 @@ impl Prober {
                     buf[..t.len()].copy_from_slice(t);
                     (report.verdict, t.len(), None)
                 }
-                runner::ReportText::NoReport(s) => (report.verdict, 0, Some(s)),
+                // Crashed or killed before it reported (a failed allocation
+                // under a memory limit, the OOM killer): the run said nothing
+                // about the app, so it is an error, never a failure.
+                runner::ReportText::NoReport(s) => (Verdict::Error, 0, Some(s)),
             }
         };
         let text = match no_report {
@@ -329,7 +336,9 @@ impl Prober {
         };
         let deadline = at + w.probe.timeout + SLACK;
         let timeout = w.probe.timeout;
-        let started = runner::start_at(Some(at), || run_handler(w, &inherited, timeout));
+        let started = runner::start_at(Caller::Probe, Some(at), || {
+            run_handler(w, &inherited, timeout)
+        });
         match started {
             Ok(runner) => w.run = Some(Run { runner, deadline }),
             Err(e) => {
@@ -384,7 +393,8 @@ fn exec_probe(
         stdout: Some(write.as_raw_fd()),
         stderr: Some(write.as_raw_fd()),
     };
-    let pid = match spawn::spawn(argv, inherited, stdio, false) {
+    // In this process's group: whoever kills the probe kills the command.
+    let pid = match spawn::spawn_in_callers_group(argv, inherited, stdio) {
         Ok(pid) => pid,
         Err(e) => {
             let message = format!("cannot run '{}': {}", command[0], e.reason());
@@ -404,8 +414,8 @@ fn exec_probe(
     while pipe_open || !exited {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            // Our own child's group, and the child itself if it left it.
-            let _ = kill_process_group(pid, libc::SIGKILL);
+            // The command; its children in our group die when hookinit
+            // kills the group after reaping this process.
             let _ = kill_process(pid, libc::SIGKILL);
             wait_for(pid);
             let joined = command.join(" ");

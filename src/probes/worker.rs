@@ -7,8 +7,9 @@
 //!   `failureThreshold` equal results in a row;
 //! - an error (the handler could not run: the kubelet's "probe errored") is
 //!   tried again at once, up to 3 times in all, then thrown away: it never
-//!   reaches the counters. A probe process that crashed before reporting, or
-//!   that was killed at its deadline, is a failure (the kubelet's exec timeout);
+//!   reaches the counters. A probe process that crashed or exited before
+//!   reporting is such an error too; one that hookinit killed at its
+//!   deadline is a failure (the kubelet's exec timeout);
 //! - the startup probe gates liveness and readiness until it succeeds;
 //! - a liveness failure, or a startup probe reaching either threshold, puts
 //!   that probe on hold: it runs no more.
@@ -42,10 +43,10 @@ pub(crate) enum Value {
 pub(crate) enum Ran {
     /// Success, or a warning (a final 3xx).
     Success,
-    /// Failure, a process that ended without a report, or a run killed at
-    /// its deadline.
+    /// Failure, or a run killed at its deadline.
     Failure,
-    /// The handler could not run at all.
+    /// The handler could not run at all, or its process ended without a
+    /// report.
     Error,
 }
 

@@ -93,11 +93,17 @@ impl Supervisor {
             Action::KillEverything(KillReason::LeftoversIgnoredTerm) => self.kill_everything(
                 format_args!("processes left behind did not exit after SIGTERM"),
             ),
-            Action::LogNotReaped => events::log(
-                Level::Warn,
-                "NotReaped",
-                format_args!("processes are still not reaped 1s after SIGKILL; exiting anyway"),
-            ),
+            Action::LogNotReaped => {
+                // No claim of a SIGKILL that reached nobody.
+                let msg = if self.sigkill_delivered {
+                    format_args!("processes are still not reaped 1s after SIGKILL; exiting anyway")
+                } else {
+                    format_args!(
+                        "processes are still not reaped; no SIGKILL could reach them; exiting anyway"
+                    )
+                };
+                events::log(Level::Warn, "NotReaped", msg);
+            }
             Action::Finish => self.finish(),
         }
         None
@@ -155,6 +161,7 @@ impl Supervisor {
             (Some(Ok(_)), _) => Some(&"the app"),
             _ => None,
         };
+        self.sigkill_delivered = what.is_some();
         if let Some(what) = what {
             events::log(
                 Level::Info,
@@ -252,10 +259,21 @@ impl Supervisor {
         }
     }
 
+    /// Removes the ready file. One that cannot be removed still says
+    /// "ready": that is a warning, and `ready_present` stays set, so the
+    /// next change of readiness, and the exit, try again.
     fn remove_ready_file(&mut self) {
-        self.ready_present = false;
-        if let Some(path) = &self.ready_file {
-            ready_file::remove(path);
+        let Some(path) = &self.ready_file else {
+            self.ready_present = false;
+            return;
+        };
+        match ready_file::remove(path) {
+            Ok(()) => self.ready_present = false,
+            Err(e) => {
+                let path = Lossy(path.as_bytes());
+                let msg = format_args!("cannot remove {path}: {e}");
+                events::log(Level::Warn, "ReadyFile", msg);
+            }
         }
     }
 }

@@ -65,6 +65,8 @@ pub struct Supervisor {
     window: Window,
     /// The app refused SIGKILL (EPERM): it may outlive hookinit.
     app_unkillable: bool,
+    /// Whether the last SIGKILL to everything reached any process.
+    sigkill_delivered: bool,
     exit_code: Option<i32>,
     ready_file: Option<CString>,
     /// Retries of a failed `wait4`, of the signalfd's `read`, of `poll`.
@@ -128,6 +130,7 @@ impl Supervisor {
             own_pid: std::process::id(),
             phase: Phase::Running,
             app_unkillable: false,
+            sigkill_delivered: false,
             exit_code: None,
             ready_file,
             reap_retry: Backoff::default(),
