@@ -13,6 +13,7 @@
 //! the variadic `syscall`, run at every forwarded signal.
 
 use crate::os::errno::Errno;
+use crate::os::proc::Stat;
 use crate::os::process::{self, Target};
 use crate::os::reap::Status;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -83,6 +84,16 @@ impl App {
         }
         // kill_to is target.raw(), kept at hand for the hot path.
         crate::os::sys::kill(self.kill_to, sig).map(|()| self.target)
+    }
+
+    /// Whether the app is stopped by a signal right now (`T` in its
+    /// /proc/PID/stat): only then does it need a SIGCONT to act on the stop
+    /// signal. Unknown (no /proc) counts as not stopped: no signal it did
+    /// not ask for.
+    pub fn stopped(&self) -> bool {
+        let mut buf = [0u8; 512];
+        self.alive()
+            && matches!(Stat::read(self.pid, &mut buf), Ok(Some(stat)) if stat.state() == Some(b'T'))
     }
 
     /// SIGKILL to the app itself, and to its whole group whatever `group`

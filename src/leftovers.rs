@@ -12,9 +12,8 @@
 //! process group is signalled too, and the result says so.
 
 use crate::os::errno::Errno;
-use crate::os::proc::{self, ProcDir};
+use crate::os::proc::{self, ProcDir, Stat};
 use crate::os::process;
-use std::ffi::CStr;
 use std::fmt;
 
 /// The most descendants the walk keeps track of (32 KiB of table).
@@ -92,6 +91,25 @@ pub struct Leftovers {
 }
 
 impl Leftovers {
+    /// How many processes besides hookinit are left, as PID 1 (`None`
+    /// when /proc is not this namespace's own, or cannot be read); not as
+    /// PID 1, signalling them counts them.
+    pub fn count_in_namespace(&self) -> Option<usize> {
+        if self.scope != Scope::Namespace || proc::self_pid() != Some(1) {
+            return None;
+        }
+        let dir = ProcDir::open().ok()?;
+        let mut others = 0;
+        dir.for_each_entry(|name| {
+            if parse_pid(name).is_some_and(|pid| pid != 1) {
+                others += 1;
+            }
+            Ok(())
+        })
+        .ok()?;
+        Some(others)
+    }
+
     pub fn new(scope: Scope) -> Leftovers {
         let capacity = match scope {
             Scope::Namespace => 0,
@@ -188,45 +206,8 @@ fn parse_pid(name: &[u8]) -> Option<i32> {
 /// `None` if the process is gone (its stat file too, or empty), an error if
 /// the file cannot be opened for another reason.
 fn parent_of(pid: i32) -> Result<Option<i32>, Errno> {
-    let mut path = [0u8; 32];
-    let mut w = Cursor(&mut path, 0);
-    if fmt::write(&mut w, format_args!("/proc/{pid}/stat\0")).is_err() {
-        return Ok(None);
-    }
-    let Ok(path) = CStr::from_bytes_until_nul(&path) else {
-        return Ok(None);
-    };
     let mut buf = [0u8; 512];
-    let n = match proc::read_file(path, &mut buf) {
-        Ok(n) => n,
-        Err(Errno(libc::ENOENT | libc::ESRCH)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    Ok(ppid_in(&buf[..n]))
-}
-
-/// The parent pid in the text of a /proc/PID/stat file.
-fn ppid_in(stat: &[u8]) -> Option<i32> {
-    // The command name may contain spaces and parentheses: parse after the last ')'.
-    let after = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
-    let mut fields = after.split(|&b| b == b' ').filter(|f| !f.is_empty());
-    fields.next()?; // state
-    parse_pid(fields.next()?)
-}
-
-/// A `fmt::Write` into a fixed buffer.
-struct Cursor<'a>(&'a mut [u8], usize);
-
-impl fmt::Write for Cursor<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.1 + s.len();
-        if end > self.0.len() {
-            return Err(fmt::Error);
-        }
-        self.0[self.1..end].copy_from_slice(s.as_bytes());
-        self.1 = end;
-        Ok(())
-    }
+    Ok(Stat::read(pid, &mut buf)?.and_then(|stat| parse_pid(stat.ppid()?)))
 }
 
 #[cfg(test)]
@@ -247,7 +228,6 @@ mod tests {
             Ok(Some(std::process::id() as i32))
         );
         assert_eq!(parent_of(i32::MAX - 1), Ok(None));
-        assert_eq!(ppid_in(b"7 (a) b) S 42 7"), Some(42));
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(parse_pid(b"123"), Some(123));

@@ -511,6 +511,21 @@ fn leftovers_are_killed(pid1: bool) {
         "{f:?}"
     );
     assert!(!f.stderr.contains("SigkillSent"), "{f:?}");
+    // The TERM is logged with its count: the sleeper, the reporter and, at
+    // that moment perhaps, the reporter's own `sleep 0.05`.
+    let counted = f
+        .stderr
+        .lines()
+        .find_map(|l| {
+            l.split_once("SigtermSent: SIGTERM sent to ")?
+                .1
+                .split_once(' ')
+        })
+        .filter(|(_, rest)| {
+            *rest == "process(es) left after the app exited; SIGKILL follows for any that stay"
+        })
+        .and_then(|(n, _)| n.parse::<usize>().ok());
+    assert!(matches!(counted, Some(2 | 3)), "{counted:?}: {f:?}");
     assert_eq!(host_procs_with(d), Vec::<i32>::new());
 }
 

@@ -686,6 +686,37 @@ fn a_stopped_app_gets_sigcont_after_the_stop_signal() {
     }
 }
 
+/// A running app gets the stop signal alone: no SIGCONT it did not ask for
+/// (tini, dumb-init and catatonit send none either).
+#[test]
+fn a_running_app_gets_no_sigcont_with_the_stop_signal() {
+    for pid1 in [true, false] {
+        let app = "trap 'echo app-got-CONT' CONT; trap 'echo app-got-TERM; exit 7' TERM; \
+                   echo app-rea\"\"dy; while :; do sleep 0.05; done";
+        let args = ["--", "sh", "-c", app];
+        let mut r = if pid1 {
+            Running::pid1(&args, &[])
+        } else {
+            Running::plain(&args, &[])
+        };
+        r.wait_for("app-ready", secs(10.0));
+        r.mark();
+        r.signal(libc::SIGTERM);
+        let f = r.wait(RUN);
+        assert_eq!(f.code, Some(7), "pid1={pid1}: {f:?}");
+        assert_eq!(
+            f.stdout, "app-ready\napp-got-TERM\n",
+            "pid1={pid1}: the app saw more than TERM"
+        );
+        assert!(
+            f.stderr
+                .contains("StopSignalSent: sent SIGTERM to the app (")
+                && !f.stderr.contains("SIGCONT"),
+            "pid1={pid1}: {f:?}"
+        );
+    }
+}
+
 // ---- 9. no spin -------------------------------------------------------------------------------
 
 /// `poll` failing every time: hookinit backs off (logged once) instead of

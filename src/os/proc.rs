@@ -3,6 +3,7 @@
 
 use crate::os::errno::Errno;
 use std::ffi::CStr;
+use std::fmt;
 
 /// An open /proc, read with `getdents64`.
 pub struct ProcDir(i32);
@@ -74,4 +75,98 @@ pub fn read_file(path: &CStr, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: our own descriptor, closed once.
     unsafe { libc::close(fd) };
     Ok(n)
+}
+
+/// The pid that /proc's `self` names: 1 as PID 1 of a namespace with its
+/// own /proc; another number when /proc is an outer namespace's.
+pub fn self_pid() -> Option<i32> {
+    let mut buf = [0u8; 16];
+    // SAFETY: readlink writes at most `buf.len()` bytes into our buffer.
+    let n = unsafe { libc::readlink(c"/proc/self".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let digits = buf.get(..usize::try_from(n).ok()?)?;
+    if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0, |n, &d| n * 10 + i32::from(d - b'0')))
+}
+
+/// The fields of a /proc/PID/stat file that follow the command name (which
+/// may hold spaces and parentheses), read into the caller's buffer.
+pub struct Stat<'a>(&'a [u8]);
+
+impl<'a> Stat<'a> {
+    /// `Ok(None)`: the process is gone (or not visible in this /proc).
+    pub fn read(pid: i32, buf: &'a mut [u8; 512]) -> Result<Option<Stat<'a>>, Errno> {
+        let mut path = [0u8; 32];
+        let mut w = Cursor(&mut path, 0);
+        if fmt::write(&mut w, format_args!("/proc/{pid}/stat\0")).is_err() {
+            return Ok(None);
+        }
+        let Ok(path) = CStr::from_bytes_until_nul(&path) else {
+            return Ok(None);
+        };
+        match read_file(path, buf) {
+            Ok(n) => Ok(Stat::parse(&buf[..n])),
+            Err(Errno(libc::ENOENT | libc::ESRCH)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The text of a stat file; `None` if it has no command name.
+    pub fn parse(text: &'a [u8]) -> Option<Stat<'a>> {
+        let after = text.iter().rposition(|&b| b == b')')? + 1;
+        Some(Stat(&text[after..]))
+    }
+
+    fn field(&self, n: usize) -> Option<&'a [u8]> {
+        self.0
+            .split(|&b| b == b' ')
+            .filter(|f| !f.is_empty())
+            .nth(n)
+    }
+
+    /// The state letter: `R`, `S`, `T` (stopped by a signal), `Z`...
+    pub fn state(&self) -> Option<u8> {
+        self.field(0).and_then(|f| f.first().copied())
+    }
+
+    /// The parent's pid.
+    pub fn ppid(&self) -> Option<&'a [u8]> {
+        self.field(1)
+    }
+}
+
+/// A `fmt::Write` into a fixed buffer; fails when it is full.
+struct Cursor<'a>(&'a mut [u8], usize);
+
+impl fmt::Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.1 + s.len();
+        if end > self.0.len() {
+            return Err(fmt::Error);
+        }
+        self.0[self.1..end].copy_from_slice(s.as_bytes());
+        self.1 = end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_follow_the_last_parenthesis() {
+        let stat = Stat::parse(b"7 (a) b) T 42 7").unwrap();
+        assert_eq!(stat.state(), Some(b'T'));
+        assert_eq!(stat.ppid(), Some(&b"42"[..]));
+        assert!(Stat::parse(b"7 no name").is_none());
+        let mut buf = [0u8; 512];
+        let own = Stat::read(std::process::id() as i32, &mut buf)
+            .unwrap()
+            .unwrap();
+        assert_eq!(own.state(), Some(b'R'));
+        let mut buf = [0u8; 512];
+        assert!(Stat::read(i32::MAX - 1, &mut buf).unwrap().is_none());
+    }
 }

@@ -82,8 +82,7 @@ impl Supervisor {
             Action::TermLeftovers => {
                 // Usually nothing is left: skip the signal (and, not as PID 1, the /proc walk).
                 if reap::any_children() {
-                    let signalled = self.leftovers.signal_all(libc::SIGTERM, self.app.pid);
-                    self.warn_if_partial(libc::SIGTERM, signalled);
+                    self.term_leftovers();
                 }
             }
             Action::KillEverything(KillReason::GraceOver) => {
@@ -118,14 +117,15 @@ impl Supervisor {
         events::log(Level::Info, "Killing", msg);
     }
 
-    /// Logs what became of the stop signal, and follows it with SIGCONT so
-    /// that a stopped app can act on it (as systemd does). A refused signal
-    /// is said so: hookinit then waits for the deadline's SIGKILL.
+    /// Logs what became of the stop signal, and follows it with SIGCONT if
+    /// the app is stopped, so that it can act on it (as systemd does); a
+    /// running app gets no signal it did not ask for. A refused signal is
+    /// said so: hookinit then waits for the deadline's SIGKILL.
     fn report_stop_signal(&mut self, sig: i32, sent: Result<crate::os::process::Target, Errno>) {
         let name = signals::name(sig);
         match sent {
             Ok(target) => {
-                let cont = sig != libc::SIGCONT && sig != libc::SIGKILL;
+                let cont = sig != libc::SIGCONT && sig != libc::SIGKILL && self.app.stopped();
                 let cont = cont && self.app.signal(libc::SIGCONT).is_ok();
                 let then = if cont { ", then SIGCONT" } else { "" };
                 let msg = format_args!("sent {name} to the app ({target}){then}");
@@ -174,6 +174,22 @@ impl Supervisor {
             // Nothing more can be done: exit now with the code that says so.
             self.finish();
         }
+    }
+
+    /// SIGTERM to what the app left behind, and the event that says how
+    /// many got it (as PID 1, counted in /proc first: `kill(-1)` does not say).
+    #[inline(never)]
+    fn term_leftovers(&mut self) {
+        let counted = self.leftovers.count_in_namespace();
+        let signalled = self.leftovers.signal_all(libc::SIGTERM, self.app.pid);
+        if signalled.delivered() {
+            let msg = format_args!(
+                "SIGTERM sent to {} after the app exited; SIGKILL follows for any that stay",
+                Left(signalled, counted)
+            );
+            events::log(Level::Info, "SigtermSent", msg);
+        }
+        self.warn_if_partial(libc::SIGTERM, signalled);
     }
 
     /// Says so when signalling everything fell back to the app's group.
@@ -300,6 +316,19 @@ impl fmt::Display for Reason<'_> {
                     "Container {container} failed {probe} probe, will be restarted"
                 )
             }
+        }
+    }
+}
+
+/// What a signal to the leftovers reached, with the count found beforehand
+/// when the signal itself could not count.
+struct Left(Signalled, Option<usize>);
+
+impl fmt::Display for Left {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Left(Signalled::Namespace, Some(n)) => write!(f, "{n} process(es) left"),
+            Left(signalled, _) => signalled.fmt(f),
         }
     }
 }
