@@ -165,7 +165,8 @@ mod tests {
         let own = Stat::read(std::process::id() as i32, &mut buf)
             .unwrap()
             .unwrap();
-        assert_eq!(own.state(), Some(b'R'));
+        // The test harness's main thread may be running or waiting.
+        assert!(matches!(own.state(), Some(b'R' | b'S')), "{:?}", own.state());
         let mut buf = [0u8; 512];
         assert!(Stat::read(i32::MAX - 1, &mut buf).unwrap().is_none());
     }
