@@ -166,7 +166,11 @@ mod tests {
             .unwrap()
             .unwrap();
         // The test harness's main thread may be running or waiting.
-        assert!(matches!(own.state(), Some(b'R' | b'S')), "{:?}", own.state());
+        assert!(
+            matches!(own.state(), Some(b'R' | b'S')),
+            "{:?}",
+            own.state()
+        );
         let mut buf = [0u8; 512];
         assert!(Stat::read(i32::MAX - 1, &mut buf).unwrap().is_none());
     }
