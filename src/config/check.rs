@@ -167,12 +167,21 @@ impl Config {
                 ));
             }
         }
+        if self.grace < super::MIN_GRACE {
+            out.push(format!(
+                "grace period: {} is below the kubelet's minimum of {}: raised to {} (minimumGracePeriodInSeconds)",
+                crate::events::secs(self.grace),
+                crate::events::secs(super::MIN_GRACE),
+                crate::events::secs(super::MIN_GRACE)
+            ));
+        }
         if self.pre_stop.is_some() {
             let usable = Grace::new(self.grace).pre_stop();
             if usable.is_zero() {
                 out.push(format!(
-                    "preStop: the grace period is {}: PreStop has no time at all and is killed as it starts",
-                    crate::events::secs(self.grace)
+                    "preStop: the grace period is {}: PreStop is not run (as the kubelet's killContainer), the app gets the {} minimum",
+                    crate::events::secs(self.grace),
+                    crate::events::secs(super::MIN_GRACE)
                 ));
             } else if let Some(t) = self.pre_stop_timeout.filter(|t| *t > usable) {
                 out.push(format!(

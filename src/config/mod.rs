@@ -77,9 +77,18 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(9);
 pub const DEFAULT_CLEANUP: Duration = Duration::from_secs(2);
 pub const DEFAULT_VERBOSITY: u8 = 2;
 
+/// The kubelet's `minimumGracePeriodInSeconds`: a stop never gives the app
+/// less (`killContainer`).
+pub const MIN_GRACE: Duration = Duration::from_secs(2);
+
 /// A stop's grace window, and the part of it kept for the app's own
 /// shutdown after PreStop (the "reserve"): 2 s, the kubelet's minimum, or
 /// half the window if that is shorter.
+///
+/// A grace period below 2 s is raised to 2 s, as the kubelet raises it. A
+/// grace period of 0 runs no PreStop at all (the kubelet's `killContainer`
+/// runs it only when the grace period is above 0): the whole 2 s are the
+/// app's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Grace {
     pub window: Duration,
@@ -87,14 +96,22 @@ pub struct Grace {
 }
 
 impl Grace {
-    pub fn new(window: Duration) -> Grace {
+    pub fn new(grace: Duration) -> Grace {
+        if grace.is_zero() {
+            return Grace {
+                window: MIN_GRACE,
+                reserve: MIN_GRACE,
+            };
+        }
+        let window = grace.max(MIN_GRACE);
         Grace {
             window,
-            reserve: Duration::from_secs(2).min(window / 2),
+            reserve: MIN_GRACE.min(window / 2),
         }
     }
 
-    /// What PreStop may use: the window less the reserve.
+    /// What PreStop may use: the window less the reserve (0: PreStop is
+    /// not run).
     pub fn pre_stop(self) -> Duration {
         self.window - self.reserve
     }
@@ -328,7 +345,23 @@ mod tests {
         assert_eq!(g(9000).reserve, Duration::from_secs(2));
         assert_eq!(g(9000).pre_stop(), Duration::from_secs(7));
         assert_eq!(g(3000).reserve, Duration::from_millis(1500));
-        assert_eq!(g(0).pre_stop(), Duration::ZERO);
+    }
+
+    #[test]
+    fn grace_below_two_seconds_is_raised_to_two_and_zero_leaves_no_time_for_pre_stop() {
+        let g = |ms| Grace::new(Duration::from_millis(ms));
+        let two = Duration::from_secs(2);
+        assert_eq!(
+            (g(0).window, g(0).reserve, g(0).pre_stop()),
+            (two, two, Duration::ZERO)
+        );
+        let one = Duration::from_secs(1);
+        assert_eq!(
+            (g(1000).window, g(1000).reserve, g(1000).pre_stop()),
+            (two, one, one)
+        );
+        assert_eq!((g(1).window, g(1).pre_stop()), (two, one));
+        assert_eq!((g(2000).window, g(2000).pre_stop()), (two, one));
     }
 
     #[test]
