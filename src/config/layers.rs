@@ -60,7 +60,7 @@ impl<P> Default for HooksAndProbes<P> {
 }
 
 impl<P> HooksAndProbes<P> {
-    fn probe_slot(&mut self, kind: ProbeKind) -> &mut Option<Given<Probe<P>>> {
+    pub(super) fn probe_slot(&mut self, kind: ProbeKind) -> &mut Option<Given<Probe<P>>> {
         match kind {
             ProbeKind::Startup => &mut self.startup_probe,
             ProbeKind::Liveness => &mut self.liveness_probe,
@@ -83,6 +83,8 @@ pub(super) struct Layer {
     pub(super) given: HooksAndProbes<Port>,
     /// The named ports of this source's container object, if it has one.
     pub(super) container_ports: Option<Vec<ContainerPort>>,
+    /// The static `env` of this source's container object, if it has one.
+    pub(super) container_env: Option<Vec<(String, String)>>,
     pub(super) container_name: Option<String>,
     pub(super) post_start_after_startup: Option<bool>,
     pub(super) stop_signal: Option<(i32, String)>,
@@ -285,6 +287,7 @@ impl Layer {
             }
             self.container_name = c.name;
             self.container_ports = Some(c.ports);
+            self.container_env = Some(c.env);
         }
         Ok(())
     }

@@ -184,6 +184,13 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     let names = ports
         .as_deref()
         .map_or(PortNames::Unsupported, PortNames::Container);
+    // `$(VAR)` in exec probes: the env of the same container object.
+    let static_env = flags
+        .container_env
+        .take()
+        .or_else(|| env.container_env.take())
+        .or_else(|| file.container_env.take())
+        .unwrap_or_default();
     let mut hooks_and_probes = HooksAndProbes::default();
     flags.resolve_into(names, &mut hooks_and_probes)?;
     env.resolve_into(names, &mut hooks_and_probes)?;
@@ -192,6 +199,11 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     flags.fill_from(&mut env);
     let merged = flags;
     let check = check || merged.check == Some(true);
+    for kind in ProbeKind::ALL {
+        if let Some(given) = hooks_and_probes.probe_slot(kind) {
+            given.value.expand_command(&static_env);
+        }
+    }
     let config = finish(merged, &mut hooks_and_probes, command)?;
     if ready {
         return Ok(Request::Ready(config));
@@ -315,6 +327,8 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::handler::Action;
+    use crate::spec::probe::ProbeHandler;
 
     /// `parse` of `args` and `env` into the configuration to run or check.
     pub(super) fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
@@ -362,6 +376,51 @@ mod tests {
         );
         assert_eq!((g(1).window, g(1).pre_stop()), (two, one));
         assert_eq!((g(2000).window, g(2000).pre_stop()), (two, one));
+    }
+
+    /// `prober_test.go` `TestProbe` ("some $(A) $(B)" with `A=script`):
+    /// exec probes expand from the container object's static `env`, also
+    /// when given on their own; without a container object, from nothing.
+    #[test]
+    fn exec_probe_commands_expand_from_the_container_objects_env() {
+        let exec = |c: &Config, kind| match &c.probe(kind).unwrap().handler {
+            ProbeHandler::Action(Action::Exec { command }) => command.clone(),
+            other => panic!("{other:?}"),
+        };
+        let container = r#"{"name":"web","env":[{"name":"A","value":"script"},{"name":"S","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}}],
+            "livenessProbe":{"exec":{"command":["some","$(A) $(B)","$$(A)","[$(S)]"]}}}"#;
+        let own = r#"{"exec":{"command":["sh","-c","echo $(A) $$HOME"]}}"#;
+        let c = run(
+            &["app"],
+            &[
+                ("HOOKINIT_CONTAINER", container),
+                ("HOOKINIT_READINESS_PROBE", own),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            exec(&c, ProbeKind::Liveness),
+            ["some", "script $(B)", "$(A)", "[]"]
+        );
+        assert_eq!(
+            exec(&c, ProbeKind::Readiness),
+            ["sh", "-c", "echo script $HOME"]
+        );
+        let c = run(&["app"], &[("HOOKINIT_READINESS_PROBE", own)]).unwrap();
+        assert_eq!(
+            exec(&c, ProbeKind::Readiness),
+            ["sh", "-c", "echo $(A) $HOME"]
+        );
+        // Hooks are not expanded: the kubelet runs their command as written.
+        let c = run(
+            &["app"],
+            &[("HOOKINIT_PRE_STOP", r#"["echo","$(A)","$$"]"#)],
+        )
+        .unwrap();
+        let Some(Handler::Action(Action::Exec { command })) = &c.pre_stop else {
+            panic!()
+        };
+        assert_eq!(command, &["echo", "$(A)", "$$"]);
     }
 
     #[test]
