@@ -37,10 +37,11 @@ pub fn get(spec: &HttpGet, caller: Caller, budget: Option<Duration>) -> Outcome 
         Caller::Hook => HOOK_USER_AGENT,
         Caller::Probe => PROBE_USER_AGENT,
     };
+    let headers = kubelet_headers(&spec.headers);
     // HttpGet's Display is its URL.
     let mut url = spec.to_string();
     for _ in 0..=MAX_REDIRECTS {
-        let mut response = match http1::get(&url, &spec.headers, user_agent, deadline) {
+        let mut response = match http1::get(&url, &headers, user_agent, deadline) {
             Ok(r) => r,
             Err(e) => {
                 return Outcome::failure(match caller {
@@ -70,6 +71,39 @@ pub fn get(spec: &HttpGet, caller: Caller, budget: Option<Duration>) -> Outcome 
         Caller::Hook => format!("GET {url}: more than {MAX_REDIRECTS} redirects"),
         Caller::Probe => format!("Get \"{url}\": stopped after {MAX_REDIRECTS} redirects"),
     })
+}
+
+/// The headers as the kubelet's request carries them (`newProbeRequest`,
+/// then Go's `Request.write`, which writes `Host` and `User-Agent` from one
+/// value each): only the first `Host` and `User-Agent` count, an empty
+/// `Host` is the URL's; a `User-Agent` or `Accept` whose first value is ""
+/// is sent not at all (kept as one "" for [`http1::get`] to leave out).
+fn kubelet_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
+    let first = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let mut seen = [false; 2];
+    let mut out = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let single = ["Host", "User-Agent"].map(|h| name.eq_ignore_ascii_case(h));
+        let accept = name.eq_ignore_ascii_case("Accept");
+        if let Some(i) = single.iter().position(|s| *s) {
+            let first_empty_host = i == 0 && value.is_empty();
+            if !std::mem::replace(&mut seen[i], true) && !first_empty_host {
+                out.push((name.clone(), value.clone()));
+            }
+        } else if accept && first("Accept") == Some("") {
+            if !out.iter().any(|(n, _)| n.eq_ignore_ascii_case("Accept")) {
+                out.push((name.clone(), String::new()));
+            }
+        } else {
+            out.push((name.clone(), value.clone()));
+        }
+    }
+    out
 }
 
 /// A hook's final response: 2xx and 3xx succeed; else the status and the
@@ -159,6 +193,36 @@ fn same_authority_target(scheme: &str, authority: &str, location: &str) -> Optio
 #[cfg(test)]
 mod tests {
     use super::same_authority_target as t;
+
+    /// `request.go` `newProbeRequest` and `http_test.go`'s header cases.
+    #[test]
+    fn headers_follow_the_kubelets_request() {
+        let h = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        let k = |list: &[(&str, &str)]| super::kubelet_headers(&h(list));
+        assert_eq!(
+            k(&[("X-A", "1"), ("X-A", "")]),
+            h(&[("X-A", "1"), ("X-A", "")])
+        );
+        assert_eq!(
+            k(&[("User-Agent", "a"), ("user-agent", "b")]),
+            h(&[("User-Agent", "a")])
+        );
+        assert_eq!(k(&[("User-Agent", "")]), h(&[("User-Agent", "")]));
+        assert_eq!(
+            k(&[("Accept", ""), ("Accept", "text/html")]),
+            h(&[("Accept", "")])
+        );
+        assert_eq!(
+            k(&[("Accept", "a"), ("Accept", "")]),
+            h(&[("Accept", "a"), ("Accept", "")])
+        );
+        assert_eq!(k(&[("Host", ""), ("Host", "x")]), h(&[]));
+        assert_eq!(k(&[("Host", "x"), ("Host", "y")]), h(&[("Host", "x")]));
+    }
 
     #[test]
     fn only_same_host_redirects() {

@@ -44,7 +44,8 @@ impl Response {
 }
 
 /// `GET url` with `headers` (in order, after `Host`, `User-Agent` and
-/// `Accept` unless they set those), `deadline` bounding all of it.
+/// `Accept` unless they set those; a `User-Agent` or `Accept` set to ""
+/// is not sent at all), `deadline` bounding all of it.
 pub fn get(
     url: &str,
     headers: &[(String, String)],
@@ -73,7 +74,11 @@ pub fn get(
         }
     }
     for (name, value) in headers {
-        let _ = write!(req, "{name}: {value}\r\n");
+        // Given as "": no such header at all, and no default (the kubelet's).
+        let omit = ["User-Agent", "Accept"].map(|h| name.eq_ignore_ascii_case(h));
+        if !(value.is_empty() && omit.contains(&true)) {
+            let _ = write!(req, "{name}: {value}\r\n");
+        }
     }
     if !has("Connection") {
         req.push_str("Connection: close\r\n");
@@ -625,7 +630,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
             let mut heads = Vec::new();
-            for _ in 0..2 {
+            for _ in 0..3 {
                 let (s, _) = listener.accept().unwrap();
                 let mut r = BufReader::new(s);
                 let mut head = String::new();
@@ -652,6 +657,8 @@ mod tests {
             ("User-Agent", "mine"),
         ]);
         get(&url, &own, "ua/1", deadline).unwrap();
+        let empty = headers(&[("user-agent", ""), ("Accept", ""), ("X-B", "")]);
+        get(&url, &empty, "ua/1", deadline).unwrap();
         let heads = server.join().unwrap();
         assert_eq!(
             heads[0],
@@ -664,6 +671,12 @@ mod tests {
             heads[1],
             "GET /x?y HTTP/1.1\r\naccept: text/plain\r\nHost: example\r\n\
              User-Agent: mine\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            heads[2],
+            format!(
+                "GET /x?y HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-B: \r\nConnection: close\r\n\r\n"
+            )
         );
     }
 
