@@ -43,9 +43,8 @@ impl Response {
     }
 }
 
-/// `GET url` with `headers` (in order, after `Host`, `User-Agent` and
-/// `Accept` unless they set those; a `User-Agent` or `Accept` set to ""
-/// is not sent at all), `deadline` bounding all of it.
+/// `GET url` with `headers` (in order, after `Host`, `User-Agent`, `Accept`
+/// unless they set those; those two set to "" left out), within `deadline`.
 pub fn get(
     url: &str,
     headers: &[(String, String)],
@@ -74,9 +73,8 @@ pub fn get(
         }
     }
     for (name, value) in headers {
-        // Given as "": no such header at all, and no default (the kubelet's).
-        let omit = ["User-Agent", "Accept"].map(|h| name.eq_ignore_ascii_case(h));
-        if !(value.is_empty() && omit.contains(&true)) {
+        let omit = ["User-Agent", "Accept"].map(|h| h.eq_ignore_ascii_case(name)); // kubelet
+        if !value.is_empty() || omit == [false; 2] {
             let _ = write!(req, "{name}: {value}\r\n");
         }
     }
