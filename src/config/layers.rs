@@ -87,6 +87,7 @@ pub(super) struct Layer {
     pub(super) container_env: Option<Vec<(String, String)>>,
     pub(super) container_name: Option<String>,
     pub(super) post_start_after_startup: Option<bool>,
+    pub(super) http_hook_check_status: Option<bool>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
     pub(super) stop_on: Option<SignalSet>,
@@ -141,6 +142,7 @@ impl Layer {
             Key::PostStartAfterStartup => {
                 self.post_start_after_startup = Some(boolean(&raw, source)?)
             }
+            Key::HttpHookCheckStatus => self.http_hook_check_status = Some(boolean(&raw, source)?),
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
                 let l = with_json(&raw, source, |v| {
@@ -329,6 +331,10 @@ impl Layer {
         fill(
             &mut self.post_start_after_startup,
             &mut lower.post_start_after_startup,
+        );
+        fill(
+            &mut self.http_hook_check_status,
+            &mut lower.http_hook_check_status,
         );
         fill(&mut self.stop_signal, &mut lower.stop_signal);
         fill(&mut self.grace, &mut lower.grace);

@@ -69,6 +69,9 @@ pub struct Config {
     /// Start PostStart once the startup probe first succeeds, not with the
     /// app (only meaningful with a startup probe).
     pub post_start_after_startup: bool,
+    /// `HOOKINIT_HTTP_HOOK_CHECK_STATUS`: an httpGet hook fails on a status
+    /// outside 200–299 (the kubelet never checks it, kubernetes#56963).
+    pub http_hook_check_status: bool,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -302,6 +305,7 @@ fn finish(
         readiness_probe: h.readiness_probe.take().map(|g| g.value),
         container_name: l.container_name,
         post_start_after_startup: l.post_start_after_startup.unwrap_or(false),
+        http_hook_check_status: l.http_hook_check_status.unwrap_or(false),
     })
 }
 

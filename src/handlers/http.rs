@@ -1,8 +1,9 @@
 //! The `httpGet` handler of hooks and probes, on our own HTTP/1.1 client
 //! ([`http1`]).
 //!
-//! Unlike the kubelet, which never checks the status (kubernetes#56963), a
-//! hook succeeds on a status of 200–399. Redirects are followed by hand so
+//! As the kubelet, which never checks a hook's status (kubernetes#56963),
+//! a hook's status outside 2xx is only a warning, unless
+//! `HOOKINIT_HTTP_HOOK_CHECK_STATUS` makes it a failure. Redirects are followed by hand so
 //! that only same-host ones are (at most 10); a redirect elsewhere is the
 //! answer. HTTPS, when built in, does not verify certificates (as the kubelet).
 
@@ -11,7 +12,8 @@ use crate::spec::handler::{host_port, HttpGet, Scheme};
 use std::time::{Duration, Instant};
 
 const MAX_REDIRECTS: usize = 10;
-const HOOK_USER_AGENT: &str = concat!("hookinit/", env!("CARGO_PKG_VERSION"));
+/// The kubelet's: `kube-lifecycle/` and `kube-probe/` with its version.
+const HOOK_USER_AGENT: &str = "kube-lifecycle/1.34";
 const PROBE_USER_AGENT: &str = "kube-probe/1.34";
 
 /// The deadline of a whole exchange, redirects included (`None`: none).
@@ -21,9 +23,9 @@ fn deadline(budget: Option<Duration>) -> Option<Instant> {
 
 /// One GET, redirects included, within `budget` (`None`: no deadline).
 ///
-/// - A hook: any 2xx or 3xx is a success; a failure says `GET <url>: ...`,
-///   with the body of an error status; only redirects to the same scheme,
-///   host and port are followed; `User-Agent: hookinit/<version>`.
+/// - A hook: 2xx is a success, another status a warning `GET <url>: HTTP
+///   <status>: <body>`; only redirects to the same scheme, host and port are
+///   followed; `User-Agent: kube-lifecycle/1.34`.
 /// - A probe, as the kubelet's (`pkg/probe/http`): 2xx is success with the
 ///   body; a final 3xx (a redirect to another host, not followed) is success
 ///   with a warning; anything else fails with the status code only (the body
@@ -106,10 +108,11 @@ fn kubelet_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
     out
 }
 
-/// A hook's final response: 2xx and 3xx succeed; else the status and the
-/// start of the body, on one line.
+/// A hook's final response: 2xx succeeds; any other status is a warning
+/// (the kubelet never checks it; the hook decides, as set) with the status
+/// and the start of the body, on one line.
 fn hook_outcome(url: &str, status: u16, response: &mut http1::Response) -> Outcome {
-    if (200..400).contains(&status) {
+    if (200..300).contains(&status) {
         return Outcome::success(String::new());
     }
     let mut msg = format!("GET {url}: HTTP {status}");
@@ -124,7 +127,7 @@ fn hook_outcome(url: &str, status: u16, response: &mut http1::Response) -> Outco
         }
         Err(e) => msg.push_str(&format!(", then {e}")),
     }
-    Outcome::failure(msg)
+    Outcome::new(Verdict::Warning, msg)
 }
 
 /// A probe's final response, as the kubelet words it.

@@ -91,6 +91,7 @@ impl Supervisor {
             cfg.pre_stop.clone(),
             cfg.pre_stop_timeout,
             inherited,
+            cfg.http_hook_check_status,
         );
         let prober = Prober::new(
             [
