@@ -35,6 +35,47 @@ fn deadline(budget: Option<Duration>) -> Option<Instant> {
 ///   (the kubelet's "probe errored").
 pub fn get(spec: &HttpGet, caller: Caller, budget: Option<Duration>) -> Outcome {
     let deadline = deadline(budget);
+    let outcome = exchange(spec, caller, deadline);
+    #[cfg(feature = "https")]
+    if caller == Caller::Hook
+        && spec.scheme == Scheme::Https
+        && outcome.verdict == Verdict::Failure
+        && outcome.message.ends_with(http1::tls::HTTP_RESPONSE)
+    {
+        return fallback(spec, deadline).unwrap_or(outcome);
+    }
+    outcome
+}
+
+/// The kubelet's fallback for a hook (`runHTTPHandler`): an HTTPS server
+/// that answered in plaintext HTTP gets the request again over HTTP, without
+/// `Authorization`. `None` when that fails too (the HTTPS error stands);
+/// else its outcome, its message starting with the kubelet's
+/// `LifecycleHTTPFallback` note.
+#[cfg(feature = "https")]
+fn fallback(spec: &HttpGet, deadline: Option<Instant>) -> Option<Outcome> {
+    let mut plain = spec.clone();
+    plain.scheme = Scheme::Http;
+    plain
+        .headers
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("Authorization"));
+    let mut outcome = exchange(&plain, Caller::Hook, deadline);
+    if outcome.verdict == Verdict::Failure {
+        return None;
+    }
+    let note = format!(
+        "request to HTTPS lifecycle hook {} got HTTP response, retry with HTTP succeeded",
+        host_port(&spec.host, spec.port)
+    );
+    outcome.message = match outcome.message.is_empty() {
+        true => note,
+        false => format!("{note}; {}", outcome.message),
+    };
+    Some(outcome)
+}
+
+/// One exchange, redirects included (see [`get`]).
+fn exchange(spec: &HttpGet, caller: Caller, deadline: Option<Instant>) -> Outcome {
     let user_agent = match caller {
         Caller::Hook => HOOK_USER_AGENT,
         Caller::Probe => PROBE_USER_AGENT,
@@ -196,6 +237,72 @@ fn same_authority_target(scheme: &str, authority: &str, location: &str) -> Optio
 #[cfg(test)]
 mod tests {
     use super::same_authority_target as t;
+
+    /// handlers_test.go `TestRunHTTPHandler` fallback cases: an HTTPS hook
+    /// answered in plaintext is sent again over HTTP, without
+    /// `Authorization`; a probe is not.
+    #[cfg(feature = "https")]
+    #[test]
+    fn https_hook_answered_in_plaintext_falls_back_to_http() {
+        use crate::handlers::{Caller, Verdict};
+        use crate::spec::handler::{HttpGet, Scheme};
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut heads = Vec::new();
+            for _ in 0..3 {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut first = [0u8; 1];
+                s.read_exact(&mut first).unwrap();
+                if first[0] == 0x16 {
+                    // A TLS ClientHello: answer as a plaintext server does.
+                    let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+                    heads.push("TLS".to_string());
+                    continue;
+                }
+                let mut r = BufReader::new(s);
+                let mut head = String::from(first[0] as char);
+                while !head.ends_with("\r\n\r\n") && r.read_line(&mut head).unwrap() > 0 {}
+                let _ = r.get_mut().write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+                heads.push(head);
+            }
+            heads
+        });
+        let spec = HttpGet {
+            scheme: Scheme::Https,
+            host: "127.0.0.1".into(),
+            port,
+            path: "/hook".into(),
+            headers: vec![
+                ("Authorization".into(), "Bearer x".into()),
+                ("X-A".into(), "1".into()),
+            ],
+        };
+        let budget = Some(std::time::Duration::from_secs(10));
+        let hook = super::get(&spec, Caller::Hook, budget);
+        assert_eq!(
+            (hook.verdict, hook.message.as_str()),
+            (
+                Verdict::Success,
+                format!("request to HTTPS lifecycle hook 127.0.0.1:{port} got HTTP response, retry with HTTP succeeded").as_str()
+            )
+        );
+        let probe = super::get(&spec, Caller::Probe, budget);
+        assert_eq!(probe.verdict, Verdict::Failure);
+        assert!(
+            probe
+                .message
+                .ends_with("server gave HTTP response to HTTPS client"),
+            "{probe:?}"
+        );
+        let heads = server.join().unwrap();
+        assert_eq!(heads[0], "TLS");
+        assert!(heads[1].starts_with("GET /hook HTTP/1.1\r\n"), "{heads:?}");
+        assert!(!heads[1].contains("Authorization"), "{heads:?}");
+        assert!(heads[1].contains("X-A: 1\r\n"), "{heads:?}");
+        assert_eq!(heads[2], "TLS");
+    }
 
     /// `request.go` `newProbeRequest` and `http_test.go`'s header cases.
     #[test]

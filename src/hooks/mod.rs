@@ -403,6 +403,12 @@ impl Hooks {
         let failed = !outcome.verdict.succeeded() || (warned && strict);
         if failed {
             log_failure(kind, handler, outcome.message);
+        } else if outcome.verdict == Verdict::Success && handler == "httpGet" {
+            // Only the kubelet's HTTPS-to-HTTP fallback says something here.
+            if let Message::Report(runner::ReportText::Text(note @ [_, ..])) = outcome.message {
+                let msg = format_args!("{}", crate::os::errno::Lossy(note));
+                hook_event(Level::Warn, "LifecycleHTTPFallback", kind, handler, msg);
+            }
         } else if warned {
             let msg = format_args!(
                 "{} hook: {}; a success, as the kubelet does not check the status (HOOKINIT_HTTP_HOOK_CHECK_STATUS=1 fails it)",

@@ -384,7 +384,7 @@ fn read_body(r: &mut impl BufRead, body: Body) -> Result<Vec<u8>, String> {
 }
 
 #[cfg(feature = "https")]
-mod tls;
+pub(crate) mod tls;
 
 #[cfg(test)]
 mod tests {
