@@ -30,8 +30,49 @@ const APP: &str =
 /// An app that ignores TERM (only SIGKILL ends it).
 const APP_IGNORING_TERM: &str = "trap '' TERM; echo app-rea\"\"dy; while :; do sleep 0.05; done";
 
-fn start(env: &[(&str, &str)], script: &str) -> Running {
-    let r = Running::pid1(&["--", "sh", "-c", script], env);
+/// hookinit as PID 1 of its own PID namespace, SIGKILLed (with the whole
+/// namespace) if the test panics before it exited: a failed test leaves no
+/// probes running.
+struct Init(Option<Running>);
+
+impl Init {
+    fn new(env: &[(&str, &str)], script: &str) -> Init {
+        Init(Some(Running::pid1(&["--", "sh", "-c", script], env)))
+    }
+
+    fn r(&self) -> &Running {
+        self.0.as_ref().unwrap()
+    }
+
+    fn wait_for(&self, needle: &str, timeout: Duration) {
+        self.r().wait_for(needle, timeout)
+    }
+
+    fn signal(&self, sig: i32) {
+        self.r().signal(sig)
+    }
+
+    fn mark(&mut self) {
+        self.0.as_mut().unwrap().mark()
+    }
+
+    fn wait(mut self, timeout: Duration) -> Finished {
+        self.0.take().unwrap().wait(timeout)
+    }
+}
+
+impl Drop for Init {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.as_ref().filter(|r| r.pid > 0) {
+            // SAFETY: a plain kill(2) of the pid this test started.
+            unsafe { libc::kill(r.pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// hookinit running `script`, once the app has set its traps.
+fn start(env: &[(&str, &str)], script: &str) -> Init {
+    let r = Init::new(env, script);
     r.wait_for("app-ready", secs(10.0));
     r
 }
@@ -238,12 +279,12 @@ fn pre_stop_sleep_of_zero_returns_at_once() {
 #[test]
 fn pre_stop_is_not_run_for_a_container_that_exited_by_itself() {
     let lifecycle = json!({"preStop": {"sleep": {"seconds": 10}}});
-    let r = Running::pid1(
-        &["--", "sh", "-c", "sleep 0.3"],
+    let r = Init::new(
         &[
             ("HOOKINIT_LIFECYCLE", &lifecycle.to_string()),
             ("HOOKINIT_GRACE_PERIOD", "30"),
         ],
+        "sleep 0.3",
     );
     let f = r.wait(secs(10.0));
     assert_eq!(f.code, Some(0), "{f:#?}");
