@@ -381,12 +381,11 @@ fn http_post_start_answered_500_does_not_stop_the_container() {
 fn exec_probe_command_expands_the_containers_static_env() {
     let t = TempDir::new("kc-expand");
     let out = path(&t, "out");
+    let script = format!("echo 'some $(A) $(B) $$(A)' > {out}.tmp && mv {out}.tmp {out}");
     let container = json!({
         "name": "app",
-        "env": [{"name": "A", "value": "script"}, {"name": "OUT", "value": out}],
-        "readinessProbe": {"exec": {"command":
-            ["sh", "-c", "echo 'some $(A) $(B) $$(A)' > $(OUT).tmp && mv $(OUT).tmp $(OUT)"]},
-            "periodSeconds": 1},
+        "env": [{"name": "A", "value": "script"}],
+        "readinessProbe": {"exec": {"command": ["sh", "-c", script]}, "periodSeconds": 1},
     });
     let r = start(&[("HOOKINIT_CONTAINER", &container.to_string())], APP);
     r.wait_for("the container is ready", secs(10.0));
