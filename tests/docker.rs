@@ -894,7 +894,7 @@ fn http_example_poststart_and_httpget_prestop() {
             "hookinit: Killing: stopping the container: received SIGTERM",
             "hookinit: HookStarted hook=PreStop handler=httpGet",
             // The CGI's line (httpd's stderr), while the app still serves.
-            "app: draining (GET /cgi-bin/drain from hookinit/",
+            "app: draining (GET /cgi-bin/drain from kube-lifecycle/1.34)",
             "hookinit: HookSucceeded hook=PreStop handler=httpGet",
             "hookinit: StopSignalSent: sent SIGTERM",
         ],

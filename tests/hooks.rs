@@ -414,8 +414,8 @@ fn http_get_succeeds_sends_headers_and_follows_a_same_host_redirect() {
         "{reqs:#?}"
     );
     for r in &reqs {
-        let ua = r.header("user-agent").unwrap_or("");
-        assert!(ua.starts_with("hookinit/"), "User-Agent {ua:?} in {r:?}");
+        // The kubelet's hook User-Agent, with the version of the probes' one.
+        assert_eq!(r.header("user-agent"), Some("kube-lifecycle/1.34"), "{r:?}");
         assert_eq!(r.header("accept"), Some("*/*"), "{r:?}");
         assert_eq!(
             r.header("host"),
@@ -444,8 +444,57 @@ fn app_logging_term(log: &str, code: i32, ready: &str) -> String {
     )
 }
 
+/// The kubelet never checks an httpGet hook's status (`runHTTPHandler`,
+/// kubernetes#56963): a PostStart answered 404 and a PreStop answered 500
+/// succeed, each with a `HookHttpStatus` warning naming the status.
 #[test]
-fn http_get_404_fails_post_start_and_pre_stop_still_runs() {
+fn http_get_404_and_500_are_warnings_by_default_as_the_kubelet() {
+    let srv = HttpServer::start();
+    let lifecycle = json!({
+        "postStart": {"httpGet": {"port": srv.port, "path": "/missing"}},
+        "preStop": {"httpGet": {"port": srv.port, "path": "/boom"}},
+    })
+    .to_string();
+    let mut init = start(
+        &[("HOOKINIT_LIFECYCLE", &lifecycle)],
+        &app_exiting_on_term(0),
+    );
+    init.out("APP-READY", 10.0);
+    init.err("HookSucceeded hook=PostStart", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert!(!f.stderr.contains("Failed"), "{f:#?}");
+    let port = srv.port;
+    assert_eq!(
+        event(&f, "HookHttpStatus hook=PostStart handler=httpGet"),
+        format!(
+            "HookHttpStatus hook=PostStart handler=httpGet: PostStart hook: \
+             GET http://127.0.0.1:{port}/missing: HTTP 404: no such page; a success, as the kubelet \
+             does not check the status (HOOKINIT_HTTP_HOOK_CHECK_STATUS=1 fails it)"
+        )
+    );
+    assert!(
+        event(&f, "HookHttpStatus hook=PreStop handler=httpGet").contains(&format!(
+            "PreStop hook: GET http://127.0.0.1:{port}/boom: HTTP 500: server exploded; a success"
+        )),
+        "{f:#?}"
+    );
+    assert_order(
+        &f.stderr,
+        &[
+            "HookHttpStatus hook=PostStart",
+            "HookSucceeded hook=PostStart",
+            "HookHttpStatus hook=PreStop",
+            "HookSucceeded hook=PreStop",
+            "StopSignalSent",
+        ],
+    );
+}
+
+/// `HOOKINIT_HTTP_HOOK_CHECK_STATUS=1` (opt-in): a 404 fails PostStart.
+#[test]
+fn http_get_404_fails_post_start_with_check_status_and_pre_stop_still_runs() {
     let d = TempDir::new("http404");
     let (log, ready) = (p(&d, "log"), p(&d, "app-ready"));
     let srv = HttpServer::gated(Some(ready.clone()));
@@ -455,7 +504,10 @@ fn http_get_404_fails_post_start_and_pre_stop_still_runs() {
     })
     .to_string();
     let init = start(
-        &[("HOOKINIT_LIFECYCLE", &lifecycle)],
+        &[
+            ("HOOKINIT_LIFECYCLE", &lifecycle),
+            ("HOOKINIT_HTTP_HOOK_CHECK_STATUS", "1"),
+        ],
         &app_logging_term(&log, 0, &ready),
     );
     let f = init.wait(10.0);
@@ -475,11 +527,18 @@ fn http_get_404_fails_post_start_and_pre_stop_still_runs() {
     assert_eq!(read(&log), "prestop\napp-term\n", "{f:#?}");
 }
 
+/// `HOOKINIT_HTTP_HOOK_CHECK_STATUS=1` (opt-in): a 500 fails PreStop.
 #[test]
-fn http_get_500_fails_pre_stop() {
+fn http_get_500_fails_pre_stop_with_check_status() {
     let srv = HttpServer::start();
     let pre_stop = json!({"httpGet": {"port": srv.port, "path": "boom"}}).to_string();
-    let mut init = start(&[("HOOKINIT_PRE_STOP", &pre_stop)], &app_exiting_on_term(0));
+    let mut init = start(
+        &[
+            ("HOOKINIT_PRE_STOP", &pre_stop),
+            ("HOOKINIT_HTTP_HOOK_CHECK_STATUS", "1"),
+        ],
+        &app_exiting_on_term(0),
+    );
     init.out("APP-READY", 10.0);
     init.signal_and_mark(SIGTERM);
     let f = init.wait(10.0);
@@ -1316,23 +1375,29 @@ fn check_warns_about_settings_that_cannot_work() {
     assert!(plan(&f.stdout, "command:").contains(&touch), "{f:#?}");
     assert!(f.stdout.ends_with("configuration OK\n"), "{f:#?}");
     let w = warnings(&f);
-    assert_eq!(w.len(), 4, "{w:#?}");
+    assert_eq!(w.len(), 5, "{w:#?}");
     assert!(
         w[0].starts_with(
             "ready file /nonexistent-dir/ready: its directory /nonexistent-dir does not exist"
         ),
         "{w:#?}"
     );
-    assert!(
-        w[1].starts_with("preStop: the grace period is 0s: PreStop has no time at all"),
+    assert_eq!(
+        w[1],
+        "grace period: 0s is below the kubelet's minimum of 2s: raised to 2s (minimumGracePeriodInSeconds)",
+        "{w:#?}"
+    );
+    assert_eq!(
+        w[2],
+        "preStop: the grace period is 0s: PreStop is not run (as the kubelet's killContainer), the app gets the 2s minimum",
         "{w:#?}"
     );
     assert!(
-        w[2].starts_with("postStart is httpGet: it runs at once, beside the app"),
+        w[3].starts_with("postStart is httpGet: it runs at once, beside the app"),
         "{w:#?}"
     );
     assert!(
-        w[3].starts_with(
+        w[4].starts_with(
             "preStop: '/nonexistent/drain' is not found (the hook would fail with exit 127)"
         ),
         "{w:#?}"
@@ -1781,8 +1846,10 @@ fn app_exiting_during_pre_stop_cancels_it_without_a_failure() {
     assert!(f.elapsed < secs(4.0), "not prompt: {:?}\n{f:#?}", f.elapsed);
 }
 
+/// A grace period below 2 s is raised to the kubelet's minimum of 2 s
+/// (`minimumGracePeriodInSeconds`): PreStop may use half, the app the rest.
 #[test]
-fn short_grace_reserves_half_the_window_for_the_app() {
+fn grace_below_two_seconds_is_raised_to_two_half_reserved_for_the_app() {
     let mut init = start(
         &[
             ("HOOKINIT_GRACE_PERIOD", "1.5"),
@@ -1796,17 +1863,18 @@ fn short_grace_reserves_half_the_window_for_the_app() {
     let kill = init.err("hookinit: SigkillSent", 10.0);
     let f = init.wait(10.0);
     assert_between(
-        "app's TERM (grace 1.5 s, half reserved)",
+        "app's TERM (grace 1.5 s raised to 2 s, half reserved)",
         term,
-        0.7,
-        1.1,
+        0.95,
+        1.4,
         &f,
     );
-    assert_between("SIGKILL at 1.5 s", kill, 1.45, 1.9, &f);
-    assert!(f.elapsed <= secs(2.0), "{f:#?}");
+    assert_between("SIGKILL at 2 s", kill, 1.95, 2.4, &f);
+    assert!(f.elapsed <= secs(2.5), "{f:#?}");
     assert_eq!(f.code, Some(137), "{f:#?}");
     assert!(
-        event(&f, "FailedPreStopHook hook=PreStop handler=exec").ends_with("timed out after 0.8s"),
+        event(&f, "FailedPreStopHook hook=PreStop handler=exec").ends_with("timed out after 1.0s"),
         "{f:#?}"
     );
+    assert!(event(&f, "Killing").ends_with("grace period 2s"), "{f:#?}");
 }

@@ -59,11 +59,15 @@ impl Config {
                 self.probe(kind).map_or("none".into(), |p| p.plan(kind)),
             );
         }
+        let raised = match grace.window == self.grace {
+            true => String::new(),
+            false => format!(", raised from {}", secs(self.grace)),
+        };
         line(
             "grace period:",
             format!(
-                "{} (PreStop may use up to {}; {} kept for the app)",
-                secs(self.grace),
+                "{}{raised} (PreStop may use up to {}; {} kept for the app)",
+                secs(grace.window),
                 secs(grace.pre_stop()),
                 secs(grace.reserve)
             ),
@@ -167,12 +171,21 @@ impl Config {
                 ));
             }
         }
+        if self.grace < super::MIN_GRACE {
+            out.push(format!(
+                "grace period: {} is below the kubelet's minimum of {}: raised to {} (minimumGracePeriodInSeconds)",
+                crate::events::secs(self.grace),
+                crate::events::secs(super::MIN_GRACE),
+                crate::events::secs(super::MIN_GRACE)
+            ));
+        }
         if self.pre_stop.is_some() {
             let usable = Grace::new(self.grace).pre_stop();
             if usable.is_zero() {
                 out.push(format!(
-                    "preStop: the grace period is {}: PreStop has no time at all and is killed as it starts",
-                    crate::events::secs(self.grace)
+                    "preStop: the grace period is {}: PreStop is not run (as the kubelet's killContainer), the app gets the {} minimum",
+                    crate::events::secs(self.grace),
+                    crate::events::secs(super::MIN_GRACE)
                 ));
             } else if let Some(t) = self.pre_stop_timeout.filter(|t| *t > usable) {
                 out.push(format!(
@@ -301,5 +314,37 @@ mod tests {
         assert!(c.plan().contains(
             "postStart:      httpGet http://127.0.0.1:80/ (timeout: none), once the startup probe first succeeds\n"
         ));
+    }
+
+    /// The kubelet's 2 s minimum, in the plan and as a warning.
+    #[test]
+    fn grace_below_two_seconds_is_shown_raised() {
+        let plan = |grace: &str| {
+            let c = run(&["app"], &[("HOOKINIT_GRACE_PERIOD", grace)]).unwrap();
+            let line = c
+                .plan()
+                .lines()
+                .find(|l| l.starts_with("grace period:"))
+                .unwrap()
+                .to_string();
+            (line, c.warnings())
+        };
+        let (line, w) = plan("1");
+        assert_eq!(
+            line,
+            "grace period:   2s, raised from 1s (PreStop may use up to 1s; 1s kept for the app)"
+        );
+        assert_eq!(w, ["grace period: 1s is below the kubelet's minimum of 2s: raised to 2s (minimumGracePeriodInSeconds)"]);
+        let (line, _) = plan("0");
+        assert_eq!(
+            line,
+            "grace period:   2s, raised from 0s (PreStop may use up to 0s; 2s kept for the app)"
+        );
+        let (line, w) = plan("9");
+        assert_eq!(
+            line,
+            "grace period:   9s (PreStop may use up to 7s; 2s kept for the app)"
+        );
+        assert!(w.is_empty(), "{w:?}");
     }
 }

@@ -60,7 +60,7 @@ impl<P> Default for HooksAndProbes<P> {
 }
 
 impl<P> HooksAndProbes<P> {
-    fn probe_slot(&mut self, kind: ProbeKind) -> &mut Option<Given<Probe<P>>> {
+    pub(super) fn probe_slot(&mut self, kind: ProbeKind) -> &mut Option<Given<Probe<P>>> {
         match kind {
             ProbeKind::Startup => &mut self.startup_probe,
             ProbeKind::Liveness => &mut self.liveness_probe,
@@ -83,8 +83,11 @@ pub(super) struct Layer {
     pub(super) given: HooksAndProbes<Port>,
     /// The named ports of this source's container object, if it has one.
     pub(super) container_ports: Option<Vec<ContainerPort>>,
+    /// The static `env` of this source's container object, if it has one.
+    pub(super) container_env: Option<Vec<(String, String)>>,
     pub(super) container_name: Option<String>,
     pub(super) post_start_after_startup: Option<bool>,
+    pub(super) http_hook_check_status: Option<bool>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
     pub(super) stop_on: Option<SignalSet>,
@@ -139,6 +142,7 @@ impl Layer {
             Key::PostStartAfterStartup => {
                 self.post_start_after_startup = Some(boolean(&raw, source)?)
             }
+            Key::HttpHookCheckStatus => self.http_hook_check_status = Some(boolean(&raw, source)?),
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
                 let l = with_json(&raw, source, |v| {
@@ -285,6 +289,7 @@ impl Layer {
             }
             self.container_name = c.name;
             self.container_ports = Some(c.ports);
+            self.container_env = Some(c.env);
         }
         Ok(())
     }
@@ -326,6 +331,10 @@ impl Layer {
         fill(
             &mut self.post_start_after_startup,
             &mut lower.post_start_after_startup,
+        );
+        fill(
+            &mut self.http_hook_check_status,
+            &mut lower.http_hook_check_status,
         );
         fill(&mut self.stop_signal, &mut lower.stop_signal);
         fill(&mut self.grace, &mut lower.grace);

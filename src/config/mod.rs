@@ -69,6 +69,9 @@ pub struct Config {
     /// Start PostStart once the startup probe first succeeds, not with the
     /// app (only meaningful with a startup probe).
     pub post_start_after_startup: bool,
+    /// `HOOKINIT_HTTP_HOOK_CHECK_STATUS`: an httpGet hook fails on a status
+    /// outside 200–299 (the kubelet never checks it, kubernetes#56963).
+    pub http_hook_check_status: bool,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -77,9 +80,18 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(9);
 pub const DEFAULT_CLEANUP: Duration = Duration::from_secs(2);
 pub const DEFAULT_VERBOSITY: u8 = 2;
 
+/// The kubelet's `minimumGracePeriodInSeconds`: a stop never gives the app
+/// less (`killContainer`).
+pub const MIN_GRACE: Duration = Duration::from_secs(2);
+
 /// A stop's grace window, and the part of it kept for the app's own
 /// shutdown after PreStop (the "reserve"): 2 s, the kubelet's minimum, or
 /// half the window if that is shorter.
+///
+/// A grace period below 2 s is raised to 2 s, as the kubelet raises it. A
+/// grace period of 0 runs no PreStop at all (the kubelet's `killContainer`
+/// runs it only when the grace period is above 0): the whole 2 s are the
+/// app's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Grace {
     pub window: Duration,
@@ -87,14 +99,22 @@ pub struct Grace {
 }
 
 impl Grace {
-    pub fn new(window: Duration) -> Grace {
+    pub fn new(grace: Duration) -> Grace {
+        if grace.is_zero() {
+            return Grace {
+                window: MIN_GRACE,
+                reserve: MIN_GRACE,
+            };
+        }
+        let window = grace.max(MIN_GRACE);
         Grace {
             window,
-            reserve: Duration::from_secs(2).min(window / 2),
+            reserve: MIN_GRACE.min(window / 2),
         }
     }
 
-    /// What PreStop may use: the window less the reserve.
+    /// What PreStop may use: the window less the reserve (0: PreStop is
+    /// not run).
     pub fn pre_stop(self) -> Duration {
         self.window - self.reserve
     }
@@ -167,6 +187,13 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     let names = ports
         .as_deref()
         .map_or(PortNames::Unsupported, PortNames::Container);
+    // `$(VAR)` in exec probes: the env of the same container object.
+    let static_env = flags
+        .container_env
+        .take()
+        .or_else(|| env.container_env.take())
+        .or_else(|| file.container_env.take())
+        .unwrap_or_default();
     let mut hooks_and_probes = HooksAndProbes::default();
     flags.resolve_into(names, &mut hooks_and_probes)?;
     env.resolve_into(names, &mut hooks_and_probes)?;
@@ -175,6 +202,11 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     flags.fill_from(&mut env);
     let merged = flags;
     let check = check || merged.check == Some(true);
+    for kind in ProbeKind::ALL {
+        if let Some(given) = hooks_and_probes.probe_slot(kind) {
+            given.value.expand_command(&static_env);
+        }
+    }
     let config = finish(merged, &mut hooks_and_probes, command)?;
     if ready {
         return Ok(Request::Ready(config));
@@ -273,6 +305,7 @@ fn finish(
         readiness_probe: h.readiness_probe.take().map(|g| g.value),
         container_name: l.container_name,
         post_start_after_startup: l.post_start_after_startup.unwrap_or(false),
+        http_hook_check_status: l.http_hook_check_status.unwrap_or(false),
     })
 }
 
@@ -298,6 +331,8 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::handler::Action;
+    use crate::spec::probe::ProbeHandler;
 
     /// `parse` of `args` and `env` into the configuration to run or check.
     pub(super) fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
@@ -328,7 +363,68 @@ mod tests {
         assert_eq!(g(9000).reserve, Duration::from_secs(2));
         assert_eq!(g(9000).pre_stop(), Duration::from_secs(7));
         assert_eq!(g(3000).reserve, Duration::from_millis(1500));
-        assert_eq!(g(0).pre_stop(), Duration::ZERO);
+    }
+
+    #[test]
+    fn grace_below_two_seconds_is_raised_to_two_and_zero_leaves_no_time_for_pre_stop() {
+        let g = |ms| Grace::new(Duration::from_millis(ms));
+        let two = Duration::from_secs(2);
+        assert_eq!(
+            (g(0).window, g(0).reserve, g(0).pre_stop()),
+            (two, two, Duration::ZERO)
+        );
+        let one = Duration::from_secs(1);
+        assert_eq!(
+            (g(1000).window, g(1000).reserve, g(1000).pre_stop()),
+            (two, one, one)
+        );
+        assert_eq!((g(1).window, g(1).pre_stop()), (two, one));
+        assert_eq!((g(2000).window, g(2000).pre_stop()), (two, one));
+    }
+
+    /// `prober_test.go` `TestProbe` ("some $(A) $(B)" with `A=script`):
+    /// exec probes expand from the container object's static `env`, also
+    /// when given on their own; without a container object, from nothing.
+    #[test]
+    fn exec_probe_commands_expand_from_the_container_objects_env() {
+        let exec = |c: &Config, kind| match &c.probe(kind).unwrap().handler {
+            ProbeHandler::Action(Action::Exec { command }) => command.clone(),
+            other => panic!("{other:?}"),
+        };
+        let container = r#"{"name":"web","env":[{"name":"A","value":"script"},{"name":"S","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}}],
+            "livenessProbe":{"exec":{"command":["some","$(A) $(B)","$$(A)","[$(S)]"]}}}"#;
+        let own = r#"{"exec":{"command":["sh","-c","echo $(A) $$HOME"]}}"#;
+        let c = run(
+            &["app"],
+            &[
+                ("HOOKINIT_CONTAINER", container),
+                ("HOOKINIT_READINESS_PROBE", own),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            exec(&c, ProbeKind::Liveness),
+            ["some", "script $(B)", "$(A)", "[]"]
+        );
+        assert_eq!(
+            exec(&c, ProbeKind::Readiness),
+            ["sh", "-c", "echo script $HOME"]
+        );
+        let c = run(&["app"], &[("HOOKINIT_READINESS_PROBE", own)]).unwrap();
+        assert_eq!(
+            exec(&c, ProbeKind::Readiness),
+            ["sh", "-c", "echo $(A) $HOME"]
+        );
+        // Hooks are not expanded: the kubelet runs their command as written.
+        let c = run(
+            &["app"],
+            &[("HOOKINIT_PRE_STOP", r#"["echo","$(A)","$$"]"#)],
+        )
+        .unwrap();
+        let Some(Handler::Action(Action::Exec { command })) = &c.pre_stop else {
+            panic!()
+        };
+        assert_eq!(command, &["echo", "$(A)", "$$"]);
     }
 
     #[test]

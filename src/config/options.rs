@@ -25,6 +25,7 @@ pub(super) enum Key {
     LivenessProbe,
     ReadinessProbe,
     PostStartAfterStartup,
+    HttpHookCheckStatus,
     Check,
     Config,
 }
@@ -110,6 +111,13 @@ pub const OPTIONS: &[Opt] = &[
         "post-start-after-startup",
         "postStartAfterStartup",
         "1: start PostStart once the startup probe first succeeds (0)",
+    ),
+    opt(
+        Key::HttpHookCheckStatus,
+        "HOOKINIT_HTTP_HOOK_CHECK_STATUS",
+        "http-hook-check-status",
+        "httpHookCheckStatus",
+        "1: an httpGet hook fails on a status outside 200-299 (0: any status succeeds, as the kubelet)",
     ),
     opt(
         Key::GracePeriod,

@@ -1,8 +1,9 @@
 //! The `httpGet` handler of hooks and probes, on our own HTTP/1.1 client
 //! ([`http1`]).
 //!
-//! Unlike the kubelet, which never checks the status (kubernetes#56963), a
-//! hook succeeds on a status of 200–399. Redirects are followed by hand so
+//! As the kubelet, which never checks a hook's status (kubernetes#56963),
+//! a hook's status outside 2xx is only a warning, unless
+//! `HOOKINIT_HTTP_HOOK_CHECK_STATUS` makes it a failure. Redirects are followed by hand so
 //! that only same-host ones are (at most 10); a redirect elsewhere is the
 //! answer. HTTPS, when built in, does not verify certificates (as the kubelet).
 
@@ -11,7 +12,8 @@ use crate::spec::handler::{host_port, HttpGet, Scheme};
 use std::time::{Duration, Instant};
 
 const MAX_REDIRECTS: usize = 10;
-const HOOK_USER_AGENT: &str = concat!("hookinit/", env!("CARGO_PKG_VERSION"));
+/// The kubelet's: `kube-lifecycle/` and `kube-probe/` with its version.
+const HOOK_USER_AGENT: &str = "kube-lifecycle/1.34";
 const PROBE_USER_AGENT: &str = "kube-probe/1.34";
 
 /// The deadline of a whole exchange, redirects included (`None`: none).
@@ -21,9 +23,9 @@ fn deadline(budget: Option<Duration>) -> Option<Instant> {
 
 /// One GET, redirects included, within `budget` (`None`: no deadline).
 ///
-/// - A hook: any 2xx or 3xx is a success; a failure says `GET <url>: ...`,
-///   with the body of an error status; only redirects to the same scheme,
-///   host and port are followed; `User-Agent: hookinit/<version>`.
+/// - A hook: 2xx is a success, another status a warning `GET <url>: HTTP
+///   <status>: <body>`; only redirects to the same scheme, host and port are
+///   followed; `User-Agent: kube-lifecycle/1.34`.
 /// - A probe, as the kubelet's (`pkg/probe/http`): 2xx is success with the
 ///   body; a final 3xx (a redirect to another host, not followed) is success
 ///   with a warning; anything else fails with the status code only (the body
@@ -33,14 +35,56 @@ fn deadline(budget: Option<Duration>) -> Option<Instant> {
 ///   (the kubelet's "probe errored").
 pub fn get(spec: &HttpGet, caller: Caller, budget: Option<Duration>) -> Outcome {
     let deadline = deadline(budget);
+    let outcome = exchange(spec, caller, deadline);
+    #[cfg(feature = "https")]
+    if caller == Caller::Hook
+        && spec.scheme == Scheme::Https
+        && outcome.verdict == Verdict::Failure
+        && outcome.message.ends_with(http1::tls::HTTP_RESPONSE)
+    {
+        return fallback(spec, deadline).unwrap_or(outcome);
+    }
+    outcome
+}
+
+/// The kubelet's fallback for a hook (`runHTTPHandler`): an HTTPS server
+/// that answered in plaintext HTTP gets the request again over HTTP, without
+/// `Authorization`. `None` when that fails too (the HTTPS error stands);
+/// else its outcome, its message starting with the kubelet's
+/// `LifecycleHTTPFallback` note.
+#[cfg(feature = "https")]
+fn fallback(spec: &HttpGet, deadline: Option<Instant>) -> Option<Outcome> {
+    let mut plain = spec.clone();
+    plain.scheme = Scheme::Http;
+    plain
+        .headers
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("Authorization"));
+    let mut outcome = exchange(&plain, Caller::Hook, deadline);
+    if outcome.verdict == Verdict::Failure {
+        return None;
+    }
+    let note = format!(
+        "request to HTTPS lifecycle hook {} got HTTP response, retry with HTTP succeeded",
+        host_port(&spec.host, spec.port)
+    );
+    outcome.message = match outcome.message.is_empty() {
+        true => note,
+        false => format!("{note}; {}", outcome.message),
+    };
+    Some(outcome)
+}
+
+/// One exchange, redirects included (see [`get`]).
+fn exchange(spec: &HttpGet, caller: Caller, deadline: Option<Instant>) -> Outcome {
     let user_agent = match caller {
         Caller::Hook => HOOK_USER_AGENT,
         Caller::Probe => PROBE_USER_AGENT,
     };
+    let headers = kubelet_headers(&spec.headers);
     // HttpGet's Display is its URL.
     let mut url = spec.to_string();
     for _ in 0..=MAX_REDIRECTS {
-        let mut response = match http1::get(&url, &spec.headers, user_agent, deadline) {
+        let mut response = match http1::get(&url, &headers, user_agent, deadline) {
             Ok(r) => r,
             Err(e) => {
                 return Outcome::failure(match caller {
@@ -72,10 +116,44 @@ pub fn get(spec: &HttpGet, caller: Caller, budget: Option<Duration>) -> Outcome 
     })
 }
 
-/// A hook's final response: 2xx and 3xx succeed; else the status and the
-/// start of the body, on one line.
+/// The headers as the kubelet's request carries them (`newProbeRequest`,
+/// then Go's `Request.write`, which writes `Host` and `User-Agent` from one
+/// value each): only the first `Host` and `User-Agent` count, an empty
+/// `Host` is the URL's; a `User-Agent` or `Accept` whose first value is ""
+/// is sent not at all (kept as one "" for [`http1::get`] to leave out).
+fn kubelet_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
+    let first = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let mut seen = [false; 2];
+    let mut out = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let single = ["Host", "User-Agent"].map(|h| name.eq_ignore_ascii_case(h));
+        let accept = name.eq_ignore_ascii_case("Accept");
+        if let Some(i) = single.iter().position(|s| *s) {
+            let first_empty_host = i == 0 && value.is_empty();
+            if !std::mem::replace(&mut seen[i], true) && !first_empty_host {
+                out.push((name.clone(), value.clone()));
+            }
+        } else if accept && first("Accept") == Some("") {
+            if !out.iter().any(|(n, _)| n.eq_ignore_ascii_case("Accept")) {
+                out.push((name.clone(), String::new()));
+            }
+        } else {
+            out.push((name.clone(), value.clone()));
+        }
+    }
+    out
+}
+
+/// A hook's final response: 2xx succeeds; any other status is a warning
+/// (the kubelet never checks it; the hook decides, as set) with the status
+/// and the start of the body, on one line.
 fn hook_outcome(url: &str, status: u16, response: &mut http1::Response) -> Outcome {
-    if (200..400).contains(&status) {
+    if (200..300).contains(&status) {
         return Outcome::success(String::new());
     }
     let mut msg = format!("GET {url}: HTTP {status}");
@@ -90,7 +168,7 @@ fn hook_outcome(url: &str, status: u16, response: &mut http1::Response) -> Outco
         }
         Err(e) => msg.push_str(&format!(", then {e}")),
     }
-    Outcome::failure(msg)
+    Outcome::new(Verdict::Warning, msg)
 }
 
 /// A probe's final response, as the kubelet words it.
@@ -159,6 +237,102 @@ fn same_authority_target(scheme: &str, authority: &str, location: &str) -> Optio
 #[cfg(test)]
 mod tests {
     use super::same_authority_target as t;
+
+    /// handlers_test.go `TestRunHTTPHandler` fallback cases: an HTTPS hook
+    /// answered in plaintext is sent again over HTTP, without
+    /// `Authorization`; a probe is not.
+    #[cfg(feature = "https")]
+    #[test]
+    fn https_hook_answered_in_plaintext_falls_back_to_http() {
+        use crate::handlers::{Caller, Verdict};
+        use crate::spec::handler::{HttpGet, Scheme};
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut heads = Vec::new();
+            for _ in 0..3 {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut first = [0u8; 1];
+                s.read_exact(&mut first).unwrap();
+                if first[0] == 0x16 {
+                    // A TLS ClientHello: answer as a plaintext server does.
+                    let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+                    heads.push("TLS".to_string());
+                    continue;
+                }
+                let mut r = BufReader::new(s);
+                let mut head = String::from(first[0] as char);
+                while !head.ends_with("\r\n\r\n") && r.read_line(&mut head).unwrap() > 0 {}
+                let _ = r.get_mut().write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+                heads.push(head);
+            }
+            heads
+        });
+        let spec = HttpGet {
+            scheme: Scheme::Https,
+            host: "127.0.0.1".into(),
+            port,
+            path: "/hook".into(),
+            headers: vec![
+                ("Authorization".into(), "Bearer x".into()),
+                ("X-A".into(), "1".into()),
+            ],
+        };
+        let budget = Some(std::time::Duration::from_secs(10));
+        let hook = super::get(&spec, Caller::Hook, budget);
+        assert_eq!(
+            (hook.verdict, hook.message.as_str()),
+            (
+                Verdict::Success,
+                format!("request to HTTPS lifecycle hook 127.0.0.1:{port} got HTTP response, retry with HTTP succeeded").as_str()
+            )
+        );
+        let probe = super::get(&spec, Caller::Probe, budget);
+        assert_eq!(probe.verdict, Verdict::Failure);
+        assert!(
+            probe
+                .message
+                .ends_with("server gave HTTP response to HTTPS client"),
+            "{probe:?}"
+        );
+        let heads = server.join().unwrap();
+        assert_eq!(heads[0], "TLS");
+        assert!(heads[1].starts_with("GET /hook HTTP/1.1\r\n"), "{heads:?}");
+        assert!(!heads[1].contains("Authorization"), "{heads:?}");
+        assert!(heads[1].contains("X-A: 1\r\n"), "{heads:?}");
+        assert_eq!(heads[2], "TLS");
+    }
+
+    /// `request.go` `newProbeRequest` and `http_test.go`'s header cases.
+    #[test]
+    fn headers_follow_the_kubelets_request() {
+        let h = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        let k = |list: &[(&str, &str)]| super::kubelet_headers(&h(list));
+        assert_eq!(
+            k(&[("X-A", "1"), ("X-A", "")]),
+            h(&[("X-A", "1"), ("X-A", "")])
+        );
+        assert_eq!(
+            k(&[("User-Agent", "a"), ("user-agent", "b")]),
+            h(&[("User-Agent", "a")])
+        );
+        assert_eq!(k(&[("User-Agent", "")]), h(&[("User-Agent", "")]));
+        assert_eq!(
+            k(&[("Accept", ""), ("Accept", "text/html")]),
+            h(&[("Accept", "")])
+        );
+        assert_eq!(
+            k(&[("Accept", "a"), ("Accept", "")]),
+            h(&[("Accept", "a"), ("Accept", "")])
+        );
+        assert_eq!(k(&[("Host", ""), ("Host", "x")]), h(&[]));
+        assert_eq!(k(&[("Host", "x"), ("Host", "y")]), h(&[("Host", "x")]));
+    }
 
     #[test]
     fn only_same_host_redirects() {

@@ -23,7 +23,8 @@ pub(crate) mod tcp;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Success,
-    /// Counts as success, with a `ProbeWarning` event (a final 3xx).
+    /// Counts as success, with a warning event: a probe's final 3xx
+    /// (`ProbeWarning`), a hook's status outside 2xx (`HookHttpStatus`).
     Warning,
     Failure,
     /// The handler could not run at all: the kubelet discards the result.

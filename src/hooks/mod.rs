@@ -96,6 +96,10 @@ struct Slot {
 pub struct Hooks {
     slots: [Slot; 2],
     inherited: Inherited,
+    /// `HOOKINIT_HTTP_HOOK_CHECK_STATUS`: an httpGet hook's status outside
+    /// 200–299 fails it (by default it is a warning, as the kubelet checks
+    /// nothing).
+    http_check_status: bool,
 }
 
 /// How a hook's handler ended, formatted only into its failure event.
@@ -246,8 +250,10 @@ impl Hooks {
         pre_stop: Option<Handler>,
         pre_stop_timeout: Option<Duration>,
         inherited: Inherited,
+        http_check_status: bool,
     ) -> Hooks {
         Hooks {
+            http_check_status,
             slots: [
                 Slot::new(HookKind::PostStart, post_start, post_start_timeout),
                 Slot::new(HookKind::PreStop, pre_stop, pre_stop_timeout),
@@ -360,6 +366,7 @@ impl Hooks {
 
     /// `pid` was reaped: if it was a hook's process, that hook ended.
     pub fn on_reaped(&mut self, pid: i32, status: Status) -> Option<(HookKind, Outcome)> {
+        let strict = self.http_check_status;
         let slot = self.slots.iter_mut().find(|s| match &s.running {
             Some(Running {
                 work: Work::Exec(p),
@@ -396,9 +403,24 @@ impl Hooks {
             }
             Work::Sleep(_) => return None,
         };
-        let failed = !outcome.verdict.succeeded();
+        // Only an httpGet hook's status outside 2xx is a warning.
+        let warned = outcome.verdict == Verdict::Warning;
+        let failed = !outcome.verdict.succeeded() || (warned && strict);
         if failed {
             log_failure(kind, handler, outcome.message);
+        } else if outcome.verdict == Verdict::Success && handler == "httpGet" {
+            // Only the kubelet's HTTPS-to-HTTP fallback says something here.
+            if let Message::Report(runner::ReportText::Text(note @ [_, ..])) = outcome.message {
+                let msg = format_args!("{}", crate::os::errno::Lossy(note));
+                hook_event(Level::Warn, "LifecycleHTTPFallback", kind, handler, msg);
+            }
+        } else if warned {
+            let msg = format_args!(
+                "{} hook: {}; a success, as the kubelet does not check the status (HOOKINIT_HTTP_HOOK_CHECK_STATUS=1 fails it)",
+                kind.name(),
+                outcome.message
+            );
+            hook_event(Level::Warn, "HookHttpStatus", kind, handler, msg);
         }
         let outcome = if failed {
             slot.running = None;

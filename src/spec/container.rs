@@ -20,6 +20,9 @@ pub struct Container {
     pub startup_probe: Option<Probe<Port>>,
     pub liveness_probe: Option<Probe<Port>>,
     pub readiness_probe: Option<Probe<Port>>,
+    /// The static `env` (`valueFrom` entries are `""`): `$(VAR)` in exec
+    /// probes expands from it.
+    pub env: Vec<(String, String)>,
 }
 
 impl Container {
@@ -34,8 +37,9 @@ impl Container {
 }
 
 /// Fields hookinit reads.
-const USED: [&str; 6] = [
+const USED: [&str; 7] = [
     "name",
+    "env",
     "ports",
     "lifecycle",
     "startupProbe",
@@ -45,12 +49,11 @@ const USED: [&str; 6] = [
 
 /// The other fields of a Kubernetes Container (k8s.io/api core/v1), known
 /// and ignored: the runtime that starts hookinit has applied them already.
-pub const IGNORED: [&str; 19] = [
+pub const IGNORED: [&str; 18] = [
     "image",
     "command",
     "args",
     "workingDir",
-    "env",
     "envFrom",
     "resources",
     "resizePolicy",
@@ -79,6 +82,10 @@ pub fn parse_container(v: &Value, path: &str) -> Result<Container, PathError> {
         None => Vec::new(),
         Some(p) => parse_ports(p, &join(path, "ports"))?,
     };
+    let env = match obj.get("env") {
+        None => Vec::new(),
+        Some(e) => parse_env(e, &join(path, "env"))?,
+    };
     let names = Some(PortNames::Container(&ports));
     let lifecycle = obj
         .get("lifecycle")
@@ -96,7 +103,36 @@ pub fn parse_container(v: &Value, path: &str) -> Result<Container, PathError> {
         liveness_probe: probe(ProbeKind::Liveness)?,
         readiness_probe: probe(ProbeKind::Readiness)?,
         ports,
+        env,
     })
+}
+
+/// `env`: `[{"name": "A", "value": "x"}, {"name": "B", "valueFrom": {...}}]`,
+/// as the kubelet's `ExpandContainerCommandOnlyStatic` reads it: a
+/// `valueFrom` (resolved by the kubelet at run time, not here) counts as
+/// `""`, and so does a missing `value`.
+fn parse_env(v: &Value, path: &str) -> Result<Vec<(String, String)>, PathError> {
+    let items = v
+        .as_array()
+        .ok_or_else(|| PathError::new(path, format!("must be an array, not {}", json::kind(v))))?;
+    let mut env = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let ip = format!("{path}[{i}]");
+        let o = json::object(item, &ip, &["name", "value", "valueFrom"])?;
+        let name = match o.get("name") {
+            None => return Err(PathError::new(&join(&ip, "name"), "Required value")),
+            Some(n) => json::string(n, &join(&ip, "name"))?,
+        };
+        if name.is_empty() {
+            return Err(PathError::new(&join(&ip, "name"), "Required value"));
+        }
+        let value = match o.get("value") {
+            None => "",
+            Some(v) => json::string(v, &join(&ip, "value"))?,
+        };
+        env.push((name.to_string(), value.to_string()));
+    }
+    Ok(env)
 }
 
 /// A container name: a DNS label (RFC 1123), as Kubernetes requires. It

@@ -4,9 +4,11 @@
 //! - [`json`]: strict JSON (duplicate keys and unknown fields rejected).
 //! - [`handler`]: `LifecycleHandler` (exec, httpGet, tcpSocket, sleep).
 //! - [`probe`]: `Probe` (the same handlers plus grpc, thresholds, periods).
-//! - [`container`]: a whole `Container` object (lifecycle, probes, ports).
+//! - [`container`]: a whole `Container` object (lifecycle, probes, ports, env).
+//! - [`expand`]: `$(VAR)` in an exec probe's command, from that `env`.
 
 pub(crate) mod container;
+pub(crate) mod expand;
 pub mod handler;
 pub(crate) mod json;
 pub mod probe;

@@ -160,6 +160,16 @@ impl fmt::Display for Describe<'_> {
 }
 
 impl Probe {
+    /// `$(VAR)` in an exec command expanded from the container's static
+    /// `env`, as the kubelet does before each run; `$$` is `$`.
+    pub fn expand_command(&mut self, env: &crate::spec::expand::StaticEnv) {
+        if let ProbeHandler::Action(Action::Exec { command }) = &mut self.handler {
+            for arg in command.iter_mut() {
+                *arg = crate::spec::expand::expand(arg, env);
+            }
+        }
+    }
+
     /// The `--check` plan line: `httpGet http://127.0.0.1:8080/healthz every
     /// 10s, timeout 1s, delay 0s, failure after 3, success after 1 (grace:
     /// the container's)`; readiness probes have no grace.

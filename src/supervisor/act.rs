@@ -21,6 +21,7 @@ impl Supervisor {
             Action::StopProber => self.prober.stop(),
             Action::OpenWindow(window) => self.window = window,
             Action::RemoveReadyFile => self.remove_ready_file(),
+            Action::StartProbes => self.start_probes(),
             Action::UpdateReady => self.update_ready(),
             Action::RecordProbeFailure(kind) => self.probe_failure = Some(kind),
             Action::CancelHook(kind, why) => {
@@ -58,6 +59,13 @@ impl Supervisor {
                     self.announce_stop(reason);
                 }
                 self.report_stop_signal(signal, sent);
+            }
+            Action::LogPreStopSkipped => {
+                let msg = format_args!(
+                    "the grace period is 0s: PreStop is not run (as the kubelet's killContainer); the app gets the {} minimum",
+                    events::secs(crate::config::MIN_GRACE)
+                );
+                events::log(Level::Info, "PreStopSkipped", msg);
             }
             Action::LogPreStopGoesOn(sig) => {
                 let name = signals::name(sig);

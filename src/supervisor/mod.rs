@@ -56,6 +56,8 @@ pub struct Supervisor {
     own_pid: u32,
     phase: Phase,
     post_start: PostStart,
+    /// Which probes wait for PostStart to succeed.
+    probes_held: ProbesHeld,
     /// Whether the ready file exists (as hookinit made it).
     ready_present: bool,
     /// The probe whose failure stopped the container (exit 5).
@@ -91,6 +93,7 @@ impl Supervisor {
             cfg.pre_stop.clone(),
             cfg.pre_stop_timeout,
             inherited,
+            cfg.http_hook_check_status,
         );
         let prober = Prober::new(
             [
@@ -109,18 +112,16 @@ impl Supervisor {
             probing: prober.any(),
             prober,
             post_start: PostStart::NotConfigured,
+            probes_held: ProbesHeld::None,
             ready_present: false,
             probe_failure: None,
-            window: Window {
-                grace: cfg.grace,
-                reserve: crate::config::Grace::new(cfg.grace).reserve,
-            },
+            window: Self::window(cfg.grace),
             policy: Policy {
                 pre_stop: hooks.configured(HookKind::PreStop),
                 pre_stop_on_exit: cfg.pre_stop_on_exit,
                 pre_stop_drains: cfg.pre_stop_drains,
                 stop_signal: cfg.stop_signal,
-                grace: cfg.grace,
+                grace: crate::config::Grace::new(cfg.grace).window,
                 cleanup_timeout: cfg.cleanup_timeout,
             },
             cfg,
@@ -154,12 +155,23 @@ impl Supervisor {
         );
         // Start-up is over: from here on nothing allocates.
         alloc::start_counting();
-        self.prober.start();
         self.post_start = PostStart::at_start(
             self.hooks.configured(HookKind::PostStart),
             self.cfg.post_start_after_startup,
             self.prober.started(),
         );
+        // The kubelet's probes start once the container's status is Running,
+        // which waits for PostStart: every probe waits for it, except a
+        // startup probe that PostStart itself waits for
+        // (`HOOKINIT_POST_START_AFTER_STARTUP`).
+        self.probes_held = match self.post_start {
+            PostStart::Running => ProbesHeld::All,
+            PostStart::Deferred => ProbesHeld::AfterStartup,
+            _ => ProbesHeld::None,
+        };
+        if self.probes_held != ProbesHeld::All {
+            self.prober.start();
+        }
         match self.post_start {
             PostStart::NotConfigured => self.update_ready(),
             PostStart::Running => self.start_post_start(),
@@ -179,11 +191,14 @@ impl Supervisor {
         }
     }
 
-    /// The grace window a stop with `grace` opens.
+    /// The grace window a stop with the grace period `grace` opens (at
+    /// least 2 s, the kubelet's minimum; a reserve as long as the window
+    /// when the grace period is 0: no PreStop).
     fn window(grace: std::time::Duration) -> Window {
+        let split = crate::config::Grace::new(grace);
         Window {
-            grace,
-            reserve: crate::config::Grace::new(grace).reserve,
+            grace: split.window,
+            reserve: split.reserve,
         }
     }
 
@@ -375,11 +390,13 @@ impl Supervisor {
     fn on_probe(&mut self, change: Change) {
         match change {
             Change::Started => {
-                self.prober.on_started();
                 let deferred = self.post_start;
                 self.post_start = deferred.on_started();
                 if deferred == PostStart::Deferred {
+                    // Liveness and readiness wait for PostStart's success.
                     self.start_post_start();
+                } else {
+                    self.prober.on_started();
                 }
                 self.update_ready();
             }
@@ -392,6 +409,15 @@ impl Supervisor {
                 let window = Self::window(grace);
                 self.dispatch(Event::ProbeRestart { kind, window });
             }
+        }
+    }
+
+    /// PostStart succeeded: the probes it held begin.
+    fn start_probes(&mut self) {
+        match std::mem::replace(&mut self.probes_held, ProbesHeld::None) {
+            ProbesHeld::None => {}
+            ProbesHeld::All => self.prober.start(),
+            ProbesHeld::AfterStartup => self.prober.on_started(),
         }
     }
 
@@ -419,6 +445,16 @@ impl Supervisor {
             ),
         }
     }
+}
+
+/// Which probes wait for PostStart to succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProbesHeld {
+    None,
+    /// PostStart started with the app: no probe has started.
+    All,
+    /// PostStart waited for the startup probe: liveness and readiness wait.
+    AfterStartup,
 }
 
 /// The app's argv for the log, quoted and escaped so that it stays on one

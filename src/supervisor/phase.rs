@@ -5,8 +5,9 @@
 //!
 //! | phase    | event                                          | next                          |
 //! |----------|------------------------------------------------|-------------------------------|
-//! | Running  | stop signal, PostStart failed or a probe's restart | PreStop, or Stopping if none |
-//! | Running  | app exited                                     | Draining (or PreStop, with `HOOKINIT_PRE_STOP_ON_EXIT`) |
+//! | Running  | PostStart succeeded                            | Running: the probes it held start, readiness is updated |
+//! | Running  | stop signal, PostStart failed or a probe's restart | PreStop, or Stopping if none or the grace period is 0 |
+//! | Running  | app exited                                     | Draining (or PreStop, with `HOOKINIT_PRE_STOP_ON_EXIT` and a grace period above 0) |
 //! | PreStop  | hook done, failed or timed out; 2nd stop signal | Stopping: stop signal sent   |
 //! | PreStop  | hook succeeded, with `HOOKINIT_PRE_STOP_DRAINS` | AwaitingExit                 |
 //! | PreStop  | app exited                                     | PreStop (the hook may end on its own for the cleanup timeout), then Draining |
@@ -83,6 +84,14 @@ pub const KILLED_WAIT: Duration = Duration::from_secs(1);
 pub struct Window {
     pub grace: Duration,
     pub reserve: Duration,
+}
+
+impl Window {
+    /// PreStop runs only with time for it: a grace period of 0 leaves it
+    /// none (the whole window is the app's reserve).
+    pub fn has_pre_stop_time(self) -> bool {
+        self.grace > self.reserve
+    }
 }
 
 /// The settings the transitions read (fixed at start-up).
@@ -164,6 +173,9 @@ pub enum Action {
     /// The stop's grace period and reserve are now these.
     OpenWindow(Window),
     RemoveReadyFile,
+    /// PostStart succeeded while the app runs: the probes it held start, as
+    /// the kubelet's start only once the container's status is Running.
+    StartProbes,
     /// PostStart succeeded: the ready file may now be due.
     UpdateReady,
     /// The container stops for this probe's failure (exit code 5).
@@ -187,6 +199,8 @@ pub enum Action {
         signal: i32,
         announce: Option<StopReason>,
     },
+    /// The grace period is 0: PreStop is not run, as the kubelet does not.
+    LogPreStopSkipped,
     /// "received X: the PreStop hook for the app's exit goes on".
     LogPreStopGoesOn(i32),
     LogAwaitingExit {
@@ -235,6 +249,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             }
             (Phase::Running, Event::PostStartEnded { outcome, window }) => match outcome {
                 Outcome::Succeeded => {
+                    self.emit(Action::StartProbes);
                     self.emit(Action::UpdateReady);
                     phase
                 }
@@ -316,7 +331,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
         ));
         let deadline = now + window.grace;
         let signal = self.policy.stop_signal.unwrap_or(trigger);
-        if self.policy.pre_stop {
+        if self.policy.pre_stop && window.has_pre_stop_time() {
             self.emit(Action::AnnounceStop(reason));
             self.emit(Action::StartPreStop {
                 budget_start: now,
@@ -332,6 +347,9 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 signal,
                 announce: Some(reason),
             });
+            if self.policy.pre_stop {
+                self.emit(Action::LogPreStopSkipped);
+            }
             Phase::Stopping { deadline }
         }
     }
@@ -381,6 +399,14 @@ impl<F: FnMut(Action)> Transition<'_, F> {
         self.emit(Action::StopProber);
         self.emit(Action::CancelHook(HookKind::PostStart, Cancel::AppExited));
         match phase {
+            Phase::Running
+                if self.policy.pre_stop_on_exit
+                    && self.policy.pre_stop
+                    && !self.facts.window.has_pre_stop_time() =>
+            {
+                self.emit(Action::LogPreStopSkipped);
+                self.begin_drain(None)
+            }
             Phase::Running if self.policy.pre_stop_on_exit && self.policy.pre_stop => {
                 self.emit(Action::RemoveReadyFile);
                 // No app to keep time for: PreStop may use the whole window.

@@ -24,6 +24,8 @@ struct World {
     now: Instant,
     policy: Policy,
     app_alive: bool,
+    /// The window before a stop (the setting's).
+    window: Window,
 }
 
 impl World {
@@ -41,6 +43,7 @@ impl World {
                 cleanup_timeout: secs(2),
             },
             app_alive: true,
+            window: WINDOW,
         }
     }
 
@@ -59,7 +62,7 @@ impl World {
         let facts = Facts {
             now: self.now,
             app_alive: self.app_alive,
-            window: WINDOW,
+            window: self.window,
         };
         let mut out = Vec::new();
         let got = step(phase, event, &self.policy, &facts, &mut |a| out.push(a));
@@ -245,6 +248,73 @@ fn running_app_exited_drains_or_runs_pre_stop_on_exit() {
             deadline: t + secs(2),
         },
         &join(&exit, &[RemoveReadyFile, TermLeftovers]),
+    );
+}
+
+/// A grace period of 0: the window is the kubelet's 2 s minimum, all of it
+/// the app's reserve.
+const ZERO_GRACE: Window = Window {
+    grace: Duration::from_secs(2),
+    reserve: Duration::from_secs(2),
+};
+
+#[test]
+fn running_stop_with_a_grace_period_of_0_skips_pre_stop_and_signals_the_app() {
+    let w = World::new();
+    let t = w.now;
+    let event = Event::StopSignal {
+        signal: TERM,
+        window: ZERO_GRACE,
+    };
+    w.check(
+        Phase::Running,
+        event,
+        Phase::Stopping {
+            deadline: t + secs(2),
+        },
+        &join(
+            &opening(ZERO_GRACE),
+            &[
+                SendStopSignal {
+                    signal: TERM,
+                    announce: Some(StopReason::Signal(TERM)),
+                },
+                LogPreStopSkipped,
+            ],
+        ),
+    );
+    // Without a PreStop there is nothing to say it skipped.
+    World::new().without_pre_stop().check(
+        Phase::Running,
+        event,
+        Phase::Stopping {
+            deadline: t + secs(2),
+        },
+        &join(
+            &opening(ZERO_GRACE),
+            &[SendStopSignal {
+                signal: TERM,
+                announce: Some(StopReason::Signal(TERM)),
+            }],
+        ),
+    );
+    // HOOKINIT_PRE_STOP_ON_EXIT with a grace period of 0: skipped too.
+    let mut w = World::new().app_gone();
+    w.policy.pre_stop_on_exit = true;
+    w.window = ZERO_GRACE;
+    w.check(
+        Phase::Running,
+        Event::AppExited,
+        Phase::Draining {
+            deadline: t + secs(2),
+        },
+        &[
+            StopProber,
+            CancelHook(HookKind::PostStart, Cancel::AppExited),
+            LogPreStopSkipped,
+            RemoveReadyFile,
+            TermLeftovers,
+        ],
     );
 }
 
@@ -537,7 +607,7 @@ fn draining_or_killed_exits_when_no_child_is_left_or_a_second_after_sigkill() {
 }
 
 #[test]
-fn post_start_success_updates_readiness_in_any_phase() {
+fn post_start_success_starts_the_probes_while_running_and_updates_readiness_in_any_phase() {
     let w = World::new();
     let succeeded = Event::PostStartEnded {
         outcome: Outcome::Succeeded,
@@ -548,8 +618,15 @@ fn post_start_success_updates_readiness_in_any_phase() {
         window: WINDOW,
     };
     let stopping = Phase::Stopping { deadline: w.now };
+    w.check(
+        Phase::Running,
+        succeeded,
+        Phase::Running,
+        &[StartProbes, UpdateReady],
+    );
+    // The stop stopped the prober: nothing starts again.
+    w.check(stopping, succeeded, stopping, &[UpdateReady]);
     for phase in [Phase::Running, stopping] {
-        w.check(phase, succeeded, phase, &[UpdateReady]);
         w.check(phase, cancelled, phase, &[]);
     }
 }

@@ -43,8 +43,8 @@ impl Response {
     }
 }
 
-/// `GET url` with `headers` (in order, after `Host`, `User-Agent` and
-/// `Accept` unless they set those), `deadline` bounding all of it.
+/// `GET url` with `headers` (in order, after `Host`, `User-Agent`, `Accept`
+/// unless they set those; those two set to "" left out), within `deadline`.
 pub fn get(
     url: &str,
     headers: &[(String, String)],
@@ -73,7 +73,10 @@ pub fn get(
         }
     }
     for (name, value) in headers {
-        let _ = write!(req, "{name}: {value}\r\n");
+        let omit = ["User-Agent", "Accept"].map(|h| h.eq_ignore_ascii_case(name)); // kubelet
+        if !value.is_empty() || omit == [false; 2] {
+            let _ = write!(req, "{name}: {value}\r\n");
+        }
     }
     if !has("Connection") {
         req.push_str("Connection: close\r\n");
@@ -381,7 +384,7 @@ fn read_body(r: &mut impl BufRead, body: Body) -> Result<Vec<u8>, String> {
 }
 
 #[cfg(feature = "https")]
-mod tls;
+pub(crate) mod tls;
 
 #[cfg(test)]
 mod tests {
@@ -625,7 +628,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
             let mut heads = Vec::new();
-            for _ in 0..2 {
+            for _ in 0..3 {
                 let (s, _) = listener.accept().unwrap();
                 let mut r = BufReader::new(s);
                 let mut head = String::new();
@@ -652,6 +655,8 @@ mod tests {
             ("User-Agent", "mine"),
         ]);
         get(&url, &own, "ua/1", deadline).unwrap();
+        let empty = headers(&[("user-agent", ""), ("Accept", ""), ("X-B", "")]);
+        get(&url, &empty, "ua/1", deadline).unwrap();
         let heads = server.join().unwrap();
         assert_eq!(
             heads[0],
@@ -664,6 +669,12 @@ mod tests {
             heads[1],
             "GET /x?y HTTP/1.1\r\naccept: text/plain\r\nHost: example\r\n\
              User-Agent: mine\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            heads[2],
+            format!(
+                "GET /x?y HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-B: \r\nConnection: close\r\n\r\n"
+            )
         );
     }
 

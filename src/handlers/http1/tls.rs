@@ -5,6 +5,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 /// Any certificate, as the kubelet (Go's `InsecureSkipVerify`): a pod's
@@ -72,5 +73,75 @@ pub(super) fn wrap(sock: Sock, host: &str) -> Result<Box<dyn Duplex>, String> {
     let name = ServerName::try_from(host.to_string())
         .map_err(|_| format!("{host:?} is not a valid TLS server name"))?;
     let conn = ClientConnection::new(Arc::new(config), name).map_err(|e| format!("TLS: {e}"))?;
-    Ok(Box::new(rustls::StreamOwned::new(conn, sock)))
+    let sniff = Sniff {
+        sock,
+        first: [0; 5],
+        seen: 0,
+    };
+    Ok(Box::new(Tls(rustls::StreamOwned::new(conn, sniff))))
+}
+
+/// Go's error when a server answers a TLS handshake in plaintext HTTP: the
+/// kubelet retries a lifecycle hook over HTTP on it (`runHTTPHandler`,
+/// `isHTTPResponseError`).
+pub(crate) const HTTP_RESPONSE: &str = "server gave HTTP response to HTTPS client";
+
+/// The socket, keeping the first 5 bytes the server sent: `HTTP/` there
+/// is a plaintext answer (Go checks the same record header).
+struct Sniff {
+    sock: Sock,
+    first: [u8; 5],
+    seen: usize,
+}
+
+impl Read for Sniff {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.sock.read(buf)?;
+        let take = (self.first.len() - self.seen).min(n);
+        self.first[self.seen..self.seen + take].copy_from_slice(&buf[..take]);
+        self.seen += take;
+        Ok(n)
+    }
+}
+
+impl Write for Sniff {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
+    }
+}
+
+/// The TLS stream; an error after a plaintext `HTTP/` answer is Go's
+/// [`HTTP_RESPONSE`].
+struct Tls(rustls::StreamOwned<ClientConnection, Sniff>);
+
+impl Tls {
+    fn said(&self, e: io::Error) -> io::Error {
+        match &self.0.sock.first {
+            b"HTTP/" => io::Error::other(HTTP_RESPONSE),
+            _ => e,
+        }
+    }
+}
+
+impl Read for Tls {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.0.read(buf);
+        r.map_err(|e| self.said(e))
+    }
+}
+
+impl Write for Tls {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.0.write(buf);
+        r.map_err(|e| self.said(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.0.flush();
+        r.map_err(|e| self.said(e))
+    }
 }
