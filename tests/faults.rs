@@ -488,7 +488,8 @@ fn a_failed_waitpid_is_tried_again_not_pid1() {
     ] {
         let f = run_traced(&injects, &["--", "sh", "-c", "sleep 0.3; exit 7"], &[]);
         assert_eq!(f.code, Some(7), "{injects:?}: {f:?}");
-        assert!(f.elapsed < secs(6.0), "{injects:?}: {f:?}");
+        // Not forever: the back-off's retries, slowed by strace (and a busy machine).
+        assert!(f.elapsed < secs(10.0), "{injects:?}: {f:?}");
     }
 }
 
