@@ -742,7 +742,11 @@ fn after_startup_post_start_holds_liveness_and_readiness_until_it_completes() {
     assert!(!exists(&ready), "ready before PostStart completed");
     r.wait_for("HookSucceeded hook=PostStart", secs(5.0));
     // At once in fact; the bound leaves room for a loaded machine.
-    assert!(eventually(secs(3.0), || exists(&ready)), "{}", r.stderr());
+    assert!(
+        eventually(secs(3.0), || exists(&ready)),
+        "{}",
+        r.r().stderr()
+    );
     thread::sleep(secs(1.2));
     r.signal(libc::SIGTERM);
     let f = r.wait(secs(10.0));

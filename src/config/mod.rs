@@ -200,14 +200,13 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     file.resolve_into(names, &mut hooks_and_probes)?;
     env.fill_from(&mut file);
     flags.fill_from(&mut env);
-    let merged = flags;
-    let check = check || merged.check == Some(true);
+    let check = check || flags.check == Some(true);
     for kind in ProbeKind::ALL {
         if let Some(given) = hooks_and_probes.probe_slot(kind) {
             given.value.expand_command(&static_env);
         }
     }
-    let config = finish(merged, &mut hooks_and_probes, command)?;
+    let config = finish(&mut flags, &mut hooks_and_probes, command)?;
     if ready {
         return Ok(Request::Ready(config));
     }
@@ -228,8 +227,10 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
 
 /// Cross-setting checks (Kubernetes: a sleep may not outlast the grace
 /// period). `h` is taken from, not moved in: a move copies every slot.
+/// The merged layer `l` made a `Config` (by reference: a `Layer` is over
+/// 2 KB, and every move of one is a copy).
 fn finish(
-    l: Layer,
+    l: &mut Layer,
     h: &mut HooksAndProbes<u16>,
     command: Vec<OsString>,
 ) -> Result<Config, ConfigError> {
@@ -286,24 +287,24 @@ fn finish(
         log_format: l.log_format.unwrap_or(Format::Text),
         signal_group: l.signal_group.unwrap_or(false),
         subreaper: l.subreaper,
-        exit_remap: l.exit_remap.unwrap_or_default(),
+        exit_remap: l.exit_remap.take().unwrap_or_default(),
         post_start: h.post_start.take().map(|g| g.value),
         pre_stop: h.pre_stop.take().map(|g| g.value),
         grace,
-        stop_signal: l.stop_signal.map(|(s, _)| s),
+        stop_signal: l.stop_signal.as_ref().map(|&(s, _)| s),
         stop_on: l
             .stop_on
             .unwrap_or(SignalSet::of(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT])),
         post_start_timeout: l.post_start_timeout,
         pre_stop_timeout: l.pre_stop_timeout,
-        ready_file: l.ready_file,
+        ready_file: l.ready_file.take(),
         pre_stop_on_exit: l.pre_stop_on_exit.unwrap_or(false),
         pre_stop_drains: l.pre_stop_drains.unwrap_or(false),
         cleanup_timeout: l.cleanup_timeout.unwrap_or(DEFAULT_CLEANUP),
         startup_probe: h.startup_probe.take().map(|g| g.value),
         liveness_probe: h.liveness_probe.take().map(|g| g.value),
         readiness_probe: h.readiness_probe.take().map(|g| g.value),
-        container_name: l.container_name,
+        container_name: l.container_name.take(),
         post_start_after_startup: l.post_start_after_startup.unwrap_or(false),
         http_hook_check_status: l.http_hook_check_status.unwrap_or(false),
     })
