@@ -14,10 +14,12 @@
 mod check;
 mod layers;
 mod options;
+mod peers;
 mod sources;
 mod values;
 
 pub use options::{usage, Opt, OPTIONS};
+pub use peers::{Peer, PeerSettings};
 pub use sources::{environment, lossy};
 
 use crate::events::Format;
@@ -69,6 +71,9 @@ pub struct Config {
     /// Start PostStart once the startup probe first succeeds, not with the
     /// app (only meaningful with a startup probe).
     pub post_start_after_startup: bool,
+    /// What a peer's flags ask for beyond hookinit's options (started as
+    /// `tini`, `dumb-init`, `catatonit`...).
+    pub peer: PeerSettings,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -110,6 +115,9 @@ pub enum Request {
     Ready(Config),
     Help,
     Version,
+    /// A text to print (to stderr if set) before exiting 0: a peer's help,
+    /// version or license.
+    Say(String, bool),
 }
 
 /// A configuration problem: where it came from and what is wrong.
@@ -136,10 +144,45 @@ impl fmt::Display for ConfigError {
 
 /// Parses the command line (after argv[0]) and the environment.
 pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Request, ConfigError> {
+    parse_as(None, args, env_vars)
+}
+
+/// Exit code for a configuration error: hookinit's 2, or 1 under a peer's
+/// name (tini, dumb-init and catatonit all exit 1).
+pub fn usage_exit_code(peer: Option<Peer>) -> i32 {
+    match peer {
+        Some(_) => crate::os::exit::EXIT_FAILURE,
+        None => crate::os::exit::EXIT_USAGE,
+    }
+}
+
+/// [`parse`] under a peer's name: its flags and variables instead of
+/// hookinit's flags; `HOOKINIT_*` variables as always, over the peer's.
+pub fn parse_as(
+    peer: Option<Peer>,
+    args: &[OsString],
+    env_vars: &[(OsString, OsString)],
+) -> Result<Request, ConfigError> {
     let mut flags = Layer::default();
-    let (check, ready, command) = match sources::flag_layer(args, &mut flags)? {
+    let mut env = Layer::default();
+    let mut defaults = Layer::default();
+    let mut peer_settings = PeerSettings::default();
+    let line = match peer {
+        None => sources::flag_layer(args, &mut flags)?,
+        Some(p) => peers::read(
+            p,
+            args,
+            env_vars,
+            &mut flags,
+            &mut env,
+            &mut defaults,
+            &mut peer_settings,
+        )?,
+    };
+    let (check, ready, command) = match line {
         CommandLine::Help => return Ok(Request::Help),
         CommandLine::Version => return Ok(Request::Version),
+        CommandLine::Say { text, stderr } => return Ok(Request::Say(text, stderr)),
         CommandLine::Settings {
             check,
             ready,
@@ -148,7 +191,6 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     };
 
     flags.settle()?;
-    let mut env = Layer::default();
     sources::env_layer(env_vars, &mut env)?;
     env.settle()?;
     let config_path = flags.config.clone().or_else(|| env.config.clone());
@@ -171,11 +213,13 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     flags.resolve_into(names, &mut hooks_and_probes)?;
     env.resolve_into(names, &mut hooks_and_probes)?;
     file.resolve_into(names, &mut hooks_and_probes)?;
+    file.fill_from(&mut defaults);
     env.fill_from(&mut file);
     flags.fill_from(&mut env);
     let merged = flags;
     let check = check || merged.check == Some(true);
-    let config = finish(merged, &mut hooks_and_probes, command)?;
+    let mut config = finish(merged, &mut hooks_and_probes, command)?;
+    config.peer = peer_settings;
     if ready {
         return Ok(Request::Ready(config));
     }
@@ -273,6 +317,7 @@ fn finish(
         readiness_probe: h.readiness_probe.take().map(|g| g.value),
         container_name: l.container_name,
         post_start_after_startup: l.post_start_after_startup.unwrap_or(false),
+        peer: PeerSettings::default(),
     })
 }
 

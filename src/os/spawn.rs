@@ -157,6 +157,18 @@ pub fn spawn(
     stdio: Stdio,
     foreground: bool,
 ) -> Result<i32, SpawnError> {
+    spawn_in(argv, inherited, stdio, foreground, false)
+}
+
+/// [`spawn`], and with `setsid` the child starts a session of its own
+/// (dumb-init's default) rather than only a process group.
+pub fn spawn_in(
+    argv: &Argv,
+    inherited: &Inherited,
+    stdio: Stdio,
+    foreground: bool,
+    setsid: bool,
+) -> Result<i32, SpawnError> {
     let (report_read, report_write) = pipe(libc::O_CLOEXEC).map_err(SpawnError::fork)?;
     // SAFETY: hookinit is single-threaded; the child only makes raw syscalls
     // (execvp in musl searches PATH with a buffer on its stack) and `_exit`s.
@@ -166,7 +178,15 @@ pub fn spawn(
     }
     if pid == 0 {
         // SAFETY: in the child, see above.
-        unsafe { exec_child(argv, inherited, stdio, foreground, report_write.as_raw_fd()) }
+        unsafe {
+            exec_child(
+                argv,
+                inherited,
+                stdio,
+                (foreground, setsid),
+                report_write.as_raw_fd(),
+            )
+        }
     }
     drop(report_write);
     // The pipe closes on exec (EOF) or carries the errno of a failed exec.
@@ -193,7 +213,7 @@ unsafe fn exec_child(
     argv: &Argv,
     inherited: &Inherited,
     stdio: Stdio,
-    foreground: bool,
+    (foreground, setsid): (bool, bool),
     report: RawFd,
 ) -> ! {
     // SAFETY: after fork, in the child, only async-signal-safe calls on our
@@ -204,13 +224,24 @@ unsafe fn exec_child(
             libc::write(report, bytes.as_ptr().cast(), bytes.len());
             libc::_exit(127)
         };
-        if libc::setpgid(0, 0) != 0 {
-            fail(Errno::last());
-        }
-        // While every signal is still blocked (as in hookinit), so SIGTTOU cannot
-        // stop a background group doing it.
-        if foreground {
-            libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
+        if setsid {
+            if libc::setsid() < 0 {
+                fail(Errno::last());
+            }
+            // The terminal becomes the session's if it can (dumb-init tries
+            // the same and goes on without it).
+            if foreground {
+                libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0);
+            }
+        } else {
+            if libc::setpgid(0, 0) != 0 {
+                fail(Errno::last());
+            }
+            // While every signal is still blocked (as in hookinit), so SIGTTOU
+            // cannot stop a background group doing it.
+            if foreground {
+                libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
+            }
         }
         if stdio.stdin_null {
             let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);

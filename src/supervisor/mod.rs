@@ -254,11 +254,44 @@ impl Supervisor {
     fn on_signal(&mut self, sig: i32) {
         if sig == libc::SIGCHLD {
             self.reap_children();
-        } else if self.cfg.stop_on.contains(sig) {
+            return;
+        }
+        // dumb-init's --rewrite: handled as the signal it stands for.
+        let sig = match self.cfg.peer.rewrite.is_empty() {
+            true => sig,
+            false => self.rewrite(sig),
+        };
+        if sig == 0 {
+            return;
+        }
+        if self.cfg.stop_on.contains(sig) {
             self.on_stop_signal(sig);
         } else {
             self.forward(sig);
         }
+    }
+
+    #[inline(never)]
+    fn rewrite(&self, sig: i32) -> i32 {
+        let to = self.cfg.peer.rewritten(sig);
+        if to == 0 {
+            events::log(
+                Level::Debug,
+                "Rewritten",
+                format_args!("{} dropped (--rewrite)", signals::name(sig)),
+            );
+        } else if to != sig {
+            events::log(
+                Level::Debug,
+                "Rewritten",
+                format_args!(
+                    "{} handled as {} (--rewrite)",
+                    signals::name(sig),
+                    signals::name(to)
+                ),
+            );
+        }
+        to
     }
 
     /// What a stop signal does depends on how far the stop already is. Kept
@@ -331,9 +364,14 @@ impl Supervisor {
             if let Some(change) = self.prober.on_reaped(pid, Status::from_raw(raw)) {
                 self.on_probe(change);
             }
-        } else if self.debug {
+        } else if self.debug || self.cfg.peer.warn_on_reap {
+            // tini's -w makes it a warning.
+            let level = match self.cfg.peer.warn_on_reap {
+                true => Level::Warn,
+                false => Level::Debug,
+            };
             let status = Status::from_raw(raw);
-            events::log(Level::Debug, "Reaped", format_args!("pid {pid} {status}"));
+            events::log(level, "Reaped", format_args!("pid {pid} {status}"));
         }
     }
 
