@@ -407,6 +407,108 @@ mod tests {
         assert!(getopt("t", &args(&["-e"]), "e:", &[], |_, _| Ok(())).is_err());
     }
 
+    /// The configuration `peer` runs with for `a` and `env`.
+    fn config(
+        peer: Peer,
+        a: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<super::super::Config, String> {
+        let env: Vec<(OsString, OsString)> =
+            env.iter().map(|(n, v)| (n.into(), v.into())).collect();
+        match super::super::parse_as(Some(peer), &args(a), &env).map_err(|e| e.to_string())? {
+            super::super::Request::Run(c) | super::super::Request::Check(c) => Ok(c),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn tini_flags_and_variables_map_onto_hookinits_settings() {
+        let c = config(Peer::Tini, &["app"], &[]).unwrap();
+        assert_eq!((c.verbosity, c.signal_group, c.subreaper), (1, false, None));
+        let c = config(
+            Peer::Tini,
+            &[
+                "-sgw", "-vv", "-e", "3", "-e9", "-p", "SIGTERM", "--", "app",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.verbosity, c.signal_group, c.subreaper),
+            (3, true, Some(true))
+        );
+        assert_eq!((c.remap(3), c.remap(9), c.remap(4)), (0, 0, 4));
+        assert_eq!(c.peer.parent_death_signal, Some(libc::SIGTERM));
+        assert!(c.peer.warn_on_reap && !c.peer.setsid && c.peer.rewrite.is_empty());
+        // Set at all counts, as tini's getenv; TINI_VERBOSITY wins over -v.
+        let env = [
+            ("TINI_SUBREAPER", ""),
+            ("TINI_KILL_PROCESS_GROUP", ""),
+            ("TINI_VERBOSITY", "0"),
+        ];
+        let c = config(Peer::Tini, &["-vv", "app"], &env).unwrap();
+        assert_eq!(
+            (c.verbosity, c.signal_group, c.subreaper),
+            (0, true, Some(true))
+        );
+        // HOOKINIT_* wins over the peer's variables.
+        let env = [("TINI_VERBOSITY", "0"), ("HOOKINIT_VERBOSITY", "2")];
+        assert_eq!(config(Peer::Tini, &["app"], &env).unwrap().verbosity, 2);
+        for bad in [
+            &["-e", "256", "app"][..],
+            &["-p", "KILL", "app"],
+            &["-x", "app"],
+            &["--pre-stop", "x"],
+        ] {
+            assert!(config(Peer::Tini, bad, &[]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dumb_init_signals_its_session_group_unless_single_child() {
+        let c = config(Peer::DumbInit, &["app"], &[]).unwrap();
+        assert!(c.peer.setsid && c.signal_group);
+        assert_eq!(
+            (c.verbosity, c.peer.rewritten(libc::SIGTSTP)),
+            (1, libc::SIGSTOP)
+        );
+        let c = config(
+            Peer::DumbInit,
+            &["-v", "-r", "15:3", "--rewrite=10:0", "app"],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.verbosity, 3);
+        assert_eq!(
+            (
+                c.peer.rewritten(15),
+                c.peer.rewritten(10),
+                c.peer.rewritten(1)
+            ),
+            (3, 0, 1)
+        );
+        for (a, env) in [
+            (&["-c", "app"][..], &[][..]),
+            (&["app"], &[("DUMB_INIT_SETSID", "0")]),
+        ] {
+            let c = config(Peer::DumbInit, a, env).unwrap();
+            assert!(!c.peer.setsid && !c.signal_group && c.peer.rewrite.is_empty());
+        }
+        for bad in ["0:1", "15", "15:32", "x:1"] {
+            assert!(
+                config(Peer::DumbInit, &["-r", bad, "app"], &[]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn catatonit_takes_g_and_debug() {
+        let c = config(Peer::Catatonit, &["-g", "app"], &[("CATATONIT_DEBUG", "")]).unwrap();
+        assert_eq!((c.verbosity, c.signal_group), (3, true));
+        assert!(config(Peer::Catatonit, &["-P"], &[]).is_err());
+    }
+
     #[test]
     fn atoi_reads_leading_digits() {
         assert_eq!((atoi("3"), atoi(" 2x"), atoi("x"), atoi("")), (3, 2, 0, 0));
