@@ -399,6 +399,19 @@ fn dumb_init_rewrite_handles_a_signal_as_another_or_drops_it() {
     );
 }
 
+#[test]
+fn dumb_init_rewrite_of_term_to_a_plain_signal_starts_no_stop() {
+    let r = start("dumb-init", &sh(&["-v", "-r", "15:10"], TRAPS), &[]);
+    wait_line(&r, "ready");
+    r.signal(libc::SIGTERM);
+    wait_line(&r, "got-USR1");
+    r.signal(libc::SIGUSR2);
+    let f = r.wait(RUN);
+    assert_eq!(f.code, Some(3), "{f:?}");
+    assert_eq!(count(&f.stdout, "got-TERM"), 0, "{f:?}");
+    assert!(!f.events().iter().any(|e| e == "Killing"), "{f:?}");
+}
+
 /// The state letter of `/proc/PID/stat`.
 fn state(pid: i32) -> char {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -591,6 +604,23 @@ fn verbosity_follows_each_peers_flags_and_variables() {
         &stop_events("catatonit", &[], &[("CATATONIT_DEBUG", "1")]),
         "Started"
     ));
+}
+
+// ---- leftovers ------------------------------------------------------------------
+
+#[test]
+fn leftovers_get_term_before_hookinit_exits_under_every_name() {
+    // The app leaves a process that needs its TERM to finish its work.
+    let script = "sh -c \"trap 'echo left-got-TERM; exit 0' TERM; touch $1/ready; \
+                  while :; do sleep 0.05; done\" &\n\
+                  while [ ! -e $1/ready ]; do sleep 0.01; done; exit 0";
+    for name in ["tini", "dumb-init", "catatonit"] {
+        let dir = TempDir::new("leftover");
+        let d = dir.0.to_str().unwrap();
+        let f = run(name, &["--", "sh", "-c", script, "sh", d], &[]);
+        assert_eq!(f.code, Some(0), "{name}: {f:?}");
+        assert_eq!(count(&f.stdout, "left-got-TERM"), 1, "{name}: {f:?}");
+    }
 }
 
 // ---- hooks come along -----------------------------------------------------------
