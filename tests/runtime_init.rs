@@ -17,6 +17,11 @@
 //! `tests/runtimes.rs` (`--runtime runc`, cgroupfs, file events, explicit
 //! ulimits: see there why).
 //!
+//! The Debian package (`scripts/deb`, which `scripts/release` runs for every
+//! platform) is installed with `dpkg -i` in a minbase Debian container (the
+//! suite's cached `debootstrap` image, `tests/common/images.rs`, on the
+//! suite's engine), used, and purged: nothing of it may be left.
+//!
 //! Without dockerd (or podman) the test says why and passes, unless
 //! `E2E_REQUIRE_DOCKER=1` (or `E2E_REQUIRE_RUNTIMES=1`), as in CI, which
 //! makes it fail.
@@ -24,6 +29,8 @@
 mod common;
 #[path = "common/e2e.rs"]
 mod e2e;
+#[path = "common/images.rs"]
+mod images;
 
 use e2e::{assert_order, run_id, system_path, LABEL, PREFIX};
 use std::fs;
@@ -473,4 +480,108 @@ fn podman_run_init_with_hookinit_as_init_path() {
         "exit 7",
     ]);
     assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+}
+
+// ---- the Debian package ---------------------------------------------------------------------
+
+/// Removes the container when the test ends, however it ends.
+struct Removed(String);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = e2e::docker(&["rm", "-f", &self.0]);
+    }
+}
+
+#[test]
+fn debian_package_installs_offers_the_names_and_purges_cleanly() {
+    let test = "debian_package_installs_offers_the_names_and_purges_cleanly";
+    if let Err(why) = e2e::start_engine() {
+        return skip("E2E_REQUIRE_DOCKER", test, &why);
+    }
+    if e2e::find_program("dpkg-deb").is_none() {
+        return skip("E2E_REQUIRE_DOCKER", test, "dpkg-deb is not installed");
+    }
+    e2e::docker_cleanup_at_exit();
+    let base = match images::debian_base() {
+        Ok(tag) => tag,
+        Err(why) => return skip("E2E_REQUIRE_DOCKER", test, &why),
+    };
+    let dir = Dir::new("deb");
+    let bin = common::bin();
+    let deb = e2e::run_ok(
+        &format!("{}/scripts/deb", e2e::ROOT),
+        &["amd64", bin.to_str().unwrap(), dir.0.to_str().unwrap()],
+    );
+    let deb = Path::new(deb.trim())
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let name = Removed(e2e::unique_name("deb"));
+    e2e::docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name.0,
+        "--label",
+        &format!("{LABEL}={}", run_id()),
+        "--network",
+        "none",
+        "-v",
+        &format!("{}:/pkg:ro", dir.0.display()),
+        &base,
+        "sleep",
+        "infinity",
+    ]);
+    let sh = |script: &str| {
+        e2e::docker_combined(
+            &["exec", &name.0, "sh", "-c", script],
+            Duration::from_secs(60),
+        )
+    };
+    let ok = |script: &str| {
+        let (code, out) = sh(script);
+        assert_eq!(code, Some(0), "{script}: {out}");
+        out
+    };
+    let snapshot = "find /usr /etc /var/lib/dpkg/alternatives /var/lib/dpkg/info -xdev | sort";
+    let before = ok(snapshot);
+    ok(&format!("dpkg -i /pkg/{deb}"));
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(ok("hookinit --version"), format!("hookinit {version}\n"));
+    // Offered, never taken by default.
+    ok("for n in tini dumb-init; do test ! -e /usr/bin/$n && test ! -L /usr/bin/$n; done");
+    for n in ["tini", "dumb-init"] {
+        let q = ok(&format!("update-alternatives --query {n}"));
+        assert!(
+            q.contains("Alternative: /usr/bin/hookinit\nPriority: 10\n"),
+            "{q}"
+        );
+    }
+    // Taken by choice: the names behave as the peers'.
+    ok("update-alternatives --set tini /usr/bin/hookinit");
+    ok("update-alternatives --set dumb-init /usr/bin/hookinit");
+    let tini = format!("tini version {version}_hookinit - git.hookinit\n");
+    assert_eq!(ok("tini --version"), tini);
+    assert_eq!(ok("/usr/libexec/hookinit/docker-init --version"), tini);
+    assert_eq!(
+        ok("dumb-init --version"),
+        format!("dumb-init v{version}_hookinit\n")
+    );
+    assert_eq!(sh("tini -e 3 -- sh -c 'exit 3'").0, Some(0));
+    assert_eq!(sh("dumb-init sh -c 'exit 3'").0, Some(3));
+    assert_eq!(sh("hookinit -- sh -c 'exit 3'").0, Some(3));
+    assert_eq!(
+        ok("zcat /usr/share/doc/hookinit/README.md.gz | head -n 1; cat /usr/share/doc/hookinit/copyright | head -n 2 | tail -n 1"),
+        "# hookinit\nUpstream-Name: hookinit\n"
+    );
+    // An upgrade (the same package again) keeps the choice.
+    ok(&format!("dpkg -i /pkg/{deb}"));
+    assert_eq!(ok("readlink -f /usr/bin/tini"), "/usr/bin/hookinit\n");
+    // Purged: nothing of it is left.
+    ok("dpkg --purge hookinit");
+    let after = ok(snapshot);
+    assert_eq!(before, after, "left after the purge");
 }
