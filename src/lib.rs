@@ -156,7 +156,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     let foreground = spawn::stdin_is_controlling_tty();
     let Some(argv) = spawn::Argv::new(&cfg.command) else {
         eprintln!("hookinit: usage: the command may not contain a NUL byte");
-        return exit::EXIT_USAGE;
+        return config::usage_exit_code(peer);
     };
     let stdio = spawn::Stdio::default();
     let app_pid = match spawn::spawn_in(&argv, &inherited, stdio, foreground, cfg.peer.setsid) {

@@ -397,6 +397,11 @@ fn dumb_init_rewrite_handles_a_signal_as_another_or_drops_it() {
             .contains("hookinit: Rewritten: SIGTERM handled as SIGQUIT (--rewrite)"),
         "{f:?}"
     );
+    // The rewrite allocates nothing on the stop path.
+    assert!(
+        f.stderr.contains("; 0 heap allocations after start-up"),
+        "{f:?}"
+    );
 }
 
 #[test]
