@@ -439,6 +439,8 @@ fn dumb_init_turns_tstp_into_stop_for_the_session_and_forwards_it_with_c() {
         "the app was not stopped: {}",
         r.stderr()
     );
+    // As PID 1 hookinit does not stop itself (the kernel would not let it).
+    assert_ne!(state(r.pid), 'T');
     r.signal(libc::SIGCONT);
     assert!(
         eventually(SOON, || state(app) != 'T'),
@@ -458,6 +460,28 @@ fn dumb_init_turns_tstp_into_stop_for_the_session_and_forwards_it_with_c() {
     r.signal(libc::SIGTERM);
     let f = r.wait(RUN);
     assert_eq!(f.code, Some(0), "{f:?}");
+}
+
+#[test]
+fn dumb_init_suspends_itself_on_terminal_stop_signals_when_not_pid1() {
+    for flags in [&[][..], &["-c"]] {
+        let mut args = flags.to_vec();
+        args.extend(["--", "sh", "-c", "echo ready; exec sleep 1000"]);
+        let r = Running::start(command_as("dumb-init", false, &args, &[]), false);
+        wait_line(&r, "ready");
+        let app = children(r.pid)[0];
+        for sig in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
+            r.signal(sig);
+            let both = || state(r.pid) == 'T' && state(app) == 'T';
+            assert!(eventually(SOON, both), "{flags:?} {sig}: {}", r.stderr());
+            r.signal(libc::SIGCONT);
+            let neither = || state(r.pid) != 'T' && state(app) != 'T';
+            assert!(eventually(SOON, neither), "{flags:?} {sig}: {}", r.stderr());
+        }
+        r.signal(libc::SIGTERM);
+        let f = r.wait(RUN);
+        assert_eq!(f.code, Some(143), "{f:?}");
+    }
 }
 
 // ---- tini -p, -s, -w ------------------------------------------------------------

@@ -64,6 +64,9 @@ pub struct PeerSettings {
     pub parent_death_signal: Option<i32>,
     /// tini's `-w`: a warning for each process reaped that is not the app.
     pub warn_on_reap: bool,
+    /// dumb-init: after forwarding TSTP, TTIN or TTOU it stops itself, so
+    /// the shell that started it regains the terminal (not as PID 1).
+    pub suspend_on_tty_signals: bool,
 }
 
 impl PeerSettings {
@@ -232,6 +235,7 @@ pub(super) fn read<'a>(
                 }
             }
             out.setsid = setsid;
+            out.suspend_on_tty_signals = true;
         }
         Peer::Catatonit => {
             if var("CATATONIT_DEBUG").is_some() {

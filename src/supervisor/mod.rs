@@ -257,17 +257,43 @@ impl Supervisor {
             return;
         }
         // dumb-init's --rewrite: handled as the signal it stands for.
+        let received = sig;
         let sig = match self.cfg.peer.rewrite.is_empty() {
             true => sig,
             false => self.rewrite(sig),
         };
         if sig == 0 {
-            return;
-        }
-        if self.cfg.stop_on.contains(sig) {
+            // Rewritten to 0: dropped.
+        } else if self.cfg.stop_on.contains(sig) {
             self.on_stop_signal(sig);
         } else {
             self.forward(sig);
+        }
+        if self.cfg.peer.suspend_on_tty_signals
+            && matches!(received, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
+        {
+            self.suspend();
+        }
+    }
+
+    /// dumb-init's job control: stop hookinit itself, as a shell's job.
+    /// As PID 1 the kernel would ignore it, and nothing is tried.
+    #[inline(never)]
+    fn suspend(&self) {
+        if self.own_pid == 1 {
+            return;
+        }
+        events::log(
+            Level::Debug,
+            "Suspending",
+            format_args!("stopping hookinit itself after a terminal's stop signal (dumb-init)"),
+        );
+        if let Err(e) = crate::os::process::kill_process(self.own_pid as i32, libc::SIGSTOP) {
+            events::log(
+                Level::Warn,
+                "Suspending",
+                format_args!("cannot stop hookinit itself: {e}"),
+            );
         }
     }
 
