@@ -159,7 +159,11 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         return config::usage_exit_code(peer);
     };
     let stdio = spawn::Stdio::default();
-    let app_pid = match spawn::spawn_in(&argv, &inherited, stdio, foreground, cfg.peer.setsid) {
+    // dumb-init's session, unless the app is to have hookinit's terminal: then
+    // a process group of its own in the foreground gives the same job control
+    // without handing the terminal over (dumb-init's SIGHUP/SIGCONT dance).
+    let setsid = cfg.peer.setsid && !foreground;
+    let app_pid = match spawn::spawn_in(&argv, &inherited, stdio, foreground, setsid) {
         Ok(pid) => pid,
         Err(e) => {
             eprintln!("hookinit: cannot run '{}': {}", argv.program(), e.reason());

@@ -484,6 +484,53 @@ fn dumb_init_suspends_itself_on_terminal_stop_signals_when_not_pid1() {
     }
 }
 
+/// Started on a new terminal (as `docker run -it` does): the app's pid,
+/// process group and the terminal's foreground group, as the app sees them.
+const ON_A_TTY: &str = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1]] + sys.argv[2:] + ["sh", "-c",
+        "echo app=$$ group=$(cut -d' ' -f5 /proc/$$/stat) foreground=$(cut -d' ' -f8 /proc/$$/stat)"])
+out = b""
+while True:
+    try:
+        chunk = os.read(fd, 1024)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode())
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+#[test]
+fn dumb_init_with_a_terminal_gives_the_app_the_foreground() {
+    for flags in [&[][..], &["-c"]] {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(ON_A_TTY)
+            .arg(named("dumb-init"))
+            .args(flags)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("app="))
+            .unwrap_or_else(|| panic!("{text}"));
+        let ids: Vec<&str> = line
+            .split(' ')
+            .map(|f| f.split('=').nth(1).unwrap())
+            .collect();
+        // The app leads its own group, which is the terminal's foreground.
+        assert!(ids[0] == ids[1] && ids[1] == ids[2], "{flags:?}: {line}");
+    }
+}
+
 // ---- tini -p, -s, -w ------------------------------------------------------------
 
 /// Kills hookinit's parent (`unshare`): hookinit gets its `-p` signal.

@@ -215,6 +215,9 @@ pub(super) fn read<'a>(
             if verbose > 0 {
                 flags.set(Key::Verbosity, Raw::Text("3"), "-v")?;
             }
+            if var("DUMB_INIT_DEBUG").as_deref() == Some("1") {
+                env.set(Key::Verbosity, Raw::Text("3"), "DUMB_INIT_DEBUG")?;
+            }
             if var("DUMB_INIT_SETSID").as_deref() == Some("0") {
                 setsid = false;
             }

@@ -228,9 +228,9 @@ unsafe fn exec_child(
             if libc::setsid() < 0 {
                 fail(Errno::last());
             }
-            // The terminal becomes the session's if it can (dumb-init tries
-            // the same and goes on without it).
-            if foreground {
+            // A terminal that is nobody's controlling terminal becomes the
+            // new session's, if it can (dumb-init tries and goes on without).
+            if libc::isatty(libc::STDIN_FILENO) == 1 {
                 libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0);
             }
         } else {
