@@ -27,11 +27,20 @@ impl Peer {
     /// The peer `argv[0]`'s base name names, if any.
     pub fn of(argv0: &OsStr) -> Option<Peer> {
         let base = argv0.as_bytes().rsplit(|b| *b == b'/').next()?;
-        match base {
-            b"tini" | b"tini-static" | b"docker-init" => Some(Peer::Tini),
-            b"dumb-init" => Some(Peer::DumbInit),
-            b"catatonit" | b"podman-init" => Some(Peer::Catatonit),
-            _ => None,
+        // Also the names of the peers' release downloads, often kept as
+        // they are: tini-static-amd64, dumb-init_1.2.5_x86_64, catatonit.x86_64.
+        let named = |name: &[u8]| {
+            base.strip_prefix(name)
+                .is_some_and(|rest| matches!(rest.first(), None | Some(b'-' | b'_' | b'.')))
+        };
+        if named(b"tini") || base == b"docker-init" {
+            Some(Peer::Tini)
+        } else if named(b"dumb-init") {
+            Some(Peer::DumbInit)
+        } else if named(b"catatonit") || base == b"podman-init" {
+            Some(Peer::Catatonit)
+        } else {
+            None
         }
     }
 
@@ -378,6 +387,10 @@ mod tests {
         assert_eq!(of("/run/podman-init"), Some(Peer::Catatonit));
         assert_eq!(of("/hookinit"), None);
         assert_eq!(of("tini2"), None);
+        assert_eq!(of("tini-static-amd64"), Some(Peer::Tini));
+        assert_eq!(of("dumb-init_1.2.5_x86_64"), Some(Peer::DumbInit));
+        assert_eq!(of("catatonit.x86_64"), Some(Peer::Catatonit));
+        assert_eq!(of("docker-init-x"), None);
     }
 
     #[test]
