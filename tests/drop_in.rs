@@ -18,11 +18,22 @@ const SOON: Duration = Duration::from_secs(20);
 const RUN: Duration = Duration::from_secs(60);
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// A symlink to the binary under test with the peer's name.
+fn links_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("hookinit-drop-in-{}", std::process::id()))
+}
+
+extern "C" fn remove_links() {
+    let _ = std::fs::remove_dir_all(links_dir());
+}
+
+/// A symlink to the binary under test with the peer's name (in a directory
+/// of this test binary's, removed when it exits).
 fn named(name: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("hookinit-drop-in-{}", std::process::id()));
+        // SAFETY: registers a plain function to run at exit.
+        unsafe { libc::atexit(remove_links) };
+        let d = links_dir();
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         for n in [
