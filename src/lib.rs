@@ -70,7 +70,12 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         }
     };
 
-    let cfg = match config::parse(argv.get(1..).unwrap_or_default(), &config::environment()) {
+    let peer = argv.first().and_then(|a| config::Peer::of(a));
+    let mut vars = config::environment();
+    if let Some(p) = peer {
+        vars.extend(p.environment());
+    }
+    let cfg = match config::parse_as(peer, argv.get(1..).unwrap_or_default(), &vars) {
         Ok(Request::Run(cfg)) => cfg,
         Ok(Request::Check(cfg)) => {
             print!("{}", cfg.plan());
@@ -98,12 +103,28 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
             println!("hookinit {}", env!("CARGO_PKG_VERSION"));
             return 0;
         }
+        Ok(Request::Say(text, false)) => {
+            print!("{text}");
+            return 0;
+        }
+        Ok(Request::Say(text, true)) => {
+            eprint!("{text}");
+            return 0;
+        }
         Err(e) => {
             eprintln!("hookinit: {e}");
-            return exit::EXIT_USAGE;
+            return config::usage_exit_code(peer);
         }
     };
     events::init(cfg.verbosity, cfg.log_format);
+    if let Some(sig) = cfg.peer.parent_death_signal {
+        if let Err(e) = os::process::set_parent_death_signal(sig) {
+            return fatal(&format!(
+                "cannot set the parent death signal: {}",
+                std::io::Error::from(e)
+            ));
+        }
+    }
 
     let scope = Scope::detect();
     if cfg.subreaper.unwrap_or(scope == Scope::Descendants) {
@@ -142,9 +163,14 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     let foreground = spawn::stdin_is_controlling_tty();
     let Some(argv) = spawn::Argv::new(&cfg.command) else {
         eprintln!("hookinit: usage: the command may not contain a NUL byte");
-        return exit::EXIT_USAGE;
+        return config::usage_exit_code(peer);
     };
-    let app_pid = match spawn::spawn(&argv, &inherited, spawn::Stdio::default(), foreground) {
+    let stdio = spawn::Stdio::default();
+    // dumb-init's session, unless the app is to have hookinit's terminal: then
+    // a process group of its own in the foreground gives the same job control
+    // without handing the terminal over (dumb-init's SIGHUP/SIGCONT dance).
+    let setsid = cfg.peer.setsid && !foreground;
+    let app_pid = match spawn::spawn_in(&argv, &inherited, stdio, foreground, setsid) {
         Ok(pid) => pid,
         Err(e) => {
             eprintln!("hookinit: cannot run '{}': {}", argv.program(), e.reason());

@@ -708,7 +708,9 @@ enum Verdict {
 fn library(args: &[OsString], env: &[(OsString, OsString)]) -> Verdict {
     let result = std::panic::catch_unwind(|| match parse(args, env) {
         Ok(Request::Check(cfg)) => Verdict::Ok(Some(cfg.plan())),
-        Ok(Request::Help) | Ok(Request::Version) | Ok(Request::Ready(_)) => Verdict::Ok(None),
+        Ok(Request::Help) | Ok(Request::Version) | Ok(Request::Ready(_)) | Ok(Request::Say(..)) => {
+            Verdict::Ok(None)
+        }
         Ok(Request::Run(cfg)) => {
             let _ = cfg.plan();
             Verdict::Run

@@ -14,10 +14,12 @@
 mod check;
 mod layers;
 mod options;
+mod peers;
 mod sources;
 mod values;
 
 pub use options::{usage, Opt, OPTIONS};
+pub use peers::{Peer, PeerSettings};
 pub use sources::{environment, lossy};
 
 use crate::events::Format;
@@ -72,6 +74,9 @@ pub struct Config {
     /// `HOOKINIT_HTTP_HOOK_CHECK_STATUS`: an httpGet hook fails on a status
     /// outside 200–299 (the kubelet never checks it, kubernetes#56963).
     pub http_hook_check_status: bool,
+    /// What a peer's flags ask for beyond hookinit's options (started as
+    /// `tini`, `dumb-init`, `catatonit`...).
+    pub peer: PeerSettings,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -130,6 +135,9 @@ pub enum Request {
     Ready(Config),
     Help,
     Version,
+    /// A text to print (to stderr if set) before exiting 0: a peer's help,
+    /// version or license.
+    Say(String, bool),
 }
 
 /// A configuration problem: where it came from and what is wrong.
@@ -156,10 +164,45 @@ impl fmt::Display for ConfigError {
 
 /// Parses the command line (after argv[0]) and the environment.
 pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Request, ConfigError> {
+    parse_as(None, args, env_vars)
+}
+
+/// Exit code for a configuration error: hookinit's 2, or 1 under a peer's
+/// name (tini, dumb-init and catatonit all exit 1).
+pub fn usage_exit_code(peer: Option<Peer>) -> i32 {
+    match peer {
+        Some(_) => crate::os::exit::EXIT_FAILURE,
+        None => crate::os::exit::EXIT_USAGE,
+    }
+}
+
+/// [`parse`] under a peer's name: its flags and variables instead of
+/// hookinit's flags; `HOOKINIT_*` variables as always, over the peer's.
+pub fn parse_as(
+    peer: Option<Peer>,
+    args: &[OsString],
+    env_vars: &[(OsString, OsString)],
+) -> Result<Request, ConfigError> {
     let mut flags = Layer::default();
-    let (check, ready, command) = match sources::flag_layer(args, &mut flags)? {
+    let mut env = Layer::default();
+    let mut defaults = Layer::default();
+    let mut peer_settings = PeerSettings::default();
+    let line = match peer {
+        None => sources::flag_layer(args, &mut flags)?,
+        Some(p) => peers::read(
+            p,
+            args,
+            env_vars,
+            &mut flags,
+            &mut env,
+            &mut defaults,
+            &mut peer_settings,
+        )?,
+    };
+    let (check, ready, command) = match line {
         CommandLine::Help => return Ok(Request::Help),
         CommandLine::Version => return Ok(Request::Version),
+        CommandLine::Say { text, stderr } => return Ok(Request::Say(text, stderr)),
         CommandLine::Settings {
             check,
             ready,
@@ -168,7 +211,6 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     };
 
     flags.settle()?;
-    let mut env = Layer::default();
     sources::env_layer(env_vars, &mut env)?;
     env.settle()?;
     let config_path = flags.config.clone().or_else(|| env.config.clone());
@@ -198,6 +240,7 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
     flags.resolve_into(names, &mut hooks_and_probes)?;
     env.resolve_into(names, &mut hooks_and_probes)?;
     file.resolve_into(names, &mut hooks_and_probes)?;
+    file.fill_from(&mut defaults);
     env.fill_from(&mut file);
     flags.fill_from(&mut env);
     let check = check || flags.check == Some(true);
@@ -206,7 +249,8 @@ pub fn parse(args: &[OsString], env_vars: &[(OsString, OsString)]) -> Result<Req
             given.value.expand_command(&static_env);
         }
     }
-    let config = finish(&mut flags, &mut hooks_and_probes, command)?;
+    let mut config = finish(&mut flags, &mut hooks_and_probes, command)?;
+    config.peer = peer_settings;
     if ready {
         return Ok(Request::Ready(config));
     }
@@ -307,6 +351,7 @@ fn finish(
         container_name: l.container_name.take(),
         post_start_after_startup: l.post_start_after_startup.unwrap_or(false),
         http_hook_check_status: l.http_hook_check_status.unwrap_or(false),
+        peer: PeerSettings::default(),
     })
 }
 

@@ -12,6 +12,11 @@ use std::ffi::{OsStr, OsString};
 pub(super) enum CommandLine<'a> {
     Help,
     Version,
+    /// A peer's help, version or license text (see `peers`).
+    Say {
+        text: String,
+        stderr: bool,
+    },
     /// Settings in the flags layer; `check` and `ready` as given; the app's
     /// command (empty if none).
     Settings {

@@ -78,3 +78,21 @@ pub fn become_subreaper() -> Result<(), Errno> {
         _ => Err(Errno::last()),
     }
 }
+
+/// `PR_SET_PDEATHSIG` (tini's `-p`): `sig` arrives when the parent dies. A
+/// parent already gone before the call (hookinit re-parented) would never
+/// send it: then it is raised at once. (As PID 1 of a namespace the parent
+/// is outside it, `getppid` says 0, and that cannot be told.)
+pub fn set_parent_death_signal(sig: i32) -> Result<(), Errno> {
+    // SAFETY: plain prctl and getppid with integer arguments.
+    unsafe {
+        let parent = libc::getppid();
+        if libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) != 0 {
+            return Err(Errno::last());
+        }
+        if parent != 0 && libc::getppid() != parent {
+            return kill_process(libc::getpid(), sig);
+        }
+    }
+    Ok(())
+}

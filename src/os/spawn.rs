@@ -160,6 +160,23 @@ pub fn spawn(
     spawn_with(argv, inherited, stdio, Group::Own { foreground })
 }
 
+/// [`spawn`], and with `setsid` the child starts a session of its own
+/// (dumb-init's default) rather than only a process group.
+pub fn spawn_in(
+    argv: &Argv,
+    inherited: &Inherited,
+    stdio: Stdio,
+    foreground: bool,
+    setsid: bool,
+) -> Result<i32, SpawnError> {
+    let group = if setsid {
+        Group::Session
+    } else {
+        Group::Own { foreground }
+    };
+    spawn_with(argv, inherited, stdio, group)
+}
+
 /// As [`spawn`], but the child stays in the caller's process group: an exec
 /// probe's command, so that killing the probe process's group (at its
 /// deadline, at a stop, once it ended) kills the command and its children.
@@ -176,6 +193,8 @@ pub fn spawn_in_callers_group(
 enum Group {
     /// Its own, made the terminal's foreground group if `foreground`.
     Own { foreground: bool },
+    /// A session of its own (and so a group of its own).
+    Session,
     /// The caller's.
     Callers,
 }
@@ -233,7 +252,16 @@ unsafe fn exec_child(
             libc::write(report, bytes.as_ptr().cast(), bytes.len());
             libc::_exit(127)
         };
-        if let Group::Own { foreground } = group {
+        if let Group::Session = group {
+            if libc::setsid() < 0 {
+                fail(Errno::last());
+            }
+            // A terminal that is nobody's controlling terminal becomes the
+            // new session's, if it can (dumb-init tries and goes on without).
+            if libc::isatty(libc::STDIN_FILENO) == 1 {
+                libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0);
+            }
+        } else if let Group::Own { foreground } = group {
             if libc::setpgid(0, 0) != 0 {
                 fail(Errno::last());
             }

@@ -271,11 +271,70 @@ impl Supervisor {
     fn on_signal(&mut self, sig: i32) {
         if sig == libc::SIGCHLD {
             self.reap_children();
+            return;
+        }
+        // dumb-init's --rewrite: handled as the signal it stands for.
+        let received = sig;
+        let sig = match self.cfg.peer.rewrite.is_empty() {
+            true => sig,
+            false => self.rewrite(sig),
+        };
+        if sig == 0 {
+            // Rewritten to 0: dropped.
         } else if self.cfg.stop_on.contains(sig) {
             self.on_stop_signal(sig);
         } else {
             self.forward(sig);
         }
+        if self.cfg.peer.suspend_on_tty_signals
+            && matches!(received, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
+        {
+            self.suspend();
+        }
+    }
+
+    /// dumb-init's job control: stop hookinit itself, as a shell's job.
+    /// As PID 1 the kernel would ignore it, and nothing is tried.
+    #[inline(never)]
+    fn suspend(&self) {
+        if self.own_pid == 1 {
+            return;
+        }
+        events::log(
+            Level::Debug,
+            "Suspending",
+            format_args!("stopping hookinit itself after a terminal's stop signal (dumb-init)"),
+        );
+        if let Err(e) = crate::os::process::kill_process(self.own_pid as i32, libc::SIGSTOP) {
+            events::log(
+                Level::Warn,
+                "Suspending",
+                format_args!("cannot stop hookinit itself: {e}"),
+            );
+        }
+    }
+
+    #[inline(never)]
+    fn rewrite(&self, sig: i32) -> i32 {
+        let to = self.cfg.peer.rewritten(sig);
+        if to == 0 {
+            events::log(
+                Level::Debug,
+                "Rewritten",
+                format_args!("{} dropped (--rewrite)", signals::name(sig)),
+            );
+        } else if to != sig {
+            events::log(
+                Level::Debug,
+                "Rewritten",
+                format_args!(
+                    "{} handled as {} (--rewrite)",
+                    signals::name(sig),
+                    signals::name(to)
+                ),
+            );
+        }
+        to
     }
 
     /// What a stop signal does depends on how far the stop already is. Kept
@@ -348,9 +407,14 @@ impl Supervisor {
             if let Some(change) = self.prober.on_reaped(pid, Status::from_raw(raw)) {
                 self.on_probe(change);
             }
-        } else if self.debug {
+        } else if self.debug || self.cfg.peer.warn_on_reap {
+            // tini's -w makes it a warning.
+            let level = match self.cfg.peer.warn_on_reap {
+                true => Level::Warn,
+                false => Level::Debug,
+            };
             let status = Status::from_raw(raw);
-            events::log(Level::Debug, "Reaped", format_args!("pid {pid} {status}"));
+            events::log(level, "Reaped", format_args!("pid {pid} {status}"));
         }
     }
 

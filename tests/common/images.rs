@@ -268,6 +268,18 @@ fn base_image(mirror: &str) -> Result<String, String> {
     Ok(tag)
 }
 
+/// The minbase Debian image alone (debootstrap + docker import), built if
+/// missing; its tag. `Err` says why it cannot be built.
+pub fn debian_base() -> Result<String, String> {
+    static IMAGE: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let _lock = Lock::take(&cache_dir().join("debian.lock"));
+            base_image(&debian_mirror()?)
+        })
+        .clone()
+}
+
 /// The image with nginx and PostgreSQL (and psmisc, procps) from Debian's
 /// packages, built if missing; its tag. `Err` says why it cannot be built.
 pub fn debian_servers() -> Result<String, String> {
