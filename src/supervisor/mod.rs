@@ -77,6 +77,12 @@ pub struct Supervisor {
     poll_retry: Backoff,
     /// Debug events on: checked before building one on the hot path.
     debug: bool,
+    /// The level of an orphan's `Reaped` event, if it is logged at all
+    /// (debug, or tini's `-w`): one test per zombie.
+    reaped_level: Option<Level>,
+    /// A peer's flags change what a signal does (dumb-init's `--rewrite`,
+    /// its job control): one test per signal when they do not.
+    peer_signals: bool,
 }
 
 impl Supervisor {
@@ -107,6 +113,12 @@ impl Supervisor {
             .ready_file
             .as_ref()
             .and_then(|p| CString::new(p.as_os_str().as_bytes()).ok());
+        let reaped_level = match (cfg.peer.warn_on_reap, events::enabled(Level::Debug)) {
+            (true, _) => Some(Level::Warn),
+            (false, true) => Some(Level::Debug),
+            (false, false) => None,
+        };
+        let peer_signals = !cfg.peer.rewrite.is_empty() || cfg.peer.suspend_on_tty_signals;
         Supervisor {
             app: App::new(app_pid, cfg.signal_group),
             probing: prober.any(),
@@ -138,6 +150,8 @@ impl Supervisor {
             signals_retry: Backoff::default(),
             poll_retry: Backoff::default(),
             debug: events::enabled(Level::Debug),
+            reaped_level,
+            peer_signals,
         }
     }
 
@@ -271,13 +285,22 @@ impl Supervisor {
     fn on_signal(&mut self, sig: i32) {
         if sig == libc::SIGCHLD {
             self.reap_children();
-            return;
+        } else if self.peer_signals {
+            self.on_peer_signal(sig);
+        } else if self.cfg.stop_on.contains(sig) {
+            self.on_stop_signal(sig);
+        } else {
+            self.forward(sig);
         }
-        // dumb-init's --rewrite: handled as the signal it stands for.
-        let received = sig;
+    }
+
+    /// A signal under a peer's flags: dumb-init's `--rewrite` (handled as
+    /// the signal it stands for; 0 drops it) and its job control.
+    #[inline(never)]
+    fn on_peer_signal(&mut self, received: i32) {
         let sig = match self.cfg.peer.rewrite.is_empty() {
-            true => sig,
-            false => self.rewrite(sig),
+            true => received,
+            false => self.rewrite(received),
         };
         if sig == 0 {
             // Rewritten to 0: dropped.
@@ -407,12 +430,7 @@ impl Supervisor {
             if let Some(change) = self.prober.on_reaped(pid, Status::from_raw(raw)) {
                 self.on_probe(change);
             }
-        } else if self.debug || self.cfg.peer.warn_on_reap {
-            // tini's -w makes it a warning.
-            let level = match self.cfg.peer.warn_on_reap {
-                true => Level::Warn,
-                false => Level::Debug,
-            };
+        } else if let Some(level) = self.reaped_level {
             let status = Status::from_raw(raw);
             events::log(level, "Reaped", format_args!("pid {pid} {status}"));
         }
