@@ -17,6 +17,7 @@
 //!   wait for one child (only in such a process).
 //! - [`env`]: the environment, read in place; [`path`]: `access`.
 //! - [`ready_file`]: creating and removing the ready file.
+//! - [`text`]: formatting into a stack buffer.
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
 pub(crate) mod alloc;
@@ -35,5 +36,6 @@ pub mod signals;
 pub(crate) mod spawn;
 pub(crate) mod stdio;
 pub(crate) mod sys;
+pub(crate) mod text;
 pub(crate) mod time;
 pub(crate) mod wait;

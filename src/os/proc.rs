@@ -2,8 +2,8 @@
 //! into a stack buffer.
 
 use crate::os::errno::Errno;
+use crate::os::text::format_into;
 use std::ffi::CStr;
-use std::fmt;
 
 /// An open /proc, read with `getdents64`.
 pub struct ProcDir(i32);
@@ -98,8 +98,7 @@ impl<'a> Stat<'a> {
     /// `Ok(None)`: the process is gone (or not visible in this /proc).
     pub fn read(pid: i32, buf: &'a mut [u8; 512]) -> Result<Option<Stat<'a>>, Errno> {
         let mut path = [0u8; 32];
-        let mut w = Cursor(&mut path, 0);
-        if fmt::write(&mut w, format_args!("/proc/{pid}/stat\0")).is_err() {
+        if !format_into(&mut path, format_args!("/proc/{pid}/stat\0")).1 {
             return Ok(None);
         }
         let Ok(path) = CStr::from_bytes_until_nul(&path) else {
@@ -133,21 +132,6 @@ impl<'a> Stat<'a> {
     /// The parent's pid.
     pub fn ppid(&self) -> Option<&'a [u8]> {
         self.field(1)
-    }
-}
-
-/// A `fmt::Write` into a fixed buffer; fails when it is full.
-struct Cursor<'a>(&'a mut [u8], usize);
-
-impl fmt::Write for Cursor<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.1 + s.len();
-        if end > self.0.len() {
-            return Err(fmt::Error);
-        }
-        self.0[self.1..end].copy_from_slice(s.as_bytes());
-        self.1 = end;
-        Ok(())
     }
 }
 

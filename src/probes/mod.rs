@@ -20,6 +20,7 @@ use crate::os::process::{kill_process, pidfd_open};
 use crate::os::reap::Status;
 use crate::os::signals::Inherited;
 use crate::os::spawn::{self, Argv};
+use crate::os::text::format_into;
 use crate::os::wait::wait_for;
 use crate::spec::handler::Action;
 use crate::spec::probe::{Probe, ProbeHandler, ProbeKind};
@@ -244,7 +245,7 @@ impl Prober {
             }
             let mut buf = [0u8; 512];
             let len = match self.workers[i].as_ref() {
-                Some(w) => format_into(&mut buf, format_args!("{}", TimedOut(w))),
+                Some(w) => format_into(&mut buf, format_args!("{}", TimedOut(w))).0,
                 None => continue,
             };
             let text = runner::ReportText::Text(&buf[..len]);
@@ -498,25 +499,4 @@ impl fmt::Display for TimedOut<'_> {
             h => write!(f, "{} probe timed out after {timeout}", h.kind()),
         }
     }
-}
-
-/// Formats into `buf` (this runs in PID 1: no allocation); what does not
-/// fit is dropped. Returns the length written.
-fn format_into(buf: &mut [u8], args: fmt::Arguments<'_>) -> usize {
-    struct Cursor<'a>(&'a mut [u8], usize);
-    impl fmt::Write for Cursor<'_> {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            let room = self.0.len() - self.1;
-            let mut take = s.len().min(room);
-            while !s.is_char_boundary(take) {
-                take -= 1;
-            }
-            self.0[self.1..self.1 + take].copy_from_slice(&s.as_bytes()[..take]);
-            self.1 += take;
-            Ok(())
-        }
-    }
-    let mut cursor = Cursor(buf, 0);
-    let _ = fmt::write(&mut cursor, args);
-    cursor.1
 }
