@@ -14,7 +14,7 @@
 //!   "everything" means when signalling all.
 //! - [`supervisor`]: the loop and the stop state machine.
 
-// `unsafe` lives in os/ only (README, "Architecture"); Cargo.toml's
+// Raw system calls live in os/ only (README, "Architecture"); Cargo.toml's
 // [lints] require a SAFETY note on every block, tests included.
 
 pub(crate) mod app;

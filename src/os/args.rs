@@ -10,6 +10,26 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 static AREA: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 static AREA_LEN: AtomicUsize = AtomicUsize::new(0);
 
+/// The C entry point, for the binary's `main.rs` (under `#![no_main]`):
+/// `c_main!(hookinit::run)` defines `main(argc, argv)`, which hands the C
+/// runtime's argv, read by [`from_c`], to the given function. The raw
+/// pointers stay here, behind the os/ door.
+#[macro_export]
+macro_rules! c_main {
+    ($run:path) => {
+        /// # Safety
+        /// Called by the C runtime with its `argc`/`argv`.
+        #[no_mangle]
+        pub unsafe extern "C" fn main(
+            argc: ::std::ffi::c_int,
+            argv: *const *const ::std::ffi::c_char,
+        ) -> ::std::ffi::c_int {
+            // SAFETY: the C runtime passes argc valid NUL-terminated strings.
+            $run(unsafe { $crate::os::args::from_c(argc, argv) })
+        }
+    };
+}
+
 /// `argv[0..argc]` as owned strings.
 ///
 /// # Safety
