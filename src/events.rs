@@ -140,14 +140,7 @@ impl fmt::Write for Line {
         if self.cut {
             return Err(fmt::Error);
         }
-        let room = self.limit.saturating_sub(self.len);
-        let mut take = s.len().min(room);
-        while !s.is_char_boundary(take) {
-            take -= 1;
-        }
-        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
-        self.len += take;
-        if take < s.len() {
+        if !crate::os::text::push_cut(&mut self.buf[..self.limit], &mut self.len, s) {
             self.cut = true;
             return Err(fmt::Error);
         }

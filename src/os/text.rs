@@ -23,19 +23,29 @@ struct Cursor<'a> {
 
 impl fmt::Write for Cursor<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.buf.len() - self.len;
-        let mut take = s.len().min(room);
-        while !s.is_char_boundary(take) {
-            take -= 1;
-        }
-        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
-        self.len += take;
-        if take < s.len() {
+        if !push_cut(self.buf, &mut self.len, s) {
             self.cut = true;
             return Err(fmt::Error);
         }
         Ok(())
     }
+}
+
+/// Appends `s` to `buf[..*len]`, as much as fits in `buf` (whole characters
+/// only); false if some of it did not fit.
+pub fn push_cut(buf: &mut [u8], len: &mut usize, s: &str) -> bool {
+    // `*len` may already be past a limit the caller lowered since.
+    let room = buf.len().saturating_sub(*len);
+    if room == 0 {
+        return s.is_empty();
+    }
+    let mut take = s.len().min(room);
+    while !s.is_char_boundary(take) {
+        take -= 1;
+    }
+    buf[*len..*len + take].copy_from_slice(&s.as_bytes()[..take]);
+    *len += take;
+    take == s.len()
 }
 
 #[cfg(test)]
@@ -51,5 +61,12 @@ mod tests {
             (3, false)
         );
         assert_eq!(&buf[..3], b"abc");
+        let mut len = 6;
+        assert!(
+            !push_cut(&mut buf, &mut len, "x"),
+            "past the end: nothing, no panic"
+        );
+        assert!(push_cut(&mut buf, &mut len, ""));
+        assert_eq!(len, 6);
     }
 }
