@@ -10,7 +10,6 @@
 mod common;
 use common::*;
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -160,21 +159,6 @@ fn app_of(hookinit: i32) -> i32 {
     app
 }
 
-/// An HTTP server answering 200 to every request, for httpGet hooks.
-fn http_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            let mut buf = [0u8; 2048];
-            let _ = s.read(&mut buf);
-            let _ =
-                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-        }
-    });
-    port
-}
-
 /// The app prints `app-ready` from `app-rea""dy`, so that a debug `Started`
 /// event (which quotes the script) cannot be taken for the app's own line.
 const APP_TERM_7: &str =
@@ -322,7 +306,7 @@ fn closed_stdout_and_stderr_at_start_are_opened_on_dev_null() {
 /// hookinit exits with the app's code.
 #[test]
 fn stop_with_rlimit_as_clamped_after_start_ends_with_the_apps_code() {
-    let port = http_server();
+    let port = http_ok_server();
     let http = format!(r#"{{"httpGet":{{"port":{port}}}}}"#);
     for pre_stop in [r#"["sh","-c","echo pre-stop-ran"]"#, http.as_str()] {
         for pid1 in [true, false] {
@@ -369,7 +353,7 @@ fn stop_with_rlimit_as_clamped_after_start_ends_with_the_apps_code() {
 /// its allocations; the debug `Exiting` event reports them).
 #[test]
 fn the_loop_never_allocates_after_start_up() {
-    let port = http_server();
+    let port = http_ok_server();
     let http = format!(r#"{{"httpGet":{{"port":{port},"path":"/x"}}}}"#);
     let tcp = format!(r#"{{"tcpSocket":{{"port":{port}}}}}"#);
     let closed = {
@@ -432,7 +416,7 @@ fn the_loop_never_allocates_after_start_up() {
 /// would kill a non-PID-1 hookinit).
 #[test]
 fn signal_mask_and_single_thread_survive_every_handler_kind() {
-    let port = http_server();
+    let port = http_ok_server();
     let handlers = [
         r#"["sh","-c","true"]"#.to_string(),
         format!(r#"{{"httpGet":{{"port":{port}}}}}"#),

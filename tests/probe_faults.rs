@@ -127,21 +127,6 @@ fn tag(n: u32) -> String {
     format!("{n}{}", std::process::id() % 1000)
 }
 
-/// An HTTP server answering 200 to every request.
-fn http_ok() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            let mut buf = [0u8; 2048];
-            let _ = s.read(&mut buf);
-            let _ =
-                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
-        }
-    });
-    port
-}
-
 /// Clamps `pid`'s address space to its current size: any new memory fails.
 fn clamp_address_space(pid: i32) {
     let vm: u64 = proc_status_field(pid, "VmSize")
@@ -169,7 +154,7 @@ fn probe_processes_that_crash_under_a_memory_clamp_never_restart_the_container()
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(6.0);
-    let port = http_ok();
+    let port = http_ok_server();
     // Startup (before the clamp) is an exec: under the clamp the command
     // itself could not load (a real failure, as the kubelet would count it).
     let startup = r#"{"exec":{"command":["true"]},"periodSeconds":1}"#;
