@@ -345,33 +345,6 @@ fn stop_signals_reach_the_app_as_its_stop_signal() {
 
 // ---- 3. group vs child-only -------------------------------------------------------
 
-/// The app starts a child (hookinit's grandchild) that stays in the app's
-/// process group; on USR1 the app asks it (with USR2) how many USR1 it saw.
-/// The child blocks both signals before it says it is ready and takes them
-/// with `sigwait`, so none can be lost or handled late (a shell's traps
-/// raced here: about 1 run in 15 failed). A USR1 sent to the group is pending
-/// on the child before the app sends USR2, and pending signals are taken
-/// lowest number first, so the count is exact.
-const GROUP_PROBE: &str = r#"
-trap 'got=1; echo app-got-USR1' USR1
-python3 -c '
-import signal, sys
-wanted = {signal.SIGUSR1, signal.SIGUSR2}
-signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
-print("child-ready", flush=True)
-n = 0
-while signal.sigwait(wanted) == signal.SIGUSR1:
-    n += 1
-print("child-usr1-count=%d" % n, flush=True)
-' &
-child=$!
-echo app-ready
-while [ -z "$got" ]; do sleep 0.05; done
-kill -USR2 $child
-wait $child
-exit 0
-"#;
-
 fn usr1_count_in_grandchild(env: &[(&str, &str)]) -> String {
     let r = Running::pid1(&sh_argv(GROUP_PROBE, &[]), env);
     let _g = guard(&r, None);

@@ -282,33 +282,15 @@ fn exit_codes_pass_through_and_tini_e_remaps_them_to_0() {
 
 // ---- where signals go ----------------------------------------------------------
 
-/// The app starts a child in its own process group and (after `--`) prints
-/// how many USR1 that child saw when the app gets USR1, and the app's session
-/// id and pid. The child takes the signals with `sigwait` (exact counts).
-const GROUP_PROBE: &str = r#"
-echo "app pid=$$ sid=$(cut -d' ' -f6 /proc/$$/stat)"
-trap 'got=1; echo app-got-USR1' USR1
-python3 -c '
-import signal
-wanted = {signal.SIGUSR1, signal.SIGUSR2}
-signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
-print("child-ready", flush=True)
-n = 0
-while signal.sigwait(wanted) == signal.SIGUSR1:
-    n += 1
-print("child-usr1-count=%d" % n, flush=True)
-' &
-child=$!
-echo app-ready
-while [ -z "$got" ]; do sleep 0.05; done
-kill -USR2 $child
-wait $child
-exit 0
-"#;
+/// `common::GROUP_PROBE`, the app first printing its pid and session id.
+fn group_probe_with_session() -> String {
+    format!("echo \"app pid=$$ sid=$(cut -d' ' -f6 /proc/$$/stat)\"\n{GROUP_PROBE}")
+}
 
 /// (USR1 seen by the app's child, whether the app leads its own session).
 fn where_usr1_goes(name: &str, flags: &[&str], env: &[(&str, &str)]) -> (String, bool) {
-    let r = start(name, &sh(flags, GROUP_PROBE), env);
+    let script = group_probe_with_session();
+    let r = start(name, &sh(flags, &script), env);
     wait_line(&r, "child-ready");
     wait_line(&r, "app-ready");
     r.signal(libc::SIGUSR1);
