@@ -21,10 +21,6 @@ const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 /// hookinit's signal mask: every signal but KILL and STOP, which cannot be blocked.
 const ALL_BLOCKED: &str = "fffffffffffbfeff";
 
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}
-
 fn have_strace() -> bool {
     let ok = Command::new("strace")
         .arg("-V")

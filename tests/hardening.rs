@@ -32,10 +32,6 @@ use std::time::{Duration, Instant};
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}
-
 // ---- starting hookinit --------------------------------------------------------
 
 /// How hookinit is started: PID 1 of a new PID namespace or not, as root or

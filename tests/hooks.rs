@@ -20,10 +20,6 @@ use std::time::{Duration, Instant};
 
 const SIGTERM: i32 = libc::SIGTERM;
 
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}
-
 /// A path inside a test directory, as text for scripts and JSON.
 fn p(d: &TempDir, name: &str) -> String {
     d.path(name).display().to_string()

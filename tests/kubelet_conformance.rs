@@ -18,10 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}
-
 /// An app that prints `app-ready` once its TERM trap is set, and `app-term`
 /// (then exits 0) on TERM.
 const APP: &str =

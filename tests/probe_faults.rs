@@ -14,26 +14,14 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}
 
 /// The app prints `app-ready` from `app-rea""dy`, so that a debug `Started`
 /// event (which quotes the script) cannot be taken for the app's own line.
 const APP: &str =
     "trap 'echo app-got-TERM; exit 0' TERM; echo app-rea\"\"dy; while :; do sleep 0.05; done";
-
-fn events<'a>(stderr: &'a str, name: &str) -> Vec<&'a str> {
-    stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("hookinit: "))
-        .filter(|l| l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}:")))
-        .collect()
-}
 
 fn have_strace() -> bool {
     Command::new("strace")

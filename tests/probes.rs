@@ -13,22 +13,10 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
-
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}
+use std::time::Instant;
 
 const APP: &str =
     "trap 'echo app-got-TERM; exit 0' TERM; echo app-rea\"\"dy; while :; do sleep 0.05; done";
-
-fn events<'a>(stderr: &'a str, name: &str) -> Vec<&'a str> {
-    stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("hookinit: "))
-        .filter(|l| l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}:")))
-        .collect()
-}
 
 /// An exec probe that logs each run (a line with the time since the Unix
 /// epoch) and succeeds while `ok` exists.

@@ -487,3 +487,18 @@ kill -USR2 $child
 wait $child
 exit 0
 "#;
+
+/// `s` seconds.
+pub fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+/// hookinit's event lines named `name` in `stderr` (without the
+/// `hookinit: ` prefix).
+pub fn events<'a>(stderr: &'a str, name: &str) -> Vec<&'a str> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("hookinit: "))
+        .filter(|l| l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}:")))
+        .collect()
+}
