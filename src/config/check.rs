@@ -48,6 +48,17 @@ impl Config {
         }
         line("postStart:", post_start);
         line("preStop:", hook(&self.pre_stop, self.pre_stop_timeout));
+        line(
+            "reload:",
+            match &self.reload {
+                None => "none".into(),
+                Some(_) => format!(
+                    "{}: on {}, which reaches the app only if it succeeds",
+                    hook(&self.reload, self.reload_timeout),
+                    signals::name(self.reload_signal)
+                ),
+            },
+        );
         for kind in ProbeKind::ALL {
             let label = match kind {
                 ProbeKind::Startup => "startup:",
@@ -210,7 +221,12 @@ impl Config {
                 h.kind()
             ));
         }
-        for (name, hook) in [("postStart", &self.post_start), ("preStop", &self.pre_stop)] {
+        let hooks = [
+            ("postStart", &self.post_start),
+            ("preStop", &self.pre_stop),
+            ("reload", &self.reload),
+        ];
+        for (name, hook) in hooks {
             if let Some(Handler::Action(Action::Exec { command })) = hook {
                 if !program_exists(&command[0]) {
                     out.push(format!(

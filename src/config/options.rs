@@ -26,6 +26,9 @@ pub(super) enum Key {
     ReadinessProbe,
     PostStartAfterStartup,
     HttpHookCheckStatus,
+    Reload,
+    ReloadSignal,
+    ReloadTimeout,
     Check,
     Config,
 }
@@ -118,6 +121,27 @@ pub const OPTIONS: &[Opt] = &[
         "http-hook-check-status",
         "httpHookCheckStatus",
         "1: an httpGet hook fails on a status outside 200-299 (0: any status succeeds, as the kubelet)",
+    ),
+    opt(
+        Key::Reload,
+        "HOOKINIT_RELOAD",
+        "reload",
+        "reload",
+        "reload handler (JSON, or [\"cmd\",\"arg\"]): run on the reload signal, which reaches the app only if it succeeds",
+    ),
+    opt(
+        Key::ReloadSignal,
+        "HOOKINIT_RELOAD_SIGNAL",
+        "reload-signal",
+        "reloadSignal",
+        "signal that runs the reload handler (SIGHUP)",
+    ),
+    opt(
+        Key::ReloadTimeout,
+        "HOOKINIT_RELOAD_TIMEOUT",
+        "reload-timeout",
+        "reloadTimeoutSeconds",
+        "seconds (none)",
     ),
     opt(
         Key::GracePeriod,

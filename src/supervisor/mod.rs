@@ -22,7 +22,7 @@ mod wait;
 use crate::app::App;
 use crate::config::Config;
 use crate::events::{self, Level};
-use crate::hooks::{HookKind, Hooks, Outcome};
+use crate::hooks::{HookKind, Hooks, Outcome, Plans};
 use crate::leftovers::{Leftovers, Scope};
 use crate::os::alloc;
 use crate::os::errno::Errno;
@@ -77,6 +77,10 @@ pub struct Supervisor {
     poll_retry: Backoff,
     /// Debug events on: checked before building one on the hot path.
     debug: bool,
+    /// The stop signals and the reload signal: one test on the hot path.
+    special: signals::SignalSet,
+    /// A reload signal came while the reload hook ran: it runs once more.
+    reload_queued: bool,
 }
 
 impl Supervisor {
@@ -87,14 +91,21 @@ impl Supervisor {
         signals: SignalFd,
         app_pid: i32,
     ) -> Self {
-        let hooks = Hooks::new(
-            cfg.post_start.clone(),
-            cfg.post_start_timeout,
-            cfg.pre_stop.clone(),
-            cfg.pre_stop_timeout,
-            inherited,
-            cfg.http_hook_check_status,
-        );
+        let plans = Plans {
+            post_start: cfg.post_start.clone(),
+            post_start_timeout: cfg.post_start_timeout,
+            pre_stop: cfg.pre_stop.clone(),
+            pre_stop_timeout: cfg.pre_stop_timeout,
+            reload: cfg.reload.clone(),
+            reload_timeout: cfg.reload_timeout,
+        };
+        let hooks = Hooks::new(plans, inherited, cfg.http_hook_check_status);
+        // Signals that are not simply forwarded: the stop signals and,
+        // with a reload hook, the reload signal.
+        let mut special = cfg.stop_on;
+        if cfg.reload.is_some() {
+            special.insert(cfg.reload_signal);
+        }
         let prober = Prober::new(
             [
                 cfg.startup_probe.as_ref(),
@@ -123,7 +134,10 @@ impl Supervisor {
                 stop_signal: cfg.stop_signal,
                 grace: crate::config::Grace::new(cfg.grace).window,
                 cleanup_timeout: cfg.cleanup_timeout,
+                reload_signal: cfg.reload_signal,
             },
+            special,
+            reload_queued: false,
             cfg,
             signals,
             leftovers: Leftovers::new(scope),
@@ -271,7 +285,7 @@ impl Supervisor {
     fn on_signal(&mut self, sig: i32) {
         if sig == libc::SIGCHLD {
             self.reap_children();
-        } else if self.cfg.stop_on.contains(sig) {
+        } else if self.special.contains(sig) {
             self.on_stop_signal(sig);
         } else {
             self.forward(sig);
@@ -279,9 +293,14 @@ impl Supervisor {
     }
 
     /// What a stop signal does depends on how far the stop already is. Kept
-    /// out of line: the loop around [`Self::forward`] stays as small.
+    /// out of line: the loop around [`Self::forward`] stays as small. The
+    /// reload signal comes here too.
     #[inline(never)]
     fn on_stop_signal(&mut self, sig: i32) {
+        if !self.cfg.stop_on.contains(sig) {
+            self.dispatch(Event::ReloadSignal);
+            return;
+        }
         let window = Self::window(self.cfg.grace);
         self.dispatch(Event::StopSignal {
             signal: sig,
@@ -360,7 +379,7 @@ impl Supervisor {
         }
         // Its retry time came: the signalfd is polled again from the next wait.
         self.signals_retry.due(now);
-        for (kind, outcome) in [HookKind::PostStart, HookKind::PreStop]
+        for (kind, outcome) in [HookKind::PostStart, HookKind::PreStop, HookKind::Reload]
             .into_iter()
             .zip(self.hooks.on_time(now))
         {
@@ -384,6 +403,7 @@ impl Supervisor {
                 self.dispatch(Event::PostStartEnded { outcome, window });
             }
             HookKind::PreStop => self.dispatch(Event::PreStopEnded(outcome)),
+            HookKind::Reload => self.dispatch(Event::ReloadEnded(outcome)),
         }
     }
 
