@@ -144,6 +144,8 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         eprintln!("hookinit: usage: the command may not contain a NUL byte");
         return exit::EXIT_USAGE;
     };
+    // Read before the app starts, so that its whole life counts.
+    let oom = cfg.report_oom.then(supervisor::OomWatch::start);
     let app_pid = match spawn::spawn(&argv, &inherited, spawn::Stdio::default(), foreground) {
         Ok(pid) => pid,
         Err(e) => {
@@ -152,6 +154,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         }
     };
     let mut supervisor = supervisor::Supervisor::new(cfg, inherited, scope, signals, app_pid);
+    supervisor.watch_oom(oom.flatten());
     let code = supervisor.run();
     // Exit right here, skipping destructors: the kernel reclaims everything,
     // and freeing memory just before exiting is pure cost at every stop.

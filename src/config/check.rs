@@ -129,6 +129,20 @@ impl Config {
             },
         );
         line(
+            "OOM kills:",
+            if self.report_oom {
+                match crate::os::cgroup::Memory::find() {
+                    Some(m) => format!(
+                        "reported (OOMKilled), from {}",
+                        m.events_file().to_string_lossy()
+                    ),
+                    None => "not reported: no readable memory cgroup".into(),
+                }
+            } else {
+                "not reported (exit 137 as any SIGKILL)".into()
+            },
+        );
+        line(
             "ready file:",
             self.ready_file
                 .as_ref()
@@ -208,6 +222,9 @@ impl Config {
             }
         } else if self.pre_stop_drains {
             out.push("preStopDrains has no effect without a PreStop hook".into());
+        }
+        if self.report_oom && crate::os::cgroup::Memory::find().is_none() {
+            out.push("reportOom: no readable memory cgroup (/proc/self/cgroup, memory.events or memory.oom_control under /sys/fs/cgroup): OOM kills cannot be told from other SIGKILLs".into());
         }
         let post_start_waits = self.post_start_after_startup && self.startup_probe.is_some();
         if self.post_start_after_startup && self.startup_probe.is_none() {

@@ -92,6 +92,7 @@ pub(super) struct Layer {
     pub(super) http_hook_check_status: Option<bool>,
     pub(super) reload_signal: Option<(i32, String)>,
     pub(super) reload_timeout: Option<Duration>,
+    pub(super) report_oom: Option<bool>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
     pub(super) stop_on: Option<SignalSet>,
@@ -147,6 +148,7 @@ impl Layer {
                 self.post_start_after_startup = Some(boolean(&raw, source)?)
             }
             Key::HttpHookCheckStatus => self.http_hook_check_status = Some(boolean(&raw, source)?),
+            Key::ReportOom => self.report_oom = Some(boolean(&raw, source)?),
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
                 let l = with_json(&raw, source, |v| {
@@ -352,6 +354,7 @@ impl Layer {
         );
         fill(&mut self.reload_signal, &mut lower.reload_signal);
         fill(&mut self.reload_timeout, &mut lower.reload_timeout);
+        fill(&mut self.report_oom, &mut lower.report_oom);
         fill(&mut self.stop_signal, &mut lower.stop_signal);
         fill(&mut self.grace, &mut lower.grace);
         fill(&mut self.stop_on, &mut lower.stop_on);

@@ -78,6 +78,8 @@ pub struct Config {
     /// The signal that runs `reload` (SIGHUP by default; only with `reload`).
     pub reload_signal: i32,
     pub reload_timeout: Option<Duration>,
+    /// `HOOKINIT_REPORT_OOM`: tell an OOM kill from other SIGKILLs.
+    pub report_oom: bool,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -317,6 +319,7 @@ fn finish(
         reload: h.reload.take().map(|g| g.value),
         reload_signal,
         reload_timeout: l.reload_timeout,
+        report_oom: l.report_oom.unwrap_or(false),
     })
 }
 

@@ -29,6 +29,7 @@ pub(super) enum Key {
     Reload,
     ReloadSignal,
     ReloadTimeout,
+    ReportOom,
     Check,
     Config,
 }
@@ -142,6 +143,13 @@ pub const OPTIONS: &[Opt] = &[
         "reload-timeout",
         "reloadTimeoutSeconds",
         "seconds (none)",
+    ),
+    opt(
+        Key::ReportOom,
+        "HOOKINIT_REPORT_OOM",
+        "report-oom",
+        "reportOom",
+        "1: an OOMKilled event when the app, a hook or a probe dies by the kernel's OOM killer (0)",
     ),
     opt(
         Key::GracePeriod,

@@ -302,7 +302,6 @@ impl Hooks {
     }
 
     /// Which hook `pid` is the process of, if any.
-    #[allow(dead_code)]
     pub fn owner(&self, pid: i32) -> Option<HookKind> {
         self.slots.iter().find(|s| s.runs(pid)).map(|s| s.kind)
     }

@@ -56,6 +56,7 @@ impl Supervisor {
                 }
             }
             Action::SendStopSignal { signal, announce } => {
+                self.app_sigkilled |= signal == libc::SIGKILL;
                 let sent = self.app.signal(signal);
                 if let Some(reason) = announce {
                     self.announce_stop(reason);
@@ -214,6 +215,8 @@ impl Supervisor {
     /// refuses it ends the run at once, with the code that says so.
     fn kill_everything(&mut self, reason: fmt::Arguments<'_>) {
         self.hooks.kill_all();
+        // The app may get it directly or with everything else.
+        self.app_sigkilled |= self.app.alive();
         let app = self.app.alive().then(|| self.app.kill());
         let signalled = self.leftovers.signal_all(libc::SIGKILL, self.app.pid);
         if let Some(Err(e)) = app {

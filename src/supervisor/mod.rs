@@ -15,6 +15,7 @@
 //! - an error of `poll` or of the signalfd backs off instead of spinning.
 
 mod act;
+mod oom;
 mod phase;
 mod post_start;
 mod wait;
@@ -30,6 +31,7 @@ use crate::os::reap::{self, Reap, Status};
 use crate::os::signals::{self, Inherited, SignalFd};
 use crate::probes::{Change, Prober};
 use crate::spec::probe::ProbeKind;
+pub use oom::OomWatch;
 use phase::{Event, Facts, Phase, Policy, Window};
 use post_start::PostStart;
 use std::ffi::CString;
@@ -81,6 +83,10 @@ pub struct Supervisor {
     special: signals::SignalSet,
     /// A reload signal came while the reload hook ran: it runs once more.
     reload_queued: bool,
+    /// `HOOKINIT_REPORT_OOM`: the cgroup's OOM-kill counter.
+    oom: Option<OomWatch>,
+    /// hookinit sent the app SIGKILL: its death by SIGKILL is no OOM kill.
+    app_sigkilled: bool,
 }
 
 impl Supervisor {
@@ -138,6 +144,8 @@ impl Supervisor {
             },
             special,
             reload_queued: false,
+            oom: None,
+            app_sigkilled: false,
             cfg,
             signals,
             leftovers: Leftovers::new(scope),
@@ -153,6 +161,12 @@ impl Supervisor {
             poll_retry: Backoff::default(),
             debug: events::enabled(Level::Debug),
         }
+    }
+
+    /// `HOOKINIT_REPORT_OOM`: the OOM-kill counter as read before the app
+    /// started ([`OomWatch::start`]).
+    pub fn watch_oom(&mut self, oom: Option<OomWatch>) {
+        self.oom = oom;
     }
 
     /// Runs until the app and everything it left behind are gone; returns
@@ -349,6 +363,9 @@ impl Supervisor {
         if pid == self.app.pid {
             let status = Status::from_raw(raw);
             self.app.reaped(status);
+            if status == Status::Signaled(libc::SIGKILL) && !self.app_sigkilled {
+                self.check_oom(oom::Who::App, pid);
+            }
             events::log(
                 Level::Debug,
                 "Exited",
@@ -358,18 +375,37 @@ impl Supervisor {
             return;
         }
         let hook = match self.hooks.any_running() {
-            true => self.hooks.on_reaped(pid, Status::from_raw(raw)),
+            true => {
+                if self.oom.is_some() {
+                    if let Some(kind) = self.hooks.owner(pid) {
+                        self.check_child_oom(oom::Who::Hook(kind), pid, raw);
+                    }
+                }
+                self.hooks.on_reaped(pid, Status::from_raw(raw))
+            }
             false => None,
         };
         if let Some((kind, outcome)) = hook {
             self.hook_finished(kind, outcome);
         } else if self.probing && self.prober.owns(pid) {
+            if self.oom.is_some() {
+                self.check_child_oom(oom::Who::Probe, pid, raw);
+            }
             if let Some(change) = self.prober.on_reaped(pid, Status::from_raw(raw)) {
                 self.on_probe(change);
             }
         } else if self.debug {
             let status = Status::from_raw(raw);
             events::log(Level::Debug, "Reaped", format_args!("pid {pid} {status}"));
+        }
+    }
+
+    /// A hook's or a probe's process ended (one hookinit killed is
+    /// forgotten before, so it is not this): by SIGKILL, was it OOM?
+    #[inline(never)]
+    fn check_child_oom(&mut self, who: oom::Who, pid: i32, raw: i32) {
+        if Status::from_raw(raw) == Status::Signaled(libc::SIGKILL) {
+            self.check_oom(who, pid);
         }
     }
 
