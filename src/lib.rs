@@ -165,6 +165,8 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         eprintln!("hookinit: usage: the command may not contain a NUL byte");
         return config::usage_exit_code(peer);
     };
+    // Read before the app starts, so that its whole life counts.
+    let oom = cfg.report_oom.then(supervisor::OomWatch::start);
     let stdio = spawn::Stdio::default();
     // dumb-init's session, unless the app is to have hookinit's terminal: then
     // a process group of its own in the foreground gives the same job control
@@ -178,6 +180,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         }
     };
     let mut supervisor = supervisor::Supervisor::new(cfg, inherited, scope, signals, app_pid);
+    supervisor.watch_oom(oom.flatten());
     let code = supervisor.run();
     // Exit right here, skipping destructors: the kernel reclaims everything,
     // and freeing memory just before exiting is pure cost at every stop.

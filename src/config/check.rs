@@ -48,6 +48,17 @@ impl Config {
         }
         line("postStart:", post_start);
         line("preStop:", hook(&self.pre_stop, self.pre_stop_timeout));
+        line(
+            "reload:",
+            match &self.reload {
+                None => "none".into(),
+                Some(_) => format!(
+                    "{}: on {}, which reaches the app only if it succeeds",
+                    hook(&self.reload, self.reload_timeout),
+                    signals::name(self.reload_signal)
+                ),
+            },
+        );
         for kind in ProbeKind::ALL {
             let label = match kind {
                 ProbeKind::Startup => "startup:",
@@ -115,6 +126,20 @@ impl Config {
                 )
             } else {
                 "no: the stop signal right after PreStop (as Kubernetes)".into()
+            },
+        );
+        line(
+            "OOM kills:",
+            if self.report_oom {
+                match crate::os::cgroup::Memory::find() {
+                    Some(m) => format!(
+                        "reported (OOMKilled), from {}",
+                        m.events_file().to_string_lossy()
+                    ),
+                    None => "not reported: no readable memory cgroup".into(),
+                }
+            } else {
+                "not reported (exit 137 as any SIGKILL)".into()
             },
         );
         line(
@@ -198,6 +223,9 @@ impl Config {
         } else if self.pre_stop_drains {
             out.push("preStopDrains has no effect without a PreStop hook".into());
         }
+        if self.report_oom && crate::os::cgroup::Memory::find().is_none() {
+            out.push("reportOom: no readable memory cgroup (/proc/self/cgroup, memory.events or memory.oom_control under /sys/fs/cgroup): OOM kills cannot be told from other SIGKILLs".into());
+        }
         let post_start_waits = self.post_start_after_startup && self.startup_probe.is_some();
         if self.post_start_after_startup && self.startup_probe.is_none() {
             out.push("postStartAfterStartup has no effect without a startup probe: PostStart starts with the app".into());
@@ -210,7 +238,12 @@ impl Config {
                 h.kind()
             ));
         }
-        for (name, hook) in [("postStart", &self.post_start), ("preStop", &self.pre_stop)] {
+        let hooks = [
+            ("postStart", &self.post_start),
+            ("preStop", &self.pre_stop),
+            ("reload", &self.reload),
+        ];
+        for (name, hook) in hooks {
             if let Some(Handler::Action(Action::Exec { command })) = hook {
                 if !program_exists(&command[0]) {
                     out.push(format!(

@@ -18,10 +18,12 @@
 //! - [`env`]: the environment, read in place; [`path`]: `access`.
 //! - [`ready_file`]: creating and removing the ready file.
 //! - [`text`]: formatting into a stack buffer.
+//! - [`cgroup`]: the memory cgroup's OOM-kill counter, limit and peak.
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
 pub(crate) mod alloc;
 pub mod args;
+pub(crate) mod cgroup;
 pub(crate) mod env;
 pub(crate) mod errno;
 pub(crate) mod exit;

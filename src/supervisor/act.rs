@@ -30,8 +30,10 @@ impl Supervisor {
                     Cancel::AppExited => "the app exited",
                 };
                 self.hooks.end_early(kind, format_args!("{why}"), false);
-                if kind == HookKind::PostStart {
-                    self.post_start = self.post_start.cancelled();
+                match kind {
+                    HookKind::PostStart => self.post_start = self.post_start.cancelled(),
+                    HookKind::Reload => self.reload_queued = false,
+                    HookKind::PreStop => {}
                 }
             }
             Action::CutPreStopShort(sig) => {
@@ -54,6 +56,7 @@ impl Supervisor {
                 }
             }
             Action::SendStopSignal { signal, announce } => {
+                self.app_sigkilled |= signal == libc::SIGKILL;
                 let sent = self.app.signal(signal);
                 if let Some(reason) = announce {
                     self.announce_stop(reason);
@@ -112,8 +115,67 @@ impl Supervisor {
                 events::log(Level::Warn, "NotReaped", msg);
             }
             Action::Finish => self.finish(),
+            Action::StartReload => return self.start_reload(),
+            Action::StartQueuedReload => {
+                if std::mem::take(&mut self.reload_queued) {
+                    return self.start_reload();
+                }
+            }
+            Action::SendReloadSignal(sig) => {
+                let name = signals::name(sig);
+                match self.app.signal(sig) {
+                    Ok(target) => events::log(
+                        Level::Info,
+                        "ReloadSignalSent",
+                        format_args!("the reload hook succeeded: sent {name} to the app ({target})"),
+                    ),
+                    Err(e) => events::log(
+                        Level::Warn,
+                        "ForwardFailed",
+                        format_args!(
+                            "cannot forward {name} to the app ({}): {e}",
+                            self.app.target()
+                        ),
+                    ),
+                }
+            }
+            Action::LogReloadNotForwarded(sig) => events::log(
+                Level::Warn,
+                "ReloadNotForwarded",
+                format_args!(
+                    "the reload hook failed: {} is not forwarded to the app",
+                    signals::name(sig)
+                ),
+            ),
+            Action::LogReloadSkipped(sig) => events::log(
+                Level::Info,
+                "ReloadSkipped",
+                format_args!(
+                    "{} while the container stops: the reload hook is not run and the signal not forwarded",
+                    signals::name(sig)
+                ),
+            ),
         }
         None
+    }
+
+    /// Runs the reload hook; while it runs, queues one more run after it
+    /// (any number of signals until then make that one run).
+    fn start_reload(&mut self) -> Option<Event> {
+        if self.hooks.running(HookKind::Reload) {
+            if !self.reload_queued {
+                self.reload_queued = true;
+                let msg = format_args!(
+                    "{} while the reload hook runs: it runs once more when this run ends",
+                    signals::name(self.cfg.reload_signal)
+                );
+                events::log(Level::Info, "ReloadQueued", msg);
+            }
+            return None;
+        }
+        self.hooks
+            .start(HookKind::Reload, std::time::Instant::now(), None)
+            .map(Event::ReloadEnded)
     }
 
     /// The `Killing` event: why the container stops, and its grace period.
@@ -153,6 +215,8 @@ impl Supervisor {
     /// refuses it ends the run at once, with the code that says so.
     fn kill_everything(&mut self, reason: fmt::Arguments<'_>) {
         self.hooks.kill_all();
+        // The app may get it directly or with everything else.
+        self.app_sigkilled |= self.app.alive();
         let app = self.app.alive().then(|| self.app.kill());
         let signalled = self.leftovers.signal_all(libc::SIGKILL, self.app.pid);
         if let Some(Err(e)) = app {

@@ -15,6 +15,7 @@
 //! - an error of `poll` or of the signalfd backs off instead of spinning.
 
 mod act;
+mod oom;
 mod phase;
 mod post_start;
 mod wait;
@@ -22,7 +23,7 @@ mod wait;
 use crate::app::App;
 use crate::config::Config;
 use crate::events::{self, Level};
-use crate::hooks::{HookKind, Hooks, Outcome};
+use crate::hooks::{HookKind, Hooks, Outcome, Plans};
 use crate::leftovers::{Leftovers, Scope};
 use crate::os::alloc;
 use crate::os::errno::Errno;
@@ -30,6 +31,7 @@ use crate::os::reap::{self, Reap, Status};
 use crate::os::signals::{self, Inherited, SignalFd};
 use crate::probes::{Change, Prober};
 use crate::spec::probe::ProbeKind;
+pub use oom::OomWatch;
 use phase::{Event, Facts, Phase, Policy, Window};
 use post_start::PostStart;
 use std::ffi::CString;
@@ -83,6 +85,14 @@ pub struct Supervisor {
     /// A peer's flags change what a signal does (dumb-init's `--rewrite`,
     /// its job control): one test per signal when they do not.
     peer_signals: bool,
+    /// The stop signals and the reload signal: one test on the hot path.
+    special: signals::SignalSet,
+    /// A reload signal came while the reload hook ran: it runs once more.
+    reload_queued: bool,
+    /// `HOOKINIT_REPORT_OOM`: the cgroup's OOM-kill counter.
+    oom: Option<OomWatch>,
+    /// hookinit sent the app SIGKILL: its death by SIGKILL is no OOM kill.
+    app_sigkilled: bool,
 }
 
 impl Supervisor {
@@ -93,14 +103,21 @@ impl Supervisor {
         signals: SignalFd,
         app_pid: i32,
     ) -> Self {
-        let hooks = Hooks::new(
-            cfg.post_start.clone(),
-            cfg.post_start_timeout,
-            cfg.pre_stop.clone(),
-            cfg.pre_stop_timeout,
-            inherited,
-            cfg.http_hook_check_status,
-        );
+        let plans = Plans {
+            post_start: cfg.post_start.clone(),
+            post_start_timeout: cfg.post_start_timeout,
+            pre_stop: cfg.pre_stop.clone(),
+            pre_stop_timeout: cfg.pre_stop_timeout,
+            reload: cfg.reload.clone(),
+            reload_timeout: cfg.reload_timeout,
+        };
+        let hooks = Hooks::new(plans, inherited, cfg.http_hook_check_status);
+        // Signals that are not simply forwarded: the stop signals and,
+        // with a reload hook, the reload signal.
+        let mut special = cfg.stop_on;
+        if cfg.reload.is_some() {
+            special.insert(cfg.reload_signal);
+        }
         let prober = Prober::new(
             [
                 cfg.startup_probe.as_ref(),
@@ -135,7 +152,12 @@ impl Supervisor {
                 stop_signal: cfg.stop_signal,
                 grace: crate::config::Grace::new(cfg.grace).window,
                 cleanup_timeout: cfg.cleanup_timeout,
+                reload_signal: cfg.reload_signal,
             },
+            special,
+            reload_queued: false,
+            oom: None,
+            app_sigkilled: false,
             cfg,
             signals,
             leftovers: Leftovers::new(scope),
@@ -153,6 +175,12 @@ impl Supervisor {
             reaped_level,
             peer_signals,
         }
+    }
+
+    /// `HOOKINIT_REPORT_OOM`: the OOM-kill counter as read before the app
+    /// started ([`OomWatch::start`]).
+    pub fn watch_oom(&mut self, oom: Option<OomWatch>) {
+        self.oom = oom;
     }
 
     /// Runs until the app and everything it left behind are gone; returns
@@ -287,7 +315,7 @@ impl Supervisor {
             self.reap_children();
         } else if self.peer_signals {
             self.on_peer_signal(sig);
-        } else if self.cfg.stop_on.contains(sig) {
+        } else if self.special.contains(sig) {
             self.on_stop_signal(sig);
         } else {
             self.forward(sig);
@@ -304,7 +332,7 @@ impl Supervisor {
         };
         if sig == 0 {
             // Rewritten to 0: dropped.
-        } else if self.cfg.stop_on.contains(sig) {
+        } else if self.special.contains(sig) {
             self.on_stop_signal(sig);
         } else {
             self.forward(sig);
@@ -361,9 +389,14 @@ impl Supervisor {
     }
 
     /// What a stop signal does depends on how far the stop already is. Kept
-    /// out of line: the loop around [`Self::forward`] stays as small.
+    /// out of line: the loop around [`Self::forward`] stays as small. The
+    /// reload signal comes here too.
     #[inline(never)]
     fn on_stop_signal(&mut self, sig: i32) {
+        if !self.cfg.stop_on.contains(sig) {
+            self.dispatch(Event::ReloadSignal);
+            return;
+        }
         let window = Self::window(self.cfg.grace);
         self.dispatch(Event::StopSignal {
             signal: sig,
@@ -412,6 +445,9 @@ impl Supervisor {
         if pid == self.app.pid {
             let status = Status::from_raw(raw);
             self.app.reaped(status);
+            if status == Status::Signaled(libc::SIGKILL) && !self.app_sigkilled {
+                self.check_oom(oom::Who::App, pid);
+            }
             events::log(
                 Level::Debug,
                 "Exited",
@@ -421,12 +457,22 @@ impl Supervisor {
             return;
         }
         let hook = match self.hooks.any_running() {
-            true => self.hooks.on_reaped(pid, Status::from_raw(raw)),
+            true => {
+                if self.oom.is_some() {
+                    if let Some(kind) = self.hooks.owner(pid) {
+                        self.check_child_oom(oom::Who::Hook(kind), pid, raw);
+                    }
+                }
+                self.hooks.on_reaped(pid, Status::from_raw(raw))
+            }
             false => None,
         };
         if let Some((kind, outcome)) = hook {
             self.hook_finished(kind, outcome);
         } else if self.probing && self.prober.owns(pid) {
+            if self.oom.is_some() {
+                self.check_child_oom(oom::Who::Probe, pid, raw);
+            }
             if let Some(change) = self.prober.on_reaped(pid, Status::from_raw(raw)) {
                 self.on_probe(change);
             }
@@ -436,13 +482,22 @@ impl Supervisor {
         }
     }
 
+    /// A hook's or a probe's process ended (one hookinit killed is
+    /// forgotten before, so it is not this): by SIGKILL, was it OOM?
+    #[inline(never)]
+    fn check_child_oom(&mut self, who: oom::Who, pid: i32, raw: i32) {
+        if Status::from_raw(raw) == Status::Signaled(libc::SIGKILL) {
+            self.check_oom(who, pid);
+        }
+    }
+
     fn on_time(&mut self, now: Instant) {
         if self.reap_retry.due(now) {
             self.reap_children();
         }
         // Its retry time came: the signalfd is polled again from the next wait.
         self.signals_retry.due(now);
-        for (kind, outcome) in [HookKind::PostStart, HookKind::PreStop]
+        for (kind, outcome) in [HookKind::PostStart, HookKind::PreStop, HookKind::Reload]
             .into_iter()
             .zip(self.hooks.on_time(now))
         {
@@ -466,6 +521,7 @@ impl Supervisor {
                 self.dispatch(Event::PostStartEnded { outcome, window });
             }
             HookKind::PreStop => self.dispatch(Event::PreStopEnded(outcome)),
+            HookKind::Reload => self.dispatch(Event::ReloadEnded(outcome)),
         }
     }
 

@@ -8,8 +8,9 @@ use crate::os::sys;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-/// Poll slots: signalfd, the app's pidfd, stdout and stderr of two exec hooks.
-const MAX_POLL_FDS: usize = 6;
+/// Poll slots: signalfd, the app's pidfd, stdout and stderr of three exec
+/// hooks (PostStart, PreStop, reload).
+const MAX_POLL_FDS: usize = 8;
 
 /// A failing system call retried later, at growing intervals (10 ms to 1 s),
 /// and logged once per run of failures rather than at every try.
