@@ -231,3 +231,76 @@ fn check_names_the_counter_file() {
         format!("OOM kills:      reported (OOMKilled), from {}", cg.events())
     );
 }
+
+#[path = "common/e2e.rs"]
+mod e2e;
+
+/// Docker's `--memory` (no swap), the way users meet it: a `FROM scratch`
+/// image with hookinit and a static busybox whose `tail /dev/zero` runs
+/// past the limit. Under Docker hookinit finds the container's own cgroup
+/// (its cgroup namespace, or the mount's root on cgroup v1).
+#[test]
+fn docker_memory_limit_oom_kill_is_named() {
+    let busybox = match e2e::start_engine().and_then(|()| e2e::static_busybox()) {
+        Ok(b) => b,
+        Err(why) => {
+            assert!(
+                !e2e::required("E2E_REQUIRE_DOCKER"),
+                "E2E_REQUIRE_DOCKER=1, but {why}"
+            );
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+    e2e::docker_cleanup_at_exit();
+    let ctx = TempDir::new("oom-image");
+    std::fs::copy(bin(), ctx.path("hookinit")).unwrap();
+    std::fs::copy(&busybox, ctx.path("busybox")).unwrap();
+    std::fs::write(
+        ctx.path("Dockerfile"),
+        "FROM scratch\nCOPY hookinit /hookinit\nCOPY busybox /busybox\nENTRYPOINT [\"/hookinit\", \"--\"]\n",
+    )
+    .unwrap();
+    let image = e2e::tag("oom");
+    let label = format!("{}={}", e2e::LABEL, e2e::run_id());
+    e2e::docker_build(&image, &ctx.0, &[label], "none", Duration::from_secs(120)).unwrap();
+    let opts = [
+        "--memory",
+        "32m",
+        "--memory-swap",
+        "32m",
+        "-e",
+        "HOOKINIT_REPORT_OOM=1",
+    ];
+    let c = e2e::Container::start("oom", &image, &opts, &["/busybox", "tail", "/dev/zero"]);
+    assert_eq!(c.exit_code(), 137, "{}", c.logs().all());
+    assert_eq!(c.inspect("{{.State.OOMKilled}}"), "true");
+    let logs = c.logs();
+    let oom = events(&logs.err, "OOMKilled");
+    assert_eq!(oom.len(), 1, "{}", logs.all());
+    assert!(
+        oom[0].contains(" was killed by the kernel's OOM killer (the cgroup's oom_kill count went from 0 to 1); memory limit 32.0 MiB (33554432 bytes), peak "),
+        "{}",
+        logs.all()
+    );
+    // `docker kill -s KILL` of the app from outside: not OOM.
+    let c = e2e::Container::start(
+        "oom-kill",
+        &image,
+        &["-e", "HOOKINIT_REPORT_OOM=1"],
+        &["/busybox", "sleep", "1000"],
+    );
+    let app = {
+        let mut kids = Vec::new();
+        assert!(eventually(Duration::from_secs(10), || {
+            kids = children(c.pid());
+            kids.len() == 1
+        }));
+        kids[0]
+    };
+    // SAFETY: kill takes any pid and signal; the result is checked.
+    assert_eq!(unsafe { libc::kill(app, libc::SIGKILL) }, 0);
+    assert_eq!(c.exit_code(), 137, "{}", c.logs().all());
+    let logs = c.logs();
+    assert_eq!(logs.err, "", "{}", logs.all());
+}
