@@ -23,6 +23,7 @@ pub(crate) mod events;
 pub mod handlers;
 pub(crate) mod hooks;
 pub(crate) mod leftovers;
+pub(crate) mod notify;
 pub mod os;
 pub(crate) mod probes;
 pub mod spec;
@@ -144,14 +145,42 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         eprintln!("hookinit: usage: the command may not contain a NUL byte");
         return exit::EXIT_USAGE;
     };
-    let app_pid = match spawn::spawn(&argv, &inherited, spawn::Stdio::default(), foreground) {
+    // The notify socket exists before the app, which is told its name
+    // (and only the app: hooks and probes keep hookinit's environment).
+    let notify = match &cfg.notify_socket {
+        None => None,
+        Some(address) => match notify::Notify::open(address) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                eprintln!(
+                    "hookinit: cannot create the notify socket (HOOKINIT_NOTIFY_SOCKET): {}",
+                    std::io::Error::from(e)
+                );
+                return exit::EXIT_FAILURE;
+            }
+        },
+    };
+    let spawned = match &notify {
+        None => spawn::spawn(&argv, &inherited, spawn::Stdio::default(), foreground),
+        Some(n) => {
+            let drop: &[&[u8]] = &[b"NOTIFY_SOCKET", b"WATCHDOG_USEC", b"WATCHDOG_PID"];
+            let envp = os::env::Envp::with(drop, &[n.env_entry()]);
+            spawn::spawn_with_env(&argv, &inherited, foreground, &envp)
+        }
+    };
+    let app_pid = match spawned {
         Ok(pid) => pid,
         Err(e) => {
             eprintln!("hookinit: cannot run '{}': {}", argv.program(), e.reason());
             return e.exit_code();
         }
     };
-    let mut supervisor = supervisor::Supervisor::new(cfg, inherited, scope, signals, app_pid);
+    let notify = notify.map(|mut n| {
+        n.set_app(app_pid);
+        n
+    });
+    let mut supervisor =
+        supervisor::Supervisor::new(cfg, inherited, scope, signals, app_pid, notify);
     let code = supervisor.run();
     // Exit right here, skipping destructors: the kernel reclaims everything,
     // and freeing memory just before exiting is pure cost at every stop.

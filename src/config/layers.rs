@@ -4,10 +4,12 @@
 
 use super::options::Key;
 use super::values::{
-    boolean, parse_remap, parse_stop_on, seconds, show, text, text_or_bool, with_json, Raw,
+    boolean, parse_notify_socket, parse_remap, parse_stop_on, seconds, show, text, text_or_bool,
+    with_json, Raw,
 };
 use super::ConfigError;
 use crate::events::Format;
+use crate::os::notify_socket::Address;
 use crate::os::signals::SignalSet;
 use crate::spec::container::{self, Container};
 use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, Port, PortNames};
@@ -88,6 +90,8 @@ pub(super) struct Layer {
     pub(super) container_name: Option<String>,
     pub(super) post_start_after_startup: Option<bool>,
     pub(super) http_hook_check_status: Option<bool>,
+    /// `Some(None)`: explicitly off (a lower source's setting is overridden).
+    pub(super) notify_socket: Option<Option<Address>>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
     pub(super) stop_on: Option<SignalSet>,
@@ -143,6 +147,7 @@ impl Layer {
                 self.post_start_after_startup = Some(boolean(&raw, source)?)
             }
             Key::HttpHookCheckStatus => self.http_hook_check_status = Some(boolean(&raw, source)?),
+            Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
                 let l = with_json(&raw, source, |v| {
@@ -336,6 +341,7 @@ impl Layer {
             &mut self.http_hook_check_status,
             &mut lower.http_hook_check_status,
         );
+        fill(&mut self.notify_socket, &mut lower.notify_socket);
         fill(&mut self.stop_signal, &mut lower.stop_signal);
         fill(&mut self.grace, &mut lower.grace);
         fill(&mut self.stop_on, &mut lower.stop_on);

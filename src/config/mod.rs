@@ -21,6 +21,7 @@ pub use options::{usage, Opt, OPTIONS};
 pub use sources::{environment, lossy};
 
 use crate::events::Format;
+use crate::os::notify_socket::Address;
 use crate::os::signals::SignalSet;
 use crate::spec::handler::{Handler, PortNames};
 use crate::spec::json;
@@ -72,6 +73,8 @@ pub struct Config {
     /// `HOOKINIT_HTTP_HOOK_CHECK_STATUS`: an httpGet hook fails on a status
     /// outside 200–299 (the kubelet never checks it, kubernetes#56963).
     pub http_hook_check_status: bool,
+    /// `HOOKINIT_NOTIFY_SOCKET`: where the app's `sd_notify` datagrams go.
+    pub notify_socket: Option<Address>,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -306,6 +309,7 @@ fn finish(
         container_name: l.container_name,
         post_start_after_startup: l.post_start_after_startup.unwrap_or(false),
         http_hook_check_status: l.http_hook_check_status.unwrap_or(false),
+        notify_socket: l.notify_socket.flatten(),
     })
 }
 

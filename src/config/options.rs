@@ -26,6 +26,7 @@ pub(super) enum Key {
     ReadinessProbe,
     PostStartAfterStartup,
     HttpHookCheckStatus,
+    NotifySocket,
     Check,
     Config,
 }
@@ -118,6 +119,13 @@ pub const OPTIONS: &[Opt] = &[
         "http-hook-check-status",
         "httpHookCheckStatus",
         "1: an httpGet hook fails on a status outside 200-299 (0: any status succeeds, as the kubelet)",
+    ),
+    opt(
+        Key::NotifySocket,
+        "HOOKINIT_NOTIFY_SOCKET",
+        "notify-socket",
+        "notifySocket",
+        "sd_notify socket for the app (NOTIFY_SOCKET): 1 an abstract one, @NAME, or /PATH (0: none)",
     ),
     opt(
         Key::GracePeriod,

@@ -16,6 +16,7 @@
 //! - [`fork`]: forking hookinit for a handler process; [`wait`]: a blocking
 //!   wait for one child (only in such a process).
 //! - [`env`]: the environment, read in place; [`path`]: `access`.
+//! - [`notify_socket`]: the `sd_notify` socket, its datagrams with the sender's pid.
 //! - [`ready_file`]: creating and removing the ready file.
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
@@ -26,6 +27,7 @@ pub(crate) mod errno;
 pub(crate) mod exit;
 pub(crate) mod fd;
 pub(crate) mod fork;
+pub(crate) mod notify_socket;
 pub(crate) mod path;
 pub(crate) mod proc;
 pub(crate) mod process;

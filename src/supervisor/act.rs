@@ -242,7 +242,8 @@ impl Supervisor {
         let want = matches!(self.phase, Phase::Running)
             && self.app.alive()
             && self.post_start.lets_ready()
-            && self.prober.ready();
+            && self.prober.ready()
+            && self.notify.as_ref().is_none_or(|n| n.ready());
         if want == self.ready_present {
             return;
         }
@@ -251,7 +252,7 @@ impl Supervisor {
         } else {
             self.remove_ready_file();
         }
-        if self.prober.has(ProbeKind::Readiness) {
+        if self.prober.has(ProbeKind::Readiness) || self.notify.is_some() {
             let msg = if want {
                 "the container is ready"
             } else {

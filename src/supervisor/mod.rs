@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::events::{self, Level};
 use crate::hooks::{HookKind, Hooks, Outcome};
 use crate::leftovers::{Leftovers, Scope};
+use crate::notify::Notify;
 use crate::os::alloc;
 use crate::os::errno::Errno;
 use crate::os::reap::{self, Reap, Status};
@@ -52,6 +53,8 @@ pub struct Supervisor {
     prober: Prober,
     /// Whether any probe is configured (a cheap check on the hot path).
     probing: bool,
+    /// The app's `sd_notify` messages (`HOOKINIT_NOTIFY_SOCKET`).
+    notify: Option<Notify>,
     app: App,
     own_pid: u32,
     phase: Phase,
@@ -86,6 +89,7 @@ impl Supervisor {
         scope: Scope,
         signals: SignalFd,
         app_pid: i32,
+        notify: Option<Notify>,
     ) -> Self {
         let hooks = Hooks::new(
             cfg.post_start.clone(),
@@ -110,6 +114,7 @@ impl Supervisor {
         Supervisor {
             app: App::new(app_pid, cfg.signal_group),
             probing: prober.any(),
+            notify,
             prober,
             post_start: PostStart::NotConfigured,
             probes_held: ProbesHeld::None,
@@ -158,15 +163,17 @@ impl Supervisor {
         self.post_start = PostStart::at_start(
             self.hooks.configured(HookKind::PostStart),
             self.cfg.post_start_after_startup,
-            self.prober.started(),
+            self.started(),
         );
         // The kubelet's probes start once the container's status is Running,
         // which waits for PostStart: every probe waits for it, except a
         // startup probe that PostStart itself waits for
-        // (`HOOKINIT_POST_START_AFTER_STARTUP`).
+        // (`HOOKINIT_POST_START_AFTER_STARTUP`; with no startup probe it
+        // waits for the app's READY=1 alone, and so do all probes).
         self.probes_held = match self.post_start {
             PostStart::Running => ProbesHeld::All,
-            PostStart::Deferred => ProbesHeld::AfterStartup,
+            PostStart::Deferred if self.prober.has(ProbeKind::Startup) => ProbesHeld::AfterStartup,
+            PostStart::Deferred => ProbesHeld::All,
             _ => ProbesHeld::None,
         };
         if self.probes_held != ProbesHeld::All {
@@ -183,6 +190,12 @@ impl Supervisor {
             }
             self.wait_and_dispatch();
         }
+    }
+
+    /// Whether the container has started: the startup probe succeeded (or
+    /// there is none) and, with a notify socket, the app sent READY=1.
+    fn started(&self) -> bool {
+        self.prober.started() && self.notify.as_ref().is_none_or(Notify::started)
     }
 
     fn start_post_start(&mut self) {
@@ -390,11 +403,10 @@ impl Supervisor {
     fn on_probe(&mut self, change: Change) {
         match change {
             Change::Started => {
-                let deferred = self.post_start;
-                self.post_start = deferred.on_started();
-                if deferred == PostStart::Deferred {
-                    // Liveness and readiness wait for PostStart's success.
-                    self.start_post_start();
+                if self.post_start == PostStart::Deferred {
+                    // Liveness and readiness wait for PostStart's success,
+                    // which waits for READY=1 too when notify is on.
+                    self.start_deferred_post_start();
                 } else {
                     self.prober.on_started();
                 }
@@ -409,6 +421,30 @@ impl Supervisor {
                 let window = Self::window(grace);
                 self.dispatch(Event::ProbeRestart { kind, window });
             }
+        }
+    }
+
+    /// Starts a PostStart that waits for the container's start, once both
+    /// the startup probe and READY=1 (each if configured) say so.
+    fn start_deferred_post_start(&mut self) {
+        if self.post_start == PostStart::Deferred && self.started() {
+            self.post_start = self.post_start.on_started();
+            self.start_post_start();
+        }
+    }
+
+    /// The notify socket is readable: its datagrams, a bounded batch.
+    #[inline(never)]
+    pub(super) fn read_notify(&mut self) {
+        let Some(notify) = self.notify.as_mut() else {
+            return;
+        };
+        let changes = notify.read();
+        if changes.started {
+            self.start_deferred_post_start();
+        }
+        if changes.started || changes.readiness {
+            self.update_ready();
         }
     }
 
