@@ -149,7 +149,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     // (and only the app: hooks and probes keep hookinit's environment).
     let notify = match &cfg.notify_socket {
         None => None,
-        Some(address) => match notify::Notify::open(address) {
+        Some(address) => match notify::Notify::open(address, cfg.notify_watchdog) {
             Ok(n) => Some(n),
             Err(e) => {
                 eprintln!(
@@ -164,7 +164,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         None => spawn::spawn(&argv, &inherited, spawn::Stdio::default(), foreground),
         Some(n) => {
             let drop: &[&[u8]] = &[b"NOTIFY_SOCKET", b"WATCHDOG_USEC", b"WATCHDOG_PID"];
-            let envp = os::env::Envp::with(drop, &[n.env_entry()]);
+            let envp = os::env::Envp::with(drop, &n.env_entries());
             spawn::spawn_with_env(&argv, &inherited, foreground, &envp)
         }
     };

@@ -14,6 +14,7 @@ use crate::os::errno::{Errno, Lossy};
 use crate::os::notify_socket::{Address, Datagram, NotifySocket};
 use crate::os::proc::Stat;
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
 
 /// Datagrams read per wake-up.
 pub const BATCH: usize = 16;
@@ -43,6 +44,19 @@ pub struct Changes {
     pub started: bool,
     /// Whether the app says it is ready changed.
     pub readiness: bool,
+    /// `WATCHDOG=trigger`: the app asks to be restarted.
+    pub triggered: bool,
+}
+
+/// The watchdog (`HOOKINIT_NOTIFY_WATCHDOG`): `WATCHDOG=1` at least every
+/// `interval`, from the app's start on (as systemd arms it at ExecStart).
+#[derive(Clone, Copy, Debug)]
+struct Watchdog {
+    interval: std::time::Duration,
+    /// When it fails; `None` once disarmed (it failed, `WATCHDOG_USEC=0`).
+    at: Option<Instant>,
+    /// It failed (or the stop began): nothing re-arms it.
+    over: bool,
 }
 
 /// Keys (and faults) logged once, then ignored silently.
@@ -60,6 +74,19 @@ enum Once {
     Descriptors = 1 << 8,
     ExtendTimeout = 1 << 9,
     Watchdog = 1 << 10,
+    Gone = 1 << 11,
+}
+
+/// Whose a datagram is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sender {
+    /// The app or one of its descendants.
+    App,
+    Outsider,
+    /// The sender, or an ancestor between it and the app, exited: its
+    /// parent chain cannot be read (systemd has the same limit; a sender
+    /// waits with `BARRIER=1` to avoid it).
+    Gone,
 }
 
 pub struct Notify {
@@ -77,11 +104,12 @@ struct Heard {
     started: bool,
     /// [`Once`] bits already logged.
     logged: u16,
+    watchdog: Option<Watchdog>,
 }
 
 impl Notify {
     /// Binds the socket (before the app starts: it needs the name).
-    pub fn open(address: &Address) -> Result<Notify, Errno> {
+    pub fn open(address: &Address, watchdog: Option<Duration>) -> Result<Notify, Errno> {
         Ok(Notify {
             socket: NotifySocket::bind(address)?,
             app_pid: 0,
@@ -90,21 +118,56 @@ impl Notify {
                 state: State::Starting,
                 started: false,
                 logged: 0,
+                watchdog: watchdog.map(|interval| Watchdog {
+                    interval,
+                    at: None,
+                    over: false,
+                }),
             },
             buf: [0; DATAGRAM_MAX],
         })
     }
 
-    /// `NOTIFY_SOCKET=…`, for the app's environment.
-    pub fn env_entry(&self) -> Vec<u8> {
+    /// `NOTIFY_SOCKET=…` (and `WATCHDOG_USEC=…`), for the app's environment.
+    pub fn env_entries(&self) -> Vec<Vec<u8>> {
         let mut entry = b"NOTIFY_SOCKET=".to_vec();
         entry.extend_from_slice(self.socket.name());
-        entry
+        let mut entries = vec![entry];
+        if let Some(w) = self.heard.watchdog {
+            entries.push(format!("WATCHDOG_USEC={}", w.interval.as_micros()).into_bytes());
+        }
+        entries
+    }
+
+    /// When the watchdog fails unless `WATCHDOG=1` comes first.
+    pub fn wake_at(&self) -> Option<Instant> {
+        self.heard.watchdog.and_then(|w| w.at)
+    }
+
+    /// The watchdog's interval if it failed by `now` (it is disarmed then).
+    pub fn on_time(&mut self, now: Instant) -> Option<Duration> {
+        let w = self.heard.watchdog.as_mut()?;
+        let at = w.at?;
+        if now < at {
+            return None;
+        }
+        (w.at, w.over) = (None, true);
+        Some(w.interval)
+    }
+
+    /// No more watchdog: the stop began.
+    pub fn disarm(&mut self) {
+        if let Some(w) = self.heard.watchdog.as_mut() {
+            (w.at, w.over) = (None, true);
+        }
     }
 
     /// The app runs as `pid`: datagrams from its tree count from now on.
     pub fn set_app(&mut self, pid: i32) {
         self.app_pid = pid;
+        if let Some(w) = self.heard.watchdog.as_mut() {
+            w.at = Some(Instant::now() + w.interval);
+        }
         let name = Lossy(self.socket.name());
         let msg =
             format_args!("listening on {name} for the app's sd_notify messages (NOTIFY_SOCKET)");
@@ -145,22 +208,26 @@ impl Notify {
     }
 
     fn datagram(&mut self, d: Datagram, changes: &mut Changes) {
-        if d.fds > 0 {
-            let msg = format_args!(
-                "the app sent {} file descriptor(s) (FDSTORE): closed, hookinit keeps none (logged once)",
-                d.fds
-            );
-            self.heard
-                .once(Once::Descriptors, Level::Info, "NotifyIgnored", msg);
-        }
-        if !self.in_app_tree(d.pid) {
-            let msg = format_args!(
-                "a message from pid {}, which is neither the app nor one of its descendants, is ignored (logged once)",
-                d.pid
-            );
-            self.heard
-                .once(Once::Outsider, Level::Warn, "NotifyIgnored", msg);
-            return;
+        match self.sender(d.pid) {
+            Sender::App => {}
+            Sender::Outsider => {
+                let msg = format_args!(
+                    "a message from pid {}, which is neither the app nor one of its descendants, is ignored (logged once)",
+                    d.pid
+                );
+                self.heard
+                    .once(Once::Outsider, Level::Warn, "NotifyIgnored", msg);
+                return;
+            }
+            Sender::Gone => {
+                let msg = format_args!(
+                    "a message from pid {}, which exited before hookinit could see whose it was, is ignored (send with sd_notify_barrier, as systemd-notify does; logged once)",
+                    d.pid
+                );
+                self.heard
+                    .once(Once::Gone, Level::Warn, "NotifyIgnored", msg);
+                return;
+            }
         }
         if d.len > DATAGRAM_MAX {
             let msg = format_args!(
@@ -171,6 +238,15 @@ impl Notify {
                 .once(Once::Oversized, Level::Warn, "NotifyIgnored", msg);
             return;
         }
+        // BARRIER=1 comes with a descriptor: closing it is the answer.
+        if d.fds > 0 && &self.buf[..d.len] != b"BARRIER=1" {
+            let msg = format_args!(
+                "the app sent {} file descriptor(s) (FDSTORE): closed, hookinit keeps none (logged once)",
+                d.fds
+            );
+            self.heard
+                .once(Once::Descriptors, Level::Info, "NotifyIgnored", msg);
+        }
         for line in self.buf[..d.len].split(|&b| b == b'\n') {
             if !line.is_empty() {
                 self.heard.assignment(line, changes);
@@ -180,24 +256,25 @@ impl Notify {
 
     /// Whether `pid` is the app or one of its descendants, read from the
     /// parent chain in /proc (a process re-parented to hookinit left it).
-    fn in_app_tree(&self, mut pid: i32) -> bool {
+    fn sender(&self, mut pid: i32) -> Sender {
         let mut buf = [0u8; 512];
         for _ in 0..MAX_DEPTH {
             if self.app_pid <= 0 || pid <= 1 || pid == self.own_pid {
-                return false;
+                return Sender::Outsider;
             }
             if pid == self.app_pid {
-                return true;
+                return Sender::App;
             }
             pid = match Stat::read(pid, &mut buf) {
                 Ok(Some(stat)) => match stat.ppid().and_then(parse_pid) {
                     Some(ppid) => ppid,
-                    None => return false,
+                    None => return Sender::Outsider,
                 },
-                _ => return false,
+                Ok(None) => return Sender::Gone,
+                Err(_) => return Sender::Outsider,
             };
         }
-        false
+        Sender::Outsider
     }
 }
 
@@ -238,15 +315,56 @@ impl Heard {
                 line,
                 "start-up has no timeout here, and a stop's grace period is the runtime's",
             ),
-            b"WATCHDOG" | b"WATCHDOG_USEC" => self.ignored(
-                Once::Watchdog,
-                line,
-                "no watchdog is configured",
-            ),
-            // READY=0 and the like: systemd ignores them too.
-            b"READY" | b"RELOADING" | b"STOPPING" => {}
+            b"WATCHDOG" | b"WATCHDOG_USEC" if self.watchdog.is_none() => {
+                let why = "no watchdog is configured (HOOKINIT_NOTIFY_WATCHDOG)";
+                self.ignored(Once::Watchdog, line, why)
+            }
+            b"WATCHDOG" if value == b"1" => {
+                if let Some(w) = self.watchdog.as_mut().filter(|w| w.at.is_some()) {
+                    w.at = Some(Instant::now() + w.interval);
+                }
+            }
+            b"WATCHDOG" if value == b"trigger" => changes.triggered = true,
+            b"WATCHDOG_USEC" => self.watchdog_usec(line, value),
+            // READY=0 and the like: systemd ignores them too. BARRIER=1's
+            // descriptor was closed on receipt: that is the whole answer.
+            b"READY" | b"RELOADING" | b"STOPPING" | b"BARRIER" => {}
             _ => self.ignored(Once::Unknown, line, "hookinit does not know this key"),
         }
+    }
+
+    /// `WATCHDOG_USEC=n`: the interval is n µs from now on, and the next
+    /// `WATCHDOG=1` is due n µs from now; 0 turns the watchdog off (systemd's
+    /// override, `service_override_watchdog_timeout`).
+    fn watchdog_usec(&mut self, line: &[u8], value: &[u8]) {
+        let Some(w) = self.watchdog.as_mut() else {
+            return;
+        };
+        let usec = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok());
+        let Some(usec) = usec else {
+            let msg = format_args!(
+                "the app sent {}: not a number of microseconds, ignored",
+                Lossy(line)
+            );
+            events::log(Level::Warn, "NotifyIgnored", msg);
+            return;
+        };
+        let interval = Duration::from_micros(usec);
+        w.interval = interval;
+        if w.over {
+            return;
+        }
+        w.at = (usec > 0).then(|| Instant::now() + interval);
+        let msg = match usec {
+            0 => format_args!("the app sent WATCHDOG_USEC=0: the watchdog is off"),
+            _ => format_args!(
+                "the app sent WATCHDOG_USEC={usec}: WATCHDOG=1 is due every {}",
+                events::secs(interval)
+            ),
+        };
+        events::log(Level::Info, "AppNotify", msg);
     }
 
     fn set_state(&mut self, state: State, changes: &mut Changes) {
@@ -290,7 +408,7 @@ mod tests {
     use super::*;
 
     fn notify() -> Notify {
-        let mut n = Notify::open(&Address::Auto).unwrap();
+        let mut n = Notify::open(&Address::Auto, Some(Duration::from_secs(5))).unwrap();
         n.app_pid = std::process::id() as i32;
         n.own_pid = 1;
         n
@@ -330,6 +448,35 @@ mod tests {
     }
 
     #[test]
+    fn watchdog_pings_push_the_deadline_usec_changes_it_and_trigger_fails() {
+        let mut n = notify();
+        n.set_app(n.app_pid);
+        let first = n.wake_at().unwrap();
+        assert!(n.on_time(Instant::now()).is_none());
+        std::thread::sleep(Duration::from_millis(2));
+        feed(&mut n, b"WATCHDOG=1");
+        assert!(n.wake_at().unwrap() > first);
+        feed(&mut n, b"WATCHDOG_USEC=1000");
+        assert_eq!(
+            n.heard.watchdog.map(|w| w.interval),
+            Some(Duration::from_millis(1))
+        );
+        let at = n.wake_at().unwrap();
+        assert!(at <= Instant::now() + Duration::from_millis(1));
+        assert_eq!(n.on_time(at), Some(Duration::from_millis(1)));
+        // Failed: disarmed, pings do not re-arm it.
+        feed(&mut n, b"WATCHDOG=1");
+        assert_eq!(n.wake_at(), None);
+        assert!(feed(&mut n, b"WATCHDOG=trigger").triggered);
+        let mut n = notify();
+        n.set_app(n.app_pid);
+        feed(&mut n, b"WATCHDOG_USEC=0");
+        assert_eq!(n.wake_at(), None);
+        feed(&mut n, b"WATCHDOG_USEC=x");
+        assert_eq!(n.heard.watchdog.map(|w| w.interval), Some(Duration::ZERO));
+    }
+
+    #[test]
     fn ready_with_another_value_or_in_one_line_with_more_is_not_ready() {
         let mut n = notify();
         feed(&mut n, b"READY=0\nREADY=10\nXREADY=1\nREADY");
@@ -340,17 +487,20 @@ mod tests {
     fn a_sender_outside_the_apps_tree_is_not_heard() {
         let mut n = notify();
         // Our own parent is not a descendant of us.
-        assert!(!n.in_app_tree(std::os::unix::process::parent_id() as i32));
-        assert!(n.in_app_tree(n.app_pid));
-        assert!(!n.in_app_tree(0));
+        let parent = std::os::unix::process::parent_id() as i32;
+        assert_eq!(n.sender(parent), Sender::Outsider);
+        assert_eq!(n.sender(n.app_pid), Sender::App);
+        assert_eq!(n.sender(0), Sender::Outsider);
         let mut child = std::process::Command::new("sleep")
             .arg("5")
             .spawn()
             .unwrap();
-        assert!(n.in_app_tree(child.id() as i32));
+        let pid = child.id() as i32;
+        assert_eq!(n.sender(pid), Sender::App);
         let _ = child.kill();
         let _ = child.wait();
+        assert_eq!(n.sender(pid), Sender::Gone);
         n.app_pid = 0;
-        assert!(!n.in_app_tree(std::process::id() as i32));
+        assert_eq!(n.sender(std::process::id() as i32), Sender::Outsider);
     }
 }

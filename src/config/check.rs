@@ -132,6 +132,16 @@ impl Config {
         );
         if let Some(address) = &self.notify_socket {
             line("notify socket:", notify_plan(address));
+            if let Some(w) = self.notify_watchdog {
+                line(
+                    "watchdog:",
+                    format!(
+                        "WATCHDOG_USEC={}: no WATCHDOG=1 within {} is a liveness failure (exit 5)",
+                        w.as_micros(),
+                        secs(w)
+                    ),
+                );
+            }
         }
         line(
             "cleanup:",

@@ -92,6 +92,7 @@ pub(super) struct Layer {
     pub(super) http_hook_check_status: Option<bool>,
     /// `Some(None)`: explicitly off (a lower source's setting is overridden).
     pub(super) notify_socket: Option<Option<Address>>,
+    pub(super) notify_watchdog: Option<(Duration, String)>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
     pub(super) stop_on: Option<SignalSet>,
@@ -148,6 +149,9 @@ impl Layer {
             }
             Key::HttpHookCheckStatus => self.http_hook_check_status = Some(boolean(&raw, source)?),
             Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
+            Key::NotifyWatchdog => {
+                self.notify_watchdog = Some((seconds(&raw).map_err(err)?, source.to_string()))
+            }
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
                 let l = with_json(&raw, source, |v| {
@@ -342,6 +346,7 @@ impl Layer {
             &mut lower.http_hook_check_status,
         );
         fill(&mut self.notify_socket, &mut lower.notify_socket);
+        fill(&mut self.notify_watchdog, &mut lower.notify_watchdog);
         fill(&mut self.stop_signal, &mut lower.stop_signal);
         fill(&mut self.grace, &mut lower.grace);
         fill(&mut self.stop_on, &mut lower.stop_on);

@@ -75,6 +75,8 @@ pub struct Config {
     pub http_hook_check_status: bool,
     /// `HOOKINIT_NOTIFY_SOCKET`: where the app's `sd_notify` datagrams go.
     pub notify_socket: Option<Address>,
+    /// `HOOKINIT_NOTIFY_WATCHDOG`: the app's `WATCHDOG_USEC` (never zero).
+    pub notify_watchdog: Option<Duration>,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -283,6 +285,23 @@ fn finish(
             ));
         }
     }
+    let notify_socket = l.notify_socket.flatten();
+    // 0 turns the watchdog off, as systemd's `WatchdogSec=0`.
+    let notify_watchdog = l.notify_watchdog.filter(|(d, _)| !d.is_zero());
+    if let (Some((_, source)), None) = (&notify_watchdog, &notify_socket) {
+        return Err(ConfigError::new(
+            source.clone(),
+            "the watchdog needs a notify socket: set HOOKINIT_NOTIFY_SOCKET too",
+        ));
+    }
+    if let Some((d, source)) = &notify_watchdog {
+        if *d < std::time::Duration::from_millis(1) {
+            return Err(ConfigError::new(
+                source.clone(),
+                "the watchdog interval must be at least 1ms",
+            ));
+        }
+    }
     Ok(Config {
         command,
         verbosity: l.verbosity.unwrap_or(DEFAULT_VERBOSITY),
@@ -309,7 +328,8 @@ fn finish(
         container_name: l.container_name,
         post_start_after_startup: l.post_start_after_startup.unwrap_or(false),
         http_hook_check_status: l.http_hook_check_status.unwrap_or(false),
-        notify_socket: l.notify_socket.flatten(),
+        notify_socket,
+        notify_watchdog: notify_watchdog.map(|(d, _)| d),
     })
 }
 

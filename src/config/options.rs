@@ -27,6 +27,7 @@ pub(super) enum Key {
     PostStartAfterStartup,
     HttpHookCheckStatus,
     NotifySocket,
+    NotifyWatchdog,
     Check,
     Config,
 }
@@ -126,6 +127,13 @@ pub const OPTIONS: &[Opt] = &[
         "notify-socket",
         "notifySocket",
         "sd_notify socket for the app (NOTIFY_SOCKET): 1 an abstract one, @NAME, or /PATH (0: none)",
+    ),
+    opt(
+        Key::NotifyWatchdog,
+        "HOOKINIT_NOTIFY_WATCHDOG",
+        "notify-watchdog",
+        "notifyWatchdogSeconds",
+        "the app's WATCHDOG_USEC: no WATCHDOG=1 within it is a liveness failure (none; needs a notify socket)",
     ),
     opt(
         Key::GracePeriod,

@@ -18,7 +18,13 @@ impl Supervisor {
     /// Carries out `action`; returns the event it leads to, if any.
     pub(super) fn act(&mut self, action: Action) -> Option<Event> {
         match action {
-            Action::StopProber => self.prober.stop(),
+            Action::StopProber => {
+                self.prober.stop();
+                // The stop began, or the app exited: the watchdog is over.
+                if let Some(n) = self.notify.as_mut() {
+                    n.disarm();
+                }
+            }
             Action::OpenWindow(window) => self.window = window,
             Action::RemoveReadyFile => self.remove_ready_file(),
             Action::StartProbes => self.start_probes(),

@@ -3,6 +3,7 @@
 use super::Supervisor;
 use crate::events::{self, Level};
 use crate::hooks::HookKind;
+use crate::notify::Notify;
 use crate::os::errno::Errno;
 use crate::os::sys;
 use std::os::fd::AsRawFd;
@@ -81,6 +82,7 @@ impl Supervisor {
             self.hooks.wake_at(),
             self.phase.wake_at(),
             self.prober.wake_at(),
+            self.notify.as_ref().and_then(Notify::wake_at),
         ]
         .into_iter()
         .chain(retries)
