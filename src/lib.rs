@@ -160,11 +160,33 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
             }
         },
     };
-    let spawned = match &notify {
-        None => spawn::spawn(&argv, &inherited, spawn::Stdio::default(), foreground),
-        Some(n) => {
+    // hookinit's own NOTIFY_SOCKET is hookinit's to tell when relaying.
+    let relay = match cfg.notify_relay {
+        false => None,
+        true => {
+            let outer = os::env::vars_with_prefix(b"NOTIFY_SOCKET");
+            let outer = outer.iter().find(|(name, _)| name == "NOTIFY_SOCKET");
+            match outer {
+                Some((_, value)) if !value.is_empty() => notify::relay::Relay::new(
+                    std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()),
+                ),
+                _ => {
+                    events::log(
+                        Level::Info,
+                        "NotifyRelay",
+                        format_args!("no NOTIFY_SOCKET was given to hookinit: nothing to tell"),
+                    );
+                    None
+                }
+            }
+        }
+    };
+    let spawned = match (&notify, cfg.notify_relay) {
+        (None, false) => spawn::spawn(&argv, &inherited, spawn::Stdio::default(), foreground),
+        (n, _) => {
             let drop: &[&[u8]] = &[b"NOTIFY_SOCKET", b"WATCHDOG_USEC", b"WATCHDOG_PID"];
-            let envp = os::env::Envp::with(drop, &n.env_entries());
+            let entries = n.as_ref().map(|n| n.env_entries()).unwrap_or_default();
+            let envp = os::env::Envp::with(drop, &entries);
             spawn::spawn_with_env(&argv, &inherited, foreground, &envp)
         }
     };
@@ -180,7 +202,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         n
     });
     let mut supervisor =
-        supervisor::Supervisor::new(cfg, inherited, scope, signals, app_pid, notify);
+        supervisor::Supervisor::new(cfg, inherited, scope, signals, app_pid, notify, relay);
     let code = supervisor.run();
     // Exit right here, skipping destructors: the kernel reclaims everything,
     // and freeing memory just before exiting is pure cost at every stop.

@@ -143,6 +143,12 @@ impl Config {
                 );
             }
         }
+        if self.notify_relay {
+            line(
+                "notify relay:",
+                "READY=1, not ready and STOPPING=1 to the NOTIFY_SOCKET hookinit is given (the app does not get it)".into(),
+            );
+        }
         line(
             "cleanup:",
             format!(

@@ -93,6 +93,7 @@ pub(super) struct Layer {
     /// `Some(None)`: explicitly off (a lower source's setting is overridden).
     pub(super) notify_socket: Option<Option<Address>>,
     pub(super) notify_watchdog: Option<(Duration, String)>,
+    pub(super) notify_relay: Option<bool>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
     pub(super) stop_on: Option<SignalSet>,
@@ -149,6 +150,7 @@ impl Layer {
             }
             Key::HttpHookCheckStatus => self.http_hook_check_status = Some(boolean(&raw, source)?),
             Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
+            Key::NotifyRelay => self.notify_relay = Some(boolean(&raw, source)?),
             Key::NotifyWatchdog => {
                 self.notify_watchdog = Some((seconds(&raw).map_err(err)?, source.to_string()))
             }
@@ -347,6 +349,7 @@ impl Layer {
         );
         fill(&mut self.notify_socket, &mut lower.notify_socket);
         fill(&mut self.notify_watchdog, &mut lower.notify_watchdog);
+        fill(&mut self.notify_relay, &mut lower.notify_relay);
         fill(&mut self.stop_signal, &mut lower.stop_signal);
         fill(&mut self.grace, &mut lower.grace);
         fill(&mut self.stop_on, &mut lower.stop_on);

@@ -77,6 +77,8 @@ pub struct Config {
     pub notify_socket: Option<Address>,
     /// `HOOKINIT_NOTIFY_WATCHDOG`: the app's `WATCHDOG_USEC` (never zero).
     pub notify_watchdog: Option<Duration>,
+    /// `HOOKINIT_NOTIFY_RELAY`: tell hookinit's own `NOTIFY_SOCKET`.
+    pub notify_relay: bool,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -330,6 +332,7 @@ fn finish(
         http_hook_check_status: l.http_hook_check_status.unwrap_or(false),
         notify_socket,
         notify_watchdog: notify_watchdog.map(|(d, _)| d),
+        notify_relay: l.notify_relay.unwrap_or(false),
     })
 }
 

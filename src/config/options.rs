@@ -28,6 +28,7 @@ pub(super) enum Key {
     HttpHookCheckStatus,
     NotifySocket,
     NotifyWatchdog,
+    NotifyRelay,
     Check,
     Config,
 }
@@ -134,6 +135,13 @@ pub const OPTIONS: &[Opt] = &[
         "notify-watchdog",
         "notifyWatchdogSeconds",
         "the app's WATCHDOG_USEC: no WATCHDOG=1 within it is a liveness failure (none; needs a notify socket)",
+    ),
+    opt(
+        Key::NotifyRelay,
+        "HOOKINIT_NOTIFY_RELAY",
+        "notify-relay",
+        "notifyRelay",
+        "1: tell the NOTIFY_SOCKET hookinit was given READY=1, not ready and STOPPING=1 as the container changes; the app does not get it (0)",
     ),
     opt(
         Key::GracePeriod,

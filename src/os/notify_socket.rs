@@ -217,6 +217,76 @@ fn bound_abstract_name(fd: RawFd) -> Result<Vec<u8>, Errno> {
         .collect())
 }
 
+/// A socket to send to someone else's notify socket (the one hookinit
+/// itself was given): unbound, non-blocking, the address kept for `sendto`.
+pub struct NotifyClient {
+    fd: OwnedFd,
+    addr: libc::sockaddr_un,
+    len: libc::socklen_t,
+}
+
+impl NotifyClient {
+    /// For `name` as `NOTIFY_SOCKET` gives it: a path, or `@name`.
+    pub fn new(name: &[u8]) -> Result<NotifyClient, Errno> {
+        // SAFETY: all zeroes is a valid sockaddr_un.
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let (bytes, start) = match name.strip_prefix(b"@") {
+            Some(abs) => (abs, 1),
+            None => (name, 0),
+        };
+        if bytes.is_empty() || bytes.contains(&0) || start + bytes.len() + 1 > addr.sun_path.len() {
+            return Err(Errno(libc::EINVAL));
+        }
+        for (i, b) in bytes.iter().enumerate() {
+            addr.sun_path[start + i] = *b as libc::c_char;
+        }
+        // An abstract name is exactly its bytes; a path ends with its NUL.
+        let len = size_of::<libc::sa_family_t>() + start + bytes.len() + (1 - start);
+        // SAFETY: socket(2) with constant arguments.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_UNIX,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            )
+        };
+        if raw < 0 {
+            return Err(Errno::last());
+        }
+        Ok(NotifyClient {
+            // SAFETY: a fresh descriptor owned by nobody else.
+            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+            addr,
+            len: len as libc::socklen_t,
+        })
+    }
+
+    /// Sends `msg` as one datagram, without blocking.
+    pub fn send(&self, msg: &[u8]) -> Result<(), Errno> {
+        loop {
+            // SAFETY: `msg` and `addr` are live for the call.
+            let n = unsafe {
+                libc::sendto(
+                    self.fd.as_raw_fd(),
+                    msg.as_ptr().cast(),
+                    msg.len(),
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                    (&self.addr as *const libc::sockaddr_un).cast(),
+                    self.len,
+                )
+            };
+            if n >= 0 {
+                return Ok(());
+            }
+            match Errno::last() {
+                Errno(libc::EINTR) => continue,
+                e => return Err(e),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +317,27 @@ mod tests {
             (&buf[..d.len], d.pid, d.fds),
             (&b"READY=1"[..], std::process::id() as i32, 0)
         );
+    }
+
+    #[test]
+    fn a_client_reaches_an_abstract_and_a_path_socket() {
+        let sock = NotifySocket::bind(&Address::Auto).unwrap();
+        NotifyClient::new(sock.name())
+            .unwrap()
+            .send(b"READY=1")
+            .unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(sock.recv(&mut buf).unwrap().unwrap().len, 7);
+        let dir = std::env::temp_dir().join(format!("hookinit-client-{}", std::process::id()));
+        let path = CString::new(dir.to_str().unwrap()).unwrap();
+        let sock = NotifySocket::bind(&Address::Path(path)).unwrap();
+        NotifyClient::new(sock.name())
+            .unwrap()
+            .send(b"X=1")
+            .unwrap();
+        assert_eq!(sock.recv(&mut buf).unwrap().unwrap().len, 3);
+        let _ = std::fs::remove_file(dir);
+        assert!(NotifyClient::new(b"@").is_err());
     }
 
     #[test]

@@ -123,12 +123,15 @@ impl Supervisor {
     }
 
     /// The `Killing` event: why the container stops, and its grace period.
-    fn announce_stop(&self, reason: StopReason) {
+    fn announce_stop(&mut self, reason: StopReason) {
         let container = self.cfg.container_name.as_deref().unwrap_or("app");
         let reason = Reason { reason, container };
         let grace = events::secs(self.window.grace);
         let msg = format_args!("stopping the container: {reason}; grace period {grace}");
         events::log(Level::Info, "Killing", msg);
+        if let Some(relay) = self.relay.as_mut() {
+            relay.stopping();
+        }
     }
 
     /// Logs what became of the stop signal, and follows it with SIGCONT if
@@ -257,6 +260,9 @@ impl Supervisor {
             self.mark_ready();
         } else {
             self.remove_ready_file();
+        }
+        if let Some(relay) = self.relay.as_mut() {
+            relay.readiness(want);
         }
         if self.prober.has(ProbeKind::Readiness) || self.notify.is_some() {
             let msg = if want {

@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::events::{self, Level};
 use crate::hooks::{HookKind, Hooks, Outcome};
 use crate::leftovers::{Leftovers, Scope};
+use crate::notify::relay::Relay;
 use crate::notify::Notify;
 use crate::os::alloc;
 use crate::os::errno::Errno;
@@ -55,6 +56,8 @@ pub struct Supervisor {
     probing: bool,
     /// The app's `sd_notify` messages (`HOOKINIT_NOTIFY_SOCKET`).
     notify: Option<Notify>,
+    /// hookinit's own `NOTIFY_SOCKET`, told of readiness and the stop.
+    relay: Option<Relay>,
     app: App,
     own_pid: u32,
     phase: Phase,
@@ -90,6 +93,7 @@ impl Supervisor {
         signals: SignalFd,
         app_pid: i32,
         notify: Option<Notify>,
+        relay: Option<Relay>,
     ) -> Self {
         let hooks = Hooks::new(
             cfg.post_start.clone(),
@@ -115,6 +119,7 @@ impl Supervisor {
             app: App::new(app_pid, cfg.signal_group),
             probing: prober.any(),
             notify,
+            relay,
             prober,
             post_start: PostStart::NotConfigured,
             probes_held: ProbesHeld::None,

@@ -16,6 +16,8 @@ use crate::os::proc::Stat;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
+pub mod relay;
+
 /// Datagrams read per wake-up.
 pub const BATCH: usize = 16;
 /// The longest datagram heard: systemd's own limit (`NOTIFY_BUFFER_MAX`,
