@@ -4,10 +4,12 @@
 
 use super::options::Key;
 use super::values::{
-    boolean, parse_remap, parse_stop_on, seconds, show, text, text_or_bool, with_json, Raw,
+    boolean, parse_notify_socket, parse_remap, parse_stop_on, seconds, show, text, text_or_bool,
+    with_json, Raw,
 };
 use super::ConfigError;
 use crate::events::Format;
+use crate::os::notify_socket::Address;
 use crate::os::signals::SignalSet;
 use crate::spec::container::{self, Container};
 use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, Port, PortNames};
@@ -93,6 +95,10 @@ pub(super) struct Layer {
     pub(super) reload_signal: Option<(i32, String)>,
     pub(super) reload_timeout: Option<Duration>,
     pub(super) report_oom: Option<bool>,
+    /// `Some(None)`: explicitly off (a lower source's setting is overridden).
+    pub(super) notify_socket: Option<Option<Address>>,
+    pub(super) notify_watchdog: Option<(Duration, String)>,
+    pub(super) notify_relay: Option<bool>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
     pub(super) stop_on: Option<SignalSet>,
@@ -149,6 +155,11 @@ impl Layer {
             }
             Key::HttpHookCheckStatus => self.http_hook_check_status = Some(boolean(&raw, source)?),
             Key::ReportOom => self.report_oom = Some(boolean(&raw, source)?),
+            Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
+            Key::NotifyRelay => self.notify_relay = Some(boolean(&raw, source)?),
+            Key::NotifyWatchdog => {
+                self.notify_watchdog = Some((seconds(&raw).map_err(err)?, source.to_string()))
+            }
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
                 let l = with_json(&raw, source, |v| {
@@ -355,6 +366,9 @@ impl Layer {
         fill(&mut self.reload_signal, &mut lower.reload_signal);
         fill(&mut self.reload_timeout, &mut lower.reload_timeout);
         fill(&mut self.report_oom, &mut lower.report_oom);
+        fill(&mut self.notify_socket, &mut lower.notify_socket);
+        fill(&mut self.notify_watchdog, &mut lower.notify_watchdog);
+        fill(&mut self.notify_relay, &mut lower.notify_relay);
         fill(&mut self.stop_signal, &mut lower.stop_signal);
         fill(&mut self.grace, &mut lower.grace);
         fill(&mut self.stop_on, &mut lower.stop_on);

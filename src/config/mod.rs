@@ -23,6 +23,7 @@ pub use peers::{Peer, PeerSettings};
 pub use sources::{environment, lossy};
 
 use crate::events::Format;
+use crate::os::notify_socket::Address;
 use crate::os::signals::SignalSet;
 use crate::spec::handler::{Handler, PortNames};
 use crate::spec::json;
@@ -85,6 +86,12 @@ pub struct Config {
     pub reload_timeout: Option<Duration>,
     /// `HOOKINIT_REPORT_OOM`: tell an OOM kill from other SIGKILLs.
     pub report_oom: bool,
+    /// `HOOKINIT_NOTIFY_SOCKET`: where the app's `sd_notify` datagrams go.
+    pub notify_socket: Option<Address>,
+    /// `HOOKINIT_NOTIFY_WATCHDOG`: the app's `WATCHDOG_USEC` (never zero).
+    pub notify_watchdog: Option<Duration>,
+    /// `HOOKINIT_NOTIFY_RELAY`: tell hookinit's own `NOTIFY_SOCKET`.
+    pub notify_relay: bool,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -337,6 +344,23 @@ fn finish(
         }
     }
     let reload_signal = check_reload(l, h)?;
+    let notify_socket = l.notify_socket.take().flatten();
+    // 0 turns the watchdog off, as systemd's `WatchdogSec=0`.
+    let notify_watchdog = l.notify_watchdog.take().filter(|(d, _)| !d.is_zero());
+    if let (Some((_, source)), None) = (&notify_watchdog, &notify_socket) {
+        return Err(ConfigError::new(
+            source.clone(),
+            "the watchdog needs a notify socket: set HOOKINIT_NOTIFY_SOCKET too",
+        ));
+    }
+    if let Some((d, source)) = &notify_watchdog {
+        if *d < std::time::Duration::from_millis(1) {
+            return Err(ConfigError::new(
+                source.clone(),
+                "the watchdog interval must be at least 1ms",
+            ));
+        }
+    }
     Ok(Config {
         command,
         verbosity: l.verbosity.unwrap_or(DEFAULT_VERBOSITY),
@@ -366,6 +390,9 @@ fn finish(
         reload_signal,
         reload_timeout: l.reload_timeout,
         report_oom: l.report_oom.unwrap_or(false),
+        notify_socket,
+        notify_watchdog: notify_watchdog.map(|(d, _)| d),
+        notify_relay: l.notify_relay.unwrap_or(false),
     })
 }
 

@@ -30,6 +30,9 @@ pub(super) enum Key {
     ReloadSignal,
     ReloadTimeout,
     ReportOom,
+    NotifySocket,
+    NotifyWatchdog,
+    NotifyRelay,
     Check,
     Config,
 }
@@ -150,6 +153,27 @@ pub const OPTIONS: &[Opt] = &[
         "report-oom",
         "reportOom",
         "1: an OOMKilled event when the app, a hook or a probe dies by the kernel's OOM killer (0)",
+    ),
+    opt(
+        Key::NotifySocket,
+        "HOOKINIT_NOTIFY_SOCKET",
+        "notify-socket",
+        "notifySocket",
+        "sd_notify socket for the app (NOTIFY_SOCKET): 1 an abstract one, @NAME, or /PATH (0: none)",
+    ),
+    opt(
+        Key::NotifyWatchdog,
+        "HOOKINIT_NOTIFY_WATCHDOG",
+        "notify-watchdog",
+        "notifyWatchdogSeconds",
+        "the app's WATCHDOG_USEC: no WATCHDOG=1 within it is a liveness failure (none; needs a notify socket)",
+    ),
+    opt(
+        Key::NotifyRelay,
+        "HOOKINIT_NOTIFY_RELAY",
+        "notify-relay",
+        "notifyRelay",
+        "1: tell the NOTIFY_SOCKET hookinit was given READY=1, not ready and STOPPING=1 as the container changes; the app does not get it (0)",
     ),
     opt(
         Key::GracePeriod,

@@ -18,7 +18,13 @@ impl Supervisor {
     /// Carries out `action`; returns the event it leads to, if any.
     pub(super) fn act(&mut self, action: Action) -> Option<Event> {
         match action {
-            Action::StopProber => self.prober.stop(),
+            Action::StopProber => {
+                self.prober.stop();
+                // The stop began, or the app exited: the watchdog is over.
+                if let Some(n) = self.notify.as_mut() {
+                    n.disarm();
+                }
+            }
             Action::OpenWindow(window) => self.window = window,
             Action::RemoveReadyFile => self.remove_ready_file(),
             Action::StartProbes => self.start_probes(),
@@ -179,12 +185,15 @@ impl Supervisor {
     }
 
     /// The `Killing` event: why the container stops, and its grace period.
-    fn announce_stop(&self, reason: StopReason) {
+    fn announce_stop(&mut self, reason: StopReason) {
         let container = self.cfg.container_name.as_deref().unwrap_or("app");
         let reason = Reason { reason, container };
         let grace = events::secs(self.window.grace);
         let msg = format_args!("stopping the container: {reason}; grace period {grace}");
         events::log(Level::Info, "Killing", msg);
+        if let Some(relay) = self.relay.as_mut() {
+            relay.stopping();
+        }
     }
 
     /// Logs what became of the stop signal, and follows it with SIGCONT if
@@ -306,7 +315,8 @@ impl Supervisor {
         let want = matches!(self.phase, Phase::Running)
             && self.app.alive()
             && self.post_start.lets_ready()
-            && self.prober.ready();
+            && self.prober.ready()
+            && self.notify.as_ref().is_none_or(|n| n.ready());
         if want == self.ready_present {
             return;
         }
@@ -315,7 +325,10 @@ impl Supervisor {
         } else {
             self.remove_ready_file();
         }
-        if self.prober.has(ProbeKind::Readiness) {
+        if let Some(relay) = self.relay.as_mut() {
+            relay.readiness(want);
+        }
+        if self.prober.has(ProbeKind::Readiness) || self.notify.is_some() {
             let msg = if want {
                 "the container is ready"
             } else {

@@ -25,6 +25,8 @@ use crate::config::Config;
 use crate::events::{self, Level};
 use crate::hooks::{HookKind, Hooks, Outcome, Plans};
 use crate::leftovers::{Leftovers, Scope};
+use crate::notify::relay::Relay;
+use crate::notify::Notify;
 use crate::os::alloc;
 use crate::os::errno::Errno;
 use crate::os::reap::{self, Reap, Status};
@@ -54,6 +56,10 @@ pub struct Supervisor {
     prober: Prober,
     /// Whether any probe is configured (a cheap check on the hot path).
     probing: bool,
+    /// The app's `sd_notify` messages (`HOOKINIT_NOTIFY_SOCKET`).
+    notify: Option<Notify>,
+    /// hookinit's own `NOTIFY_SOCKET`, told of readiness and the stop.
+    relay: Option<Relay>,
     app: App,
     own_pid: u32,
     phase: Phase,
@@ -102,6 +108,8 @@ impl Supervisor {
         scope: Scope,
         signals: SignalFd,
         app_pid: i32,
+        notify: Option<Notify>,
+        relay: Option<Relay>,
     ) -> Self {
         let plans = Plans {
             post_start: cfg.post_start.clone(),
@@ -139,6 +147,8 @@ impl Supervisor {
         Supervisor {
             app: App::new(app_pid, cfg.signal_group),
             probing: prober.any(),
+            notify,
+            relay,
             prober,
             post_start: PostStart::NotConfigured,
             probes_held: ProbesHeld::None,
@@ -200,15 +210,17 @@ impl Supervisor {
         self.post_start = PostStart::at_start(
             self.hooks.configured(HookKind::PostStart),
             self.cfg.post_start_after_startup,
-            self.prober.started(),
+            self.started(),
         );
         // The kubelet's probes start once the container's status is Running,
         // which waits for PostStart: every probe waits for it, except a
         // startup probe that PostStart itself waits for
-        // (`HOOKINIT_POST_START_AFTER_STARTUP`).
+        // (`HOOKINIT_POST_START_AFTER_STARTUP`; with no startup probe it
+        // waits for the app's READY=1 alone, and so do all probes).
         self.probes_held = match self.post_start {
             PostStart::Running => ProbesHeld::All,
-            PostStart::Deferred => ProbesHeld::AfterStartup,
+            PostStart::Deferred if self.prober.has(ProbeKind::Startup) => ProbesHeld::AfterStartup,
+            PostStart::Deferred => ProbesHeld::All,
             _ => ProbesHeld::None,
         };
         if self.probes_held != ProbesHeld::All {
@@ -225,6 +237,12 @@ impl Supervisor {
             }
             self.wait_and_dispatch();
         }
+    }
+
+    /// Whether the container has started: the startup probe succeeded (or
+    /// there is none) and, with a notify socket, the app sent READY=1.
+    fn started(&self) -> bool {
+        self.prober.started() && self.notify.as_ref().is_none_or(Notify::started)
     }
 
     fn start_post_start(&mut self) {
@@ -510,6 +528,12 @@ impl Supervisor {
                 self.on_probe(change);
             }
         }
+        if let Some(interval) = self.notify.as_mut().and_then(|n| n.on_time(now)) {
+            self.watchdog_failed(format_args!(
+                "no WATCHDOG=1 from the app within {}",
+                events::secs(interval)
+            ));
+        }
         self.dispatch_at(Event::Tick, now);
     }
 
@@ -528,11 +552,10 @@ impl Supervisor {
     fn on_probe(&mut self, change: Change) {
         match change {
             Change::Started => {
-                let deferred = self.post_start;
-                self.post_start = deferred.on_started();
-                if deferred == PostStart::Deferred {
-                    // Liveness and readiness wait for PostStart's success.
-                    self.start_post_start();
+                if self.post_start == PostStart::Deferred {
+                    // Liveness and readiness wait for PostStart's success,
+                    // which waits for READY=1 too when notify is on.
+                    self.start_deferred_post_start();
                 } else {
                     self.prober.on_started();
                 }
@@ -548,6 +571,55 @@ impl Supervisor {
                 self.dispatch(Event::ProbeRestart { kind, window });
             }
         }
+    }
+
+    /// Starts a PostStart that waits for the container's start, once both
+    /// the startup probe and READY=1 (each if configured) say so.
+    fn start_deferred_post_start(&mut self) {
+        if self.post_start == PostStart::Deferred && self.started() {
+            self.post_start = self.post_start.on_started();
+            self.start_post_start();
+        }
+    }
+
+    /// The notify socket is readable: its datagrams, a bounded batch.
+    #[inline(never)]
+    pub(super) fn read_notify(&mut self) {
+        let Some(notify) = self.notify.as_mut() else {
+            return;
+        };
+        let changes = notify.read();
+        if changes.triggered {
+            self.watchdog_failed(format_args!("the app sent WATCHDOG=trigger"));
+        }
+        if changes.started {
+            self.start_deferred_post_start();
+        }
+        if changes.started || changes.readiness {
+            self.update_ready();
+        }
+    }
+
+    /// The app's watchdog failed: as a failed liveness probe, the same
+    /// events, PreStop, stop and exit code 5.
+    #[inline(never)]
+    fn watchdog_failed(&mut self, why: fmt::Arguments<'_>) {
+        if let Some(n) = self.notify.as_mut() {
+            n.disarm();
+        }
+        if !matches!(self.phase, Phase::Running) || !self.app.alive() {
+            return;
+        }
+        let event = events::Event {
+            name: "Unhealthy",
+            hook: None,
+            handler: Some("watchdog"),
+            message: format_args!("Liveness probe failed: {why} (sd_notify watchdog)"),
+        };
+        events::emit(Level::Warn, event);
+        let window = Self::window(self.cfg.grace);
+        let kind = ProbeKind::Liveness;
+        self.dispatch(Event::ProbeRestart { kind, window });
     }
 
     /// PostStart succeeded: the probes it held begin.
