@@ -52,7 +52,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     // First, before anything can change it: what children must inherit.
     // Then block every signal, so none is lost (or fatal) during start-up;
     // they wait in the signalfd until the loop reads them.
-    let inherited = match Inherited::capture() {
+    let mut inherited = match Inherited::capture() {
         Ok(i) => i,
         Err(e) => {
             return fatal(&format!(
@@ -72,6 +72,14 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     };
 
     let peer = argv.first().and_then(|a| config::Peer::of(a));
+    if peer == Some(config::Peer::DumbInit) {
+        if let Err(e) = inherited.reset_as_dumb_init() {
+            return fatal(&format!(
+                "cannot reset the signal dispositions: {}",
+                std::io::Error::from(e)
+            ));
+        }
+    }
     let mut vars = config::environment();
     if let Some(p) = peer {
         vars.extend(p.environment());

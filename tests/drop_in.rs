@@ -9,6 +9,7 @@
 mod common;
 use common::*;
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -737,5 +738,32 @@ fn hookinit_variables_work_under_every_name() {
         assert_eq!(f.code, Some(0), "{name}: {f:?}");
         let (pre, term) = (f.stdout.find("pre-stop-ran"), f.stdout.find("got-TERM"));
         assert!(pre.is_some() && pre < term, "{name}: {f:?}");
+    }
+}
+
+/// A launcher that ignores SIGQUIT and SIGHUP (a shell's `trap '' QUIT`,
+/// pytest's own start-up): as dumb-init, hookinit gives the app every signal
+/// at its default, so `kill -QUIT $$` ends it (131); as tini and catatonit,
+/// what hookinit inherited passes on unchanged, and the app survives it.
+#[test]
+fn dumb_init_resets_inherited_ignored_signals_tini_keeps_them() {
+    for (name, want) in [("dumb-init", 131), ("tini", 3), ("catatonit", 3)] {
+        let mut cmd = command_as(
+            name,
+            true,
+            &sh(&[], "kill -QUIT $$; kill -HUP $$; exit 3"),
+            &[],
+        );
+        // SAFETY: only rt_sigaction between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                for sig in [libc::SIGQUIT, libc::SIGHUP] {
+                    hookinit::os::signals::set_ignored(sig, true)?;
+                }
+                Ok(())
+            });
+        }
+        let f = Running::start(cmd, true).wait(RUN);
+        assert_eq!(f.code, Some(want), "{name}: {f:?}");
     }
 }

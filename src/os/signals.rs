@@ -227,6 +227,23 @@ impl Inherited {
         Ok(inherited)
     }
 
+    /// dumb-init's start: signals 1–31 (SIGKILL and SIGSTOP aside) back to
+    /// their default, for hookinit and for the app, and an empty mask for
+    /// the app. A launcher's ignored SIGQUIT is then neither discarded on
+    /// its way to hookinit nor ignored by the app (dumb-init handles 1–31,
+    /// which exec resets to default, and unblocks every signal in the child).
+    pub fn reset_as_dumb_init(&mut self) -> Result<(), Errno> {
+        for sig in 1..=31 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                set_ignored(sig, false)?;
+            }
+        }
+        self.sigpipe_ignored = false;
+        self.sigchld = (libc::SIG_DFL, 0);
+        self.mask = SignalSet::of(&[]);
+        Ok(())
+    }
+
     /// Whether hookinit was started with SIGCHLD ignored (or SA_NOCLDWAIT).
     pub fn sigchld_was_ignored(&self) -> bool {
         self.sigchld != (libc::SIG_DFL, 0)
