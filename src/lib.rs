@@ -23,6 +23,7 @@ pub(crate) mod events;
 pub mod handlers;
 pub(crate) mod hooks;
 pub(crate) mod leftovers;
+pub(crate) mod notify;
 pub mod os;
 pub(crate) mod probes;
 pub mod spec;
@@ -173,19 +174,72 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         eprintln!("hookinit: usage: the command may not contain a NUL byte");
         return config::usage_exit_code(peer);
     };
-    let stdio = spawn::Stdio::default();
+    // Read before the app starts, so that its whole life counts.
+    let oom = cfg.report_oom.then(supervisor::OomWatch::start);
+    // The notify socket exists before the app, which is told its name
+    // (and only the app: hooks and probes keep hookinit's environment).
+    let notify = match &cfg.notify_socket {
+        None => None,
+        Some(address) => match notify::Notify::open(address, cfg.notify_watchdog) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                eprintln!(
+                    "hookinit: cannot create the notify socket (HOOKINIT_NOTIFY_SOCKET): {}",
+                    std::io::Error::from(e)
+                );
+                return exit::EXIT_FAILURE;
+            }
+        },
+    };
+    // hookinit's own NOTIFY_SOCKET is hookinit's to tell when relaying.
+    let relay = match cfg.notify_relay {
+        false => None,
+        true => {
+            let outer = os::env::vars_with_prefix(b"NOTIFY_SOCKET");
+            let outer = outer.iter().find(|(name, _)| name == "NOTIFY_SOCKET");
+            match outer {
+                Some((_, value)) if !value.is_empty() => notify::relay::Relay::new(
+                    std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()),
+                ),
+                _ => {
+                    events::log(
+                        Level::Info,
+                        "NotifyRelay",
+                        format_args!("no NOTIFY_SOCKET was given to hookinit: nothing to tell"),
+                    );
+                    None
+                }
+            }
+        }
+    };
     // dumb-init's session, unless the app is to have hookinit's terminal: then
     // a process group of its own in the foreground gives the same job control
     // without handing the terminal over (dumb-init's SIGHUP/SIGCONT dance).
     let setsid = cfg.peer.setsid && !foreground;
-    let app_pid = match spawn::spawn_in(&argv, &inherited, stdio, foreground, setsid) {
+    let stdio = spawn::Stdio::default();
+    let spawned = match (&notify, cfg.notify_relay) {
+        (None, false) => spawn::spawn_in(&argv, &inherited, stdio, foreground, setsid),
+        (n, _) => {
+            let drop: &[&[u8]] = &[b"NOTIFY_SOCKET", b"WATCHDOG_USEC", b"WATCHDOG_PID"];
+            let entries = n.as_ref().map(|n| n.env_entries()).unwrap_or_default();
+            let envp = os::env::Envp::with(drop, &entries);
+            spawn::spawn_with_env(&argv, &inherited, foreground, setsid, &envp)
+        }
+    };
+    let app_pid = match spawned {
         Ok(pid) => pid,
         Err(e) => {
             eprintln!("hookinit: cannot run '{}': {}", argv.program(), e.reason());
             return e.exit_code();
         }
     };
-    let mut supervisor = supervisor::Supervisor::new(cfg, inherited, scope, signals, app_pid);
+    let notify = notify.map(|mut n| {
+        n.set_app(app_pid);
+        n
+    });
+    let mut supervisor =
+        supervisor::Supervisor::new(cfg, inherited, scope, signals, app_pid, notify, relay);
+    supervisor.watch_oom(oom.flatten());
     let code = supervisor.run();
     // Exit right here, skipping destructors: the kernel reclaims everything,
     // and freeing memory just before exiting is pure cost at every stop.

@@ -152,6 +152,11 @@ fn seeds(env: &str, dir: &Path) -> Vec<String> {
         "HOOKINIT_VERBOSITY" => s(&["0", "1", "2", "3"]),
         "HOOKINIT_LOG_FORMAT" => s(&["text", "json"]),
         "HOOKINIT_CONFIG" => vec![dir.join("nested.json").display().to_string()],
+        "HOOKINIT_NOTIFY_SOCKET" => {
+            let mut v = s(&["1", "0", "@hookinit-fuzz", "auto"]);
+            v.push(dir.join("notify").display().to_string());
+            v
+        }
         _ => s(&["1"]),
     }
 }

@@ -622,6 +622,103 @@ fn nginx_hup_and_usr1_rounds_signalling_the_app_only() {
     );
 }
 
+/// nginx's own configuration for the reload test, on a bind mount the test
+/// edits: `/version` answers what `version.conf` says.
+const RELOAD_CONF: &str = r#"user www-data;
+worker_processes 1;
+pid /run/nginx.pid;
+error_log stderr notice;
+events { worker_connections 64; }
+http {
+    access_log off;
+    server { listen 80 default_server; include /conf/version.conf; }
+}
+"#;
+
+/// The body of `GET path` from nginx in the container of host pid `pid`.
+fn get(pid: i32, path: &str) -> String {
+    let r = download(pid, path).finish();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// `HOOKINIT_RELOAD` with `nginx -t`, as systemd's `ExecReload` habit: a
+/// HUP with a broken configuration is not forwarded (nginx never logs it,
+/// keeps its worker and serves the old configuration); once the
+/// configuration is fixed, the next HUP reaches nginx and it reloads.
+#[test]
+fn nginx_reload_hook_keeps_a_broken_config_from_reaching_nginx() {
+    let Some(image) = setup("nginx_reload_hook_keeps_a_broken_config_from_reaching_nginx") else {
+        return;
+    };
+    let dir = common::TempDir::new("nginx-reload");
+    fs::write(dir.path("nginx.conf"), RELOAD_CONF).unwrap();
+    let version = dir.path("version.conf");
+    fs::write(&version, "location = /version { return 200 \"v1\\n\"; }\n").unwrap();
+    let mount = format!("{}:/conf", dir.0.display());
+    let c = Container::start(
+        "nginx-reload",
+        image,
+        &[
+            "-v",
+            &mount,
+            "-e",
+            r#"HOOKINIT_RELOAD=["nginx","-t","-c","/conf/nginx.conf"]"#,
+        ],
+        &["nginx", "-c", "/conf/nginx.conf", "-g", "daemon off;"],
+    );
+    c.wait_for_n("start worker process ", 1, e2e::LOG_TIMEOUT);
+    let pid = c.pid();
+    let master = common::children(pid)[0];
+    let workers = || common::children(master);
+    let first = workers();
+    assert_eq!(get(pid, "/version"), "v1\n");
+
+    // Broken: a brace missing. nginx -t fails; nginx never hears of it.
+    fs::write(&version, "location = /version { return 200 \"v2\\n\";\n").unwrap();
+    docker_ok(&["kill", "-s", "HUP", &c.name]);
+    let logs = c.wait_for("ReloadNotForwarded");
+    let all = logs.all();
+    assert!(
+        all.lines().any(|l| l.starts_with("hookinit: FailedReloadHook hook=Reload handler=exec: Reload hook failed: command 'nginx -t -c /conf/nginx.conf' exited with 1: ")
+            && l.contains(" [emerg] ")
+            && l.ends_with(": unexpected end of file, expecting \"}\" in /conf/version.conf:2 | nginx: configuration file /conf/nginx.conf test failed")),
+        "{all}"
+    );
+    assert!(
+        all.contains("hookinit: ReloadNotForwarded: the reload hook failed: SIGHUP is not forwarded to the app\n"),
+        "{all}"
+    );
+    assert!(!all.contains("(SIGHUP) received"), "{all}");
+    assert_eq!(get(pid, "/version"), "v1\n");
+    assert_eq!(workers(), first);
+
+    // Fixed: the next HUP reaches nginx, which reloads.
+    fs::write(&version, "location = /version { return 200 \"v2\\n\"; }\n").unwrap();
+    docker_ok(&["kill", "-s", "HUP", &c.name]);
+    let logs = c.wait_for("ReloadSignalSent");
+    assert!(
+        logs.all().contains(
+            "hookinit: ReloadSignalSent: the reload hook succeeded: sent SIGHUP to the app (pid "
+        ),
+        "{}",
+        logs.all()
+    );
+    c.wait_for("signal 1 (SIGHUP) received");
+    let reloaded = common::eventually(Duration::from_secs(10), || get(pid, "/version") == "v2\n");
+    assert!(reloaded, "{}", c.logs().all());
+    let logs = c.logs();
+    assert_eq!(
+        logs.all().matches("(SIGHUP) received").count(),
+        1,
+        "{}",
+        logs.all()
+    );
+    assert_eq!(logs.all().matches("HookStarted hook=Reload").count(), 2);
+    c.stop(10);
+    assert_eq!(c.exit_code(), 0, "{}", c.logs().all());
+}
+
 // ---- PostgreSQL ----------------------------------------------------------------------------
 
 /// postgres in the foreground as the postgres user, on `volume` (its data

@@ -2,9 +2,11 @@
 //! but cannot work as meant on this image.
 
 use super::{Config, Grace};
+use crate::os::notify_socket::Address;
 use crate::os::signals;
 use crate::spec::handler::{Action, Handler};
 use crate::spec::probe::{self as probe_spec, ProbeKind};
+use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
 impl Config {
@@ -40,14 +42,30 @@ impl Config {
         }
         let mut post_start = hook(&self.post_start, self.post_start_timeout);
         if self.post_start_after_startup && self.post_start.is_some() {
-            post_start.push_str(if self.startup_probe.is_some() {
-                ", once the startup probe first succeeds"
-            } else {
-                ", with the app (no startup probe)"
-            });
+            post_start.push_str(
+                match (self.startup_probe.is_some(), self.notify_socket.is_some()) {
+                    (true, false) => ", once the startup probe first succeeds",
+                    (true, true) => {
+                        ", once the startup probe first succeeds and the app sent READY=1"
+                    }
+                    (false, true) => ", once the app sent READY=1",
+                    (false, false) => ", with the app (no startup probe)",
+                },
+            );
         }
         line("postStart:", post_start);
         line("preStop:", hook(&self.pre_stop, self.pre_stop_timeout));
+        line(
+            "reload:",
+            match &self.reload {
+                None => "none".into(),
+                Some(_) => format!(
+                    "{}: on {}, which reaches the app only if it succeeds",
+                    hook(&self.reload, self.reload_timeout),
+                    signals::name(self.reload_signal)
+                ),
+            },
+        );
         for kind in ProbeKind::ALL {
             let label = match kind {
                 ProbeKind::Startup => "startup:",
@@ -118,11 +136,44 @@ impl Config {
             },
         );
         line(
+            "OOM kills:",
+            if self.report_oom {
+                match crate::os::cgroup::Memory::find() {
+                    Some(m) => format!(
+                        "reported (OOMKilled), from {}",
+                        m.events_file().to_string_lossy()
+                    ),
+                    None => "not reported: no readable memory cgroup".into(),
+                }
+            } else {
+                "not reported (exit 137 as any SIGKILL)".into()
+            },
+        );
+        line(
             "ready file:",
             self.ready_file
                 .as_ref()
                 .map_or("none".into(), |p| p.display().to_string()),
         );
+        if let Some(address) = &self.notify_socket {
+            line("notify socket:", notify_plan(address));
+            if let Some(w) = self.notify_watchdog {
+                line(
+                    "watchdog:",
+                    format!(
+                        "WATCHDOG_USEC={}: no WATCHDOG=1 within {} is a liveness failure (exit 5)",
+                        w.as_micros(),
+                        secs(w)
+                    ),
+                );
+            }
+        }
+        if self.notify_relay {
+            line(
+                "notify relay:",
+                "READY=1, not ready and STOPPING=1 to the NOTIFY_SOCKET hookinit is given (the app does not get it)".into(),
+            );
+        }
         line(
             "cleanup:",
             format!(
@@ -147,6 +198,16 @@ impl Config {
     }
 }
 
+/// The notify socket's line of the plan.
+fn notify_plan(address: &Address) -> String {
+    let at = match address {
+        Address::Auto => "an abstract socket the kernel names".to_string(),
+        Address::Abstract(name) => format!("@{} (abstract)", String::from_utf8_lossy(name)),
+        Address::Path(path) => path.to_string_lossy().into_owned(),
+    };
+    format!("{at}; NOTIFY_SOCKET for the app only; READY=1 is needed for ready")
+}
+
 impl Config {
     /// What `--check` warns about: settings that are valid but cannot work
     /// as the user probably means, on this image.
@@ -166,6 +227,17 @@ impl Config {
             } else if let Err(e) = writable(dir) {
                 out.push(format!(
                     "ready file {}: {} is not writable ({e}): the file can never be created (HEALTHCHECK stays unhealthy)",
+                    path.display(),
+                    dir.display()
+                ));
+            }
+        }
+        if let Some(Address::Path(path)) = &self.notify_socket {
+            let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
+            let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+            if !dir.is_dir() {
+                out.push(format!(
+                    "notify socket {}: its directory {} does not exist: hookinit cannot start",
                     path.display(),
                     dir.display()
                 ));
@@ -198,8 +270,12 @@ impl Config {
         } else if self.pre_stop_drains {
             out.push("preStopDrains has no effect without a PreStop hook".into());
         }
-        let post_start_waits = self.post_start_after_startup && self.startup_probe.is_some();
-        if self.post_start_after_startup && self.startup_probe.is_none() {
+        if self.report_oom && crate::os::cgroup::Memory::find().is_none() {
+            out.push("reportOom: no readable memory cgroup (/proc/self/cgroup, memory.events or memory.oom_control under /sys/fs/cgroup): OOM kills cannot be told from other SIGKILLs".into());
+        }
+        let post_start_waits = self.post_start_after_startup
+            && (self.startup_probe.is_some() || self.notify_socket.is_some());
+        if self.post_start_after_startup && !post_start_waits {
             out.push("postStartAfterStartup has no effect without a startup probe: PostStart starts with the app".into());
         }
         if let Some(h @ Handler::Action(Action::HttpGet(_) | Action::TcpSocket { .. })) =
@@ -210,7 +286,12 @@ impl Config {
                 h.kind()
             ));
         }
-        for (name, hook) in [("postStart", &self.post_start), ("preStop", &self.pre_stop)] {
+        let hooks = [
+            ("postStart", &self.post_start),
+            ("preStop", &self.pre_stop),
+            ("reload", &self.reload),
+        ];
+        for (name, hook) in hooks {
             if let Some(Handler::Action(Action::Exec { command })) = hook {
                 if !program_exists(&command[0]) {
                     out.push(format!(

@@ -4,10 +4,12 @@
 
 use super::options::Key;
 use super::values::{
-    boolean, parse_remap, parse_stop_on, seconds, show, text, text_or_bool, with_json, Raw,
+    boolean, parse_notify_socket, parse_remap, parse_stop_on, seconds, show, text, text_or_bool,
+    with_json, Raw,
 };
 use super::ConfigError;
 use crate::events::Format;
+use crate::os::notify_socket::Address;
 use crate::os::signals::SignalSet;
 use crate::spec::container::{self, Container};
 use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, Port, PortNames};
@@ -42,6 +44,7 @@ impl<T> Given<T> {
 pub(super) struct HooksAndProbes<P> {
     pub(super) post_start: Option<Given<Handler<P>>>,
     pub(super) pre_stop: Option<Given<Handler<P>>>,
+    pub(super) reload: Option<Given<Handler<P>>>,
     pub(super) startup_probe: Option<Given<Probe<P>>>,
     pub(super) liveness_probe: Option<Given<Probe<P>>>,
     pub(super) readiness_probe: Option<Given<Probe<P>>>,
@@ -52,6 +55,7 @@ impl<P> Default for HooksAndProbes<P> {
         HooksAndProbes {
             post_start: None,
             pre_stop: None,
+            reload: None,
             startup_probe: None,
             liveness_probe: None,
             readiness_probe: None,
@@ -88,6 +92,13 @@ pub(super) struct Layer {
     pub(super) container_name: Option<String>,
     pub(super) post_start_after_startup: Option<bool>,
     pub(super) http_hook_check_status: Option<bool>,
+    pub(super) reload_signal: Option<(i32, String)>,
+    pub(super) reload_timeout: Option<Duration>,
+    pub(super) report_oom: Option<bool>,
+    /// `Some(None)`: explicitly off (a lower source's setting is overridden).
+    pub(super) notify_socket: Option<Option<Address>>,
+    pub(super) notify_watchdog: Option<(Duration, String)>,
+    pub(super) notify_relay: Option<bool>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
     pub(super) stop_on: Option<SignalSet>,
@@ -143,6 +154,12 @@ impl Layer {
                 self.post_start_after_startup = Some(boolean(&raw, source)?)
             }
             Key::HttpHookCheckStatus => self.http_hook_check_status = Some(boolean(&raw, source)?),
+            Key::ReportOom => self.report_oom = Some(boolean(&raw, source)?),
+            Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
+            Key::NotifyRelay => self.notify_relay = Some(boolean(&raw, source)?),
+            Key::NotifyWatchdog => {
+                self.notify_watchdog = Some((seconds(&raw).map_err(err)?, source.to_string()))
+            }
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
                 let l = with_json(&raw, source, |v| {
@@ -156,14 +173,14 @@ impl Layer {
                 })?;
                 self.container = Some((c, source.to_string()));
             }
-            Key::PostStart | Key::PreStop => {
+            Key::PostStart | Key::PreStop | Key::Reload => {
                 let h = with_json(&raw, source, |v| {
                     handler::parse_handler_or_shorthand_with(v, "", None).map_err(path_err)
                 })?;
-                let slot = if key == Key::PostStart {
-                    &mut self.given.post_start
-                } else {
-                    &mut self.given.pre_stop
+                let slot = match key {
+                    Key::PostStart => &mut self.given.post_start,
+                    Key::PreStop => &mut self.given.pre_stop,
+                    _ => &mut self.given.reload,
                 };
                 *slot = Some(Given::new(h, source, ""));
             }
@@ -186,6 +203,15 @@ impl Layer {
                 .map_err(err)?;
                 self.stop_signal = Some((sig, source.to_string()));
             }
+            Key::ReloadSignal => {
+                let sig = match raw {
+                    Raw::Json(Value::Number(n)) => handler::parse_stop_signal(&n.to_string()),
+                    _ => handler::parse_stop_signal(text(&raw, source)?),
+                }
+                .map_err(|m| err(m.replace("a stop signal", "the reload signal")))?;
+                self.reload_signal = Some((sig, source.to_string()));
+            }
+            Key::ReloadTimeout => self.reload_timeout = Some(seconds(&raw).map_err(err)?),
             Key::StopOn => self.stop_on = Some(parse_stop_on(&raw).map_err(err)?),
             Key::GracePeriod => self.grace = Some(seconds(&raw).map_err(err)?),
             Key::PostStartTimeout => self.post_start_timeout = Some(seconds(&raw).map_err(err)?),
@@ -311,6 +337,7 @@ impl Layer {
         };
         hook(&mut given.post_start, &mut merged.post_start)?;
         hook(&mut given.pre_stop, &mut merged.pre_stop)?;
+        hook(&mut given.reload, &mut merged.reload)?;
         for kind in ProbeKind::ALL {
             let (from, to) = (given.probe_slot(kind), merged.probe_slot(kind));
             resolve(from, to, |p: Probe<Port>, path| p.resolve(path, names))?;
@@ -336,6 +363,12 @@ impl Layer {
             &mut self.http_hook_check_status,
             &mut lower.http_hook_check_status,
         );
+        fill(&mut self.reload_signal, &mut lower.reload_signal);
+        fill(&mut self.reload_timeout, &mut lower.reload_timeout);
+        fill(&mut self.report_oom, &mut lower.report_oom);
+        fill(&mut self.notify_socket, &mut lower.notify_socket);
+        fill(&mut self.notify_watchdog, &mut lower.notify_watchdog);
+        fill(&mut self.notify_relay, &mut lower.notify_relay);
         fill(&mut self.stop_signal, &mut lower.stop_signal);
         fill(&mut self.grace, &mut lower.grace);
         fill(&mut self.stop_on, &mut lower.stop_on);

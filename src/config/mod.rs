@@ -23,6 +23,7 @@ pub use peers::{Peer, PeerSettings};
 pub use sources::{environment, lossy};
 
 use crate::events::Format;
+use crate::os::notify_socket::Address;
 use crate::os::signals::SignalSet;
 use crate::spec::handler::{Handler, PortNames};
 use crate::spec::json;
@@ -77,6 +78,20 @@ pub struct Config {
     /// What a peer's flags ask for beyond hookinit's options (started as
     /// `tini`, `dumb-init`, `catatonit`...).
     pub peer: PeerSettings,
+    /// The reload handler: run on `reload_signal`, which is forwarded to
+    /// the app only if it succeeds.
+    pub reload: Option<Handler>,
+    /// The signal that runs `reload` (SIGHUP by default; only with `reload`).
+    pub reload_signal: i32,
+    pub reload_timeout: Option<Duration>,
+    /// `HOOKINIT_REPORT_OOM`: tell an OOM kill from other SIGKILLs.
+    pub report_oom: bool,
+    /// `HOOKINIT_NOTIFY_SOCKET`: where the app's `sd_notify` datagrams go.
+    pub notify_socket: Option<Address>,
+    /// `HOOKINIT_NOTIFY_WATCHDOG`: the app's `WATCHDOG_USEC` (never zero).
+    pub notify_watchdog: Option<Duration>,
+    /// `HOOKINIT_NOTIFY_RELAY`: tell hookinit's own `NOTIFY_SOCKET`.
+    pub notify_relay: bool,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -84,6 +99,9 @@ pub struct Config {
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(9);
 pub const DEFAULT_CLEANUP: Duration = Duration::from_secs(2);
 pub const DEFAULT_VERBOSITY: u8 = 2;
+fn default_stop_on() -> SignalSet {
+    SignalSet::of(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT])
+}
 
 /// The kubelet's `minimumGracePeriodInSeconds`: a stop never gives the app
 /// less (`killContainer`).
@@ -325,6 +343,24 @@ fn finish(
             ));
         }
     }
+    let reload_signal = check_reload(l, h)?;
+    let notify_socket = l.notify_socket.take().flatten();
+    // 0 turns the watchdog off, as systemd's `WatchdogSec=0`.
+    let notify_watchdog = l.notify_watchdog.take().filter(|(d, _)| !d.is_zero());
+    if let (Some((_, source)), None) = (&notify_watchdog, &notify_socket) {
+        return Err(ConfigError::new(
+            source.clone(),
+            "the watchdog needs a notify socket: set HOOKINIT_NOTIFY_SOCKET too",
+        ));
+    }
+    if let Some((d, source)) = &notify_watchdog {
+        if *d < std::time::Duration::from_millis(1) {
+            return Err(ConfigError::new(
+                source.clone(),
+                "the watchdog interval must be at least 1ms",
+            ));
+        }
+    }
     Ok(Config {
         command,
         verbosity: l.verbosity.unwrap_or(DEFAULT_VERBOSITY),
@@ -336,9 +372,7 @@ fn finish(
         pre_stop: h.pre_stop.take().map(|g| g.value),
         grace,
         stop_signal: l.stop_signal.as_ref().map(|&(s, _)| s),
-        stop_on: l
-            .stop_on
-            .unwrap_or(SignalSet::of(&[libc::SIGTERM, libc::SIGINT, libc::SIGQUIT])),
+        stop_on: l.stop_on.unwrap_or_else(default_stop_on),
         post_start_timeout: l.post_start_timeout,
         pre_stop_timeout: l.pre_stop_timeout,
         ready_file: l.ready_file.take(),
@@ -352,7 +386,45 @@ fn finish(
         post_start_after_startup: l.post_start_after_startup.unwrap_or(false),
         http_hook_check_status: l.http_hook_check_status.unwrap_or(false),
         peer: PeerSettings::default(),
+        reload: h.reload.take().map(|g| g.value),
+        reload_signal,
+        reload_timeout: l.reload_timeout,
+        report_oom: l.report_oom.unwrap_or(false),
+        notify_socket,
+        notify_watchdog: notify_watchdog.map(|(d, _)| d),
+        notify_relay: l.notify_relay.unwrap_or(false),
     })
+}
+
+/// The reload signal: one that can be caught, not a stop signal, and only
+/// with a reload handler (alone it would change nothing, silently).
+fn check_reload(l: &Layer, h: &HooksAndProbes<u16>) -> Result<i32, ConfigError> {
+    let (sig, source) = match (&l.reload_signal, &h.reload) {
+        (Some((sig, source)), _) => (*sig, source.as_str()),
+        (None, Some(given)) => (libc::SIGHUP, given.source.as_str()),
+        (None, None) => return Ok(libc::SIGHUP),
+    };
+    let name = crate::os::signals::name(sig);
+    if h.reload.is_none() {
+        return Err(ConfigError::new(
+            source,
+            "has no effect without a reload handler (HOOKINIT_RELOAD)",
+        ));
+    }
+    if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        return Err(ConfigError::new(
+            source,
+            format!("{name} cannot be caught: it cannot be the reload signal"),
+        ));
+    }
+    let stop_on = l.stop_on.unwrap_or_else(default_stop_on);
+    if stop_on.contains(sig) {
+        return Err(ConfigError::new(
+            source,
+            format!("the reload signal {name} also starts a stop (HOOKINIT_STOP_ON): choose another, or remove it from HOOKINIT_STOP_ON"),
+        ));
+    }
+    Ok(sig)
 }
 
 impl Config {
@@ -471,6 +543,58 @@ mod tests {
             panic!()
         };
         assert_eq!(command, &["echo", "$(A)", "$$"]);
+    }
+
+    #[test]
+    fn reload_signal_defaults_to_hup_and_is_checked() {
+        let c = run(&["app"], &[("HOOKINIT_RELOAD", r#"["nginx","-t"]"#)]).unwrap();
+        assert_eq!((c.reload_signal, c.reload_timeout), (libc::SIGHUP, None));
+        assert!(c
+            .plan()
+            .contains("\nreload:         exec [\"nginx\", \"-t\"] (timeout: none): on SIGHUP, which reaches the app only if it succeeds\n"));
+        let c = run(
+            &["--reload-signal=USR2", "--reload-timeout=5", "app"],
+            &[("HOOKINIT_RELOAD", r#"{"exec":{"command":["true"]}}"#)],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.reload_signal, c.reload_timeout),
+            (libc::SIGUSR2, Some(Duration::from_secs(5)))
+        );
+        assert!(run(&["app"], &[])
+            .unwrap()
+            .plan()
+            .contains("\nreload:         none\n"));
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("HOOKINIT_RELOAD_SIGNAL", "HUP")],
+                "HOOKINIT_RELOAD_SIGNAL: has no effect without a reload handler (HOOKINIT_RELOAD)",
+            ),
+            (
+                &[("HOOKINIT_RELOAD", r#"["true"]"#), ("HOOKINIT_RELOAD_SIGNAL", "TERM")],
+                "HOOKINIT_RELOAD_SIGNAL: the reload signal SIGTERM also starts a stop (HOOKINIT_STOP_ON): choose another, or remove it from HOOKINIT_STOP_ON",
+            ),
+            (
+                &[("HOOKINIT_RELOAD", r#"["true"]"#), ("HOOKINIT_STOP_ON", "TERM,HUP")],
+                "HOOKINIT_RELOAD: the reload signal SIGHUP also starts a stop",
+            ),
+            (
+                &[("HOOKINIT_RELOAD", r#"["true"]"#), ("HOOKINIT_RELOAD_SIGNAL", "KILL")],
+                "HOOKINIT_RELOAD_SIGNAL: SIGKILL cannot be caught: it cannot be the reload signal",
+            ),
+            (
+                &[("HOOKINIT_RELOAD", r#"["true"]"#), ("HOOKINIT_RELOAD_SIGNAL", "CHLD")],
+                "HOOKINIT_RELOAD_SIGNAL: SIGCHLD cannot be the reload signal",
+            ),
+            (
+                &[("HOOKINIT_RELOAD", r#"{"exec":{}}"#)],
+                "HOOKINIT_RELOAD: exec.command: Required value",
+            ),
+        ];
+        for (env, want) in cases {
+            let e = run(&["app"], env).unwrap_err();
+            assert!(e.starts_with(want), "{env:?}: {e}");
+        }
     }
 
     #[test]

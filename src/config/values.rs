@@ -3,6 +3,7 @@
 //! with the value; the caller adds where it came from.
 
 use super::ConfigError;
+use crate::os::notify_socket::Address;
 use crate::os::signals::{self, SignalSet};
 use crate::spec::handler::MAX_SECONDS;
 use crate::spec::json;
@@ -183,6 +184,38 @@ pub(super) fn parse_remap(t: &str) -> Result<Vec<(i32, i32)>, String> {
             None => Ok((code(part)?, 0)),
         })
         .collect()
+}
+
+/// `HOOKINIT_NOTIFY_SOCKET`: `1` (an abstract socket the kernel names),
+/// `@NAME` (that abstract socket), an absolute path, or `0` (none).
+pub(super) fn parse_notify_socket(raw: &Raw<'_>) -> Result<Option<Address>, String> {
+    let t = match raw {
+        Raw::Json(Value::Bool(b)) => return Ok(b.then_some(Address::Auto)),
+        _ => text_or_bool(raw).unwrap_or_default().trim(),
+    };
+    // sockaddr_un's sun_path holds 108 bytes: a path and its NUL, or a NUL
+    // and an abstract name.
+    let max = 107;
+    match t {
+        "1" | "true" | "yes" | "on" | "auto" => Ok(Some(Address::Auto)),
+        "0" | "false" | "no" | "off" => Ok(None),
+        _ if t.contains('\0') => Err("a socket name may not contain a NUL byte".into()),
+        _ if t.len() > max => Err(format!(
+            "\"{t}\" is {} bytes long: a unix socket name has at most {max}",
+            t.len()
+        )),
+        _ => match t.strip_prefix('@') {
+            Some("") => Err("\"@\" needs a name after the @ (or use 1)".into()),
+            Some(name) => Ok(Some(Address::Abstract(name.as_bytes().to_vec()))),
+            None if t.starts_with('/') => Ok(Some(Address::Path(
+                std::ffi::CString::new(t).map_err(|_| "NUL byte".to_string())?,
+            ))),
+            None => Err(format!(
+                "{} is not a notify socket: use 1 (an abstract socket), @NAME or an absolute path",
+                show(raw)
+            )),
+        },
+    }
 }
 
 pub(super) fn parse_stop_on(raw: &Raw<'_>) -> Result<SignalSet, String> {

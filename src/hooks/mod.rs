@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 pub enum HookKind {
     PostStart,
     PreStop,
+    /// The reload handler (`HOOKINIT_RELOAD`), a hookinit extension.
+    Reload,
 }
 
 impl HookKind {
@@ -35,6 +37,7 @@ impl HookKind {
         match self {
             HookKind::PostStart => "PostStart",
             HookKind::PreStop => "PreStop",
+            HookKind::Reload => "Reload",
         }
     }
 
@@ -43,6 +46,7 @@ impl HookKind {
         match self {
             HookKind::PostStart => "FailedPostStartHook",
             HookKind::PreStop => "FailedPreStopHook",
+            HookKind::Reload => "FailedReloadHook",
         }
     }
 
@@ -93,8 +97,18 @@ struct Slot {
     running: Option<Running>,
 }
 
+/// The hooks' plans, as configured (`None`: not configured).
+pub struct Plans {
+    pub post_start: Option<Handler>,
+    pub post_start_timeout: Option<Duration>,
+    pub pre_stop: Option<Handler>,
+    pub pre_stop_timeout: Option<Duration>,
+    pub reload: Option<Handler>,
+    pub reload_timeout: Option<Duration>,
+}
+
 pub struct Hooks {
-    slots: [Slot; 2],
+    slots: [Slot; 3],
     inherited: Inherited,
     /// `HOOKINIT_HTTP_HOOK_CHECK_STATUS`: an httpGet hook's status outside
     /// 200–299 fails it (by default it is a warning, as the kubelet checks
@@ -184,6 +198,21 @@ impl Slot {
         }
     }
 
+    /// Whether `pid` is the process this slot's hook runs as.
+    fn runs(&self, pid: i32) -> bool {
+        match &self.running {
+            Some(Running {
+                work: Work::Exec(p),
+                ..
+            }) => *p == pid,
+            Some(Running {
+                work: Work::Runner(r),
+                ..
+            }) => r.pid == pid,
+            _ => false,
+        }
+    }
+
     fn handler_kind(&self) -> &'static str {
         self.plan.as_ref().map_or("", |p| p.handler.kind())
     }
@@ -244,19 +273,17 @@ impl Slot {
 }
 
 impl Hooks {
-    pub fn new(
-        post_start: Option<Handler>,
-        post_start_timeout: Option<Duration>,
-        pre_stop: Option<Handler>,
-        pre_stop_timeout: Option<Duration>,
-        inherited: Inherited,
-        http_check_status: bool,
-    ) -> Hooks {
+    pub fn new(plans: Plans, inherited: Inherited, http_check_status: bool) -> Hooks {
         Hooks {
             http_check_status,
             slots: [
-                Slot::new(HookKind::PostStart, post_start, post_start_timeout),
-                Slot::new(HookKind::PreStop, pre_stop, pre_stop_timeout),
+                Slot::new(
+                    HookKind::PostStart,
+                    plans.post_start,
+                    plans.post_start_timeout,
+                ),
+                Slot::new(HookKind::PreStop, plans.pre_stop, plans.pre_stop_timeout),
+                Slot::new(HookKind::Reload, plans.reload, plans.reload_timeout),
             ],
             inherited,
         }
@@ -267,7 +294,16 @@ impl Hooks {
     }
 
     pub fn any_running(&self) -> bool {
-        self.slots[0].running.is_some() || self.slots[1].running.is_some()
+        self.slots.iter().any(|s| s.running.is_some())
+    }
+
+    pub fn running(&self, kind: HookKind) -> bool {
+        self.slots[kind.index()].running.is_some()
+    }
+
+    /// Which hook `pid` is the process of, if any.
+    pub fn owner(&self, pid: i32) -> Option<HookKind> {
+        self.slots.iter().find(|s| s.runs(pid)).map(|s| s.kind)
     }
 
     /// Whether a hook runs as a process (not a sleep): a child to be reaped.
@@ -367,17 +403,7 @@ impl Hooks {
     /// `pid` was reaped: if it was a hook's process, that hook ended.
     pub fn on_reaped(&mut self, pid: i32, status: Status) -> Option<(HookKind, Outcome)> {
         let strict = self.http_check_status;
-        let slot = self.slots.iter_mut().find(|s| match &s.running {
-            Some(Running {
-                work: Work::Exec(p),
-                ..
-            }) => *p == pid,
-            Some(Running {
-                work: Work::Runner(r),
-                ..
-            }) => r.pid == pid,
-            _ => false,
-        })?;
+        let slot = self.slots.iter_mut().find(|s| s.runs(pid))?;
         let kind = slot.kind;
         if matches!(slot.running.as_ref()?.work, Work::Exec(_)) {
             slot.close_output();
@@ -448,8 +474,8 @@ impl Hooks {
     }
 
     /// Sleeps that ended and deadlines that passed (those hooks are killed).
-    pub fn on_time(&mut self, now: Instant) -> [Option<Outcome>; 2] {
-        let mut done = [None, None];
+    pub fn on_time(&mut self, now: Instant) -> [Option<Outcome>; 3] {
+        let mut done = [None, None, None];
         for slot in &mut self.slots {
             let Some(r) = &slot.running else { continue };
             // A sleep that ends exactly at its deadline has done its job.
@@ -512,7 +538,7 @@ impl Hooks {
             (false, HookKind::PostStart) => {
                 hook_event(Level::Info, "HookCancelled", kind, handler, why)
             }
-            (false, HookKind::PreStop) => hook_event(
+            (false, HookKind::PreStop | HookKind::Reload) => hook_event(
                 Level::Info,
                 "HookCancelled",
                 kind,

@@ -1,12 +1,23 @@
 //! The process environment, read in place.
 
-use std::ffi::{c_char, CStr, OsStr, OsString};
+use std::ffi::{c_char, CStr, CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 extern "C" {
     /// The C runtime's environment: a NULL-terminated array of
     /// NUL-terminated `NAME=VALUE` strings.
-    static environ: *const *const c_char;
+    static mut environ: *const *const c_char;
+}
+
+/// Makes `envp` the environment the next `exec` passes on. Only in a
+/// forked child about to exec (nothing else reads `environ` there).
+///
+/// # Safety
+/// In the child of a `fork` only, with `envp` alive until the exec.
+pub unsafe fn set_for_exec(envp: &Envp) {
+    // SAFETY: the caller is a single-threaded child about to exec; `envp`
+    // outlives the exec (the parent's memory, copied by fork).
+    unsafe { environ = envp.as_ptr() };
 }
 
 /// The (name, value) pairs of the environment whose name starts with
@@ -49,6 +60,46 @@ pub fn vars_with_prefix(prefix: &[u8]) -> Vec<(OsString, OsString)> {
     vars
 }
 
+/// An environment for one child: hookinit's own, less some names, plus
+/// some `NAME=VALUE` entries; built once, at start-up.
+pub struct Envp {
+    _strings: Vec<CString>,
+    pointers: Vec<*const c_char>,
+}
+
+impl Envp {
+    /// hookinit's environment without the variables named in `drop`, with
+    /// `add` after it (entries with a NUL byte are left out).
+    pub fn with(drop: &[&[u8]], add: &[Vec<u8>]) -> Envp {
+        let mut strings = Vec::new();
+        // SAFETY: as in `vars_with_prefix`: a NULL-terminated array of
+        // NUL-terminated strings that nothing changes while we read it.
+        unsafe {
+            let mut entry = environ;
+            while !entry.is_null() && !(*entry).is_null() {
+                let bytes = CStr::from_ptr(*entry).to_bytes();
+                let name = bytes.split(|&b| b == b'=').next().unwrap_or(bytes);
+                if !drop.contains(&name) {
+                    strings.push(CStr::from_ptr(*entry).to_owned());
+                }
+                entry = entry.add(1);
+            }
+        }
+        strings.extend(add.iter().filter_map(|a| CString::new(a.clone()).ok()));
+        let mut pointers: Vec<_> = strings.iter().map(|s| s.as_ptr()).collect();
+        pointers.push(std::ptr::null());
+        Envp {
+            _strings: strings,
+            pointers,
+        }
+    }
+
+    /// The NULL-terminated array for `environ`/`execve`.
+    pub fn as_ptr(&self) -> *const *const c_char {
+        self.pointers.as_ptr()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +113,26 @@ mod tests {
             .any(|(n, v)| n == "PATH" && Some(v.clone()) == std::env::var_os("PATH")));
         assert!(path.iter().all(|(n, _)| n.as_bytes().starts_with(b"PATH")));
         assert!(vars_with_prefix(b"HOOKINIT_TEST_NO_SUCH_PREFIX_").is_empty());
+    }
+}
+
+#[cfg(test)]
+mod envp_tests {
+    use super::*;
+
+    #[test]
+    fn drops_the_named_variables_and_adds_its_own() {
+        let e = Envp::with(&[b"PATH"], &[b"NOTIFY_SOCKET=@x".to_vec()]);
+        let mut all = Vec::new();
+        // SAFETY: `as_ptr` is a NULL-terminated array of C strings owned by `e`.
+        unsafe {
+            let mut p = e.as_ptr();
+            while !(*p).is_null() {
+                all.push(CStr::from_ptr(*p).to_bytes().to_vec());
+                p = p.add(1);
+            }
+        }
+        assert!(all.iter().all(|v| !v.starts_with(b"PATH=")));
+        assert_eq!(all.last().unwrap(), b"NOTIFY_SOCKET=@x");
     }
 }

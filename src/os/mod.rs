@@ -16,17 +16,21 @@
 //! - [`fork`]: forking hookinit for a handler process; [`wait`]: a blocking
 //!   wait for one child (only in such a process).
 //! - [`env`]: the environment, read in place; [`path`]: `access`.
+//! - [`notify_socket`]: the `sd_notify` socket, its datagrams with the sender's pid.
 //! - [`ready_file`]: creating and removing the ready file.
 //! - [`text`]: formatting into a stack buffer.
+//! - [`cgroup`]: the memory cgroup's OOM-kill counter, limit and peak.
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
 
 pub(crate) mod alloc;
 pub mod args;
+pub(crate) mod cgroup;
 pub(crate) mod env;
 pub(crate) mod errno;
 pub(crate) mod exit;
 pub(crate) mod fd;
 pub(crate) mod fork;
+pub(crate) mod notify_socket;
 pub(crate) mod path;
 pub(crate) mod proc;
 pub(crate) mod process;

@@ -11,6 +11,7 @@
 //! makes raw syscalls only, and reports a failed exec through a close-on-exec
 //! pipe, as std does.
 
+use crate::os::env::{set_for_exec, Envp};
 use crate::os::errno::{Errno, Lossy};
 use crate::os::signals::Inherited;
 use std::ffi::{c_char, CString, OsStr};
@@ -157,7 +158,24 @@ pub fn spawn(
     stdio: Stdio,
     foreground: bool,
 ) -> Result<i32, SpawnError> {
-    spawn_with(argv, inherited, stdio, Group::Own { foreground })
+    spawn_with(argv, inherited, stdio, Group::Own { foreground }, None)
+}
+
+/// As [`spawn`], with the environment `envp` rather than hookinit's own
+/// (the app, given `NOTIFY_SOCKET`).
+pub fn spawn_with_env(
+    argv: &Argv,
+    inherited: &Inherited,
+    foreground: bool,
+    setsid: bool,
+    envp: &Envp,
+) -> Result<i32, SpawnError> {
+    let group = if setsid {
+        Group::Session
+    } else {
+        Group::Own { foreground }
+    };
+    spawn_with(argv, inherited, Stdio::default(), group, Some(envp))
 }
 
 /// [`spawn`], and with `setsid` the child starts a session of its own
@@ -174,7 +192,7 @@ pub fn spawn_in(
     } else {
         Group::Own { foreground }
     };
-    spawn_with(argv, inherited, stdio, group)
+    spawn_with(argv, inherited, stdio, group, None)
 }
 
 /// As [`spawn`], but the child stays in the caller's process group: an exec
@@ -185,7 +203,7 @@ pub fn spawn_in_callers_group(
     inherited: &Inherited,
     stdio: Stdio,
 ) -> Result<i32, SpawnError> {
-    spawn_with(argv, inherited, stdio, Group::Callers)
+    spawn_with(argv, inherited, stdio, Group::Callers, None)
 }
 
 /// Which process group the child runs in.
@@ -204,6 +222,7 @@ fn spawn_with(
     inherited: &Inherited,
     stdio: Stdio,
     group: Group,
+    envp: Option<&Envp>,
 ) -> Result<i32, SpawnError> {
     let (report_read, report_write) = pipe(libc::O_CLOEXEC).map_err(SpawnError::fork)?;
     // SAFETY: hookinit is single-threaded; the child only makes raw syscalls
@@ -214,7 +233,16 @@ fn spawn_with(
     }
     if pid == 0 {
         // SAFETY: in the child, see above.
-        unsafe { exec_child(argv, inherited, stdio, group, report_write.as_raw_fd()) }
+        unsafe {
+            exec_child(
+                argv,
+                inherited,
+                stdio,
+                group,
+                envp,
+                report_write.as_raw_fd(),
+            )
+        }
     }
     drop(report_write);
     // The pipe closes on exec (EOF) or carries the errno of a failed exec.
@@ -242,6 +270,7 @@ unsafe fn exec_child(
     inherited: &Inherited,
     stdio: Stdio,
     group: Group,
+    envp: Option<&Envp>,
     report: RawFd,
 ) -> ! {
     // SAFETY: after fork, in the child, only async-signal-safe calls on our
@@ -289,6 +318,9 @@ unsafe fn exec_child(
         }
         if inherited.apply_in_child().is_err() {
             fail(Errno::last());
+        }
+        if let Some(envp) = envp {
+            set_for_exec(envp);
         }
         libc::execvp(argv.pointers[0], argv.pointers.as_ptr());
         fail(Errno::last())

@@ -18,7 +18,13 @@ impl Supervisor {
     /// Carries out `action`; returns the event it leads to, if any.
     pub(super) fn act(&mut self, action: Action) -> Option<Event> {
         match action {
-            Action::StopProber => self.prober.stop(),
+            Action::StopProber => {
+                self.prober.stop();
+                // The stop began, or the app exited: the watchdog is over.
+                if let Some(n) = self.notify.as_mut() {
+                    n.disarm();
+                }
+            }
             Action::OpenWindow(window) => self.window = window,
             Action::RemoveReadyFile => self.remove_ready_file(),
             Action::StartProbes => self.start_probes(),
@@ -30,8 +36,10 @@ impl Supervisor {
                     Cancel::AppExited => "the app exited",
                 };
                 self.hooks.end_early(kind, format_args!("{why}"), false);
-                if kind == HookKind::PostStart {
-                    self.post_start = self.post_start.cancelled();
+                match kind {
+                    HookKind::PostStart => self.post_start = self.post_start.cancelled(),
+                    HookKind::Reload => self.reload_queued = false,
+                    HookKind::PreStop => {}
                 }
             }
             Action::CutPreStopShort(sig) => {
@@ -54,6 +62,7 @@ impl Supervisor {
                 }
             }
             Action::SendStopSignal { signal, announce } => {
+                self.app_sigkilled |= signal == libc::SIGKILL;
                 let sent = self.app.signal(signal);
                 if let Some(reason) = announce {
                     self.announce_stop(reason);
@@ -112,17 +121,79 @@ impl Supervisor {
                 events::log(Level::Warn, "NotReaped", msg);
             }
             Action::Finish => self.finish(),
+            Action::StartReload => return self.start_reload(),
+            Action::StartQueuedReload => {
+                if std::mem::take(&mut self.reload_queued) {
+                    return self.start_reload();
+                }
+            }
+            Action::SendReloadSignal(sig) => {
+                let name = signals::name(sig);
+                match self.app.signal(sig) {
+                    Ok(target) => events::log(
+                        Level::Info,
+                        "ReloadSignalSent",
+                        format_args!("the reload hook succeeded: sent {name} to the app ({target})"),
+                    ),
+                    Err(e) => events::log(
+                        Level::Warn,
+                        "ForwardFailed",
+                        format_args!(
+                            "cannot forward {name} to the app ({}): {e}",
+                            self.app.target()
+                        ),
+                    ),
+                }
+            }
+            Action::LogReloadNotForwarded(sig) => events::log(
+                Level::Warn,
+                "ReloadNotForwarded",
+                format_args!(
+                    "the reload hook failed: {} is not forwarded to the app",
+                    signals::name(sig)
+                ),
+            ),
+            Action::LogReloadSkipped(sig) => events::log(
+                Level::Info,
+                "ReloadSkipped",
+                format_args!(
+                    "{} while the container stops: the reload hook is not run and the signal not forwarded",
+                    signals::name(sig)
+                ),
+            ),
         }
         None
     }
 
+    /// Runs the reload hook; while it runs, queues one more run after it
+    /// (any number of signals until then make that one run).
+    fn start_reload(&mut self) -> Option<Event> {
+        if self.hooks.running(HookKind::Reload) {
+            if !self.reload_queued {
+                self.reload_queued = true;
+                let msg = format_args!(
+                    "{} while the reload hook runs: it runs once more when this run ends",
+                    signals::name(self.cfg.reload_signal)
+                );
+                events::log(Level::Info, "ReloadQueued", msg);
+            }
+            return None;
+        }
+        self.hooks
+            .start(HookKind::Reload, std::time::Instant::now(), None)
+            .map(Event::ReloadEnded)
+    }
+
     /// The `Killing` event: why the container stops, and its grace period.
-    fn announce_stop(&self, reason: StopReason) {
+    fn announce_stop(&mut self, reason: StopReason) {
         let container = self.cfg.container_name.as_deref().unwrap_or("app");
         let reason = Reason { reason, container };
         let grace = events::secs(self.window.grace);
         let msg = format_args!("stopping the container: {reason}; grace period {grace}");
         events::log(Level::Info, "Killing", msg);
+        if let Some(relay) = self.relay.as_mut() {
+            relay.stopping();
+        }
     }
 
     /// Logs what became of the stop signal, and follows it with SIGCONT if
@@ -153,6 +224,8 @@ impl Supervisor {
     /// refuses it ends the run at once, with the code that says so.
     fn kill_everything(&mut self, reason: fmt::Arguments<'_>) {
         self.hooks.kill_all();
+        // The app may get it directly or with everything else.
+        self.app_sigkilled |= self.app.alive();
         let app = self.app.alive().then(|| self.app.kill());
         let signalled = self.leftovers.signal_all(libc::SIGKILL, self.app.pid);
         if let Some(Err(e)) = app {
@@ -242,7 +315,8 @@ impl Supervisor {
         let want = matches!(self.phase, Phase::Running)
             && self.app.alive()
             && self.post_start.lets_ready()
-            && self.prober.ready();
+            && self.prober.ready()
+            && self.notify.as_ref().is_none_or(|n| n.ready());
         if want == self.ready_present {
             return;
         }
@@ -251,7 +325,10 @@ impl Supervisor {
         } else {
             self.remove_ready_file();
         }
-        if self.prober.has(ProbeKind::Readiness) {
+        if let Some(relay) = self.relay.as_mut() {
+            relay.readiness(want);
+        }
+        if self.prober.has(ProbeKind::Readiness) || self.notify.is_some() {
             let msg = if want {
                 "the container is ready"
             } else {

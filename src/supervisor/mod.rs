@@ -15,6 +15,7 @@
 //! - an error of `poll` or of the signalfd backs off instead of spinning.
 
 mod act;
+mod oom;
 mod phase;
 mod post_start;
 mod wait;
@@ -22,14 +23,17 @@ mod wait;
 use crate::app::App;
 use crate::config::Config;
 use crate::events::{self, Level};
-use crate::hooks::{HookKind, Hooks, Outcome};
+use crate::hooks::{HookKind, Hooks, Outcome, Plans};
 use crate::leftovers::{Leftovers, Scope};
+use crate::notify::relay::Relay;
+use crate::notify::Notify;
 use crate::os::alloc;
 use crate::os::errno::Errno;
 use crate::os::reap::{self, Reap, Status};
 use crate::os::signals::{self, Inherited, SignalFd};
 use crate::probes::{Change, Prober};
 use crate::spec::probe::ProbeKind;
+pub use oom::OomWatch;
 use phase::{Event, Facts, Phase, Policy, Window};
 use post_start::PostStart;
 use std::ffi::CString;
@@ -52,6 +56,10 @@ pub struct Supervisor {
     prober: Prober,
     /// Whether any probe is configured (a cheap check on the hot path).
     probing: bool,
+    /// The app's `sd_notify` messages (`HOOKINIT_NOTIFY_SOCKET`).
+    notify: Option<Notify>,
+    /// hookinit's own `NOTIFY_SOCKET`, told of readiness and the stop.
+    relay: Option<Relay>,
     app: App,
     own_pid: u32,
     phase: Phase,
@@ -83,6 +91,14 @@ pub struct Supervisor {
     /// A peer's flags change what a signal does (dumb-init's `--rewrite`,
     /// its job control): one test per signal when they do not.
     peer_signals: bool,
+    /// The stop signals and the reload signal: one test on the hot path.
+    special: signals::SignalSet,
+    /// A reload signal came while the reload hook ran: it runs once more.
+    reload_queued: bool,
+    /// `HOOKINIT_REPORT_OOM`: the cgroup's OOM-kill counter.
+    oom: Option<OomWatch>,
+    /// hookinit sent the app SIGKILL: its death by SIGKILL is no OOM kill.
+    app_sigkilled: bool,
 }
 
 impl Supervisor {
@@ -92,15 +108,24 @@ impl Supervisor {
         scope: Scope,
         signals: SignalFd,
         app_pid: i32,
+        notify: Option<Notify>,
+        relay: Option<Relay>,
     ) -> Self {
-        let hooks = Hooks::new(
-            cfg.post_start.clone(),
-            cfg.post_start_timeout,
-            cfg.pre_stop.clone(),
-            cfg.pre_stop_timeout,
-            inherited,
-            cfg.http_hook_check_status,
-        );
+        let plans = Plans {
+            post_start: cfg.post_start.clone(),
+            post_start_timeout: cfg.post_start_timeout,
+            pre_stop: cfg.pre_stop.clone(),
+            pre_stop_timeout: cfg.pre_stop_timeout,
+            reload: cfg.reload.clone(),
+            reload_timeout: cfg.reload_timeout,
+        };
+        let hooks = Hooks::new(plans, inherited, cfg.http_hook_check_status);
+        // Signals that are not simply forwarded: the stop signals and,
+        // with a reload hook, the reload signal.
+        let mut special = cfg.stop_on;
+        if cfg.reload.is_some() {
+            special.insert(cfg.reload_signal);
+        }
         let prober = Prober::new(
             [
                 cfg.startup_probe.as_ref(),
@@ -122,6 +147,8 @@ impl Supervisor {
         Supervisor {
             app: App::new(app_pid, cfg.signal_group),
             probing: prober.any(),
+            notify,
+            relay,
             prober,
             post_start: PostStart::NotConfigured,
             probes_held: ProbesHeld::None,
@@ -135,7 +162,12 @@ impl Supervisor {
                 stop_signal: cfg.stop_signal,
                 grace: crate::config::Grace::new(cfg.grace).window,
                 cleanup_timeout: cfg.cleanup_timeout,
+                reload_signal: cfg.reload_signal,
             },
+            special,
+            reload_queued: false,
+            oom: None,
+            app_sigkilled: false,
             cfg,
             signals,
             leftovers: Leftovers::new(scope),
@@ -155,6 +187,12 @@ impl Supervisor {
         }
     }
 
+    /// `HOOKINIT_REPORT_OOM`: the OOM-kill counter as read before the app
+    /// started ([`OomWatch::start`]).
+    pub fn watch_oom(&mut self, oom: Option<OomWatch>) {
+        self.oom = oom;
+    }
+
     /// Runs until the app and everything it left behind are gone; returns
     /// hookinit's exit code.
     pub fn run(&mut self) -> i32 {
@@ -172,15 +210,17 @@ impl Supervisor {
         self.post_start = PostStart::at_start(
             self.hooks.configured(HookKind::PostStart),
             self.cfg.post_start_after_startup,
-            self.prober.started(),
+            self.started(),
         );
         // The kubelet's probes start once the container's status is Running,
         // which waits for PostStart: every probe waits for it, except a
         // startup probe that PostStart itself waits for
-        // (`HOOKINIT_POST_START_AFTER_STARTUP`).
+        // (`HOOKINIT_POST_START_AFTER_STARTUP`; with no startup probe it
+        // waits for the app's READY=1 alone, and so do all probes).
         self.probes_held = match self.post_start {
             PostStart::Running => ProbesHeld::All,
-            PostStart::Deferred => ProbesHeld::AfterStartup,
+            PostStart::Deferred if self.prober.has(ProbeKind::Startup) => ProbesHeld::AfterStartup,
+            PostStart::Deferred => ProbesHeld::All,
             _ => ProbesHeld::None,
         };
         if self.probes_held != ProbesHeld::All {
@@ -197,6 +237,12 @@ impl Supervisor {
             }
             self.wait_and_dispatch();
         }
+    }
+
+    /// Whether the container has started: the startup probe succeeded (or
+    /// there is none) and, with a notify socket, the app sent READY=1.
+    fn started(&self) -> bool {
+        self.prober.started() && self.notify.as_ref().is_none_or(Notify::started)
     }
 
     fn start_post_start(&mut self) {
@@ -287,7 +333,7 @@ impl Supervisor {
             self.reap_children();
         } else if self.peer_signals {
             self.on_peer_signal(sig);
-        } else if self.cfg.stop_on.contains(sig) {
+        } else if self.special.contains(sig) {
             self.on_stop_signal(sig);
         } else {
             self.forward(sig);
@@ -304,7 +350,7 @@ impl Supervisor {
         };
         if sig == 0 {
             // Rewritten to 0: dropped.
-        } else if self.cfg.stop_on.contains(sig) {
+        } else if self.special.contains(sig) {
             self.on_stop_signal(sig);
         } else {
             self.forward(sig);
@@ -361,9 +407,14 @@ impl Supervisor {
     }
 
     /// What a stop signal does depends on how far the stop already is. Kept
-    /// out of line: the loop around [`Self::forward`] stays as small.
+    /// out of line: the loop around [`Self::forward`] stays as small. The
+    /// reload signal comes here too.
     #[inline(never)]
     fn on_stop_signal(&mut self, sig: i32) {
+        if !self.cfg.stop_on.contains(sig) {
+            self.dispatch(Event::ReloadSignal);
+            return;
+        }
         let window = Self::window(self.cfg.grace);
         self.dispatch(Event::StopSignal {
             signal: sig,
@@ -412,6 +463,9 @@ impl Supervisor {
         if pid == self.app.pid {
             let status = Status::from_raw(raw);
             self.app.reaped(status);
+            if status == Status::Signaled(libc::SIGKILL) && !self.app_sigkilled {
+                self.check_oom(oom::Who::App, pid);
+            }
             events::log(
                 Level::Debug,
                 "Exited",
@@ -421,12 +475,22 @@ impl Supervisor {
             return;
         }
         let hook = match self.hooks.any_running() {
-            true => self.hooks.on_reaped(pid, Status::from_raw(raw)),
+            true => {
+                if self.oom.is_some() {
+                    if let Some(kind) = self.hooks.owner(pid) {
+                        self.check_child_oom(oom::Who::Hook(kind), pid, raw);
+                    }
+                }
+                self.hooks.on_reaped(pid, Status::from_raw(raw))
+            }
             false => None,
         };
         if let Some((kind, outcome)) = hook {
             self.hook_finished(kind, outcome);
         } else if self.probing && self.prober.owns(pid) {
+            if self.oom.is_some() {
+                self.check_child_oom(oom::Who::Probe, pid, raw);
+            }
             if let Some(change) = self.prober.on_reaped(pid, Status::from_raw(raw)) {
                 self.on_probe(change);
             }
@@ -436,13 +500,22 @@ impl Supervisor {
         }
     }
 
+    /// A hook's or a probe's process ended (one hookinit killed is
+    /// forgotten before, so it is not this): by SIGKILL, was it OOM?
+    #[inline(never)]
+    fn check_child_oom(&mut self, who: oom::Who, pid: i32, raw: i32) {
+        if Status::from_raw(raw) == Status::Signaled(libc::SIGKILL) {
+            self.check_oom(who, pid);
+        }
+    }
+
     fn on_time(&mut self, now: Instant) {
         if self.reap_retry.due(now) {
             self.reap_children();
         }
         // Its retry time came: the signalfd is polled again from the next wait.
         self.signals_retry.due(now);
-        for (kind, outcome) in [HookKind::PostStart, HookKind::PreStop]
+        for (kind, outcome) in [HookKind::PostStart, HookKind::PreStop, HookKind::Reload]
             .into_iter()
             .zip(self.hooks.on_time(now))
         {
@@ -455,6 +528,12 @@ impl Supervisor {
                 self.on_probe(change);
             }
         }
+        if let Some(interval) = self.notify.as_mut().and_then(|n| n.on_time(now)) {
+            self.watchdog_failed(format_args!(
+                "no WATCHDOG=1 from the app within {}",
+                events::secs(interval)
+            ));
+        }
         self.dispatch_at(Event::Tick, now);
     }
 
@@ -466,17 +545,17 @@ impl Supervisor {
                 self.dispatch(Event::PostStartEnded { outcome, window });
             }
             HookKind::PreStop => self.dispatch(Event::PreStopEnded(outcome)),
+            HookKind::Reload => self.dispatch(Event::ReloadEnded(outcome)),
         }
     }
 
     fn on_probe(&mut self, change: Change) {
         match change {
             Change::Started => {
-                let deferred = self.post_start;
-                self.post_start = deferred.on_started();
-                if deferred == PostStart::Deferred {
-                    // Liveness and readiness wait for PostStart's success.
-                    self.start_post_start();
+                if self.post_start == PostStart::Deferred {
+                    // Liveness and readiness wait for PostStart's success,
+                    // which waits for READY=1 too when notify is on.
+                    self.start_deferred_post_start();
                 } else {
                     self.prober.on_started();
                 }
@@ -492,6 +571,55 @@ impl Supervisor {
                 self.dispatch(Event::ProbeRestart { kind, window });
             }
         }
+    }
+
+    /// Starts a PostStart that waits for the container's start, once both
+    /// the startup probe and READY=1 (each if configured) say so.
+    fn start_deferred_post_start(&mut self) {
+        if self.post_start == PostStart::Deferred && self.started() {
+            self.post_start = self.post_start.on_started();
+            self.start_post_start();
+        }
+    }
+
+    /// The notify socket is readable: its datagrams, a bounded batch.
+    #[inline(never)]
+    pub(super) fn read_notify(&mut self) {
+        let Some(notify) = self.notify.as_mut() else {
+            return;
+        };
+        let changes = notify.read();
+        if changes.triggered {
+            self.watchdog_failed(format_args!("the app sent WATCHDOG=trigger"));
+        }
+        if changes.started {
+            self.start_deferred_post_start();
+        }
+        if changes.started || changes.readiness {
+            self.update_ready();
+        }
+    }
+
+    /// The app's watchdog failed: as a failed liveness probe, the same
+    /// events, PreStop, stop and exit code 5.
+    #[inline(never)]
+    fn watchdog_failed(&mut self, why: fmt::Arguments<'_>) {
+        if let Some(n) = self.notify.as_mut() {
+            n.disarm();
+        }
+        if !matches!(self.phase, Phase::Running) || !self.app.alive() {
+            return;
+        }
+        let event = events::Event {
+            name: "Unhealthy",
+            hook: None,
+            handler: Some("watchdog"),
+            message: format_args!("Liveness probe failed: {why} (sd_notify watchdog)"),
+        };
+        events::emit(Level::Warn, event);
+        let window = Self::window(self.cfg.grace);
+        let kind = ProbeKind::Liveness;
+        self.dispatch(Event::ProbeRestart { kind, window });
     }
 
     /// PostStart succeeded: the probes it held begin.

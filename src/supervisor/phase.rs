@@ -18,6 +18,12 @@
 //! | PreStop, AwaitingExit, Stopping, Draining | the deadline  | Killed: SIGKILL to everything |
 //! | Draining, Killed | stop signal                            | unchanged: ignored            |
 //! | Draining, Killed | no child left (Killed: or after 1 s)   | exit                          |
+//! | Running  | reload signal                                  | Running: the reload hook runs (or runs once more after the running one) |
+//! | Running  | reload hook succeeded / failed                 | Running: the reload signal forwarded / not; a queued reload runs |
+//! | any other | reload signal                                 | unchanged: neither run nor forwarded |
+//!
+//! Every stop and the app's exit cancel a running reload hook (and a queued
+//! one), as they cancel PostStart.
 //!
 //! The grace window starts when the stop signal arrives; its deadline is the
 //! moment SIGKILL lands, whatever runs then. PreStop gets the window minus a
@@ -104,6 +110,8 @@ pub struct Policy {
     pub stop_signal: Option<i32>,
     pub grace: Duration,
     pub cleanup_timeout: Duration,
+    /// `HOOKINIT_RELOAD_SIGNAL` (only with a reload hook).
+    pub reload_signal: i32,
 }
 
 /// What is true when an event is handled.
@@ -142,6 +150,10 @@ pub enum Event {
     Tick,
     /// `wait4` says there is no child left.
     NoChildLeft,
+    /// The reload signal (`HOOKINIT_RELOAD_SIGNAL`), with a reload hook.
+    ReloadSignal,
+    /// The reload hook ended (or could not start).
+    ReloadEnded(Outcome),
 }
 
 /// Why a stop began (the `Killing` event says it).
@@ -215,6 +227,16 @@ pub enum Action {
     LogNotReaped,
     /// Exit with the code the app's status and the stop's cause make.
     Finish,
+    /// Run the reload hook, or, while it runs, once more after it.
+    StartReload,
+    /// A reload queued while the last one ran: run it now.
+    StartQueuedReload,
+    /// The reload hook succeeded: the reload signal goes to the app.
+    SendReloadSignal(i32),
+    /// The reload hook failed: the signal is not forwarded.
+    LogReloadNotForwarded(i32),
+    /// A reload signal during the stop: neither run nor forwarded.
+    LogReloadSkipped(i32),
 }
 
 /// The next phase. What to do to get there goes to `out`, in order, as it
@@ -315,6 +337,24 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 self.emit(Action::Finish);
                 phase
             }
+            (Phase::Running, Event::ReloadSignal) if self.facts.app_alive => {
+                self.emit(Action::StartReload);
+                phase
+            }
+            (_, Event::ReloadSignal) => {
+                self.emit(Action::LogReloadSkipped(self.policy.reload_signal));
+                phase
+            }
+            (Phase::Running, Event::ReloadEnded(outcome)) if self.facts.app_alive => {
+                let signal = self.policy.reload_signal;
+                match outcome {
+                    Outcome::Succeeded => self.emit(Action::SendReloadSignal(signal)),
+                    Outcome::Failed => self.emit(Action::LogReloadNotForwarded(signal)),
+                    Outcome::Cancelled => {}
+                }
+                self.emit(Action::StartQueuedReload);
+                phase
+            }
             _ => phase,
         }
     }
@@ -327,6 +367,10 @@ impl<F: FnMut(Action)> Transition<'_, F> {
         self.emit(Action::RemoveReadyFile);
         self.emit(Action::CancelHook(
             HookKind::PostStart,
+            Cancel::ContainerStopping,
+        ));
+        self.emit(Action::CancelHook(
+            HookKind::Reload,
             Cancel::ContainerStopping,
         ));
         let deadline = now + window.grace;
@@ -398,6 +442,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
         let now = self.facts.now;
         self.emit(Action::StopProber);
         self.emit(Action::CancelHook(HookKind::PostStart, Cancel::AppExited));
+        self.emit(Action::CancelHook(HookKind::Reload, Cancel::AppExited));
         match phase {
             Phase::Running
                 if self.policy.pre_stop_on_exit

@@ -41,6 +41,7 @@ impl World {
                 stop_signal: None,
                 grace: WINDOW.grace,
                 cleanup_timeout: secs(2),
+                reload_signal: libc::SIGHUP,
             },
             app_alive: true,
             window: WINDOW,
@@ -82,12 +83,13 @@ fn stop_signal(signal: i32) -> Event {
 }
 
 /// What every stop does first.
-fn opening(window: Window) -> [Action; 4] {
+fn opening(window: Window) -> [Action; 5] {
     [
         StopProber,
         OpenWindow(window),
         RemoveReadyFile,
         CancelHook(HookKind::PostStart, Cancel::ContainerStopping),
+        CancelHook(HookKind::Reload, Cancel::ContainerStopping),
     ]
 }
 
@@ -208,6 +210,7 @@ fn running_app_exited_drains_or_runs_pre_stop_on_exit() {
     let exit = [
         StopProber,
         CancelHook(HookKind::PostStart, Cancel::AppExited),
+        CancelHook(HookKind::Reload, Cancel::AppExited),
     ];
     w.check(
         Phase::Running,
@@ -311,6 +314,7 @@ fn running_stop_with_a_grace_period_of_0_skips_pre_stop_and_signals_the_app() {
         &[
             StopProber,
             CancelHook(HookKind::PostStart, Cancel::AppExited),
+            CancelHook(HookKind::Reload, Cancel::AppExited),
             LogPreStopSkipped,
             RemoveReadyFile,
             TermLeftovers,
@@ -410,6 +414,7 @@ fn pre_stop_app_exited_lets_the_hook_end_then_drains() {
     let exit = [
         StopProber,
         CancelHook(HookKind::PostStart, Cancel::AppExited),
+        CancelHook(HookKind::Reload, Cancel::AppExited),
     ];
     let for_exit = Phase::PreStop {
         deadline: t + secs(10),
@@ -516,6 +521,7 @@ fn awaiting_exit_or_stopping_app_exited_drains_within_the_deadline() {
     let exit = [
         StopProber,
         CancelHook(HookKind::PostStart, Cancel::AppExited),
+        CancelHook(HookKind::Reload, Cancel::AppExited),
     ];
     let drain = join(&exit, &[RemoveReadyFile, TermLeftovers]);
     for deadline in [t + secs(1), t + secs(5)] {
@@ -629,4 +635,63 @@ fn post_start_success_starts_the_probes_while_running_and_updates_readiness_in_a
     for phase in [Phase::Running, stopping] {
         w.check(phase, cancelled, phase, &[]);
     }
+}
+
+#[test]
+fn reload_runs_only_while_running_and_forwards_its_signal_only_on_success() {
+    let w = World::new();
+    let run = Phase::Running;
+    let stopping = Phase::Stopping { deadline: w.now };
+    w.check(run, Event::ReloadSignal, run, &[StartReload]);
+    let ended = |o| Event::ReloadEnded(o);
+    let hup = libc::SIGHUP;
+    w.check(
+        run,
+        ended(Outcome::Succeeded),
+        run,
+        &[SendReloadSignal(hup), StartQueuedReload],
+    );
+    w.check(
+        run,
+        ended(Outcome::Failed),
+        run,
+        &[LogReloadNotForwarded(hup), StartQueuedReload],
+    );
+    // During a stop, or once the app is gone: neither run nor forwarded.
+    for (world, phase) in [
+        (World::new(), stopping),
+        (World::new(), Phase::Draining { deadline: w.now }),
+        (World::new().app_gone(), run),
+    ] {
+        world.check(phase, Event::ReloadSignal, phase, &[LogReloadSkipped(hup)]);
+        world.check(phase, ended(Outcome::Succeeded), phase, &[]);
+    }
+}
+
+#[test]
+fn a_stop_or_the_apps_exit_cancels_a_running_reload() {
+    let w = World::new().without_pre_stop();
+    let mut out = Vec::new();
+    let facts = Facts {
+        now: w.now,
+        app_alive: true,
+        window: WINDOW,
+    };
+    step(
+        Phase::Running,
+        stop_signal(TERM),
+        &w.policy,
+        &facts,
+        &mut |a| out.push(a),
+    );
+    assert!(out.contains(&CancelHook(HookKind::Reload, Cancel::ContainerStopping)));
+    out.clear();
+    step(
+        Phase::Running,
+        Event::AppExited,
+        &w.policy,
+        &facts,
+        &mut |a| out.push(a),
+    );
+    assert!(out.contains(&CancelHook(HookKind::Reload, Cancel::AppExited)));
 }

@@ -3,13 +3,17 @@
 use super::Supervisor;
 use crate::events::{self, Level};
 use crate::hooks::HookKind;
+use crate::notify::Notify;
 use crate::os::errno::Errno;
 use crate::os::sys;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-/// Poll slots: signalfd, the app's pidfd, stdout and stderr of two exec hooks.
-const MAX_POLL_FDS: usize = 6;
+/// Poll slots: signalfd, the app's pidfd, the notify socket, stdout and
+/// stderr of three exec hooks (PostStart, PreStop, reload).
+const MAX_POLL_FDS: usize = 9;
+/// The notify socket's slot.
+const NOTIFY_SLOT: usize = 2;
 
 /// A failing system call retried later, at growing intervals (10 ms to 1 s),
 /// and logged once per run of failures rather than at every try.
@@ -65,6 +69,7 @@ impl Supervisor {
             && self.poll_retry.retry_at.is_none()
             && !self.hooks.any_running()
             && !(self.probing && self.prober.wake_at().is_some())
+            && self.notify.is_none()
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -77,6 +82,7 @@ impl Supervisor {
             self.hooks.wake_at(),
             self.phase.wake_at(),
             self.prober.wake_at(),
+            self.notify.as_ref().and_then(Notify::wake_at),
         ]
         .into_iter()
         .chain(retries)
@@ -151,7 +157,12 @@ impl Supervisor {
         if !self.reap_retry.waiting() {
             fds[1].fd = self.app.exit_fd();
         }
-        let mut count = 2;
+        // The app's messages, while it runs (after that, nothing they say
+        // matters).
+        if let Some(n) = self.notify.as_ref().filter(|_| self.app.alive()) {
+            fds[NOTIFY_SLOT].fd = n.fd();
+        }
+        let mut count = NOTIFY_SLOT + 1;
         self.hooks.poll_interests(|fd, events, kind| {
             if count < MAX_POLL_FDS {
                 (fds[count].fd, fds[count].events, owners[count]) = (fd, events, Some(kind));
@@ -169,7 +180,10 @@ impl Supervisor {
                     if fds[1].revents != 0 {
                         self.reap_children();
                     }
-                    for i in 2..count {
+                    if fds[NOTIFY_SLOT].revents != 0 {
+                        self.read_notify();
+                    }
+                    for i in NOTIFY_SLOT + 1..count {
                         if fds[i].revents != 0 {
                             if let Some(kind) = owners[i] {
                                 self.hooks.on_ready(kind, fds[i].fd);

@@ -1,0 +1,508 @@
+//! systemd's notify protocol (`sd_notify`), heard from the app: hookinit
+//! listens on a datagram socket named by `NOTIFY_SOCKET` in the app's
+//! environment and turns `READY=1`, `RELOADING=1`, `STOPPING=1` and
+//! `STATUS=` into readiness and events (README, "Readiness from the app").
+//!
+//! The loop polls the socket and calls [`Notify::read`]: at most [`BATCH`]
+//! datagrams per wake-up, so that a flood waits behind signals and reaping
+//! (the signalfd is read first at every wake-up), each into a fixed buffer.
+//! Only datagrams from the app or its descendants count (the sender's pid
+//! comes with each one, `SO_PASSCRED`; its ancestry is read in /proc).
+
+use crate::events::{self, Level};
+use crate::os::errno::{Errno, Lossy};
+use crate::os::notify_socket::{Address, Datagram, NotifySocket};
+use crate::os::proc::Stat;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+pub mod relay;
+
+/// Datagrams read per wake-up.
+pub const BATCH: usize = 16;
+/// The longest datagram heard: systemd's own limit (`NOTIFY_BUFFER_MAX`,
+/// PIPE_BUF). A longer one is ignored whole.
+pub const DATAGRAM_MAX: usize = 4096;
+/// How many ancestors are followed looking for the app.
+const MAX_DEPTH: usize = 64;
+
+/// What the app last said of itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Nothing yet: not ready.
+    Starting,
+    /// `READY=1`.
+    Ready,
+    /// `RELOADING=1`: not ready until the next `READY=1`.
+    Reloading,
+    /// `STOPPING=1`: not ready again.
+    Stopping,
+}
+
+/// What one wake-up's datagrams changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// The first `READY=1`: the app has started.
+    pub started: bool,
+    /// Whether the app says it is ready changed.
+    pub readiness: bool,
+    /// `WATCHDOG=trigger`: the app asks to be restarted.
+    pub triggered: bool,
+}
+
+/// The watchdog (`HOOKINIT_NOTIFY_WATCHDOG`): `WATCHDOG=1` at least every
+/// `interval`, from the app's start on (as systemd arms it at ExecStart).
+#[derive(Clone, Copy, Debug)]
+struct Watchdog {
+    interval: std::time::Duration,
+    /// When it fails; `None` once disarmed (it failed, `WATCHDOG_USEC=0`).
+    at: Option<Instant>,
+    /// It failed (or the stop began): nothing re-arms it.
+    over: bool,
+}
+
+/// Keys (and faults) logged once, then ignored silently.
+#[derive(Clone, Copy)]
+#[repr(u16)]
+enum Once {
+    MainPid = 1,
+    Errno = 1 << 1,
+    BusError = 1 << 2,
+    FdStore = 1 << 3,
+    Unknown = 1 << 4,
+    Outsider = 1 << 5,
+    Oversized = 1 << 6,
+    ReadFailed = 1 << 7,
+    Descriptors = 1 << 8,
+    ExtendTimeout = 1 << 9,
+    Watchdog = 1 << 10,
+    Gone = 1 << 11,
+}
+
+/// Whose a datagram is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sender {
+    /// The app or one of its descendants.
+    App,
+    Outsider,
+    /// The sender, or an ancestor between it and the app, exited: its
+    /// parent chain cannot be read (systemd has the same limit; a sender
+    /// waits with `BARRIER=1` to avoid it).
+    Gone,
+}
+
+pub struct Notify {
+    socket: NotifySocket,
+    /// The app's pid, once it runs (0 before).
+    app_pid: i32,
+    own_pid: i32,
+    heard: Heard,
+    buf: [u8; DATAGRAM_MAX],
+}
+
+/// What the app said (apart from the buffer, which it is read from).
+struct Heard {
+    state: State,
+    started: bool,
+    /// [`Once`] bits already logged.
+    logged: u16,
+    watchdog: Option<Watchdog>,
+}
+
+impl Notify {
+    /// Binds the socket (before the app starts: it needs the name).
+    pub fn open(address: &Address, watchdog: Option<Duration>) -> Result<Notify, Errno> {
+        Ok(Notify {
+            socket: NotifySocket::bind(address)?,
+            app_pid: 0,
+            own_pid: std::process::id() as i32,
+            heard: Heard {
+                state: State::Starting,
+                started: false,
+                logged: 0,
+                watchdog: watchdog.map(|interval| Watchdog {
+                    interval,
+                    at: None,
+                    over: false,
+                }),
+            },
+            buf: [0; DATAGRAM_MAX],
+        })
+    }
+
+    /// `NOTIFY_SOCKET=…` (and `WATCHDOG_USEC=…`), for the app's environment.
+    pub fn env_entries(&self) -> Vec<Vec<u8>> {
+        let mut entry = b"NOTIFY_SOCKET=".to_vec();
+        entry.extend_from_slice(self.socket.name());
+        let mut entries = vec![entry];
+        if let Some(w) = self.heard.watchdog {
+            entries.push(format!("WATCHDOG_USEC={}", w.interval.as_micros()).into_bytes());
+        }
+        entries
+    }
+
+    /// When the watchdog fails unless `WATCHDOG=1` comes first.
+    pub fn wake_at(&self) -> Option<Instant> {
+        self.heard.watchdog.and_then(|w| w.at)
+    }
+
+    /// The watchdog's interval if it failed by `now` (it is disarmed then).
+    pub fn on_time(&mut self, now: Instant) -> Option<Duration> {
+        let w = self.heard.watchdog.as_mut()?;
+        let at = w.at?;
+        if now < at {
+            return None;
+        }
+        (w.at, w.over) = (None, true);
+        Some(w.interval)
+    }
+
+    /// No more watchdog: the stop began.
+    pub fn disarm(&mut self) {
+        if let Some(w) = self.heard.watchdog.as_mut() {
+            (w.at, w.over) = (None, true);
+        }
+    }
+
+    /// The app runs as `pid`: datagrams from its tree count from now on.
+    pub fn set_app(&mut self, pid: i32) {
+        self.app_pid = pid;
+        if let Some(w) = self.heard.watchdog.as_mut() {
+            w.at = Some(Instant::now() + w.interval);
+        }
+        let name = Lossy(self.socket.name());
+        let msg =
+            format_args!("listening on {name} for the app's sd_notify messages (NOTIFY_SOCKET)");
+        events::log(Level::Info, "NotifySocket", msg);
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    /// The app said `READY=1`, and nothing since took it back.
+    pub fn ready(&self) -> bool {
+        self.heard.state == State::Ready
+    }
+
+    /// The app said `READY=1` at least once.
+    pub fn started(&self) -> bool {
+        self.heard.started
+    }
+
+    /// Reads and handles at most [`BATCH`] datagrams.
+    pub fn read(&mut self) -> Changes {
+        let mut changes = Changes::default();
+        for _ in 0..BATCH {
+            let d = match self.socket.recv(&mut self.buf) {
+                Ok(Some(d)) => d,
+                Ok(None) => break,
+                Err(e) => {
+                    let msg = format_args!("reading the notify socket failed: {e} (logged once)");
+                    self.heard
+                        .once(Once::ReadFailed, Level::Warn, "NotifyIgnored", msg);
+                    break;
+                }
+            };
+            self.datagram(d, &mut changes);
+        }
+        changes
+    }
+
+    fn datagram(&mut self, d: Datagram, changes: &mut Changes) {
+        match self.sender(d.pid) {
+            Sender::App => {}
+            Sender::Outsider => {
+                let msg = format_args!(
+                    "a message from pid {}, which is neither the app nor one of its descendants, is ignored (logged once)",
+                    d.pid
+                );
+                self.heard
+                    .once(Once::Outsider, Level::Warn, "NotifyIgnored", msg);
+                return;
+            }
+            Sender::Gone => {
+                let msg = format_args!(
+                    "a message from pid {}, which exited before hookinit could see whose it was, is ignored (send with sd_notify_barrier, as systemd-notify does; logged once)",
+                    d.pid
+                );
+                self.heard
+                    .once(Once::Gone, Level::Warn, "NotifyIgnored", msg);
+                return;
+            }
+        }
+        if d.len > DATAGRAM_MAX {
+            let msg = format_args!(
+                "a message of {} bytes, over the {DATAGRAM_MAX}-byte limit, is ignored (logged once)",
+                d.len
+            );
+            self.heard
+                .once(Once::Oversized, Level::Warn, "NotifyIgnored", msg);
+            return;
+        }
+        // BARRIER=1 comes with a descriptor: closing it is the answer.
+        if d.fds > 0 && &self.buf[..d.len] != b"BARRIER=1" {
+            let msg = format_args!(
+                "the app sent {} file descriptor(s) (FDSTORE): closed, hookinit keeps none (logged once)",
+                d.fds
+            );
+            self.heard
+                .once(Once::Descriptors, Level::Info, "NotifyIgnored", msg);
+        }
+        for line in self.buf[..d.len].split(|&b| b == b'\n') {
+            if !line.is_empty() {
+                self.heard.assignment(line, changes);
+            }
+        }
+    }
+
+    /// Whether `pid` is the app or one of its descendants, read from the
+    /// parent chain in /proc (a process re-parented to hookinit left it).
+    fn sender(&self, mut pid: i32) -> Sender {
+        let mut buf = [0u8; 512];
+        for _ in 0..MAX_DEPTH {
+            if self.app_pid <= 0 || pid <= 1 || pid == self.own_pid {
+                return Sender::Outsider;
+            }
+            if pid == self.app_pid {
+                return Sender::App;
+            }
+            pid = match Stat::read(pid, &mut buf) {
+                Ok(Some(stat)) => match stat.ppid().and_then(parse_pid) {
+                    Some(ppid) => ppid,
+                    None => return Sender::Outsider,
+                },
+                Ok(None) => return Sender::Gone,
+                Err(_) => return Sender::Outsider,
+            };
+        }
+        Sender::Outsider
+    }
+}
+
+impl Heard {
+    /// One `KEY=VALUE` line.
+    fn assignment(&mut self, line: &[u8], changes: &mut Changes) {
+        let (key, value) = match line.iter().position(|&b| b == b'=') {
+            Some(i) => (&line[..i], &line[i + 1..]),
+            None => (line, &b""[..]),
+        };
+        match key {
+            b"READY" if value == b"1" => {
+                if !self.started {
+                    self.started = true;
+                    changes.started = true;
+                }
+                self.set_state(State::Ready, changes);
+            }
+            b"RELOADING" if value == b"1" => self.set_state(State::Reloading, changes),
+            b"STOPPING" if value == b"1" => self.set_state(State::Stopping, changes),
+            b"STATUS" => {
+                events::log(
+                    Level::Info,
+                    "AppStatus",
+                    format_args!("the app's status: {}", Lossy(value)),
+                );
+            }
+            b"MAINPID" => self.ignored(Once::MainPid, line, "hookinit watches the pid it started (the app runs in the foreground under an init)"),
+            b"ERRNO" => self.ignored(Once::Errno, line, "the app's exit code says how it failed"),
+            b"BUSERROR" => self.ignored(Once::BusError, line, "there is no D-Bus in the container"),
+            b"FDSTORE" | b"FDSTOREREMOVE" | b"FDNAME" | b"FDPOLL" => self.ignored(
+                Once::FdStore,
+                line,
+                "hookinit keeps no descriptors for the app: a restarted container starts afresh",
+            ),
+            b"EXTEND_TIMEOUT_USEC" => self.ignored(
+                Once::ExtendTimeout,
+                line,
+                "start-up has no timeout here, and a stop's grace period is the runtime's",
+            ),
+            b"WATCHDOG" | b"WATCHDOG_USEC" if self.watchdog.is_none() => {
+                let why = "no watchdog is configured (HOOKINIT_NOTIFY_WATCHDOG)";
+                self.ignored(Once::Watchdog, line, why)
+            }
+            b"WATCHDOG" if value == b"1" => {
+                if let Some(w) = self.watchdog.as_mut().filter(|w| w.at.is_some()) {
+                    w.at = Some(Instant::now() + w.interval);
+                }
+            }
+            b"WATCHDOG" if value == b"trigger" => changes.triggered = true,
+            b"WATCHDOG_USEC" => self.watchdog_usec(line, value),
+            // READY=0 and the like: systemd ignores them too. BARRIER=1's
+            // descriptor was closed on receipt: that is the whole answer.
+            b"READY" | b"RELOADING" | b"STOPPING" | b"BARRIER" => {}
+            _ => self.ignored(Once::Unknown, line, "hookinit does not know this key"),
+        }
+    }
+
+    /// `WATCHDOG_USEC=n`: the interval is n µs from now on, and the next
+    /// `WATCHDOG=1` is due n µs from now; 0 turns the watchdog off (systemd's
+    /// override, `service_override_watchdog_timeout`).
+    fn watchdog_usec(&mut self, line: &[u8], value: &[u8]) {
+        let Some(w) = self.watchdog.as_mut() else {
+            return;
+        };
+        let usec = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok());
+        let Some(usec) = usec else {
+            let msg = format_args!(
+                "the app sent {}: not a number of microseconds, ignored",
+                Lossy(line)
+            );
+            events::log(Level::Warn, "NotifyIgnored", msg);
+            return;
+        };
+        let interval = Duration::from_micros(usec);
+        w.interval = interval;
+        if w.over {
+            return;
+        }
+        w.at = (usec > 0).then(|| Instant::now() + interval);
+        let msg = match usec {
+            0 => format_args!("the app sent WATCHDOG_USEC=0: the watchdog is off"),
+            _ => format_args!(
+                "the app sent WATCHDOG_USEC={usec}: WATCHDOG=1 is due every {}",
+                events::secs(interval)
+            ),
+        };
+        events::log(Level::Info, "AppNotify", msg);
+    }
+
+    fn set_state(&mut self, state: State, changes: &mut Changes) {
+        if self.state == state {
+            return;
+        }
+        let was_ready = self.state == State::Ready;
+        self.state = state;
+        changes.readiness |= was_ready != (state == State::Ready);
+        let msg = match state {
+            State::Ready => "the app sent READY=1",
+            State::Reloading => "the app sent RELOADING=1: not ready until its next READY=1",
+            State::Stopping => "the app sent STOPPING=1: not ready",
+            State::Starting => return,
+        };
+        events::log(Level::Info, "AppNotify", format_args!("{msg}"));
+    }
+
+    fn ignored(&mut self, key: Once, line: &[u8], why: &str) {
+        let msg = format_args!("the app sent {}: ignored, {why} (logged once)", Lossy(line));
+        self.once(key, Level::Info, "NotifyIgnored", msg);
+    }
+
+    fn once(&mut self, key: Once, level: Level, name: &str, msg: std::fmt::Arguments<'_>) {
+        if self.logged & key as u16 == 0 {
+            self.logged |= key as u16;
+            events::log(level, name, msg);
+        }
+    }
+}
+
+fn parse_pid(digits: &[u8]) -> Option<i32> {
+    if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0, |n, &d| n * 10 + i32::from(d - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notify() -> Notify {
+        let mut n = Notify::open(&Address::Auto, Some(Duration::from_secs(5))).unwrap();
+        n.app_pid = std::process::id() as i32;
+        n.own_pid = 1;
+        n
+    }
+
+    fn feed(n: &mut Notify, text: &[u8]) -> Changes {
+        let mut changes = Changes::default();
+        n.buf[..text.len()].copy_from_slice(text);
+        let pid = n.app_pid;
+        n.datagram(
+            Datagram {
+                len: text.len(),
+                pid,
+                fds: 0,
+            },
+            &mut changes,
+        );
+        changes
+    }
+
+    #[test]
+    fn ready_starts_once_and_reloading_takes_readiness_until_the_next_ready() {
+        let mut n = notify();
+        assert!(!n.ready() && !n.started());
+        let c = feed(&mut n, b"STATUS=warming up\nREADY=1\n");
+        assert_eq!((c.started, c.readiness, n.ready()), (true, true, true));
+        assert_eq!(feed(&mut n, b"READY=1"), Changes::default());
+        let c = feed(&mut n, b"RELOADING=1\nMAINPID=5");
+        assert_eq!((c.started, c.readiness, n.ready()), (false, true, false));
+        let c = feed(&mut n, b"READY=1");
+        assert_eq!((c.started, c.readiness, n.ready()), (false, true, true));
+        let c = feed(&mut n, b"STOPPING=1");
+        assert_eq!(
+            (c.readiness, n.ready(), n.heard.state),
+            (true, false, State::Stopping)
+        );
+    }
+
+    #[test]
+    fn watchdog_pings_push_the_deadline_usec_changes_it_and_trigger_fails() {
+        let mut n = notify();
+        n.set_app(n.app_pid);
+        let first = n.wake_at().unwrap();
+        assert!(n.on_time(Instant::now()).is_none());
+        std::thread::sleep(Duration::from_millis(2));
+        feed(&mut n, b"WATCHDOG=1");
+        assert!(n.wake_at().unwrap() > first);
+        feed(&mut n, b"WATCHDOG_USEC=1000");
+        assert_eq!(
+            n.heard.watchdog.map(|w| w.interval),
+            Some(Duration::from_millis(1))
+        );
+        let at = n.wake_at().unwrap();
+        assert!(at <= Instant::now() + Duration::from_millis(1));
+        assert_eq!(n.on_time(at), Some(Duration::from_millis(1)));
+        // Failed: disarmed, pings do not re-arm it.
+        feed(&mut n, b"WATCHDOG=1");
+        assert_eq!(n.wake_at(), None);
+        assert!(feed(&mut n, b"WATCHDOG=trigger").triggered);
+        let mut n = notify();
+        n.set_app(n.app_pid);
+        feed(&mut n, b"WATCHDOG_USEC=0");
+        assert_eq!(n.wake_at(), None);
+        feed(&mut n, b"WATCHDOG_USEC=x");
+        assert_eq!(n.heard.watchdog.map(|w| w.interval), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn ready_with_another_value_or_in_one_line_with_more_is_not_ready() {
+        let mut n = notify();
+        feed(&mut n, b"READY=0\nREADY=10\nXREADY=1\nREADY");
+        assert!(!n.ready() && !n.started());
+    }
+
+    #[test]
+    fn a_sender_outside_the_apps_tree_is_not_heard() {
+        let mut n = notify();
+        // Our own parent is not a descendant of us.
+        let parent = std::os::unix::process::parent_id() as i32;
+        assert_eq!(n.sender(parent), Sender::Outsider);
+        assert_eq!(n.sender(n.app_pid), Sender::App);
+        assert_eq!(n.sender(0), Sender::Outsider);
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        assert_eq!(n.sender(pid), Sender::App);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(n.sender(pid), Sender::Gone);
+        n.app_pid = 0;
+        assert_eq!(n.sender(std::process::id() as i32), Sender::Outsider);
+    }
+}

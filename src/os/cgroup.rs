@@ -1,0 +1,149 @@
+//! hookinit's memory cgroup: the kernel's OOM-kill counter, the limit and
+//! the peak, for telling an OOM kill from any other SIGKILL.
+//!
+//! Found once at start-up (`/proc/self/cgroup`; paths made then); read only
+//! at a death by SIGKILL, into a stack buffer, never while running:
+//! - cgroup v2: `memory.events` (`oom_kill N`), `memory.max`, `memory.peak`;
+//! - cgroup v1: `memory.oom_control` (`oom_kill N`), `memory.limit_in_bytes`,
+//!   `memory.max_usage_in_bytes`.
+//!
+//! The counter counts kills in the cgroup and below it: what matters is
+//! that it went up while the dead process lived.
+
+use crate::os::proc;
+use std::ffi::{CStr, CString};
+
+/// v1 writes "no limit" as the largest page-aligned value.
+const V1_UNLIMITED: u64 = 0x7FFF_FFFF_FFFF_F000;
+
+pub struct Memory {
+    /// `memory.events` (v2) or `memory.oom_control` (v1).
+    events: CString,
+    limit: CString,
+    peak: CString,
+}
+
+/// The memory limit, as the kernel tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Bytes(u64),
+    None,
+}
+
+impl Memory {
+    /// hookinit's memory cgroup, if its files can be read (start-up: this
+    /// allocates). A cgroup namespace shows `/` and mounts the cgroup's own
+    /// directory at the root; without one the path is the host's, which
+    /// may not be mounted inside the container: the mount's root is tried
+    /// next (the container's own cgroup, as Docker mounts it).
+    pub fn find() -> Option<Memory> {
+        let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let mut v1 = None;
+        let mut v2 = None;
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(id), Some(controllers), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if id == "0" && controllers.is_empty() {
+                v2 = Some(path);
+            } else if controllers.split(',').any(|c| c == "memory") {
+                v1 = Some(path);
+            }
+        }
+        let candidates = match (v1, v2) {
+            (Some(path), _) => [
+                ("/sys/fs/cgroup/memory", path, false),
+                ("/sys/fs/cgroup/memory", "/", false),
+            ],
+            (None, Some(path)) => [
+                ("/sys/fs/cgroup", path, true),
+                ("/sys/fs/cgroup", "/", true),
+            ],
+            (None, None) => return None,
+        };
+        let found = candidates.into_iter().find_map(|(mount, path, v2)| {
+            let dir = format!("{mount}{}", path.trim_end_matches('/'));
+            let file = |name: &str| CString::new(format!("{dir}/{name}")).ok();
+            let memory = match v2 {
+                true => Memory {
+                    events: file("memory.events")?,
+                    limit: file("memory.max")?,
+                    peak: file("memory.peak")?,
+                },
+                false => Memory {
+                    events: file("memory.oom_control")?,
+                    limit: file("memory.limit_in_bytes")?,
+                    peak: file("memory.max_usage_in_bytes")?,
+                },
+            };
+            memory.oom_kills().is_some().then_some(memory)
+        });
+        found
+    }
+
+    /// The cgroup's OOM-kill count (`oom_kill N`), if it can be read.
+    pub fn oom_kills(&self) -> Option<u64> {
+        let mut buf = [0u8; 512];
+        let n = proc::read_file(&self.events, &mut buf).ok()?;
+        buf[..n].split(|&b| b == b'\n').find_map(|line| {
+            let value = line.strip_prefix(b"oom_kill ")?;
+            number(value)
+        })
+    }
+
+    /// The memory limit, when the kernel tells it.
+    pub fn limit(&self) -> Option<Limit> {
+        let mut buf = [0u8; 32];
+        let n = proc::read_file(&self.limit, &mut buf).ok()?;
+        let text = buf[..n].trim_ascii();
+        if text == b"max" {
+            return Some(Limit::None);
+        }
+        match number(text)? {
+            n if n >= V1_UNLIMITED => Some(Limit::None),
+            n => Some(Limit::Bytes(n)),
+        }
+    }
+
+    /// The highest memory use recorded, when the kernel tells it
+    /// (`memory.peak` needs Linux 5.19).
+    pub fn peak(&self) -> Option<u64> {
+        let mut buf = [0u8; 32];
+        let n = proc::read_file(&self.peak, &mut buf).ok()?;
+        number(buf[..n].trim_ascii())
+    }
+
+    /// The file the counter is read from, for messages.
+    pub fn events_file(&self) -> &CStr {
+        &self.events
+    }
+}
+
+/// A decimal number, digits only.
+fn number(text: &[u8]) -> Option<u64> {
+    let text = text.trim_ascii();
+    if text.is_empty() {
+        return None;
+    }
+    text.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_digits_only() {
+        assert_eq!(number(b"0"), Some(0));
+        assert_eq!(number(b" 67108864\n"), Some(67108864));
+        assert_eq!(number(b"max"), None);
+        assert_eq!(number(b""), None);
+        assert_eq!(number(b"99999999999999999999"), None);
+    }
+}

@@ -1,0 +1,356 @@
+//! The notify socket (systemd's `sd_notify` protocol): a `SOCK_DGRAM` unix
+//! socket with `SO_PASSCRED`, so that every datagram comes with its sender's
+//! pid, read without blocking into the caller's buffer.
+
+use crate::os::errno::Errno;
+use std::ffi::CString;
+use std::mem::{size_of, MaybeUninit};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Where the socket lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Address {
+    /// An abstract name the kernel picks (autobind): unique, no file.
+    Auto,
+    /// An abstract name, without the leading `@`.
+    Abstract(Vec<u8>),
+    /// A path in the file system.
+    Path(CString),
+}
+
+pub struct NotifySocket {
+    fd: OwnedFd,
+    /// The `NOTIFY_SOCKET` value: `@name` or the path.
+    name: Vec<u8>,
+}
+
+/// One datagram read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    /// Its length; more than the buffer when it was cut.
+    pub len: usize,
+    /// The sender's pid, as the kernel saw it (0: not visible from here).
+    pub pid: i32,
+    /// How many descriptors came with it (all closed at once).
+    pub fds: usize,
+}
+
+impl NotifySocket {
+    /// A bound, non-blocking, close-on-exec socket with `SO_PASSCRED`.
+    pub fn bind(address: &Address) -> Result<NotifySocket, Errno> {
+        // SAFETY: socket(2) with constant arguments; the result is a fresh
+        // descriptor or -1.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_UNIX,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            )
+        };
+        if raw < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: a fresh descriptor owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt reads one c_int from a live local.
+        let r = unsafe {
+            libc::setsockopt(
+                raw,
+                libc::SOL_SOCKET,
+                libc::SO_PASSCRED,
+                (&on as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: all zeroes is a valid sockaddr_un.
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let family = size_of::<libc::sa_family_t>();
+        let bytes: &[u8] = match address {
+            Address::Auto => &[],
+            Address::Abstract(name) => name,
+            Address::Path(path) => path.as_bytes(),
+        };
+        // The abstract name starts after a NUL; a path ends with one.
+        if bytes.len() + 1 > addr.sun_path.len() {
+            return Err(Errno(libc::ENAMETOOLONG));
+        }
+        let start = usize::from(matches!(address, Address::Abstract(_)));
+        for (i, b) in bytes.iter().enumerate() {
+            addr.sun_path[start + i] = *b as libc::c_char;
+        }
+        let len = match address {
+            // Only the family: the kernel picks a free abstract name.
+            Address::Auto => family,
+            Address::Abstract(_) => family + 1 + bytes.len(),
+            Address::Path(_) => family + bytes.len() + 1,
+        };
+        if let Address::Path(path) = address {
+            // A socket left by an earlier life of the container; anything
+            // else in its place makes bind fail, as it should.
+            // SAFETY: lstat into a zeroed local; unlink of a NUL-terminated path.
+            unsafe {
+                let mut st: libc::stat = std::mem::zeroed();
+                if libc::lstat(path.as_ptr(), &mut st) == 0
+                    && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
+                {
+                    libc::unlink(path.as_ptr());
+                }
+            }
+        }
+        // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
+        let r = unsafe {
+            libc::bind(
+                raw,
+                (&addr as *const libc::sockaddr_un).cast(),
+                len as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(Errno::last());
+        }
+        let name = match address {
+            Address::Path(path) => {
+                // The app may run as another user: the credentials, not the
+                // file's mode, decide who is heard.
+                // SAFETY: chmod of a NUL-terminated path.
+                unsafe { libc::chmod(path.as_ptr(), 0o666) };
+                path.as_bytes().to_vec()
+            }
+            _ => {
+                let mut name = vec![b'@'];
+                name.extend_from_slice(&bound_abstract_name(raw)?);
+                name
+            }
+        };
+        Ok(NotifySocket { fd, name })
+    }
+
+    /// The value for `NOTIFY_SOCKET`.
+    pub fn name(&self) -> &[u8] {
+        &self.name
+    }
+
+    /// Reads one datagram into `buf` without blocking: `Ok(None)` when
+    /// none waits. Descriptors sent with it (`FDSTORE=1`) are closed.
+    pub fn recv(&self, buf: &mut [u8]) -> Result<Option<Datagram>, Errno> {
+        // Room for the credentials and a few descriptors; the kernel closes
+        // those that do not fit.
+        let mut control = [0u64; 32];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: all zeroes is a valid msghdr.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = size_of::<[u64; 32]>() as _;
+        let flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC;
+        let n = loop {
+            // SAFETY: `msg` points at our buffer and control area, both live.
+            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, flags) };
+            if n >= 0 {
+                break n as usize;
+            }
+            match Errno::last() {
+                Errno(libc::EINTR) => continue,
+                Errno(libc::EAGAIN) => return Ok(None),
+                e => return Err(e),
+            }
+        };
+        let mut pid = 0;
+        let mut fds = 0;
+        // SAFETY: the CMSG macros walk the control area the kernel filled,
+        // within `msg_controllen`; each payload is read unaligned.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                let data = libc::CMSG_DATA(cmsg);
+                let payload = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET {
+                    if (*cmsg).cmsg_type == libc::SCM_CREDENTIALS
+                        && payload >= size_of::<libc::ucred>()
+                    {
+                        let cred: libc::ucred = std::ptr::read_unaligned(data.cast());
+                        pid = cred.pid;
+                    } else if (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                        for i in 0..payload / size_of::<RawFd>() {
+                            let fd: RawFd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
+                            libc::close(fd);
+                            fds += 1;
+                        }
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        Ok(Some(Datagram { len: n, pid, fds }))
+    }
+}
+
+impl AsRawFd for NotifySocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// The abstract name the kernel gave `fd` (without its leading NUL).
+fn bound_abstract_name(fd: RawFd) -> Result<Vec<u8>, Errno> {
+    let mut addr = MaybeUninit::<libc::sockaddr_un>::zeroed();
+    let mut len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: getsockname writes at most `len` bytes into `addr`.
+    if unsafe { libc::getsockname(fd, addr.as_mut_ptr().cast(), &mut len) } != 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: zero-initialised, then (partly) filled by the kernel.
+    let addr = unsafe { addr.assume_init() };
+    let used = (len as usize).saturating_sub(size_of::<libc::sa_family_t>());
+    Ok(addr.sun_path[1..used.max(1)]
+        .iter()
+        .map(|&c| c as u8)
+        .collect())
+}
+
+/// A socket to send to someone else's notify socket (the one hookinit
+/// itself was given): unbound, non-blocking, the address kept for `sendto`.
+pub struct NotifyClient {
+    fd: OwnedFd,
+    addr: libc::sockaddr_un,
+    len: libc::socklen_t,
+}
+
+impl NotifyClient {
+    /// For `name` as `NOTIFY_SOCKET` gives it: a path, or `@name`.
+    pub fn new(name: &[u8]) -> Result<NotifyClient, Errno> {
+        // SAFETY: all zeroes is a valid sockaddr_un.
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let (bytes, start) = match name.strip_prefix(b"@") {
+            Some(abs) => (abs, 1),
+            None => (name, 0),
+        };
+        if bytes.is_empty() || bytes.contains(&0) || start + bytes.len() + 1 > addr.sun_path.len() {
+            return Err(Errno(libc::EINVAL));
+        }
+        for (i, b) in bytes.iter().enumerate() {
+            addr.sun_path[start + i] = *b as libc::c_char;
+        }
+        // An abstract name is exactly its bytes; a path ends with its NUL.
+        let len = size_of::<libc::sa_family_t>() + start + bytes.len() + (1 - start);
+        // SAFETY: socket(2) with constant arguments.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_UNIX,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            )
+        };
+        if raw < 0 {
+            return Err(Errno::last());
+        }
+        Ok(NotifyClient {
+            // SAFETY: a fresh descriptor owned by nobody else.
+            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+            addr,
+            len: len as libc::socklen_t,
+        })
+    }
+
+    /// Sends `msg` as one datagram, without blocking.
+    pub fn send(&self, msg: &[u8]) -> Result<(), Errno> {
+        loop {
+            // SAFETY: `msg` and `addr` are live for the call.
+            let n = unsafe {
+                libc::sendto(
+                    self.fd.as_raw_fd(),
+                    msg.as_ptr().cast(),
+                    msg.len(),
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                    (&self.addr as *const libc::sockaddr_un).cast(),
+                    self.len,
+                )
+            };
+            if n >= 0 {
+                return Ok(());
+            }
+            match Errno::last() {
+                Errno(libc::EINTR) => continue,
+                e => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixDatagram;
+
+    fn sender(name: &[u8]) -> UnixDatagram {
+        let s = UnixDatagram::unbound().unwrap();
+        match name.strip_prefix(b"@") {
+            Some(abs) => {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(abs).unwrap();
+                s.connect_addr(&addr).unwrap();
+            }
+            None => s.connect(std::str::from_utf8(name).unwrap()).unwrap(),
+        }
+        s
+    }
+
+    #[test]
+    fn an_autobound_socket_hears_its_sender_with_its_pid() {
+        let sock = NotifySocket::bind(&Address::Auto).unwrap();
+        assert!(sock.name().starts_with(b"@") && sock.name().len() > 1);
+        let mut buf = [0u8; 64];
+        assert_eq!(sock.recv(&mut buf).unwrap(), None);
+        sender(sock.name()).send(b"READY=1").unwrap();
+        let d = sock.recv(&mut buf).unwrap().unwrap();
+        assert_eq!(
+            (&buf[..d.len], d.pid, d.fds),
+            (&b"READY=1"[..], std::process::id() as i32, 0)
+        );
+    }
+
+    #[test]
+    fn a_client_reaches_an_abstract_and_a_path_socket() {
+        let sock = NotifySocket::bind(&Address::Auto).unwrap();
+        NotifyClient::new(sock.name())
+            .unwrap()
+            .send(b"READY=1")
+            .unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(sock.recv(&mut buf).unwrap().unwrap().len, 7);
+        let dir = std::env::temp_dir().join(format!("hookinit-client-{}", std::process::id()));
+        let path = CString::new(dir.to_str().unwrap()).unwrap();
+        let sock = NotifySocket::bind(&Address::Path(path)).unwrap();
+        NotifyClient::new(sock.name())
+            .unwrap()
+            .send(b"X=1")
+            .unwrap();
+        assert_eq!(sock.recv(&mut buf).unwrap().unwrap().len, 3);
+        let _ = std::fs::remove_file(dir);
+        assert!(NotifyClient::new(b"@").is_err());
+    }
+
+    #[test]
+    fn an_oversized_datagram_says_its_length() {
+        let dir = std::env::temp_dir().join(format!("hookinit-notify-{}", std::process::id()));
+        let path = CString::new(dir.to_str().unwrap()).unwrap();
+        let sock = NotifySocket::bind(&Address::Path(path.clone())).unwrap();
+        // A second bind replaces the socket file left behind.
+        let sock2 = NotifySocket::bind(&Address::Path(path)).unwrap();
+        drop(sock);
+        sender(sock2.name()).send(&[b'x'; 100]).unwrap();
+        let mut buf = [0u8; 10];
+        assert_eq!(sock2.recv(&mut buf).unwrap().unwrap().len, 100);
+        let _ = std::fs::remove_file(dir);
+    }
+}

@@ -1,0 +1,120 @@
+//! `HOOKINIT_REPORT_OOM`: a death by SIGKILL that hookinit did not send,
+//! while the cgroup's OOM-kill counter went up, is the kernel's OOM killer.
+//! The counter is read at start-up and at such a death only.
+
+use super::Supervisor;
+use crate::events::{self, Level};
+use crate::hooks::HookKind;
+use crate::os::cgroup::{Limit, Memory};
+use std::fmt;
+
+/// The cgroup and the counter as last read.
+pub struct OomWatch {
+    memory: Memory,
+    seen: u64,
+}
+
+impl OomWatch {
+    /// At start-up, before the app starts: the counter's value its life is
+    /// compared with. `None` (and a warning) without a readable cgroup.
+    pub fn start() -> Option<OomWatch> {
+        let found = Memory::find().and_then(|memory| {
+            let seen = memory.oom_kills()?;
+            Some(OomWatch { memory, seen })
+        });
+        if found.is_none() {
+            events::log(
+                Level::Warn,
+                "MemoryCgroup",
+                format_args!("HOOKINIT_REPORT_OOM: no readable memory cgroup (memory.events or memory.oom_control): OOM kills are not reported"),
+            );
+        }
+        found
+    }
+}
+
+/// Whose death it was.
+#[derive(Clone, Copy)]
+pub(super) enum Who {
+    App,
+    Hook(HookKind),
+    Probe,
+}
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Who::App => f.write_str("the app"),
+            Who::Hook(kind) => write!(f, "the {} hook's process", kind.name()),
+            Who::Probe => f.write_str("a probe's process"),
+        }
+    }
+}
+
+/// Bytes as MiB with one decimal.
+struct Mib(u64);
+
+impl fmt::Display for Mib {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tenths = self.0.saturating_mul(10) / (1 << 20);
+        write!(f, "{}.{} MiB", tenths / 10, tenths % 10)
+    }
+}
+
+/// The limit and peak, as far as the kernel tells them.
+struct Memory2(Option<Limit>, Option<u64>);
+
+impl fmt::Display for Memory2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(Limit::Bytes(b)) => write!(f, "; memory limit {} ({b} bytes)", Mib(b))?,
+            Some(Limit::None) => f.write_str("; no memory limit")?,
+            None => {}
+        }
+        match self.1 {
+            Some(b) => write!(f, ", peak {} ({b} bytes)", Mib(b)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Supervisor {
+    /// `who` (pid `pid`) died by SIGKILL, not hookinit's: says whether the
+    /// OOM killer did it.
+    pub(super) fn check_oom(&mut self, who: Who, pid: i32) {
+        let Some(watch) = self.oom.as_mut() else {
+            return;
+        };
+        let Some(now) = watch.memory.oom_kills() else {
+            return;
+        };
+        let before = std::mem::replace(&mut watch.seen, now);
+        if now <= before {
+            return;
+        }
+        let memory = Memory2(watch.memory.limit(), watch.memory.peak());
+        let msg = format_args!(
+            "{who} (pid {pid}) was killed by the kernel's OOM killer (the cgroup's oom_kill count went from {before} to {now}){memory}"
+        );
+        events::log(Level::Warn, "OOMKilled", msg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_peaks_in_mib() {
+        let m = Memory2(Some(Limit::Bytes(64 << 20)), Some(67_100_000));
+        assert_eq!(
+            m.to_string(),
+            "; memory limit 64.0 MiB (67108864 bytes), peak 63.9 MiB (67100000 bytes)"
+        );
+        assert_eq!(
+            Memory2(Some(Limit::None), None).to_string(),
+            "; no memory limit"
+        );
+        assert_eq!(Memory2(None, None).to_string(), "");
+    }
+}
