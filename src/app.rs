@@ -86,6 +86,13 @@ impl App {
         crate::os::sys::kill(self.kill_to, sig).map(|()| self.target)
     }
 
+    /// [`Self::signal`] for the loop's forwarding, which needs no target
+    /// unless something is logged; the caller checks [`Self::alive`].
+    #[inline(always)]
+    pub fn send(&self, sig: i32) -> Result<(), Errno> {
+        crate::os::sys::kill(self.kill_to, sig)
+    }
+
     /// Whether the app is stopped by a signal right now (`T` in its
     /// /proc/PID/stat): only then does it need a SIGCONT to act on the stop
     /// signal. Unknown (no /proc) counts as not stopped: no signal it did

@@ -85,7 +85,8 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         vars.extend(p.environment());
     }
     let cfg = match config::parse_as(peer, argv.get(1..).unwrap_or_default(), &vars) {
-        Ok(Request::Run(cfg)) => cfg,
+        // Boxed at once: moved by pointer from here on (start-up cost).
+        Ok(Request::Run(cfg)) => Box::new(cfg),
         Ok(Request::Check(cfg)) => {
             print!("{}", cfg.plan());
             for warning in cfg.warnings() {
@@ -181,7 +182,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     let notify = match &cfg.notify_socket {
         None => None,
         Some(address) => match notify::Notify::open(address, cfg.notify_watchdog) {
-            Ok(n) => Some(n),
+            Ok(n) => Some(Box::new(n)),
             Err(e) => {
                 eprintln!(
                     "hookinit: cannot create the notify socket (HOOKINIT_NOTIFY_SOCKET): {}",

@@ -47,6 +47,14 @@ impl SignalSet {
         (1..=MAX_SIGNAL).contains(&sig) && self.0 & (1 << (sig - 1)) != 0
     }
 
+    /// [`Self::contains`] in one shift, for the hot path: a signal outside
+    /// 1..=64 (MIPS has 128) tests some other bit, so only a `false` is
+    /// final; a `true` is confirmed with `contains`.
+    #[inline(always)]
+    pub fn may_contain(&self, sig: i32) -> bool {
+        self.0.wrapping_shr((sig as u32).wrapping_sub(1)) & 1 != 0
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0 == 0
     }
@@ -265,7 +273,10 @@ pub struct SignalFd(OwnedFd);
 
 impl SignalFd {
     /// Blocks all 64 signals for the calling thread (threads started later
-    /// inherit it) and opens a non-blocking signalfd for them.
+    /// inherit it) and opens a signalfd for them. It blocks: when nothing
+    /// but signals can need the loop, its `read` is the wait (one system
+    /// call per signal, no `poll`); otherwise it is read only once `poll`
+    /// found it readable, or when [`any_pending`] says so.
     pub fn block_all_and_open() -> Result<Self, Errno> {
         SignalSet::full().set_as_mask()?;
         let mask = kernel_set(u64::MAX);
@@ -276,7 +287,7 @@ impl SignalFd {
                 -1,
                 &mask as *const KernelSet,
                 std::mem::size_of::<KernelSet>(),
-                libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+                libc::SFD_CLOEXEC,
             )
         };
         if fd < 0 {
@@ -286,8 +297,8 @@ impl SignalFd {
         Ok(SignalFd(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
     }
 
-    /// Reads pending signals into `buf`; returns those read (none on EAGAIN),
-    /// or the error of a read that failed for another reason.
+    /// Reads pending signals into `buf`, waiting for one if there is none;
+    /// returns those read, or the error of a read that failed.
     pub fn read<'a>(
         &self,
         buf: &'a mut [MaybeUninit<libc::signalfd_siginfo>],
@@ -310,6 +321,21 @@ impl SignalFd {
             }
         }
     }
+}
+
+/// Whether a signal is pending, so that a read of the signalfd (which takes
+/// them all) returns at once. An error counts as none: no read that blocks.
+pub fn any_pending() -> bool {
+    let mut set = kernel_set(0);
+    // SAFETY: `set` is a kernel sigset of the size given, written by the kernel.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigpending,
+            &mut set as *mut KernelSet,
+            std::mem::size_of::<KernelSet>(),
+        )
+    };
+    rc == 0 && set.iter().any(|&w| w != 0)
 }
 
 impl AsRawFd for SignalFd {

@@ -47,7 +47,9 @@ use wait::Backoff;
 const SIGNAL_BATCH: usize = 16;
 
 pub struct Supervisor {
-    cfg: Config,
+    /// Boxed: moved by pointer at start-up, not copied field by field (a
+    /// kilobyte each time).
+    cfg: Box<Config>,
     /// The settings the stop's transitions read.
     policy: Policy,
     signals: SignalFd,
@@ -56,8 +58,14 @@ pub struct Supervisor {
     prober: Prober,
     /// Whether any probe is configured (a cheap check on the hot path).
     probing: bool,
-    /// The app's `sd_notify` messages (`HOOKINIT_NOTIFY_SOCKET`).
-    notify: Option<Notify>,
+    /// Whether any hook is configured: likewise.
+    hooked: bool,
+    /// `hooked`, `probing` or a notify socket: what the wait looks at only
+    /// when one is on (one test for all when all are off).
+    extras: bool,
+    /// The app's `sd_notify` messages (`HOOKINIT_NOTIFY_SOCKET`); boxed:
+    /// its datagram buffer would make every move of the supervisor 4 KB.
+    notify: Option<Box<Notify>>,
     /// hookinit's own `NOTIFY_SOCKET`, told of readiness and the stop.
     relay: Option<Relay>,
     app: App,
@@ -88,11 +96,17 @@ pub struct Supervisor {
     /// The level of an orphan's `Reaped` event, if it is logged at all
     /// (debug, or tini's `-w`): one test per zombie.
     reaped_level: Option<Level>,
+    /// No hook, no probe, no `Reaped` event: a child that is not the app
+    /// needs nothing but reaping (one test per zombie).
+    plain_orphans: bool,
     /// A peer's flags change what a signal does (dumb-init's `--rewrite`,
     /// its job control): one test per signal when they do not.
     peer_signals: bool,
-    /// The stop signals and the reload signal: one test on the hot path.
+    /// The stop signals and the reload signal.
     special: signals::SignalSet,
+    /// The signals not simply forwarded: `special`, those hookinit may raise
+    /// on itself, or all of them under a peer's flags. One test per signal.
+    slow: signals::SignalSet,
     /// A reload signal came while the reload hook ran: it runs once more.
     reload_queued: bool,
     /// `HOOKINIT_REPORT_OOM`: the cgroup's OOM-kill counter.
@@ -103,12 +117,12 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(
-        cfg: Config,
+        cfg: Box<Config>,
         inherited: Inherited,
         scope: Scope,
         signals: SignalFd,
         app_pid: i32,
-        notify: Option<Notify>,
+        notify: Option<Box<Notify>>,
         relay: Option<Relay>,
     ) -> Self {
         let plans = Plans {
@@ -143,10 +157,25 @@ impl Supervisor {
             (false, true) => Some(Level::Debug),
             (false, false) => None,
         };
+        let probing = prober.any();
+        let hooked = [HookKind::PostStart, HookKind::PreStop, HookKind::Reload]
+            .into_iter()
+            .any(|kind| hooks.configured(kind));
         let peer_signals = !cfg.peer.rewrite.is_empty() || cfg.peer.suspend_on_tty_signals;
+        let slow = match peer_signals {
+            true => signals::SignalSet::full(),
+            false => {
+                let mut slow = special;
+                slow.insert(libc::SIGPIPE);
+                slow.insert(libc::SIGXFSZ);
+                slow
+            }
+        };
         Supervisor {
             app: App::new(app_pid, cfg.signal_group),
-            probing: prober.any(),
+            probing,
+            hooked,
+            extras: hooked || probing || notify.is_some(),
             notify,
             relay,
             prober,
@@ -165,6 +194,7 @@ impl Supervisor {
                 reload_signal: cfg.reload_signal,
             },
             special,
+            slow,
             reload_queued: false,
             oom: None,
             app_sigkilled: false,
@@ -183,6 +213,7 @@ impl Supervisor {
             poll_retry: Backoff::default(),
             debug: events::enabled(Level::Debug),
             reaped_level,
+            plain_orphans: !hooked && !probing && reaped_level.is_none(),
             peer_signals,
         }
     }
@@ -242,7 +273,7 @@ impl Supervisor {
     /// Whether the container has started: the startup probe succeeded (or
     /// there is none) and, with a notify socket, the app sent READY=1.
     fn started(&self) -> bool {
-        self.prober.started() && self.notify.as_ref().is_none_or(Notify::started)
+        self.prober.started() && self.notify.as_deref().is_none_or(Notify::started)
     }
 
     fn start_post_start(&mut self) {
@@ -290,9 +321,15 @@ impl Supervisor {
         }
     }
 
-    fn read_signals(&mut self) {
-        let mut batch = [MaybeUninit::<libc::signalfd_siginfo>::uninit(); SIGNAL_BATCH];
+    /// Reads signals, a batch per `read`, and acts on each: the one dispatch
+    /// of both waits. `poll` found the signalfd readable: one batch (more
+    /// waiting are read at the next turn; `poll` is level-triggered). With
+    /// `stay` ([`wait::Wait::Read`]), this is the wait itself: it reads on,
+    /// blocked in `read` between signals, for as long as nothing else needs
+    /// watching, without going back round the loop.
+    fn read_signals(&mut self, stay: bool) {
         loop {
+            let mut batch = [MaybeUninit::<libc::signalfd_siginfo>::uninit(); SIGNAL_BATCH];
             let infos = match self.signals.read(&mut batch) {
                 Ok(infos) => infos,
                 Err(e) => {
@@ -301,26 +338,10 @@ impl Supervisor {
                 }
             };
             self.signals_retry.succeeded();
-            let full = infos.len() == SIGNAL_BATCH;
             for info in infos {
-                let sig = info.ssi_signo as i32;
-                // hookinit's own failed write to a closed stdout raises SIGPIPE
-                // on itself: not a signal for the app.
-                if info.ssi_pid == self.own_pid
-                    && info.ssi_code == libc::SI_USER
-                    && sig != libc::SIGCHLD
-                {
-                    events::log(
-                        Level::Debug,
-                        "SignalIgnored",
-                        format_args!("{} raised by hookinit itself", signals::name(sig)),
-                    );
-                    continue;
-                }
-                self.on_signal(sig);
+                self.on_signal(info);
             }
-            // A short read emptied the queue; poll is level-triggered anyway.
-            if !full {
+            if !(stay && self.exit_code.is_none() && self.wait() == wait::Wait::Read) {
                 return;
             }
         }
@@ -328,9 +349,30 @@ impl Supervisor {
 
     // ---- events -------------------------------------------------------------
 
-    fn on_signal(&mut self, sig: i32) {
+    fn on_signal(&mut self, info: &libc::signalfd_siginfo) {
+        let sig = info.ssi_signo as i32;
         if sig == libc::SIGCHLD {
             self.reap_children();
+        } else if self.slow.may_contain(sig) {
+            self.on_slow_signal(info);
+        } else {
+            self.forward(sig);
+        }
+    }
+
+    /// A stop signal, the reload signal, any signal under a peer's flags,
+    /// and the signals hookinit may raise on itself.
+    #[inline(never)]
+    fn on_slow_signal(&mut self, info: &libc::signalfd_siginfo) {
+        let sig = info.ssi_signo as i32;
+        // hookinit's own failed write to a closed stdout raises SIGPIPE on
+        // itself (SIGXFSZ, past a file size limit): not a signal for the app.
+        if info.ssi_pid == self.own_pid && info.ssi_code == libc::SI_USER {
+            events::log(
+                Level::Debug,
+                "SignalIgnored",
+                format_args!("{} raised by hookinit itself", signals::name(sig)),
+            );
         } else if self.peer_signals {
             self.on_peer_signal(sig);
         } else if self.special.contains(sig) {
@@ -428,6 +470,8 @@ impl Supervisor {
     fn reap_children(&mut self) {
         loop {
             match reap::next() {
+                // An orphan with nothing to look at: reaped, nothing more.
+                Reap::Child(pid, _) if self.plain_orphans && pid != self.app.pid => {}
                 Reap::Child(pid, raw) => self.on_reaped(pid, raw),
                 Reap::NothingYet => {
                     self.reap_retry.succeeded();
@@ -459,6 +503,7 @@ impl Supervisor {
 
     /// `pid` was reaped with wait status `raw`. Most are orphans, which need
     /// nothing more: the status is decoded only for the others.
+    #[inline(never)]
     fn on_reaped(&mut self, pid: i32, raw: i32) {
         if pid == self.app.pid {
             let status = Status::from_raw(raw);
@@ -474,7 +519,7 @@ impl Supervisor {
             self.dispatch(Event::AppExited);
             return;
         }
-        let hook = match self.hooks.any_running() {
+        let hook = match self.hooked && self.hooks.any_running() {
             true => {
                 if self.oom.is_some() {
                     if let Some(kind) = self.hooks.owner(pid) {
@@ -637,9 +682,18 @@ impl Supervisor {
         if !self.app.alive() {
             return;
         }
-        match self.app.signal(sig) {
-            Ok(_) if !self.debug => {}
-            Ok(target) => events::log(
+        let sent = self.app.send(sig);
+        if sent.is_err() || self.debug {
+            self.forwarded(sig, sent);
+        }
+    }
+
+    /// The event of a forwarded signal: its failure, or its success in debug.
+    #[inline(never)]
+    fn forwarded(&self, sig: i32, sent: Result<(), Errno>) {
+        let target = self.app.target();
+        match sent {
+            Ok(()) => events::log(
                 Level::Debug,
                 "Forwarded",
                 format_args!("{} to the app ({target})", signals::name(sig)),
@@ -648,9 +702,8 @@ impl Supervisor {
                 Level::Warn,
                 "ForwardFailed",
                 format_args!(
-                    "cannot forward {} to the app ({}): {e}",
-                    signals::name(sig),
-                    self.app.target()
+                    "cannot forward {} to the app ({target}): {e}",
+                    signals::name(sig)
                 ),
             ),
         }

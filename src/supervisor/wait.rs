@@ -5,6 +5,7 @@ use crate::events::{self, Level};
 use crate::hooks::HookKind;
 use crate::notify::Notify;
 use crate::os::errno::Errno;
+use crate::os::signals;
 use crate::os::sys;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -58,18 +59,82 @@ impl Backoff {
     }
 }
 
+/// How the loop waits for its next event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wait {
+    /// Blocked in `read` on the signalfd: one system call per signal. The
+    /// app's exit needs no pidfd here: its SIGCHLD comes through the
+    /// signalfd, and any failed reap makes the next wait a [`Wait::Poll`].
+    Read,
+    /// `poll` on the signalfd and all else there is to watch, with a
+    /// timeout when a deadline is pending.
+    Poll,
+}
+
+/// What the loop may have to watch besides signals: [`Watch::wait`] reads
+/// only these. A feature that is off is one precomputed test in
+/// [`Supervisor::watch`], and never makes the loop poll.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Watch {
+    /// A stop in progress: its deadlines, the app's pidfd.
+    pub(super) stopping: bool,
+    /// A failed `wait4` or signalfd read waits for its retry time.
+    pub(super) retrying: bool,
+    /// A hook runs (PostStart, PreStop, reload): its deadline, its pipes.
+    pub(super) hook: bool,
+    /// A probe runs or waits to be forked again: its deadline.
+    pub(super) probe: bool,
+    /// The notify socket: the app's messages, its watchdog's deadline.
+    pub(super) notify: bool,
+}
+
+impl Watch {
+    #[inline(always)]
+    pub(super) fn wait(self) -> Wait {
+        if self.stopping || self.retrying || self.hook || self.probe || self.notify {
+            Wait::Poll
+        } else {
+            Wait::Read
+        }
+    }
+}
+
 impl Supervisor {
-    /// Nothing to wait for but signals and the app: running, no hook, no
-    /// probe deadline, no retry pending. The common case, and the one at
-    /// every forwarded signal: checked first and cheaply.
-    fn quiet(&self) -> bool {
-        matches!(self.phase, super::Phase::Running)
-            && self.reap_retry.retry_at.is_none()
-            && self.signals_retry.retry_at.is_none()
-            && self.poll_retry.retry_at.is_none()
-            && !self.hooks.any_running()
-            && !(self.probing && self.prober.wake_at().is_some())
-            && self.notify.is_none()
+    /// How to wait now; decided before every wait, so cheaply: a stop or a
+    /// retry decides alone, then, only if a feature is on (`extras`), the
+    /// whole [`Watch`]. (`poll_retry` is not looked at: [`Self::poll_error`]
+    /// waits out its back-off itself.)
+    #[inline(always)]
+    pub(super) fn wait(&self) -> Wait {
+        if self.stopping() || self.retrying() {
+            return Wait::Poll;
+        }
+        if !self.extras {
+            return Wait::Read;
+        }
+        self.watch().wait()
+    }
+
+    #[inline(always)]
+    fn stopping(&self) -> bool {
+        !matches!(self.phase, super::Phase::Running)
+    }
+
+    #[inline(always)]
+    fn retrying(&self) -> bool {
+        self.reap_retry.waiting() || self.signals_retry.waiting()
+    }
+
+    /// Everything the loop may have to watch besides signals.
+    #[inline(never)]
+    fn watch(&self) -> Watch {
+        Watch {
+            stopping: self.stopping(),
+            retrying: self.retrying(),
+            hook: self.hooked && self.hooks.any_running(),
+            probe: self.probing && self.prober.wake_at().is_some(),
+            notify: self.notify.is_some(),
+        }
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -82,7 +147,7 @@ impl Supervisor {
             self.hooks.wake_at(),
             self.phase.wake_at(),
             self.prober.wake_at(),
-            self.notify.as_ref().and_then(Notify::wake_at),
+            self.notify.as_deref().and_then(Notify::wake_at),
         ]
         .into_iter()
         .chain(retries)
@@ -91,12 +156,12 @@ impl Supervisor {
     }
 
     /// Blocks until a signal, the app's exit, hook output or a deadline, then
-    /// handles whatever is ready.
+    /// handles whatever is ready. Both waits hand signals to the same
+    /// [`Self::read_signals`].
     pub(super) fn wait_and_dispatch(&mut self) {
-        if self.quiet() {
-            self.wait_quiet();
-        } else {
-            self.wait_busy();
+        match self.wait() {
+            Wait::Read => self.read_signals(true),
+            Wait::Poll => self.wait_poll(),
         }
         if self.phase.exiting() {
             self.reap_exiting();
@@ -112,32 +177,10 @@ impl Supervisor {
         }
     }
 
-    /// The wait when [`Self::quiet`]: the signalfd and the app's pidfd, no
-    /// timeout.
-    fn wait_quiet(&mut self) {
-        let slot = |fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let mut fds = [slot(self.signals.as_raw_fd()), slot(self.app.exit_fd())];
-        if let Err(e) = sys::poll(&mut fds, None) {
-            self.poll_error(e);
-            return;
-        }
-        self.poll_retry.succeeded();
-        if fds[0].revents != 0 {
-            self.read_signals();
-        }
-        if fds[1].revents != 0 {
-            self.reap_children();
-        }
-    }
-
-    /// The wait with hooks, probes, deadlines or retries pending. Out of
-    /// line: the quiet wait around it stays as short as it was.
+    /// The wait with hooks, probes, deadlines or retries pending
+    /// ([`Wait::Poll`]). Out of line: the read around it stays short.
     #[inline(never)]
-    fn wait_busy(&mut self) {
+    fn wait_poll(&mut self) {
         let wake = self.next_wake();
         let timeout = wake.map(|at| at.saturating_duration_since(Instant::now()));
         // Slots: the signalfd (not while its read backs off), the app's
@@ -159,7 +202,7 @@ impl Supervisor {
         }
         // The app's messages, while it runs (after that, nothing they say
         // matters).
-        if let Some(n) = self.notify.as_ref().filter(|_| self.app.alive()) {
+        if let Some(n) = self.notify.as_deref().filter(|_| self.app.alive()) {
             fds[NOTIFY_SLOT].fd = n.fd();
         }
         let mut count = NOTIFY_SLOT + 1;
@@ -175,7 +218,7 @@ impl Supervisor {
                 self.poll_retry.succeeded();
                 if ready > 0 {
                     if fds[0].revents != 0 {
-                        self.read_signals();
+                        self.read_signals(false);
                     }
                     if fds[1].revents != 0 {
                         self.reap_children();
@@ -218,9 +261,36 @@ impl Supervisor {
             crate::os::time::sleep_once(pause.min(Duration::from_secs(1)));
         }
         self.poll_retry.retry_at = None;
-        if !self.signals_retry.waiting() {
-            self.read_signals();
+        // Only a pending signal: the signalfd's read would block.
+        if !self.signals_retry.waiting() && signals::any_pending() {
+            self.read_signals(false);
         }
         self.reap_children();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Wait, Watch};
+
+    #[test]
+    fn nothing_but_signals_to_watch_blocks_in_read() {
+        assert_eq!(Watch::default().wait(), Wait::Read);
+    }
+
+    #[test]
+    fn a_stop_a_retry_a_hook_a_probe_or_the_notify_socket_each_polls() {
+        let each: [fn(&mut Watch); 5] = [
+            |w| w.stopping = true,
+            |w| w.retrying = true,
+            |w| w.hook = true,
+            |w| w.probe = true,
+            |w| w.notify = true,
+        ];
+        for (i, set) in each.into_iter().enumerate() {
+            let mut w = Watch::default();
+            set(&mut w);
+            assert_eq!(w.wait(), Wait::Poll, "field {i}");
+        }
     }
 }
