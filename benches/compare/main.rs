@@ -43,6 +43,7 @@ use metrics::latencies::{latency_cpu, run_latencies};
 use metrics::probes::cpu::run_probe_cpu;
 use metrics::probes::idle::run_probe_idle;
 use metrics::size::run_size;
+use metrics::syscalls::run_syscalls;
 use metrics::wall::run_wall;
 use report::{loadavg, svg, Run};
 use sys::mono_ns;
@@ -212,6 +213,10 @@ fn bench() -> io::Result<()> {
     if plan.wants("instr") {
         step("instructions (callgrind)");
         run_instructions(&ctx, &plan, &inits, &mut rows);
+    }
+    if plan.wants("syscalls") {
+        step("system calls per event (strace -c)");
+        run_syscalls(&ctx, &plan, &inits, &mut rows);
     }
     if plan.wants("wall") {
         step("wall time");

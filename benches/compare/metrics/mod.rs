@@ -8,4 +8,5 @@ pub(crate) mod instructions;
 pub(crate) mod latencies;
 pub(crate) mod probes;
 pub(crate) mod size;
+pub(crate) mod syscalls;
 pub(crate) mod wall;
