@@ -1,6 +1,11 @@
-//! The supervision loop: one `poll` on the signalfd, the app's pidfd and
-//! exec hooks' output pipes, with a timeout only when a deadline is pending.
-//! Idle means asleep: no timers, no wake-ups.
+//! The supervision loop. With nothing but signals to watch (running, no
+//! hook, no probe, no notify socket, no retry: [`wait::Wait::Read`]) it
+//! blocks in `read` on the signalfd, where SIGCHLD says all that the app's
+//! pidfd would: one system call per signal besides its own `kill` or
+//! `wait4`. Otherwise one `poll` on the signalfd, the app's pidfd, the
+//! notify socket and exec hooks' output pipes, with a timeout only when a
+//! deadline is pending. Both hand signals to one dispatch. Idle means
+//! asleep: no timers, no wake-ups.
 //!
 //! What happens on a stop signal is [`phase::Phase`], moved on by the pure
 //! [`phase::step`] (its table is there); this loop turns signals, reaped
@@ -8,14 +13,17 @@
 //! actions it returns ([`act`]).
 //!
 //! PID 1 must not hang, die or lie:
-//! - the app's exit is never learnt from one edge: its pidfd stays readable
-//!   until it is reaped, and a failed `wait4` is tried again (backing off);
+//! - the app's exit is never learnt from one edge: every SIGCHLD reaps
+//!   until `wait4` says nothing more, while polling its pidfd stays readable
+//!   until it is reaped, and a failed `wait4` is tried again (backing off,
+//!   which polls);
 //! - nothing here allocates once the loop runs (see [`crate::os::alloc`]);
 //! - every signal's result is checked, and an event says only what happened;
 //! - an error of `poll` or of the signalfd backs off instead of spinning.
 
 mod act;
 mod oom;
+mod peer;
 mod phase;
 mod post_start;
 mod wait;
@@ -380,72 +388,6 @@ impl Supervisor {
         } else {
             self.forward(sig);
         }
-    }
-
-    /// A signal under a peer's flags: dumb-init's `--rewrite` (handled as
-    /// the signal it stands for; 0 drops it) and its job control.
-    #[inline(never)]
-    fn on_peer_signal(&mut self, received: i32) {
-        let sig = match self.cfg.peer.rewrite.is_empty() {
-            true => received,
-            false => self.rewrite(received),
-        };
-        if sig == 0 {
-            // Rewritten to 0: dropped.
-        } else if self.special.contains(sig) {
-            self.on_stop_signal(sig);
-        } else {
-            self.forward(sig);
-        }
-        if self.cfg.peer.suspend_on_tty_signals
-            && matches!(received, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
-        {
-            self.suspend();
-        }
-    }
-
-    /// dumb-init's job control: stop hookinit itself, as a shell's job.
-    /// As PID 1 the kernel would ignore it, and nothing is tried.
-    #[inline(never)]
-    fn suspend(&self) {
-        if self.own_pid == 1 {
-            return;
-        }
-        events::log(
-            Level::Debug,
-            "Suspending",
-            format_args!("stopping hookinit itself after a terminal's stop signal (dumb-init)"),
-        );
-        if let Err(e) = crate::os::process::kill_process(self.own_pid as i32, libc::SIGSTOP) {
-            events::log(
-                Level::Warn,
-                "Suspending",
-                format_args!("cannot stop hookinit itself: {e}"),
-            );
-        }
-    }
-
-    #[inline(never)]
-    fn rewrite(&self, sig: i32) -> i32 {
-        let to = self.cfg.peer.rewritten(sig);
-        if to == 0 {
-            events::log(
-                Level::Debug,
-                "Rewritten",
-                format_args!("{} dropped (--rewrite)", signals::name(sig)),
-            );
-        } else if to != sig {
-            events::log(
-                Level::Debug,
-                "Rewritten",
-                format_args!(
-                    "{} handled as {} (--rewrite)",
-                    signals::name(sig),
-                    signals::name(to)
-                ),
-            );
-        }
-        to
     }
 
     /// What a stop signal does depends on how far the stop already is. Kept

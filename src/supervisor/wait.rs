@@ -272,6 +272,15 @@ impl Supervisor {
 #[cfg(test)]
 mod tests {
     use super::{Wait, Watch};
+    use crate::config::{self, Request};
+    use crate::hooks::HookKind;
+    use crate::leftovers::Scope;
+    use crate::notify::Notify;
+    use crate::os::errno::Errno;
+    use crate::os::notify_socket::Address;
+    use crate::os::signals::{Inherited, SignalFd};
+    use crate::supervisor::Supervisor;
+    use std::ffi::OsString;
 
     #[test]
     fn nothing_but_signals_to_watch_blocks_in_read() {
@@ -292,5 +301,84 @@ mod tests {
             set(&mut w);
             assert_eq!(w.wait(), Wait::Poll, "field {i}");
         }
+    }
+
+    /// A supervisor of `true` with `env`, not run: the app's pid is this
+    /// process's (nothing here signals it); blocks this test thread's signals.
+    fn supervisor(env: &[(&str, &str)], notify: bool) -> Supervisor {
+        let args = [OsString::from("--"), OsString::from("true")];
+        let vars: Vec<(OsString, OsString)> =
+            env.iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let cfg = match config::parse(&args, &vars) {
+            Ok(Request::Run(cfg)) => cfg,
+            Err(e) => panic!("{env:?}: {e}"),
+            Ok(_) => panic!("{env:?}: not a run"),
+        };
+        let inherited = Inherited::capture().unwrap();
+        let signals = SignalFd::block_all_and_open().unwrap();
+        let notify = notify.then(|| Box::new(Notify::open(&Address::Auto, None).unwrap()));
+        let pid = std::process::id() as i32;
+        let cfg = Box::new(cfg);
+        Supervisor::new(
+            cfg,
+            inherited,
+            Scope::Descendants,
+            signals,
+            pid,
+            notify,
+            None,
+        )
+    }
+
+    const SLEEP: &str = r#"{"sleep":{"seconds":5}}"#;
+
+    #[test]
+    fn the_app_alone_blocks_in_read() {
+        assert_eq!(supervisor(&[], false).wait(), Wait::Read);
+    }
+
+    #[test]
+    fn hooks_configured_but_not_running_block_in_read() {
+        let env = [
+            ("HOOKINIT_POST_START", SLEEP),
+            ("HOOKINIT_PRE_STOP", SLEEP),
+            ("HOOKINIT_RELOAD", SLEEP),
+        ];
+        assert_eq!(supervisor(&env, false).wait(), Wait::Read);
+    }
+
+    #[test]
+    fn a_running_post_start_or_reload_hook_polls() {
+        for (var, kind) in [
+            ("HOOKINIT_POST_START", HookKind::PostStart),
+            ("HOOKINIT_RELOAD", HookKind::Reload),
+        ] {
+            let mut s = supervisor(&[(var, SLEEP)], false);
+            let now = std::time::Instant::now();
+            assert!(s.hooks.start(kind, now, None).is_none(), "{var}");
+            assert_eq!(s.wait(), Wait::Poll, "{var}");
+        }
+    }
+
+    #[test]
+    fn a_probe_not_yet_started_blocks_in_read() {
+        // Held (for PostStart, say): nothing of it to watch until it starts.
+        let probe = r#"{"exec":{"command":["true"]}}"#;
+        let s = supervisor(&[("HOOKINIT_LIVENESS_PROBE", probe)], false);
+        assert_eq!(s.wait(), Wait::Read);
+    }
+
+    #[test]
+    fn the_notify_socket_polls() {
+        assert_eq!(supervisor(&[], true).wait(), Wait::Poll);
+    }
+
+    #[test]
+    fn a_failed_reap_polls_until_its_retry() {
+        let mut s = supervisor(&[], false);
+        s.reap_retry.failed("wait4", Errno(libc::EINTR));
+        assert_eq!(s.wait(), Wait::Poll);
+        s.reap_retry.succeeded();
+        assert_eq!(s.wait(), Wait::Read);
     }
 }
