@@ -5,9 +5,9 @@
 //! resolve against its own `ports` as they are parsed, as in Kubernetes.
 
 use crate::spec::handler::{self, ContainerPort, Lifecycle, Port, PortNames};
+use crate::spec::json::Value;
 use crate::spec::json::{self, join, PathError};
 use crate::spec::probe::{parse_probe, Probe, ProbeKind};
-use serde_json::Value;
 
 /// What hookinit takes from a Container. Its hooks and probes keep the
 /// [`Port`] type of handlers given on their own, but every port is a number.
