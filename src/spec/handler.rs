@@ -9,6 +9,7 @@
 //! shared with probes ([`crate::spec::probe`]).
 
 use crate::os::signals;
+use crate::os::text::QuotedList;
 use crate::spec::json::Value;
 use crate::spec::json::{self, join, PathError};
 use std::time::Duration;
@@ -63,7 +64,7 @@ impl<P> Action<P> {
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Action::Exec { command } => write!(f, "exec {command:?}"),
+            Action::Exec { command } => write!(f, "exec {}", QuotedList(command)),
             Action::HttpGet(h) => write!(f, "httpGet {h}"),
             Action::TcpSocket { host, port } => write!(f, "tcpSocket {}", HostPort(host, *port)),
         }

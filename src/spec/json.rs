@@ -122,6 +122,8 @@ impl Reader<'_> {
         }
     }
 
+    // Called for every byte: kept out of a call even at opt-level "z".
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
@@ -270,12 +272,11 @@ impl Reader<'_> {
         let mut out = String::new();
         let mut start = self.i;
         loop {
-            while let Some(b) = self.peek() {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.i += 1;
-            }
+            let rest = &self.s[self.i..];
+            self.i += rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(rest.len());
             let Some(b) = self.peek() else {
                 return Err(self.error(EOF_STRING));
             };

@@ -288,7 +288,9 @@ fn duplicates_in_large_objects_are_found_and_named_as_serde_json_does() {
         check(&format!("{{{},\"k3\":0, x}}", k.join(",")));
         check(&format!("{{{},\"k3\":[1,}}", k.join(",")));
     }
-    // 100,000 distinct keys (a 1 MiB config file) are read in well under a second.
+    // 100,000 distinct keys (a 1 MiB config file): sorted once, about a
+    // second in a debug build on a loaded machine; compared pairwise (5e9
+    // comparisons) it would take minutes.
     let big = format!(
         "{{{}}}",
         (0..100_000)
@@ -301,7 +303,7 @@ fn duplicates_in_large_objects_are_found_and_named_as_serde_json_does() {
         parse(&big).unwrap().as_object().map(Map::len),
         Some(100_000)
     );
-    assert!(t.elapsed().as_secs_f64() < 1.0, "{:?}", t.elapsed());
+    assert!(t.elapsed().as_secs_f64() < 20.0, "{:?}", t.elapsed());
 }
 
 /// xorshift64*, seeded: a failure replays.

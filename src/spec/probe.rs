@@ -5,6 +5,7 @@
 //! messages included. exec, httpGet and tcpSocket are parsed by the same code
 //! as the lifecycle hooks' ([`crate::spec::handler`]).
 
+use crate::os::text::Quoted;
 use crate::spec::handler::{self, Action, HostPort, Port, PortNames, DEFAULT_HOST, MAX_SECONDS};
 use crate::spec::json::{self, join, PathError};
 use crate::spec::json::{Map, Value};
@@ -151,8 +152,9 @@ impl fmt::Display for Describe<'_> {
             ProbeHandler::Grpc { port, service } => {
                 write!(
                     f,
-                    "grpc {} service {service:?}",
-                    HostPort(DEFAULT_HOST, *port)
+                    "grpc {} service {}",
+                    HostPort(DEFAULT_HOST, *port),
+                    Quoted(service)
                 )
             }
         }
