@@ -540,8 +540,8 @@ fn to_f64(text: &str) -> Option<f64> {
     } else {
         f /= 10f64.powi(-scale as i32);
     }
-    // Below the overflow point (checked above), a rounding that went past
-    // the largest float is its own error.
+    // Below the overflow point (checked above), an inexact product past the
+    // largest float is the largest float.
     Some(sign * f.min(f64::MAX))
 }
 
