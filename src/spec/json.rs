@@ -477,47 +477,56 @@ const OVERFLOW: &[u8] = b"179769313486231580793728971405303415079934132710037826
 /// any duration or count a configuration holds; otherwise within a few ulp.
 /// Whether it is in range is decided on the digits, exactly.
 fn to_f64(text: &str) -> Option<f64> {
-    let (negative, rest) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (mantissa, exp) = match rest.find(['e', 'E']) {
-        Some(e) => (&rest[..e], &rest[e + 1..]),
-        None => (rest, ""),
-    };
-    // The exponent, saturated: beyond ±100,000 only its sign matters.
-    let (exp_negative, exp_digits) = match exp.as_bytes().first() {
-        Some(b'-') => (true, &exp[1..]),
-        Some(b'+') => (false, &exp[1..]),
-        _ => (false, exp),
-    };
-    let exp = exp_digits
-        .bytes()
-        .fold(0i64, |n, d| (n * 10 + i64::from(d - b'0')).min(100_000));
-    let exp = if exp_negative { -exp } else { exp };
-    // The significant digits, without leading zeros, and the power of ten of
-    // the first one.
-    let int_len = mantissa.find('.').unwrap_or(mantissa.len());
-    let all = mantissa.bytes().filter(|&b| b != b'.');
-    let leading = all.clone().take_while(|&b| b == b'0').count();
-    let digits = all.skip(leading);
-    let sign = if negative { -1.0 } else { 1.0 };
-    if digits.clone().all(|b| b == b'0') {
-        return Some(sign * 0.0);
+    let b = text.as_bytes();
+    let negative = b[0] == b'-';
+    let mut i = usize::from(negative);
+    // The significant digits (without leading zeros, nor the point) are
+    // b[first..end] less a point; the value is 0.d1d2d3... * 10^magnitude.
+    let mut magnitude = 0i64;
+    let mut first = None;
+    let mut point = false;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'.' => point = true,
+            b'0' if first.is_none() => magnitude -= i64::from(point),
+            b'0'..=b'9' => {
+                first.get_or_insert(i);
+                magnitude += i64::from(!point);
+            }
+            _ => break,
+        }
+        i += 1;
     }
-    // The value is 0.d1d2d3... * 10^magnitude.
-    let magnitude = int_len as i64 - leading as i64 + exp;
+    let end = i;
+    // The exponent, saturated: beyond ±100,000 only its sign matters.
+    let mut exp = 0i64;
+    let exp_negative = b.get(i + 1) == Some(&b'-');
+    for &d in b.get(i + 1..).unwrap_or_default() {
+        if d.is_ascii_digit() {
+            exp = (exp * 10 + i64::from(d - b'0')).min(100_000);
+        }
+    }
+    magnitude += if exp_negative { -exp } else { exp };
+    let sign = if negative { -1.0 } else { 1.0 };
+    let Some(first) = first else {
+        return Some(sign * 0.0);
+    };
+    let digits = b[first..end].iter().filter(|&&d| d != b'.');
     if magnitude > 309 {
         return None;
     }
     if magnitude == 309 {
-        let over = digits
-            .clone()
-            .chain(std::iter::repeat(b'0'))
-            .zip(OVERFLOW)
-            .find(|(d, o)| d != *o)
-            .is_none_or(|(d, o)| d > *o);
-        if over {
+        // Digit by digit against the overflow point, zeros after the last.
+        let mut over = OVERFLOW.iter();
+        let mut ours = digits.clone();
+        let beyond = loop {
+            match (ours.next().copied().unwrap_or(b'0'), over.next()) {
+                (_, None) => break true,
+                (d, Some(&o)) if d != o => break d > o,
+                _ => {}
+            }
+        };
+        if beyond {
             return None;
         }
     }
@@ -527,7 +536,7 @@ fn to_f64(text: &str) -> Option<f64> {
     // Up to 19 significant digits in a u64, the rest only in the scale.
     let mut significand = 0u64;
     let mut kept = 0i64;
-    for d in digits.take(19) {
+    for &d in digits.take(19) {
         significand = significand * 10 + u64::from(d - b'0');
         kept += 1;
     }
