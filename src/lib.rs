@@ -38,13 +38,10 @@ use leftovers::Scope;
 use os::signals::{Inherited, SignalFd};
 use os::{exit, spawn, stdio};
 use std::ffi::OsString;
-use std::io::Write;
 
 /// Runs hookinit with `argv` (program name first) and returns its exit code.
 pub fn run(argv: Vec<OsString>) -> i32 {
-    let code = run_inner(argv);
-    let _ = std::io::stdout().flush();
-    code
+    run_inner(argv)
 }
 
 fn run_inner(argv: Vec<OsString>) -> i32 {
@@ -88,11 +85,12 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         // Boxed at once: moved by pointer from here on (start-up cost).
         Ok(Request::Run(cfg)) => Box::new(cfg),
         Ok(Request::Check(cfg)) => {
-            print!("{}", cfg.plan());
+            let mut text = cfg.plan();
             for warning in cfg.warnings() {
-                println!("warning: {warning}");
+                text += &format!("warning: {warning}\n");
             }
-            println!("configuration OK");
+            text += "configuration OK\n";
+            stdio::print(stdio::Stream::Out, format_args!("{text}"));
             return 0;
         }
         Ok(Request::Ready(cfg)) => {
@@ -100,29 +98,32 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
                 Some(path) if os::ready_file::is_ready(path) => 0,
                 Some(_) => 1,
                 None => {
-                    eprintln!("hookinit: --ready: no ready file is set (HOOKINIT_READY_FILE)");
+                    say(format_args!(
+                        "hookinit: --ready: no ready file is set (HOOKINIT_READY_FILE)\n"
+                    ));
                     exit::EXIT_USAGE
                 }
             };
         }
         Ok(Request::Help) => {
-            print!("{}", config::usage());
+            stdio::print(stdio::Stream::Out, format_args!("{}", config::usage()));
             return 0;
         }
         Ok(Request::Version) => {
-            println!("hookinit {}", env!("CARGO_PKG_VERSION"));
+            let version = env!("CARGO_PKG_VERSION");
+            stdio::print(stdio::Stream::Out, format_args!("hookinit {version}\n"));
             return 0;
         }
         Ok(Request::Say(text, false)) => {
-            print!("{text}");
+            stdio::print(stdio::Stream::Out, format_args!("{text}"));
             return 0;
         }
         Ok(Request::Say(text, true)) => {
-            eprint!("{text}");
+            say(format_args!("{text}"));
             return 0;
         }
         Err(e) => {
-            eprintln!("hookinit: {e}");
+            say(format_args!("hookinit: {e}\n"));
             return config::usage_exit_code(peer);
         }
     };
@@ -162,17 +163,19 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     // One that cannot be removed would say so all along: refuse to start.
     if let Some(path) = &cfg.ready_file {
         if let Err(e) = os::ready_file::remove_stale(path) {
-            eprintln!(
-                "hookinit: cannot remove the stale ready file {} (HOOKINIT_READY_FILE): {e}",
+            say(format_args!(
+                "hookinit: cannot remove the stale ready file {} (HOOKINIT_READY_FILE): {e}\n",
                 path.display()
-            );
+            ));
             return exit::EXIT_FAILURE;
         }
     }
     stdio::init();
     let foreground = spawn::stdin_is_controlling_tty();
     let Some(argv) = spawn::Argv::new(&cfg.command) else {
-        eprintln!("hookinit: usage: the command may not contain a NUL byte");
+        say(format_args!(
+            "hookinit: usage: the command may not contain a NUL byte\n"
+        ));
         return config::usage_exit_code(peer);
     };
     // Read before the app starts, so that its whole life counts.
@@ -184,10 +187,10 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         Some(address) => match notify::Notify::open(address, cfg.notify_watchdog) {
             Ok(n) => Some(Box::new(n)),
             Err(e) => {
-                eprintln!(
-                    "hookinit: cannot create the notify socket (HOOKINIT_NOTIFY_SOCKET): {}",
+                say(format_args!(
+                    "hookinit: cannot create the notify socket (HOOKINIT_NOTIFY_SOCKET): {}\n",
                     std::io::Error::from(e)
-                );
+                ));
                 return exit::EXIT_FAILURE;
             }
         },
@@ -230,7 +233,11 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     let app_pid = match spawned {
         Ok(pid) => pid,
         Err(e) => {
-            eprintln!("hookinit: cannot run '{}': {}", argv.program(), e.reason());
+            say(format_args!(
+                "hookinit: cannot run '{}': {}\n",
+                argv.program(),
+                e.reason()
+            ));
             return e.exit_code();
         }
     };
@@ -251,4 +258,9 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
 fn fatal(msg: &str) -> i32 {
     events::log(Level::Warn, "Error", format_args!("{}", msg));
     exit::EXIT_FAILURE
+}
+
+/// A message on stderr before the app starts (or instead).
+fn say(args: std::fmt::Arguments<'_>) {
+    stdio::print(stdio::Stream::Err, args);
 }

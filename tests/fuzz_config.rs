@@ -11,13 +11,16 @@
 //!   stdout) or exactly 2 with `hookinit: <the same error>` on stderr — never a
 //!   crash, never another code — in agreement with the library;
 //! - run for real (`hookinit ... -- sh -c ': > marker'`), an invalid
-//!   configuration never starts the app.
+//!   configuration never starts the app;
+//! - JSON values are accepted or rejected as serde_json (the parser
+//!   hookinit's own reader replaced) would, with its error message.
 //!
 //! The PRNG is a seeded xorshift64: a failure names its seed and case number
 //! and replays exactly. Knobs (environment of `cargo test`):
 //! `FUZZ_CONFIG_SEED` (default fixed), `FUZZ_CONFIG_CASES` (binary `--check`
 //! cases, default 2000), `FUZZ_CONFIG_RUNS` (real runs, default 150),
-//! `FUZZ_CONFIG_INPROCESS` (library-only cases, default 20000).
+//! `FUZZ_CONFIG_INPROCESS` (library-only cases, default 20000),
+//! `FUZZ_CONFIG_JSON` (JSON values against serde_json, default 20000).
 
 mod common;
 use common::*;
@@ -907,6 +910,109 @@ fn parse_never_panics_and_errors_name_their_source() {
     assert!(
         ok > cases / 50 && err > cases / 5,
         "poor mix: {ok} ok, {err} errors"
+    );
+}
+
+/// The former `json::parse`: serde_json, duplicate keys rejected.
+fn serde_strict(text: &str) -> Result<(), String> {
+    use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    struct Strict;
+    impl<'de> Deserialize<'de> for Strict {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(Strict)
+        }
+    }
+    impl<'de> Visitor<'de> for Strict {
+        type Value = Strict;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+            Ok(Strict)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+            Ok(Strict)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+            Ok(Strict)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+            Ok(Strict)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+            Ok(Strict)
+        }
+        fn visit_unit<E>(self) -> Result<Strict, E> {
+            Ok(Strict)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+            while seq.next_element::<Strict>()?.is_some() {}
+            Ok(Strict)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+            let mut keys = std::collections::BTreeSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !keys.insert(key.clone()) {
+                    return Err(A::Error::custom(format_args!("duplicate key \"{key}\"")));
+                }
+                map.next_value::<Strict>()?;
+            }
+            Ok(Strict)
+        }
+    }
+    let mut d = serde_json::Deserializer::from_str(text);
+    Strict::deserialize(&mut d).map_err(|e| format!("invalid JSON: {e}"))?;
+    d.end().map_err(|e| format!("invalid JSON: {e}"))
+}
+
+/// hookinit reads JSON itself; serde_json is the oracle. For generated values
+/// of every JSON setting: rejected as invalid JSON exactly when serde_json
+/// rejects the text, with serde_json's message (position included).
+#[test]
+fn json_is_accepted_and_rejected_as_serde_json_did() {
+    let t = TempDir::new("fuzz-json");
+    let cases = knob("FUZZ_CONFIG_JSON", 20_000) as usize;
+    let mut rng = Rng::new(seed() ^ 0x15);
+    let vars = [
+        "HOOKINIT_LIFECYCLE",
+        "HOOKINIT_POST_START",
+        "HOOKINIT_PRE_STOP",
+        "HOOKINIT_STARTUP_PROBE",
+        "HOOKINIT_LIVENESS_PROBE",
+        "HOOKINIT_READINESS_PROBE",
+        "HOOKINIT_CONTAINER",
+    ];
+    let (mut valid, mut invalid) = (0, 0);
+    for n in 0..cases {
+        let var = *rng.pick(&vars);
+        let Ok(text) = String::from_utf8(no_nul(text_value(&mut rng, var, &t.0, false))) else {
+            continue;
+        };
+        // A blank variable is not set.
+        if text.trim().is_empty() {
+            continue;
+        }
+        let args: Vec<OsString> = vec!["--check".into(), "--".into(), "true".into()];
+        let env = [(OsString::from(var), OsString::from(&text))];
+        let ours = match library(&args, &env) {
+            Verdict::Err(_, msg) => msg,
+            _ => String::new(),
+        };
+        let at = || format!("case {n} (seed {:#x}): {var}={text:?}", seed());
+        match serde_strict(&text) {
+            Ok(()) => {
+                valid += 1;
+                assert!(!ours.contains("invalid JSON"), "{}: {ours}", at());
+            }
+            Err(theirs) => {
+                invalid += 1;
+                assert_eq!(ours, format!("{var}: {theirs}"), "{}", at());
+            }
+        }
+    }
+    assert!(
+        valid > cases / 10 && invalid > cases / 10,
+        "poor mix: {valid} valid, {invalid} invalid JSON"
     );
 }
 

@@ -4,6 +4,7 @@
 use super::{Config, Grace};
 use crate::os::notify_socket::Address;
 use crate::os::signals;
+use crate::os::text::QuotedList;
 use crate::spec::handler::{Action, Handler};
 use crate::spec::probe::{self as probe_spec, ProbeKind};
 use std::os::unix::ffi::OsStrExt;
@@ -34,7 +35,7 @@ impl Config {
             if cmd.is_empty() {
                 "(none given)".into()
             } else {
-                format!("{cmd:?}")
+                QuotedList(&cmd).to_string()
             },
         );
         if let Some(name) = &self.container_name {

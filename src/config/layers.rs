@@ -14,8 +14,8 @@ use crate::os::signals::SignalSet;
 use crate::spec::container::{self, Container};
 use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, Port, PortNames};
 use crate::spec::json::PathError;
+use crate::spec::json::Value;
 use crate::spec::probe::{self as probe_spec, Probe, ProbeKind};
-use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 

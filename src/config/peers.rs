@@ -12,6 +12,7 @@ use super::sources::CommandLine;
 use super::values::Raw;
 use super::ConfigError;
 use crate::os::signals;
+use crate::os::text::Quoted;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
@@ -148,7 +149,12 @@ pub(super) fn read<'a>(
     let mut said = None;
     let command = getopt(src, args, spec, longs, |letter, value| {
         let value = value.unwrap_or("");
-        let bad = || ConfigError::new(src, format!("-{}: {value:?} is not valid", letter as char));
+        let bad = || {
+            ConfigError::new(
+                src,
+                format!("-{}: {} is not valid", letter as char, Quoted(value)),
+            )
+        };
         match (peer, letter) {
             (Peer::Tini, b'h') => said = Some((help(peer), false)),
             (Peer::DumbInit | Peer::Catatonit, b'h') => said = Some((help(peer), true)),

@@ -7,7 +7,7 @@ use crate::os::notify_socket::Address;
 use crate::os::signals::{self, SignalSet};
 use crate::spec::handler::MAX_SECONDS;
 use crate::spec::json;
-use serde_json::Value;
+use crate::spec::json::Value;
 use std::time::Duration;
 
 /// A value as a source holds it: text (env, flags) or JSON (the file).

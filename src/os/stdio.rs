@@ -182,3 +182,35 @@ fn has_room(fd: RawFd) -> bool {
         }
     }
 }
+
+/// `print!` and `eprint!` for what hookinit says before the app starts or
+/// instead of starting it (`--check`, `--help`, usage errors): the whole
+/// text, written in blocking writes to fd 1 or 2 as inherited (waiting for
+/// room if that description is non-blocking). A write error drops the rest
+/// (`print!` would panic, which is abort here). std's stdout machinery (its
+/// lock, buffer and flush at exit) is then not in the binary: 1.5 KB.
+pub fn print(stream: Stream, args: std::fmt::Arguments<'_>) {
+    let text = std::fmt::format(args);
+    let fd = match stream {
+        Stream::Out => libc::STDOUT_FILENO,
+        Stream::Err => libc::STDERR_FILENO,
+    };
+    let mut rest = text.as_bytes();
+    while !rest.is_empty() {
+        match crate::os::fd::write_once(fd, rest) {
+            Ok(n @ 1..) => rest = &rest[n..],
+            Err(e) if e.0 == libc::EINTR => {}
+            Err(e) if e.0 == libc::EAGAIN => {
+                let mut room = [libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                }];
+                if crate::os::sys::poll(&mut room, None).is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
+}

@@ -48,6 +48,57 @@ pub fn push_cut(buf: &mut [u8], len: &mut usize, s: &str) -> bool {
     take == s.len()
 }
 
+/// `s` in double quotes, as `{:?}` writes text: `"`, `\` and control
+/// characters escaped (`\n`, `\r`, `\t`, `\0`, else `\u{1b}`), so that a
+/// message stays on one line. Other characters, non-ASCII included, are
+/// written as they are: `{:?}` would also escape unprintable Unicode, with
+/// 5 KB of Unicode tables and escaping code in the binary (README, "Size").
+pub struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        let mut start = 0;
+        for (i, c) in self.0.char_indices() {
+            let short = match c {
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                '\0' => "\\0",
+                // C0 and C1 controls, DEL, and the Unicode line and paragraph
+                // separators.
+                '\u{1}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => "",
+                _ => continue,
+            };
+            f.write_str(&self.0[start..i])?;
+            start = i + c.len_utf8();
+            if short.is_empty() {
+                write!(f, "\\u{{{:x}}}", u32::from(c))?;
+            } else {
+                f.write_str(short)?;
+            }
+        }
+        f.write_str(&self.0[start..])?;
+        f.write_str("\"")
+    }
+}
+
+/// A list of texts as `{:?}` writes one: `["a", "b c"]`, each [`Quoted`].
+pub struct QuotedList<'a, S>(pub &'a [S]);
+
+impl<S: AsRef<str>> fmt::Display for QuotedList<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, s) in self.0.iter().enumerate() {
+            f.write_str(if i == 0 { "" } else { ", " })?;
+            Quoted(s.as_ref()).fmt(f)?;
+        }
+        f.write_str("]")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +119,25 @@ mod tests {
         );
         assert!(push_cut(&mut buf, &mut len, ""));
         assert_eq!(len, 6);
+    }
+
+    #[test]
+    fn quotes_as_debug_does_for_ascii_and_controls() {
+        // Every ASCII character, and controls of every kind.
+        let ascii: String = (0u8..128).map(char::from).collect();
+        for s in [
+            ascii.as_str(),
+            "",
+            "a b",
+            "x\u{85}y\u{2028}",
+            "tab\there \"q\" \\",
+        ] {
+            assert_eq!(Quoted(s).to_string(), format!("{s:?}"), "{s:?}");
+        }
+        // Beyond: written as it is (`{:?}` escapes a leading combining mark).
+        assert_eq!(Quoted("é\u{301}z").to_string(), "\"é\u{301}z\"");
+        let argv = ["sh".to_string(), "-c".into(), "echo \"hi\"\n".into()];
+        assert_eq!(QuotedList(&argv).to_string(), format!("{argv:?}"));
+        assert_eq!(QuotedList::<&str>(&[]).to_string(), "[]");
     }
 }

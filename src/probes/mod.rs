@@ -21,6 +21,7 @@ use crate::os::reap::Status;
 use crate::os::signals::Inherited;
 use crate::os::spawn::{self, Argv};
 use crate::os::text::format_into;
+use crate::os::text::Quoted;
 use crate::os::wait::wait_for;
 use crate::spec::handler::Action;
 use crate::spec::probe::{Probe, ProbeHandler, ProbeKind};
@@ -420,7 +421,7 @@ fn exec_probe(
             let _ = kill_process(pid, libc::SIGKILL);
             wait_for(pid);
             let joined = command.join(" ");
-            return Outcome::failure(format!("command {joined:?} timed out"));
+            return Outcome::failure(format!("command {} timed out", Quoted(&joined)));
         }
         let mut fds = [
             libc::pollfd {

@@ -4,10 +4,11 @@
 //! unknown field is an error. Named ports in the container's own handlers
 //! resolve against its own `ports` as they are parsed, as in Kubernetes.
 
+use crate::os::text::Quoted;
 use crate::spec::handler::{self, ContainerPort, Lifecycle, Port, PortNames};
+use crate::spec::json::Value;
 use crate::spec::json::{self, join, PathError};
 use crate::spec::probe::{parse_probe, Probe, ProbeKind};
-use serde_json::Value;
 
 /// What hookinit takes from a Container. Its hooks and probes keep the
 /// [`Port`] type of handlers given on their own, but every port is a number.
@@ -153,7 +154,7 @@ fn parse_name(v: &Value, path: &str) -> Result<String, PathError> {
     if !b.iter().all(inner) || b[0] == b'-' || b[b.len() - 1] == b'-' {
         return Err(PathError::new(
             path,
-            format!("Invalid value: \"{}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')", name.escape_debug()),
+            format!("Invalid value: {}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')", Quoted(name)),
         ));
     }
     Ok(name.to_string())
@@ -202,7 +203,7 @@ fn parse_ports(v: &Value, path: &str) -> Result<Vec<ContainerPort>, PathError> {
         if let Some(why) = iana_svc_name_problem(name) {
             return Err(PathError::new(
                 &np,
-                format!("Invalid value: \"{}\": {why}", name.escape_debug()),
+                format!("Invalid value: {}: {why}", Quoted(name)),
             ));
         }
         if named.iter().any(|p| p.name == name) {

@@ -9,8 +9,9 @@
 //! shared with probes ([`crate::spec::probe`]).
 
 use crate::os::signals;
+use crate::os::text::QuotedList;
+use crate::spec::json::Value;
 use crate::spec::json::{self, join, PathError};
-use serde_json::Value;
 use std::time::Duration;
 
 /// What an exec, httpGet or tcpSocket handler does: the same for hooks and
@@ -63,7 +64,7 @@ impl<P> Action<P> {
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Action::Exec { command } => write!(f, "exec {command:?}"),
+            Action::Exec { command } => write!(f, "exec {}", QuotedList(command)),
             Action::HttpGet(h) => write!(f, "httpGet {h}"),
             Action::TcpSocket { host, port } => write!(f, "tcpSocket {}", HostPort(host, *port)),
         }
@@ -328,12 +329,12 @@ pub fn parse_handler(v: &Value, path: &str) -> Result<Handler<Port>, PathError> 
 /// The Kubernetes rule for an object holding handlers (a hook, a probe):
 /// exactly one of `kinds` is present. Returns it and its body.
 pub(crate) fn one_handler<'v>(
-    obj: &'v serde_json::Map<String, Value>,
+    obj: &'v json::Map,
     path: &str,
     kinds: &[&'static str],
 ) -> Result<(&'static str, &'v Value), PathError> {
-    let mut present = kinds.iter().filter(|k| obj.contains_key(**k));
-    let Some(&kind) = present.next() else {
+    let mut present = kinds.iter().filter_map(|&k| Some((k, obj.get(k)?)));
+    let Some(found) = present.next() else {
         return Err(PathError::new(path, "must specify a handler type"));
     };
     if present.next().is_some() {
@@ -342,7 +343,7 @@ pub(crate) fn one_handler<'v>(
             "may not specify more than 1 handler type",
         ));
     }
-    Ok((kind, &obj[kind]))
+    Ok(found)
 }
 
 /// An `exec` body: `{"command": [...]}`; `path` ends in `exec`.

@@ -1,7 +1,8 @@
 //! The Kubernetes objects hookinit reads, parsed and validated with the
 //! kubelet's defaults and the API server's wording.
 //!
-//! - [`json`]: strict JSON (duplicate keys and unknown fields rejected).
+//! - [`json`]: strict JSON (duplicate keys and unknown fields rejected), read
+//!   into [`json_value`]'s `Value` by hookinit's own reader.
 //! - [`handler`]: `LifecycleHandler` (exec, httpGet, tcpSocket, sleep).
 //! - [`probe`]: `Probe` (the same handlers plus grpc, thresholds, periods).
 //! - [`container`]: a whole `Container` object (lifecycle, probes, ports, env).
@@ -11,4 +12,5 @@ pub(crate) mod container;
 pub(crate) mod expand;
 pub mod handler;
 pub(crate) mod json;
+pub(crate) mod json_value;
 pub mod probe;

@@ -5,9 +5,10 @@
 //! messages included. exec, httpGet and tcpSocket are parsed by the same code
 //! as the lifecycle hooks' ([`crate::spec::handler`]).
 
+use crate::os::text::Quoted;
 use crate::spec::handler::{self, Action, HostPort, Port, PortNames, DEFAULT_HOST, MAX_SECONDS};
 use crate::spec::json::{self, join, PathError};
-use serde_json::{Map, Value};
+use crate::spec::json::{Map, Value};
 use std::fmt;
 use std::time::Duration;
 
@@ -151,8 +152,9 @@ impl fmt::Display for Describe<'_> {
             ProbeHandler::Grpc { port, service } => {
                 write!(
                     f,
-                    "grpc {} service {service:?}",
-                    HostPort(DEFAULT_HOST, *port)
+                    "grpc {} service {}",
+                    HostPort(DEFAULT_HOST, *port),
+                    Quoted(service)
                 )
             }
         }
@@ -335,7 +337,7 @@ fn integer(v: &Value, path: &str) -> Result<i64, PathError> {
 
 /// An int32 field of the probe, if present, checked `>= 0` as
 /// `ValidateNonnegativeField` does.
-fn int32(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<i64>, PathError> {
+fn int32(obj: &Map, key: &str, path: &str) -> Result<Option<i64>, PathError> {
     let Some(v) = obj.get(key) else {
         return Ok(None);
     };

@@ -39,6 +39,7 @@ use crate::os::alloc;
 use crate::os::errno::Errno;
 use crate::os::reap::{self, Reap, Status};
 use crate::os::signals::{self, Inherited, SignalFd};
+use crate::os::text::QuotedList;
 use crate::probes::{Change, Prober};
 use crate::spec::probe::ProbeKind;
 pub use oom::OomWatch;
@@ -670,7 +671,7 @@ struct Argv<'a>(&'a [std::ffi::OsString]);
 impl fmt::Display for Argv<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let argv: Vec<_> = self.0.iter().map(|a| a.to_string_lossy()).collect();
-        let mut line = format!("{argv:?}");
+        let mut line = QuotedList(&argv).to_string();
         if line.len() > 300 {
             line.truncate(line.floor_char_boundary(300));
             line.push_str("...");

@@ -3,6 +3,7 @@
 
 use super::hpack::{literal, Hpack};
 use super::{internal, io_failure, nth_name, Failure, INTERNAL, UNAVAILABLE};
+use crate::os::text::Quoted;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -223,8 +224,9 @@ impl Conn {
                     if last < 1 || code != 0 {
                         let debug = String::from_utf8_lossy(payload.get(8..).unwrap_or_default());
                         let desc = format!(
-                            "received GOAWAY: code: {}, debug data: {debug:?}",
-                            h2_error(code)
+                            "received GOAWAY: code: {}, debug data: {}",
+                            h2_error(code),
+                            Quoted(&debug)
                         );
                         return Err(Failure::Status(UNAVAILABLE, desc));
                     }

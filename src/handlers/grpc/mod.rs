@@ -17,6 +17,7 @@ mod health;
 mod hpack;
 
 use crate::handlers::Outcome;
+use crate::os::text::Quoted;
 use crate::spec::handler::host_port;
 use h2::Conn;
 use hpack::Hpack;
@@ -39,7 +40,8 @@ pub fn check(host: &str, port: u16, service: &str, timeout: Duration) -> Outcome
             text,
         }) => {
             return Outcome::failure(format!(
-                "timeout: failed to connect service {addr:?} within {within}: {text}"
+                "timeout: failed to connect service {} within {within}: {text}",
+                Quoted(&addr)
             ))
         }
         Err(ConnectError {
@@ -47,7 +49,8 @@ pub fn check(host: &str, port: u16, service: &str, timeout: Duration) -> Outcome
             text,
         }) => {
             return Outcome::failure(format!(
-                "error: failed to connect service at {addr:?}: {text}"
+                "error: failed to connect service at {}: {text}",
+                Quoted(&addr)
             ))
         }
     };
@@ -57,7 +60,7 @@ pub fn check(host: &str, port: u16, service: &str, timeout: Duration) -> Outcome
         Ok(status) => {
             let names = "UNKNOWN SERVING NOT_SERVING SERVICE_UNKNOWN";
             let name = nth_name(names, status, || status.to_string());
-            format!("service unhealthy (responded with {name:?})")
+            format!("service unhealthy (responded with {})", Quoted(&name))
         }
         Err(Failure::Timeout) | Err(Failure::Status(DEADLINE_EXCEEDED, _)) => {
             format!("timeout: health rpc did not complete within {within}")

@@ -17,6 +17,7 @@
 //! [`BODY_LIMIT`], and nothing more of it is read.
 
 use crate::handlers::net::dial;
+use crate::os::text::Quoted;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -110,12 +111,12 @@ struct Target<'a> {
 
 impl Target<'_> {
     fn parse(url: &str) -> Result<Target<'_>, String> {
-        let bad = || format!("{url:?} is not a valid URL");
+        let bad = || format!("{} is not a valid URL", Quoted(url));
         let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
         let (tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
             "http" => (false, 80),
             "https" => (true, 443),
-            _ => return Err(format!("unsupported protocol scheme {scheme:?}")),
+            _ => return Err(format!("unsupported protocol scheme {}", Quoted(scheme))),
         };
         let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
         let (host, port) = match authority.strip_prefix('[') {
@@ -239,7 +240,7 @@ fn line(r: &mut impl BufRead, room: &mut u64) -> Result<Vec<u8>, String> {
 
 /// Up to 40 bytes of `line`, quoted, for an error message.
 fn quote(line: &[u8]) -> String {
-    format!("{:?}", String::from_utf8_lossy(&line[..line.len().min(40)]))
+    Quoted(&String::from_utf8_lossy(&line[..line.len().min(40)])).to_string()
 }
 
 /// The status line and headers of the final response (1xx ones skipped).
@@ -283,7 +284,7 @@ fn read_head(r: &mut impl BufRead) -> Result<Head, String> {
                     .all(|b| b.is_ascii_digit())
                     .then(|| value.parse::<u64>().ok())
                     .flatten()
-                    .ok_or_else(|| format!("invalid Content-Length {value:?}"))?;
+                    .ok_or_else(|| format!("invalid Content-Length {}", Quoted(value)))?;
                 if length.is_some_and(|m| m != n) {
                     return Err("conflicting Content-Length headers".into());
                 }

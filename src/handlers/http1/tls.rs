@@ -70,8 +70,12 @@ pub(super) fn wrap(sock: Sock, host: &str) -> Result<Box<dyn Duplex>, String> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
         .with_no_client_auth();
-    let name = ServerName::try_from(host.to_string())
-        .map_err(|_| format!("{host:?} is not a valid TLS server name"))?;
+    let name = ServerName::try_from(host.to_string()).map_err(|_| {
+        format!(
+            "{} is not a valid TLS server name",
+            crate::os::text::Quoted(host)
+        )
+    })?;
     let conn = ClientConnection::new(Arc::new(config), name).map_err(|e| format!("TLS: {e}"))?;
     let sniff = Sniff {
         sock,
