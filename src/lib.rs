@@ -180,7 +180,11 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     // (and only the app: hooks and probes keep hookinit's environment).
     let notify = match &cfg.notify_socket {
         None => None,
-        Some(address) => match notify::Notify::open(address, cfg.notify_watchdog) {
+        Some(address) => match notify::Notify::open(
+            address,
+            cfg.notify_watchdog,
+            notify::budget::Budget::new(cfg.notify_start_timeout, cfg.notify_extend_limit),
+        ) {
             Ok(n) => Some(n),
             Err(e) => {
                 eprintln!(

@@ -167,6 +167,20 @@ impl Config {
                     ),
                 );
             }
+            if let Some(t) = self.notify_start_timeout {
+                let msg = format!(
+                    "no READY=1 within {} is a startup failure (exit 5)",
+                    secs(t)
+                );
+                line("start timeout:", msg);
+            }
+            if let Some(l) = self.notify_extend_limit {
+                let msg = format!(
+                    "EXTEND_TIMEOUT_USEC moves the start-up or stop budget up to {} after it began",
+                    secs(l)
+                );
+                line("extend limit:", msg);
+            }
         }
         if self.notify_relay {
             line(

@@ -15,6 +15,7 @@
 //! - an error of `poll` or of the signalfd backs off instead of spinning.
 
 mod act;
+mod notified;
 mod oom;
 mod phase;
 mod post_start;
@@ -528,11 +529,8 @@ impl Supervisor {
                 self.on_probe(change);
             }
         }
-        if let Some(interval) = self.notify.as_mut().and_then(|n| n.on_time(now)) {
-            self.watchdog_failed(format_args!(
-                "no WATCHDOG=1 from the app within {}",
-                events::secs(interval)
-            ));
+        if let Some(failure) = self.notify.as_mut().and_then(|n| n.on_time(now)) {
+            self.notify_failed(failure);
         }
         self.dispatch_at(Event::Tick, now);
     }
@@ -580,46 +578,6 @@ impl Supervisor {
             self.post_start = self.post_start.on_started();
             self.start_post_start();
         }
-    }
-
-    /// The notify socket is readable: its datagrams, a bounded batch.
-    #[inline(never)]
-    pub(super) fn read_notify(&mut self) {
-        let Some(notify) = self.notify.as_mut() else {
-            return;
-        };
-        let changes = notify.read();
-        if changes.triggered {
-            self.watchdog_failed(format_args!("the app sent WATCHDOG=trigger"));
-        }
-        if changes.started {
-            self.start_deferred_post_start();
-        }
-        if changes.started || changes.readiness {
-            self.update_ready();
-        }
-    }
-
-    /// The app's watchdog failed: as a failed liveness probe, the same
-    /// events, PreStop, stop and exit code 5.
-    #[inline(never)]
-    fn watchdog_failed(&mut self, why: fmt::Arguments<'_>) {
-        if let Some(n) = self.notify.as_mut() {
-            n.disarm();
-        }
-        if !matches!(self.phase, Phase::Running) || !self.app.alive() {
-            return;
-        }
-        let event = events::Event {
-            name: "Unhealthy",
-            hook: None,
-            handler: Some("watchdog"),
-            message: format_args!("Liveness probe failed: {why} (sd_notify watchdog)"),
-        };
-        events::emit(Level::Warn, event);
-        let window = Self::window(self.cfg.grace);
-        let kind = ProbeKind::Liveness;
-        self.dispatch(Event::ProbeRestart { kind, window });
     }
 
     /// PostStart succeeded: the probes it held begin.
