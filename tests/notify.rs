@@ -923,3 +923,92 @@ fn start_timeout_and_extend_limit_without_a_notify_socket_are_rejected() {
         );
     }
 }
+
+#[test]
+fn ignored_keys_are_logged_once_each_with_their_reason() {
+    if !is_root() {
+        return;
+    }
+    let t = app_dir("notify-ignored");
+    let r = Running::pid1(
+        &["python3", s(&t.path("app.py")), s(&t.0)],
+        &[("HOOKINIT_NOTIFY_SOCKET", "1")],
+    );
+    let mut d = Driver { t: &t, n: 0 };
+    let all = "MAINPID=7\nERRNO=2\nBUSERROR=org.x.Failed\nFDSTORE=1\nFDNAME=x\nEXTEND_TIMEOUT_USEC=5\nWATCHDOG=1\nBOGUS=1\nOTHER=2";
+    for _ in 0..3 {
+        d.say(&format!("A:{all}"));
+    }
+    d.say("A:READY=1");
+    r.wait_for("the app sent READY=1", secs(5.0));
+    r.signal(libc::SIGTERM);
+    let f = r.wait(secs(10.0));
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let ignored: Vec<_> = events(&f.stderr, "NotifyIgnored")
+        .into_iter()
+        .map(|l| l.split_once(": ").unwrap().1)
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            "the app sent MAINPID=7: ignored, hookinit watches the pid it started (the app runs in the foreground under an init) (logged once)",
+            "the app sent ERRNO=2: ignored, the app's exit code says how it failed (logged once)",
+            "the app sent BUSERROR=org.x.Failed: ignored, there is no D-Bus in the container (logged once)",
+            "the app sent FDSTORE=1: ignored, hookinit keeps no descriptors for the app: a restarted container starts afresh (logged once)",
+            "the app sent EXTEND_TIMEOUT_USEC=5: ignored, no ceiling is configured (HOOKINIT_NOTIFY_EXTEND_LIMIT) (logged once)",
+            "the app sent WATCHDOG=1: ignored, no watchdog is configured (HOOKINIT_NOTIFY_WATCHDOG) (logged once)",
+            "the app sent BOGUS=1: ignored, hookinit does not know this key (logged once)",
+        ],
+        "{}",
+        f.stderr
+    );
+    // Ignored otherwise: ready as if only READY=1 had come.
+    assert_eq!(
+        events(&f.stderr, "Readiness"),
+        ["Readiness: the container is ready"]
+    );
+}
+
+#[test]
+fn the_relay_says_ready_once_per_change_however_often_the_app_says_it() {
+    if !is_root() {
+        return;
+    }
+    let t = app_dir("notify-relay-app");
+    let outer_path = t.path("outer");
+    let outer = std::os::unix::net::UnixDatagram::bind(&outer_path).unwrap();
+    outer.set_read_timeout(Some(secs(10.0))).unwrap();
+    let r = Running::pid1(
+        &["python3", s(&t.path("app.py")), s(&t.0)],
+        &[
+            ("NOTIFY_SOCKET", s(&outer_path)),
+            ("HOOKINIT_NOTIFY_RELAY", "1"),
+            ("HOOKINIT_NOTIFY_SOCKET", "1"),
+        ],
+    );
+    let next = || {
+        let mut buf = [0u8; 256];
+        let n = outer.recv(&mut buf).expect("a message from the relay");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut d = Driver { t: &t, n: 0 };
+    for msg in ["READY=1", "READY=1", "STATUS=x\nREADY=1"] {
+        d.say(&format!("A:{msg}"));
+    }
+    assert_eq!(next(), "READY=1\nSTATUS=ready");
+    for msg in ["RELOADING=1", "RELOADING=1", "READY=1", "READY=1"] {
+        d.say(&format!("A:{msg}"));
+    }
+    assert_eq!(next(), "STATUS=not ready");
+    assert_eq!(next(), "READY=1\nSTATUS=ready");
+    r.signal(libc::SIGTERM);
+    let f = r.wait(secs(10.0));
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    assert_eq!(next(), "STOPPING=1\nSTATUS=stopping");
+    outer.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 256];
+    assert!(
+        outer.recv(&mut buf).is_err(),
+        "more than one message per change"
+    );
+}

@@ -90,7 +90,11 @@ pub(crate) fn run_notify(ctx: &Ctx, plan: &Plan, hookinit: &Init, rows: &mut Vec
             idle.cells[0] = m.idle.to_string();
             let each = median(&m.busy).unwrap_or(f64::NAN) / (messages / 5) as f64;
             per.values[0] = Some(each);
-            per.cells[0] = format!("{each:.2} (median of 5 runs of {}: {:?})", messages / 5, m.busy);
+            per.cells[0] = format!(
+                "{each:.2} (median of 5 runs of {}: {:?})",
+                messages / 5,
+                m.busy
+            );
         }
         Err(e) => {
             for row in [&mut latency, &mut idle, &mut per] {
