@@ -204,6 +204,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
             match outer {
                 Some((_, value)) if !value.is_empty() => notify::relay::Relay::new(
                     std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()),
+                    outer_watchdog(),
                 ),
                 _ => {
                     events::log(
@@ -254,4 +255,20 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
 fn fatal(msg: &str) -> i32 {
     events::log(Level::Warn, "Error", format_args!("{}", msg));
     exit::EXIT_FAILURE
+}
+
+/// hookinit's own `WATCHDOG_USEC`, if it is for hookinit (no `WATCHDOG_PID`,
+/// or hookinit's pid), as libsystemd's `sd_watchdog_enabled` reads it.
+fn outer_watchdog() -> Option<std::time::Duration> {
+    let vars = os::env::vars_with_prefix(b"WATCHDOG_");
+    let get = |name: &str| {
+        vars.iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.to_str()?.parse::<u64>().ok())
+    };
+    let ours = vars.iter().all(|(n, _)| n != "WATCHDOG_PID")
+        || get("WATCHDOG_PID") == Some(u64::from(std::process::id()));
+    get("WATCHDOG_USEC")
+        .filter(|&usec| ours && usec > 0)
+        .map(std::time::Duration::from_micros)
 }

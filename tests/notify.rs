@@ -1012,3 +1012,74 @@ fn the_relay_says_ready_once_per_change_however_often_the_app_says_it() {
         "more than one message per change"
     );
 }
+
+#[test]
+fn the_relay_pings_the_outer_watchdog_at_half_its_interval_until_the_stop() {
+    if !is_root() {
+        return;
+    }
+    let t = TempDir::new("notify-relay-watchdog");
+    let outer_path = t.path("outer");
+    let outer = std::os::unix::net::UnixDatagram::bind(&outer_path).unwrap();
+    outer.set_read_timeout(Some(secs(10.0))).unwrap();
+    let mut r = Running::pid1(
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        ],
+        &[
+            ("NOTIFY_SOCKET", s(&outer_path)),
+            ("WATCHDOG_USEC", "200000"),
+            ("HOOKINIT_NOTIFY_RELAY", "1"),
+        ],
+    );
+    let mut buf = [0u8; 256];
+    // No probe, no notify socket: ready at once.
+    let n = outer.recv(&mut buf).expect("READY=1");
+    assert_eq!(&buf[..n], b"READY=1\nSTATUS=ready");
+    let mut at = Vec::new();
+    while at.len() < 5 {
+        let n = outer.recv(&mut buf).expect("a ping");
+        assert_eq!(&buf[..n], b"WATCHDOG=1");
+        at.push(std::time::Instant::now());
+    }
+    let gaps: Vec<f64> = at.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    eprintln!("pings every {gaps:?} s (WATCHDOG_USEC 0.2 s)");
+    // Half the interval; never late enough for the outer watchdog to fire.
+    assert!(gaps.iter().all(|&g| (0.09..0.2).contains(&g)), "{gaps:?}");
+    r.mark();
+    r.signal(libc::SIGTERM);
+    let f = r.wait(secs(10.0));
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    // Pings sent before the stop may be queued; after STOPPING=1, none.
+    outer.set_read_timeout(Some(secs(0.3))).unwrap();
+    let mut after_stop = Vec::new();
+    while let Ok(n) = outer.recv(&mut buf) {
+        after_stop.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let stop = after_stop.iter().position(|m| m.starts_with("STOPPING=1"));
+    let stop = stop.unwrap_or_else(|| panic!("{after_stop:?}"));
+    assert_eq!(after_stop.len(), stop + 1, "{after_stop:?}");
+    let relay = events(&f.stderr, "NotifyRelay");
+    assert!(
+        relay[0].ends_with("and WATCHDOG=1 every 0.1s while the app runs (WATCHDOG_USEC)"),
+        "{relay:?}"
+    );
+    // Another process's watchdog (WATCHDOG_PID): not hookinit's to ping.
+    let f = run_pid1(
+        &["sleep", "0.5"],
+        &[
+            ("NOTIFY_SOCKET", s(&outer_path)),
+            ("WATCHDOG_USEC", "100000"),
+            ("WATCHDOG_PID", "12345"),
+            ("HOOKINIT_NOTIFY_RELAY", "1"),
+        ],
+    );
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let mut got = Vec::new();
+    while let Ok(n) = outer.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(!got.iter().any(|m| m.contains("WATCHDOG")), "{got:?}");
+}

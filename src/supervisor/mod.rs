@@ -532,6 +532,12 @@ impl Supervisor {
         if let Some(failure) = self.notify.as_mut().and_then(|n| n.on_time(now)) {
             self.notify_failed(failure);
         }
+        if let Some(relay) = self.relay.as_mut() {
+            relay.on_time(
+                now,
+                matches!(self.phase, Phase::Running) && self.app.alive(),
+            );
+        }
         self.dispatch_at(Event::Tick, now);
     }
 

@@ -3,6 +3,7 @@
 use super::Supervisor;
 use crate::events::{self, Level};
 use crate::hooks::HookKind;
+use crate::notify::relay::Relay;
 use crate::notify::Notify;
 use crate::os::errno::Errno;
 use crate::os::sys;
@@ -70,6 +71,7 @@ impl Supervisor {
             && !self.hooks.any_running()
             && !(self.probing && self.prober.wake_at().is_some())
             && self.notify.is_none()
+            && self.relay.is_none()
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -83,6 +85,7 @@ impl Supervisor {
             self.phase.wake_at(),
             self.prober.wake_at(),
             self.notify.as_ref().and_then(Notify::wake_at),
+            self.relay.as_ref().and_then(Relay::wake_at),
         ]
         .into_iter()
         .chain(retries)
