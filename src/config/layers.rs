@@ -159,14 +159,14 @@ impl Layer {
             Key::ReportOom => self.report_oom = Some(boolean(&raw, source)?),
             Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
             Key::NotifyRelay => self.notify_relay = Some(boolean(&raw, source)?),
-            Key::NotifyStartTimeout => {
-                self.notify_start_timeout = Some((seconds(&raw).map_err(err)?, source.to_string()))
-            }
-            Key::NotifyExtendLimit => {
-                self.notify_extend_limit = Some((seconds(&raw).map_err(err)?, source.to_string()))
-            }
-            Key::NotifyWatchdog => {
-                self.notify_watchdog = Some((seconds(&raw).map_err(err)?, source.to_string()))
+            // One arm for the three (each inlined its own copy).
+            Key::NotifyWatchdog | Key::NotifyStartTimeout | Key::NotifyExtendLimit => {
+                let value = Some((seconds(&raw).map_err(err)?, source.to_string()));
+                *match key {
+                    Key::NotifyWatchdog => &mut self.notify_watchdog,
+                    Key::NotifyStartTimeout => &mut self.notify_start_timeout,
+                    _ => &mut self.notify_extend_limit,
+                } = value;
             }
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {

@@ -351,16 +351,11 @@ fn finish(
     let notify_socket = l.notify_socket.take().flatten();
     // 0 turns the watchdog off, as systemd's `WatchdogSec=0`.
     let notify_watchdog = l.notify_watchdog.take().filter(|(d, _)| !d.is_zero());
-    if let (Some((_, source)), None) = (&notify_watchdog, &notify_socket) {
-        return Err(ConfigError::new(
-            source.clone(),
-            "the watchdog needs a notify socket: set HOOKINIT_NOTIFY_SOCKET too",
-        ));
-    }
     // 0 is none, as the watchdog's.
     let notify_start_timeout = l.notify_start_timeout.take().filter(|(d, _)| !d.is_zero());
     let notify_extend_limit = l.notify_extend_limit.take().filter(|(d, _)| !d.is_zero());
     for (setting, what) in [
+        (&notify_watchdog, "the watchdog"),
         (&notify_start_timeout, "the start-up timeout"),
         (&notify_extend_limit, "EXTEND_TIMEOUT_USEC's ceiling"),
     ] {
