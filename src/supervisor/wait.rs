@@ -71,7 +71,7 @@ impl Supervisor {
             && !self.hooks.any_running()
             && !(self.probing && self.prober.wake_at().is_some())
             && self.notify.is_none()
-            && self.relay.is_none()
+            && self.relay.as_ref().is_none_or(|r| r.wake_at().is_none())
     }
 
     fn next_wake(&self) -> Option<Instant> {
