@@ -185,7 +185,7 @@ impl Config {
         if self.notify_relay {
             line(
                 "notify relay:",
-                "READY=1, not ready and STOPPING=1 to the NOTIFY_SOCKET hookinit is given (the app does not get it)".into(),
+                "READY=1, not ready and STOPPING=1 to the NOTIFY_SOCKET hookinit is given, WATCHDOG=1 at half its WATCHDOG_USEC if any (the app does not get it)".into(),
             );
         }
         line(

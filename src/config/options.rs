@@ -189,7 +189,7 @@ pub const OPTIONS: &[Opt] = &[
         "HOOKINIT_NOTIFY_RELAY",
         "notify-relay",
         "notifyRelay",
-        "1: tell the NOTIFY_SOCKET hookinit was given READY=1, not ready and STOPPING=1 as the container changes; the app does not get it (0)",
+        "1: tell the NOTIFY_SOCKET hookinit was given READY=1, not ready and STOPPING=1 as the container changes (WATCHDOG=1 too, given WATCHDOG_USEC); the app does not get it (0)",
     ),
     opt(
         Key::GracePeriod,
