@@ -184,7 +184,11 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     // (and only the app: hooks and probes keep hookinit's environment).
     let notify = match &cfg.notify_socket {
         None => None,
-        Some(address) => match notify::Notify::open(address, cfg.notify_watchdog) {
+        Some(address) => match notify::Notify::open(
+            address,
+            cfg.notify_watchdog,
+            notify::budget::Budget::new(cfg.notify_start_timeout, cfg.notify_extend_limit),
+        ) {
             Ok(n) => Some(Box::new(n)),
             Err(e) => {
                 say(format_args!(
@@ -204,6 +208,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
             match outer {
                 Some((_, value)) if !value.is_empty() => notify::relay::Relay::new(
                     std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()),
+                    outer_watchdog(),
                 ),
                 _ => {
                     events::log(
@@ -263,4 +268,20 @@ fn fatal(msg: &str) -> i32 {
 /// A message on stderr before the app starts (or instead).
 fn say(args: std::fmt::Arguments<'_>) {
     stdio::print(stdio::Stream::Err, args);
+}
+
+/// hookinit's own `WATCHDOG_USEC`, if it is for hookinit (no `WATCHDOG_PID`,
+/// or hookinit's pid), as libsystemd's `sd_watchdog_enabled` reads it.
+fn outer_watchdog() -> Option<std::time::Duration> {
+    let vars = os::env::vars_with_prefix(b"WATCHDOG_");
+    let get = |name: &str| {
+        vars.iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.to_str()?.parse::<u64>().ok())
+    };
+    let ours = vars.iter().all(|(n, _)| n != "WATCHDOG_PID")
+        || get("WATCHDOG_PID") == Some(u64::from(std::process::id()));
+    get("WATCHDOG_USEC")
+        .filter(|&usec| ours && usec > 0)
+        .map(std::time::Duration::from_micros)
 }

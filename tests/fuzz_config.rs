@@ -1046,7 +1046,7 @@ fn check_exits_0_or_2_in_agreement_with_the_library() {
 
 /// Whether a valid configuration is harmless to run for real here: no
 /// command but `true`/`echo`, no network but 127.0.0.1, short sleeps, the
-/// ready file inside the scratch directory.
+/// ready file and a notify socket path inside the scratch directory.
 fn harmless(cfg: &hookinit::config::Config, dir: &Path) -> bool {
     use hookinit::spec::handler::{Action, Handler};
     use hookinit::spec::probe::{ProbeHandler, ProbeKind};
@@ -1070,6 +1070,13 @@ fn harmless(cfg: &hookinit::config::Config, dir: &Path) -> bool {
         && hook_ok(&cfg.pre_stop)
         && ProbeKind::ALL.into_iter().all(probe_ok)
         && !matches!(&cfg.ready_file, Some(p) if !p.starts_with(dir))
+        // A socket path whose directory is missing stops hookinit (exit 1,
+        // by design: README), as a mutated path's would: only paths in the
+        // scratch directory (`Address` is not public: its Debug form).
+        && cfg.notify_socket.as_ref().is_none_or(|a| {
+            let a = format!("{a:?}");
+            !a.starts_with("Path(") || a.contains(&*dir.to_string_lossy())
+        })
         && (!cfg.pre_stop_on_exit || cfg.grace <= Duration::from_secs(3))
 }
 

@@ -501,38 +501,6 @@ fn now_unix() -> f64 {
         .as_secs_f64()
 }
 
-/// Seconds since the epoch of an event's `time` (`2026-12-03T14:25:17.123Z`).
-fn rfc3339(t: &str) -> f64 {
-    let (date, time) = t.trim_end_matches('Z').split_once('T').unwrap();
-    let mut d = date.split('-').map(|x| x.parse::<i64>().unwrap());
-    let (y, m, day) = (d.next().unwrap(), d.next().unwrap(), d.next().unwrap());
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let hms: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
-    days as f64 * 86_400.0 + hms[0] * 3600.0 + hms[1] * 60.0 + hms[2]
-}
-
-/// hookinit's JSON event lines: (time, event, handler, message).
-fn json_events(stderr: &str) -> Vec<(f64, String, String, String)> {
-    stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .map(|v| {
-            let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-            (
-                rfc3339(&field("time")),
-                field("event"),
-                field("handler"),
-                field("message"),
-            )
-        })
-        .collect()
-}
-
 /// A liveness failure with the events of a failed liveness probe, in
 /// order; returns when hookinit logged `Unhealthy` and started PreStop.
 fn assert_liveness_failure(f: &Finished, why: &str) -> (f64, f64) {
@@ -581,23 +549,6 @@ fn watched(t: &TempDir, interval: &str) -> Running {
             ("HOOKINIT_LOG_FORMAT", "json"),
         ],
     )
-}
-
-/// Runs `attempt` (which asserts the exact outcome every time) until its
-/// timing is within bounds, at most 3 times: two cores shared with other
-/// test runs can hold any process back, hookinit included, now and then.
-fn timed(name: &str, mut attempt: impl FnMut() -> Result<(), String>) {
-    let mut late = Vec::new();
-    for _ in 0..3 {
-        match attempt() {
-            Ok(()) => return,
-            Err(e) => {
-                eprintln!("{name}: {e}; again");
-                late.push(e);
-            }
-        }
-    }
-    panic!("{name}: late 3 times: {late:?}");
 }
 
 #[test]
@@ -789,4 +740,356 @@ fn the_relay_tells_hookinits_own_notify_socket_each_readiness_change_once() {
         "more than one message per change"
     );
     assert_eq!(events(&f.stderr, "NotifyRelay").len(), 1, "{}", f.stderr);
+}
+
+// ---- EXTEND_TIMEOUT_USEC ----------------------------------------------------------
+
+/// An app that sends argv[2] (if any) at its start and argv[3] on SIGTERM,
+/// which it otherwise ignores; it writes when it sent the latter to
+/// argv[1]/term.
+const EXTEND_APP: &str = r#"
+import os, signal, socket, sys, time
+addr = os.environ["NOTIFY_SOCKET"]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect("\0" + addr[1:] if addr.startswith("@") else addr)
+def term(*a):
+    s.send(sys.argv[3].encode())
+    open(sys.argv[1] + "/term", "w").write(str(time.time()))
+signal.signal(signal.SIGTERM, term)
+if sys.argv[2]:
+    s.send(sys.argv[2].encode())
+while True:
+    signal.pause()
+"#;
+
+fn extend_run(t: &TempDir, at_start: &str, on_term: &str, env: &[(&str, &str)]) -> Running {
+    std::fs::write(t.path("extend.py"), EXTEND_APP).unwrap();
+    let mut all = vec![
+        ("HOOKINIT_NOTIFY_SOCKET", "1"),
+        ("HOOKINIT_LOG_FORMAT", "json"),
+    ];
+    all.extend_from_slice(env);
+    let app = t.path("extend.py");
+    Running::pid1(&["python3", s(&app), s(&t.0), at_start, on_term], &all)
+}
+
+/// The time of the first event named `name` and its message.
+fn first<'a>(
+    events: &'a [(f64, String, String, String)],
+    name: &str,
+) -> &'a (f64, String, String, String) {
+    events
+        .iter()
+        .find(|e| e.1 == name)
+        .unwrap_or_else(|| panic!("no {name}: {events:?}"))
+}
+
+#[test]
+fn no_ready_within_the_start_timeout_is_a_startup_failure_and_extend_moves_it_up_to_the_ceiling() {
+    if !is_root() {
+        return;
+    }
+    timed("start timeout", || {
+        let t = TempDir::new("notify-extend-start");
+        let r = extend_run(
+            &t,
+            "EXTEND_TIMEOUT_USEC=10000000",
+            "",
+            &[
+                ("HOOKINIT_NOTIFY_START_TIMEOUT", "1"),
+                ("HOOKINIT_NOTIFY_EXTEND_LIMIT", "2.5"),
+            ],
+        );
+        let f = r.wait(secs(15.0));
+        assert_eq!(f.code, Some(5), "{}", f.stderr);
+        let events = json_events(&f.stderr);
+        let started = first(&events, "NotifySocket").0;
+        let extended = first(&events, "AppNotify");
+        assert!(
+            extended.3.starts_with("the app sent EXTEND_TIMEOUT_USEC=10000000: the start-up budget (READY=1 due) is ")
+                && extended.3.ends_with(" from now, 2.5s after the start (ceiling 2.5s, capped, HOOKINIT_NOTIFY_EXTEND_LIMIT)"),
+            "{}",
+            extended.3
+        );
+        let unhealthy = first(&events, "Unhealthy");
+        assert_eq!(
+            (unhealthy.2.as_str(), unhealthy.3.as_str()),
+            ("notify", "Startup probe failed: no READY=1 from the app within 2.5s (sd_notify, HOOKINIT_NOTIFY_START_TIMEOUT)")
+        );
+        assert_eq!(
+            first(&events, "Killing").3,
+            "stopping the container: Container app failed startup probe, will be restarted; grace period 9s"
+        );
+        let took = unhealthy.0 - started;
+        // Not at the timeout (1 s), not at the app's 10 s: at the ceiling.
+        assert!(took >= 2.495, "failed {took}s after the start");
+        match took < 2.6 {
+            true => Ok(()),
+            false => Err(format!("failed {took}s after the start")),
+        }
+    });
+}
+
+#[test]
+fn ready_in_time_ends_the_start_timeout() {
+    if !is_root() {
+        return;
+    }
+    let t = TempDir::new("notify-start-ready");
+    let mut r = extend_run(
+        &t,
+        "READY=1",
+        "",
+        &[("HOOKINIT_NOTIFY_START_TIMEOUT", "0.5")],
+    );
+    r.wait_for("the app sent READY=1", secs(10.0));
+    thread::sleep(secs(1.0));
+    r.mark();
+    r.signal(libc::SIGKILL);
+    let f = r.wait(secs(15.0));
+    assert!(!f.stderr.contains("Unhealthy"), "{}", f.stderr);
+}
+
+#[test]
+fn extend_during_the_stop_moves_sigkill_to_now_plus_n_within_the_ceiling() {
+    if !is_root() {
+        return;
+    }
+    for (usec, limit, want) in [("3000000", "10", 3.0), ("60000000", "4", 4.0)] {
+        timed("stop extended", || {
+            let t = TempDir::new("notify-extend-stop");
+            let on_term = format!("EXTEND_TIMEOUT_USEC={usec}");
+            let mut r = extend_run(
+                &t,
+                "READY=1",
+                &on_term,
+                &[
+                    ("HOOKINIT_GRACE_PERIOD", "2"),
+                    ("HOOKINIT_NOTIFY_EXTEND_LIMIT", limit),
+                ],
+            );
+            r.wait_for("the app sent READY=1", secs(10.0));
+            r.mark();
+            r.signal(libc::SIGTERM);
+            let f = r.wait(secs(20.0));
+            assert_eq!(f.code, Some(137), "{}", f.stderr);
+            let events = json_events(&f.stderr);
+            let stop = first(&events, "Killing").0;
+            let term: f64 = t.read("term").trim().parse().unwrap();
+            let extended = events
+                .iter()
+                .find(|e| e.1 == "AppNotify" && e.3.contains("EXTEND"))
+                .unwrap_or_else(|| panic!("{}", f.stderr));
+            assert!(
+                extended.3.starts_with(&format!(
+                    "the app sent EXTEND_TIMEOUT_USEC={usec}: the stop's budget (SIGKILL) is "
+                )),
+                "{}",
+                extended.3
+            );
+            let kill = first(&events, "SigkillSent");
+            // From the stop when capped, else from the app's message.
+            let took = match want == 4.0 {
+                true => kill.0 - stop,
+                false => kill.0 - term,
+            };
+            eprintln!("SIGKILL {took}s after (want {want}s; grace 2s)");
+            // `term` is taken just after the send: a few ms late at worst.
+            assert!(took >= want - 0.02, "SIGKILL {took}s, want {want}s");
+            match took < want + 0.1 {
+                true => Ok(()),
+                false => Err(format!("SIGKILL {took}s, want {want}s")),
+            }
+        });
+    }
+}
+
+#[test]
+fn start_timeout_and_extend_limit_without_a_notify_socket_are_rejected() {
+    for (var, what) in [
+        ("HOOKINIT_NOTIFY_START_TIMEOUT", "the start-up timeout"),
+        (
+            "HOOKINIT_NOTIFY_EXTEND_LIMIT",
+            "EXTEND_TIMEOUT_USEC's ceiling",
+        ),
+    ] {
+        let f = run_plain(&["true"], &[(var, "5")]);
+        assert_eq!(f.code, Some(2), "{}", f.stderr);
+        assert_eq!(
+            f.stderr.trim(),
+            format!(
+                "hookinit: {var}: {what} needs a notify socket: set HOOKINIT_NOTIFY_SOCKET too"
+            )
+        );
+    }
+}
+
+#[test]
+fn ignored_keys_are_logged_once_each_with_their_reason() {
+    if !is_root() {
+        return;
+    }
+    let t = app_dir("notify-ignored");
+    let r = Running::pid1(
+        &["python3", s(&t.path("app.py")), s(&t.0)],
+        &[("HOOKINIT_NOTIFY_SOCKET", "1")],
+    );
+    let mut d = Driver { t: &t, n: 0 };
+    let all = "MAINPID=7\nERRNO=2\nBUSERROR=org.x.Failed\nFDSTORE=1\nFDNAME=x\nEXTEND_TIMEOUT_USEC=5\nWATCHDOG=1\nBOGUS=1\nOTHER=2";
+    for _ in 0..3 {
+        d.say(&format!("A:{all}"));
+    }
+    d.say("A:READY=1");
+    r.wait_for("the app sent READY=1", secs(5.0));
+    r.signal(libc::SIGTERM);
+    let f = r.wait(secs(10.0));
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let ignored: Vec<_> = events(&f.stderr, "NotifyIgnored")
+        .into_iter()
+        .map(|l| l.split_once(": ").unwrap().1)
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            "the app sent MAINPID=7: ignored, hookinit watches the pid it started (the app runs in the foreground under an init) (logged once)",
+            "the app sent ERRNO=2: ignored, the app's exit code says how it failed (logged once)",
+            "the app sent BUSERROR=org.x.Failed: ignored, there is no D-Bus in the container (logged once)",
+            "the app sent FDSTORE=1: ignored, hookinit keeps no descriptors for the app: a restarted container starts afresh (logged once)",
+            "the app sent EXTEND_TIMEOUT_USEC=5: ignored, no ceiling is configured (HOOKINIT_NOTIFY_EXTEND_LIMIT) (logged once)",
+            "the app sent WATCHDOG=1: ignored, no watchdog is configured (HOOKINIT_NOTIFY_WATCHDOG) (logged once)",
+            "the app sent BOGUS=1: ignored, hookinit does not know this key (logged once)",
+        ],
+        "{}",
+        f.stderr
+    );
+    // Ignored otherwise: ready as if only READY=1 had come.
+    assert_eq!(
+        events(&f.stderr, "Readiness"),
+        ["Readiness: the container is ready"]
+    );
+}
+
+#[test]
+fn the_relay_says_ready_once_per_change_however_often_the_app_says_it() {
+    if !is_root() {
+        return;
+    }
+    let t = app_dir("notify-relay-app");
+    let outer_path = t.path("outer");
+    let outer = std::os::unix::net::UnixDatagram::bind(&outer_path).unwrap();
+    outer.set_read_timeout(Some(secs(10.0))).unwrap();
+    let r = Running::pid1(
+        &["python3", s(&t.path("app.py")), s(&t.0)],
+        &[
+            ("NOTIFY_SOCKET", s(&outer_path)),
+            ("HOOKINIT_NOTIFY_RELAY", "1"),
+            ("HOOKINIT_NOTIFY_SOCKET", "1"),
+        ],
+    );
+    let next = || {
+        let mut buf = [0u8; 256];
+        let n = outer.recv(&mut buf).expect("a message from the relay");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut d = Driver { t: &t, n: 0 };
+    for msg in ["READY=1", "READY=1", "STATUS=x\nREADY=1"] {
+        d.say(&format!("A:{msg}"));
+    }
+    assert_eq!(next(), "READY=1\nSTATUS=ready");
+    for msg in ["RELOADING=1", "RELOADING=1", "READY=1", "READY=1"] {
+        d.say(&format!("A:{msg}"));
+    }
+    assert_eq!(next(), "STATUS=not ready");
+    assert_eq!(next(), "READY=1\nSTATUS=ready");
+    r.signal(libc::SIGTERM);
+    let f = r.wait(secs(10.0));
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    assert_eq!(next(), "STOPPING=1\nSTATUS=stopping");
+    outer.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 256];
+    assert!(
+        outer.recv(&mut buf).is_err(),
+        "more than one message per change"
+    );
+}
+
+#[test]
+fn the_relay_pings_the_outer_watchdog_at_half_its_interval_until_the_stop() {
+    if !is_root() {
+        return;
+    }
+    timed("relay pings", relay_pings);
+}
+
+/// One run of the test above: its behaviour asserted, its timing returned.
+fn relay_pings() -> Result<(), String> {
+    let t = TempDir::new("notify-relay-watchdog");
+    let outer_path = t.path("outer");
+    let outer = std::os::unix::net::UnixDatagram::bind(&outer_path).unwrap();
+    outer.set_read_timeout(Some(secs(10.0))).unwrap();
+    let mut r = Running::pid1(
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        ],
+        &[
+            ("NOTIFY_SOCKET", s(&outer_path)),
+            ("WATCHDOG_USEC", "200000"),
+            ("HOOKINIT_NOTIFY_RELAY", "1"),
+        ],
+    );
+    let mut buf = [0u8; 256];
+    // No probe, no notify socket: ready at once.
+    let n = outer.recv(&mut buf).expect("READY=1");
+    assert_eq!(&buf[..n], b"READY=1\nSTATUS=ready");
+    let mut at = Vec::new();
+    while at.len() < 5 {
+        let n = outer.recv(&mut buf).expect("a ping");
+        assert_eq!(&buf[..n], b"WATCHDOG=1");
+        at.push(std::time::Instant::now());
+    }
+    let gaps: Vec<f64> = at.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    eprintln!("pings every {gaps:?} s (WATCHDOG_USEC 0.2 s)");
+    // Half the interval; never late enough for the outer watchdog to fire
+    // (timed at this end: a late read here makes a long gap, then a short one).
+    let on_time = gaps.iter().all(|&g| (0.09..0.2).contains(&g));
+    r.mark();
+    r.signal(libc::SIGTERM);
+    let f = r.wait(secs(10.0));
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    // Pings sent before the stop may be queued; after STOPPING=1, none.
+    outer.set_read_timeout(Some(secs(0.3))).unwrap();
+    let mut after_stop = Vec::new();
+    while let Ok(n) = outer.recv(&mut buf) {
+        after_stop.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let stop = after_stop.iter().position(|m| m.starts_with("STOPPING=1"));
+    let stop = stop.unwrap_or_else(|| panic!("{after_stop:?}"));
+    assert_eq!(after_stop.len(), stop + 1, "{after_stop:?}");
+    let relay = events(&f.stderr, "NotifyRelay");
+    assert!(
+        relay[0].ends_with("and WATCHDOG=1 every 0.1s while the app runs (WATCHDOG_USEC)"),
+        "{relay:?}"
+    );
+    // Another process's watchdog (WATCHDOG_PID): not hookinit's to ping.
+    let f = run_pid1(
+        &["sleep", "0.5"],
+        &[
+            ("NOTIFY_SOCKET", s(&outer_path)),
+            ("WATCHDOG_USEC", "100000"),
+            ("WATCHDOG_PID", "12345"),
+            ("HOOKINIT_NOTIFY_RELAY", "1"),
+        ],
+    );
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    let mut got = Vec::new();
+    while let Ok(n) = outer.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(!got.iter().any(|m| m.contains("WATCHDOG")), "{got:?}");
+    match on_time {
+        true => Ok(()),
+        false => Err(format!("pings {gaps:?} s apart, want 0.1 s")),
+    }
 }

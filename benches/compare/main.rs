@@ -13,7 +13,7 @@
 //! of [`metrics`]; the rows, their targets and the output in [`report`].
 //!
 //! Environment: `BENCH_QUICK=1` (smoke run, ~60 s; a full run is ~3 min on
-//! 2 cores), `BENCH_ONLY=size,instr,wall,idle,stop,reap,fwd,hooks,probes` (a subset;
+//! 2 cores), `BENCH_ONLY=size,instr,wall,idle,stop,reap,fwd,hooks,probes,notify` (a subset;
 //! the per-signal and per-zombie counts need `instr` and `fwd`/`reap`),
 //! `BENCH_CPU=N|none` (the CPU for the latencies; default: the last one),
 //! `BENCH_VERBOSE=1` (inits' output on the terminal, raw callgrind counts),
@@ -40,6 +40,7 @@ use metrics::hooks::run_hooks;
 use metrics::idle::run_idle;
 use metrics::instructions::run_instructions;
 use metrics::latencies::{latency_cpu, run_latencies};
+use metrics::notify::run_notify;
 use metrics::probes::cpu::run_probe_cpu;
 use metrics::probes::idle::run_probe_idle;
 use metrics::size::run_size;
@@ -245,6 +246,10 @@ fn bench() -> io::Result<()> {
         if plan.wants("probes") || plan.wants("probe_idle") {
             step("idle wake-ups with a 10 s liveness probe");
             run_probe_idle(&ctx, &plan, h, &mut probe_rows);
+        }
+        if plan.wants("notify") {
+            step("sd_notify: READY=1 to the ready file, wake-ups");
+            run_notify(&ctx, &plan, h, &mut probe_rows);
         }
     }
     let _ = fs::remove_dir_all(&tmp);

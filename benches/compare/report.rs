@@ -265,7 +265,7 @@ pub(crate) fn markdown(
     if !probe_rows.is_empty() {
         let _ = writeln!(
             md,
-            "\nProbes, hookinit only (the other inits have no probes):\n\n| Metric | hookinit | Target | Met |\n|---|---:|---|---|"
+            "\nProbes and sd_notify, hookinit only (the other inits have neither):\n\n| Metric | hookinit | Target | Met |\n|---|---:|---|---|"
         );
         for row in probe_rows {
             let met = match row.met(names) {

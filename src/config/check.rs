@@ -168,11 +168,25 @@ impl Config {
                     ),
                 );
             }
+            if let Some(t) = self.notify_start_timeout {
+                let msg = format!(
+                    "no READY=1 within {} is a startup failure (exit 5)",
+                    secs(t)
+                );
+                line("start timeout:", msg);
+            }
+            if let Some(l) = self.notify_extend_limit {
+                let msg = format!(
+                    "EXTEND_TIMEOUT_USEC moves the start-up or stop budget up to {} after it began",
+                    secs(l)
+                );
+                line("extend limit:", msg);
+            }
         }
         if self.notify_relay {
             line(
                 "notify relay:",
-                "READY=1, not ready and STOPPING=1 to the NOTIFY_SOCKET hookinit is given (the app does not get it)".into(),
+                "READY=1, not ready and STOPPING=1 to the NOTIFY_SOCKET hookinit is given, WATCHDOG=1 at half its WATCHDOG_USEC if any (the app does not get it)".into(),
             );
         }
         line(

@@ -98,6 +98,8 @@ pub(super) struct Layer {
     /// `Some(None)`: explicitly off (a lower source's setting is overridden).
     pub(super) notify_socket: Option<Option<Address>>,
     pub(super) notify_watchdog: Option<(Duration, String)>,
+    pub(super) notify_start_timeout: Option<(Duration, String)>,
+    pub(super) notify_extend_limit: Option<(Duration, String)>,
     pub(super) notify_relay: Option<bool>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
@@ -157,8 +159,14 @@ impl Layer {
             Key::ReportOom => self.report_oom = Some(boolean(&raw, source)?),
             Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
             Key::NotifyRelay => self.notify_relay = Some(boolean(&raw, source)?),
-            Key::NotifyWatchdog => {
-                self.notify_watchdog = Some((seconds(&raw).map_err(err)?, source.to_string()))
+            // One arm for the three (each inlined its own copy).
+            Key::NotifyWatchdog | Key::NotifyStartTimeout | Key::NotifyExtendLimit => {
+                let value = Some((seconds(&raw).map_err(err)?, source.to_string()));
+                *match key {
+                    Key::NotifyWatchdog => &mut self.notify_watchdog,
+                    Key::NotifyStartTimeout => &mut self.notify_start_timeout,
+                    _ => &mut self.notify_extend_limit,
+                } = value;
             }
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
@@ -368,6 +376,14 @@ impl Layer {
         fill(&mut self.report_oom, &mut lower.report_oom);
         fill(&mut self.notify_socket, &mut lower.notify_socket);
         fill(&mut self.notify_watchdog, &mut lower.notify_watchdog);
+        fill(
+            &mut self.notify_start_timeout,
+            &mut lower.notify_start_timeout,
+        );
+        fill(
+            &mut self.notify_extend_limit,
+            &mut lower.notify_extend_limit,
+        );
         fill(&mut self.notify_relay, &mut lower.notify_relay);
         fill(&mut self.stop_signal, &mut lower.stop_signal);
         fill(&mut self.grace, &mut lower.grace);

@@ -90,6 +90,10 @@ pub struct Config {
     pub notify_socket: Option<Address>,
     /// `HOOKINIT_NOTIFY_WATCHDOG`: the app's `WATCHDOG_USEC` (never zero).
     pub notify_watchdog: Option<Duration>,
+    /// `HOOKINIT_NOTIFY_START_TIMEOUT`: READY=1 due (never zero).
+    pub notify_start_timeout: Option<Duration>,
+    /// `HOOKINIT_NOTIFY_EXTEND_LIMIT`: how far `EXTEND_TIMEOUT_USEC` reaches.
+    pub notify_extend_limit: Option<Duration>,
     /// `HOOKINIT_NOTIFY_RELAY`: tell hookinit's own `NOTIFY_SOCKET`.
     pub notify_relay: bool,
 }
@@ -347,11 +351,18 @@ fn finish(
     let notify_socket = l.notify_socket.take().flatten();
     // 0 turns the watchdog off, as systemd's `WatchdogSec=0`.
     let notify_watchdog = l.notify_watchdog.take().filter(|(d, _)| !d.is_zero());
-    if let (Some((_, source)), None) = (&notify_watchdog, &notify_socket) {
-        return Err(ConfigError::new(
-            source.clone(),
-            "the watchdog needs a notify socket: set HOOKINIT_NOTIFY_SOCKET too",
-        ));
+    // 0 is none, as the watchdog's.
+    let notify_start_timeout = l.notify_start_timeout.take().filter(|(d, _)| !d.is_zero());
+    let notify_extend_limit = l.notify_extend_limit.take().filter(|(d, _)| !d.is_zero());
+    for (setting, what) in [
+        (&notify_watchdog, "the watchdog"),
+        (&notify_start_timeout, "the start-up timeout"),
+        (&notify_extend_limit, "EXTEND_TIMEOUT_USEC's ceiling"),
+    ] {
+        if let (Some((_, source)), None) = (setting, &notify_socket) {
+            let msg = format!("{what} needs a notify socket: set HOOKINIT_NOTIFY_SOCKET too");
+            return Err(ConfigError::new(source.clone(), msg));
+        }
     }
     if let Some((d, source)) = &notify_watchdog {
         if *d < std::time::Duration::from_millis(1) {
@@ -392,6 +403,8 @@ fn finish(
         report_oom: l.report_oom.unwrap_or(false),
         notify_socket,
         notify_watchdog: notify_watchdog.map(|(d, _)| d),
+        notify_start_timeout: notify_start_timeout.map(|(d, _)| d),
+        notify_extend_limit: notify_extend_limit.map(|(d, _)| d),
         notify_relay: l.notify_relay.unwrap_or(false),
     })
 }

@@ -16,7 +16,10 @@ use crate::os::proc::Stat;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
+pub mod budget;
 pub mod relay;
+
+use budget::Budget;
 
 /// Datagrams read per wake-up.
 pub const BATCH: usize = 16;
@@ -48,6 +51,17 @@ pub struct Changes {
     pub readiness: bool,
     /// `WATCHDOG=trigger`: the app asks to be restarted.
     pub triggered: bool,
+    /// `EXTEND_TIMEOUT_USEC=` (the last of the batch), with a ceiling set.
+    pub extend: Option<Duration>,
+}
+
+/// What ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// No `WATCHDOG=1` within this interval.
+    Watchdog(Duration),
+    /// No `READY=1` within this long from the app's start.
+    Start(Duration),
 }
 
 /// The watchdog (`HOOKINIT_NOTIFY_WATCHDOG`): `WATCHDOG=1` at least every
@@ -107,11 +121,16 @@ struct Heard {
     /// [`Once`] bits already logged.
     logged: u16,
     watchdog: Option<Watchdog>,
+    budget: Budget,
 }
 
 impl Notify {
     /// Binds the socket (before the app starts: it needs the name).
-    pub fn open(address: &Address, watchdog: Option<Duration>) -> Result<Notify, Errno> {
+    pub fn open(
+        address: &Address,
+        watchdog: Option<Duration>,
+        budget: Budget,
+    ) -> Result<Notify, Errno> {
         Ok(Notify {
             socket: NotifySocket::bind(address)?,
             app_pid: 0,
@@ -125,6 +144,7 @@ impl Notify {
                     at: None,
                     over: false,
                 }),
+                budget,
             },
             buf: [0; DATAGRAM_MAX],
         })
@@ -141,35 +161,52 @@ impl Notify {
         entries
     }
 
-    /// When the watchdog fails unless `WATCHDOG=1` comes first.
+    /// When the watchdog or the start-up budget fails unless `WATCHDOG=1`
+    /// or `READY=1` comes first.
     pub fn wake_at(&self) -> Option<Instant> {
-        self.heard.watchdog.and_then(|w| w.at)
+        let watchdog = self.heard.watchdog.and_then(|w| w.at);
+        match (watchdog, self.heard.budget.start_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// The watchdog's interval if it failed by `now` (it is disarmed then).
-    pub fn on_time(&mut self, now: Instant) -> Option<Duration> {
+    /// What ran out by `now`, if anything (it is disarmed then).
+    pub fn on_time(&mut self, now: Instant) -> Option<Failure> {
+        if let Some(budget) = self.heard.budget.start_failed(now) {
+            return Some(Failure::Start(budget));
+        }
         let w = self.heard.watchdog.as_mut()?;
         let at = w.at?;
         if now < at {
             return None;
         }
         (w.at, w.over) = (None, true);
-        Some(w.interval)
+        Some(Failure::Watchdog(w.interval))
     }
 
-    /// No more watchdog: the stop began.
+    /// No more watchdog nor start-up budget: the stop began (or the app
+    /// exited).
     pub fn disarm(&mut self) {
         if let Some(w) = self.heard.watchdog.as_mut() {
             (w.at, w.over) = (None, true);
         }
+        self.heard.budget.stop_began(Instant::now());
+    }
+
+    /// The budgets `EXTEND_TIMEOUT_USEC=` moves.
+    pub fn budget(&mut self) -> &mut Budget {
+        &mut self.heard.budget
     }
 
     /// The app runs as `pid`: datagrams from its tree count from now on.
     pub fn set_app(&mut self, pid: i32) {
         self.app_pid = pid;
+        let now = Instant::now();
         if let Some(w) = self.heard.watchdog.as_mut() {
-            w.at = Some(Instant::now() + w.interval);
+            w.at = Some(now + w.interval);
         }
+        self.heard.budget.app_started(now);
         let name = Lossy(self.socket.name());
         let msg =
             format_args!("listening on {name} for the app's sd_notify messages (NOTIFY_SOCKET)");
@@ -292,6 +329,7 @@ impl Heard {
                 if !self.started {
                     self.started = true;
                     changes.started = true;
+                    self.budget.start_over();
                 }
                 self.set_state(State::Ready, changes);
             }
@@ -312,11 +350,15 @@ impl Heard {
                 line,
                 "hookinit keeps no descriptors for the app: a restarted container starts afresh",
             ),
-            b"EXTEND_TIMEOUT_USEC" => self.ignored(
+            b"EXTEND_TIMEOUT_USEC" if self.budget.limit.is_none() => self.ignored(
                 Once::ExtendTimeout,
                 line,
-                "start-up has no timeout here, and a stop's grace period is the runtime's",
+                "no ceiling is configured (HOOKINIT_NOTIFY_EXTEND_LIMIT)",
             ),
+            b"EXTEND_TIMEOUT_USEC" => match usec(value) {
+                Some(usec) => changes.extend = Some(Duration::from_micros(usec)),
+                None => Heard::not_usec(line),
+            },
             b"WATCHDOG" | b"WATCHDOG_USEC" if self.watchdog.is_none() => {
                 let why = "no watchdog is configured (HOOKINIT_NOTIFY_WATCHDOG)";
                 self.ignored(Once::Watchdog, line, why)
@@ -342,16 +384,8 @@ impl Heard {
         let Some(w) = self.watchdog.as_mut() else {
             return;
         };
-        let usec = std::str::from_utf8(value)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok());
-        let Some(usec) = usec else {
-            let msg = format_args!(
-                "the app sent {}: not a number of microseconds, ignored",
-                Lossy(line)
-            );
-            events::log(Level::Warn, "NotifyIgnored", msg);
-            return;
+        let Some(usec) = usec(value) else {
+            return Heard::not_usec(line);
         };
         let interval = Duration::from_micros(usec);
         w.interval = interval;
@@ -367,6 +401,14 @@ impl Heard {
             ),
         };
         events::log(Level::Info, "AppNotify", msg);
+    }
+
+    fn not_usec(line: &[u8]) {
+        let msg = format_args!(
+            "the app sent {}: not a number of microseconds, ignored",
+            Lossy(line)
+        );
+        events::log(Level::Warn, "NotifyIgnored", msg);
     }
 
     fn set_state(&mut self, state: State, changes: &mut Changes) {
@@ -398,6 +440,10 @@ impl Heard {
     }
 }
 
+fn usec(value: &[u8]) -> Option<u64> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
 fn parse_pid(digits: &[u8]) -> Option<i32> {
     if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
@@ -410,7 +456,8 @@ mod tests {
     use super::*;
 
     fn notify() -> Notify {
-        let mut n = Notify::open(&Address::Auto, Some(Duration::from_secs(5))).unwrap();
+        let budget = Budget::new(None, Some(Duration::from_secs(60)));
+        let mut n = Notify::open(&Address::Auto, Some(Duration::from_secs(5)), budget).unwrap();
         n.app_pid = std::process::id() as i32;
         n.own_pid = 1;
         n
@@ -465,7 +512,10 @@ mod tests {
         );
         let at = n.wake_at().unwrap();
         assert!(at <= Instant::now() + Duration::from_millis(1));
-        assert_eq!(n.on_time(at), Some(Duration::from_millis(1)));
+        assert_eq!(
+            n.on_time(at),
+            Some(Failure::Watchdog(Duration::from_millis(1)))
+        );
         // Failed: disarmed, pings do not re-arm it.
         feed(&mut n, b"WATCHDOG=1");
         assert_eq!(n.wake_at(), None);
@@ -476,6 +526,33 @@ mod tests {
         assert_eq!(n.wake_at(), None);
         feed(&mut n, b"WATCHDOG_USEC=x");
         assert_eq!(n.heard.watchdog.map(|w| w.interval), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn extend_timeout_is_handed_on_with_a_ceiling_and_the_start_budget_ends_at_ready() {
+        let budget = Budget::new(Some(Duration::from_secs(1)), None);
+        let mut n = Notify::open(&Address::Auto, None, budget).unwrap();
+        n.app_pid = std::process::id() as i32;
+        n.own_pid = 1;
+        n.set_app(n.app_pid);
+        // No ceiling: ignored.
+        assert_eq!(feed(&mut n, b"EXTEND_TIMEOUT_USEC=5000000").extend, None);
+        let due = n.wake_at().unwrap();
+        assert_eq!(n.on_time(due), Some(Failure::Start(Duration::from_secs(1))));
+        assert_eq!(n.wake_at(), None);
+        let mut n = notify();
+        n.set_app(n.app_pid);
+        let c = feed(
+            &mut n,
+            b"EXTEND_TIMEOUT_USEC=5000000\nEXTEND_TIMEOUT_USEC=7",
+        );
+        assert_eq!(c.extend, Some(Duration::from_micros(7)));
+        assert_eq!(feed(&mut n, b"EXTEND_TIMEOUT_USEC=soon").extend, None);
+        n.budget().start_timeout = Some(Duration::from_secs(1));
+        n.set_app(n.app_pid);
+        assert!(n.heard.budget.start_due.is_some());
+        feed(&mut n, b"READY=1");
+        assert_eq!(n.heard.budget.start_due, None);
     }
 
     #[test]

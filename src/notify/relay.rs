@@ -3,32 +3,48 @@
 //! around the container), tells it the container's state as hookinit sees
 //! it: ready (PostStart, probes and the app's READY=1 combined), not ready,
 //! stopping. An app with no notify support but a readiness probe reports
-//! ready to systemd this way.
+//! ready to systemd this way. Given `WATCHDOG_USEC` too, it sends
+//! `WATCHDOG=1` every half of it while the app runs and no stop has begun
+//! (its liveness as hookinit sees it: a failed probe or watchdog begins the
+//! stop), as `sd_watchdog_enabled` users do.
 
 use crate::events::{self, Level};
 use crate::os::errno::Lossy;
 use crate::os::notify_socket::NotifyClient;
+use std::time::{Duration, Instant};
 
 pub struct Relay {
     client: NotifyClient,
     /// A failed send was logged (once: the listener may be gone for good).
     warned: bool,
+    /// `WATCHDOG=1`: every this long, next at that moment; `None` once
+    /// the stop began or the app exited.
+    watchdog: Option<(Duration, Instant)>,
 }
 
 impl Relay {
     /// For the outer `NOTIFY_SOCKET` value `name`; `None` (logged) if it
     /// cannot be used.
-    pub fn new(name: &[u8]) -> Option<Relay> {
+    /// With `watchdog` (the outer `WATCHDOG_USEC`), pings at half of it.
+    pub fn new(name: &[u8], watchdog: Option<Duration>) -> Option<Relay> {
         match NotifyClient::new(name) {
             Ok(client) => {
-                let msg = format_args!(
-                    "telling {} (NOTIFY_SOCKET) when the container is ready and when it stops",
-                    Lossy(name)
-                );
-                events::log(Level::Info, "NotifyRelay", msg);
+                let every = watchdog.map(|w| w / 2);
+                match every {
+                    None => events::log(Level::Info, "NotifyRelay", format_args!(
+                        "telling {} (NOTIFY_SOCKET) when the container is ready and when it stops",
+                        Lossy(name)
+                    )),
+                    Some(every) => events::log(Level::Info, "NotifyRelay", format_args!(
+                        "telling {} (NOTIFY_SOCKET) when the container is ready and when it stops, and WATCHDOG=1 every {} while the app runs (WATCHDOG_USEC)",
+                        Lossy(name),
+                        events::secs(every)
+                    )),
+                }
                 Some(Relay {
                     client,
                     warned: false,
+                    watchdog: every.map(|every| (every, Instant::now() + every)),
                 })
             }
             Err(e) => {
@@ -49,7 +65,27 @@ impl Relay {
 
     /// The stop began.
     pub fn stopping(&mut self) {
+        self.watchdog = None;
         self.send(b"STOPPING=1\nSTATUS=stopping");
+    }
+
+    /// When the next `WATCHDOG=1` is due.
+    pub fn wake_at(&self) -> Option<Instant> {
+        self.watchdog.map(|(_, at)| at)
+    }
+
+    /// Sends `WATCHDOG=1` if due by `now` and the app still runs
+    /// (`alive`); once it does not, no more.
+    pub fn on_time(&mut self, now: Instant, alive: bool) {
+        let Some((every, at)) = self.watchdog else {
+            return;
+        };
+        if !alive {
+            self.watchdog = None;
+        } else if now >= at {
+            self.watchdog = Some((every, now + every));
+            self.send(b"WATCHDOG=1");
+        }
     }
 
     fn send(&mut self, msg: &[u8]) {

@@ -22,6 +22,7 @@
 //! - an error of `poll` or of the signalfd backs off instead of spinning.
 
 mod act;
+mod notified;
 mod oom;
 mod peer;
 mod phase;
@@ -184,7 +185,10 @@ impl Supervisor {
             app: App::new(app_pid, cfg.signal_group),
             probing,
             hooked,
-            extras: hooked || probing || notify.is_some(),
+            extras: hooked
+                || probing
+                || notify.is_some()
+                || relay.as_ref().is_some_and(|r| r.wake_at().is_some()),
             notify,
             relay,
             prober,
@@ -516,11 +520,14 @@ impl Supervisor {
                 self.on_probe(change);
             }
         }
-        if let Some(interval) = self.notify.as_mut().and_then(|n| n.on_time(now)) {
-            self.watchdog_failed(format_args!(
-                "no WATCHDOG=1 from the app within {}",
-                events::secs(interval)
-            ));
+        if let Some(failure) = self.notify.as_mut().and_then(|n| n.on_time(now)) {
+            self.notify_failed(failure);
+        }
+        if let Some(relay) = self.relay.as_mut() {
+            relay.on_time(
+                now,
+                matches!(self.phase, Phase::Running) && self.app.alive(),
+            );
         }
         self.dispatch_at(Event::Tick, now);
     }
@@ -568,46 +575,6 @@ impl Supervisor {
             self.post_start = self.post_start.on_started();
             self.start_post_start();
         }
-    }
-
-    /// The notify socket is readable: its datagrams, a bounded batch.
-    #[inline(never)]
-    pub(super) fn read_notify(&mut self) {
-        let Some(notify) = self.notify.as_mut() else {
-            return;
-        };
-        let changes = notify.read();
-        if changes.triggered {
-            self.watchdog_failed(format_args!("the app sent WATCHDOG=trigger"));
-        }
-        if changes.started {
-            self.start_deferred_post_start();
-        }
-        if changes.started || changes.readiness {
-            self.update_ready();
-        }
-    }
-
-    /// The app's watchdog failed: as a failed liveness probe, the same
-    /// events, PreStop, stop and exit code 5.
-    #[inline(never)]
-    fn watchdog_failed(&mut self, why: fmt::Arguments<'_>) {
-        if let Some(n) = self.notify.as_mut() {
-            n.disarm();
-        }
-        if !matches!(self.phase, Phase::Running) || !self.app.alive() {
-            return;
-        }
-        let event = events::Event {
-            name: "Unhealthy",
-            hook: None,
-            handler: Some("watchdog"),
-            message: format_args!("Liveness probe failed: {why} (sd_notify watchdog)"),
-        };
-        events::emit(Level::Warn, event);
-        let window = Self::window(self.cfg.grace);
-        let kind = ProbeKind::Liveness;
-        self.dispatch(Event::ProbeRestart { kind, window });
     }
 
     /// PostStart succeeded: the probes it held begin.

@@ -80,6 +80,29 @@ impl Phase {
     pub fn exiting(self) -> bool {
         matches!(self, Phase::Draining { .. } | Phase::Killed { .. })
     }
+
+    /// When SIGKILL lands while the app may still ask for more time
+    /// (`EXTEND_TIMEOUT_USEC=`): PreStop, AwaitingExit, Stopping.
+    pub fn kill_deadline(self) -> Option<Instant> {
+        match self {
+            Phase::PreStop { deadline, .. }
+            | Phase::AwaitingExit { deadline, .. }
+            | Phase::Stopping { deadline } => Some(deadline),
+            _ => None,
+        }
+    }
+
+    /// The same phase with SIGKILL at `at` (nothing else moves: the app's
+    /// stop signal in AwaitingExit keeps its time).
+    pub fn with_kill_deadline(mut self, at: Instant) -> Phase {
+        if let Phase::PreStop { deadline, .. }
+        | Phase::AwaitingExit { deadline, .. }
+        | Phase::Stopping { deadline } = &mut self
+        {
+            *deadline = at;
+        }
+        self
+    }
 }
 
 /// How long to wait for SIGKILLed processes to be reaped before exiting anyway.

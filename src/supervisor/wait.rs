@@ -3,6 +3,7 @@
 use super::Supervisor;
 use crate::events::{self, Level};
 use crate::hooks::HookKind;
+use crate::notify::relay::Relay;
 use crate::notify::Notify;
 use crate::os::errno::Errno;
 use crate::os::signals;
@@ -86,12 +87,14 @@ pub(super) struct Watch {
     pub(super) probe: bool,
     /// The notify socket: the app's messages, its watchdog's deadline.
     pub(super) notify: bool,
+    /// hookinit's own watchdog pings to its `NOTIFY_SOCKET`: their deadline.
+    pub(super) relay: bool,
 }
 
 impl Watch {
     #[inline(always)]
     pub(super) fn wait(self) -> Wait {
-        if self.stopping || self.retrying || self.hook || self.probe || self.notify {
+        if self.stopping || self.retrying || self.hook || self.probe || self.notify || self.relay {
             Wait::Poll
         } else {
             Wait::Read
@@ -134,6 +137,7 @@ impl Supervisor {
             hook: self.hooked && self.hooks.any_running(),
             probe: self.probing && self.prober.wake_at().is_some(),
             notify: self.notify.is_some(),
+            relay: self.relay.as_ref().is_some_and(|r| r.wake_at().is_some()),
         }
     }
 
@@ -148,6 +152,7 @@ impl Supervisor {
             self.phase.wake_at(),
             self.prober.wake_at(),
             self.notify.as_deref().and_then(Notify::wake_at),
+            self.relay.as_ref().and_then(Relay::wake_at),
         ]
         .into_iter()
         .chain(retries)
@@ -275,6 +280,7 @@ mod tests {
     use crate::config::{self, Request};
     use crate::hooks::HookKind;
     use crate::leftovers::Scope;
+    use crate::notify::budget::Budget;
     use crate::notify::Notify;
     use crate::os::errno::Errno;
     use crate::os::notify_socket::Address;
@@ -289,12 +295,13 @@ mod tests {
 
     #[test]
     fn a_stop_a_retry_a_hook_a_probe_or_the_notify_socket_each_polls() {
-        let each: [fn(&mut Watch); 5] = [
+        let each: [fn(&mut Watch); 6] = [
             |w| w.stopping = true,
             |w| w.retrying = true,
             |w| w.hook = true,
             |w| w.probe = true,
             |w| w.notify = true,
+            |w| w.relay = true,
         ];
         for (i, set) in each.into_iter().enumerate() {
             let mut w = Watch::default();
@@ -316,7 +323,9 @@ mod tests {
         };
         let inherited = Inherited::capture().unwrap();
         let signals = SignalFd::block_all_and_open().unwrap();
-        let notify = notify.then(|| Box::new(Notify::open(&Address::Auto, None).unwrap()));
+        let notify = notify.then(|| {
+            Box::new(Notify::open(&Address::Auto, None, Budget::new(None, None)).unwrap())
+        });
         let pid = std::process::id() as i32;
         let cfg = Box::new(cfg);
         Supervisor::new(

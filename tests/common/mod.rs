@@ -502,3 +502,52 @@ pub fn events<'a>(stderr: &'a str, name: &str) -> Vec<&'a str> {
         .filter(|l| l.starts_with(&format!("{name} ")) || l.starts_with(&format!("{name}:")))
         .collect()
 }
+
+/// Seconds since the epoch of an event's `time` (`2026-12-03T14:25:17.123Z`).
+pub fn rfc3339(t: &str) -> f64 {
+    let (date, time) = t.trim_end_matches('Z').split_once('T').unwrap();
+    let mut d = date.split('-').map(|x| x.parse::<i64>().unwrap());
+    let (y, m, day) = (d.next().unwrap(), d.next().unwrap(), d.next().unwrap());
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let hms: Vec<f64> = time.split(':').map(|x| x.parse().unwrap()).collect();
+    days as f64 * 86_400.0 + hms[0] * 3600.0 + hms[1] * 60.0 + hms[2]
+}
+
+/// hookinit's JSON event lines: (time, event, handler, message).
+pub fn json_events(stderr: &str) -> Vec<(f64, String, String, String)> {
+    stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (
+                rfc3339(&field("time")),
+                field("event"),
+                field("handler"),
+                field("message"),
+            )
+        })
+        .collect()
+}
+
+/// Runs `attempt` (which asserts the exact outcome every time) until its
+/// timing is within bounds, at most 3 times: two cores shared with other
+/// test runs can hold any process back, hookinit included, now and then.
+pub fn timed(name: &str, mut attempt: impl FnMut() -> Result<(), String>) {
+    let mut late = Vec::new();
+    for _ in 0..3 {
+        match attempt() {
+            Ok(()) => return,
+            Err(e) => {
+                eprintln!("{name}: {e}; again");
+                late.push(e);
+            }
+        }
+    }
+    panic!("{name}: late 3 times: {late:?}");
+}

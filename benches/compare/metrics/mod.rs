@@ -6,6 +6,7 @@ pub(crate) mod hooks;
 pub(crate) mod idle;
 pub(crate) mod instructions;
 pub(crate) mod latencies;
+pub(crate) mod notify;
 pub(crate) mod probes;
 pub(crate) mod size;
 pub(crate) mod syscalls;

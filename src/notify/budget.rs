@@ -1,0 +1,186 @@
+//! `EXTEND_TIMEOUT_USEC=`: the app asks for more time to start or to stop.
+//! The start-up budget is `HOOKINIT_NOTIFY_START_TIMEOUT` (READY=1 due that
+//! long after the app's start), the stop's is the grace period (SIGKILL at
+//! its end). Either moves to `now + n` when that is later, but never past
+//! `HOOKINIT_NOTIFY_EXTEND_LIMIT` after the budget began: a hung app cannot
+//! hold the container for ever by asking again and again.
+
+use crate::events::{self, Level};
+use std::time::{Duration, Instant};
+
+/// The start-up and stop budgets, as far as the app may move them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Budget {
+    /// `HOOKINIT_NOTIFY_START_TIMEOUT`.
+    pub start_timeout: Option<Duration>,
+    /// `HOOKINIT_NOTIFY_EXTEND_LIMIT`: the ceiling, from each budget's start.
+    pub limit: Option<Duration>,
+    /// When the app started (0 before).
+    app_start: Option<Instant>,
+    /// When READY=1 is due; `None` once it came, or with no start timeout.
+    pub start_due: Option<Instant>,
+    /// When the stop began.
+    stop_began: Option<Instant>,
+    /// An extension with no start-up budget running was logged (once).
+    told: bool,
+}
+
+impl Budget {
+    pub fn new(start_timeout: Option<Duration>, limit: Option<Duration>) -> Budget {
+        Budget {
+            start_timeout,
+            limit,
+            ..Budget::default()
+        }
+    }
+
+    /// The app started at `now`: the start-up budget runs.
+    pub fn app_started(&mut self, now: Instant) {
+        self.app_start = Some(now);
+        self.start_due = self.start_timeout.map(|t| now + t);
+    }
+
+    /// READY=1 came, or the stop began: no more start-up budget.
+    pub fn start_over(&mut self) {
+        self.start_due = None;
+    }
+
+    /// The stop began at `now` (the first time counts).
+    pub fn stop_began(&mut self, now: Instant) {
+        self.start_due = None;
+        self.stop_began.get_or_insert(now);
+    }
+
+    /// How long the start-up budget was, if it ran out by `now` (it is
+    /// over then).
+    pub fn start_failed(&mut self, now: Instant) -> Option<Duration> {
+        let due = self.start_due.filter(|&due| now >= due)?;
+        self.start_due = None;
+        Some(due.saturating_duration_since(self.app_start.unwrap_or(due)))
+    }
+
+    /// `EXTEND_TIMEOUT_USEC=` during start-up: READY=1 is due `by` from
+    /// `now`, within the ceiling.
+    pub fn extend_start(&mut self, now: Instant, by: Duration) {
+        let (Some(due), Some(start)) = (self.start_due, self.app_start) else {
+            if !std::mem::replace(&mut self.told, true) {
+                let msg = format_args!(
+                    "the app sent EXTEND_TIMEOUT_USEC={}: ignored, no start-up budget runs (HOOKINIT_NOTIFY_START_TIMEOUT unset, or READY=1 came) and no stop has begun (logged once)",
+                    by.as_micros()
+                );
+                events::log(Level::Info, "NotifyIgnored", msg);
+            }
+            return;
+        };
+        let to = self.extended(due, now, by, start);
+        self.start_due = Some(to);
+        self.log(
+            by,
+            "the start-up budget (READY=1 due)",
+            now,
+            to,
+            start,
+            "start",
+        );
+    }
+
+    /// `EXTEND_TIMEOUT_USEC=` during the stop, whose SIGKILL is due at
+    /// `deadline`: the new deadline, if it moved.
+    pub fn extend_stop(
+        &mut self,
+        now: Instant,
+        by: Duration,
+        deadline: Instant,
+    ) -> Option<Instant> {
+        let began = *self.stop_began.get_or_insert(now);
+        let to = self.extended(deadline, now, by, began);
+        self.log(
+            by,
+            "the stop's budget (SIGKILL)",
+            now,
+            to,
+            began,
+            "stop began",
+        );
+        (to > deadline).then_some(to)
+    }
+
+    /// `due` moved to `now + by` if later, but not past the ceiling counted
+    /// from `began`, and never earlier than it was.
+    fn extended(&self, due: Instant, now: Instant, by: Duration, began: Instant) -> Instant {
+        let ceiling = began + self.limit.unwrap_or_default();
+        due.max((now + by).min(ceiling))
+    }
+
+    fn log(&self, by: Duration, what: &str, now: Instant, to: Instant, began: Instant, from: &str) {
+        let limit = self.limit.unwrap_or_default();
+        let capped = if now + by > to { ", capped" } else { "" };
+        let msg = format_args!(
+            "the app sent EXTEND_TIMEOUT_USEC={}: {what} is {} from now, {} after the {from} (ceiling {}{capped}, HOOKINIT_NOTIFY_EXTEND_LIMIT)",
+            by.as_micros(),
+            events::secs(to.saturating_duration_since(now)),
+            events::secs(to.saturating_duration_since(began)),
+            events::secs(limit),
+        );
+        events::log(Level::Info, "AppNotify", msg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn start_extends_to_now_plus_n_never_past_the_ceiling_nor_earlier() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(Some(10 * S), Some(30 * S));
+        b.app_started(t0);
+        assert_eq!(b.start_due, Some(t0 + 10 * S));
+        // Asking for less than is left changes nothing.
+        b.extend_start(t0 + S, 2 * S);
+        assert_eq!(b.start_due, Some(t0 + 10 * S));
+        b.extend_start(t0 + 5 * S, 20 * S);
+        assert_eq!(b.start_due, Some(t0 + 25 * S));
+        b.extend_start(t0 + 20 * S, 60 * S);
+        assert_eq!(b.start_due, Some(t0 + 30 * S));
+        assert_eq!(b.start_failed(t0 + 29 * S), None);
+        assert_eq!(b.start_failed(t0 + 30 * S), Some(30 * S));
+        assert_eq!(b.start_due, None);
+    }
+
+    #[test]
+    fn without_a_start_timeout_or_after_ready_start_is_not_extended() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(None, Some(30 * S));
+        b.app_started(t0);
+        b.extend_start(t0, 5 * S);
+        assert_eq!(b.start_due, None);
+        let mut b = Budget::new(Some(S), Some(30 * S));
+        b.app_started(t0);
+        b.start_over();
+        b.extend_start(t0, 5 * S);
+        assert_eq!((b.start_due, b.start_failed(t0 + 9 * S)), (None, None));
+    }
+
+    #[test]
+    fn stop_extends_the_sigkill_deadline_up_to_the_ceiling_from_the_stops_start() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(None, Some(20 * S));
+        b.stop_began(t0);
+        // A later stop_began (a second stop) does not move the ceiling.
+        b.stop_began(t0 + 3 * S);
+        let deadline = t0 + 9 * S;
+        assert_eq!(b.extend_stop(t0 + S, 5 * S, deadline), None);
+        assert_eq!(
+            b.extend_stop(t0 + 5 * S, 10 * S, deadline),
+            Some(t0 + 15 * S)
+        );
+        assert_eq!(
+            b.extend_stop(t0 + 15 * S, 60 * S, t0 + 15 * S),
+            Some(t0 + 20 * S)
+        );
+        assert_eq!(b.extend_stop(t0 + 19 * S, 60 * S, t0 + 20 * S), None);
+    }
+}
