@@ -866,6 +866,8 @@ fn extend_during_the_stop_moves_sigkill_to_now_plus_n_within_the_ceiling() {
                 &[
                     ("HOOKINIT_GRACE_PERIOD", "2"),
                     ("HOOKINIT_NOTIFY_EXTEND_LIMIT", limit),
+                    // The Exiting event counts heap allocations.
+                    ("HOOKINIT_VERBOSITY", "3"),
                 ],
             );
             r.wait_for("the app sent READY=1", secs(10.0));
@@ -873,6 +875,12 @@ fn extend_during_the_stop_moves_sigkill_to_now_plus_n_within_the_ceiling() {
             r.signal(libc::SIGTERM);
             let f = r.wait(secs(20.0));
             assert_eq!(f.code, Some(137), "{}", f.stderr);
+            // Nothing on the stop path allocates, extensions included.
+            assert!(
+                f.stderr.contains(" 0 heap allocations after start-up"),
+                "{}",
+                f.stderr
+            );
             let events = json_events(&f.stderr);
             let stop = first(&events, "Killing").0;
             let term: f64 = t.read("term").trim().parse().unwrap();
@@ -1037,6 +1045,8 @@ fn relay_pings() -> Result<(), String> {
             ("NOTIFY_SOCKET", s(&outer_path)),
             ("WATCHDOG_USEC", "200000"),
             ("HOOKINIT_NOTIFY_RELAY", "1"),
+            // The Exiting event counts heap allocations.
+            ("HOOKINIT_VERBOSITY", "3"),
         ],
     );
     let mut buf = [0u8; 256];
@@ -1067,6 +1077,11 @@ fn relay_pings() -> Result<(), String> {
     let stop = after_stop.iter().position(|m| m.starts_with("STOPPING=1"));
     let stop = stop.unwrap_or_else(|| panic!("{after_stop:?}"));
     assert_eq!(after_stop.len(), stop + 1, "{after_stop:?}");
+    assert!(
+        f.stderr.contains(" 0 heap allocations after start-up"),
+        "{}",
+        f.stderr
+    );
     let relay = events(&f.stderr, "NotifyRelay");
     assert!(
         relay[0].ends_with("and WATCHDOG=1 every 0.1s while the app runs (WATCHDOG_USEC)"),
