@@ -316,7 +316,9 @@ impl SignalFd {
                     return Ok(unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), count) });
                 }
                 Err(e) if e.0 == libc::EINTR => continue,
-                Err(e) if e.0 == libc::EAGAIN => return Ok(&[]),
+                // EAGAIN too: the descriptor blocks, so it would mean that
+                // something made it non-blocking; an error backs off, where
+                // an empty read would have the loop spin.
                 Err(e) => return Err(e),
             }
         }

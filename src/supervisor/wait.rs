@@ -73,8 +73,9 @@ pub(super) enum Wait {
 }
 
 /// What the loop may have to watch besides signals: [`Watch::wait`] reads
-/// only these. A feature that is off is one precomputed test in
-/// [`Supervisor::watch`], and never makes the loop poll.
+/// only these. With hooks, probes and the notify socket all off, they cost
+/// one precomputed test in [`Supervisor::wait`]; a feature that is off never
+/// makes the loop poll.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Watch {
     /// A stop in progress: its deadlines, the app's pidfd.
