@@ -312,7 +312,7 @@ impl Config {
                     out.push(format!(
                         "{name}: '{}' is not found{} (the hook would fail with exit 127)",
                         command[0],
-                        if command[0].contains('/') {
+                        if command[0].as_bytes().contains(&b'/') {
                             ""
                         } else {
                             " in PATH"
@@ -330,7 +330,7 @@ impl Config {
                         "{}: '{}' is not found{} (the probe would fail with exit 127)",
                         kind.field(),
                         command[0],
-                        if command[0].contains('/') {
+                        if command[0].as_bytes().contains(&b'/') {
                             ""
                         } else {
                             " in PATH"
@@ -367,7 +367,7 @@ fn program_exists(program: &str) -> bool {
         p.metadata()
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
-    if program.contains('/') {
+    if program.as_bytes().contains(&b'/') {
         return runnable(std::path::Path::new(program));
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/bin:/usr/bin".into());

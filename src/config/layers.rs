@@ -216,7 +216,13 @@ impl Layer {
                     Raw::Json(Value::Number(n)) => handler::parse_stop_signal(&n.to_string()),
                     _ => handler::parse_stop_signal(text(&raw, source)?),
                 }
-                .map_err(|m| err(m.replace("a stop signal", "the reload signal")))?;
+                .map_err(|m| {
+                    err(crate::os::text::replace(
+                        &m,
+                        "a stop signal",
+                        "the reload signal",
+                    ))
+                })?;
                 self.reload_signal = Some((sig, source.to_string()));
             }
             Key::ReloadTimeout => self.reload_timeout = Some(seconds(&raw).map_err(err)?),
@@ -227,7 +233,7 @@ impl Layer {
             Key::CleanupTimeout => self.cleanup_timeout = Some(seconds(&raw).map_err(err)?),
             Key::ReadyFile | Key::Config => {
                 let t = text(&raw, source)?;
-                if t.contains('\0') {
+                if t.as_bytes().contains(&b'\0') {
                     return Err(err("a path may not contain a NUL byte".into()));
                 }
                 let path = Some(PathBuf::from(t));

@@ -199,7 +199,9 @@ pub(super) fn parse_notify_socket(raw: &Raw<'_>) -> Result<Option<Address>, Stri
     match t {
         "1" | "true" | "yes" | "on" | "auto" => Ok(Some(Address::Auto)),
         "0" | "false" | "no" | "off" => Ok(None),
-        _ if t.contains('\0') => Err("a socket name may not contain a NUL byte".into()),
+        _ if t.as_bytes().contains(&b'\0') => {
+            Err("a socket name may not contain a NUL byte".into())
+        }
         _ if t.len() > max => Err(format!(
             "\"{t}\" is {} bytes long: a unix socket name has at most {max}",
             t.len()

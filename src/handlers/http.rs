@@ -8,6 +8,7 @@
 //! answer. HTTPS, when built in, does not verify certificates (as the kubelet).
 
 use crate::handlers::{http1, Caller, Outcome, Verdict};
+use crate::os::text::split_once;
 use crate::spec::handler::{host_port, HttpGet, Scheme};
 use std::time::{Duration, Instant};
 
@@ -193,7 +194,7 @@ fn probe_outcome(url: &str, status: u16, response: &mut http1::Response) -> Outc
 /// scheme: the kubelet's rule for probes).
 fn same_hostname_target(current: &str, location: &str) -> Option<String> {
     let host_of = |url: &str| -> Option<String> {
-        let rest = url.split_once("://")?.1;
+        let rest = split_once(url, "://")?.1;
         let authority = rest.split('/').next()?;
         let host = match authority.strip_prefix('[') {
             Some(v6) => v6.split(']').next()?,
@@ -202,7 +203,7 @@ fn same_hostname_target(current: &str, location: &str) -> Option<String> {
         Some(host.to_ascii_lowercase())
     };
     if location.starts_with('/') && !location.starts_with("//") {
-        let (scheme, rest) = current.split_once("://")?;
+        let (scheme, rest) = split_once(current, "://")?;
         let authority = rest.split('/').next()?;
         return Some(format!("{scheme}://{authority}{location}"));
     }

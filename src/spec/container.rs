@@ -228,7 +228,7 @@ fn iana_svc_name_problem(name: &str) -> Option<&'static str> {
     {
         return Some("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
     }
-    if name.contains("--") {
+    if crate::os::text::find(name, "--").is_some() {
         return Some("must not contain consecutive hyphens");
     }
     if !name.bytes().any(|c| c.is_ascii_lowercase()) {

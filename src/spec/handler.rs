@@ -121,7 +121,7 @@ pub struct HostPort<'a>(pub &'a str, pub u16);
 
 impl std::fmt::Display for HostPort<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0.contains(':') {
+        if self.0.as_bytes().contains(&b':') {
             write!(f, "[{}]:{}", self.0, self.1)
         } else {
             write!(f, "{}:{}", self.0, self.1)
@@ -443,7 +443,7 @@ fn parse_command(v: &Value, path: &str) -> Result<Vec<String>, PathError> {
         .map(|(i, item)| {
             let p = format!("{path}[{i}]");
             let s = json::string(item, &p)?;
-            if s.contains('\0') {
+            if s.as_bytes().contains(&b'\0') {
                 return Err(PathError::new(&p, "may not contain a NUL byte"));
             }
             Ok(s.to_string())
@@ -506,10 +506,9 @@ fn parse_host(v: Option<&Value>, path: &str) -> Result<String, PathError> {
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    if host
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || "/?#@[]".contains(c))
-    {
+    if host.chars().any(|c| {
+        c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '@' | '[' | ']')
+    }) {
         return Err(PathError::new(
             path,
             format!("\"{host}\" is not a valid host name or address"),

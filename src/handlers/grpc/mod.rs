@@ -110,7 +110,7 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Connec
 /// `Connection refused (os error 111)`.
 fn go_error(e: &io::Error) -> String {
     let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or_default();
+    let text = crate::os::text::split_once(&text, " (os error").map_or(text.as_str(), |(t, _)| t);
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |c| {
         c.to_ascii_lowercase().to_string() + chars.as_str()

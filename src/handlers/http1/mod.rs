@@ -17,7 +17,7 @@
 //! [`BODY_LIMIT`], and nothing more of it is read.
 
 use crate::handlers::net::dial;
-use crate::os::text::Quoted;
+use crate::os::text::{split_once, Quoted};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -112,7 +112,7 @@ struct Target<'a> {
 impl Target<'_> {
     fn parse(url: &str) -> Result<Target<'_>, String> {
         let bad = || format!("{} is not a valid URL", Quoted(url));
-        let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+        let (scheme, rest) = split_once(url, "://").ok_or_else(bad)?;
         let (tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
             "http" => (false, 80),
             "https" => (true, 443),
@@ -124,7 +124,10 @@ impl Target<'_> {
             None => authority.split_at(authority.rfind(':').unwrap_or(authority.len())),
         };
         let bracketed = authority.starts_with('[');
-        if host.is_empty() || host.contains(['[', ']']) || (!bracketed && host.contains(':')) {
+        if host.is_empty()
+            || host.contains(['[', ']'])
+            || (!bracketed && host.as_bytes().contains(&b':'))
+        {
             return Err(bad());
         }
         let port = match port.strip_prefix(':') {
@@ -360,7 +363,7 @@ fn read_body(r: &mut impl BufRead, body: Body) -> Result<Vec<u8>, String> {
                 let hex = String::from_utf8_lossy(hex);
                 let size = u64::from_str_radix(hex.trim_matches([' ', '\t']), 16)
                     .ok()
-                    .filter(|_| !hex.contains('+'))
+                    .filter(|_| !hex.as_bytes().contains(&b'+'))
                     .ok_or_else(|| format!("malformed chunk size line {}", quote(&size_line)))?;
                 if size == 0 {
                     while !line(r, &mut room)?.is_empty() {}
