@@ -40,6 +40,23 @@ impl Config {
         if let Some(name) = &self.container_name {
             line("container:", name.clone());
         }
+        line(
+            "preStart:",
+            if self.pre_start.is_empty() {
+                "none".into()
+            } else {
+                let steps: Vec<String> = self
+                    .pre_start
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let t = s.timeout.map_or("none".into(), secs);
+                        format!("{}. {} (timeout: {t})", i + 1, s.handler.describe())
+                    })
+                    .collect();
+                steps.join("; ")
+            },
+        );
         let mut post_start = hook(&self.post_start, self.post_start_timeout);
         if self.post_start_after_startup && self.post_start.is_some() {
             post_start.push_str(
@@ -291,6 +308,14 @@ impl Config {
             ("preStop", &self.pre_stop),
             ("reload", &self.reload),
         ];
+        let pre_start = self
+            .pre_start
+            .iter()
+            .map(|s| ("preStart", Some(&s.handler)));
+        let hooks = hooks
+            .map(|(name, h)| (name, h.as_ref()))
+            .into_iter()
+            .chain(pre_start);
         for (name, hook) in hooks {
             if let Some(Handler::Action(Action::Exec { command })) = hook {
                 if !program_exists(&command[0]) {

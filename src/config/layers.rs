@@ -14,6 +14,7 @@ use crate::os::signals::SignalSet;
 use crate::spec::container::{self, Container};
 use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, Port, PortNames};
 use crate::spec::json::PathError;
+use crate::spec::pre_start::{self, Step};
 use crate::spec::probe::{self as probe_spec, Probe, ProbeKind};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -45,6 +46,7 @@ pub(super) struct HooksAndProbes<P> {
     pub(super) post_start: Option<Given<Handler<P>>>,
     pub(super) pre_stop: Option<Given<Handler<P>>>,
     pub(super) reload: Option<Given<Handler<P>>>,
+    pub(super) pre_start: Option<Given<Vec<Step<P>>>>,
     pub(super) startup_probe: Option<Given<Probe<P>>>,
     pub(super) liveness_probe: Option<Given<Probe<P>>>,
     pub(super) readiness_probe: Option<Given<Probe<P>>>,
@@ -56,6 +58,7 @@ impl<P> Default for HooksAndProbes<P> {
             post_start: None,
             pre_stop: None,
             reload: None,
+            pre_start: None,
             startup_probe: None,
             liveness_probe: None,
             readiness_probe: None,
@@ -159,6 +162,10 @@ impl Layer {
             Key::NotifyRelay => self.notify_relay = Some(boolean(&raw, source)?),
             Key::NotifyWatchdog => {
                 self.notify_watchdog = Some((seconds(&raw).map_err(err)?, source.to_string()))
+            }
+            Key::PreStart => {
+                let steps = with_json(&raw, source, |v| pre_start::parse(v, "").map_err(path_err))?;
+                self.given.pre_start = Some(Given::new(steps, source, ""));
             }
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
@@ -338,6 +345,15 @@ impl Layer {
         hook(&mut given.post_start, &mut merged.post_start)?;
         hook(&mut given.pre_stop, &mut merged.pre_stop)?;
         hook(&mut given.reload, &mut merged.reload)?;
+        resolve(
+            &mut given.pre_start,
+            &mut merged.pre_start,
+            |steps, path| {
+                let at = |i| format!("{path}[{i}]");
+                let resolved = steps.into_iter().enumerate();
+                resolved.map(|(i, s)| s.resolve(&at(i), names)).collect()
+            },
+        )?;
         for kind in ProbeKind::ALL {
             let (from, to) = (given.probe_slot(kind), merged.probe_slot(kind));
             resolve(from, to, |p: Probe<Port>, path| p.resolve(path, names))?;

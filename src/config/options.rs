@@ -33,6 +33,7 @@ pub(super) enum Key {
     NotifySocket,
     NotifyWatchdog,
     NotifyRelay,
+    PreStart,
     Check,
     Config,
 }
@@ -76,6 +77,13 @@ pub const OPTIONS: &[Opt] = &[
         "lifecycle",
         "lifecycle",
         "Kubernetes lifecycle object as JSON",
+    ),
+    opt(
+        Key::PreStart,
+        "HOOKINIT_PRE_START",
+        "pre-start",
+        "preStart",
+        "handlers run in order to success before the app starts (JSON array; a step may set timeoutSeconds)",
     ),
     opt(
         Key::PostStart,

@@ -11,6 +11,8 @@
 //! A hook past its deadline is killed with its whole process group. Each hook
 //! has a slot made at start-up (its argv, output buffers, report buffer), so
 //! that starting, watching and ending a hook on the stop path allocates nothing.
+//! The hooks: PostStart, PreStop, the reload hook (`HOOKINIT_RELOAD`), and
+//! the pre-start steps, one at a time in their slot, before the app starts.
 
 use crate::events::{self, Event, Level};
 use crate::handlers::runner::{self, Runner};
@@ -30,6 +32,8 @@ pub enum HookKind {
     PreStop,
     /// The reload handler (`HOOKINIT_RELOAD`), a hookinit extension.
     Reload,
+    /// One pre-start step (`HOOKINIT_PRE_START`), before the app starts.
+    PreStart,
 }
 
 impl HookKind {
@@ -38,6 +42,7 @@ impl HookKind {
             HookKind::PostStart => "PostStart",
             HookKind::PreStop => "PreStop",
             HookKind::Reload => "Reload",
+            HookKind::PreStart => "PreStart",
         }
     }
 
@@ -47,6 +52,7 @@ impl HookKind {
             HookKind::PostStart => "FailedPostStartHook",
             HookKind::PreStop => "FailedPreStopHook",
             HookKind::Reload => "FailedReloadHook",
+            HookKind::PreStart => "FailedPreStartHook",
         }
     }
 
@@ -105,10 +111,15 @@ pub struct Plans {
     pub pre_stop_timeout: Option<Duration>,
     pub reload: Option<Handler>,
     pub reload_timeout: Option<Duration>,
+    /// `HOOKINIT_PRE_START`'s steps, in order.
+    pub pre_start: Vec<crate::spec::pre_start::Step>,
 }
 
 pub struct Hooks {
-    slots: [Slot; 3],
+    slots: [Slot; 4],
+    /// The pre-start steps not run yet, last first: each plan is made at
+    /// start-up and moved into the `PreStart` slot when its turn comes.
+    pre_start: Vec<Box<Plan>>,
     inherited: Inherited,
     /// `HOOKINIT_HTTP_HOOK_CHECK_STATUS`: an httpGet hook's status outside
     /// 200–299 fails it (by default it is a warning, as the kubelet checks
@@ -177,23 +188,26 @@ fn log_failure(kind: HookKind, handler: &str, message: Message<'_>) {
     );
 }
 
+impl Plan {
+    fn boxed(handler: Handler, timeout: Option<Duration>) -> Box<Plan> {
+        Box::new(Plan {
+            argv: match &handler {
+                Handler::Action(Action::Exec { command }) => Argv::new(command),
+                _ => None,
+            },
+            handler,
+            timeout,
+            output: exec::Output::new(),
+            report: [0; runner::REPORT_MAX],
+        })
+    }
+}
+
 impl Slot {
     fn new(kind: HookKind, handler: Option<Handler>, timeout: Option<Duration>) -> Slot {
-        let plan = handler.map(|handler| {
-            Box::new(Plan {
-                argv: match &handler {
-                    Handler::Action(Action::Exec { command }) => Argv::new(command),
-                    _ => None,
-                },
-                handler,
-                timeout,
-                output: exec::Output::new(),
-                report: [0; runner::REPORT_MAX],
-            })
-        });
         Slot {
             kind,
-            plan,
+            plan: handler.map(|handler| Plan::boxed(handler, timeout)),
             running: None,
         }
     }
@@ -284,7 +298,11 @@ impl Hooks {
                 ),
                 Slot::new(HookKind::PreStop, plans.pre_stop, plans.pre_stop_timeout),
                 Slot::new(HookKind::Reload, plans.reload, plans.reload_timeout),
+                Slot::new(HookKind::PreStart, None, None),
             ],
+            pre_start: (plans.pre_start.into_iter().rev())
+                .map(|s| Plan::boxed(s.handler, s.timeout))
+                .collect(),
             inherited,
         }
     }
@@ -474,8 +492,8 @@ impl Hooks {
     }
 
     /// Sleeps that ended and deadlines that passed (those hooks are killed).
-    pub fn on_time(&mut self, now: Instant) -> [Option<Outcome>; 3] {
-        let mut done = [None, None, None];
+    pub fn on_time(&mut self, now: Instant) -> [Option<Outcome>; 4] {
+        let mut done = [None; 4];
         for slot in &mut self.slots {
             let Some(r) = &slot.running else { continue };
             // A sleep that ends exactly at its deadline has done its job.
@@ -538,7 +556,7 @@ impl Hooks {
             (false, HookKind::PostStart) => {
                 hook_event(Level::Info, "HookCancelled", kind, handler, why)
             }
-            (false, HookKind::PreStop | HookKind::Reload) => hook_event(
+            (false, HookKind::PreStop | HookKind::Reload | HookKind::PreStart) => hook_event(
                 Level::Info,
                 "HookCancelled",
                 kind,
@@ -559,6 +577,28 @@ impl Hooks {
                 r.cancel_at = Some(until);
                 true
             }
+            _ => false,
+        }
+    }
+
+    /// Puts the next pre-start step in the `PreStart` slot (its plan was
+    /// made at start-up: nothing is allocated); false when none is left.
+    pub fn next_pre_start(&mut self) -> bool {
+        let slot = &mut self.slots[HookKind::PreStart.index()];
+        slot.stop();
+        slot.plan = self.pre_start.pop();
+        slot.plan.is_some()
+    }
+
+    /// Sends `sig` to a running exec hook's process group (it may end
+    /// cleanly); false if `kind` runs no command (nothing of its own to
+    /// finish: end it instead).
+    pub fn terminate(&mut self, kind: HookKind, sig: i32) -> bool {
+        match &self.slots[kind.index()].running {
+            Some(Running {
+                work: Work::Exec(pid),
+                ..
+            }) => crate::os::process::kill_process_group(*pid, sig).is_ok(),
             _ => false,
         }
     }

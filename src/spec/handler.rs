@@ -300,7 +300,7 @@ pub fn parse_stop_signal(text: &str) -> Result<i32, String> {
     }
 }
 
-const KINDS: [&str; 4] = ["exec", "httpGet", "tcpSocket", "sleep"];
+pub(crate) const KINDS: [&str; 4] = ["exec", "httpGet", "tcpSocket", "sleep"];
 
 /// A handler object, or the shorthand `["cmd", "arg"]` meaning exec.
 pub fn parse_handler_or_shorthand(v: &Value, path: &str) -> Result<Handler<Port>, PathError> {

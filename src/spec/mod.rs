@@ -3,6 +3,7 @@
 //!
 //! - [`json`]: strict JSON (duplicate keys and unknown fields rejected).
 //! - [`handler`]: `LifecycleHandler` (exec, httpGet, tcpSocket, sleep).
+//! - [`pre_start`]: the pre-start list (a hookinit extension).
 //! - [`probe`]: `Probe` (the same handlers plus grpc, thresholds, periods).
 //! - [`container`]: a whole `Container` object (lifecycle, probes, ports, env).
 //! - [`expand`]: `$(VAR)` in an exec probe's command, from that `env`.
@@ -11,4 +12,5 @@ pub(crate) mod container;
 pub(crate) mod expand;
 pub mod handler;
 pub(crate) mod json;
+pub(crate) mod pre_start;
 pub mod probe;

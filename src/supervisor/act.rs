@@ -39,7 +39,7 @@ impl Supervisor {
                 match kind {
                     HookKind::PostStart => self.post_start = self.post_start.cancelled(),
                     HookKind::Reload => self.reload_queued = false,
-                    HookKind::PreStop => {}
+                    HookKind::PreStop | HookKind::PreStart => {}
                 }
             }
             Action::CutPreStopShort(sig) => {
@@ -153,6 +153,10 @@ impl Supervisor {
                     signals::name(sig)
                 ),
             ),
+            Action::StopPreStart { .. }
+            | Action::CutPreStartShort(_)
+            | Action::KillPreStart
+            | Action::LogPreStartFailed => return self.act_pre_start(action),
             Action::LogReloadSkipped(sig) => events::log(
                 Level::Info,
                 "ReloadSkipped",
@@ -287,6 +291,7 @@ impl Supervisor {
         }
         self.remove_ready_file();
         let code = match self.app.status() {
+            _ if matches!(self.phase, Phase::PreStart { .. }) => self.pre_start_exit_code(),
             // hookinit stopped the container: one code, whatever the app's
             // status (143 or 0 or 1 depended on its TERM handler's timing).
             _ if self.post_start.failed() => crate::os::exit::EXIT_POST_START_FAILED,

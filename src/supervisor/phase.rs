@@ -21,6 +21,8 @@
 //! | Running  | reload signal                                  | Running: the reload hook runs (or runs once more after the running one) |
 //! | Running  | reload hook succeeded / failed                 | Running: the reload signal forwarded / not; a queued reload runs |
 //! | any other | reload signal                                 | unchanged: neither run nor forwarded |
+//! | PreStart | stop signal                                    | PreStart: the step gets the stop signal, SIGKILL at the deadline |
+//! | PreStart | step failed; stopped: step ended, 2nd stop signal, the deadline | exit, the app never started |
 //!
 //! Every stop and the app's exit cancel a running reload hook (and a queued
 //! one), as they cancel PostStart.
@@ -36,6 +38,9 @@ use std::time::{Duration, Instant};
 /// How far the stop is: the one place that says what a SIGTERM does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
+    /// The pre-start steps run (`HOOKINIT_PRE_START`): no app yet. After a
+    /// stop signal, `stop` holds it and the deadline the step is killed at.
+    PreStart { stop: Option<(i32, Instant)> },
     /// The app runs; PostStart may be running.
     Running,
     /// PreStop runs; the app has not been signalled yet. SIGKILL at
@@ -67,7 +72,10 @@ impl Phase {
     /// The next moment this phase acts by itself, if any.
     pub fn wake_at(self) -> Option<Instant> {
         match self {
-            Phase::Running => None,
+            Phase::Running | Phase::PreStart { stop: None } => None,
+            Phase::PreStart {
+                stop: Some((_, deadline)),
+            } => Some(deadline),
             Phase::AwaitingExit { signal_at, .. } => Some(signal_at),
             Phase::PreStop { deadline, .. }
             | Phase::Stopping { deadline }
@@ -154,6 +162,9 @@ pub enum Event {
     ReloadSignal,
     /// The reload hook ended (or could not start).
     ReloadEnded(Outcome),
+    /// A pre-start step ended, other than by success with the app still to
+    /// start (the loop starts the next step, or the app, itself).
+    PreStartEnded(Outcome),
 }
 
 /// Why a stop began (the `Killing` event says it).
@@ -237,6 +248,17 @@ pub enum Action {
     LogReloadNotForwarded(i32),
     /// A reload signal during the stop: neither run nor forwarded.
     LogReloadSkipped(i32),
+    /// A stop signal during pre-start (`received`): the step gets `signal`.
+    StopPreStart {
+        signal: i32,
+        received: i32,
+    },
+    /// A second stop signal during pre-start: the step is killed.
+    CutPreStartShort(i32),
+    /// The stop's deadline during pre-start: the step is killed.
+    KillPreStart,
+    /// A step failed: the app is not started.
+    LogPreStartFailed,
 }
 
 /// The next phase. What to do to get there goes to `out`, in order, as it
@@ -266,6 +288,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
     fn on(&mut self, phase: Phase, event: Event) -> Phase {
         let now = self.facts.now;
         match (phase, event) {
+            (Phase::PreStart { .. }, _) => self.pre_start(phase, event),
             (Phase::Running, Event::StopSignal { signal, window }) => {
                 self.begin_stop(signal, StopReason::Signal(signal), window)
             }
@@ -486,7 +509,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             Phase::AwaitingExit { deadline, .. } | Phase::Stopping { deadline } => {
                 self.begin_drain(Some(deadline))
             }
-            Phase::Draining { .. } | Phase::Killed { .. } => phase,
+            Phase::Draining { .. } | Phase::Killed { .. } | Phase::PreStart { .. } => phase,
         }
     }
 
@@ -528,6 +551,49 @@ impl<F: FnMut(Action)> Transition<'_, F> {
         }
     }
 
+    /// Before the app: a stop ends the running step (its own way, then
+    /// SIGKILL at the deadline); a failure or the stop's end exits.
+    fn pre_start(&mut self, phase: Phase, event: Event) -> Phase {
+        let now = self.facts.now;
+        match (phase, event) {
+            (Phase::PreStart { stop: None }, Event::StopSignal { signal, window }) => {
+                self.emit(Action::OpenWindow(window));
+                self.emit(Action::StopPreStart {
+                    signal: self.policy.stop_signal.unwrap_or(signal),
+                    received: signal,
+                });
+                Phase::PreStart {
+                    stop: Some((signal, now + window.grace)),
+                }
+            }
+            (Phase::PreStart { stop: Some(_) }, Event::StopSignal { signal, .. }) => {
+                self.emit(Action::CutPreStartShort(signal));
+                self.emit(Action::Finish);
+                phase
+            }
+            (Phase::PreStart { stop: None }, Event::PreStartEnded(_)) => {
+                self.emit(Action::LogPreStartFailed);
+                self.emit(Action::Finish);
+                phase
+            }
+            (Phase::PreStart { stop: Some(_) }, Event::PreStartEnded(_)) => {
+                self.emit(Action::Finish);
+                phase
+            }
+            (
+                Phase::PreStart {
+                    stop: Some((_, deadline)),
+                },
+                Event::Tick,
+            ) if now >= deadline => {
+                self.emit(Action::KillPreStart);
+                self.emit(Action::Finish);
+                phase
+            }
+            _ => phase,
+        }
+    }
+
     fn kill_everything(&mut self, reason: KillReason) -> Phase {
         self.emit(Action::KillEverything(reason));
         Phase::Killed {
@@ -539,3 +605,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
 #[cfg(test)]
 #[path = "phase_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "phase_pre_start_tests.rs"]
+mod pre_start_tests;
