@@ -247,7 +247,7 @@ fn no_allocation_from_the_first_step_on_through_the_app_or_a_stop() {
         "{f:#?}"
     );
     let steps = json!([{"sleep": {"seconds": 5}}]).to_string();
-    let mut r = Running::pid1(
+    let r = Running::pid1(
         &["--", "true"],
         &[("HOOKINIT_PRE_START", &steps), ("HOOKINIT_VERBOSITY", "3")],
     );

@@ -72,6 +72,7 @@ impl Config {
         }
         line("postStart:", post_start);
         line("preStop:", hook(&self.pre_stop, self.pre_stop_timeout));
+        line("postStop:", hook(&self.post_stop, None));
         line(
             "reload:",
             match &self.reload {
@@ -307,6 +308,7 @@ impl Config {
             ("postStart", &self.post_start),
             ("preStop", &self.pre_stop),
             ("reload", &self.reload),
+            ("postStop", &self.post_stop),
         ];
         let pre_start = self
             .pre_start

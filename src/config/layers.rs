@@ -46,6 +46,7 @@ pub(super) struct HooksAndProbes<P> {
     pub(super) post_start: Option<Given<Handler<P>>>,
     pub(super) pre_stop: Option<Given<Handler<P>>>,
     pub(super) reload: Option<Given<Handler<P>>>,
+    pub(super) post_stop: Option<Given<Handler<P>>>,
     pub(super) pre_start: Option<Given<Vec<Step<P>>>>,
     pub(super) startup_probe: Option<Given<Probe<P>>>,
     pub(super) liveness_probe: Option<Given<Probe<P>>>,
@@ -58,6 +59,7 @@ impl<P> Default for HooksAndProbes<P> {
             post_start: None,
             pre_stop: None,
             reload: None,
+            post_stop: None,
             pre_start: None,
             startup_probe: None,
             liveness_probe: None,
@@ -180,14 +182,15 @@ impl Layer {
                 })?;
                 self.container = Some((c, source.to_string()));
             }
-            Key::PostStart | Key::PreStop | Key::Reload => {
+            Key::PostStart | Key::PreStop | Key::Reload | Key::PostStop => {
                 let h = with_json(&raw, source, |v| {
                     handler::parse_handler_or_shorthand_with(v, "", None).map_err(path_err)
                 })?;
                 let slot = match key {
                     Key::PostStart => &mut self.given.post_start,
                     Key::PreStop => &mut self.given.pre_stop,
-                    _ => &mut self.given.reload,
+                    Key::Reload => &mut self.given.reload,
+                    _ => &mut self.given.post_stop,
                 };
                 *slot = Some(Given::new(h, source, ""));
             }
@@ -345,6 +348,7 @@ impl Layer {
         hook(&mut given.post_start, &mut merged.post_start)?;
         hook(&mut given.pre_stop, &mut merged.pre_stop)?;
         hook(&mut given.reload, &mut merged.reload)?;
+        hook(&mut given.post_stop, &mut merged.post_stop)?;
         resolve(
             &mut given.pre_start,
             &mut merged.pre_start,

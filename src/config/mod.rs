@@ -94,6 +94,8 @@ pub struct Config {
     pub notify_relay: bool,
     /// `HOOKINIT_PRE_START`: run in order to success before the app.
     pub pre_start: Vec<crate::spec::pre_start::Step>,
+    /// `HOOKINIT_POST_STOP`: run once the app and its leftovers are gone.
+    pub post_stop: Option<Handler>,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -396,6 +398,7 @@ fn finish(
         notify_watchdog: notify_watchdog.map(|(d, _)| d),
         notify_relay: l.notify_relay.unwrap_or(false),
         pre_start: h.pre_start.take().map(|g| g.value).unwrap_or_default(),
+        post_stop: h.post_stop.take().map(|g| g.value),
     })
 }
 

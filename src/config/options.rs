@@ -34,6 +34,7 @@ pub(super) enum Key {
     NotifyWatchdog,
     NotifyRelay,
     PreStart,
+    PostStop,
     Check,
     Config,
 }
@@ -140,6 +141,13 @@ pub const OPTIONS: &[Opt] = &[
         "reload",
         "reload",
         "reload handler (JSON, or [\"cmd\",\"arg\"]): run on the reload signal, which reaches the app only if it succeeds",
+    ),
+    opt(
+        Key::PostStop,
+        "HOOKINIT_POST_STOP",
+        "post-stop",
+        "postStop",
+        "post-stop handler (JSON, or [\"cmd\",\"arg\"]): run once the app and everything it left are gone, told how it ended",
     ),
     opt(
         Key::ReloadSignal,

@@ -14,6 +14,10 @@
 //! The hooks: PostStart, PreStop, the reload hook (`HOOKINIT_RELOAD`), and
 //! the pre-start steps, one at a time in their slot, before the app starts.
 
+mod context;
+
+pub use context::{Context, Reason};
+
 use crate::events::{self, Event, Level};
 use crate::handlers::runner::{self, Runner};
 use crate::handlers::{self, exec, http, tcp, Caller, Verdict};
@@ -34,6 +38,8 @@ pub enum HookKind {
     Reload,
     /// One pre-start step (`HOOKINIT_PRE_START`), before the app starts.
     PreStart,
+    /// The post-stop handler (`HOOKINIT_POST_STOP`), once all is gone.
+    PostStop,
 }
 
 impl HookKind {
@@ -43,6 +49,7 @@ impl HookKind {
             HookKind::PreStop => "PreStop",
             HookKind::Reload => "Reload",
             HookKind::PreStart => "PreStart",
+            HookKind::PostStop => "PostStop",
         }
     }
 
@@ -53,6 +60,7 @@ impl HookKind {
             HookKind::PreStop => "FailedPreStopHook",
             HookKind::Reload => "FailedReloadHook",
             HookKind::PreStart => "FailedPreStartHook",
+            HookKind::PostStop => "FailedPostStopHook",
         }
     }
 
@@ -113,10 +121,15 @@ pub struct Plans {
     pub reload_timeout: Option<Duration>,
     /// `HOOKINIT_PRE_START`'s steps, in order.
     pub pre_start: Vec<crate::spec::pre_start::Step>,
+    pub post_stop: Option<Handler>,
 }
 
 pub struct Hooks {
-    slots: [Slot; 4],
+    slots: [Slot; 5],
+    /// The told hooks' exec environment ([`context`]), if one is exec.
+    env: Option<crate::os::env::Envp>,
+    /// What the next told hook is told.
+    context: Option<Context>,
     /// The pre-start steps not run yet, last first: each plan is made at
     /// start-up and moved into the `PreStart` slot when its turn comes.
     pre_start: Vec<Box<Plan>>,
@@ -288,8 +301,12 @@ impl Slot {
 
 impl Hooks {
     pub fn new(plans: Plans, inherited: Inherited, http_check_status: bool) -> Hooks {
+        let exec = |h: &Option<Handler>| matches!(h, Some(Handler::Action(Action::Exec { .. })));
+        let told_exec = exec(&plans.pre_stop) || exec(&plans.post_stop) || exec(&plans.reload);
         Hooks {
             http_check_status,
+            env: told_exec.then(context::environment),
+            context: None,
             slots: [
                 Slot::new(
                     HookKind::PostStart,
@@ -299,6 +316,7 @@ impl Hooks {
                 Slot::new(HookKind::PreStop, plans.pre_stop, plans.pre_stop_timeout),
                 Slot::new(HookKind::Reload, plans.reload, plans.reload_timeout),
                 Slot::new(HookKind::PreStart, None, None),
+                Slot::new(HookKind::PostStop, plans.post_stop, None),
             ],
             pre_start: (plans.pre_start.into_iter().rev())
                 .map(|s| Plan::boxed(s.handler, s.timeout))
@@ -342,6 +360,7 @@ impl Hooks {
         deadline: Option<Instant>,
     ) -> Option<Outcome> {
         let inherited = self.inherited;
+        let told = self.context.filter(|_| context::told(kind));
         let slot = &mut self.slots[kind.index()];
         let plan = &mut **slot.plan.as_mut()?;
         let now = Instant::now();
@@ -361,15 +380,28 @@ impl Hooks {
             hook_event(Level::Info, "Deprecated", kind, "tcpSocket", format_args!("tcpSocket lifecycle hooks are deprecated in Kubernetes (the kubelet does not run them); hookinit connects"));
         }
         let budget = deadline.map(|d| d.saturating_duration_since(now));
+        let env = match (told, self.env.as_mut()) {
+            (Some(ctx), Some(env)) => {
+                context::fill(env, &ctx, deadline, now);
+                Some(&*env)
+            }
+            _ => None,
+        };
         let work = match handler {
             Handler::Sleep { duration } => Ok(Work::Sleep(now + *duration)),
             Handler::Action(Action::Exec { .. }) => {
-                start_exec(plan.argv.as_ref(), &inherited, &mut plan.output)
+                start_exec(plan.argv.as_ref(), &inherited, &mut plan.output, env)
             }
-            Handler::Action(Action::HttpGet(spec)) => {
-                runner::start(Caller::Hook, || http::get(spec, Caller::Hook, budget))
-                    .map(Work::Runner)
-            }
+            Handler::Action(Action::HttpGet(spec)) => runner::start(Caller::Hook, || match told {
+                None => http::get(spec, Caller::Hook, budget),
+                Some(ctx) => {
+                    // The forked child: it may allocate.
+                    let mut spec = spec.clone();
+                    context::headers(&ctx, deadline, now, &mut spec.headers);
+                    http::get(&spec, Caller::Hook, budget)
+                }
+            })
+            .map(Work::Runner),
             Handler::Action(Action::TcpSocket { host, port }) => {
                 runner::start(Caller::Hook, || {
                     tcp::connect(host, *port, Caller::Hook, budget)
@@ -492,8 +524,8 @@ impl Hooks {
     }
 
     /// Sleeps that ended and deadlines that passed (those hooks are killed).
-    pub fn on_time(&mut self, now: Instant) -> [Option<Outcome>; 4] {
-        let mut done = [None; 4];
+    pub fn on_time(&mut self, now: Instant) -> [Option<Outcome>; 5] {
+        let mut done = [None; 5];
         for slot in &mut self.slots {
             let Some(r) = &slot.running else { continue };
             // A sleep that ends exactly at its deadline has done its job.
@@ -556,7 +588,7 @@ impl Hooks {
             (false, HookKind::PostStart) => {
                 hook_event(Level::Info, "HookCancelled", kind, handler, why)
             }
-            (false, HookKind::PreStop | HookKind::Reload | HookKind::PreStart) => hook_event(
+            (false, _) => hook_event(
                 Level::Info,
                 "HookCancelled",
                 kind,
@@ -603,6 +635,11 @@ impl Hooks {
         }
     }
 
+    /// What the next PreStop, post-stop or reload run is told.
+    pub fn tell(&mut self, ctx: Context) {
+        self.context = Some(ctx);
+    }
+
     /// Kills every running hook without a word (the deadline's SIGKILL).
     pub fn kill_all(&mut self) {
         for slot in &mut self.slots {
@@ -615,6 +652,7 @@ fn start_exec(
     argv: Option<&Argv>,
     inherited: &Inherited,
     output: &mut exec::Output,
+    env: Option<&crate::os::env::Envp>,
 ) -> Result<Work, SpawnError> {
     let argv = argv.ok_or(SpawnError::fork(Errno(libc::EINVAL)))?;
     let (out_read, out_write) = spawn::pipe(libc::O_CLOEXEC).map_err(SpawnError::fork)?;
@@ -624,7 +662,7 @@ fn start_exec(
         stdout: Some(std::os::fd::AsRawFd::as_raw_fd(&out_write)),
         stderr: Some(std::os::fd::AsRawFd::as_raw_fd(&err_write)),
     };
-    let pid = spawn::spawn(argv, inherited, stdio, false)?;
+    let pid = spawn::spawn(argv, inherited, stdio, false, env)?;
     output.attach(out_read, err_read);
     Ok(Work::Exec(pid))
 }

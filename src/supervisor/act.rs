@@ -39,7 +39,7 @@ impl Supervisor {
                 match kind {
                     HookKind::PostStart => self.post_start = self.post_start.cancelled(),
                     HookKind::Reload => self.reload_queued = false,
-                    HookKind::PreStop | HookKind::PreStart => {}
+                    HookKind::PreStop | HookKind::PreStart | HookKind::PostStop => {}
                 }
             }
             Action::CutPreStopShort(sig) => {
@@ -51,6 +51,7 @@ impl Supervisor {
                 budget_start,
                 hook_deadline,
             } => {
+                self.tell_pre_stop(budget_start + self.window.grace);
                 return self
                     .hooks
                     .start(HookKind::PreStop, budget_start, Some(hook_deadline))
@@ -157,6 +158,7 @@ impl Supervisor {
             | Action::CutPreStartShort(_)
             | Action::KillPreStart
             | Action::LogPreStartFailed => return self.act_pre_start(action),
+            Action::StartPostStop => return self.start_post_stop(),
             Action::LogReloadSkipped(sig) => events::log(
                 Level::Info,
                 "ReloadSkipped",
@@ -183,6 +185,7 @@ impl Supervisor {
             }
             return None;
         }
+        self.tell_reload();
         self.hooks
             .start(HookKind::Reload, std::time::Instant::now(), None)
             .map(Event::ReloadEnded)
@@ -190,6 +193,8 @@ impl Supervisor {
 
     /// The `Killing` event: why the container stops, and its grace period.
     fn announce_stop(&mut self, reason: StopReason) {
+        let kill_at = std::time::Instant::now() + self.window.grace;
+        self.stop_began(reason.into(), kill_at);
         let container = self.cfg.container_name.as_deref().unwrap_or("app");
         let reason = Reason { reason, container };
         let grace = events::secs(self.window.grace);
@@ -291,7 +296,7 @@ impl Supervisor {
         }
         self.remove_ready_file();
         let code = match self.app.status() {
-            _ if matches!(self.phase, Phase::PreStart { .. }) => self.pre_start_exit_code(),
+            _ if self.app.pid == 0 => self.pre_start_exit_code(),
             // hookinit stopped the container: one code, whatever the app's
             // status (143 or 0 or 1 depended on its TERM handler's timing).
             _ if self.post_start.failed() => crate::os::exit::EXIT_POST_START_FAILED,

@@ -18,6 +18,7 @@ mod act;
 mod oom;
 mod phase;
 mod post_start;
+mod post_stop;
 mod pre_start;
 mod wait;
 
@@ -102,6 +103,8 @@ pub struct Supervisor {
     app_sigkilled: bool,
     /// The app's start, after the pre-start steps if any.
     start: pre_start::Start,
+    /// Why the container stops, and when SIGKILL comes.
+    ending: post_stop::Ending,
 }
 
 impl Supervisor {
@@ -122,6 +125,7 @@ impl Supervisor {
             reload: cfg.reload.clone(),
             reload_timeout: cfg.reload_timeout,
             pre_start: cfg.pre_start.clone(),
+            post_stop: cfg.post_stop.clone(),
         };
         let hooks = Hooks::new(plans, inherited, cfg.http_hook_check_status);
         // Signals that are not simply forwarded: the stop signals and,
@@ -151,6 +155,7 @@ impl Supervisor {
         Supervisor {
             app: App::unstarted(),
             start: pre_start::Start::new(launch, cfg.pre_start.len()),
+            ending: post_stop::Ending::default(),
             probing: prober.any(),
             notify,
             relay,
@@ -168,6 +173,7 @@ impl Supervisor {
                 grace: crate::config::Grace::new(cfg.grace).window,
                 cleanup_timeout: cfg.cleanup_timeout,
                 reload_signal: cfg.reload_signal,
+                post_stop: hooks.configured(HookKind::PostStop),
             },
             special,
             reload_queued: false,
@@ -519,6 +525,7 @@ impl Supervisor {
             HookKind::PreStop,
             HookKind::Reload,
             HookKind::PreStart,
+            HookKind::PostStop,
         ];
         for (kind, outcome) in kinds.into_iter().zip(self.hooks.on_time(now)) {
             if let Some(outcome) = outcome {
@@ -549,6 +556,7 @@ impl Supervisor {
             HookKind::PreStop => self.dispatch(Event::PreStopEnded(outcome)),
             HookKind::Reload => self.dispatch(Event::ReloadEnded(outcome)),
             HookKind::PreStart => self.pre_start_ended(outcome),
+            HookKind::PostStop => self.dispatch(Event::PostStopEnded),
         }
     }
 

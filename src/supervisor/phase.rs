@@ -24,6 +24,9 @@
 //! | PreStart | stop signal                                    | PreStart: the step gets the stop signal, SIGKILL at the deadline |
 //! | PreStart | step failed; stopped: step ended, 2nd stop signal, the deadline | exit, the app never started |
 //!
+//! Where the table says exit, a post-stop handler runs first if there is
+//! one (`PostStop`: stop signals are ignored; its own deadline ends it).
+//!
 //! Every stop and the app's exit cancel a running reload hook (and a queued
 //! one), as they cancel PostStart.
 //!
@@ -66,13 +69,15 @@ pub enum Phase {
     /// SIGKILL sent to everything; waiting for the kernel to finish it,
     /// at most until `deadline` (a process stuck in the kernel cannot hold us).
     Killed { deadline: Instant },
+    /// Everything is gone; the post-stop handler runs (to its own deadline).
+    PostStop,
 }
 
 impl Phase {
     /// The next moment this phase acts by itself, if any.
     pub fn wake_at(self) -> Option<Instant> {
         match self {
-            Phase::Running | Phase::PreStart { stop: None } => None,
+            Phase::Running | Phase::PreStart { stop: None } | Phase::PostStop => None,
             Phase::PreStart {
                 stop: Some((_, deadline)),
             } => Some(deadline),
@@ -120,6 +125,8 @@ pub struct Policy {
     pub cleanup_timeout: Duration,
     /// `HOOKINIT_RELOAD_SIGNAL` (only with a reload hook).
     pub reload_signal: i32,
+    /// A post-stop handler runs before the exit.
+    pub post_stop: bool,
 }
 
 /// What is true when an event is handled.
@@ -165,6 +172,8 @@ pub enum Event {
     /// A pre-start step ended, other than by success with the app still to
     /// start (the loop starts the next step, or the app, itself).
     PreStartEnded(Outcome),
+    /// The post-stop handler ended (or could not start, or was skipped).
+    PostStopEnded,
 }
 
 /// Why a stop began (the `Killing` event says it).
@@ -259,6 +268,8 @@ pub enum Action {
     KillPreStart,
     /// A step failed: the app is not started.
     LogPreStartFailed,
+    /// Everything is gone: run the post-stop handler.
+    StartPostStop,
 }
 
 /// The next phase. What to do to get there goes to `out`, in order, as it
@@ -343,7 +354,10 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 self.emit(Action::Forward(signal));
                 phase
             }
-            (Phase::Draining { .. } | Phase::Killed { .. }, Event::StopSignal { signal, .. }) => {
+            (
+                Phase::Draining { .. } | Phase::Killed { .. } | Phase::PostStop,
+                Event::StopSignal { signal, .. },
+            ) => {
                 self.emit(Action::LogStopIgnored(signal));
                 phase
             }
@@ -357,6 +371,9 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             }
             (_, Event::Tick) => self.on_time(phase, now),
             (Phase::Draining { .. } | Phase::Killed { .. }, Event::NoChildLeft) => {
+                self.all_gone(phase)
+            }
+            (Phase::PostStop, Event::PostStopEnded) => {
                 self.emit(Action::Finish);
                 phase
             }
@@ -510,6 +527,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 self.begin_drain(Some(deadline))
             }
             Phase::Draining { .. } | Phase::Killed { .. } | Phase::PreStart { .. } => phase,
+            Phase::PostStop => phase,
         }
     }
 
@@ -544,8 +562,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             }
             Phase::Killed { deadline } if now >= deadline => {
                 self.emit(Action::LogNotReaped);
-                self.emit(Action::Finish);
-                phase
+                self.all_gone(phase)
             }
             _ => phase,
         }
@@ -568,18 +585,13 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             }
             (Phase::PreStart { stop: Some(_) }, Event::StopSignal { signal, .. }) => {
                 self.emit(Action::CutPreStartShort(signal));
-                self.emit(Action::Finish);
-                phase
+                self.all_gone(phase)
             }
             (Phase::PreStart { stop: None }, Event::PreStartEnded(_)) => {
                 self.emit(Action::LogPreStartFailed);
-                self.emit(Action::Finish);
-                phase
+                self.all_gone(phase)
             }
-            (Phase::PreStart { stop: Some(_) }, Event::PreStartEnded(_)) => {
-                self.emit(Action::Finish);
-                phase
-            }
+            (Phase::PreStart { stop: Some(_) }, Event::PreStartEnded(_)) => self.all_gone(phase),
             (
                 Phase::PreStart {
                     stop: Some((_, deadline)),
@@ -587,11 +599,21 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 Event::Tick,
             ) if now >= deadline => {
                 self.emit(Action::KillPreStart);
-                self.emit(Action::Finish);
-                phase
+                self.all_gone(phase)
             }
             _ => phase,
         }
+    }
+
+    /// Nothing is left to end (or to wait for): the post-stop handler,
+    /// else the exit.
+    fn all_gone(&mut self, phase: Phase) -> Phase {
+        if self.policy.post_stop {
+            self.emit(Action::StartPostStop);
+            return Phase::PostStop;
+        }
+        self.emit(Action::Finish);
+        phase
     }
 
     fn kill_everything(&mut self, reason: KillReason) -> Phase {

@@ -28,6 +28,7 @@ fn check(
         grace: WINDOW.grace,
         cleanup_timeout: Duration::from_secs(2),
         reload_signal: libc::SIGHUP,
+        post_stop: false,
     };
     let facts = Facts {
         now,

@@ -31,6 +31,8 @@ pub(super) struct Start {
     steps: usize,
     /// The `Started` event's argv, formatted at start-up (it allocates).
     argv: Option<String>,
+    /// The stop signal received during pre-start, if any.
+    stopped_by: Option<i32>,
 }
 
 impl Start {
@@ -40,6 +42,7 @@ impl Start {
             step: 0,
             steps,
             argv: None,
+            stopped_by: None,
         }
     }
 }
@@ -112,6 +115,9 @@ impl Supervisor {
     pub(super) fn act_pre_start(&mut self, action: Action) -> Option<Event> {
         match action {
             Action::StopPreStart { signal, received } => {
+                self.start.stopped_by = Some(received);
+                let kill_at = Instant::now() + self.window.grace;
+                self.stop_began(crate::hooks::Reason::Signal(received), kill_at);
                 let msg = format_args!(
                     "stopping the container: received {} during pre-start: the app is not started; grace period {}",
                     signals::name(received),
@@ -151,11 +157,9 @@ impl Supervisor {
     /// The exit code when the run ends before the app: 128 + the stop
     /// signal, as an app stopped by it, else 6 for a failed step.
     pub(super) fn pre_start_exit_code(&self) -> i32 {
-        match self.phase {
-            Phase::PreStart {
-                stop: Some((sig, _)),
-            } => self.cfg.remap(128 + sig),
-            _ => crate::os::exit::EXIT_PRE_START_FAILED,
+        match self.start.stopped_by {
+            Some(sig) => self.cfg.remap(128 + sig),
+            None => crate::os::exit::EXIT_PRE_START_FAILED,
         }
     }
 }
