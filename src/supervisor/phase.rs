@@ -629,5 +629,5 @@ impl<F: FnMut(Action)> Transition<'_, F> {
 mod tests;
 
 #[cfg(test)]
-#[path = "phase_pre_start_tests.rs"]
-mod pre_start_tests;
+#[path = "phase_ends_tests.rs"]
+mod ends_tests;

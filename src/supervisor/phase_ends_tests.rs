@@ -1,5 +1,5 @@
-//! The table's pre-start rows (`phase.rs`): each case names the phase, the
-//! event, and the exact next phase and actions.
+//! The table's pre-start rows and the post-stop handler (`phase.rs`): each
+//! case names the phase, the event, and the exact next phase and actions.
 
 use super::*;
 use Action::*;
@@ -132,4 +132,71 @@ fn the_reload_signal_and_time_do_nothing_before_the_app() {
     let t = Instant::now();
     check(t, None, RUNNING, Event::ReloadSignal, RUNNING, &[]);
     check(t, None, RUNNING, Event::Tick, RUNNING, &[]);
+}
+
+fn check_post_stop(now: Instant, phase: Phase, event: Event, next: Phase, actions: &[Action]) {
+    let policy = Policy {
+        pre_stop: false,
+        pre_stop_on_exit: false,
+        pre_stop_drains: false,
+        stop_signal: None,
+        grace: WINDOW.grace,
+        cleanup_timeout: Duration::from_secs(2),
+        reload_signal: libc::SIGHUP,
+        post_stop: true,
+    };
+    let facts = Facts {
+        now,
+        app_alive: false,
+        window: WINDOW,
+    };
+    let mut out = Vec::new();
+    let got = step(phase, event, &policy, &facts, &mut |a| out.push(a));
+    assert_eq!(
+        (got, out.as_slice()),
+        (next, actions),
+        "{phase:?} + {event:?}"
+    );
+}
+
+#[test]
+fn with_a_post_stop_handler_every_exit_runs_it_first() {
+    let t = Instant::now();
+    let d = t + WINDOW.grace;
+    let draining = Phase::Draining { deadline: d };
+    let killed = Phase::Killed { deadline: t };
+    let post = Phase::PostStop;
+    check_post_stop(t, draining, Event::NoChildLeft, post, &[StartPostStop]);
+    check_post_stop(t, killed, Event::NoChildLeft, post, &[StartPostStop]);
+    check_post_stop(t, killed, Event::Tick, post, &[LogNotReaped, StartPostStop]);
+    let failed = Event::PreStartEnded(Outcome::Failed);
+    check_post_stop(
+        t,
+        RUNNING,
+        failed,
+        post,
+        &[LogPreStartFailed, StartPostStop],
+    );
+    let stopping = Phase::PreStart {
+        stop: Some((TERM, d)),
+    };
+    check_post_stop(
+        d,
+        stopping,
+        Event::Tick,
+        post,
+        &[KillPreStart, StartPostStop],
+    );
+}
+
+#[test]
+fn post_stop_ends_in_the_exit_and_ignores_stop_signals_and_time() {
+    let t = Instant::now();
+    let post = Phase::PostStop;
+    check_post_stop(t, post, Event::PostStopEnded, post, &[Finish]);
+    check_post_stop(t, post, stop_signal(INT), post, &[LogStopIgnored(INT)]);
+    check_post_stop(t, post, Event::Tick, post, &[]);
+    check_post_stop(t, post, Event::NoChildLeft, post, &[]);
+    assert_eq!(post.wake_at(), None);
+    assert!(!post.exiting());
 }
