@@ -349,3 +349,68 @@ fn kill_in_or_empty<'a>(stdout: &'a str, prefix: &str) -> &'a str {
         .unwrap_or("missing")
         .trim()
 }
+
+/// The termination message: a failed container's exit code, reason and
+/// last failure, where the container object says; the app's own message
+/// wins; a success writes nothing.
+#[test]
+fn a_failed_container_leaves_its_reason_as_the_termination_message() {
+    let d = TempDir::new("lifecycle-message");
+    let path = d.path("termination-log");
+    let container = serde_json::json!({
+        "name": "web",
+        "terminationMessagePath": path.to_str().unwrap(),
+        "livenessProbe": {
+            "exec": {"command": ["/bin/sh", "-c", "echo database unreachable; exit 1"]},
+            "periodSeconds": 1,
+            "failureThreshold": 1
+        }
+    })
+    .to_string();
+    let f = run_pid1(
+        APP_SLEEPS,
+        &[
+            ("HOOKINIT_CONTAINER", &container),
+            ("HOOKINIT_VERBOSITY", "3"),
+        ],
+    );
+    assert_eq!(f.code, Some(5), "{f:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "exit code 5; reason liveness\nUnhealthy: Liveness probe failed: database unreachable\n"
+    );
+    assert!(
+        f.stderr
+            .contains("Exiting: exit code 5; 0 heap allocations after start-up"),
+        "{f:#?}"
+    );
+    // The app's own message stays; a success writes nothing.
+    let own = path.display().to_string();
+    let env = [("HOOKINIT_TERMINATION_MESSAGE_PATH", own.as_str())];
+    let app = format!("echo 'the app says' > {own}; exit 3");
+    let f = run_pid1(&["--", "/bin/sh", "-c", &app], &env);
+    assert_eq!(f.code, Some(3), "{f:#?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "the app says\n");
+    std::fs::remove_file(&path).unwrap();
+    let f = run_pid1(&["--", "true"], &env);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert!(!path.exists());
+    // A failed hook's output; and a failed pre-start (no app at all).
+    let post_start = r#"["/bin/sh","-c","echo no schema >&2; exit 3"]"#;
+    let f = run_pid1(APP_SLEEPS, &[env[0], ("HOOKINIT_POST_START", post_start)]);
+    assert_eq!(f.code, Some(4), "{f:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "exit code 4; reason postStart\nFailedPostStartHook: PostStart hook failed: command '/bin/sh -c echo no schema >&2; exit 3' exited with 3: no schema\n"
+    );
+    std::fs::remove_file(&path).unwrap();
+    let f = run_pid1(
+        APP_SLEEPS,
+        &[env[0], ("HOOKINIT_PRE_START", r#"[["false"]]"#)],
+    );
+    assert_eq!(f.code, Some(6), "{f:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "exit code 6; reason preStart\nFailedPreStartHook: PreStart hook failed: command 'false' exited with 1\n"
+    );
+}

@@ -73,6 +73,10 @@ impl Config {
         line("postStart:", post_start);
         line("preStop:", hook(&self.pre_stop, self.pre_stop_timeout));
         line("postStop:", hook(&self.post_stop, None));
+        if let Some(p) = &self.termination_message_path {
+            let what = "the exit code, reason and last failure if the container fails and the app left it empty";
+            line("termination:", format!("{} ({what})", p.display()));
+        }
         line(
             "reload:",
             match &self.reload {

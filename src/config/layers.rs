@@ -95,6 +95,7 @@ pub(super) struct Layer {
     /// The static `env` of this source's container object, if it has one.
     pub(super) container_env: Option<Vec<(String, String)>>,
     pub(super) container_name: Option<String>,
+    pub(super) termination_message_path: Option<PathBuf>,
     pub(super) post_start_after_startup: Option<bool>,
     pub(super) http_hook_check_status: Option<bool>,
     pub(super) reload_signal: Option<(i32, String)>,
@@ -227,16 +228,16 @@ impl Layer {
             Key::PostStartTimeout => self.post_start_timeout = Some(seconds(&raw).map_err(err)?),
             Key::PreStopTimeout => self.pre_stop_timeout = Some(seconds(&raw).map_err(err)?),
             Key::CleanupTimeout => self.cleanup_timeout = Some(seconds(&raw).map_err(err)?),
-            Key::ReadyFile | Key::Config => {
+            Key::ReadyFile | Key::Config | Key::TerminationMessagePath => {
                 let t = text(&raw, source)?;
                 if t.contains('\0') {
                     return Err(err("a path may not contain a NUL byte".into()));
                 }
                 let path = Some(PathBuf::from(t));
-                if key == Key::ReadyFile {
-                    self.ready_file = path
-                } else {
-                    self.config = path
+                match key {
+                    Key::ReadyFile => self.ready_file = path,
+                    Key::Config => self.config = path,
+                    _ => self.termination_message_path = path,
                 }
             }
         }
@@ -324,6 +325,9 @@ impl Layer {
                 *slot = Some(Given::new(p, &csource, kind.field()));
             }
             self.container_name = c.name;
+            if let Some(p) = c.termination_message_path {
+                self.termination_message_path.get_or_insert(p.into());
+            }
             self.container_ports = Some(c.ports);
             self.container_env = Some(c.env);
         }
@@ -375,6 +379,10 @@ impl Layer {
         fill(&mut self.subreaper, &mut lower.subreaper);
         fill(&mut self.exit_remap, &mut lower.exit_remap);
         fill(&mut self.container_name, &mut lower.container_name);
+        fill(
+            &mut self.termination_message_path,
+            &mut lower.termination_message_path,
+        );
         fill(
             &mut self.post_start_after_startup,
             &mut lower.post_start_after_startup,

@@ -96,6 +96,8 @@ pub struct Config {
     pub pre_start: Vec<crate::spec::pre_start::Step>,
     /// `HOOKINIT_POST_STOP`: run once the app and its leftovers are gone.
     pub post_stop: Option<Handler>,
+    /// `HOOKINIT_TERMINATION_MESSAGE_PATH`, or the container object's.
+    pub termination_message_path: Option<PathBuf>,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -399,6 +401,7 @@ fn finish(
         notify_relay: l.notify_relay.unwrap_or(false),
         pre_start: h.pre_start.take().map(|g| g.value).unwrap_or_default(),
         post_stop: h.post_stop.take().map(|g| g.value),
+        termination_message_path: l.termination_message_path.take(),
     })
 }
 

@@ -35,6 +35,7 @@ pub(super) enum Key {
     NotifyRelay,
     PreStart,
     PostStop,
+    TerminationMessagePath,
     Check,
     Config,
 }
@@ -148,6 +149,13 @@ pub const OPTIONS: &[Opt] = &[
         "post-stop",
         "postStop",
         "post-stop handler (JSON, or [\"cmd\",\"arg\"]): run once the app and everything it left are gone, told how it ended",
+    ),
+    opt(
+        Key::TerminationMessagePath,
+        "HOOKINIT_TERMINATION_MESSAGE_PATH",
+        "termination-message-path",
+        "terminationMessagePath",
+        "file for the final reason when the container fails and the app left it empty (the container object's terminationMessagePath)",
     ),
     opt(
         Key::ReloadSignal,

@@ -23,6 +23,8 @@ pub enum Reason {
     PreStart,
     AppExit,
     Reload,
+    /// The app died of the kernel's OOM killer (`HOOKINIT_REPORT_OOM`).
+    OomKilled,
 }
 
 impl fmt::Display for Reason {
@@ -35,6 +37,7 @@ impl fmt::Display for Reason {
             Reason::PreStart => "preStart",
             Reason::AppExit => "appExit",
             Reason::Reload => "reload",
+            Reason::OomKilled => "OOMKilled",
         })
     }
 }

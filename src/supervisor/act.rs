@@ -306,6 +306,7 @@ impl Supervisor {
             // SIGKILL was delivered; the app is stuck in the kernel, not alive.
             None => Status::Signaled(libc::SIGKILL).code(),
         };
+        self.write_termination_message(code);
         events::log(
             Level::Debug,
             "Exiting",

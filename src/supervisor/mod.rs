@@ -155,7 +155,7 @@ impl Supervisor {
         Supervisor {
             app: App::unstarted(),
             start: pre_start::Start::new(launch, cfg.pre_start.len()),
-            ending: post_stop::Ending::default(),
+            ending: post_stop::Ending::new(cfg.termination_message_path.as_deref()),
             probing: prober.any(),
             notify,
             relay,

@@ -6,18 +6,42 @@
 //! Its budget is what remains of the grace window of the stop, or the
 //! cleanup timeout when no stop began (the app exited by itself, or a
 //! pre-start step failed). Its failure is logged and changes no exit code.
+//!
+//! And the termination message: when the container ends in failure and the
+//! app left the file empty, its exit code, the reason and the last failure.
 
 use super::phase::{Event, StopReason};
 use super::Supervisor;
 use crate::events::{self, Level};
 use crate::hooks::{Context, HookKind, Reason};
+use crate::os::errno::Lossy;
+use crate::os::message_file;
 use crate::spec::probe::ProbeKind;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::time::Instant;
 
-/// The stop in progress, if one began: why, and when SIGKILL comes.
-#[derive(Default)]
+/// The stop in progress, if one began: why, and when SIGKILL comes; how
+/// the app died; where the termination message goes.
 pub(super) struct Ending {
     stop: Option<(Reason, Instant)>,
+    pub(super) oom_killed: bool,
+    message_path: Option<CString>,
+}
+
+impl Ending {
+    pub(super) fn new(message_path: Option<&Path>) -> Ending {
+        let message_path = message_path.and_then(|p| CString::new(p.as_os_str().as_bytes()).ok());
+        if message_path.is_some() {
+            events::keep_failures();
+        }
+        Ending {
+            stop: None,
+            oom_killed: false,
+            message_path,
+        }
+    }
 }
 
 impl From<StopReason> for Reason {
@@ -46,6 +70,7 @@ impl Supervisor {
         match self.ending.stop {
             Some((reason, _)) => reason,
             None if self.app.pid == 0 => Reason::PreStart,
+            None if self.ending.oom_killed => Reason::OomKilled,
             None => Reason::AppExit,
         }
     }
@@ -95,5 +120,46 @@ impl Supervisor {
         self.hooks
             .start(HookKind::PostStop, now, Some(until))
             .map(|_| Event::PostStopEnded)
+    }
+}
+
+impl Supervisor {
+    /// The container ends with `code`: if that is a failure, and the app
+    /// left the termination message file empty, hookinit's final reason
+    /// goes there (formatted on the stack).
+    pub(super) fn write_termination_message(&mut self, code: i32) {
+        let Some(path) = self.ending.message_path.as_ref().filter(|_| code != 0) else {
+            return;
+        };
+        let mut buf = [0u8; 1200];
+        let reason = self.reason();
+        let args = format_args!("exit code {code}; reason {reason}\n");
+        let (mut len, _) = crate::os::text::format_into(&mut buf, args);
+        events::last_failure(|last| {
+            if !last.is_empty() {
+                let n = last.len().min(buf.len() - len - 1);
+                buf[len..len + n].copy_from_slice(&last[..n]);
+                buf[len + n] = b'\n';
+                len += n + 1;
+            }
+        });
+        let shown = Lossy(path.as_bytes());
+        match message_file::write_if_empty(path, &buf[..len]) {
+            Ok(true) => events::log(
+                Level::Info,
+                "TerminationMessage",
+                format_args!("wrote the exit code and reason to {shown}"),
+            ),
+            Ok(false) => events::log(
+                Level::Debug,
+                "TerminationMessage",
+                format_args!("{shown} holds the app's message: left as it is"),
+            ),
+            Err(e) => events::log(
+                Level::Warn,
+                "TerminationMessage",
+                format_args!("cannot write {shown}: {e}"),
+            ),
+        }
     }
 }
