@@ -83,7 +83,7 @@ pub fn values(
     ctx: &Context,
     deadline: Option<Instant>,
     now: Instant,
-    mut each: impl FnMut(usize, &[u8]),
+    each: &mut dyn FnMut(usize, &[u8]),
 ) {
     let mut buf = [0u8; 48];
     let mut put = |i: usize, args: fmt::Arguments<'_>| {
@@ -123,7 +123,7 @@ pub fn values(
 
 /// Sets the environment's slots for a run.
 pub fn fill(env: &mut Envp, ctx: &Context, deadline: Option<Instant>, now: Instant) {
-    values(ctx, deadline, now, |i, v| env.set(i, v));
+    values(ctx, deadline, now, &mut |i, v| env.set(i, v));
 }
 
 /// The same values as request headers (in the httpGet's forked child:
@@ -134,7 +134,7 @@ pub fn headers(
     now: Instant,
     into: &mut Vec<(String, String)>,
 ) {
-    values(ctx, deadline, now, |i, v| {
+    values(ctx, deadline, now, &mut |i, v| {
         if !v.is_empty() {
             let v = String::from_utf8_lossy(v).into_owned();
             into.push((NAMES[i].1.to_string(), v));
@@ -157,7 +157,7 @@ mod tests {
 
     fn all(ctx: &Context, deadline: Option<Instant>, now: Instant) -> Vec<String> {
         let mut out = Vec::new();
-        values(ctx, deadline, now, |_, v| {
+        values(ctx, deadline, now, &mut |_, v| {
             out.push(String::from_utf8_lossy(v).into_owned())
         });
         out

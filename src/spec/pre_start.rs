@@ -72,8 +72,7 @@ fn step(v: &Value, path: &str) -> Result<Step<Port>, PathError> {
             timeout: None,
         });
     }
-    let mut allowed = KINDS.to_vec();
-    allowed.push("timeoutSeconds");
+    let allowed = [KINDS[0], KINDS[1], KINDS[2], KINDS[3], "timeoutSeconds"];
     let obj = json::object(v, path, &allowed)?;
     let timeout = match obj.get("timeoutSeconds") {
         None => None,
@@ -89,9 +88,7 @@ fn step(v: &Value, path: &str) -> Result<Step<Port>, PathError> {
             Some(Duration::from_secs(seconds))
         }
     };
-    let mut handler_only = obj.clone();
-    handler_only.remove("timeoutSeconds");
-    let handler = handler::parse_handler_with(&Value::Object(handler_only), path, None)?;
+    let handler = handler::parse_handler_among(v, path, None, &allowed)?;
     Ok(Step { handler, timeout })
 }
 
