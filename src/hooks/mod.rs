@@ -64,8 +64,15 @@ impl HookKind {
         }
     }
 
+    /// Its slot: PostStart, the pre-start steps and post-stop never run
+    /// at the same time (before the app, with it, after it), and share
+    /// one, so that the loop's checks of every slot cost no more.
     fn index(self) -> usize {
-        self as usize
+        match self {
+            HookKind::PostStart | HookKind::PreStart | HookKind::PostStop => 0,
+            HookKind::PreStop => 1,
+            HookKind::Reload => 2,
+        }
     }
 }
 
@@ -125,7 +132,11 @@ pub struct Plans {
 }
 
 pub struct Hooks {
-    slots: [Slot; 5],
+    slots: [Slot; 3],
+    /// PostStart's plan while the pre-start steps use its slot.
+    parked: Option<Box<Plan>>,
+    /// Post-stop's plan, moved into PostStart's slot when it runs.
+    post_stop: Option<Box<Plan>>,
     /// The told hooks' exec environment ([`context`]), if one is exec.
     env: Option<crate::os::env::Envp>,
     /// What the next told hook is told.
@@ -315,9 +326,9 @@ impl Hooks {
                 ),
                 Slot::new(HookKind::PreStop, plans.pre_stop, plans.pre_stop_timeout),
                 Slot::new(HookKind::Reload, plans.reload, plans.reload_timeout),
-                Slot::new(HookKind::PreStart, None, None),
-                Slot::new(HookKind::PostStop, plans.post_stop, None),
             ],
+            parked: None,
+            post_stop: plans.post_stop.map(|h| Plan::boxed(h, None)),
             pre_start: (plans.pre_start.into_iter().rev())
                 .map(|s| Plan::boxed(s.handler, s.timeout))
                 .collect(),
@@ -326,7 +337,25 @@ impl Hooks {
     }
 
     pub fn configured(&self, kind: HookKind) -> bool {
-        self.slots[kind.index()].plan.is_some()
+        match kind {
+            HookKind::PostStop => self.post_stop.is_some(),
+            _ => self.slot(kind).is_some_and(|s| s.plan.is_some()),
+        }
+    }
+
+    /// `kind`'s slot, if it holds `kind` now.
+    fn slot(&self, kind: HookKind) -> Option<&Slot> {
+        Some(&self.slots[kind.index()]).filter(|s| s.kind == kind)
+    }
+
+    fn slot_mut(&mut self, kind: HookKind) -> Option<&mut Slot> {
+        Some(&mut self.slots[kind.index()]).filter(|s| s.kind == kind)
+    }
+
+    /// The hook in the shared slot now (PostStart, a pre-start step or
+    /// post-stop): the kind of the first outcome of [`Hooks::on_time`].
+    pub fn shared_kind(&self) -> HookKind {
+        self.slots[0].kind
     }
 
     pub fn any_running(&self) -> bool {
@@ -334,7 +363,7 @@ impl Hooks {
     }
 
     pub fn running(&self, kind: HookKind) -> bool {
-        self.slots[kind.index()].running.is_some()
+        self.slot(kind).is_some_and(|s| s.running.is_some())
     }
 
     /// Which hook `pid` is the process of, if any.
@@ -361,7 +390,12 @@ impl Hooks {
     ) -> Option<Outcome> {
         let inherited = self.inherited;
         let told = self.context.filter(|_| context::told(kind));
-        let slot = &mut self.slots[kind.index()];
+        if kind == HookKind::PostStop {
+            let slot = &mut self.slots[0];
+            slot.stop();
+            (slot.kind, slot.plan) = (kind, self.post_stop.take());
+        }
+        let slot = self.slots.iter_mut().find(|s| s.kind == kind)?;
         let plan = &mut **slot.plan.as_mut()?;
         let now = Instant::now();
         let deadline = match plan.timeout {
@@ -524,8 +558,8 @@ impl Hooks {
     }
 
     /// Sleeps that ended and deadlines that passed (those hooks are killed).
-    pub fn on_time(&mut self, now: Instant) -> [Option<Outcome>; 5] {
-        let mut done = [None; 5];
+    pub fn on_time(&mut self, now: Instant) -> [Option<Outcome>; 3] {
+        let mut done = [None; 3];
         for slot in &mut self.slots {
             let Some(r) = &slot.running else { continue };
             // A sleep that ends exactly at its deadline has done its job.
@@ -570,10 +604,9 @@ impl Hooks {
     /// Ends a running hook early: cancelled (`HookCancelled`) or, when
     /// `failed`, cut short (its failure event). `why` says by what.
     pub fn end_early(&mut self, kind: HookKind, why: fmt::Arguments<'_>, failed: bool) {
-        let slot = &mut self.slots[kind.index()];
-        if slot.running.is_none() {
+        let Some(slot) = self.slot_mut(kind).filter(|s| s.running.is_some()) else {
             return;
-        }
+        };
         let elapsed = events::secs_fixed(slot.elapsed(), 1);
         slot.stop();
         let handler = slot.handler_kind();
@@ -604,7 +637,7 @@ impl Hooks {
     /// False (nothing changed) unless a process runs for it: a sleep has no
     /// reason to go on.
     pub fn give_until(&mut self, kind: HookKind, until: Instant) -> bool {
-        match &mut self.slots[kind.index()].running {
+        match self.slot_mut(kind).and_then(|s| s.running.as_mut()) {
             Some(r) if !matches!(r.work, Work::Sleep(_)) => {
                 r.cancel_at = Some(until);
                 true
@@ -615,18 +648,26 @@ impl Hooks {
 
     /// Puts the next pre-start step in the `PreStart` slot (its plan was
     /// made at start-up: nothing is allocated); false when none is left.
+    /// PostStart's plan waits meanwhile, and is back once none is left.
     pub fn next_pre_start(&mut self) -> bool {
-        let slot = &mut self.slots[HookKind::PreStart.index()];
+        let slot = &mut self.slots[0];
         slot.stop();
-        slot.plan = self.pre_start.pop();
-        slot.plan.is_some()
+        if slot.kind == HookKind::PostStart {
+            self.parked = slot.plan.take();
+        }
+        (slot.kind, slot.plan) = (HookKind::PreStart, self.pre_start.pop());
+        if slot.plan.is_none() {
+            (slot.kind, slot.plan) = (HookKind::PostStart, self.parked.take());
+            return false;
+        }
+        true
     }
 
     /// Sends `sig` to a running exec hook's process group (it may end
     /// cleanly); false if `kind` runs no command (nothing of its own to
     /// finish: end it instead).
     pub fn terminate(&mut self, kind: HookKind, sig: i32) -> bool {
-        match &self.slots[kind.index()].running {
+        match self.slot(kind).and_then(|s| s.running.as_ref()) {
             Some(Running {
                 work: Work::Exec(pid),
                 ..

@@ -521,11 +521,9 @@ impl Supervisor {
         // Its retry time came: the signalfd is polled again from the next wait.
         self.signals_retry.due(now);
         let kinds = [
-            HookKind::PostStart,
+            self.hooks.shared_kind(),
             HookKind::PreStop,
             HookKind::Reload,
-            HookKind::PreStart,
-            HookKind::PostStop,
         ];
         for (kind, outcome) in kinds.into_iter().zip(self.hooks.on_time(now)) {
             if let Some(outcome) = outcome {
