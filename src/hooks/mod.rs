@@ -15,6 +15,7 @@
 //! the pre-start steps, one at a time in their slot, before the app starts.
 
 mod context;
+mod shared;
 
 pub use context::{Context, Reason};
 
@@ -352,12 +353,6 @@ impl Hooks {
         Some(&mut self.slots[kind.index()]).filter(|s| s.kind == kind)
     }
 
-    /// The hook in the shared slot now (PostStart, a pre-start step or
-    /// post-stop): the kind of the first outcome of [`Hooks::on_time`].
-    pub fn shared_kind(&self) -> HookKind {
-        self.slots[0].kind
-    }
-
     pub fn any_running(&self) -> bool {
         self.slots.iter().any(|s| s.running.is_some())
     }
@@ -644,41 +639,6 @@ impl Hooks {
             }
             _ => false,
         }
-    }
-
-    /// Puts the next pre-start step in the `PreStart` slot (its plan was
-    /// made at start-up: nothing is allocated); false when none is left.
-    /// PostStart's plan waits meanwhile, and is back once none is left.
-    pub fn next_pre_start(&mut self) -> bool {
-        let slot = &mut self.slots[0];
-        slot.stop();
-        if slot.kind == HookKind::PostStart {
-            self.parked = slot.plan.take();
-        }
-        (slot.kind, slot.plan) = (HookKind::PreStart, self.pre_start.pop());
-        if slot.plan.is_none() {
-            (slot.kind, slot.plan) = (HookKind::PostStart, self.parked.take());
-            return false;
-        }
-        true
-    }
-
-    /// Sends `sig` to a running exec hook's process group (it may end
-    /// cleanly); false if `kind` runs no command (nothing of its own to
-    /// finish: end it instead).
-    pub fn terminate(&mut self, kind: HookKind, sig: i32) -> bool {
-        match self.slot(kind).and_then(|s| s.running.as_ref()) {
-            Some(Running {
-                work: Work::Exec(pid),
-                ..
-            }) => crate::os::process::kill_process_group(*pid, sig).is_ok(),
-            _ => false,
-        }
-    }
-
-    /// What the next PreStop, post-stop or reload run is told.
-    pub fn tell(&mut self, ctx: Context) {
-        self.context = Some(ctx);
     }
 
     /// Kills every running hook without a word (the deadline's SIGKILL).
