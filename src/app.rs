@@ -49,6 +49,19 @@ impl App {
         }
     }
 
+    /// No app yet (pre-start runs): not alive, so nothing is signalled or
+    /// reaped as it (pid 0 is no child's).
+    pub fn unstarted() -> App {
+        App {
+            pid: 0,
+            kill_to: 0,
+            _pidfd: None,
+            exit_fd: -1,
+            target: Target::Pid(0),
+            status: Some(Status::Exited(0)),
+        }
+    }
+
     pub fn alive(&self) -> bool {
         self.status.is_none()
     }

@@ -10,7 +10,8 @@
 //! rest of the stop).
 
 use std::fmt::{self, Write as _};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +59,9 @@ pub struct Event<'a> {
 }
 
 pub fn emit(level: Level, event: Event<'_>) {
+    if level == Level::Warn && KEEP_FAILURES.load(Ordering::Relaxed) {
+        keep_failure(&event);
+    }
     if !enabled(level) {
         return;
     }
@@ -67,6 +71,35 @@ pub fn emit(level: Level, event: Event<'_>) {
         Format::Json => write_json(&mut line, &event, SystemTime::now()),
     }
     line.write_to_stderr();
+}
+
+/// Whether the last failure is kept (a termination message is set).
+static KEEP_FAILURES: AtomicBool = AtomicBool::new(false);
+/// The most of a kept failure.
+const FAILURE_MAX: usize = 1024;
+/// The last failing hook's or probe's event, `Name: message`.
+static LAST_FAILURE: Mutex<([u8; FAILURE_MAX], usize)> = Mutex::new(([0; FAILURE_MAX], 0));
+
+/// Keeps the last failure event from now on (for the termination message).
+pub fn keep_failures() {
+    KEEP_FAILURES.store(true, Ordering::Relaxed);
+}
+
+/// The last failing hook's or probe's event (empty if none), to `with`.
+pub fn last_failure(with: impl FnOnce(&[u8])) {
+    if let Ok(kept) = LAST_FAILURE.lock() {
+        with(&kept.0[..kept.1]);
+    }
+}
+
+#[inline(never)]
+fn keep_failure(event: &Event<'_>) {
+    let failure =
+        event.name.starts_with("Failed") || matches!(event.name, "Unhealthy" | "OOMKilled");
+    if let (true, Ok(mut kept)) = (failure, LAST_FAILURE.lock()) {
+        let args = format_args!("{}: {}", event.name, event.message);
+        kept.1 = crate::os::text::format_into(&mut kept.0, args).0;
+    }
 }
 
 /// An event that is not about a hook. The message is formatted only if

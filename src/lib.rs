@@ -225,33 +225,32 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     // a process group of its own in the foreground gives the same job control
     // without handing the terminal over (dumb-init's SIGHUP/SIGCONT dance).
     let setsid = cfg.peer.setsid && !foreground;
-    let stdio = spawn::Stdio::default();
-    let spawned = match (&notify, cfg.notify_relay) {
-        (None, false) => spawn::spawn_in(&argv, &inherited, stdio, foreground, setsid),
+    let envp = match (&notify, cfg.notify_relay) {
+        (None, false) => None,
         (n, _) => {
             let drop: &[&[u8]] = &[b"NOTIFY_SOCKET", b"WATCHDOG_USEC", b"WATCHDOG_PID"];
             let entries = n.as_ref().map(|n| n.env_entries()).unwrap_or_default();
-            let envp = os::env::Envp::with(drop, &entries);
-            spawn::spawn_with_env(&argv, &inherited, foreground, setsid, &envp)
+            Some(os::env::Envp::with(drop, &entries))
         }
     };
-    let app_pid = match spawned {
-        Ok(pid) => pid,
-        Err(e) => {
+    // Called by the supervisor: at once, or after the pre-start steps.
+    let launch: supervisor::Launch = Box::new(move || {
+        let stdio = spawn::Stdio::default();
+        let spawned = match &envp {
+            None => spawn::spawn_in(&argv, &inherited, stdio, foreground, setsid),
+            Some(envp) => spawn::spawn_with_env(&argv, &inherited, foreground, setsid, envp),
+        };
+        spawned.map_err(|e| {
             say(format_args!(
                 "hookinit: cannot run '{}': {}\n",
                 argv.program(),
                 e.reason()
             ));
-            return e.exit_code();
-        }
-    };
-    let notify = notify.map(|mut n| {
-        n.set_app(app_pid);
-        n
+            e.exit_code()
+        })
     });
     let mut supervisor =
-        supervisor::Supervisor::new(cfg, inherited, scope, signals, app_pid, notify, relay);
+        supervisor::Supervisor::new(cfg, inherited, scope, signals, launch, notify, relay);
     supervisor.watch_oom(oom.flatten());
     let code = supervisor.run();
     // Exit right here, skipping destructors: the kernel reclaims everything,

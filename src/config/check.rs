@@ -41,6 +41,23 @@ impl Config {
         if let Some(name) = &self.container_name {
             line("container:", name.clone());
         }
+        line(
+            "preStart:",
+            if self.pre_start.is_empty() {
+                "none".into()
+            } else {
+                let steps: Vec<String> = self
+                    .pre_start
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let t = s.timeout.map_or("none".into(), secs);
+                        format!("{}. {} (timeout: {t})", i + 1, s.handler.describe())
+                    })
+                    .collect();
+                steps.join("; ")
+            },
+        );
         let mut post_start = hook(&self.post_start, self.post_start_timeout);
         if self.post_start_after_startup && self.post_start.is_some() {
             post_start.push_str(
@@ -56,6 +73,11 @@ impl Config {
         }
         line("postStart:", post_start);
         line("preStop:", hook(&self.pre_stop, self.pre_stop_timeout));
+        line("postStop:", hook(&self.post_stop, None));
+        if let Some(p) = &self.termination_message_path {
+            let what = "the exit code, reason and last failure if the container fails and the app left it empty";
+            line("termination:", format!("{} ({what})", p.display()));
+        }
         line(
             "reload:",
             match &self.reload {
@@ -305,7 +327,16 @@ impl Config {
             ("postStart", &self.post_start),
             ("preStop", &self.pre_stop),
             ("reload", &self.reload),
+            ("postStop", &self.post_stop),
         ];
+        let pre_start = self
+            .pre_start
+            .iter()
+            .map(|s| ("preStart", Some(&s.handler)));
+        let hooks = hooks
+            .map(|(name, h)| (name, h.as_ref()))
+            .into_iter()
+            .chain(pre_start);
         for (name, hook) in hooks {
             if let Some(Handler::Action(Action::Exec { command })) = hook {
                 if !program_exists(&command[0]) {

@@ -15,6 +15,7 @@ use crate::spec::container::{self, Container};
 use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, Port, PortNames};
 use crate::spec::json::PathError;
 use crate::spec::json::Value;
+use crate::spec::pre_start::{self, Step};
 use crate::spec::probe::{self as probe_spec, Probe, ProbeKind};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,6 +46,8 @@ pub(super) struct HooksAndProbes<P> {
     pub(super) post_start: Option<Given<Handler<P>>>,
     pub(super) pre_stop: Option<Given<Handler<P>>>,
     pub(super) reload: Option<Given<Handler<P>>>,
+    pub(super) post_stop: Option<Given<Handler<P>>>,
+    pub(super) pre_start: Option<Given<Vec<Step<P>>>>,
     pub(super) startup_probe: Option<Given<Probe<P>>>,
     pub(super) liveness_probe: Option<Given<Probe<P>>>,
     pub(super) readiness_probe: Option<Given<Probe<P>>>,
@@ -56,6 +59,8 @@ impl<P> Default for HooksAndProbes<P> {
             post_start: None,
             pre_stop: None,
             reload: None,
+            post_stop: None,
+            pre_start: None,
             startup_probe: None,
             liveness_probe: None,
             readiness_probe: None,
@@ -90,6 +95,7 @@ pub(super) struct Layer {
     /// The static `env` of this source's container object, if it has one.
     pub(super) container_env: Option<Vec<(String, String)>>,
     pub(super) container_name: Option<String>,
+    pub(super) termination_message_path: Option<PathBuf>,
     pub(super) post_start_after_startup: Option<bool>,
     pub(super) http_hook_check_status: Option<bool>,
     pub(super) reload_signal: Option<(i32, String)>,
@@ -168,6 +174,10 @@ impl Layer {
                     _ => &mut self.notify_extend_limit,
                 } = value;
             }
+            Key::PreStart => {
+                let steps = with_json(&raw, source, |v| pre_start::parse(v, "").map_err(path_err))?;
+                self.given.pre_start = Some(Given::new(steps, source, ""));
+            }
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
                 let l = with_json(&raw, source, |v| {
@@ -181,14 +191,15 @@ impl Layer {
                 })?;
                 self.container = Some((c, source.to_string()));
             }
-            Key::PostStart | Key::PreStop | Key::Reload => {
+            Key::PostStart | Key::PreStop | Key::Reload | Key::PostStop => {
                 let h = with_json(&raw, source, |v| {
                     handler::parse_handler_or_shorthand_with(v, "", None).map_err(path_err)
                 })?;
                 let slot = match key {
                     Key::PostStart => &mut self.given.post_start,
                     Key::PreStop => &mut self.given.pre_stop,
-                    _ => &mut self.given.reload,
+                    Key::Reload => &mut self.given.reload,
+                    _ => &mut self.given.post_stop,
                 };
                 *slot = Some(Given::new(h, source, ""));
             }
@@ -231,16 +242,16 @@ impl Layer {
             Key::PostStartTimeout => self.post_start_timeout = Some(seconds(&raw).map_err(err)?),
             Key::PreStopTimeout => self.pre_stop_timeout = Some(seconds(&raw).map_err(err)?),
             Key::CleanupTimeout => self.cleanup_timeout = Some(seconds(&raw).map_err(err)?),
-            Key::ReadyFile | Key::Config => {
+            Key::ReadyFile | Key::Config | Key::TerminationMessagePath => {
                 let t = text(&raw, source)?;
                 if t.as_bytes().contains(&b'\0') {
                     return Err(err("a path may not contain a NUL byte".into()));
                 }
                 let path = Some(PathBuf::from(t));
-                if key == Key::ReadyFile {
-                    self.ready_file = path
-                } else {
-                    self.config = path
+                match key {
+                    Key::ReadyFile => self.ready_file = path,
+                    Key::Config => self.config = path,
+                    _ => self.termination_message_path = path,
                 }
             }
         }
@@ -328,6 +339,9 @@ impl Layer {
                 *slot = Some(Given::new(p, &csource, kind.field()));
             }
             self.container_name = c.name;
+            if let Some(p) = c.termination_message_path {
+                self.termination_message_path.get_or_insert(p.into());
+            }
             self.container_ports = Some(c.ports);
             self.container_env = Some(c.env);
         }
@@ -352,6 +366,16 @@ impl Layer {
         hook(&mut given.post_start, &mut merged.post_start)?;
         hook(&mut given.pre_stop, &mut merged.pre_stop)?;
         hook(&mut given.reload, &mut merged.reload)?;
+        hook(&mut given.post_stop, &mut merged.post_stop)?;
+        resolve(
+            &mut given.pre_start,
+            &mut merged.pre_start,
+            |steps, path| {
+                let at = |i| format!("{path}[{i}]");
+                let resolved = steps.into_iter().enumerate();
+                resolved.map(|(i, s)| s.resolve(&at(i), names)).collect()
+            },
+        )?;
         for kind in ProbeKind::ALL {
             let (from, to) = (given.probe_slot(kind), merged.probe_slot(kind));
             resolve(from, to, |p: Probe<Port>, path| p.resolve(path, names))?;
@@ -369,6 +393,10 @@ impl Layer {
         fill(&mut self.subreaper, &mut lower.subreaper);
         fill(&mut self.exit_remap, &mut lower.exit_remap);
         fill(&mut self.container_name, &mut lower.container_name);
+        fill(
+            &mut self.termination_message_path,
+            &mut lower.termination_message_path,
+        );
         fill(
             &mut self.post_start_after_startup,
             &mut lower.post_start_after_startup,

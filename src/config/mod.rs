@@ -96,6 +96,12 @@ pub struct Config {
     pub notify_extend_limit: Option<Duration>,
     /// `HOOKINIT_NOTIFY_RELAY`: tell hookinit's own `NOTIFY_SOCKET`.
     pub notify_relay: bool,
+    /// `HOOKINIT_PRE_START`: run in order to success before the app.
+    pub pre_start: Vec<crate::spec::pre_start::Step>,
+    /// `HOOKINIT_POST_STOP`: run once the app and its leftovers are gone.
+    pub post_stop: Option<Handler>,
+    /// `HOOKINIT_TERMINATION_MESSAGE_PATH`, or the container object's.
+    pub termination_message_path: Option<PathBuf>,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -406,6 +412,9 @@ fn finish(
         notify_start_timeout: notify_start_timeout.map(|(d, _)| d),
         notify_extend_limit: notify_extend_limit.map(|(d, _)| d),
         notify_relay: l.notify_relay.unwrap_or(false),
+        pre_start: h.pre_start.take().map(|g| g.value).unwrap_or_default(),
+        post_stop: h.post_stop.take().map(|g| g.value),
+        termination_message_path: l.termination_message_path.take(),
     })
 }
 

@@ -35,6 +35,9 @@ pub(super) enum Key {
     NotifyStartTimeout,
     NotifyExtendLimit,
     NotifyRelay,
+    PreStart,
+    PostStop,
+    TerminationMessagePath,
     Check,
     Config,
 }
@@ -78,6 +81,13 @@ pub const OPTIONS: &[Opt] = &[
         "lifecycle",
         "lifecycle",
         "Kubernetes lifecycle object as JSON",
+    ),
+    opt(
+        Key::PreStart,
+        "HOOKINIT_PRE_START",
+        "pre-start",
+        "preStart",
+        "handlers run in order to success before the app starts (JSON array; a step may set timeoutSeconds)",
     ),
     opt(
         Key::PostStart,
@@ -134,6 +144,20 @@ pub const OPTIONS: &[Opt] = &[
         "reload",
         "reload",
         "reload handler (JSON, or [\"cmd\",\"arg\"]): run on the reload signal, which reaches the app only if it succeeds",
+    ),
+    opt(
+        Key::PostStop,
+        "HOOKINIT_POST_STOP",
+        "post-stop",
+        "postStop",
+        "post-stop handler (JSON, or [\"cmd\",\"arg\"]): run once the app and everything it left are gone, told how it ended",
+    ),
+    opt(
+        Key::TerminationMessagePath,
+        "HOOKINIT_TERMINATION_MESSAGE_PATH",
+        "termination-message-path",
+        "terminationMessagePath",
+        "file for the final reason when the container fails and the app left it empty (the container object's terminationMessagePath)",
     ),
     opt(
         Key::ReloadSignal,

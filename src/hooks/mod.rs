@@ -11,6 +11,13 @@
 //! A hook past its deadline is killed with its whole process group. Each hook
 //! has a slot made at start-up (its argv, output buffers, report buffer), so
 //! that starting, watching and ending a hook on the stop path allocates nothing.
+//! The hooks: PostStart, PreStop, the reload hook (`HOOKINIT_RELOAD`), and
+//! the pre-start steps, one at a time in their slot, before the app starts.
+
+mod context;
+mod shared;
+
+pub use context::{Context, Reason};
 
 use crate::events::{self, Event, Level};
 use crate::handlers::runner::{self, Runner};
@@ -30,6 +37,10 @@ pub enum HookKind {
     PreStop,
     /// The reload handler (`HOOKINIT_RELOAD`), a hookinit extension.
     Reload,
+    /// One pre-start step (`HOOKINIT_PRE_START`), before the app starts.
+    PreStart,
+    /// The post-stop handler (`HOOKINIT_POST_STOP`), once all is gone.
+    PostStop,
 }
 
 impl HookKind {
@@ -38,6 +49,8 @@ impl HookKind {
             HookKind::PostStart => "PostStart",
             HookKind::PreStop => "PreStop",
             HookKind::Reload => "Reload",
+            HookKind::PreStart => "PreStart",
+            HookKind::PostStop => "PostStop",
         }
     }
 
@@ -47,11 +60,20 @@ impl HookKind {
             HookKind::PostStart => "FailedPostStartHook",
             HookKind::PreStop => "FailedPreStopHook",
             HookKind::Reload => "FailedReloadHook",
+            HookKind::PreStart => "FailedPreStartHook",
+            HookKind::PostStop => "FailedPostStopHook",
         }
     }
 
+    /// Its slot: PostStart, the pre-start steps and post-stop never run
+    /// at the same time (before the app, with it, after it), and share
+    /// one, so that the loop's checks of every slot cost no more.
     fn index(self) -> usize {
-        self as usize
+        match self {
+            HookKind::PostStart | HookKind::PreStart | HookKind::PostStop => 0,
+            HookKind::PreStop => 1,
+            HookKind::Reload => 2,
+        }
     }
 }
 
@@ -105,10 +127,24 @@ pub struct Plans {
     pub pre_stop_timeout: Option<Duration>,
     pub reload: Option<Handler>,
     pub reload_timeout: Option<Duration>,
+    /// `HOOKINIT_PRE_START`'s steps, in order.
+    pub pre_start: Vec<crate::spec::pre_start::Step>,
+    pub post_stop: Option<Handler>,
 }
 
 pub struct Hooks {
     slots: [Slot; 3],
+    /// PostStart's plan while the pre-start steps use its slot.
+    parked: Option<Box<Plan>>,
+    /// Post-stop's plan, moved into PostStart's slot when it runs.
+    post_stop: Option<Box<Plan>>,
+    /// The told hooks' exec environment ([`context`]), if one is exec.
+    env: Option<crate::os::env::Envp>,
+    /// What the next told hook is told.
+    context: Option<Context>,
+    /// The pre-start steps not run yet, last first: each plan is made at
+    /// start-up and moved into the `PreStart` slot when its turn comes.
+    pre_start: Vec<Box<Plan>>,
     inherited: Inherited,
     /// `HOOKINIT_HTTP_HOOK_CHECK_STATUS`: an httpGet hook's status outside
     /// 200–299 fails it (by default it is a warning, as the kubelet checks
@@ -177,23 +213,26 @@ fn log_failure(kind: HookKind, handler: &str, message: Message<'_>) {
     );
 }
 
+impl Plan {
+    fn boxed(handler: Handler, timeout: Option<Duration>) -> Box<Plan> {
+        Box::new(Plan {
+            argv: match &handler {
+                Handler::Action(Action::Exec { command }) => Argv::new(command),
+                _ => None,
+            },
+            handler,
+            timeout,
+            output: exec::Output::new(),
+            report: [0; runner::REPORT_MAX],
+        })
+    }
+}
+
 impl Slot {
     fn new(kind: HookKind, handler: Option<Handler>, timeout: Option<Duration>) -> Slot {
-        let plan = handler.map(|handler| {
-            Box::new(Plan {
-                argv: match &handler {
-                    Handler::Action(Action::Exec { command }) => Argv::new(command),
-                    _ => None,
-                },
-                handler,
-                timeout,
-                output: exec::Output::new(),
-                report: [0; runner::REPORT_MAX],
-            })
-        });
         Slot {
             kind,
-            plan,
+            plan: handler.map(|handler| Plan::boxed(handler, timeout)),
             running: None,
         }
     }
@@ -274,8 +313,12 @@ impl Slot {
 
 impl Hooks {
     pub fn new(plans: Plans, inherited: Inherited, http_check_status: bool) -> Hooks {
+        let exec = |h: &Option<Handler>| matches!(h, Some(Handler::Action(Action::Exec { .. })));
+        let told_exec = exec(&plans.pre_stop) || exec(&plans.post_stop) || exec(&plans.reload);
         Hooks {
             http_check_status,
+            env: told_exec.then(context::environment),
+            context: None,
             slots: [
                 Slot::new(
                     HookKind::PostStart,
@@ -285,12 +328,29 @@ impl Hooks {
                 Slot::new(HookKind::PreStop, plans.pre_stop, plans.pre_stop_timeout),
                 Slot::new(HookKind::Reload, plans.reload, plans.reload_timeout),
             ],
+            parked: None,
+            post_stop: plans.post_stop.map(|h| Plan::boxed(h, None)),
+            pre_start: (plans.pre_start.into_iter().rev())
+                .map(|s| Plan::boxed(s.handler, s.timeout))
+                .collect(),
             inherited,
         }
     }
 
     pub fn configured(&self, kind: HookKind) -> bool {
-        self.slots[kind.index()].plan.is_some()
+        match kind {
+            HookKind::PostStop => self.post_stop.is_some(),
+            _ => self.slot(kind).is_some_and(|s| s.plan.is_some()),
+        }
+    }
+
+    /// `kind`'s slot, if it holds `kind` now.
+    fn slot(&self, kind: HookKind) -> Option<&Slot> {
+        Some(&self.slots[kind.index()]).filter(|s| s.kind == kind)
+    }
+
+    fn slot_mut(&mut self, kind: HookKind) -> Option<&mut Slot> {
+        Some(&mut self.slots[kind.index()]).filter(|s| s.kind == kind)
     }
 
     pub fn any_running(&self) -> bool {
@@ -298,7 +358,7 @@ impl Hooks {
     }
 
     pub fn running(&self, kind: HookKind) -> bool {
-        self.slots[kind.index()].running.is_some()
+        self.slot(kind).is_some_and(|s| s.running.is_some())
     }
 
     /// Which hook `pid` is the process of, if any.
@@ -324,7 +384,13 @@ impl Hooks {
         deadline: Option<Instant>,
     ) -> Option<Outcome> {
         let inherited = self.inherited;
-        let slot = &mut self.slots[kind.index()];
+        let told = self.context.filter(|_| context::told(kind));
+        if kind == HookKind::PostStop {
+            let slot = &mut self.slots[0];
+            slot.stop();
+            (slot.kind, slot.plan) = (kind, self.post_stop.take());
+        }
+        let slot = self.slots.iter_mut().find(|s| s.kind == kind)?;
         let plan = &mut **slot.plan.as_mut()?;
         let now = Instant::now();
         let deadline = match plan.timeout {
@@ -343,15 +409,28 @@ impl Hooks {
             hook_event(Level::Info, "Deprecated", kind, "tcpSocket", format_args!("tcpSocket lifecycle hooks are deprecated in Kubernetes (the kubelet does not run them); hookinit connects"));
         }
         let budget = deadline.map(|d| d.saturating_duration_since(now));
+        let env = match (told, self.env.as_mut()) {
+            (Some(ctx), Some(env)) => {
+                context::fill(env, &ctx, deadline, now);
+                Some(&*env)
+            }
+            _ => None,
+        };
         let work = match handler {
             Handler::Sleep { duration } => Ok(Work::Sleep(now + *duration)),
             Handler::Action(Action::Exec { .. }) => {
-                start_exec(plan.argv.as_ref(), &inherited, &mut plan.output)
+                start_exec(plan.argv.as_ref(), &inherited, &mut plan.output, env)
             }
-            Handler::Action(Action::HttpGet(spec)) => {
-                runner::start(Caller::Hook, || http::get(spec, Caller::Hook, budget))
-                    .map(Work::Runner)
-            }
+            Handler::Action(Action::HttpGet(spec)) => runner::start(Caller::Hook, || match told {
+                None => http::get(spec, Caller::Hook, budget),
+                Some(ctx) => {
+                    // The forked child: it may allocate.
+                    let mut spec = spec.clone();
+                    context::headers(&ctx, deadline, now, &mut spec.headers);
+                    http::get(&spec, Caller::Hook, budget)
+                }
+            })
+            .map(Work::Runner),
             Handler::Action(Action::TcpSocket { host, port }) => {
                 runner::start(Caller::Hook, || {
                     tcp::connect(host, *port, Caller::Hook, budget)
@@ -475,7 +554,7 @@ impl Hooks {
 
     /// Sleeps that ended and deadlines that passed (those hooks are killed).
     pub fn on_time(&mut self, now: Instant) -> [Option<Outcome>; 3] {
-        let mut done = [None, None, None];
+        let mut done = [None; 3];
         for slot in &mut self.slots {
             let Some(r) = &slot.running else { continue };
             // A sleep that ends exactly at its deadline has done its job.
@@ -520,10 +599,9 @@ impl Hooks {
     /// Ends a running hook early: cancelled (`HookCancelled`) or, when
     /// `failed`, cut short (its failure event). `why` says by what.
     pub fn end_early(&mut self, kind: HookKind, why: fmt::Arguments<'_>, failed: bool) {
-        let slot = &mut self.slots[kind.index()];
-        if slot.running.is_none() {
+        let Some(slot) = self.slot_mut(kind).filter(|s| s.running.is_some()) else {
             return;
-        }
+        };
         let elapsed = events::secs_fixed(slot.elapsed(), 1);
         slot.stop();
         let handler = slot.handler_kind();
@@ -538,7 +616,7 @@ impl Hooks {
             (false, HookKind::PostStart) => {
                 hook_event(Level::Info, "HookCancelled", kind, handler, why)
             }
-            (false, HookKind::PreStop | HookKind::Reload) => hook_event(
+            (false, _) => hook_event(
                 Level::Info,
                 "HookCancelled",
                 kind,
@@ -554,7 +632,7 @@ impl Hooks {
     /// False (nothing changed) unless a process runs for it: a sleep has no
     /// reason to go on.
     pub fn give_until(&mut self, kind: HookKind, until: Instant) -> bool {
-        match &mut self.slots[kind.index()].running {
+        match self.slot_mut(kind).and_then(|s| s.running.as_mut()) {
             Some(r) if !matches!(r.work, Work::Sleep(_)) => {
                 r.cancel_at = Some(until);
                 true
@@ -575,6 +653,7 @@ fn start_exec(
     argv: Option<&Argv>,
     inherited: &Inherited,
     output: &mut exec::Output,
+    env: Option<&crate::os::env::Envp>,
 ) -> Result<Work, SpawnError> {
     let argv = argv.ok_or(SpawnError::fork(Errno(libc::EINVAL)))?;
     let (out_read, out_write) = spawn::pipe(libc::O_CLOEXEC).map_err(SpawnError::fork)?;
@@ -584,7 +663,7 @@ fn start_exec(
         stdout: Some(std::os::fd::AsRawFd::as_raw_fd(&out_write)),
         stderr: Some(std::os::fd::AsRawFd::as_raw_fd(&err_write)),
     };
-    let pid = spawn::spawn(argv, inherited, stdio, false)?;
+    let pid = spawn::spawn(argv, inherited, stdio, false, env)?;
     output.attach(out_read, err_read);
     Ok(Work::Exec(pid))
 }

@@ -64,8 +64,13 @@ pub fn vars_with_prefix(prefix: &[u8]) -> Vec<(OsString, OsString)> {
 /// some `NAME=VALUE` entries; built once, at start-up.
 pub struct Envp {
     _strings: Vec<CString>,
+    /// Entries [`Envp::set`] rewrites in place, and where each value begins.
+    slots: Vec<(Box<[u8]>, usize)>,
     pointers: Vec<*const c_char>,
 }
+
+/// Bytes a settable entry holds, its `NAME=` and NUL included.
+const SLOT: usize = 96;
 
 impl Envp {
     /// hookinit's environment without the variables named in `drop`, with
@@ -90,8 +95,34 @@ impl Envp {
         pointers.push(std::ptr::null());
         Envp {
             _strings: strings,
+            slots: Vec::new(),
             pointers,
         }
+    }
+
+    /// As [`Envp::with`], plus an entry per name in `names` whose value
+    /// [`Envp::set`] changes in place, allocating nothing (empty until set).
+    pub fn with_slots(drop: &[&[u8]], names: &[&[u8]]) -> Envp {
+        let mut e = Envp::with(drop, &[]);
+        e.pointers.pop();
+        for name in names {
+            let mut entry = vec![0u8; SLOT].into_boxed_slice();
+            entry[..name.len()].copy_from_slice(name);
+            entry[name.len()] = b'=';
+            // The boxed bytes never move: the pointer stays good.
+            e.pointers.push(entry.as_ptr().cast());
+            e.slots.push((entry, name.len() + 1));
+        }
+        e.pointers.push(std::ptr::null());
+        e
+    }
+
+    /// Sets the value of the `i`th entry of `with_slots` (cut to fit).
+    pub fn set(&mut self, i: usize, value: &[u8]) {
+        let (entry, start) = &mut self.slots[i];
+        let n = value.len().min(SLOT - 1 - *start);
+        entry[*start..*start + n].copy_from_slice(&value[..n]);
+        entry[*start + n] = 0;
     }
 
     /// The NULL-terminated array for `environ`/`execve`.
@@ -134,5 +165,31 @@ mod envp_tests {
         }
         assert!(all.iter().all(|v| !v.starts_with(b"PATH=")));
         assert_eq!(all.last().unwrap(), b"NOTIFY_SOCKET=@x");
+    }
+
+    fn entries(e: &Envp) -> Vec<Vec<u8>> {
+        let mut all = Vec::new();
+        // SAFETY: `as_ptr` is a NULL-terminated array of C strings owned by `e`.
+        unsafe {
+            let mut p = e.as_ptr();
+            while !(*p).is_null() {
+                all.push(CStr::from_ptr(*p).to_bytes().to_vec());
+                p = p.add(1);
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn slots_are_empty_until_set_and_rewritten_in_place_cut_to_fit() {
+        let mut e = Envp::with_slots(&[b"PATH"], &[b"A", b"BB"]);
+        let all = entries(&e);
+        assert_eq!(&all[all.len() - 2..], [b"A=".to_vec(), b"BB=".to_vec()]);
+        e.set(1, b"long value");
+        e.set(1, b"short");
+        e.set(0, &[b'x'; 200]);
+        let all = entries(&e);
+        assert_eq!(all[all.len() - 1], b"BB=short");
+        assert_eq!(all[all.len() - 2].len(), SLOT - 1);
     }
 }

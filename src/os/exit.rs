@@ -15,3 +15,6 @@ pub const EXIT_POST_START_FAILED: i32 = 4;
 /// the container, whatever the app's own status: restart policies
 /// (`on-failure`, `unless-stopped`, `always`) restart it.
 pub const EXIT_PROBE_FAILED: i32 = 5;
+/// Exit code when a pre-start handler failed (`HOOKINIT_PRE_START`): the
+/// app was never started.
+pub const EXIT_PRE_START_FAILED: i32 = 6;

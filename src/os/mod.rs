@@ -18,6 +18,7 @@
 //! - [`env`]: the environment, read in place; [`path`]: `access`.
 //! - [`notify_socket`]: the `sd_notify` socket, its datagrams with the sender's pid.
 //! - [`ready_file`]: creating and removing the ready file.
+//! - [`message_file`]: the termination message, written only if empty.
 //! - [`text`]: formatting into a stack buffer.
 //! - [`cgroup`]: the memory cgroup's OOM-kill counter, limit and peak.
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
@@ -30,6 +31,7 @@ pub(crate) mod errno;
 pub(crate) mod exit;
 pub(crate) mod fd;
 pub(crate) mod fork;
+pub(crate) mod message_file;
 pub(crate) mod notify_socket;
 pub(crate) mod path;
 pub(crate) mod proc;

@@ -151,14 +151,16 @@ pub struct Stdio {
 /// configuration. When `foreground` is set, the new group becomes the
 /// terminal's foreground group (stdin is hookinit's controlling terminal), so
 /// Ctrl-C and job control reach it as in a shell. Returns once the child has
-/// exec'd, or with the reason it could not.
+/// exec'd, or with the reason it could not. With `envp`, the child gets
+/// that environment rather than hookinit's (a hook told why it runs).
 pub fn spawn(
     argv: &Argv,
     inherited: &Inherited,
     stdio: Stdio,
     foreground: bool,
+    envp: Option<&Envp>,
 ) -> Result<i32, SpawnError> {
-    spawn_with(argv, inherited, stdio, Group::Own { foreground }, None)
+    spawn_with(argv, inherited, stdio, Group::Own { foreground }, envp)
 }
 
 /// As [`spawn`], with the environment `envp` rather than hookinit's own

@@ -24,6 +24,8 @@ pub struct Container {
     /// The static `env` (`valueFrom` entries are `""`): `$(VAR)` in exec
     /// probes expands from it.
     pub env: Vec<(String, String)>,
+    /// Where hookinit writes its final reason when the container fails.
+    pub termination_message_path: Option<String>,
 }
 
 impl Container {
@@ -38,8 +40,9 @@ impl Container {
 }
 
 /// Fields hookinit reads.
-const USED: [&str; 7] = [
+const USED: [&str; 8] = [
     "name",
+    "terminationMessagePath",
     "env",
     "ports",
     "lifecycle",
@@ -50,7 +53,7 @@ const USED: [&str; 7] = [
 
 /// The other fields of a Kubernetes Container (k8s.io/api core/v1), known
 /// and ignored: the runtime that starts hookinit has applied them already.
-pub const IGNORED: [&str; 18] = [
+pub const IGNORED: [&str; 17] = [
     "image",
     "command",
     "args",
@@ -62,7 +65,6 @@ pub const IGNORED: [&str; 18] = [
     "restartPolicyRules",
     "volumeMounts",
     "volumeDevices",
-    "terminationMessagePath",
     "terminationMessagePolicy",
     "imagePullPolicy",
     "securityContext",
@@ -105,6 +107,12 @@ pub fn parse_container(v: &Value, path: &str) -> Result<Container, PathError> {
         readiness_probe: probe(ProbeKind::Readiness)?,
         ports,
         env,
+        termination_message_path: obj
+            .get("terminationMessagePath")
+            .map(|p| json::string(p, &join(path, "terminationMessagePath")))
+            .transpose()?
+            .filter(|p| !p.is_empty())
+            .map(str::to_string),
     })
 }
 

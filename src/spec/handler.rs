@@ -301,7 +301,7 @@ pub fn parse_stop_signal(text: &str) -> Result<i32, String> {
     }
 }
 
-const KINDS: [&str; 4] = ["exec", "httpGet", "tcpSocket", "sleep"];
+pub(crate) const KINDS: [&str; 4] = ["exec", "httpGet", "tcpSocket", "sleep"];
 
 /// A handler object, or the shorthand `["cmd", "arg"]` meaning exec.
 pub fn parse_handler_or_shorthand(v: &Value, path: &str) -> Result<Handler<Port>, PathError> {
@@ -395,7 +395,18 @@ pub fn parse_handler_with(
     path: &str,
     ports: Option<PortNames<'_>>,
 ) -> Result<Handler<Port>, PathError> {
-    let obj = json::object(v, path, &KINDS)?;
+    parse_handler_among(v, path, ports, &KINDS)
+}
+
+/// As [`parse_handler_with`], the object allowing the fields `allowed`
+/// (the kinds, and any the caller reads itself).
+pub(crate) fn parse_handler_among(
+    v: &Value,
+    path: &str,
+    ports: Option<PortNames<'_>>,
+    allowed: &[&str],
+) -> Result<Handler<Port>, PathError> {
+    let obj = json::object(v, path, allowed)?;
     let (kind, body) = one_handler(obj, path, &KINDS)?;
     let path = &join(path, kind);
     if let Some(action) = parse_action(kind, body, path, ports)? {

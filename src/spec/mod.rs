@@ -4,6 +4,7 @@
 //! - [`json`]: strict JSON (duplicate keys and unknown fields rejected), read
 //!   into [`json_value`]'s `Value` by hookinit's own reader.
 //! - [`handler`]: `LifecycleHandler` (exec, httpGet, tcpSocket, sleep).
+//! - [`pre_start`]: the pre-start list (a hookinit extension).
 //! - [`probe`]: `Probe` (the same handlers plus grpc, thresholds, periods).
 //! - [`container`]: a whole `Container` object (lifecycle, probes, ports, env).
 //! - [`expand`]: `$(VAR)` in an exec probe's command, from that `env`.
@@ -13,4 +14,5 @@ pub(crate) mod expand;
 pub mod handler;
 pub(crate) mod json;
 pub(crate) mod json_value;
+pub(crate) mod pre_start;
 pub mod probe;

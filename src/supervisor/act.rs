@@ -39,7 +39,7 @@ impl Supervisor {
                 match kind {
                     HookKind::PostStart => self.post_start = self.post_start.cancelled(),
                     HookKind::Reload => self.reload_queued = false,
-                    HookKind::PreStop => {}
+                    HookKind::PreStop | HookKind::PreStart | HookKind::PostStop => {}
                 }
             }
             Action::CutPreStopShort(sig) => {
@@ -51,6 +51,7 @@ impl Supervisor {
                 budget_start,
                 hook_deadline,
             } => {
+                self.tell_pre_stop(budget_start + self.window.grace);
                 return self
                     .hooks
                     .start(HookKind::PreStop, budget_start, Some(hook_deadline))
@@ -153,6 +154,11 @@ impl Supervisor {
                     signals::name(sig)
                 ),
             ),
+            Action::StopPreStart { .. }
+            | Action::CutPreStartShort(_)
+            | Action::KillPreStart
+            | Action::LogPreStartFailed => return self.act_pre_start(action),
+            Action::StartPostStop => return self.start_post_stop(),
             Action::LogReloadSkipped(sig) => events::log(
                 Level::Info,
                 "ReloadSkipped",
@@ -179,6 +185,7 @@ impl Supervisor {
             }
             return None;
         }
+        self.tell_reload();
         self.hooks
             .start(HookKind::Reload, std::time::Instant::now(), None)
             .map(Event::ReloadEnded)
@@ -186,6 +193,8 @@ impl Supervisor {
 
     /// The `Killing` event: why the container stops, and its grace period.
     fn announce_stop(&mut self, reason: StopReason) {
+        let kill_at = std::time::Instant::now() + self.window.grace;
+        self.stop_began(reason.into(), kill_at);
         let container = self.cfg.container_name.as_deref().unwrap_or("app");
         let reason = Reason { reason, container };
         let grace = events::secs(self.window.grace);
@@ -287,6 +296,7 @@ impl Supervisor {
         }
         self.remove_ready_file();
         let code = match self.app.status() {
+            _ if self.app.pid == 0 => self.pre_start_exit_code(),
             // hookinit stopped the container: one code, whatever the app's
             // status (143 or 0 or 1 depended on its TERM handler's timing).
             _ if self.post_start.failed() => crate::os::exit::EXIT_POST_START_FAILED,
@@ -296,6 +306,7 @@ impl Supervisor {
             // SIGKILL was delivered; the app is stuck in the kernel, not alive.
             None => Status::Signaled(libc::SIGKILL).code(),
         };
+        self.write_termination_message(code);
         events::log(
             Level::Debug,
             "Exiting",

@@ -27,6 +27,8 @@ mod oom;
 mod peer;
 mod phase;
 mod post_start;
+mod post_stop;
+mod pre_start;
 mod wait;
 
 use crate::app::App;
@@ -36,7 +38,6 @@ use crate::hooks::{HookKind, Hooks, Outcome, Plans};
 use crate::leftovers::{Leftovers, Scope};
 use crate::notify::relay::Relay;
 use crate::notify::Notify;
-use crate::os::alloc;
 use crate::os::errno::Errno;
 use crate::os::reap::{self, Reap, Status};
 use crate::os::signals::{self, Inherited, SignalFd};
@@ -46,6 +47,7 @@ use crate::spec::probe::ProbeKind;
 pub use oom::OomWatch;
 use phase::{Event, Facts, Phase, Policy, Window};
 use post_start::PostStart;
+pub use pre_start::Launch;
 use std::ffi::CString;
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -123,6 +125,10 @@ pub struct Supervisor {
     oom: Option<OomWatch>,
     /// hookinit sent the app SIGKILL: its death by SIGKILL is no OOM kill.
     app_sigkilled: bool,
+    /// The app's start, after the pre-start steps if any.
+    start: pre_start::Start,
+    /// Why the container stops, and when SIGKILL comes.
+    ending: post_stop::Ending,
 }
 
 impl Supervisor {
@@ -131,7 +137,7 @@ impl Supervisor {
         inherited: Inherited,
         scope: Scope,
         signals: SignalFd,
-        app_pid: i32,
+        launch: Launch,
         notify: Option<Box<Notify>>,
         relay: Option<Relay>,
     ) -> Self {
@@ -142,6 +148,8 @@ impl Supervisor {
             pre_stop_timeout: cfg.pre_stop_timeout,
             reload: cfg.reload.clone(),
             reload_timeout: cfg.reload_timeout,
+            pre_start: cfg.pre_start.clone(),
+            post_stop: cfg.post_stop.clone(),
         };
         let hooks = Hooks::new(plans, inherited, cfg.http_hook_check_status);
         // Signals that are not simply forwarded: the stop signals and,
@@ -168,9 +176,15 @@ impl Supervisor {
             (false, false) => None,
         };
         let probing = prober.any();
-        let hooked = [HookKind::PostStart, HookKind::PreStop, HookKind::Reload]
-            .into_iter()
-            .any(|kind| hooks.configured(kind));
+        let hooked = [
+            HookKind::PostStart,
+            HookKind::PreStop,
+            HookKind::Reload,
+            HookKind::PreStart,
+            HookKind::PostStop,
+        ]
+        .into_iter()
+        .any(|kind| hooks.configured(kind));
         let peer_signals = !cfg.peer.rewrite.is_empty() || cfg.peer.suspend_on_tty_signals;
         let slow = match peer_signals {
             true => signals::SignalSet::full(),
@@ -182,7 +196,9 @@ impl Supervisor {
             }
         };
         Supervisor {
-            app: App::new(app_pid, cfg.signal_group),
+            app: App::unstarted(),
+            start: pre_start::Start::new(launch, cfg.pre_start.len()),
+            ending: post_stop::Ending::new(cfg.termination_message_path.as_deref()),
             probing,
             hooked,
             extras: hooked
@@ -205,6 +221,7 @@ impl Supervisor {
                 grace: crate::config::Grace::new(cfg.grace).window,
                 cleanup_timeout: cfg.cleanup_timeout,
                 reload_signal: cfg.reload_signal,
+                post_stop: hooks.configured(HookKind::PostStop),
             },
             special,
             slow,
@@ -240,17 +257,17 @@ impl Supervisor {
     /// Runs until the app and everything it left behind are gone; returns
     /// hookinit's exit code.
     pub fn run(&mut self) -> i32 {
-        events::log(
-            Level::Debug,
-            "Started",
-            format_args!(
-                "started {} as pid {}",
-                Argv(&self.cfg.command),
-                self.app.pid
-            ),
-        );
-        // Start-up is over: from here on nothing allocates.
-        alloc::start_counting();
+        self.begin();
+        loop {
+            if let Some(code) = self.exit_code {
+                return code;
+            }
+            self.wait_and_dispatch();
+        }
+    }
+
+    /// The app runs: PostStart and the probes begin.
+    fn app_started(&mut self) {
         self.post_start = PostStart::at_start(
             self.hooks.configured(HookKind::PostStart),
             self.cfg.post_start_after_startup,
@@ -274,12 +291,6 @@ impl Supervisor {
             PostStart::NotConfigured => self.update_ready(),
             PostStart::Running => self.start_post_start(),
             _ => {}
-        }
-        loop {
-            if let Some(code) = self.exit_code {
-                return code;
-            }
-            self.wait_and_dispatch();
         }
     }
 
@@ -507,10 +518,12 @@ impl Supervisor {
         }
         // Its retry time came: the signalfd is polled again from the next wait.
         self.signals_retry.due(now);
-        for (kind, outcome) in [HookKind::PostStart, HookKind::PreStop, HookKind::Reload]
-            .into_iter()
-            .zip(self.hooks.on_time(now))
-        {
+        let kinds = [
+            self.hooks.shared_kind(),
+            HookKind::PreStop,
+            HookKind::Reload,
+        ];
+        for (kind, outcome) in kinds.into_iter().zip(self.hooks.on_time(now)) {
             if let Some(outcome) = outcome {
                 self.hook_finished(kind, outcome);
             }
@@ -541,6 +554,8 @@ impl Supervisor {
             }
             HookKind::PreStop => self.dispatch(Event::PreStopEnded(outcome)),
             HookKind::Reload => self.dispatch(Event::ReloadEnded(outcome)),
+            HookKind::PreStart => self.pre_start_ended(outcome),
+            HookKind::PostStop => self.dispatch(Event::PostStopEnded),
         }
     }
 

@@ -97,6 +97,7 @@ impl Supervisor {
             "{who} (pid {pid}) was killed by the kernel's OOM killer (the cgroup's oom_kill count went from {before} to {now}){memory}"
         );
         events::log(Level::Warn, "OOMKilled", msg);
+        self.ending.oom_killed |= matches!(who, Who::App);
     }
 }
 

@@ -21,6 +21,11 @@
 //! | Running  | reload signal                                  | Running: the reload hook runs (or runs once more after the running one) |
 //! | Running  | reload hook succeeded / failed                 | Running: the reload signal forwarded / not; a queued reload runs |
 //! | any other | reload signal                                 | unchanged: neither run nor forwarded |
+//! | PreStart | stop signal                                    | PreStart: the step gets the stop signal, SIGKILL at the deadline |
+//! | PreStart | step failed; stopped: step ended, 2nd stop signal, the deadline | exit, the app never started |
+//!
+//! Where the table says exit, a post-stop handler runs first if there is
+//! one (`PostStop`: stop signals are ignored; its own deadline ends it).
 //!
 //! Every stop and the app's exit cancel a running reload hook (and a queued
 //! one), as they cancel PostStart.
@@ -36,6 +41,9 @@ use std::time::{Duration, Instant};
 /// How far the stop is: the one place that says what a SIGTERM does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
+    /// The pre-start steps run (`HOOKINIT_PRE_START`): no app yet. After a
+    /// stop signal, `stop` holds it and the deadline the step is killed at.
+    PreStart { stop: Option<(i32, Instant)> },
     /// The app runs; PostStart may be running.
     Running,
     /// PreStop runs; the app has not been signalled yet. SIGKILL at
@@ -61,13 +69,18 @@ pub enum Phase {
     /// SIGKILL sent to everything; waiting for the kernel to finish it,
     /// at most until `deadline` (a process stuck in the kernel cannot hold us).
     Killed { deadline: Instant },
+    /// Everything is gone; the post-stop handler runs (to its own deadline).
+    PostStop,
 }
 
 impl Phase {
     /// The next moment this phase acts by itself, if any.
     pub fn wake_at(self) -> Option<Instant> {
         match self {
-            Phase::Running => None,
+            Phase::Running | Phase::PreStart { stop: None } | Phase::PostStop => None,
+            Phase::PreStart {
+                stop: Some((_, deadline)),
+            } => Some(deadline),
             Phase::AwaitingExit { signal_at, .. } => Some(signal_at),
             Phase::PreStop { deadline, .. }
             | Phase::Stopping { deadline }
@@ -135,6 +148,8 @@ pub struct Policy {
     pub cleanup_timeout: Duration,
     /// `HOOKINIT_RELOAD_SIGNAL` (only with a reload hook).
     pub reload_signal: i32,
+    /// A post-stop handler runs before the exit.
+    pub post_stop: bool,
 }
 
 /// What is true when an event is handled.
@@ -177,6 +192,11 @@ pub enum Event {
     ReloadSignal,
     /// The reload hook ended (or could not start).
     ReloadEnded(Outcome),
+    /// A pre-start step ended, other than by success with the app still to
+    /// start (the loop starts the next step, or the app, itself).
+    PreStartEnded(Outcome),
+    /// The post-stop handler ended (or could not start, or was skipped).
+    PostStopEnded,
 }
 
 /// Why a stop began (the `Killing` event says it).
@@ -260,6 +280,19 @@ pub enum Action {
     LogReloadNotForwarded(i32),
     /// A reload signal during the stop: neither run nor forwarded.
     LogReloadSkipped(i32),
+    /// A stop signal during pre-start (`received`): the step gets `signal`.
+    StopPreStart {
+        signal: i32,
+        received: i32,
+    },
+    /// A second stop signal during pre-start: the step is killed.
+    CutPreStartShort(i32),
+    /// The stop's deadline during pre-start: the step is killed.
+    KillPreStart,
+    /// A step failed: the app is not started.
+    LogPreStartFailed,
+    /// Everything is gone: run the post-stop handler.
+    StartPostStop,
 }
 
 /// The next phase. What to do to get there goes to `out`, in order, as it
@@ -289,6 +322,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
     fn on(&mut self, phase: Phase, event: Event) -> Phase {
         let now = self.facts.now;
         match (phase, event) {
+            (Phase::PreStart { .. }, _) => self.pre_start(phase, event),
             (Phase::Running, Event::StopSignal { signal, window }) => {
                 self.begin_stop(signal, StopReason::Signal(signal), window)
             }
@@ -343,7 +377,10 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 self.emit(Action::Forward(signal));
                 phase
             }
-            (Phase::Draining { .. } | Phase::Killed { .. }, Event::StopSignal { signal, .. }) => {
+            (
+                Phase::Draining { .. } | Phase::Killed { .. } | Phase::PostStop,
+                Event::StopSignal { signal, .. },
+            ) => {
                 self.emit(Action::LogStopIgnored(signal));
                 phase
             }
@@ -357,6 +394,9 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             }
             (_, Event::Tick) => self.on_time(phase, now),
             (Phase::Draining { .. } | Phase::Killed { .. }, Event::NoChildLeft) => {
+                self.all_gone(phase)
+            }
+            (Phase::PostStop, Event::PostStopEnded) => {
                 self.emit(Action::Finish);
                 phase
             }
@@ -509,7 +549,8 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             Phase::AwaitingExit { deadline, .. } | Phase::Stopping { deadline } => {
                 self.begin_drain(Some(deadline))
             }
-            Phase::Draining { .. } | Phase::Killed { .. } => phase,
+            Phase::Draining { .. } | Phase::Killed { .. } | Phase::PreStart { .. } => phase,
+            Phase::PostStop => phase,
         }
     }
 
@@ -544,11 +585,58 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             }
             Phase::Killed { deadline } if now >= deadline => {
                 self.emit(Action::LogNotReaped);
-                self.emit(Action::Finish);
-                phase
+                self.all_gone(phase)
             }
             _ => phase,
         }
+    }
+
+    /// Before the app: a stop ends the running step (its own way, then
+    /// SIGKILL at the deadline); a failure or the stop's end exits.
+    fn pre_start(&mut self, phase: Phase, event: Event) -> Phase {
+        let now = self.facts.now;
+        match (phase, event) {
+            (Phase::PreStart { stop: None }, Event::StopSignal { signal, window }) => {
+                self.emit(Action::OpenWindow(window));
+                self.emit(Action::StopPreStart {
+                    signal: self.policy.stop_signal.unwrap_or(signal),
+                    received: signal,
+                });
+                Phase::PreStart {
+                    stop: Some((signal, now + window.grace)),
+                }
+            }
+            (Phase::PreStart { stop: Some(_) }, Event::StopSignal { signal, .. }) => {
+                self.emit(Action::CutPreStartShort(signal));
+                self.all_gone(phase)
+            }
+            (Phase::PreStart { stop: None }, Event::PreStartEnded(_)) => {
+                self.emit(Action::LogPreStartFailed);
+                self.all_gone(phase)
+            }
+            (Phase::PreStart { stop: Some(_) }, Event::PreStartEnded(_)) => self.all_gone(phase),
+            (
+                Phase::PreStart {
+                    stop: Some((_, deadline)),
+                },
+                Event::Tick,
+            ) if now >= deadline => {
+                self.emit(Action::KillPreStart);
+                self.all_gone(phase)
+            }
+            _ => phase,
+        }
+    }
+
+    /// Nothing is left to end (or to wait for): the post-stop handler,
+    /// else the exit.
+    fn all_gone(&mut self, phase: Phase) -> Phase {
+        if self.policy.post_stop {
+            self.emit(Action::StartPostStop);
+            return Phase::PostStop;
+        }
+        self.emit(Action::Finish);
+        phase
     }
 
     fn kill_everything(&mut self, reason: KillReason) -> Phase {
@@ -562,3 +650,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
 #[cfg(test)]
 #[path = "phase_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "phase_ends_tests.rs"]
+mod ends_tests;

@@ -42,6 +42,7 @@ impl World {
                 grace: WINDOW.grace,
                 cleanup_timeout: secs(2),
                 reload_signal: libc::SIGHUP,
+                post_stop: false,
             },
             app_alive: true,
             window: WINDOW,

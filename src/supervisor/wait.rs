@@ -334,7 +334,7 @@ mod tests {
             inherited,
             Scope::Descendants,
             signals,
-            pid,
+            Box::new(move || Ok(pid)),
             notify,
             None,
         )

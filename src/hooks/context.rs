@@ -1,0 +1,207 @@
+//! What PreStop, post-stop and the reload hook are told: why the container
+//! stops (or reloads), when SIGKILL comes, and for post-stop how the app
+//! ended. Exec handlers get environment variables, httpGet handlers request
+//! headers. The exec environment is made at start-up with a slot per
+//! variable, rewritten in place at each run: nothing is allocated on the
+//! stop path (an httpGet's headers are added in its forked child).
+
+use super::HookKind;
+use crate::os::env::Envp;
+use crate::os::reap::Status;
+use crate::os::signals;
+use crate::os::text::format_into;
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Why the container stops, or the hook runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Signal(i32),
+    Liveness,
+    Startup,
+    PostStart,
+    PreStart,
+    AppExit,
+    Reload,
+    /// The app died of the kernel's OOM killer (`HOOKINIT_REPORT_OOM`).
+    OomKilled,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::Signal(sig) => return write!(f, "signal:{}", signals::name(*sig)),
+            Reason::Liveness => "liveness",
+            Reason::Startup => "startup",
+            Reason::PostStart => "postStart",
+            Reason::PreStart => "preStart",
+            Reason::AppExit => "appExit",
+            Reason::Reload => "reload",
+            Reason::OomKilled => "OOMKilled",
+        })
+    }
+}
+
+/// What a hook is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Context {
+    pub reason: Reason,
+    /// When SIGKILL comes (for the reload hook: its own deadline, if any).
+    pub kill_at: Option<Instant>,
+    /// How the app ended (post-stop only; `None`: it never started).
+    pub exit: Option<Status>,
+    pub post_stop: bool,
+}
+
+/// The variables, in the order of their slots, and their headers.
+const NAMES: [(&[u8], &str); 5] = [
+    (b"HOOKINIT_STOP_REASON", "Hookinit-Stop-Reason"),
+    (b"HOOKINIT_KILL_IN_MS", "Hookinit-Kill-In-Ms"),
+    (b"HOOKINIT_KILL_AT", "Hookinit-Kill-At"),
+    (b"HOOKINIT_EXIT_CODE", "Hookinit-Exit-Code"),
+    (b"HOOKINIT_EXIT_SIGNAL", "Hookinit-Exit-Signal"),
+];
+
+/// The told hooks' exec environment: hookinit's own, without stale
+/// `HOOKINIT_*` values of the same names, plus the slots.
+pub fn environment() -> Envp {
+    let names = NAMES.map(|(n, _)| n);
+    Envp::with_slots(&names, &names)
+}
+
+/// The hooks that are told.
+pub fn told(kind: HookKind) -> bool {
+    matches!(
+        kind,
+        HookKind::PreStop | HookKind::PostStop | HookKind::Reload
+    )
+}
+
+/// The values, formatted on the stack: `(variable slot, text)` to `each`.
+/// `deadline` is the hook's own, used when the context has no SIGKILL time.
+pub fn values(
+    ctx: &Context,
+    deadline: Option<Instant>,
+    now: Instant,
+    each: &mut dyn FnMut(usize, &[u8]),
+) {
+    let mut buf = [0u8; 48];
+    let mut put = |i: usize, args: fmt::Arguments<'_>| {
+        let (n, _) = format_into(&mut buf, args);
+        each(i, &buf[..n]);
+    };
+    put(0, format_args!("{}", ctx.reason));
+    match ctx.kill_at.or(deadline) {
+        Some(at) => {
+            let left = at.saturating_duration_since(now);
+            let wall = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                + left;
+            put(1, format_args!("{}", left.as_millis()));
+            put(2, format_args!("{}", Millis(wall)));
+        }
+        None => {
+            put(1, format_args!(""));
+            put(2, format_args!(""));
+        }
+    }
+    match (ctx.post_stop, ctx.exit) {
+        (true, Some(status)) => {
+            put(3, format_args!("{}", status.code()));
+            match status {
+                Status::Signaled(sig) => put(4, format_args!("{}", signals::name(sig))),
+                Status::Exited(_) => put(4, format_args!("")),
+            }
+        }
+        _ => {
+            put(3, format_args!(""));
+            put(4, format_args!(""));
+        }
+    }
+}
+
+/// Sets the environment's slots for a run.
+pub fn fill(env: &mut Envp, ctx: &Context, deadline: Option<Instant>, now: Instant) {
+    values(ctx, deadline, now, &mut |i, v| env.set(i, v));
+}
+
+/// The same values as request headers (in the httpGet's forked child:
+/// allocating there costs the loop nothing). Empty values are left out.
+pub fn headers(
+    ctx: &Context,
+    deadline: Option<Instant>,
+    now: Instant,
+    into: &mut Vec<(String, String)>,
+) {
+    values(ctx, deadline, now, &mut |i, v| {
+        if !v.is_empty() {
+            let v = String::from_utf8_lossy(v).into_owned();
+            into.push((NAMES[i].1.to_string(), v));
+        }
+    });
+}
+
+/// Seconds since the epoch with milliseconds: `1764780000.123`.
+struct Millis(Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03}", self.0.as_secs(), self.0.subsec_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(ctx: &Context, deadline: Option<Instant>, now: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        values(ctx, deadline, now, &mut |_, v| {
+            out.push(String::from_utf8_lossy(v).into_owned())
+        });
+        out
+    }
+
+    #[test]
+    fn reasons_deadlines_and_the_apps_end() {
+        let now = Instant::now();
+        let ctx = Context {
+            reason: Reason::Signal(libc::SIGTERM),
+            kill_at: Some(now + Duration::from_millis(8500)),
+            exit: Some(Status::Signaled(libc::SIGKILL)),
+            post_stop: true,
+        };
+        let v = all(&ctx, None, now);
+        assert_eq!((v[0].as_str(), v[1].as_str()), ("signal:SIGTERM", "8500"));
+        assert!(
+            v[2].len() > 10 && v[2].as_bytes()[v[2].len() - 4] == b'.',
+            "{v:?}"
+        );
+        assert_eq!((v[3].as_str(), v[4].as_str()), ("137", "SIGKILL"));
+        // PreStop: no exit status; the reload hook: its own deadline, or none.
+        let ctx = Context {
+            reason: Reason::Reload,
+            kill_at: None,
+            exit: None,
+            post_stop: false,
+        };
+        assert_eq!(all(&ctx, None, now), ["reload", "", "", "", ""]);
+        let v = all(&ctx, Some(now + Duration::from_secs(3)), now);
+        assert_eq!(v[1], "3000");
+        let names: Vec<String> = [
+            Reason::Liveness,
+            Reason::Startup,
+            Reason::PostStart,
+            Reason::PreStart,
+            Reason::AppExit,
+        ]
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+        assert_eq!(
+            names,
+            ["liveness", "startup", "postStart", "preStart", "appExit"]
+        );
+    }
+}

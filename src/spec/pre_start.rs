@@ -1,0 +1,149 @@
+//! Pre-start handlers (`HOOKINIT_PRE_START`), a hookinit extension with
+//! Kubernetes' init-container semantics for one container: an ordered list
+//! run to success, one after the other, before the app starts.
+//!
+//! The list is a JSON array of steps. A step is a handler object as for
+//! hooks (`exec`, `httpGet`, `tcpSocket`, `sleep`) with an optional
+//! `timeoutSeconds` beside it, or `["cmd", "arg"]` meaning exec. An array
+//! of strings alone is one exec step.
+
+use crate::spec::handler::{self, Handler, Port, PortNames, KINDS, MAX_SECONDS};
+use crate::spec::json::Value;
+use crate::spec::json::{self, PathError};
+use std::time::Duration;
+
+/// The most steps a list may hold (each has buffers made at start-up).
+pub const MAX_STEPS: usize = 32;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step<P = u16> {
+    pub handler: Handler<P>,
+    pub timeout: Option<Duration>,
+}
+
+impl Step<Port> {
+    /// The step with its port resolved; `path` is where the list sits.
+    pub fn resolve(self, path: &str, names: PortNames<'_>) -> Result<Step, PathError> {
+        Ok(Step {
+            handler: self.handler.resolve(path, names)?,
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// The list at `path`.
+pub fn parse(v: &Value, path: &str) -> Result<Vec<Step<Port>>, PathError> {
+    let items = v.as_array().ok_or_else(|| {
+        PathError::new(
+            path,
+            format!("must be an array of handlers, not {}", json::kind(v)),
+        )
+    })?;
+    if items.first().is_some_and(|v| v.as_str().is_some()) {
+        let handler = handler::parse_handler_or_shorthand_with(v, path, None)?;
+        return Ok(vec![Step {
+            handler,
+            timeout: None,
+        }]);
+    }
+    if items.is_empty() {
+        return Err(PathError::new(
+            path,
+            "Required value: the list may not be empty",
+        ));
+    }
+    if items.len() > MAX_STEPS {
+        return Err(PathError::new(
+            path,
+            format!("{} steps: at most {MAX_STEPS}", items.len()),
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| step(item, &format!("{path}[{i}]")))
+        .collect()
+}
+
+fn step(v: &Value, path: &str) -> Result<Step<Port>, PathError> {
+    if v.is_array() {
+        return Ok(Step {
+            handler: handler::parse_handler_or_shorthand_with(v, path, None)?,
+            timeout: None,
+        });
+    }
+    let allowed = [KINDS[0], KINDS[1], KINDS[2], KINDS[3], "timeoutSeconds"];
+    let obj = json::object(v, path, &allowed)?;
+    let timeout = match obj.get("timeoutSeconds") {
+        None => None,
+        Some(t) => {
+            let p = json::join(path, "timeoutSeconds");
+            let seconds = json::whole(t, &p)?;
+            if !(1..=MAX_SECONDS).contains(&seconds) {
+                return Err(PathError::new(
+                    &p,
+                    format!("Invalid value: {seconds}: must be between 1 and {MAX_SECONDS}"),
+                ));
+            }
+            Some(Duration::from_secs(seconds))
+        }
+    };
+    let handler = handler::parse_handler_among(v, path, None, &allowed)?;
+    Ok(Step { handler, timeout })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::handler::Action;
+
+    fn parse_text(text: &str) -> Result<Vec<Step<Port>>, String> {
+        parse(&json::parse(text).unwrap(), "").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn steps_shorthands_and_timeouts() {
+        let exec = |c: &[&str]| {
+            Handler::Action(Action::Exec {
+                command: c.iter().map(|s| s.to_string()).collect(),
+            })
+        };
+        assert_eq!(
+            parse_text(r#"["mkdir","-p","/data"]"#).unwrap(),
+            [Step {
+                handler: exec(&["mkdir", "-p", "/data"]),
+                timeout: None
+            }]
+        );
+        let steps = parse_text(
+            r#"[["a"], {"exec":{"command":["b"]},"timeoutSeconds":5}, {"sleep":{"seconds":1}}]"#,
+        )
+        .unwrap();
+        assert_eq!(steps.len(), 3);
+        assert_eq!(steps[0].handler, exec(&["a"]));
+        assert_eq!(
+            (&steps[1].handler, steps[1].timeout),
+            (&exec(&["b"]), Some(Duration::from_secs(5)))
+        );
+        assert_eq!(steps[2].timeout, None);
+    }
+
+    #[test]
+    fn errors_name_the_step() {
+        for (text, want) in [
+            ("[]", "Required value: the list may not be empty"),
+            (r#"{"exec":{"command":["a"]}}"#, "must be an array of handlers, not an object"),
+            (
+                r#"[["a"], {"exec":{"command":["b"]},"timeoutSeconds":0}]"#,
+                "[1].timeoutSeconds: Invalid value: 0: must be between 1 and 31536000",
+            ),
+            (r#"[{"timeoutSeconds":3}]"#, "[0]: must specify a handler type"),
+            (
+                r#"[{"exec":{"command":["a"]},"timeout":3}]"#,
+                "[0].timeout: unknown field (expected one of: exec, httpGet, tcpSocket, sleep, timeoutSeconds)",
+            ),
+        ] {
+            assert_eq!(parse_text(text).unwrap_err(), want, "{text}");
+        }
+    }
+}

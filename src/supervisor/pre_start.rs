@@ -1,0 +1,169 @@
+//! Pre-start (`HOOKINIT_PRE_START`): the steps run one after the other, to
+//! success, before the app starts; Kubernetes' init containers for one
+//! container. Each step is a hook run in the `PreStart` slot (its plan made
+//! at start-up), driven by the supervisor's one loop in
+//! [`Phase::PreStart`]: its process reaped, its output copied and its
+//! deadline kept as any hook's.
+//!
+//! A failed step ends it: the app is never started (exit 6). A stop signal
+//! sends the running step's command the stop signal (a sleep, an httpGet or
+//! a tcpSocket step is ended at once: nothing of its own to finish), SIGKILL
+//! at the end of the grace window; no further step runs and the app is not
+//! started (exit 128 + the signal). Other signals have no app to go to.
+
+use super::phase::{Action, Event, Phase};
+use super::Supervisor;
+use crate::app::App;
+use crate::events::{self, Level};
+use crate::hooks::{HookKind, Outcome};
+use crate::os::signals;
+use std::time::Instant;
+
+/// Starts the app: its pid, or (the reason said on stderr) hookinit's exit
+/// code. Made at start-up, called once.
+pub type Launch = Box<dyn FnOnce() -> Result<i32, i32>>;
+
+/// What the app's start needs, and how far pre-start is.
+pub(super) struct Start {
+    launch: Option<Launch>,
+    /// The running step's number (from 1), and how many there are.
+    step: usize,
+    steps: usize,
+    /// The `Started` event's argv, formatted at start-up (it allocates).
+    argv: Option<String>,
+    /// The stop signal received during pre-start, if any.
+    stopped_by: Option<i32>,
+}
+
+impl Start {
+    pub(super) fn new(launch: Launch, steps: usize) -> Start {
+        Start {
+            launch: Some(launch),
+            step: 0,
+            steps,
+            argv: None,
+            stopped_by: None,
+        }
+    }
+}
+
+impl Supervisor {
+    /// Runs the first pre-start step, or starts the app if there is none.
+    pub(super) fn begin(&mut self) {
+        if !self.hooks.next_pre_start() {
+            self.launch_app();
+            return;
+        }
+        if self.debug {
+            self.start.argv = Some(super::Argv(&self.cfg.command).to_string());
+        }
+        self.phase = Phase::PreStart { stop: None };
+        crate::os::alloc::start_counting();
+        self.start_step();
+    }
+
+    fn start_step(&mut self) {
+        self.start.step += 1;
+        if let Some(outcome) = self.hooks.start(HookKind::PreStart, Instant::now(), None) {
+            self.pre_start_ended(outcome);
+        }
+    }
+
+    /// A step ended: the next one, the app, or (failed, or stopping) the exit.
+    pub(super) fn pre_start_ended(&mut self, outcome: Outcome) {
+        if outcome != Outcome::Succeeded || self.phase != (Phase::PreStart { stop: None }) {
+            self.dispatch(Event::PreStartEnded(outcome));
+        } else if self.hooks.next_pre_start() {
+            self.start_step();
+        } else {
+            // Out of the pure table: the app's start is the loop's to do.
+            self.phase = Phase::Running;
+            self.launch_app();
+        }
+    }
+
+    /// Spawns the app, then begins its life (PostStart, probes); a spawn
+    /// that failed ends the run with its code.
+    fn launch_app(&mut self) {
+        let Some(launch) = self.start.launch.take() else {
+            return;
+        };
+        let pid = match launch() {
+            Ok(pid) => pid,
+            Err(code) => {
+                self.exit_code = Some(code);
+                return;
+            }
+        };
+        self.app = App::new(pid, self.cfg.signal_group);
+        if let Some(n) = self.notify.as_mut() {
+            n.set_app(pid);
+        }
+        match self.start.argv.as_deref() {
+            Some(argv) => log_started(format_args!("started {argv} as pid {pid}")),
+            None => log_started(format_args!(
+                "started {} as pid {pid}",
+                super::Argv(&self.cfg.command)
+            )),
+        }
+        // Start-up is over: from here on nothing allocates.
+        crate::os::alloc::start_counting();
+        self.app_started();
+    }
+
+    /// Carries out a pre-start action of the stop; the event it leads to.
+    pub(super) fn act_pre_start(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::StopPreStart { signal, received } => {
+                self.start.stopped_by = Some(received);
+                let kill_at = Instant::now() + self.window.grace;
+                self.stop_began(crate::hooks::Reason::Signal(received), kill_at);
+                let msg = format_args!(
+                    "stopping the container: received {} during pre-start: the app is not started; grace period {}",
+                    signals::name(received),
+                    events::secs(self.window.grace)
+                );
+                events::log(Level::Info, "Killing", msg);
+                if let Some(relay) = self.relay.as_mut() {
+                    relay.stopping();
+                }
+                if !self.hooks.terminate(HookKind::PreStart, signal) {
+                    let why = format_args!("the container is stopping");
+                    self.hooks.end_early(HookKind::PreStart, why, false);
+                    return Some(Event::PreStartEnded(Outcome::Cancelled));
+                }
+            }
+            Action::CutPreStartShort(sig) => {
+                let why = format_args!("cut short by a second {}", signals::name(sig));
+                self.hooks.end_early(HookKind::PreStart, why, true);
+            }
+            Action::KillPreStart => {
+                let why = format_args!("killed at the end of the grace period");
+                self.hooks.end_early(HookKind::PreStart, why, true);
+            }
+            Action::LogPreStartFailed => {
+                let (n, total) = (self.start.step, self.start.steps);
+                let msg = format_args!(
+                    "pre-start step {n} of {total} failed: the app is not started (exit {})",
+                    crate::os::exit::EXIT_PRE_START_FAILED
+                );
+                events::log(Level::Warn, "PreStartFailed", msg);
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// The exit code when the run ends before the app: 128 + the stop
+    /// signal, as an app stopped by it, else 6 for a failed step.
+    pub(super) fn pre_start_exit_code(&self) -> i32 {
+        match self.start.stopped_by {
+            Some(sig) => self.cfg.remap(128 + sig),
+            None => crate::os::exit::EXIT_PRE_START_FAILED,
+        }
+    }
+}
+
+fn log_started(msg: std::fmt::Arguments<'_>) {
+    events::log(Level::Debug, "Started", msg);
+}
