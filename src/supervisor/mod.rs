@@ -176,15 +176,16 @@ impl Supervisor {
             (false, false) => None,
         };
         let probing = prober.any();
-        let hooked = [
-            HookKind::PostStart,
-            HookKind::PreStop,
-            HookKind::Reload,
-            HookKind::PreStart,
-            HookKind::PostStop,
-        ]
-        .into_iter()
-        .any(|kind| hooks.configured(kind));
+        // (Pre-start steps take PostStart's slot in turn: counted from the plan.)
+        let hooked = !cfg.pre_start.is_empty()
+            || [
+                HookKind::PostStart,
+                HookKind::PreStop,
+                HookKind::Reload,
+                HookKind::PostStop,
+            ]
+            .into_iter()
+            .any(|kind| hooks.configured(kind));
         let peer_signals = !cfg.peer.rewrite.is_empty() || cfg.peer.suspend_on_tty_signals;
         let slow = match peer_signals {
             true => signals::SignalSet::full(),

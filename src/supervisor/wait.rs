@@ -371,6 +371,19 @@ mod tests {
     }
 
     #[test]
+    fn pre_start_steps_and_post_stop_count_as_hooks() {
+        // Their processes are reaped as hooks, never as plain orphans.
+        for var in ["HOOKINIT_PRE_START", "HOOKINIT_POST_STOP"] {
+            let value = match var {
+                "HOOKINIT_PRE_START" => r#"[{"sleep":{"seconds":5}}]"#,
+                _ => SLEEP,
+            };
+            let s = supervisor(&[(var, value)], false);
+            assert!(s.hooked && s.extras && !s.plain_orphans, "{var}");
+        }
+    }
+
+    #[test]
     fn a_probe_not_yet_started_blocks_in_read() {
         // Held (for PostStart, say): nothing of it to watch until it starts.
         let probe = r#"{"exec":{"command":["true"]}}"#;
