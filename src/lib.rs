@@ -26,6 +26,7 @@ pub(crate) mod leftovers;
 pub(crate) mod notify;
 pub mod os;
 pub(crate) mod probes;
+pub(crate) mod readiness_http;
 pub mod spec;
 pub(crate) mod supervisor;
 
@@ -191,6 +192,20 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
             }
         },
     };
+    // Bound before the app starts: a taken port is a configuration error.
+    let endpoint = match cfg.readiness_address {
+        None => None,
+        Some(addr) => match readiness_http::Endpoint::open(addr) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                eprintln!(
+                    "hookinit: cannot listen on {addr} (HOOKINIT_READINESS_ADDRESS): {}",
+                    std::io::Error::from(e)
+                );
+                return exit::EXIT_FAILURE;
+            }
+        },
+    };
     // hookinit's own NOTIFY_SOCKET is hookinit's to tell when relaying.
     let relay = match cfg.notify_relay {
         false => None,
@@ -240,6 +255,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     let mut supervisor =
         supervisor::Supervisor::new(cfg, inherited, scope, signals, app_pid, notify, relay);
     supervisor.watch_oom(oom.flatten());
+    supervisor.serve_readiness(endpoint);
     let code = supervisor.run();
     // Exit right here, skipping destructors: the kernel reclaims everything,
     // and freeing memory just before exiting is pure cost at every stop.

@@ -168,6 +168,12 @@ impl Config {
                 );
             }
         }
+        if let Some(address) = self.readiness_address {
+            line(
+                "readiness HTTP:",
+                format!("http://{address}/ (any path, GET or HEAD): 200 while ready, 503 otherwise and from a stop's first instant"),
+            );
+        }
         if self.notify_relay {
             line(
                 "notify relay:",

@@ -4,8 +4,8 @@
 
 use super::options::Key;
 use super::values::{
-    boolean, parse_notify_socket, parse_remap, parse_stop_on, seconds, show, text, text_or_bool,
-    with_json, Raw,
+    boolean, parse_listen_address, parse_notify_socket, parse_remap, parse_stop_on, seconds, show,
+    text, text_or_bool, with_json, Raw,
 };
 use super::ConfigError;
 use crate::events::Format;
@@ -99,6 +99,8 @@ pub(super) struct Layer {
     pub(super) notify_socket: Option<Option<Address>>,
     pub(super) notify_watchdog: Option<(Duration, String)>,
     pub(super) notify_relay: Option<bool>,
+    /// `Some(None)`: explicitly off.
+    pub(super) readiness_address: Option<Option<std::net::SocketAddr>>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
     pub(super) stop_on: Option<SignalSet>,
@@ -157,6 +159,9 @@ impl Layer {
             Key::ReportOom => self.report_oom = Some(boolean(&raw, source)?),
             Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
             Key::NotifyRelay => self.notify_relay = Some(boolean(&raw, source)?),
+            Key::ReadinessAddress => {
+                self.readiness_address = Some(parse_listen_address(&raw).map_err(err)?)
+            }
             Key::NotifyWatchdog => {
                 self.notify_watchdog = Some((seconds(&raw).map_err(err)?, source.to_string()))
             }
@@ -369,6 +374,7 @@ impl Layer {
         fill(&mut self.notify_socket, &mut lower.notify_socket);
         fill(&mut self.notify_watchdog, &mut lower.notify_watchdog);
         fill(&mut self.notify_relay, &mut lower.notify_relay);
+        fill(&mut self.readiness_address, &mut lower.readiness_address);
         fill(&mut self.stop_signal, &mut lower.stop_signal);
         fill(&mut self.grace, &mut lower.grace);
         fill(&mut self.stop_on, &mut lower.stop_on);

@@ -92,6 +92,8 @@ pub struct Config {
     pub notify_watchdog: Option<Duration>,
     /// `HOOKINIT_NOTIFY_RELAY`: tell hookinit's own `NOTIFY_SOCKET`.
     pub notify_relay: bool,
+    /// `HOOKINIT_READINESS_ADDRESS`: where readiness is served over HTTP.
+    pub readiness_address: Option<std::net::SocketAddr>,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -393,6 +395,7 @@ fn finish(
         notify_socket,
         notify_watchdog: notify_watchdog.map(|(d, _)| d),
         notify_relay: l.notify_relay.unwrap_or(false),
+        readiness_address: l.readiness_address.flatten(),
     })
 }
 

@@ -33,6 +33,7 @@ pub(super) enum Key {
     NotifySocket,
     NotifyWatchdog,
     NotifyRelay,
+    ReadinessAddress,
     Check,
     Config,
 }
@@ -174,6 +175,13 @@ pub const OPTIONS: &[Opt] = &[
         "notify-relay",
         "notifyRelay",
         "1: tell the NOTIFY_SOCKET hookinit was given READY=1, not ready and STOPPING=1 as the container changes; the app does not get it (0)",
+    ),
+    opt(
+        Key::ReadinessAddress,
+        "HOOKINIT_READINESS_ADDRESS",
+        "readiness-address",
+        "readinessAddress",
+        "serve readiness over HTTP on PORT, :PORT, IP:PORT or [IPv6]:PORT: 200 while ready, else 503 (0: none)",
     ),
     opt(
         Key::GracePeriod,

@@ -186,6 +186,38 @@ pub(super) fn parse_remap(t: &str) -> Result<Vec<(i32, i32)>, String> {
         .collect()
 }
 
+/// `HOOKINIT_READINESS_ADDRESS`: `PORT` or `:PORT` (every IPv4 address),
+/// `IP:PORT`, `[IPv6]:PORT`, or `0` (none).
+pub(super) fn parse_listen_address(raw: &Raw<'_>) -> Result<Option<std::net::SocketAddr>, String> {
+    let t = match raw {
+        Raw::Json(Value::Number(n)) => &n.to_string(),
+        _ => text_or_bool(raw).unwrap_or_default().trim(),
+    };
+    let bad = || {
+        format!(
+            "{} is not an address to listen on: use PORT, :PORT, IP:PORT or [IPv6]:PORT (0: none)",
+            show(raw)
+        )
+    };
+    match t {
+        "0" | "false" | "no" | "off" => return Ok(None),
+        "" => return Err(bad()),
+        _ => {}
+    }
+    let port_only = t.strip_prefix(':').unwrap_or(t);
+    if port_only.bytes().all(|b| b.is_ascii_digit()) {
+        return match port_only.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(Some(std::net::SocketAddr::from(([0, 0, 0, 0], p)))),
+            _ => Err(format!("{} is not a port from 1 to 65535", show(raw))),
+        };
+    }
+    match t.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.port() > 0 => Ok(Some(a)),
+        Ok(_) => Err(format!("{}: the port must be from 1 to 65535", show(raw))),
+        Err(_) => Err(bad()),
+    }
+}
+
 /// `HOOKINIT_NOTIFY_SOCKET`: `1` (an abstract socket the kernel names),
 /// `@NAME` (that abstract socket), an absolute path, or `0` (none).
 pub(super) fn parse_notify_socket(raw: &Raw<'_>) -> Result<Option<Address>, String> {

@@ -16,6 +16,7 @@
 //! - [`fork`]: forking hookinit for a handler process; [`wait`]: a blocking
 //!   wait for one child (only in such a process).
 //! - [`env`]: the environment, read in place; [`path`]: `access`.
+//! - [`listener`]: a non-blocking TCP listener and its connections.
 //! - [`notify_socket`]: the `sd_notify` socket, its datagrams with the sender's pid.
 //! - [`ready_file`]: creating and removing the ready file.
 //! - [`text`]: formatting into a stack buffer.
@@ -30,6 +31,7 @@ pub(crate) mod errno;
 pub(crate) mod exit;
 pub(crate) mod fd;
 pub(crate) mod fork;
+pub(crate) mod listener;
 pub(crate) mod notify_socket;
 pub(crate) mod path;
 pub(crate) mod proc;

@@ -18,6 +18,7 @@ mod act;
 mod oom;
 mod phase;
 mod post_start;
+mod readiness;
 mod wait;
 
 use crate::app::App;
@@ -58,6 +59,8 @@ pub struct Supervisor {
     probing: bool,
     /// The app's `sd_notify` messages (`HOOKINIT_NOTIFY_SOCKET`).
     notify: Option<Notify>,
+    /// `HOOKINIT_READINESS_ADDRESS`: readiness over HTTP.
+    endpoint: Option<crate::readiness_http::Endpoint>,
     /// hookinit's own `NOTIFY_SOCKET`, told of readiness and the stop.
     relay: Option<Relay>,
     app: App,
@@ -148,6 +151,7 @@ impl Supervisor {
             app: App::new(app_pid, cfg.signal_group),
             probing: prober.any(),
             notify,
+            endpoint: None,
             relay,
             prober,
             post_start: PostStart::NotConfigured,
@@ -527,6 +531,9 @@ impl Supervisor {
             if let Some(change) = self.prober.on_time(now) {
                 self.on_probe(change);
             }
+        }
+        if let Some(e) = self.endpoint.as_mut() {
+            e.on_time(now);
         }
         if let Some(interval) = self.notify.as_mut().and_then(|n| n.on_time(now)) {
             self.watchdog_failed(format_args!(

@@ -9,9 +9,11 @@ use crate::os::sys;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-/// Poll slots: signalfd, the app's pidfd, the notify socket, stdout and
-/// stderr of three exec hooks (PostStart, PreStop, reload).
-const MAX_POLL_FDS: usize = 9;
+/// Poll slots: signalfd, the app's pidfd, the notify socket, the readiness
+/// endpoint's listener and connections, stdout and stderr of three exec
+/// hooks (PostStart, PreStop, reload).
+const MAX_POLL_FDS: usize = 9 + ENDPOINT_SLOTS;
+const ENDPOINT_SLOTS: usize = 1 + crate::readiness_http::MAX_CONNS;
 /// The notify socket's slot.
 const NOTIFY_SLOT: usize = 2;
 
@@ -70,6 +72,7 @@ impl Supervisor {
             && !self.hooks.any_running()
             && !(self.probing && self.prober.wake_at().is_some())
             && self.notify.is_none()
+            && self.endpoint.is_none()
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -83,6 +86,7 @@ impl Supervisor {
             self.phase.wake_at(),
             self.prober.wake_at(),
             self.notify.as_ref().and_then(Notify::wake_at),
+            self.endpoint.as_ref().and_then(|e| e.wake_at()),
         ]
         .into_iter()
         .chain(retries)
@@ -163,6 +167,13 @@ impl Supervisor {
             fds[NOTIFY_SLOT].fd = n.fd();
         }
         let mut count = NOTIFY_SLOT + 1;
+        if let Some(e) = &self.endpoint {
+            e.poll_interests(|fd| {
+                fds[count].fd = fd;
+                count += 1;
+            });
+        }
+        let endpoint_end = count;
         self.hooks.poll_interests(|fd, events, kind| {
             if count < MAX_POLL_FDS {
                 (fds[count].fd, fds[count].events, owners[count]) = (fd, events, Some(kind));
@@ -183,7 +194,12 @@ impl Supervisor {
                     if fds[NOTIFY_SLOT].revents != 0 {
                         self.read_notify();
                     }
-                    for i in NOTIFY_SLOT + 1..count {
+                    for slot in &fds[NOTIFY_SLOT + 1..endpoint_end] {
+                        if slot.revents != 0 {
+                            self.endpoint_ready(slot.fd);
+                        }
+                    }
+                    for i in endpoint_end..count {
                         if fds[i].revents != 0 {
                             if let Some(kind) = owners[i] {
                                 self.hooks.on_ready(kind, fds[i].fd);
