@@ -19,6 +19,7 @@
 
 pub(crate) mod app;
 pub mod config;
+pub(crate) mod drain;
 pub(crate) mod events;
 pub mod handlers;
 pub(crate) mod hooks;

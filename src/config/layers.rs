@@ -12,6 +12,7 @@ use crate::events::Format;
 use crate::os::notify_socket::Address;
 use crate::os::signals::SignalSet;
 use crate::spec::container::{self, Container};
+use crate::spec::drain::DrainSpec;
 use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, Port, PortNames};
 use crate::spec::json::PathError;
 use crate::spec::probe::{self as probe_spec, Probe, ProbeKind};
@@ -99,6 +100,10 @@ pub(super) struct Layer {
     pub(super) notify_socket: Option<Option<Address>>,
     pub(super) notify_watchdog: Option<(Duration, String)>,
     pub(super) notify_relay: Option<bool>,
+    /// `HOOKINIT_DRAIN` and where it was set; `Some(None)`: explicitly off.
+    pub(super) drain: Option<Option<(DrainSpec<Port>, String)>>,
+    /// Every TCP port of this source's container object, if it has one.
+    pub(super) container_tcp_ports: Option<Vec<u16>>,
     /// `Some(None)`: explicitly off.
     pub(super) readiness_address: Option<Option<std::net::SocketAddr>>,
     pub(super) stop_signal: Option<(i32, String)>,
@@ -159,6 +164,22 @@ impl Layer {
             Key::ReportOom => self.report_oom = Some(boolean(&raw, source)?),
             Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
             Key::NotifyRelay => self.notify_relay = Some(boolean(&raw, source)?),
+            Key::Drain => {
+                let off = matches!(raw, Raw::Json(Value::Bool(false)));
+                self.drain = Some(match text_or_bool(&raw).map(str::trim) {
+                    _ if off => None,
+                    Some("1" | "true" | "yes" | "on") => {
+                        Some((DrainSpec::default(), source.to_string()))
+                    }
+                    Some("0" | "false" | "no" | "off") => None,
+                    _ => {
+                        let d = with_json(&raw, source, |v| {
+                            crate::spec::drain::parse_drain(v, "").map_err(path_err)
+                        })?;
+                        Some((d, source.to_string()))
+                    }
+                });
+            }
             Key::ReadinessAddress => {
                 self.readiness_address = Some(parse_listen_address(&raw).map_err(err)?)
             }
@@ -320,6 +341,7 @@ impl Layer {
             }
             self.container_name = c.name;
             self.container_ports = Some(c.ports);
+            self.container_tcp_ports = Some(c.tcp_ports);
             self.container_env = Some(c.env);
         }
         Ok(())
@@ -375,6 +397,7 @@ impl Layer {
         fill(&mut self.notify_watchdog, &mut lower.notify_watchdog);
         fill(&mut self.notify_relay, &mut lower.notify_relay);
         fill(&mut self.readiness_address, &mut lower.readiness_address);
+        fill(&mut self.drain, &mut lower.drain);
         fill(&mut self.stop_signal, &mut lower.stop_signal);
         fill(&mut self.grace, &mut lower.grace);
         fill(&mut self.stop_on, &mut lower.stop_on);

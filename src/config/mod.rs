@@ -12,6 +12,7 @@
 //! came from.
 
 mod check;
+mod drain;
 mod layers;
 mod options;
 mod peers;
@@ -28,6 +29,7 @@ use crate::os::signals::SignalSet;
 use crate::spec::handler::{Handler, PortNames};
 use crate::spec::json;
 use crate::spec::probe::{Probe, ProbeKind};
+pub use drain::Drain;
 use layers::{Given, HooksAndProbes, Layer};
 use sources::CommandLine;
 use std::ffi::OsString;
@@ -94,6 +96,8 @@ pub struct Config {
     pub notify_relay: bool,
     /// `HOOKINIT_READINESS_ADDRESS`: where readiness is served over HTTP.
     pub readiness_address: Option<std::net::SocketAddr>,
+    /// `HOOKINIT_DRAIN`: on a stop, wait for the traffic to leave first.
+    pub drain: Option<Drain>,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -269,7 +273,17 @@ pub fn parse_as(
             given.value.expand_command(&static_env);
         }
     }
+    let tcp_ports = flags
+        .container_tcp_ports
+        .take()
+        .or_else(|| env.container_tcp_ports.take())
+        .or_else(|| file.container_tcp_ports.take());
+    let drain = drain::resolve(&mut flags, names, tcp_ports)?;
     let mut config = finish(&mut flags, &mut hooks_and_probes, command)?;
+    if let Some((d, source)) = drain {
+        drain::check(&d, &source, config.grace)?;
+        config.drain = Some(d);
+    }
     config.peer = peer_settings;
     if ready {
         return Ok(Request::Ready(config));
@@ -396,6 +410,7 @@ fn finish(
         notify_watchdog: notify_watchdog.map(|(d, _)| d),
         notify_relay: l.notify_relay.unwrap_or(false),
         readiness_address: l.readiness_address.flatten(),
+        drain: None,
     })
 }
 

@@ -34,6 +34,7 @@ pub(super) enum Key {
     NotifyWatchdog,
     NotifyRelay,
     ReadinessAddress,
+    Drain,
     Check,
     Config,
 }
@@ -182,6 +183,13 @@ pub const OPTIONS: &[Opt] = &[
         "readiness-address",
         "readinessAddress",
         "serve readiness over HTTP on PORT, :PORT, IP:PORT or [IPv6]:PORT: 200 while ready, else 503 (0: none)",
+    ),
+    opt(
+        Key::Drain,
+        "HOOKINIT_DRAIN",
+        "drain",
+        "drain",
+        "1 or {\"quietSeconds\":1,\"minSeconds\":0,\"maxSeconds\":N,\"ports\":[8080]}: on a stop, not ready at once, then PreStop only once the app's ports are quiet (0: none)",
     ),
     opt(
         Key::GracePeriod,

@@ -18,6 +18,7 @@
 //! - [`env`]: the environment, read in place; [`path`]: `access`.
 //! - [`listener`]: a non-blocking TCP listener and its connections.
 //! - [`notify_socket`]: the `sd_notify` socket, its datagrams with the sender's pid.
+//! - [`sock_diag`]: TCP socket statistics (netlink `inet_diag`, /proc/net/snmp).
 //! - [`ready_file`]: creating and removing the ready file.
 //! - [`text`]: formatting into a stack buffer.
 //! - [`cgroup`]: the memory cgroup's OOM-kill counter, limit and peak.
@@ -39,6 +40,7 @@ pub(crate) mod process;
 pub(crate) mod ready_file;
 pub(crate) mod reap;
 pub mod signals;
+pub(crate) mod sock_diag;
 pub(crate) mod spawn;
 pub(crate) mod stdio;
 pub(crate) mod sys;

@@ -54,6 +54,8 @@ pub struct Endpoint {
     /// The listener is not polled until then (accept failed).
     paused_until: Option<Instant>,
     accept_failures: u32,
+    /// Connections accepted, ever (the drain tells them from the app's).
+    accepted: u64,
 }
 
 impl Endpoint {
@@ -65,7 +67,13 @@ impl Endpoint {
             conns: Default::default(),
             paused_until: None,
             accept_failures: 0,
+            accepted: 0,
         })
+    }
+
+    /// Connections accepted since start-up.
+    pub fn accepted(&self) -> u64 {
+        self.accepted
     }
 
     /// Every descriptor to poll for input: the listener (unless it rests)
@@ -132,6 +140,7 @@ impl Endpoint {
                 }
             };
             self.accept_failures = 0;
+            self.accepted += 1;
             let i = match self.conns.iter().position(Option::is_none) {
                 Some(i) => i,
                 None => {

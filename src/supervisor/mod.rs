@@ -15,6 +15,7 @@
 //! - an error of `poll` or of the signalfd backs off instead of spinning.
 
 mod act;
+mod drain;
 mod oom;
 mod phase;
 mod post_start;
@@ -61,6 +62,8 @@ pub struct Supervisor {
     notify: Option<Notify>,
     /// `HOOKINIT_READINESS_ADDRESS`: readiness over HTTP.
     endpoint: Option<crate::readiness_http::Endpoint>,
+    /// `HOOKINIT_DRAIN`: the drain autopilot, run where PreStop begins.
+    drain: Option<Box<crate::drain::Drain>>,
     /// hookinit's own `NOTIFY_SOCKET`, told of readiness and the stop.
     relay: Option<Relay>,
     app: App,
@@ -152,6 +155,7 @@ impl Supervisor {
             probing: prober.any(),
             notify,
             endpoint: None,
+            drain: Self::drain_setup(&cfg),
             relay,
             prober,
             post_start: PostStart::NotConfigured,
@@ -160,7 +164,7 @@ impl Supervisor {
             probe_failure: None,
             window: Self::window(cfg.grace),
             policy: Policy {
-                pre_stop: hooks.configured(HookKind::PreStop),
+                pre_stop: hooks.configured(HookKind::PreStop) || cfg.drain.is_some(),
                 pre_stop_on_exit: cfg.pre_stop_on_exit,
                 pre_stop_drains: cfg.pre_stop_drains,
                 stop_signal: cfg.stop_signal,
@@ -541,6 +545,7 @@ impl Supervisor {
                 events::secs(interval)
             ));
         }
+        self.drain_on_time(now);
         self.dispatch_at(Event::Tick, now);
     }
 

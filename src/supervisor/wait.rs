@@ -87,6 +87,7 @@ impl Supervisor {
             self.prober.wake_at(),
             self.notify.as_ref().and_then(Notify::wake_at),
             self.endpoint.as_ref().and_then(|e| e.wake_at()),
+            self.drain.as_ref().and_then(|d| d.wake_at()),
         ]
         .into_iter()
         .chain(retries)
