@@ -56,9 +56,9 @@ struct Run {
     next_sample: Instant,
     ports: [u16; MAX_PORTS],
     nports: usize,
-    /// `PassiveOpens` and the endpoint's accepts at the last sample.
-    opens: Option<u64>,
-    endpoint_accepts: u64,
+    /// The most accepted connections of the app counted so far (the
+    /// namespace's `PassiveOpens` less the readiness endpoint's).
+    app_opens: Option<i64>,
     /// Sorted cookies of the sockets of the last sample (`None` before it).
     known: usize,
     first: bool,
@@ -127,8 +127,7 @@ impl Drain {
             next_sample: now + SAMPLE,
             ports: [0; MAX_PORTS],
             nports: 0,
-            opens: None,
-            endpoint_accepts,
+            app_opens: None,
             known: 0,
             first: true,
             last: Seen::default(),
@@ -154,7 +153,7 @@ impl Drain {
             Level::Info,
             "DrainStarted",
             format_args!(
-                "not ready: waiting for {} without a new connection or request bytes on {ports} (at least {}, at most {}); {seen}",
+                "not ready: waiting for {} without a new connection or request bytes on {ports} (at least {}, at most {}s); {seen}",
                 events::secs(quiet),
                 events::secs(min.min(ceiling)),
                 events::secs_fixed(ceiling, 1),
@@ -196,7 +195,7 @@ impl Drain {
                 Level::Info,
                 "Drained",
                 format_args!(
-                    "quiet: no new connection or request bytes for {}; {seen}; {took}s after the stop began",
+                    "quiet: no new connection or request bytes for {}s; {seen}; {took}s after the stop began",
                     events::secs_fixed(quiet_for, 1)
                 ),
             ),
@@ -247,15 +246,25 @@ impl Drain {
         let mut seen = Seen::default();
         let mut n = 0usize;
         let mut overflow = false;
-        let result = match self.diag.as_mut() {
-            Err(e) => Err(*e),
-            Ok(diag) => {
+        // Connections the namespace accepted, read before the sockets: one
+        // of the endpoint's that completes in between is in its queue, so
+        // the endpoint's share is never undercounted (no false traffic).
+        let opens = sock_diag::passive_opens();
+        let mut own_queue = 0u64;
+        let own = self.own_port;
+        let result = match (self.diag.as_mut(), opens) {
+            (Err(e), _) => Err(*e),
+            (_, Err(e)) => Err(e),
+            (Ok(diag), Ok(_)) => {
                 let ports = &run.ports[..run.nports];
                 let known = &self.known[..run.known];
                 let next = &mut self.next;
                 let first = run.first;
                 let mut buf = [0u8; 16384];
                 let mut each = |s: &Sock| {
+                    if s.state == TCP_LISTEN && Some(s.local_port) == own {
+                        own_queue += u64::from(s.rqueue);
+                    }
                     if !ports.contains(&s.local_port) {
                         return;
                     }
@@ -285,16 +294,15 @@ impl Drain {
                     .and_then(|()| diag.dump(libc::AF_INET6 as u8, &mut buf, &mut each))
             }
         };
-        let result = result.and_then(|()| sock_diag::passive_opens());
-        match result {
+        match result.and(opens) {
             Ok(opens) => {
-                // Accepted connections not explained by the readiness
-                // endpoint's own: the app's, even if already gone.
-                let ours = endpoint_accepts.saturating_sub(run.endpoint_accepts);
-                if let Some(before) = run.opens {
-                    seen.new_traffic |= opens.saturating_sub(before) > ours;
+                // The app's accepted connections, even those already gone:
+                // all of the namespace's but the readiness endpoint's.
+                let apps = opens as i64 - (endpoint_accepts + own_queue) as i64;
+                if let Some(before) = run.app_opens {
+                    seen.new_traffic |= apps > before;
                 }
-                run.opens = Some(opens);
+                run.app_opens = Some(run.app_opens.map_or(apps, |b| b.max(apps)));
             }
             Err(e) => {
                 if !run.blind {
@@ -309,7 +317,6 @@ impl Drain {
                 run.blind = true;
             }
         }
-        run.endpoint_accepts = endpoint_accepts;
         self.next[..n].sort_unstable();
         std::mem::swap(&mut self.known, &mut self.next);
         run.known = n;
