@@ -68,10 +68,8 @@ fn start(env: &[(&str, &str)]) -> Running {
 fn join_netns(pid: i32) {
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
     // SAFETY: setns on a namespace descriptor we hold; only this thread moves.
-    assert_eq!(
-        unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
-        0
-    );
+    let r = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(r, 0);
 }
 
 fn addr(port: u16) -> SocketAddr {
