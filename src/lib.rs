@@ -10,6 +10,8 @@
 //! - [`handlers`]: the protocols run in forked children (exec, HTTP/1.1,
 //!   TCP, gRPC).
 //! - [`hooks`] and [`probes`]: one scheduler each, driven by the loop.
+//! - [`readiness_http`] and [`drain`]: readiness over HTTP; the drain
+//!   autopilot that waits for the app's ports to go quiet on a stop.
 //! - [`app`] and [`leftovers`]: the app's pid and pidfd; which processes
 //!   "everything" means when signalling all.
 //! - [`supervisor`]: the loop and the stop state machine.
