@@ -196,13 +196,13 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         },
     };
     // Bound before the app starts: a taken port is a configuration error.
-    let endpoint = match cfg.readiness_address {
+    let endpoint = match &cfg.readiness_address {
         None => None,
-        Some(addr) => match readiness_http::Endpoint::open(addr) {
+        Some((addr, text)) => match readiness_http::Endpoint::open(*addr) {
             Ok(e) => Some(e),
             Err(e) => {
                 eprintln!(
-                    "hookinit: cannot listen on {addr} (HOOKINIT_READINESS_ADDRESS): {}",
+                    "hookinit: cannot listen on {text} (HOOKINIT_READINESS_ADDRESS): {}",
                     std::io::Error::from(e)
                 );
                 return exit::EXIT_FAILURE;

@@ -357,7 +357,7 @@ fn health_checks_do_not_count_and_ports_default_to_the_apps_listeners() {
 fn drain_settings_are_validated_and_shown_by_check() {
     for (value, message) in [
         (r#"{"quietSeconds":0}"#, "HOOKINIT_DRAIN: quietSeconds: must be at least 0.1 (the drain samples every 0.1s)"),
-        (r#"{"ports":["web"]}"#, "HOOKINIT_DRAIN: drain.ports.port: named port \"web\" is not supported"),
+        (r#"{"ports":["web"]}"#, "HOOKINIT_DRAIN: ports[0]: must be a number, not a string"),
         (r#"{"maxSeconds":30}"#, "HOOKINIT_DRAIN: maxSeconds: 30s does not fit in the grace period: PreStop and the drain may use 7s of 9s (2s is kept for the app's shutdown)"),
         ("{", "HOOKINIT_DRAIN:"),
     ] {
@@ -384,7 +384,7 @@ fn drain_settings_are_validated_and_shown_by_check() {
     let f = run_plain(
         &["--check", "--", "true"],
         &[
-            ("HOOKINIT_DRAIN", r#"{"ports":["m", 81]}"#),
+            ("HOOKINIT_DRAIN", r#"{"ports":[9090, 81]}"#),
             ("HOOKINIT_CONTAINER", container),
         ],
     );

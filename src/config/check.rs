@@ -168,7 +168,7 @@ impl Config {
                 );
             }
         }
-        if let Some(address) = self.readiness_address {
+        if let Some((_, address)) = &self.readiness_address {
             line(
                 "readiness HTTP:",
                 format!("http://{address}/ (any path, GET or HEAD): 200 while ready, 503 otherwise and from a stop's first instant"),

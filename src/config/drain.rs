@@ -4,7 +4,6 @@
 use super::layers::Layer;
 use super::{ConfigError, Grace};
 use crate::spec::drain::DrainSpec;
-use crate::spec::handler::{Port, PortNames};
 use std::time::Duration;
 
 /// The drain, as the supervisor runs it.
@@ -18,11 +17,10 @@ pub struct Drain {
     pub ports: Vec<u16>,
 }
 
-/// The merged layer's drain, its port names looked up in `names`; without
-/// ports of its own it watches the container object's TCP ports.
+/// The merged layer's drain; without ports of its own it watches the
+/// container object's TCP ports.
 pub(super) fn resolve(
     l: &mut Layer,
-    names: PortNames<'_>,
     container_tcp_ports: Option<Vec<u16>>,
 ) -> Result<Option<(Drain, String)>, ConfigError> {
     let Some((spec, source)) = l.drain.take().flatten() else {
@@ -34,18 +32,7 @@ pub(super) fn resolve(
         max,
         ports,
     } = spec;
-    let ports = match ports {
-        Some(ports) => ports
-            .iter()
-            .map(|p| match p {
-                Port::Number(n) => Ok(*n),
-                Port::Named(_) => p
-                    .number(names, "drain", "ports")
-                    .map_err(|e| ConfigError::new(source.clone(), e.to_string())),
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        None => container_tcp_ports.unwrap_or_default(),
-    };
+    let ports = ports.or(container_tcp_ports).unwrap_or_default();
     let mut ports = ports;
     ports.truncate(crate::spec::drain::MAX_PORTS);
     Ok(Some((

@@ -101,11 +101,11 @@ pub(super) struct Layer {
     pub(super) notify_watchdog: Option<(Duration, String)>,
     pub(super) notify_relay: Option<bool>,
     /// `HOOKINIT_DRAIN` and where it was set; `Some(None)`: explicitly off.
-    pub(super) drain: Option<Option<(DrainSpec<Port>, String)>>,
+    pub(super) drain: Option<Option<(DrainSpec, String)>>,
     /// Every TCP port of this source's container object, if it has one.
     pub(super) container_tcp_ports: Option<Vec<u16>>,
     /// `Some(None)`: explicitly off.
-    pub(super) readiness_address: Option<Option<std::net::SocketAddr>>,
+    pub(super) readiness_address: Option<Option<(std::net::SocketAddr, String)>>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
     pub(super) stop_on: Option<SignalSet>,

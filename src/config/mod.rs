@@ -95,7 +95,8 @@ pub struct Config {
     /// `HOOKINIT_NOTIFY_RELAY`: tell hookinit's own `NOTIFY_SOCKET`.
     pub notify_relay: bool,
     /// `HOOKINIT_READINESS_ADDRESS`: where readiness is served over HTTP.
-    pub readiness_address: Option<std::net::SocketAddr>,
+    /// The address, and its text for messages.
+    pub readiness_address: Option<(std::net::SocketAddr, String)>,
     /// `HOOKINIT_DRAIN`: on a stop, wait for the traffic to leave first.
     pub drain: Option<Drain>,
 }
@@ -278,7 +279,7 @@ pub fn parse_as(
         .take()
         .or_else(|| env.container_tcp_ports.take())
         .or_else(|| file.container_tcp_ports.take());
-    let drain = drain::resolve(&mut flags, names, tcp_ports)?;
+    let drain = drain::resolve(&mut flags, tcp_ports)?;
     let mut config = finish(&mut flags, &mut hooks_and_probes, command)?;
     if let Some((d, source)) = drain {
         drain::check(&d, &source, config.grace)?;
@@ -409,7 +410,7 @@ fn finish(
         notify_socket,
         notify_watchdog: notify_watchdog.map(|(d, _)| d),
         notify_relay: l.notify_relay.unwrap_or(false),
-        readiness_address: l.readiness_address.flatten(),
+        readiness_address: l.readiness_address.take().flatten(),
         drain: None,
     })
 }

@@ -188,7 +188,10 @@ pub(super) fn parse_remap(t: &str) -> Result<Vec<(i32, i32)>, String> {
 
 /// `HOOKINIT_READINESS_ADDRESS`: `PORT` or `:PORT` (every IPv4 address),
 /// `IP:PORT`, `[IPv6]:PORT`, or `0` (none).
-pub(super) fn parse_listen_address(raw: &Raw<'_>) -> Result<Option<std::net::SocketAddr>, String> {
+/// The address comes with its text (for messages: no address formatting code).
+pub(super) fn parse_listen_address(
+    raw: &Raw<'_>,
+) -> Result<Option<(std::net::SocketAddr, String)>, String> {
     let t = match raw {
         Raw::Json(Value::Number(n)) => &n.to_string(),
         _ => text_or_bool(raw).unwrap_or_default().trim(),
@@ -207,12 +210,15 @@ pub(super) fn parse_listen_address(raw: &Raw<'_>) -> Result<Option<std::net::Soc
     let port_only = t.strip_prefix(':').unwrap_or(t);
     if port_only.bytes().all(|b| b.is_ascii_digit()) {
         return match port_only.parse::<u16>() {
-            Ok(p) if p > 0 => Ok(Some(std::net::SocketAddr::from(([0, 0, 0, 0], p)))),
+            Ok(p) if p > 0 => Ok(Some((
+                std::net::SocketAddr::from(([0, 0, 0, 0], p)),
+                format!("0.0.0.0:{p}"),
+            ))),
             _ => Err(format!("{} is not a port from 1 to 65535", show(raw))),
         };
     }
     match t.parse::<std::net::SocketAddr>() {
-        Ok(a) if a.port() > 0 => Ok(Some(a)),
+        Ok(a) if a.port() > 0 => Ok(Some((a, t.to_string()))),
         Ok(_) => Err(format!("{}: the port must be from 1 to 65535", show(raw))),
         Err(_) => Err(bad()),
     }

@@ -59,7 +59,7 @@ struct Run {
     /// The most accepted connections of the app counted so far (the
     /// namespace's `PassiveOpens` less the readiness endpoint's).
     app_opens: Option<i64>,
-    /// Sorted cookies of the sockets of the last sample (`None` before it).
+    /// How many cookies `known` holds: the sockets of the last sample.
     known: usize,
     first: bool,
     last: Seen,
@@ -227,7 +227,7 @@ impl Drain {
         let own = self.own_port;
         let mut buf = [0u8; 16384];
         for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-            let _ = diag.dump(family, &mut buf, |s: &Sock| {
+            let _ = diag.dump(family, &mut buf, &mut |s: &Sock| {
                 let p = s.local_port;
                 if s.state == TCP_LISTEN
                     && Some(p) != own
@@ -279,7 +279,7 @@ impl Drain {
                             seen.youngest_rx = Some(seen.youngest_rx.map_or(age, |y| y.min(age)));
                         }
                     }
-                    if !first && known.binary_search(&s.cookie).is_err() {
+                    if !first && !known.contains(&s.cookie) {
                         seen.new_traffic = true;
                     }
                     match next.get_mut(n) {
@@ -317,7 +317,6 @@ impl Drain {
                 run.blind = true;
             }
         }
-        self.next[..n].sort_unstable();
         std::mem::swap(&mut self.known, &mut self.next);
         run.known = n;
         run.first = false;

@@ -59,12 +59,13 @@ impl SockDiag {
 
     /// Every TCP socket of `family` (AF_INET or AF_INET6) in this network
     /// namespace, each given to `f`. `buf` holds one batch of the answer
-    /// (8 KB or more: the kernel's batches fit).
+    /// (8 KB or more: the kernel's batches fit). `dyn`: one copy of this
+    /// code for every caller.
     pub fn dump(
         &mut self,
         family: u8,
         buf: &mut [u8],
-        mut f: impl FnMut(&Sock),
+        f: &mut dyn FnMut(&Sock),
     ) -> Result<(), Errno> {
         self.seq = self.seq.wrapping_add(1);
         let mut req = [0u8; NLMSG_HDR_LEN + 56];
@@ -227,7 +228,7 @@ mod tests {
         assert!(passive_opens().unwrap() > opens);
         let mut buf = [0u8; 16384];
         let mut seen = Vec::new();
-        diag.dump(libc::AF_INET as u8, &mut buf, |s| {
+        diag.dump(libc::AF_INET as u8, &mut buf, &mut |s| {
             if s.local_port == port {
                 seen.push(*s)
             }

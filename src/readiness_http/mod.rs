@@ -217,43 +217,58 @@ impl Endpoint {
                 return;
             }
         };
-        let answer = match verdict {
-            Verdict::More => return,
-            Verdict::Complete(Method::Get) => response(status, true),
-            Verdict::Complete(Method::Head) => response(status, false),
-            Verdict::Complete(Method::Other) => METHOD_NOT_ALLOWED,
-            Verdict::Bad => BAD_REQUEST,
-        };
+        if verdict == Verdict::More {
+            return;
+        }
+        let (line, body, with_body) = answer(verdict, status);
+        let mut out = [0u8; 192];
+        let len = write_answer(&mut out, line, body, with_body);
         if let Some(c) = self.conns[i].take() {
             // A fresh connection's send buffer takes these few bytes whole;
             // if not, the client is told nothing more.
-            let _ = listener::send(c.fd.as_raw_fd(), answer);
+            let _ = listener::send(c.fd.as_raw_fd(), &out[..len]);
             listener::finish(c.fd);
         }
     }
 }
 
-fn response(status: Status, body: bool) -> &'static [u8] {
-    let (with, without): (&[u8], &[u8]) = match status {
-        Status::Ready => (OK, OK_HEAD),
-        Status::NotReady => (NOT_READY, NOT_READY_HEAD),
-        Status::Stopping => (STOPPING, STOPPING_HEAD),
+/// The answer's status line and body; the headers between are common.
+fn answer(verdict: Verdict, status: Status) -> (&'static [u8], &'static [u8], bool) {
+    let (line, body): (&[u8], &[u8]) = match (verdict, status) {
+        (Verdict::Complete(Method::Other), _) => (
+            b"405 Method Not Allowed\r\nAllow: GET, HEAD",
+            b"method not allowed\n",
+        ),
+        (Verdict::Complete(_), Status::Ready) => (b"200 OK", b"ready\n"),
+        (Verdict::Complete(_), Status::NotReady) => (b"503 Service Unavailable", b"not ready\n"),
+        (Verdict::Complete(_), Status::Stopping) => (b"503 Service Unavailable", b"stopping\n"),
+        _ => (b"400 Bad Request", b"bad request\n"),
     };
-    match body {
-        true => with,
-        false => without,
-    }
+    (line, body, verdict != Verdict::Complete(Method::Head))
 }
 
-/// The answers, whole (status line, headers, body).
-const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 6\r\n\r\nready\n";
-const OK_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 6\r\n\r\n";
-const NOT_READY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 10\r\n\r\nnot ready\n";
-const NOT_READY_HEAD: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 10\r\n\r\n";
-const STOPPING: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 9\r\n\r\nstopping\n";
-const STOPPING_HEAD: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 9\r\n\r\n";
-const METHOD_NOT_ALLOWED: &[u8] = b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 19\r\n\r\nmethod not allowed\n";
-const BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 12\r\n\r\nbad request\n";
+/// The whole answer, in `out` (large enough for every one): its length.
+fn write_answer(out: &mut [u8; 192], line: &[u8], body: &[u8], with_body: bool) -> usize {
+    // Every body is shorter than 100 bytes.
+    let digits = [
+        b'0' + (body.len() / 10) as u8,
+        b'0' + (body.len() % 10) as u8,
+    ];
+    let parts: [&[u8]; 6] = [
+        b"HTTP/1.1 ",
+        line,
+        b"\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: ",
+        &digits[usize::from(body.len() < 10)..],
+        b"\r\n\r\n",
+        if with_body { body } else { b"" },
+    ];
+    let mut at = 0;
+    for p in parts {
+        out[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
+    }
+    at
+}
 
 #[cfg(test)]
 mod tests {
@@ -261,24 +276,35 @@ mod tests {
 
     #[test]
     fn each_answer_has_the_length_it_announces() {
-        for a in [OK, NOT_READY, STOPPING, METHOD_NOT_ALLOWED, BAD_REQUEST] {
-            let text = std::str::from_utf8(a).unwrap();
-            let (head, body) = text.split_once("\r\n\r\n").unwrap();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert_eq!(len, body.len(), "{text}");
+        let verdicts = [
+            Verdict::Complete(Method::Get),
+            Verdict::Complete(Method::Head),
+            Verdict::Complete(Method::Other),
+            Verdict::Bad,
+        ];
+        for v in verdicts {
+            for st in [Status::Ready, Status::NotReady, Status::Stopping] {
+                let (line, body, with_body) = answer(v, st);
+                let mut out = [0u8; 192];
+                let n = write_answer(&mut out, line, body, with_body);
+                let text = std::str::from_utf8(&out[..n]).unwrap();
+                let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert_eq!(len, body.len(), "{text}");
+                assert_eq!(rest.len(), if with_body { len } else { 0 }, "{text}");
+            }
         }
-        for (with, without) in [
-            (OK, OK_HEAD),
-            (NOT_READY, NOT_READY_HEAD),
-            (STOPPING, STOPPING_HEAD),
-        ] {
-            assert!(with.starts_with(without));
-            assert!(without.ends_with(b"\r\n\r\n"));
-        }
+        let (line, body, _) = answer(Verdict::Complete(Method::Get), Status::Ready);
+        let mut out = [0u8; 192];
+        let n = write_answer(&mut out, line, body, true);
+        assert_eq!(
+            &out[..n],
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 6\r\n\r\nready\n"
+        );
     }
 }

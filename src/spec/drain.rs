@@ -1,8 +1,8 @@
 //! hookinit's own extension beside the Kubernetes objects: the drain
 //! autopilot's settings (`HOOKINIT_DRAIN`), strict JSON like them:
-//! `{"quietSeconds": 1, "minSeconds": 0, "maxSeconds": 20, "ports": [8080, "http"]}`.
+//! `{"quietSeconds": 1, "minSeconds": 0, "maxSeconds": 20, "ports": [8080]}`.
 
-use crate::spec::handler::{port_number, Port};
+use crate::spec::handler::port_number;
 use crate::spec::json::{self, join, PathError};
 use serde_json::Value;
 use std::time::Duration;
@@ -13,7 +13,7 @@ pub const DEFAULT_QUIET: Duration = Duration::from_secs(1);
 pub const MIN_QUIET: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DrainSpec<P = u16> {
+pub struct DrainSpec {
     /// No new connection and no request bytes for this long ends the drain.
     pub quiet: Duration,
     /// The drain lasts at least this long (the balancer's detection time).
@@ -21,10 +21,10 @@ pub struct DrainSpec<P = u16> {
     /// And at most this long (`None`: until PreStop's share of the window ends).
     pub max: Option<Duration>,
     /// The app's ports (`None`: the container's, else its listening sockets).
-    pub ports: Option<Vec<P>>,
+    pub ports: Option<Vec<u16>>,
 }
 
-impl Default for DrainSpec<Port> {
+impl Default for DrainSpec {
     fn default() -> Self {
         DrainSpec {
             quiet: DEFAULT_QUIET,
@@ -36,7 +36,7 @@ impl Default for DrainSpec<Port> {
 }
 
 /// `true` (the defaults) or the object.
-pub fn parse_drain(v: &Value, path: &str) -> Result<DrainSpec<Port>, PathError> {
+pub fn parse_drain(v: &Value, path: &str) -> Result<DrainSpec, PathError> {
     if v.as_bool() == Some(true) {
         return Ok(DrainSpec::default());
     }
@@ -50,7 +50,9 @@ pub fn parse_drain(v: &Value, path: &str) -> Result<DrainSpec<Port>, PathError> 
         match o.get(key) {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_f64() {
-                Some(f) if (0.0..=86_400.0).contains(&f) => Ok(Some(Duration::from_secs_f64(f))),
+                Some(f) if (0.0..=86_400.0).contains(&f) => {
+                    Ok(Some(Duration::from_millis((f * 1000.0).round() as u64)))
+                }
                 _ => Err(PathError::new(
                     &p,
                     format!("{n} is not a duration from 0 to 86400 seconds"),
@@ -85,19 +87,13 @@ pub fn parse_drain(v: &Value, path: &str) -> Result<DrainSpec<Port>, PathError> 
             items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| {
-                    let p = format!("{}[{i}]", join(path, "ports"));
-                    match v {
-                        Value::String(name) => Ok(Port::Named(name.clone())),
-                        v => port_number(v, &p).map(Port::Number),
-                    }
-                })
+                .map(|(i, v)| port_number(v, &format!("{}[{i}]", join(path, "ports"))))
                 .collect::<Result<Vec<_>, _>>()?,
         ),
         Some(_) => {
             return Err(PathError::new(
                 &join(path, "ports"),
-                format!("must be an array of 1 to {MAX_PORTS} ports (numbers, or names of the container's ports)"),
+                format!("must be an array of 1 to {MAX_PORTS} port numbers"),
             ))
         }
     };
@@ -116,7 +112,7 @@ pub const MAX_PORTS: usize = 16;
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<DrainSpec<Port>, String> {
+    fn parse(text: &str) -> Result<DrainSpec, String> {
         let v = json::parse(text).unwrap();
         parse_drain(&v, "drain").map_err(|e| e.to_string())
     }
@@ -125,16 +121,13 @@ mod tests {
     fn true_is_the_defaults_and_fields_are_read() {
         assert_eq!(parse("true").unwrap(), DrainSpec::default());
         let d = parse(
-            r#"{"quietSeconds": 0.5, "minSeconds": 2, "maxSeconds": 6, "ports": [8080, "http"]}"#,
+            r#"{"quietSeconds": 0.5, "minSeconds": 2, "maxSeconds": 6, "ports": [8080, 8443]}"#,
         )
         .unwrap();
         assert_eq!(d.quiet, Duration::from_millis(500));
         assert_eq!(d.min, Duration::from_secs(2));
         assert_eq!(d.max, Some(Duration::from_secs(6)));
-        assert_eq!(
-            d.ports,
-            Some(vec![Port::Number(8080), Port::Named("http".into())])
-        );
+        assert_eq!(d.ports, Some(vec![8080, 8443]));
     }
 
     #[test]
@@ -145,7 +138,8 @@ mod tests {
             (r#"{"minSeconds": -1}"#, "drain.minSeconds: -1 is not a duration from 0 to 86400 seconds"),
             (r#"{"maxSeconds": "5"}"#, "drain.maxSeconds: must be a number, not a string"),
             (r#"{"minSeconds": 5, "maxSeconds": 4}"#, "drain.maxSeconds: must not be below minSeconds"),
-            (r#"{"ports": []}"#, "drain.ports: must be an array of 1 to 16 ports (numbers, or names of the container's ports)"),
+            (r#"{"ports": []}"#, "drain.ports: must be an array of 1 to 16 port numbers"),
+            (r#"{"ports": ["http"]}"#, "drain.ports[0]: must be a number, not a string"),
             (r#"{"ports": [0]}"#, "drain.ports[0]: 0 is out of range 1-65535"),
             ("false", "drain: must be an object, not a boolean"),
         ] {
