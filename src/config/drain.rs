@@ -2,8 +2,10 @@
 //! the container's ports) and checked against the grace window.
 
 use super::layers::Layer;
+use super::values::{text_or_bool, with_json, Raw};
 use super::{ConfigError, Grace};
 use crate::spec::drain::DrainSpec;
+use serde_json::Value;
 use std::time::Duration;
 
 /// The drain, as the supervisor runs it.
@@ -15,6 +17,27 @@ pub struct Drain {
     pub max: Option<Duration>,
     /// Empty: every listening TCP socket at the stop but hookinit's own.
     pub ports: Vec<u16>,
+}
+
+/// `HOOKINIT_DRAIN` as given: `1` (the defaults), `0` (none) or the JSON
+/// object. Out of line: `Layer::set` stays as small.
+#[inline(never)]
+pub(super) fn parse(
+    raw: &Raw<'_>,
+    source: &str,
+) -> Result<Option<(DrainSpec, String)>, ConfigError> {
+    if matches!(raw, Raw::Json(Value::Bool(false))) {
+        return Ok(None);
+    }
+    let spec = match text_or_bool(raw).map(str::trim) {
+        Some("1" | "true" | "yes" | "on") => DrainSpec::default(),
+        Some("0" | "false" | "no" | "off") => return Ok(None),
+        _ => with_json(raw, source, |v| {
+            crate::spec::drain::parse_drain(v, "")
+                .map_err(|e| ConfigError::new(source, e.to_string()))
+        })?,
+    };
+    Ok(Some((spec, source.to_string())))
 }
 
 /// The merged layer's drain; without ports of its own it watches the

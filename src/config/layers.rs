@@ -164,22 +164,7 @@ impl Layer {
             Key::ReportOom => self.report_oom = Some(boolean(&raw, source)?),
             Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
             Key::NotifyRelay => self.notify_relay = Some(boolean(&raw, source)?),
-            Key::Drain => {
-                let off = matches!(raw, Raw::Json(Value::Bool(false)));
-                self.drain = Some(match text_or_bool(&raw).map(str::trim) {
-                    _ if off => None,
-                    Some("1" | "true" | "yes" | "on") => {
-                        Some((DrainSpec::default(), source.to_string()))
-                    }
-                    Some("0" | "false" | "no" | "off") => None,
-                    _ => {
-                        let d = with_json(&raw, source, |v| {
-                            crate::spec::drain::parse_drain(v, "").map_err(path_err)
-                        })?;
-                        Some((d, source.to_string()))
-                    }
-                });
-            }
+            Key::Drain => self.drain = Some(super::drain::parse(&raw, source)?),
             Key::ReadinessAddress => {
                 self.readiness_address = Some(parse_listen_address(&raw).map_err(err)?)
             }

@@ -209,9 +209,13 @@ pub(super) fn parse_listen_address(
     }
     let port_only = t.strip_prefix(':').unwrap_or(t);
     if port_only.bytes().all(|b| b.is_ascii_digit()) {
-        return match port_only.parse::<u16>() {
-            Ok(p) if p > 0 => Ok(Some((
-                std::net::SocketAddr::from(([0, 0, 0, 0], p)),
+        // By hand: a generic integer parser would be one more in the binary.
+        let p = port_only.bytes().try_fold(0u32, |n, b| {
+            (n < 65536).then(|| n * 10 + u32::from(b - b'0'))
+        });
+        return match p {
+            Some(p @ 1..=65535) => Ok(Some((
+                std::net::SocketAddr::from(([0, 0, 0, 0], p as u16)),
                 format!("0.0.0.0:{p}"),
             ))),
             _ => Err(format!("{} is not a port from 1 to 65535", show(raw))),

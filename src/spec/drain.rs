@@ -51,7 +51,7 @@ pub fn parse_drain(v: &Value, path: &str) -> Result<DrainSpec, PathError> {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_f64() {
                 Some(f) if (0.0..=86_400.0).contains(&f) => {
-                    Ok(Some(Duration::from_millis((f * 1000.0).round() as u64)))
+                    Ok(Some(Duration::from_millis((f * 1000.0 + 0.5) as u64)))
                 }
                 _ => Err(PathError::new(
                     &p,
