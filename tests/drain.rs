@@ -246,8 +246,7 @@ fn constant_traffic_ends_the_drain_at_its_ceiling() {
     let (_, failed) = load.stop();
     assert_eq!(f.code, Some(0), "{f:#?}");
     assert!(
-        f.stderr
-            .contains("Drained: not quiet by the ceiling, 1.5s after the stop began: "),
+        f.stderr.contains("Drained: not quiet by the ceiling, 1."),
         "{f:#?}"
     );
     assert!(f.elapsed >= secs(1.5) && f.elapsed < secs(2.0), "{f:#?}");

@@ -173,7 +173,8 @@ impl Drain {
         }
         self.sample(now, endpoint_accepts);
         let run = self.run.as_mut()?;
-        run.next_sample = now + SAMPLE;
+        // The ceiling is kept to the sample, not to the next one after it.
+        run.next_sample = (now + SAMPLE).min(run.ceiling_at.max(now + SAMPLE / 10));
         let end = if now >= run.ceiling_at {
             End::Ceiling
         } else if now >= run.floor_at && now >= run.last_activity + self.cfg.quiet {
