@@ -175,6 +175,7 @@ fn the_stop_signal_waits_until_the_traffic_has_left_for_the_quiet_interval() {
     let mut r = start(&[
         ("HOOKINIT_DRAIN", &json),
         ("HOOKINIT_PRE_STOP", r#"["sh","-c","echo pre-stop-ran"]"#),
+        ("HOOKINIT_VERBOSITY", "3"),
     ]);
     let load = Load::start(r.pid);
     thread::sleep(secs(0.5));
@@ -217,6 +218,8 @@ fn the_stop_signal_waits_until_the_traffic_has_left_for_the_quiet_interval() {
         "{f:#?}"
     );
     assert!(f.stdout.contains("pre-stop-ran"), "{f:#?}");
+    // The drain samples without allocating.
+    assert!(f.stderr.contains("; 0 heap allocations after start-up"), "{f:#?}");
     // Detection (the load's end) + the quiet interval, + one sample and the
     // app's own exit.
     let quiet = secs(0.5);
