@@ -219,7 +219,10 @@ fn the_stop_signal_waits_until_the_traffic_has_left_for_the_quiet_interval() {
     );
     assert!(f.stdout.contains("pre-stop-ran"), "{f:#?}");
     // The drain samples without allocating.
-    assert!(f.stderr.contains("; 0 heap allocations after start-up"), "{f:#?}");
+    assert!(
+        f.stderr.contains("; 0 heap allocations after start-up"),
+        "{f:#?}"
+    );
     // Detection (the load's end) + the quiet interval, + one sample and the
     // app's own exit.
     let quiet = secs(0.5);

@@ -157,6 +157,9 @@ fn seeds(env: &str, dir: &Path) -> Vec<String> {
             v.push(dir.join("notify").display().to_string());
             v
         }
+        // Off: a real port could be taken by another test (exit 1).
+        "HOOKINIT_READINESS_ADDRESS" => s(&["0", "off"]),
+        "HOOKINIT_DRAIN" => s(&["1", "0", r#"{"quietSeconds":0.5,"maxSeconds":1}"#]),
         _ => s(&["1"]),
     }
 }
@@ -964,6 +967,12 @@ fn harmless(cfg: &hookinit::config::Config, dir: &Path) -> bool {
         && hook_ok(&cfg.pre_stop)
         && ProbeKind::ALL.into_iter().all(probe_ok)
         && !matches!(&cfg.ready_file, Some(p) if !p.starts_with(dir))
+        // A notify socket path a mutation moved out of the scratch directory
+        // fails to bind (exit 1): a run-time error the parse cannot see.
+        && !{
+            let n = format!("{:?}", cfg.notify_socket);
+            n.contains("Path(") && !n.contains(&format!("{}/notify\"", dir.display()))
+        }
         && (!cfg.pre_stop_on_exit || cfg.grace <= Duration::from_secs(3))
 }
 
