@@ -10,6 +10,8 @@
 //! - [`handlers`]: the protocols run in forked children (exec, HTTP/1.1,
 //!   TCP, gRPC).
 //! - [`hooks`] and [`probes`]: one scheduler each, driven by the loop.
+//! - [`readiness_http`] and [`drain`]: readiness over HTTP; the drain
+//!   autopilot that waits for the app's ports to go quiet on a stop.
 //! - [`app`] and [`leftovers`]: the app's pid and pidfd; which processes
 //!   "everything" means when signalling all.
 //! - [`supervisor`]: the loop and the stop state machine.
@@ -19,6 +21,7 @@
 
 pub(crate) mod app;
 pub mod config;
+pub(crate) mod drain;
 pub(crate) mod events;
 pub mod handlers;
 pub(crate) mod hooks;
@@ -26,6 +29,7 @@ pub(crate) mod leftovers;
 pub(crate) mod notify;
 pub mod os;
 pub(crate) mod probes;
+pub(crate) mod readiness_http;
 pub mod spec;
 pub(crate) mod supervisor;
 
@@ -199,6 +203,20 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
             }
         },
     };
+    // Bound before the app starts: a taken port is a configuration error.
+    let endpoint = match &cfg.readiness_address {
+        None => None,
+        Some((addr, text)) => match readiness_http::Endpoint::open(*addr) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                eprintln!(
+                    "hookinit: cannot listen on {text} (HOOKINIT_READINESS_ADDRESS): {}",
+                    std::io::Error::from(e)
+                );
+                return exit::EXIT_FAILURE;
+            }
+        },
+    };
     // hookinit's own NOTIFY_SOCKET is hookinit's to tell when relaying.
     let relay = match cfg.notify_relay {
         false => None,
@@ -252,6 +270,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     let mut supervisor =
         supervisor::Supervisor::new(cfg, inherited, scope, signals, launch, notify, relay);
     supervisor.watch_oom(oom.flatten());
+    supervisor.serve_readiness(endpoint);
     let code = supervisor.run();
     // Exit right here, skipping destructors: the kernel reclaims everything,
     // and freeing memory just before exiting is pure cost at every stop.

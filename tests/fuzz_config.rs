@@ -160,6 +160,9 @@ fn seeds(env: &str, dir: &Path) -> Vec<String> {
             v.push(dir.join("notify").display().to_string());
             v
         }
+        // Off: a real port could be taken by another test (exit 1).
+        "HOOKINIT_READINESS_ADDRESS" => s(&["0", "off"]),
+        "HOOKINIT_DRAIN" => s(&["1", "0", r#"{"quietSeconds":0.5,"maxSeconds":1}"#]),
         _ => s(&["1"]),
     }
 }

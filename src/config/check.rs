@@ -205,6 +205,32 @@ impl Config {
                 line("extend limit:", msg);
             }
         }
+        if let Some((_, address)) = &self.readiness_address {
+            line(
+                "readiness HTTP:",
+                format!("http://{address}/ (any path, GET or HEAD): 200 while ready, 503 otherwise and from a stop's first instant"),
+            );
+        }
+        if let Some(d) = &self.drain {
+            let ports = match d.ports.is_empty() {
+                true => "every port listened on at the stop (hookinit's own aside)".to_string(),
+                false => {
+                    let list: Vec<String> = d.ports.iter().map(u16::to_string).collect();
+                    format!("port(s) {}", list.join(", "))
+                }
+            };
+            let split = super::Grace::new(self.grace);
+            let max = d.max.unwrap_or(split.pre_stop()).min(split.pre_stop());
+            line(
+                "drain:",
+                format!(
+                    "on a stop, not ready at once; PreStop and the stop signal once {ports} had no new connection or request bytes for {}, after at least {}, at most {}",
+                    secs(d.quiet),
+                    secs(d.min),
+                    secs(max)
+                ),
+            );
+        }
         if self.notify_relay {
             line(
                 "notify relay:",

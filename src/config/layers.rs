@@ -4,14 +4,15 @@
 
 use super::options::Key;
 use super::values::{
-    boolean, parse_notify_socket, parse_remap, parse_stop_on, seconds, show, text, text_or_bool,
-    with_json, Raw,
+    boolean, parse_listen_address, parse_notify_socket, parse_remap, parse_stop_on, seconds, show,
+    text, text_or_bool, with_json, Raw,
 };
 use super::ConfigError;
 use crate::events::Format;
 use crate::os::notify_socket::Address;
 use crate::os::signals::SignalSet;
 use crate::spec::container::{self, Container};
+use crate::spec::drain::DrainSpec;
 use crate::spec::handler::{self, ContainerPort, Handler, Lifecycle, Port, PortNames};
 use crate::spec::json::PathError;
 use crate::spec::json::Value;
@@ -107,6 +108,12 @@ pub(super) struct Layer {
     pub(super) notify_start_timeout: Option<(Duration, String)>,
     pub(super) notify_extend_limit: Option<(Duration, String)>,
     pub(super) notify_relay: Option<bool>,
+    /// `HOOKINIT_DRAIN` and where it was set; `Some(None)`: explicitly off.
+    pub(super) drain: Option<Option<(DrainSpec, String)>>,
+    /// Every TCP port of this source's container object, if it has one.
+    pub(super) container_tcp_ports: Option<Vec<u16>>,
+    /// `Some(None)`: explicitly off.
+    pub(super) readiness_address: Option<Option<(std::net::SocketAddr, String)>>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
     pub(super) stop_on: Option<SignalSet>,
@@ -165,6 +172,10 @@ impl Layer {
             Key::ReportOom => self.report_oom = Some(boolean(&raw, source)?),
             Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
             Key::NotifyRelay => self.notify_relay = Some(boolean(&raw, source)?),
+            Key::Drain => self.drain = Some(super::drain::parse(&raw, source)?),
+            Key::ReadinessAddress => {
+                self.readiness_address = Some(parse_listen_address(&raw).map_err(err)?)
+            }
             // One arm for the three (each inlined its own copy).
             Key::NotifyWatchdog | Key::NotifyStartTimeout | Key::NotifyExtendLimit => {
                 let value = Some((seconds(&raw).map_err(err)?, source.to_string()));
@@ -343,6 +354,7 @@ impl Layer {
                 self.termination_message_path.get_or_insert(p.into());
             }
             self.container_ports = Some(c.ports);
+            self.container_tcp_ports = Some(c.tcp_ports);
             self.container_env = Some(c.env);
         }
         Ok(())
@@ -419,6 +431,8 @@ impl Layer {
             &mut lower.notify_extend_limit,
         );
         fill(&mut self.notify_relay, &mut lower.notify_relay);
+        fill(&mut self.readiness_address, &mut lower.readiness_address);
+        fill(&mut self.drain, &mut lower.drain);
         fill(&mut self.stop_signal, &mut lower.stop_signal);
         fill(&mut self.grace, &mut lower.grace);
         fill(&mut self.stop_on, &mut lower.stop_on);

@@ -12,6 +12,7 @@
 //! came from.
 
 mod check;
+mod drain;
 mod layers;
 mod options;
 mod peers;
@@ -28,6 +29,7 @@ use crate::os::signals::SignalSet;
 use crate::spec::handler::{Handler, PortNames};
 use crate::spec::json;
 use crate::spec::probe::{Probe, ProbeKind};
+pub use drain::Drain;
 use layers::{Given, HooksAndProbes, Layer};
 use sources::CommandLine;
 use std::ffi::OsString;
@@ -102,6 +104,11 @@ pub struct Config {
     pub post_stop: Option<Handler>,
     /// `HOOKINIT_TERMINATION_MESSAGE_PATH`, or the container object's.
     pub termination_message_path: Option<PathBuf>,
+    /// `HOOKINIT_READINESS_ADDRESS`: where readiness is served over HTTP.
+    /// The address, and its text for messages.
+    pub readiness_address: Option<(std::net::SocketAddr, String)>,
+    /// `HOOKINIT_DRAIN`: on a stop, wait for the traffic to leave first.
+    pub drain: Option<Drain>,
 }
 
 /// Below `docker stop`'s 10 s (and Cloud Run's): hookinit's SIGKILL, not the
@@ -277,7 +284,17 @@ pub fn parse_as(
             given.value.expand_command(&static_env);
         }
     }
+    let tcp_ports = flags
+        .container_tcp_ports
+        .take()
+        .or_else(|| env.container_tcp_ports.take())
+        .or_else(|| file.container_tcp_ports.take());
+    let drain = drain::resolve(&mut flags, tcp_ports)?;
     let mut config = finish(&mut flags, &mut hooks_and_probes, command)?;
+    if let Some((d, source)) = drain {
+        drain::check(&d, &source, config.grace)?;
+        config.drain = Some(d);
+    }
     config.peer = peer_settings;
     if ready {
         return Ok(Request::Ready(config));
@@ -415,6 +432,8 @@ fn finish(
         pre_start: h.pre_start.take().map(|g| g.value).unwrap_or_default(),
         post_stop: h.post_stop.take().map(|g| g.value),
         termination_message_path: l.termination_message_path.take(),
+        readiness_address: l.readiness_address.take().flatten(),
+        drain: None,
     })
 }
 

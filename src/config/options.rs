@@ -38,6 +38,8 @@ pub(super) enum Key {
     PreStart,
     PostStop,
     TerminationMessagePath,
+    ReadinessAddress,
+    Drain,
     Check,
     Config,
 }
@@ -214,6 +216,20 @@ pub const OPTIONS: &[Opt] = &[
         "notify-relay",
         "notifyRelay",
         "1: tell the NOTIFY_SOCKET hookinit was given READY=1, not ready and STOPPING=1 as the container changes (WATCHDOG=1 too, given WATCHDOG_USEC); the app does not get it (0)",
+    ),
+    opt(
+        Key::ReadinessAddress,
+        "HOOKINIT_READINESS_ADDRESS",
+        "readiness-address",
+        "readinessAddress",
+        "serve readiness over HTTP on PORT, :PORT, IP:PORT or [IPv6]:PORT: 200 while ready, else 503 (0: none)",
+    ),
+    opt(
+        Key::Drain,
+        "HOOKINIT_DRAIN",
+        "drain",
+        "drain",
+        "1 or {\"quietSeconds\":1,\"minSeconds\":0,\"maxSeconds\":N,\"ports\":[8080]}: on a stop, not ready at once, then PreStop only once the app's ports are quiet (0: none)",
     ),
     opt(
         Key::GracePeriod,

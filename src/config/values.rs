@@ -186,6 +186,48 @@ pub(super) fn parse_remap(t: &str) -> Result<Vec<(i32, i32)>, String> {
         .collect()
 }
 
+/// `HOOKINIT_READINESS_ADDRESS`: `PORT` or `:PORT` (every IPv4 address),
+/// `IP:PORT`, `[IPv6]:PORT`, or `0` (none).
+/// The address comes with its text (for messages: no address formatting code).
+pub(super) fn parse_listen_address(
+    raw: &Raw<'_>,
+) -> Result<Option<(std::net::SocketAddr, String)>, String> {
+    let t = match raw {
+        Raw::Json(Value::Number(n)) => &n.to_string(),
+        _ => text_or_bool(raw).unwrap_or_default().trim(),
+    };
+    let bad = || {
+        format!(
+            "{} is not an address to listen on: use PORT, :PORT, IP:PORT or [IPv6]:PORT (0: none)",
+            show(raw)
+        )
+    };
+    match t {
+        "0" | "false" | "no" | "off" => return Ok(None),
+        "" => return Err(bad()),
+        _ => {}
+    }
+    let port_only = t.strip_prefix(':').unwrap_or(t);
+    if port_only.bytes().all(|b| b.is_ascii_digit()) {
+        // By hand: a generic integer parser would be one more in the binary.
+        let p = port_only.bytes().try_fold(0u32, |n, b| {
+            (n < 65536).then(|| n * 10 + u32::from(b - b'0'))
+        });
+        return match p {
+            Some(p @ 1..=65535) => Ok(Some((
+                std::net::SocketAddr::from(([0, 0, 0, 0], p as u16)),
+                format!("0.0.0.0:{p}"),
+            ))),
+            _ => Err(format!("{} is not a port from 1 to 65535", show(raw))),
+        };
+    }
+    match t.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.port() > 0 => Ok(Some((a, t.to_string()))),
+        Ok(_) => Err(format!("{}: the port must be from 1 to 65535", show(raw))),
+        Err(_) => Err(bad()),
+    }
+}
+
 /// `HOOKINIT_NOTIFY_SOCKET`: `1` (an abstract socket the kernel names),
 /// `@NAME` (that abstract socket), an absolute path, or `0` (none).
 pub(super) fn parse_notify_socket(raw: &Raw<'_>) -> Result<Option<Address>, String> {

@@ -16,7 +16,9 @@
 //! - [`fork`]: forking hookinit for a handler process; [`wait`]: a blocking
 //!   wait for one child (only in such a process).
 //! - [`env`]: the environment, read in place; [`path`]: `access`.
+//! - [`listener`]: a non-blocking TCP listener and its connections.
 //! - [`notify_socket`]: the `sd_notify` socket, its datagrams with the sender's pid.
+//! - [`sock_diag`]: TCP socket statistics (netlink `inet_diag`, /proc/net/snmp).
 //! - [`ready_file`]: creating and removing the ready file.
 //! - [`message_file`]: the termination message, written only if empty.
 //! - [`text`]: formatting into a stack buffer.
@@ -31,6 +33,7 @@ pub(crate) mod errno;
 pub(crate) mod exit;
 pub(crate) mod fd;
 pub(crate) mod fork;
+pub(crate) mod listener;
 pub(crate) mod message_file;
 pub(crate) mod notify_socket;
 pub(crate) mod path;
@@ -39,6 +42,7 @@ pub(crate) mod process;
 pub(crate) mod ready_file;
 pub(crate) mod reap;
 pub mod signals;
+pub(crate) mod sock_diag;
 pub(crate) mod spawn;
 pub(crate) mod stdio;
 pub(crate) mod sys;

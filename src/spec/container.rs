@@ -17,6 +17,8 @@ pub struct Container {
     pub name: Option<String>,
     /// The named entries of `ports` (an unnamed one cannot be referred to).
     pub ports: Vec<ContainerPort>,
+    /// Every TCP `containerPort`, named or not (the drain watches them).
+    pub tcp_ports: Vec<u16>,
     pub lifecycle: Option<Lifecycle<Port>>,
     pub startup_probe: Option<Probe<Port>>,
     pub liveness_probe: Option<Probe<Port>>,
@@ -81,8 +83,8 @@ pub fn parse_container(v: &Value, path: &str) -> Result<Container, PathError> {
         None => None,
         Some(n) => Some(parse_name(n, &join(path, "name"))?),
     };
-    let ports = match obj.get("ports") {
-        None => Vec::new(),
+    let (ports, tcp_ports) = match obj.get("ports") {
+        None => (Vec::new(), Vec::new()),
         Some(p) => parse_ports(p, &join(path, "ports"))?,
     };
     let env = match obj.get("env") {
@@ -106,6 +108,7 @@ pub fn parse_container(v: &Value, path: &str) -> Result<Container, PathError> {
         liveness_probe: probe(ProbeKind::Liveness)?,
         readiness_probe: probe(ProbeKind::Readiness)?,
         ports,
+        tcp_ports,
         env,
         termination_message_path: obj
             .get("terminationMessagePath")
@@ -170,8 +173,9 @@ fn parse_name(v: &Value, path: &str) -> Result<String, PathError> {
 
 /// `ports`: `[{"name": "http", "containerPort": 8080, "protocol": "TCP"}]`,
 /// validated as the API server does (`validateContainerPorts`); returns the
-/// named ones.
-fn parse_ports(v: &Value, path: &str) -> Result<Vec<ContainerPort>, PathError> {
+/// named ones, and every TCP port number.
+fn parse_ports(v: &Value, path: &str) -> Result<(Vec<ContainerPort>, Vec<u16>), PathError> {
+    let mut tcp = Vec::new();
     let items = v
         .as_array()
         .ok_or_else(|| PathError::new(path, format!("must be an array, not {}", json::kind(v))))?;
@@ -192,15 +196,20 @@ fn parse_ports(v: &Value, path: &str) -> Result<Vec<ContainerPort>, PathError> {
             }
             Some(p) => handler::port_number(p, &join(&ip, "containerPort"))?,
         };
+        let mut is_tcp = true;
         if let Some(p) = o.get("protocol") {
             let pp = join(&ip, "protocol");
             let proto = json::string(p, &pp)?;
+            is_tcp = proto == "TCP";
             if !["TCP", "UDP", "SCTP"].contains(&proto) {
                 return Err(PathError::new(
                     &pp,
                     format!("Unsupported value: \"{proto}\": supported values: \"SCTP\", \"TCP\", \"UDP\""),
                 ));
             }
+        }
+        if is_tcp && !tcp.contains(&container_port) {
+            tcp.push(container_port);
         }
         let Some(n) = o.get("name") else { continue };
         let np = join(&ip, "name");
@@ -222,7 +231,7 @@ fn parse_ports(v: &Value, path: &str) -> Result<Vec<ContainerPort>, PathError> {
             container_port,
         });
     }
-    Ok(named)
+    Ok((named, tcp))
 }
 
 /// Kubernetes' `IsValidPortName` (an IANA_SVC_NAME, RFC 6335).

@@ -7,9 +7,11 @@
 //! - [`pre_start`]: the pre-start list (a hookinit extension).
 //! - [`probe`]: `Probe` (the same handlers plus grpc, thresholds, periods).
 //! - [`container`]: a whole `Container` object (lifecycle, probes, ports, env).
+//! - [`drain`]: hookinit's drain autopilot settings (an extension, same rules).
 //! - [`expand`]: `$(VAR)` in an exec probe's command, from that `env`.
 
 pub(crate) mod container;
+pub(crate) mod drain;
 pub(crate) mod expand;
 pub mod handler;
 pub(crate) mod json;

@@ -43,6 +43,7 @@ impl Supervisor {
                 }
             }
             Action::CutPreStopShort(sig) => {
+                self.end_drain(crate::drain::End::CutShort(sig));
                 let why = format_args!("cut short by a second {}", signals::name(sig));
                 self.hooks.end_early(HookKind::PreStop, why, true);
             }
@@ -52,13 +53,11 @@ impl Supervisor {
                 hook_deadline,
             } => {
                 self.tell_pre_stop(budget_start + self.window.grace);
-                return self
-                    .hooks
-                    .start(HookKind::PreStop, budget_start, Some(hook_deadline))
-                    .map(Event::PreStopEnded);
+                return self.start_pre_stop(budget_start, hook_deadline);
             }
             Action::LetPreStopFinish { until } => {
-                if !self.hooks.give_until(HookKind::PreStop, until) {
+                if self.end_drain(crate::drain::End::AppGone)
+                    || !self.hooks.give_until(HookKind::PreStop, until) {
                     return Some(Event::PreStopCannotWait);
                 }
             }

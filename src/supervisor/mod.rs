@@ -22,6 +22,7 @@
 //! - an error of `poll` or of the signalfd backs off instead of spinning.
 
 mod act;
+mod drain;
 mod notified;
 mod oom;
 mod peer;
@@ -29,6 +30,7 @@ mod phase;
 mod post_start;
 mod post_stop;
 mod pre_start;
+mod readiness;
 mod wait;
 
 use crate::app::App;
@@ -78,6 +80,10 @@ pub struct Supervisor {
     /// The app's `sd_notify` messages (`HOOKINIT_NOTIFY_SOCKET`); boxed:
     /// its datagram buffer would make every move of the supervisor 4 KB.
     notify: Option<Box<Notify>>,
+    /// `HOOKINIT_READINESS_ADDRESS`: readiness over HTTP.
+    endpoint: Option<crate::readiness_http::Endpoint>,
+    /// `HOOKINIT_DRAIN`: the drain autopilot, run where PreStop begins.
+    drain: Option<Box<crate::drain::Drain>>,
     /// hookinit's own `NOTIFY_SOCKET`, told of readiness and the stop.
     relay: Option<Relay>,
     app: App,
@@ -207,6 +213,8 @@ impl Supervisor {
                 || notify.is_some()
                 || relay.as_ref().is_some_and(|r| r.wake_at().is_some()),
             notify,
+            endpoint: None,
+            drain: Self::drain_setup(&cfg),
             relay,
             prober,
             post_start: PostStart::NotConfigured,
@@ -215,7 +223,7 @@ impl Supervisor {
             probe_failure: None,
             window: Self::window(cfg.grace),
             policy: Policy {
-                pre_stop: hooks.configured(HookKind::PreStop),
+                pre_stop: hooks.configured(HookKind::PreStop) || cfg.drain.is_some(),
                 pre_stop_on_exit: cfg.pre_stop_on_exit,
                 pre_stop_drains: cfg.pre_stop_drains,
                 stop_signal: cfg.stop_signal,
@@ -534,6 +542,9 @@ impl Supervisor {
                 self.on_probe(change);
             }
         }
+        if let Some(e) = self.endpoint.as_mut() {
+            e.on_time(now);
+        }
         if let Some(failure) = self.notify.as_mut().and_then(|n| n.on_time(now)) {
             self.notify_failed(failure);
         }
@@ -543,6 +554,7 @@ impl Supervisor {
                 matches!(self.phase, Phase::Running) && self.app.alive(),
             );
         }
+        self.drain_on_time(now);
         self.dispatch_at(Event::Tick, now);
     }
 

@@ -11,9 +11,11 @@ use crate::os::sys;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-/// Poll slots: signalfd, the app's pidfd, the notify socket, stdout and
-/// stderr of three exec hooks (PostStart, PreStop, reload).
-const MAX_POLL_FDS: usize = 9;
+/// Poll slots: signalfd, the app's pidfd, the notify socket, the readiness
+/// endpoint's listener and connections, stdout and stderr of three exec
+/// hooks (PostStart, PreStop, reload).
+const MAX_POLL_FDS: usize = 9 + ENDPOINT_SLOTS;
+const ENDPOINT_SLOTS: usize = 1 + crate::readiness_http::MAX_CONNS;
 /// The notify socket's slot.
 const NOTIFY_SLOT: usize = 2;
 
@@ -90,12 +92,21 @@ pub(super) struct Watch {
     pub(super) notify: bool,
     /// hookinit's own watchdog pings to its `NOTIFY_SOCKET`: their deadline.
     pub(super) relay: bool,
+    /// The readiness endpoint: its listener, its connections' deadlines.
+    pub(super) endpoint: bool,
 }
 
 impl Watch {
     #[inline(always)]
     pub(super) fn wait(self) -> Wait {
-        if self.stopping || self.retrying || self.hook || self.probe || self.notify || self.relay {
+        if self.stopping
+            || self.retrying
+            || self.hook
+            || self.probe
+            || self.notify
+            || self.relay
+            || self.endpoint
+        {
             Wait::Poll
         } else {
             Wait::Read
@@ -139,6 +150,7 @@ impl Supervisor {
             probe: self.probing && self.prober.wake_at().is_some(),
             notify: self.notify.is_some(),
             relay: self.relay.as_ref().is_some_and(|r| r.wake_at().is_some()),
+            endpoint: self.endpoint.is_some(),
         }
     }
 
@@ -154,6 +166,8 @@ impl Supervisor {
             self.prober.wake_at(),
             self.notify.as_deref().and_then(Notify::wake_at),
             self.relay.as_ref().and_then(Relay::wake_at),
+            self.endpoint.as_ref().and_then(|e| e.wake_at()),
+            self.drain.as_ref().and_then(|d| d.wake_at()),
         ]
         .into_iter()
         .chain(retries)
@@ -212,6 +226,13 @@ impl Supervisor {
             fds[NOTIFY_SLOT].fd = n.fd();
         }
         let mut count = NOTIFY_SLOT + 1;
+        if let Some(e) = &self.endpoint {
+            e.poll_interests(|fd| {
+                fds[count].fd = fd;
+                count += 1;
+            });
+        }
+        let endpoint_end = count;
         self.hooks.poll_interests(|fd, events, kind| {
             if count < MAX_POLL_FDS {
                 (fds[count].fd, fds[count].events, owners[count]) = (fd, events, Some(kind));
@@ -232,7 +253,12 @@ impl Supervisor {
                     if fds[NOTIFY_SLOT].revents != 0 {
                         self.read_notify();
                     }
-                    for i in NOTIFY_SLOT + 1..count {
+                    for slot in &fds[NOTIFY_SLOT + 1..endpoint_end] {
+                        if slot.revents != 0 {
+                            self.endpoint_ready(slot.fd);
+                        }
+                    }
+                    for i in endpoint_end..count {
                         if fds[i].revents != 0 {
                             if let Some(kind) = owners[i] {
                                 self.hooks.on_ready(kind, fds[i].fd);
@@ -296,13 +322,14 @@ mod tests {
 
     #[test]
     fn a_stop_a_retry_a_hook_a_probe_or_the_notify_socket_each_polls() {
-        let each: [fn(&mut Watch); 6] = [
+        let each: [fn(&mut Watch); 7] = [
             |w| w.stopping = true,
             |w| w.retrying = true,
             |w| w.hook = true,
             |w| w.probe = true,
             |w| w.notify = true,
             |w| w.relay = true,
+            |w| w.endpoint = true,
         ];
         for (i, set) in each.into_iter().enumerate() {
             let mut w = Watch::default();
