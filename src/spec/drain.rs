@@ -3,8 +3,8 @@
 //! `{"quietSeconds": 1, "minSeconds": 0, "maxSeconds": 20, "ports": [8080]}`.
 
 use crate::spec::handler::port_number;
-use crate::spec::json::{self, join, PathError};
 use crate::spec::json::Value;
+use crate::spec::json::{self, join, PathError};
 use std::time::Duration;
 
 /// The quiet interval when none is given.

@@ -17,11 +17,12 @@
 //! [`BODY_LIMIT`], and nothing more of it is read.
 
 use crate::handlers::net::dial;
-use crate::os::text::{split_once, Quoted};
+use crate::os::text::Quoted;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
+use target::Target;
 
 /// The most a response head may take (interim responses and, for a
 /// chunked body, chunk-size lines and trailers included).
@@ -94,68 +95,6 @@ pub fn get(
         body: head.body,
         conn,
     })
-}
-
-/// What a URL says of where to connect and what to ask.
-#[derive(Debug, PartialEq)]
-struct Target<'a> {
-    tls: bool,
-    /// `host:port` as the URL has it, for `Host`.
-    authority: &'a str,
-    /// Without brackets.
-    host: &'a str,
-    port: u16,
-    /// The request target.
-    path: String,
-}
-
-impl Target<'_> {
-    fn parse(url: &str) -> Result<Target<'_>, String> {
-        let bad = || format!("{} is not a valid URL", Quoted(url));
-        let (scheme, rest) = split_once(url, "://").ok_or_else(bad)?;
-        let (tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
-            "http" => (false, 80),
-            "https" => (true, 443),
-            _ => return Err(format!("unsupported protocol scheme {}", Quoted(scheme))),
-        };
-        let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
-        let (host, port) = match authority.strip_prefix('[') {
-            Some(v6) => v6.split_once(']').ok_or_else(bad)?,
-            None => authority.split_at(authority.rfind(':').unwrap_or(authority.len())),
-        };
-        let bracketed = authority.starts_with('[');
-        if host.is_empty()
-            || host.contains(['[', ']'])
-            || (!bracketed && host.as_bytes().contains(&b':'))
-        {
-            return Err(bad());
-        }
-        let port = match port.strip_prefix(':') {
-            None if port.is_empty() => default_port,
-            Some("") => default_port,
-            Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => p.parse().map_err(|_| bad())?,
-            _ => return Err(bad()),
-        };
-        // The fragment is the client's; bytes a request line cannot hold
-        // (RFC 3986: all but unreserved, sub-delims and ":@/?%") are
-        // percent-encoded, as Go's client does for the path.
-        let path = path.split('#').next().unwrap_or_default();
-        let mut target = String::from(if path.starts_with('/') { "" } else { "/" });
-        for b in path.bytes() {
-            if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b) {
-                target.push(b as char);
-            } else {
-                let _ = write!(target, "%{b:02X}");
-            }
-        }
-        Ok(Target {
-            tls,
-            authority,
-            host,
-            port,
-            path: target,
-        })
-    }
 }
 
 trait Duplex: Read + Write {}
@@ -387,6 +326,7 @@ fn read_body(r: &mut impl BufRead, body: Body) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+mod target;
 #[cfg(feature = "https")]
 pub(crate) mod tls;
 
