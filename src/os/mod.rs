@@ -20,7 +20,8 @@
 //! - [`ready_file`]: creating and removing the ready file.
 //! - [`text`]: formatting into a stack buffer.
 //! - [`cgroup`]: the memory cgroup's OOM-kill counter, limit and peak.
-//! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
+//! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0);
+//!   [`heap`]: the C heap behind it (`malloc`), in place of musl's.
 
 pub(crate) mod alloc;
 pub mod args;
@@ -30,6 +31,7 @@ pub(crate) mod errno;
 pub(crate) mod exit;
 pub(crate) mod fd;
 pub(crate) mod fork;
+pub(crate) mod heap;
 pub(crate) mod notify_socket;
 pub(crate) mod path;
 pub(crate) mod proc;
