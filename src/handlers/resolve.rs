@@ -338,7 +338,10 @@ fn order(addrs: &mut Vec<IpAddr>) {
 
 /// The addresses of `host` (an IP literal, not bracketed, or a name).
 pub fn lookup(host: &str) -> Result<Vec<IpAddr>, &'static str> {
-    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+    let read = |path: &str| {
+        let bytes = crate::os::file::read_regular(path.as_ref(), 1 << 20);
+        String::from_utf8_lossy(&bytes.ok().flatten().unwrap_or_default()).into_owned()
+    };
     resolve(host, &read("/etc/hosts"), || {
         parse_conf(&read("/etc/resolv.conf"))
     })

@@ -12,7 +12,8 @@
 //! - [`exit`]: hookinit's own exit codes.
 //! - [`proc`]: /proc, read without allocating.
 //! - [`process`]: signal targets (a process, a group, everyone), pidfds.
-//! - [`fd`]: non-blocking mode, reads, writes; [`time`]: sleeping.
+//! - [`fd`]: non-blocking mode, reads, writes; [`file`]: a whole small file;
+//!   [`time`]: sleeping.
 //! - [`fork`]: forking hookinit for a handler process; [`wait`]: a blocking
 //!   wait for one child (only in such a process).
 //! - [`env`]: the environment, read in place; [`path`]: `access`.
@@ -30,6 +31,7 @@ pub(crate) mod env;
 pub(crate) mod errno;
 pub(crate) mod exit;
 pub(crate) mod fd;
+pub(crate) mod file;
 pub(crate) mod fork;
 pub(crate) mod heap;
 pub(crate) mod notify_socket;
