@@ -15,3 +15,12 @@ pub const EXIT_POST_START_FAILED: i32 = 4;
 /// the container, whatever the app's own status: restart policies
 /// (`on-failure`, `unless-stopped`, `always`) restart it.
 pub const EXIT_PROBE_FAILED: i32 = 5;
+
+/// Exits at once with `code`, as C's `exit` (std's `process::exit` would
+/// first set up and flush its stdout buffer, which hookinit never uses: its
+/// own writes go to the descriptors, unbuffered; 0.9 KB of code).
+pub fn now(code: i32) -> ! {
+    // SAFETY: nothing of hookinit's runs after this; musl's atexit work
+    // (its stdio, unused) is all it does before `_exit`.
+    unsafe { libc::exit(code) }
+}
