@@ -36,26 +36,33 @@ fn read_fd(fd: i32, limit: usize) -> Result<Option<Vec<u8>>, std::io::Error> {
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Ok(None);
     }
-    let mut bytes = Vec::new();
-    loop {
-        let len = bytes.len();
-        if len > limit {
-            return Ok(Some(bytes));
+    // The size as the file says (0 for /proc's), one more byte to see the
+    // end; no zeroing: the read fills what counts.
+    let hint = usize::try_from(st.st_size).unwrap_or(0).min(limit);
+    let mut bytes = Vec::with_capacity(hint + 1);
+    while bytes.len() <= limit {
+        if bytes.len() == bytes.capacity() {
+            bytes.reserve(512);
         }
-        bytes.resize(len + 4096.min(limit + 1 - len), 0);
-        // SAFETY: reading into the unfilled end of our own buffer.
-        let n = unsafe { libc::read(fd, bytes[len..].as_mut_ptr().cast(), bytes.len() - len) };
+        let len = bytes.len();
+        let room = (bytes.capacity() - len).min(limit + 1 - len);
+        let spare = bytes.spare_capacity_mut();
+        // SAFETY: reading at most `room` bytes into our buffer's spare capacity.
+        let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), room) };
+        if n == 0 {
+            break;
+        }
         if n < 0 {
             let e = Errno::last();
-            if e.0 != libc::EINTR {
-                return Err(e.into());
+            if e.0 == libc::EINTR {
+                continue;
             }
+            return Err(e.into());
         }
-        bytes.truncate(len + n.max(0) as usize);
-        if n == 0 {
-            return Ok(Some(bytes));
-        }
+        // SAFETY: `read` initialised the next `n` bytes (n <= room).
+        unsafe { bytes.set_len(len + n as usize) };
     }
+    Ok(Some(bytes))
 }
 
 #[cfg(test)]
