@@ -48,9 +48,9 @@ pub(crate) fn parse_conf(text: &str) -> Conf {
         let Some(gap) = line.find([' ', '\t']) else {
             continue;
         };
-        let (word, rest) = (&line[..gap], line[gap..].trim());
+        let (word, rest) = (&line[..gap], line[gap..].trim_ascii());
         let option = |key: &str, max: u64| {
-            let at = line.find(key)? + key.len();
+            let at = crate::os::text::find(line, key)? + key.len();
             number(&line[at..]).map(|v| v.min(max))
         };
         match word {
@@ -66,13 +66,13 @@ pub(crate) fn parse_conf(text: &str) -> Conf {
                 }
             }
             "nameserver" if conf.servers.len() < 3 => {
-                let addr = rest.split_whitespace().next().unwrap_or("");
+                let addr = rest.split_ascii_whitespace().next().unwrap_or("");
                 if let Ok(ip) = addr.parse() {
                     conf.servers.push(ip);
                 }
             }
             "search" | "domain" => {
-                conf.search = rest.split_whitespace().map(String::from).collect();
+                conf.search = rest.split_ascii_whitespace().map(String::from).collect();
             }
             _ => {}
         }
@@ -88,7 +88,7 @@ pub(crate) fn from_hosts(text: &str, name: &str) -> Vec<IpAddr> {
     let mut found = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("");
-        let mut fields = line.split_whitespace();
+        let mut fields = line.split_ascii_whitespace();
         let Some(ip) = fields.next() else { continue };
         if fields.any(|n| n == name) {
             if let Ok(ip) = ip.parse() {
@@ -291,7 +291,7 @@ pub(crate) fn candidates(conf: &Conf, name: &str) -> Vec<String> {
     let absolute = name.ends_with('.');
     let bare = name.strip_suffix('.').unwrap_or(name);
     let mut names = Vec::new();
-    if !absolute && name.matches('.').count() < conf.ndots {
+    if !absolute && name.bytes().filter(|&b| b == b'.').count() < conf.ndots {
         for domain in &conf.search {
             if bare.len() + domain.len() < 255 {
                 names.push(format!("{bare}.{domain}"));
