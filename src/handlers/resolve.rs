@@ -169,22 +169,30 @@ pub(crate) fn answers(msg: &[u8], qtype: u8, out: &mut Vec<IpAddr>) {
 /// A SERVFAIL is asked again at once (twice per query); other codes are
 /// ignored, as musl does.
 fn exchange(conf: &Conf, queries: &[Vec<u8>; 2]) -> Result<[Vec<u8>; 2], &'static str> {
-    // One socket for every server: IPv6 (IPv4 ones mapped) if any is IPv6.
-    let v6 = conf.servers.iter().any(IpAddr::is_ipv6);
+    // One socket for every server: IPv6 (IPv4 ones mapped) if any is
+    // IPv6 and the kernel has IPv6, else IPv4 for the IPv4 ones (as musl).
+    let any_v6 = conf.servers.iter().any(IpAddr::is_ipv6);
+    let v6_sock = any_v6
+        .then(|| UdpSocket::bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))).ok())
+        .flatten();
+    let v6 = v6_sock.is_some();
+    let sock = match v6_sock {
+        Some(sock) => sock,
+        None => UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))).map_err(|_| TRY_AGAIN)?,
+    };
     let servers: Vec<SocketAddr> = conf
         .servers
         .iter()
-        .map(|ip| match ip {
-            IpAddr::V4(v4) if v6 => SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), 53),
-            ip => SocketAddr::new(*ip, 53),
+        .filter_map(|ip| match ip {
+            IpAddr::V4(v4) if v6 => Some(IpAddr::V6(v4.to_ipv6_mapped())),
+            IpAddr::V6(_) if !v6 => None,
+            ip => Some(*ip),
         })
+        .map(|ip| SocketAddr::new(ip, 53))
         .collect();
-    let any = if v6 {
-        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-    } else {
-        IpAddr::from([0, 0, 0, 0])
-    };
-    let sock = UdpSocket::bind((any, 0)).map_err(|_| TRY_AGAIN)?;
+    if servers.is_empty() {
+        return Err(TRY_AGAIN);
+    }
     let timeout = Duration::from_secs(conf.timeout);
     let retry = timeout / conf.attempts.max(1) as u32;
     let start = Instant::now();

@@ -278,3 +278,25 @@ fn reachable_ipv6_comes_before_ipv4_and_unreachable_last() {
     order(&mut addrs);
     assert_eq!(addrs, [ip("10.0.0.2"), ip("10.0.0.1")]);
 }
+
+#[test]
+fn an_ipv4_server_answers_beside_an_ipv6_one() {
+    let mut conf = server([127, 53, 0, 9], |_, qtype, _| {
+        Some((
+            0,
+            false,
+            if qtype == 1 {
+                vec![ip("10.5.5.5")]
+            } else {
+                vec![]
+            },
+        ))
+    });
+    // Through an IPv6 socket (the IPv4 server mapped), or IPv4 alone
+    // where the kernel has no IPv6.
+    conf.servers.insert(0, ip("fd00::53"));
+    assert_eq!(
+        resolve("a.b.c.d.e.f", "", || conf),
+        Ok(vec![ip("10.5.5.5")])
+    );
+}
