@@ -142,25 +142,15 @@ const CONFIG_FILE_MAX: u64 = 1024 * 1024;
 /// stop hookinit) and `/dev/zero` would fill memory. Only regular files of at
 /// most 1 MiB are read.
 fn read_config_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
-    if !meta.is_file() {
-        return Err("cannot read: not a regular file".into());
+    let limit = CONFIG_FILE_MAX as usize;
+    match crate::os::file::read_regular(path, limit) {
+        Err(e) => Err(format!("cannot read: {e}")),
+        Ok(None) => Err("cannot read: not a regular file".into()),
+        Ok(Some(bytes)) if bytes.len() > limit => {
+            Err(format!("cannot read: larger than {CONFIG_FILE_MAX} bytes"))
+        }
+        Ok(Some(bytes)) => Ok(bytes),
     }
-    let mut bytes = Vec::new();
-    file.take(CONFIG_FILE_MAX + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() as u64 > CONFIG_FILE_MAX {
-        return Err(format!("cannot read: larger than {CONFIG_FILE_MAX} bytes"));
-    }
-    Ok(bytes)
 }
 
 pub(super) fn file_layer(path: &std::path::Path) -> Result<Layer, ConfigError> {

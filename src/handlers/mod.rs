@@ -16,6 +16,7 @@ pub mod grpc;
 pub(crate) mod http;
 pub(crate) mod http1;
 pub(crate) mod net;
+pub(crate) mod resolve;
 pub(crate) mod runner;
 pub(crate) mod tcp;
 

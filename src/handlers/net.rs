@@ -2,14 +2,14 @@
 //! connect (`tcpSocket`, `httpGet`, `grpc`); each words the errors its own way.
 
 use std::io::{self, ErrorKind};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 /// Why no connection opened.
 #[derive(Debug)]
 pub enum DialError {
-    /// The host name did not resolve.
-    Lookup(io::Error),
+    /// The host name did not resolve: std's words for musl's error.
+    Lookup(&'static str),
     /// It resolved to no address.
     NoAddress,
     /// The deadline passed first.
@@ -34,9 +34,10 @@ impl DialError {
 /// bracketed) that accepts, each attempt given the time left before
 /// `deadline` (`None`: no deadline, the kernel's own connect timeout).
 pub fn dial(host: &str, port: u16, deadline: Option<Instant>) -> Result<TcpStream, DialError> {
-    let addrs = (host, port).to_socket_addrs().map_err(DialError::Lookup)?;
+    let addrs = super::resolve::lookup(host).map_err(DialError::Lookup)?;
     let mut last = DialError::NoAddress;
-    for addr in addrs {
+    for ip in addrs {
+        let addr = SocketAddr::new(ip, port);
         let attempt = match deadline {
             None => TcpStream::connect(addr),
             Some(deadline) => {

@@ -37,7 +37,8 @@ impl Memory {
     /// may not be mounted inside the container: the mount's root is tried
     /// next (the container's own cgroup, as Docker mounts it).
     pub fn find() -> Option<Memory> {
-        let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let bytes = crate::os::file::read_regular("/proc/self/cgroup".as_ref(), 1 << 16).ok()??;
+        let text = String::from_utf8(bytes).ok()?;
         let mut v1 = None;
         let mut v2 = None;
         for line in text.lines() {

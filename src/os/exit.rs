@@ -18,3 +18,12 @@ pub const EXIT_PROBE_FAILED: i32 = 5;
 /// Exit code when a pre-start handler failed (`HOOKINIT_PRE_START`): the
 /// app was never started.
 pub const EXIT_PRE_START_FAILED: i32 = 6;
+
+/// Exits at once with `code`, as C's `exit` (std's `process::exit` would
+/// first set up and flush its stdout buffer, which hookinit never uses: its
+/// own writes go to the descriptors, unbuffered; 0.9 KB of code).
+pub fn now(code: i32) -> ! {
+    // SAFETY: nothing of hookinit's runs after this; musl's atexit work
+    // (its stdio, unused) is all it does before `_exit`.
+    unsafe { libc::exit(code) }
+}

@@ -12,7 +12,8 @@
 //! - [`exit`]: hookinit's own exit codes.
 //! - [`proc`]: /proc, read without allocating.
 //! - [`process`]: signal targets (a process, a group, everyone), pidfds.
-//! - [`fd`]: non-blocking mode, reads, writes; [`time`]: sleeping.
+//! - [`fd`]: non-blocking mode, reads, writes; [`file`]: a whole small file;
+//!   [`time`]: sleeping.
 //! - [`fork`]: forking hookinit for a handler process; [`wait`]: a blocking
 //!   wait for one child (only in such a process).
 //! - [`env`]: the environment, read in place; [`path`]: `access`.
@@ -23,7 +24,8 @@
 //! - [`message_file`]: the termination message, written only if empty.
 //! - [`text`]: formatting into a stack buffer.
 //! - [`cgroup`]: the memory cgroup's OOM-kill counter, limit and peak.
-//! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0).
+//! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0);
+//!   [`heap`]: the C heap behind it (`malloc`), in place of musl's.
 
 pub(crate) mod alloc;
 pub mod args;
@@ -32,7 +34,9 @@ pub(crate) mod env;
 pub(crate) mod errno;
 pub(crate) mod exit;
 pub(crate) mod fd;
+pub(crate) mod file;
 pub(crate) mod fork;
+pub(crate) mod heap;
 pub(crate) mod listener;
 pub(crate) mod message_file;
 pub(crate) mod notify_socket;

@@ -90,9 +90,8 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, Connec
             let _ = sock.set_nodelay(true);
             Ok(sock)
         }
-        Err(DialError::Lookup(e)) => {
-            error(false, format!("dial tcp: lookup {host}: {}", go_error(&e)))
-        }
+        // Lower case already, as go_error would make it.
+        Err(DialError::Lookup(e)) => error(false, format!("dial tcp: lookup {host}: {e}")),
         Err(DialError::NoAddress) => error(false, format!("dial tcp: lookup {host}: no such host")),
         Err(DialError::Timeout) => error(true, "context deadline exceeded".to_string()),
         Err(DialError::Connect(addr, e)) => error(
