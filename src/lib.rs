@@ -207,12 +207,12 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     let endpoint = match &cfg.readiness_address {
         None => None,
         Some((addr, text)) => match readiness_http::Endpoint::open(*addr) {
-            Ok(e) => Some(e),
+            Ok(e) => Some(Box::new(e)),
             Err(e) => {
-                eprintln!(
-                    "hookinit: cannot listen on {text} (HOOKINIT_READINESS_ADDRESS): {}",
+                say(format_args!(
+                    "hookinit: cannot listen on {text} (HOOKINIT_READINESS_ADDRESS): {}\n",
                     std::io::Error::from(e)
-                );
+                ));
                 return exit::EXIT_FAILURE;
             }
         },

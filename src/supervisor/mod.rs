@@ -81,7 +81,7 @@ pub struct Supervisor {
     /// its datagram buffer would make every move of the supervisor 4 KB.
     notify: Option<Box<Notify>>,
     /// `HOOKINIT_READINESS_ADDRESS`: readiness over HTTP.
-    endpoint: Option<crate::readiness_http::Endpoint>,
+    endpoint: Option<Box<crate::readiness_http::Endpoint>>,
     /// `HOOKINIT_DRAIN`: the drain autopilot, run where PreStop begins.
     drain: Option<Box<crate::drain::Drain>>,
     /// hookinit's own `NOTIFY_SOCKET`, told of readiness and the stop.

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 impl Supervisor {
     /// `HOOKINIT_READINESS_ADDRESS`: the endpoint, bound at start-up.
-    pub fn serve_readiness(&mut self, endpoint: Option<Endpoint>) {
+    pub fn serve_readiness(&mut self, endpoint: Option<Box<Endpoint>>) {
         self.extras |= endpoint.is_some();
         self.endpoint = endpoint;
     }
