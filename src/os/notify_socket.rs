@@ -37,6 +37,7 @@ pub struct Datagram {
 
 impl NotifySocket {
     /// A bound, non-blocking, close-on-exec socket with `SO_PASSCRED`.
+    #[inline(never)]
     pub fn bind(address: &Address) -> Result<NotifySocket, Errno> {
         // SAFETY: socket(2) with constant arguments; the result is a fresh
         // descriptor or -1.
@@ -137,6 +138,7 @@ impl NotifySocket {
 
     /// Reads one datagram into `buf` without blocking: `Ok(None)` when
     /// none waits. Descriptors sent with it (`FDSTORE=1`) are closed.
+    #[inline(never)]
     pub fn recv(&self, buf: &mut [u8]) -> Result<Option<Datagram>, Errno> {
         // Room for the credentials and a few descriptors; the kernel closes
         // those that do not fit.
@@ -227,6 +229,7 @@ pub struct NotifyClient {
 
 impl NotifyClient {
     /// For `name` as `NOTIFY_SOCKET` gives it: a path, or `@name`.
+    #[inline(never)]
     pub fn new(name: &[u8]) -> Result<NotifyClient, Errno> {
         // SAFETY: all zeroes is a valid sockaddr_un.
         let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
