@@ -290,6 +290,7 @@ fn say(args: std::fmt::Arguments<'_>) {
 
 /// hookinit's own `WATCHDOG_USEC`, if it is for hookinit (no `WATCHDOG_PID`,
 /// or hookinit's pid), as libsystemd's `sd_watchdog_enabled` reads it.
+#[inline(never)]
 fn outer_watchdog() -> Option<std::time::Duration> {
     let vars = os::env::vars_with_prefix(b"WATCHDOG_");
     let get = |name: &str| {

@@ -262,6 +262,7 @@ impl Config {
 }
 
 /// The notify socket's line of the plan.
+#[inline(never)]
 fn notify_plan(address: &Address) -> String {
     let at = match address {
         Address::Auto => "an abstract socket the kernel names".to_string(),

@@ -230,6 +230,7 @@ pub(super) fn parse_listen_address(
 
 /// `HOOKINIT_NOTIFY_SOCKET`: `1` (an abstract socket the kernel names),
 /// `@NAME` (that abstract socket), an absolute path, or `0` (none).
+#[inline(never)]
 pub(super) fn parse_notify_socket(raw: &Raw<'_>) -> Result<Option<Address>, String> {
     let t = match raw {
         Raw::Json(Value::Bool(b)) => return Ok(b.then_some(Address::Auto)),

@@ -61,6 +61,7 @@ impl Budget {
 
     /// `EXTEND_TIMEOUT_USEC=` during start-up: READY=1 is due `by` from
     /// `now`, within the ceiling.
+    #[inline(never)]
     pub fn extend_start(&mut self, now: Instant, by: Duration) {
         let (Some(due), Some(start)) = (self.start_due, self.app_start) else {
             if !std::mem::replace(&mut self.told, true) {
@@ -86,6 +87,7 @@ impl Budget {
 
     /// `EXTEND_TIMEOUT_USEC=` during the stop, whose SIGKILL is due at
     /// `deadline`: the new deadline, if it moved.
+    #[inline(never)]
     pub fn extend_stop(
         &mut self,
         now: Instant,

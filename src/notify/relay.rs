@@ -26,6 +26,7 @@ impl Relay {
     /// For the outer `NOTIFY_SOCKET` value `name`; `None` (logged) if it
     /// cannot be used.
     /// With `watchdog` (the outer `WATCHDOG_USEC`), pings at half of it.
+    #[inline(never)]
     pub fn new(name: &[u8], watchdog: Option<Duration>) -> Option<Relay> {
         match NotifyClient::new(name) {
             Ok(client) => {
@@ -56,6 +57,7 @@ impl Relay {
     }
 
     /// The container became ready, or not.
+    #[inline(never)]
     pub fn readiness(&mut self, ready: bool) {
         self.send(match ready {
             true => b"READY=1\nSTATUS=ready",
@@ -76,6 +78,7 @@ impl Relay {
 
     /// Sends `WATCHDOG=1` if due by `now` and the app still runs
     /// (`alive`); once it does not, no more.
+    #[inline(never)]
     pub fn on_time(&mut self, now: Instant, alive: bool) {
         let Some((every, at)) = self.watchdog else {
             return;

@@ -37,6 +37,7 @@ pub struct Datagram {
 
 impl NotifySocket {
     /// A bound, non-blocking, close-on-exec socket with `SO_PASSCRED`.
+    #[inline(never)]
     pub fn bind(address: &Address) -> Result<NotifySocket, Errno> {
         // SAFETY: socket(2) with constant arguments; the result is a fresh
         // descriptor or -1.
@@ -80,8 +81,9 @@ impl NotifySocket {
             return Err(Errno(libc::ENAMETOOLONG));
         }
         let start = usize::from(matches!(address, Address::Abstract(_)));
-        for (i, b) in bytes.iter().enumerate() {
-            addr.sun_path[start + i] = *b as libc::c_char;
+        // Zipped: no bounds check per byte (the length was checked above).
+        for (to, &b) in addr.sun_path[start..].iter_mut().zip(bytes) {
+            *to = b as libc::c_char;
         }
         let len = match address {
             // Only the family: the kernel picks a free abstract name.
@@ -121,11 +123,7 @@ impl NotifySocket {
                 unsafe { libc::chmod(path.as_ptr(), 0o666) };
                 path.as_bytes().to_vec()
             }
-            _ => {
-                let mut name = vec![b'@'];
-                name.extend_from_slice(&bound_abstract_name(raw)?);
-                name
-            }
+            _ => bound_abstract_name(raw)?,
         };
         Ok(NotifySocket { fd, name })
     }
@@ -137,6 +135,7 @@ impl NotifySocket {
 
     /// Reads one datagram into `buf` without blocking: `Ok(None)` when
     /// none waits. Descriptors sent with it (`FDSTORE=1`) are closed.
+    #[inline(never)]
     pub fn recv(&self, buf: &mut [u8]) -> Result<Option<Datagram>, Errno> {
         // Room for the credentials and a few descriptors; the kernel closes
         // those that do not fit.
@@ -200,7 +199,8 @@ impl AsRawFd for NotifySocket {
     }
 }
 
-/// The abstract name the kernel gave `fd` (without its leading NUL).
+/// The abstract name the kernel gave `fd`, as `@name` (its leading NUL
+/// shown as `@`: one vector, not two).
 fn bound_abstract_name(fd: RawFd) -> Result<Vec<u8>, Errno> {
     let mut addr = MaybeUninit::<libc::sockaddr_un>::zeroed();
     let mut len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
@@ -211,9 +211,10 @@ fn bound_abstract_name(fd: RawFd) -> Result<Vec<u8>, Errno> {
     // SAFETY: zero-initialised, then (partly) filled by the kernel.
     let addr = unsafe { addr.assume_init() };
     let used = (len as usize).saturating_sub(size_of::<libc::sa_family_t>());
-    Ok(addr.sun_path[1..used.max(1)]
+    Ok(addr.sun_path[..used.max(1)]
         .iter()
-        .map(|&c| c as u8)
+        .enumerate()
+        .map(|(i, &c)| if i == 0 { b'@' } else { c as u8 })
         .collect())
 }
 
@@ -227,6 +228,7 @@ pub struct NotifyClient {
 
 impl NotifyClient {
     /// For `name` as `NOTIFY_SOCKET` gives it: a path, or `@name`.
+    #[inline(never)]
     pub fn new(name: &[u8]) -> Result<NotifyClient, Errno> {
         // SAFETY: all zeroes is a valid sockaddr_un.
         let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
@@ -238,8 +240,9 @@ impl NotifyClient {
         if bytes.is_empty() || bytes.contains(&0) || start + bytes.len() + 1 > addr.sun_path.len() {
             return Err(Errno(libc::EINVAL));
         }
-        for (i, b) in bytes.iter().enumerate() {
-            addr.sun_path[start + i] = *b as libc::c_char;
+        // Zipped: no bounds check per byte (the length was checked above).
+        for (to, &b) in addr.sun_path[start..].iter_mut().zip(bytes) {
+            *to = b as libc::c_char;
         }
         // An abstract name is exactly its bytes; a path ends with its NUL.
         let len = size_of::<libc::sa_family_t>() + start + bytes.len() + (1 - start);

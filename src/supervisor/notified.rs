@@ -59,6 +59,7 @@ impl Supervisor {
     }
 
     /// As a `kind` probe that failed: `Unhealthy`, then the stop (exit 5).
+    #[inline(never)]
     fn restart(&mut self, kind: ProbeKind, handler: &str, message: fmt::Arguments<'_>) {
         if let Some(n) = self.notify.as_mut() {
             n.disarm();
@@ -79,6 +80,7 @@ impl Supervisor {
 
     /// `EXTEND_TIMEOUT_USEC=`: before the stop, the start-up budget; during
     /// it, the SIGKILL deadline (within the ceiling; the event says to when).
+    #[inline(never)]
     fn extend_budget(&mut self, by: Duration) {
         let Some(n) = self.notify.as_mut() else {
             return;
