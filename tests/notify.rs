@@ -22,7 +22,8 @@ fn secs(s: f64) -> Duration {
 /// exists (oversized datagrams, descriptors, READY=1), `P:PERIOD FILE` sends
 /// WATCHDOG=1 from a child every PERIOD seconds until FILE exists (the last
 /// one's time in FILE.last). Each done is `DIR/sentN`,
-/// holding the time it was sent. SIGUSR1's arrival times go to `DIR/usr1`.
+/// holding the time just before it was sent (a bound from below for
+/// anything hookinit does on it, however late this process runs after). SIGUSR1's arrival times go to `DIR/usr1`.
 const APP: &str = r#"
 import os, signal, socket, subprocess, sys, time
 d = sys.argv[1]
@@ -41,6 +42,7 @@ while True:
     p = f"{d}/cmd{n}"
     if os.path.exists(p):
         how, msg = open(p, "rb").read().split(b":", 1)
+        t0 = time.time()
         if how == b"A":
             send.send(msg)
         elif how == b"C":
@@ -50,7 +52,7 @@ while True:
             subprocess.Popen([sys.executable, f"{here}/send.py", "--ping", period, stop])
         else:
             subprocess.Popen([sys.executable, f"{here}/send.py", "--flood", msg, f"{d}/flood-done"])
-        put(f"sent{n}", str(time.time()))
+        put(f"sent{n}", str(t0))
         n += 1
     time.sleep(0.002)
 "#;
@@ -132,8 +134,8 @@ impl Driver<'_> {
         n
     }
 
-    /// Has the app send `cmd` (see [`APP`]); returns when it was sent
-    /// (seconds since the epoch).
+    /// Has the app send `cmd` (see [`APP`]); returns the time just before
+    /// it was sent (seconds since the epoch).
     fn say(&mut self, cmd: &str) -> f64 {
         let n = self.order(cmd);
         let sent = self.t.path(&format!("sent{n}"));
