@@ -86,8 +86,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         vars.extend(p.environment());
     }
     let cfg = match config::parse_as(peer, argv.get(1..).unwrap_or_default(), &vars) {
-        // Boxed at once: moved by pointer from here on (start-up cost).
-        Ok(Request::Run(cfg)) => Box::new(cfg),
+        Ok(Request::Run(cfg)) => cfg,
         Ok(Request::Check(cfg)) => {
             let mut text = cfg.plan();
             for warning in cfg.warnings() {

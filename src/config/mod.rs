@@ -162,12 +162,14 @@ impl Grace {
 
 /// What the command line asks for.
 #[derive(Debug)]
+/// The configuration is boxed where it is built: a `Config` is over 1 KB,
+/// and each move of one by value is a copy at every start.
 pub enum Request {
-    Run(Config),
+    Run(Box<Config>),
     /// `--check`: validate and print the plan, never start the app.
-    Check(Config),
+    Check(Box<Config>),
     /// `--ready`: whether the ready file exists (a shell-free HEALTHCHECK).
-    Ready(Config),
+    Ready(Box<Config>),
     Help,
     Version,
     /// A text to print (to stderr if set) before exiting 0: a peer's help,
@@ -322,7 +324,7 @@ fn finish(
     l: &mut Layer,
     h: &mut HooksAndProbes<u16>,
     command: Vec<OsString>,
-) -> Result<Config, ConfigError> {
+) -> Result<Box<Config>, ConfigError> {
     let grace = l.grace.unwrap_or(DEFAULT_GRACE);
     for hook in [&h.post_start, &h.pre_stop] {
         if let Some(Given {
@@ -395,7 +397,7 @@ fn finish(
             ));
         }
     }
-    Ok(Config {
+    Ok(Box::new(Config {
         command,
         verbosity: l.verbosity.unwrap_or(DEFAULT_VERBOSITY),
         log_format: l.log_format.unwrap_or(Format::Text),
@@ -434,7 +436,7 @@ fn finish(
         termination_message_path: l.termination_message_path.take(),
         readiness_address: l.readiness_address.take().flatten(),
         drain: None,
-    })
+    }))
 }
 
 /// The reload signal: one that can be caught, not a stop signal, and only
@@ -499,7 +501,7 @@ mod tests {
         let env: Vec<(OsString, OsString)> =
             env.iter().map(|(a, b)| (a.into(), b.into())).collect();
         match parse(&args, &env).map_err(|e| e.to_string())? {
-            Request::Run(c) | Request::Check(c) => Ok(c),
+            Request::Run(c) | Request::Check(c) => Ok(*c),
             other => Err(format!("{other:?}")),
         }
     }

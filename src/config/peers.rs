@@ -442,7 +442,7 @@ mod tests {
         let env: Vec<(OsString, OsString)> =
             env.iter().map(|(n, v)| (n.into(), v.into())).collect();
         match super::super::parse_as(Some(peer), &args(a), &env).map_err(|e| e.to_string())? {
-            super::super::Request::Run(c) | super::super::Request::Check(c) => Ok(c),
+            super::super::Request::Run(c) | super::super::Request::Check(c) => Ok(*c),
             other => Err(format!("{other:?}")),
         }
     }

@@ -355,7 +355,6 @@ mod tests {
             Box::new(Notify::open(&Address::Auto, None, Budget::new(None, None)).unwrap())
         });
         let pid = std::process::id() as i32;
-        let cfg = Box::new(cfg);
         Supervisor::new(
             cfg,
             inherited,
