@@ -185,6 +185,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// Not inlined: one copy per type pair, not one per caller (~40).
+    #[inline(never)]
     fn new(source: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError {
             source: source.into(),
