@@ -222,9 +222,9 @@ pub fn parse_as(
     args: &[OsString],
     env_vars: &[(OsString, OsString)],
 ) -> Result<Request, ConfigError> {
-    let mut flags = Layer::default();
-    let mut env = Layer::default();
-    let mut defaults = Layer::default();
+    let mut flags = Layer::empty();
+    let mut env = Layer::empty();
+    let mut defaults = Layer::empty();
     let mut peer_settings = PeerSettings::default();
     let line = match peer {
         None => sources::flag_layer(args, &mut flags)?,
@@ -255,7 +255,7 @@ pub fn parse_as(
     let config_path = flags.config.clone().or_else(|| env.config.clone());
     let mut file = match &config_path {
         Some(p) => sources::file_layer(p)?,
-        None => Layer::default(),
+        None => Layer::empty(),
     };
     file.settle()?;
     // Named ports in hooks and probes given on their own: the ports of the

@@ -166,7 +166,7 @@ pub(super) fn file_layer(path: &std::path::Path) -> Result<Layer, ConfigError> {
         .collect();
     let obj =
         json::object(&value, "", &known).map_err(|e| ConfigError::new(&source, e.to_string()))?;
-    let mut layer = Layer::default();
+    let mut layer = Layer::empty();
     for (key, v) in obj {
         let Some(o) = OPTIONS.iter().find(|o| o.file == key) else {
             continue;
