@@ -73,10 +73,22 @@ pub(super) fn with_json<T>(
     source: &str,
     f: impl FnOnce(&Value) -> Result<T, ConfigError>,
 ) -> Result<T, ConfigError> {
-    match raw {
-        Raw::Json(v) => f(v),
-        Raw::Text(t) => f(&json::parse(t).map_err(|e| ConfigError::new(source, e))?),
-    }
+    // One call of `f` (it was inlined in both arms) and one parse, out of
+    // line, for every `T`.
+    let parsed;
+    let v = match raw {
+        Raw::Json(v) => v,
+        Raw::Text(t) => {
+            parsed = parse_text(t, source)?;
+            &parsed
+        }
+    };
+    f(v)
+}
+
+#[inline(never)]
+fn parse_text(t: &str, source: &str) -> Result<Value, ConfigError> {
+    json::parse(t).map_err(|e| ConfigError::new(source, e))
 }
 
 /// A duration: seconds as a number (`10`, `2.5`), or Go's and Compose's
