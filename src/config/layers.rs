@@ -31,6 +31,8 @@ pub(super) struct Given<T> {
 }
 
 impl<T> Given<T> {
+    /// Not inlined: one copy per `T`, not one per caller.
+    #[inline(never)]
     fn new(value: T, source: &str, path: &'static str) -> Self {
         Given {
             value,
