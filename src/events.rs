@@ -260,10 +260,24 @@ pub fn secs(d: Duration) -> Secs {
 
 pub struct Secs(Duration);
 
+/// A `u128` in decimal, as `{}` prints it, without core's `u128`
+/// formatting (600 bytes): 19 digits at a time through `u64`.
+pub struct Big(pub u128);
+
+impl fmt::Display for Big {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const E19: u128 = 10_000_000_000_000_000_000;
+        match u64::try_from(self.0) {
+            Ok(v) => write!(f, "{v}"),
+            Err(_) => write!(f, "{}{:019}", Big(self.0 / E19), (self.0 % E19) as u64),
+        }
+    }
+}
+
 impl fmt::Display for Secs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        let (whole, mut frac) = (ms / 1000, ms % 1000);
+        // as_millis() / 1000 and % 1000, in u64.
+        let (whole, mut frac) = (self.0.as_secs(), self.0.subsec_millis());
         if frac == 0 {
             return write!(f, "{whole}s");
         }
@@ -288,14 +302,15 @@ impl fmt::Display for SecsFixed {
         let unit = 10u128.pow(9 - self.1);
         let n = (self.0.as_nanos() + unit / 2) / unit;
         if self.1 == 0 {
-            return write!(f, "{n}");
+            return write!(f, "{}", Big(n));
         }
         let scale = 10u128.pow(self.1);
         write!(
             f,
             "{}.{:0width$}",
-            n / scale,
-            n % scale,
+            Big(n / scale),
+            // Under 10^9.
+            (n % scale) as u64,
             width = self.1 as usize
         )
     }
@@ -337,6 +352,38 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn big_prints_as_u128_display_does() {
+        for v in [
+            0,
+            7,
+            u64::MAX as u128,
+            u64::MAX as u128 + 1,
+            10u128.pow(19),
+            10u128.pow(38) + 5,
+            u128::MAX,
+        ] {
+            assert_eq!(Big(v).to_string(), v.to_string());
+        }
+    }
+
+    #[test]
+    fn secs_of_the_largest_durations_are_exact() {
+        let d = Duration::MAX;
+        let ms = d.as_millis();
+        assert_eq!(
+            secs(d).to_string(),
+            format!("{}.{:03}s", ms / 1000, ms % 1000)
+        );
+        let n = (d.as_nanos() + 5) / 10;
+        assert_eq!(
+            secs_fixed(d, 8).to_string(),
+            format!("{}.{:08}", n / 100_000_000, n % 100_000_000)
+        );
+        let n = (d.as_nanos() + 500_000_000) / 1_000_000_000;
+        assert_eq!(secs_fixed(d, 0).to_string(), n.to_string());
+    }
 
     fn text(e: &Event<'_>) -> String {
         let mut line = Line::new();

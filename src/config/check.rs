@@ -185,7 +185,7 @@ impl Config {
                     "watchdog:",
                     format!(
                         "WATCHDOG_USEC={}: no WATCHDOG=1 within {} is a liveness failure (exit 5)",
-                        w.as_micros(),
+                        crate::events::Big(w.as_micros()),
                         secs(w)
                     ),
                 );

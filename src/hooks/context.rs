@@ -98,7 +98,7 @@ pub fn values(
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
                 + left;
-            put(1, format_args!("{}", left.as_millis()));
+            put(1, format_args!("{}", crate::events::Big(left.as_millis())));
             put(2, format_args!("{}", Millis(wall)));
         }
         None => {

@@ -67,7 +67,7 @@ impl Budget {
             if !std::mem::replace(&mut self.told, true) {
                 let msg = format_args!(
                     "the app sent EXTEND_TIMEOUT_USEC={}: ignored, no start-up budget runs (HOOKINIT_NOTIFY_START_TIMEOUT unset, or READY=1 came) and no stop has begun (logged once)",
-                    by.as_micros()
+                    events::Big(by.as_micros())
                 );
                 events::log(Level::Info, "NotifyIgnored", msg);
             }
@@ -119,7 +119,7 @@ impl Budget {
         let capped = if now + by > to { ", capped" } else { "" };
         let msg = format_args!(
             "the app sent EXTEND_TIMEOUT_USEC={}: {what} is {} from now, {} after the {from} (ceiling {}{capped}, HOOKINIT_NOTIFY_EXTEND_LIMIT)",
-            by.as_micros(),
+            events::Big(by.as_micros()),
             events::secs(to.saturating_duration_since(now)),
             events::secs(to.saturating_duration_since(began)),
             events::secs(limit),

@@ -193,7 +193,13 @@ impl Notify {
         entry.extend_from_slice(self.socket.name());
         let mut entries = vec![entry];
         if let Some(w) = self.heard.watchdog {
-            entries.push(format!("WATCHDOG_USEC={}", w.interval.as_micros()).into_bytes());
+            entries.push(
+                format!(
+                    "WATCHDOG_USEC={}",
+                    crate::events::Big(w.interval.as_micros())
+                )
+                .into_bytes(),
+            );
         }
         entries
     }

@@ -11,7 +11,10 @@ pub(super) fn call(conn: &mut Conn, authority: &str, service: &str) -> Result<u6
         return Err(internal("the service name is too long"));
     }
     // What the server sees of the deadline: milliseconds left, at most 8 digits.
-    let grpc_timeout = format!("{}m", conn.remaining()?.as_millis().clamp(1, 99_999_999));
+    let grpc_timeout = format!(
+        "{}m",
+        conn.remaining()?.as_millis().clamp(1, 99_999_999) as u64
+    );
     conn.send(&request_frames(authority, &grpc_timeout, &message))?;
     let (response, body) = conn.receive()?;
     finish(&response, &body)

@@ -118,8 +118,9 @@ fn go_error(e: &io::Error) -> String {
 
 /// A Go `time.Duration` as `%v` prints it: `1s`, `1.5s`, `500ms`, `1m30s`.
 fn go_duration(d: Duration) -> String {
-    fn frac(out: &mut String, v: u128, digits: usize) {
-        let div = 10u128.pow(digits as u32);
+    // v is under 6 * 10^10 here: u64, not u128, formatting.
+    fn frac(out: &mut String, v: u64, digits: usize) {
+        let div = 10u64.pow(digits as u32);
         let _ = write!(out, "{}", v / div);
         if !v.is_multiple_of(div) {
             let f = format!("{:0digits$}", v % div);
@@ -130,9 +131,9 @@ fn go_duration(d: Duration) -> String {
     let mut out = String::new();
     match ns {
         0 => out.push('0'),
-        1..=999 => frac(&mut out, ns, 0),
-        1_000..=999_999 => frac(&mut out, ns, 3),
-        1_000_000..=999_999_999 => frac(&mut out, ns, 6),
+        1..=999 => frac(&mut out, ns as u64, 0),
+        1_000..=999_999 => frac(&mut out, ns as u64, 3),
+        1_000_000..=999_999_999 => frac(&mut out, ns as u64, 6),
         _ => {
             let (h, m) = (d.as_secs() / 3600, d.as_secs() / 60 % 60);
             if h > 0 {
@@ -141,7 +142,7 @@ fn go_duration(d: Duration) -> String {
             if h > 0 || m > 0 {
                 let _ = write!(out, "{m}m");
             }
-            frac(&mut out, ns % 60_000_000_000, 9);
+            frac(&mut out, (ns % 60_000_000_000) as u64, 9);
         }
     }
     out.push_str(match ns {
