@@ -55,7 +55,7 @@ impl Config {
                         format!("{}. {} (timeout: {t})", i + 1, s.handler.describe())
                     })
                     .collect();
-                steps.join("; ")
+                crate::os::text::join(&steps, "; ")
             },
         );
         let mut post_start = hook(&self.post_start, self.post_start_timeout);
@@ -118,11 +118,12 @@ impl Config {
             if self.stop_on.is_empty() {
                 "none".into()
             } else {
-                self.stop_on
+                let names: Vec<_> = self
+                    .stop_on
                     .iter()
                     .map(|s| signals::name(s).to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                    .collect();
+                crate::os::text::join(&names, ", ")
             },
         );
         line(
@@ -216,7 +217,7 @@ impl Config {
                 true => "every port listened on at the stop (hookinit's own aside)".to_string(),
                 false => {
                     let list: Vec<String> = d.ports.iter().map(u16::to_string).collect();
-                    format!("port(s) {}", list.join(", "))
+                    format!("port(s) {}", crate::os::text::join(&list, ", "))
                 }
             };
             let split = super::Grace::new(self.grace);
@@ -254,7 +255,7 @@ impl Config {
             if remap.is_empty() {
                 "none".into()
             } else {
-                remap.join(", ")
+                crate::os::text::join(&remap, ", ")
             },
         );
         out

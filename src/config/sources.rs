@@ -121,7 +121,10 @@ pub(super) fn env_layer(
             let known: Vec<&str> = OPTIONS.iter().map(|o| o.env).collect();
             return Err(ConfigError::new(
                 name,
-                format!("unknown variable (known: {})", known.join(", ")),
+                format!(
+                    "unknown variable (known: {})",
+                    crate::os::text::join(&known, ", ")
+                ),
             ));
         };
         let value = value

@@ -161,7 +161,7 @@ fn hook_outcome(url: &str, status: u16, response: &mut http1::Response) -> Outco
     match response.body() {
         Ok(body) => {
             let body = String::from_utf8_lossy(&body);
-            let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+            let body = crate::os::text::join(&body.split_whitespace().collect::<Vec<_>>(), " ");
             if !body.is_empty() {
                 msg.push_str(": ");
                 msg.extend(body.chars().take(512));

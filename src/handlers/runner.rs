@@ -121,7 +121,7 @@ fn one_line(text: &str) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    lines.join(" | ")
+    crate::os::text::join(&lines, " | ")
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character.

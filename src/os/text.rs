@@ -3,6 +3,21 @@
 
 use std::fmt;
 
+/// `parts.join(sep)`, one allocation of the exact size as std's; one small
+/// copy per element type instead of std's two `join` instances (800 bytes).
+pub fn join<S: AsRef<str>>(parts: &[S], sep: &str) -> String {
+    let len = parts.iter().map(|p| p.as_ref().len()).sum::<usize>()
+        + sep.len() * parts.len().saturating_sub(1);
+    let mut out = String::with_capacity(len);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(p.as_ref());
+    }
+    out
+}
+
 /// Formats `args` into `buf`; what does not fit is dropped (at a character
 /// boundary). The length written, and whether all of it fit.
 pub fn format_into(buf: &mut [u8], args: fmt::Arguments<'_>) -> (usize, bool) {

@@ -420,7 +420,7 @@ fn exec_probe(
             // kills the group after reaping this process.
             let _ = kill_process(pid, libc::SIGKILL);
             wait_for(pid);
-            let joined = command.join(" ");
+            let joined = crate::os::text::join(command, " ");
             return Outcome::failure(format!("command {} timed out", Quoted(&joined)));
         }
         let mut fds = [

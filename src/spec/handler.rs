@@ -209,7 +209,7 @@ impl PortNames<'_> {
                     path,
                     format!(
                         "named port \"{name}\" is not among the container's ports (known: {})",
-                        list.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                        crate::os::text::join(&list.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ", ")
                     ),
                 )),
             },

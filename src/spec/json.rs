@@ -612,7 +612,10 @@ pub fn object<'v>(v: &'v Value, path: &str, allowed: &[&str]) -> Result<&'v Map,
     if let Some(unknown) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(PathError::new(
             &join(path, unknown),
-            format!("unknown field (expected one of: {})", allowed.join(", ")),
+            format!(
+                "unknown field (expected one of: {})",
+                crate::os::text::join(allowed, ", ")
+            ),
         ));
     }
     Ok(obj)
