@@ -198,7 +198,9 @@ fn same_hostname_target(current: &str, location: &str) -> Option<String> {
         let authority = rest.split('/').next()?;
         let host = match authority.strip_prefix('[') {
             Some(v6) => v6.split(']').next()?,
-            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+            None => {
+                crate::os::text::rfind_byte(authority, b':').map_or(authority, |i| &authority[..i])
+            }
         };
         Some(host.to_ascii_lowercase())
     };

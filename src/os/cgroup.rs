@@ -66,7 +66,7 @@ impl Memory {
             (None, None) => return None,
         };
         let found = candidates.into_iter().find_map(|(mount, path, v2)| {
-            let dir = format!("{mount}{}", path.trim_end_matches('/'));
+            let dir = format!("{mount}{}", crate::os::text::trim_end_byte(path, b'/'));
             let file = |name: &str| CString::new(format!("{dir}/{name}")).ok();
             let memory = match v2 {
                 true => Memory {

@@ -126,6 +126,19 @@ pub fn find(hay: &str, needle: &str) -> Option<usize> {
         .position(|w| w == needle.as_bytes())
 }
 
+/// `hay.rfind(c)` for an ASCII `c`, by bytes: std's reverse char searcher
+/// (600 bytes) is then not in the binary.
+pub fn rfind_byte(hay: &str, c: u8) -> Option<usize> {
+    hay.bytes().rposition(|b| b == c)
+}
+
+/// `s.trim_end_matches(c)` for an ASCII `c`, by bytes (as [`rfind_byte`]).
+pub fn trim_end_byte(s: &str, c: u8) -> &str {
+    // The byte after the last one that is not `c` is `c` (ASCII) or the
+    // end: a char boundary.
+    &s[..s.bytes().rposition(|b| b != c).map_or(0, |i| i + 1)]
+}
+
 /// `hay.split_once(needle)`, by [`find`].
 pub fn split_once<'a>(hay: &'a str, needle: &str) -> Option<(&'a str, &'a str)> {
     let at = find(hay, needle)?;
@@ -185,6 +198,15 @@ mod tests {
         let argv = ["sh".to_string(), "-c".into(), "echo \"hi\"\n".into()];
         assert_eq!(QuotedList(&argv).to_string(), format!("{argv:?}"));
         assert_eq!(QuotedList::<&str>(&[]).to_string(), "[]");
+    }
+
+    #[test]
+    fn byte_searches_match_strs() {
+        for s in ["", ":", "a:b:c", "é:é", "100", "1.500", "000", "/a//", "é0"] {
+            assert_eq!(rfind_byte(s, b':'), s.rfind(':'), "{s:?}");
+            assert_eq!(trim_end_byte(s, b'0'), s.trim_end_matches('0'), "{s:?}");
+            assert_eq!(trim_end_byte(s, b'/'), s.trim_end_matches('/'), "{s:?}");
+        }
     }
 
     #[test]

@@ -124,7 +124,7 @@ fn go_duration(d: Duration) -> String {
         let _ = write!(out, "{}", v / div);
         if !v.is_multiple_of(div) {
             let f = format!("{:0digits$}", v % div);
-            let _ = write!(out, ".{}", f.trim_end_matches('0'));
+            let _ = write!(out, ".{}", crate::os::text::trim_end_byte(&f, b'0'));
         }
     }
     let ns = d.as_nanos();

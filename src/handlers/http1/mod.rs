@@ -233,7 +233,8 @@ fn read_head(r: &mut impl BufRead) -> Result<Head, String> {
                 length = Some(n);
             } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
                 // The last coding decides: chunked, or the body runs to the close.
-                let last = value.rsplit(',').next().unwrap_or_default();
+                let last =
+                    crate::os::text::rfind_byte(value, b',').map_or(value, |i| &value[i + 1..]);
                 chunked = Some(last.trim().eq_ignore_ascii_case("chunked"));
             } else if name.eq_ignore_ascii_case(b"location") {
                 location = Some(value.to_string());

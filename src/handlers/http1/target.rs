@@ -1,6 +1,6 @@
 //! The URL of an httpGet request: where to connect and what to ask.
 
-use crate::os::text::{split_once, Quoted};
+use crate::os::text::{rfind_byte, split_once, Quoted};
 use std::fmt::Write as _;
 
 /// What a URL says of where to connect and what to ask.
@@ -28,7 +28,7 @@ impl Target<'_> {
         let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
         let (host, port) = match authority.strip_prefix('[') {
             Some(v6) => v6.split_once(']').ok_or_else(bad)?,
-            None => authority.split_at(authority.rfind(':').unwrap_or(authority.len())),
+            None => authority.split_at(rfind_byte(authority, b':').unwrap_or(authority.len())),
         };
         let bracketed = authority.starts_with('[');
         if host.is_empty()
