@@ -160,10 +160,10 @@ impl Grace {
     }
 }
 
-/// What the command line asks for.
+/// What the command line asks for. The configuration is boxed where it is
+/// built: a `Config` is over 1 KB, and each move of one by value is a copy
+/// at every start.
 #[derive(Debug)]
-/// The configuration is boxed where it is built: a `Config` is over 1 KB,
-/// and each move of one by value is a copy at every start.
 pub enum Request {
     Run(Box<Config>),
     /// `--check`: validate and print the plan, never start the app.

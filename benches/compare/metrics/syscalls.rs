@@ -151,7 +151,9 @@ pub(crate) fn run_syscalls(ctx: &Ctx, plan: &Plan, inits: &[Option<Init>], rows:
             };
             match count(ctx, &strace, init, reap, k) {
                 Ok(v) => {
-                    row.values[i] = Some(v);
+                    // Compared as shown: the call in progress at the attach
+                    // (at most 1 / events) must not decide the target.
+                    row.values[i] = Some((v * 100.0).round() / 100.0);
                     row.cells[i] = format!("{v:.2}");
                 }
                 Err(e) => row.cells[i] = format!("error: {e}"),
