@@ -241,29 +241,11 @@ mod e2e;
 /// (its cgroup namespace, or the mount's root on cgroup v1).
 #[test]
 fn docker_memory_limit_oom_kill_is_named() {
-    let busybox = match e2e::start_engine().and_then(|()| e2e::static_busybox()) {
-        Ok(b) => b,
-        Err(why) => {
-            assert!(
-                !e2e::required("E2E_REQUIRE_DOCKER"),
-                "E2E_REQUIRE_DOCKER=1, but {why}"
-            );
-            eprintln!("skipping: {why}");
-            return;
-        }
-    };
-    e2e::docker_cleanup_at_exit();
     let ctx = TempDir::new("oom-image");
-    std::fs::copy(bin(), ctx.path("hookinit")).unwrap();
-    std::fs::copy(&busybox, ctx.path("busybox")).unwrap();
-    std::fs::write(
-        ctx.path("Dockerfile"),
-        "FROM scratch\nCOPY hookinit /hookinit\nCOPY busybox /busybox\nENTRYPOINT [\"/hookinit\", \"--\"]\n",
-    )
-    .unwrap();
-    let image = e2e::tag("oom");
-    let label = format!("{}={}", e2e::LABEL, e2e::run_id());
-    e2e::docker_build(&image, &ctx.0, &[label], "none", Duration::from_secs(120)).unwrap();
+    let rest = "ENTRYPOINT [\"/hookinit\", \"--\"]\n";
+    let Some(image) = e2e::scratch_image("oom", &bin(), &ctx.0, rest) else {
+        return;
+    };
     let opts = [
         "--memory",
         "32m",

@@ -334,34 +334,13 @@ mod e2e;
 /// the same image with a failing step: exit 6, the app never runs.
 #[test]
 fn a_shell_less_scratch_image_prepares_a_directory_before_its_app() {
-    let busybox = match e2e::start_engine().and_then(|()| e2e::static_busybox()) {
-        Ok(b) => b,
-        Err(why) => {
-            assert!(
-                !e2e::required("E2E_REQUIRE_DOCKER"),
-                "E2E_REQUIRE_DOCKER=1, but {why}"
-            );
-            eprintln!("skipping: {why}");
-            return;
-        }
-    };
-    e2e::docker_cleanup_at_exit();
     let ctx = TempDir::new("pre-start-image");
-    std::fs::copy(bin(), ctx.path("hookinit")).unwrap();
-    std::fs::copy(&busybox, ctx.path("busybox")).unwrap();
-    std::fs::write(
-        ctx.path("Dockerfile"),
-        "FROM scratch\n\
-         COPY hookinit /hookinit\n\
-         COPY busybox /busybox\n\
-         ENV HOOKINIT_PRE_START='[[\"/busybox\",\"mkdir\",\"-p\",\"/data/cache\"],[\"/busybox\",\"touch\",\"/data/cache/prepared\"]]'\n\
-         ENTRYPOINT [\"/hookinit\", \"--\"]\n\
-         CMD [\"/busybox\", \"ls\", \"/data/cache\"]\n",
-    )
-    .unwrap();
-    let image = e2e::tag("pre-start");
-    let label = format!("{}={}", e2e::LABEL, e2e::run_id());
-    e2e::docker_build(&image, &ctx.0, &[label], "none", secs(120.0)).unwrap();
+    let rest = "ENV HOOKINIT_PRE_START='[[\"/busybox\",\"mkdir\",\"-p\",\"/data/cache\"],[\"/busybox\",\"touch\",\"/data/cache/prepared\"]]'\n\
+                ENTRYPOINT [\"/hookinit\", \"--\"]\n\
+                CMD [\"/busybox\", \"ls\", \"/data/cache\"]\n";
+    let Some(image) = e2e::scratch_image("pre-start", &bin(), &ctx.0, rest) else {
+        return;
+    };
     let c = e2e::Container::start("pre-start-ok", &image, &[], &[]);
     assert_eq!(c.exit_code(), 0, "{}", c.logs().all());
     let logs = c.logs();

@@ -277,6 +277,35 @@ pub fn static_busybox() -> Result<PathBuf, String> {
     )
 }
 
+/// Builds this run's `FROM scratch` image `name`, holding only `/hookinit`
+/// (the binary at `hookinit`) and a static `/busybox`, its Dockerfile going on
+/// with `rest`, in `ctx` (an empty scratch directory). `None` when the test is
+/// to be skipped: no engine or no static busybox, said on stderr (a panic
+/// instead under `E2E_REQUIRE_DOCKER=1`).
+pub fn scratch_image(name: &str, hookinit: &Path, ctx: &Path, rest: &str) -> Option<String> {
+    let busybox = match start_engine().and_then(|()| static_busybox()) {
+        Ok(b) => b,
+        Err(why) => {
+            assert!(
+                !required("E2E_REQUIRE_DOCKER"),
+                "E2E_REQUIRE_DOCKER=1, but {why}"
+            );
+            eprintln!("skipping: {why}");
+            return None;
+        }
+    };
+    docker_cleanup_at_exit();
+    fs::copy(hookinit, ctx.join("hookinit")).unwrap();
+    fs::copy(&busybox, ctx.join("busybox")).unwrap();
+    let dockerfile =
+        format!("FROM scratch\nCOPY hookinit /hookinit\nCOPY busybox /busybox\n{rest}");
+    fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let image = tag(name);
+    let label = format!("{LABEL}={}", run_id());
+    docker_build(&image, ctx, &[label], "none", Duration::from_secs(120)).unwrap();
+    Some(image)
+}
+
 // ---- this run's names, and cleaning up -------------------------------------------------
 
 /// This run's id: our pid (to tell whether a run is still alive) and the time.
