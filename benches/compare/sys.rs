@@ -154,6 +154,26 @@ pub(crate) fn at_most_one_child(file: &mut fs::File) -> io::Result<bool> {
         <= 1)
 }
 
+/// The orphans app's hand-over: `g` on `go` makes it orphan its children to
+/// `pid`; its `c` on `said` says it did; then waits until `pid` has reaped
+/// them all (at most one child left: the app).
+pub(crate) fn hand_over_orphans(pid: i32, go: &OwnedFd, said: &OwnedFd) -> io::Result<()> {
+    let mut children = fs::File::open(format!("/proc/{pid}/task/{pid}/children"))?;
+    write_byte(go, b'g')?;
+    expect_byte(said, b'c', "the hand-over of the orphans")?;
+    let t = Instant::now();
+    while !at_most_one_child(&mut children)? {
+        if t.elapsed() > TIMEOUT {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "orphans not reaped",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 pub(crate) fn status_field(pid: i32, field: &str) -> Option<u64> {
     status_field_in(&format!("/proc/{pid}/status"), field)
 }

@@ -14,11 +14,11 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::inits::{find_program, Ctx, Init, Proc};
 use crate::report::{median, thousands, Check, Row};
-use crate::sys::{at_most_one_child, expect_byte, kill, pipe, wait_asleep, write_byte, TIMEOUT};
+use crate::sys::{expect_byte, hand_over_orphans, kill, pipe, wait_asleep};
 use crate::Plan;
 
 /// Talks to a running init until it should exit by itself.
@@ -122,19 +122,7 @@ fn reaping_run(ctx: &Ctx, n: usize) -> io::Result<Callgrind> {
         keep: vec![w3, r4],
         drive: Box::new(move |p| {
             expect_byte(&r3, b'r', "the orphans to be created")?;
-            let mut children = fs::File::open(format!("/proc/{0}/task/{0}/children", p.pid()))?;
-            write_byte(&w4, b'g')?;
-            expect_byte(&r3, b'c', "the hand-over of the orphans")?;
-            let t = Instant::now();
-            while !at_most_one_child(&mut children)? {
-                if t.elapsed() > TIMEOUT {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "orphans not reaped",
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            hand_over_orphans(p.pid(), &w4, &r3)?;
             kill(p.pid(), libc::SIGTERM);
             Ok(())
         }),

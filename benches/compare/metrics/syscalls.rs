@@ -18,11 +18,11 @@ use std::io::{self, BufRead, BufReader};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::inits::{find_program, Ctx, Init};
 use crate::report::{Check, Row};
-use crate::sys::{at_most_one_child, expect_byte, kill, pipe, wait_asleep, write_byte, TIMEOUT};
+use crate::sys::{expect_byte, hand_over_orphans, kill, pipe, wait_asleep};
 use crate::Plan;
 
 /// `strace -c -p pid`, once it says it is attached.
@@ -89,19 +89,7 @@ fn count(ctx: &Ctx, strace: &Path, init: &Init, reap: bool, k: usize) -> io::Res
         wait_asleep(pid)?;
         let drive = (|| {
             if reap {
-                let mut children = fs::File::open(format!("/proc/{pid}/task/{pid}/children"))?;
-                write_byte(&w4, b'g')?;
-                expect_byte(&r3, b'c', "the hand-over of the orphans")?;
-                let t = Instant::now();
-                while !at_most_one_child(&mut children)? {
-                    if t.elapsed() > TIMEOUT {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "orphans not reaped",
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
-                }
+                hand_over_orphans(pid, &w4, &r3)?;
             } else {
                 for _ in 0..k {
                     wait_asleep(pid)?;
