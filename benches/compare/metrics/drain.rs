@@ -143,7 +143,7 @@ pub(crate) fn run_drain(plan: &Plan, hookinit: &Init, tmp: &Path) -> Vec<String>
 }
 
 fn setting(inter_ms: u64, fall: u64) -> String {
-    if inter_ms % 1000 == 0 {
+    if inter_ms.is_multiple_of(1000) {
         format!("`inter {}s fall {fall}`", inter_ms / 1000)
     } else {
         format!("`inter {inter_ms}ms fall {fall}`")
