@@ -248,7 +248,7 @@ fn bench() -> io::Result<()> {
     };
     if let (Some(h), true) = (&inits[0], plan.asks("drain")) {
         step("stops behind HAProxy (drain)");
-        hook_lines.extend(run_drain(&plan, h, &tmp));
+        hook_lines.extend(run_drain(&plan, h, &target_dir.join("bench")));
     }
     // hookinit only (the others have no probes): a table of its own.
     let mut probe_rows = Vec::new();

@@ -59,7 +59,8 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 /// The family's Markdown (a note and a table), or why it was skipped.
-pub(crate) fn run_drain(plan: &Plan, hookinit: &Init, tmp: &Path) -> Vec<String> {
+/// A failed cell's output goes to `out`/drain-SERVER-INTER-SETUP.log.
+pub(crate) fn run_drain(plan: &Plan, hookinit: &Init, out: &Path) -> Vec<String> {
     let missing: Vec<&str> = NEEDS
         .into_iter()
         .filter(|p| find_program(&[p]).is_none())
@@ -75,6 +76,7 @@ pub(crate) fn run_drain(plan: &Plan, hookinit: &Init, tmp: &Path) -> Vec<String>
     let jobs: usize = env_or("BENCH_DRAIN_JOBS", "6").parse().unwrap_or(6).max(1);
     let load = env_or("BENCH_DRAIN_LOAD", "3,3,1,50");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/drain_bench.py");
+    let _ = std::fs::create_dir_all(out);
     // The longest cells (slow settings, long stops) first.
     let mut todo = Vec::new();
     for (inter_ms, fall) in SETTINGS {
@@ -95,9 +97,9 @@ pub(crate) fn run_drain(plan: &Plan, hookinit: &Init, tmp: &Path) -> Vec<String>
                 let Some((server, inter_ms, fall, setup)) = todo.lock().unwrap().pop() else {
                     break;
                 };
-                let log = tmp.join(format!("drain-{server}-{inter_ms}-{setup}.log"));
+                let log = out.join(format!("drain-{server}-{inter_ms}-{setup}.log"));
                 // A cell stuck for an hour is a bug to see, not to wait for.
-                let out = Command::new("timeout")
+                let run = Command::new("timeout")
                     .args(["3600", "unshare", "--net", "python3"])
                     .arg(&script)
                     .arg(&hookinit.path)
@@ -105,7 +107,7 @@ pub(crate) fn run_drain(plan: &Plan, hookinit: &Init, tmp: &Path) -> Vec<String>
                     .args([stops, inter_ms as usize, fall as usize].map(|n| n.to_string()))
                     .arg(&load)
                     .output();
-                let result = match out {
+                let result = match run {
                     Ok(o) if o.status.success() => {
                         serde_json::from_slice::<serde_json::Value>(&o.stdout)
                             .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
