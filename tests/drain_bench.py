@@ -206,16 +206,33 @@ class Backend:
         open(go, "w").close()
 
     def stop(self, withdrawn=True):
-        """Sends TERM (as `docker stop`); returns how long the stop took and,
-        with `withdrawn`, when HAProxy's stats first said DOWN (both from
-        the TERM, in seconds; sampled every 10 ms)."""
+        """Sends TERM (as `docker stop`); returns how long the stop took, when
+        HAProxy's stats first said DOWN (with `withdrawn`) and when the
+        server's main process exited (all from the TERM, in seconds;
+        sampled every 10 ms)."""
+        try:
+            with open(f"/proc/{self.inner}/task/{self.inner}/children") as f:
+                app = int(f.read().split()[0])
+        except (OSError, IndexError):
+            app = None
         t0 = time.time()
         os.kill(self.inner, 15)
-        took = down = None
+        took = down = gone = None
         limit = t0 + 60
         while time.time() < limit:
+            if gone is None and app is not None:
+                # The server's main process exited (a zombie until its
+                # init reaps it).
+                try:
+                    with open(f"/proc/{app}/stat") as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                            gone = time.time() - t0
+                except OSError:
+                    gone = time.time() - t0
             if took is None and self.proc.poll() is not None:
                 took = time.time() - t0
+                if gone is None:
+                    gone = took
             if withdrawn and down is None:
                 try:
                     st = haproxy_status().get(f"b{self.i}", "")
@@ -233,7 +250,7 @@ class Backend:
         # The dead namespace's end of the pair goes asynchronously: remove
         # ours now, so that the next start can make it again.
         subprocess.run(["ip", "link", "del", f"vb{self.i}"], stderr=subprocess.DEVNULL)
-        return took, down
+        return took, down, gone
 
 
 def haproxy_status():
@@ -325,11 +342,14 @@ class Load:
 
 
 def signal_delays(backends):
-    """hookinit's own part of each stop: from its `Killing` event (the TERM
+    """hookinit's own part of each stop, in the order of the stops (they
+    alternate between the backends): from its `Killing` event (the TERM
     arrived) to `StopSignalSent` (the drain and PreStop are over), from
     the JSON events' times (ms)."""
-    out = []
+    each = []
     for b in backends:
+        out = []
+        each.append(out)
         began = None
         with open(os.path.join(b.d, "events.log"), errors="replace") as f:
             for line in f:
@@ -346,7 +366,10 @@ def signal_delays(backends):
                 elif ev == "StopSignalSent" and began is not None:
                     out.append((at - began) % 86400)
                     began = None
-    return out
+    merged = []
+    for k in range(max(len(x) for x in each)):
+        merged += [x[k] for x in each if k < len(x)]
+    return merged
 
 
 def quantile(xs, q):
@@ -369,12 +392,13 @@ def main():
         wait_up(["b1", "b2"])
         load = Load()
         time.sleep(1.0)
-        durations, withdrawals, starts = [], [], []
+        durations, withdrawals, starts, gones = [], [], [], []
         for k in range(STOPS):
             b = backends[k % 2]
             starts.append(time.time())
-            took, down = b.stop()
+            took, down, gone = b.stop()
             durations.append(took)
+            gones.append(gone)
             withdrawals.append(down)
             b.start()
             wait_up(["b1", "b2"])
@@ -416,6 +440,11 @@ def main():
             "signal_median": quantile(signals, 0.5) if signals else None,
             "signal_p90": quantile(signals, 0.9) if signals else None,
             "signal_max": max(signals) if signals else None,
+            # Stop by stop: what the server took after the stop signal, and
+            # what the stop took after the server's exit (its init reaping
+            # it and exiting).
+            "exits": [round(g - k, 3) for g, k in zip(gones, signals)] if signals else None,
+            "tails": [round(d - g, 3) for d, g in zip(durations, gones)],
         }), flush=True)
 
 

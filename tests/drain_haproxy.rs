@@ -11,13 +11,15 @@
 //! graceful signal) must fail no request. hookinit's part of each stop (TERM
 //! → the stop signal sent, from its JSON events) must take no longer than
 //! the balancer's detection (2 x 200 ms) + the quiet interval + 0.3 s (one
-//! 100 ms sample and slack); the whole stop no longer than that + the
-//! server's own graceful exit: nginx 0.5 s (an in-flight 128 KB download at
-//! 256 KB/s), gunicorn 1.5 s (the same download overlaps the gthread
-//! worker's 1 s poll, which it must finish before it sees the signal, and
-//! the arbiter's 0.1 s reaping loop). hookinit's defaults (TERM at once)
-//! are run alongside for the comparison (printed, not asserted: their
-//! failures vary).
+//! 100 ms sample and slack), and the stop must end within 0.3 s of the
+//! server's exit (hookinit reaps it and exits). The server's own exit after
+//! the signal is bounded for nginx only (0.5 s: an in-flight 128 KB download
+//! at 256 KB/s). gunicorn's graceful exit is its own business and varies
+//! with the machine's load (0.5–2.1 s seen at load average 7, the same
+//! under hookinit's defaults: its gthread worker notices TERM only at its
+//! next 1 s poll), so it is printed, not bounded. hookinit's defaults (TERM at once) are run
+//! alongside for the comparison (printed, not asserted: their failures
+//! vary).
 //!
 //! Needs root, nginx, gunicorn, haproxy and tini (scripts/setup); without
 //! them the test says so and passes, unless `E2E_REQUIRE_SERVERS=1` (CI).
@@ -48,8 +50,8 @@ fn result(out: &str, setup: &str) -> serde_json::Value {
 }
 
 /// Runs 4 rolling stops with the drain and with the defaults; checks the
-/// drain's; `exit`: the server's own graceful exit at most.
-fn drain_drops_nothing(server: &str, exit: f64) {
+/// drain's; `exit`: the server's own graceful exit at most, if bounded.
+fn drain_drops_nothing(server: &str, exit: Option<f64>) {
     assert!(is_root(), "needs root");
     let missing: Vec<_> = [server, "haproxy", "tini", "ip", "unshare"]
         .into_iter()
@@ -81,21 +83,32 @@ fn drain_drops_nothing(server: &str, exit: f64) {
         signal_max <= bound,
         "hookinit held a stop signal {signal_max:.2}s > {bound:.2}s: {text}"
     );
-    let stop_max = drain["stop_max"].as_f64().unwrap();
-    assert!(
-        stop_max <= bound + exit,
-        "a stop took {stop_max:.2}s > {:.2}s: {text}",
-        bound + exit
-    );
+    let tails = drain["tails"].as_array().unwrap();
+    assert_eq!(tails.len(), 4, "{text}");
+    for tail in tails {
+        let tail = tail.as_f64().unwrap();
+        assert!(
+            tail <= 0.3,
+            "a stop ended {tail:.2}s after the server's exit: {text}"
+        );
+    }
+    if let Some(exit) = exit {
+        let stop_max = drain["stop_max"].as_f64().unwrap();
+        assert!(
+            stop_max <= bound + exit,
+            "a stop took {stop_max:.2}s > {:.2}s: {text}",
+            bound + exit
+        );
+    }
     let _ = result(&text, "defaults");
 }
 
 #[test]
 fn the_autopilot_drops_no_request_behind_haproxy_with_nginx_on_quit() {
-    drain_drops_nothing("nginx", 0.5);
+    drain_drops_nothing("nginx", Some(0.5));
 }
 
 #[test]
 fn the_autopilot_drops_no_request_behind_haproxy_with_gunicorn_on_term() {
-    drain_drops_nothing("gunicorn", 1.5);
+    drain_drops_nothing("gunicorn", None);
 }
