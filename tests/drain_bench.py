@@ -21,7 +21,10 @@ K keep-alive clients, F clients with a new connection per request, S slow
 128 KB downloads (256 KB/s), each pausing PAUSE_MS between requests
 (default 6,6,2,10). Prints one JSON object per set-up: failed requests (and
 per stop), requests, stop durations (TERM -> the backend gone) and the
-balancer's withdrawal times (TERM -> HAProxy's stats say DOWN).
+balancer's withdrawal times (TERM -> HAProxy's stats say DOWN), and
+hookinit's `Drained` event for drains that outlasted the withdrawal + the
+quiet interval + 0.3 s. DRAIN_BENCH_KEEP=1 keeps the logs (in
+$TMPDIR/hookinit-drain-bench-*).
 """
 import http.client
 import json
@@ -128,6 +131,7 @@ def sh(*cmd):
 class Backend:
     def __init__(self, i, setup):
         self.i, self.setup = i, setup
+        self.drained = []
         self.d = os.path.join(WORK, f"{setup}-b{i}")
         os.makedirs(os.path.join(self.d, "www"), exist_ok=True)
         os.makedirs(os.path.join(self.d, "tmp"), exist_ok=True)
@@ -363,6 +367,8 @@ def signal_delays(backends):
                 at = int(hh) * 3600 + int(mm) * 60 + float(ss)
                 if ev == "Killing":
                     began = at
+                elif ev == "Drained":
+                    b.drained.append(e.get("message", ""))
                 elif ev == "StopSignalSent" and began is not None:
                     out.append((at - began) % 86400)
                     began = None
@@ -405,6 +411,9 @@ def main():
             time.sleep(0.3)
         load.end()
         signals = signal_delays(backends)
+        drained = []
+        for k in range(max(len(b.drained) for b in backends)):
+            drained += [b.drained[k] for b in backends if k < len(b.drained)]
         for b in backends:
             b.stop(withdrawn=False)
         hap.terminate()
@@ -445,10 +454,19 @@ def main():
             # it and exiting).
             "exits": [round(g - k, 3) for g, k in zip(gones, signals)] if signals else None,
             "tails": [round(d - g, 3) for d, g in zip(durations, gones)],
+            # hookinit's own account of the stops whose drain outlasted the
+            # withdrawal + the quiet interval + 0.3 s.
+            "late_drains": [
+                f"stop {k}: withdrawn {w:.2f}s, signal {g:.2f}s: {m}"
+                for k, (w, g, m) in enumerate(zip(withdrawals, signals, drained))
+                if setup == "drain" and g > w + QUIET + 0.3
+            ][:5],
         }), flush=True)
 
 
 try:
     main()
 finally:
-    shutil.rmtree(WORK, ignore_errors=True)
+    # DRAIN_BENCH_KEEP=1 keeps the logs (hookinit's events, per backend).
+    if not os.environ.get("DRAIN_BENCH_KEEP"):
+        shutil.rmtree(WORK, ignore_errors=True)

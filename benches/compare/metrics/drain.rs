@@ -254,5 +254,24 @@ fn table(cells: &[Cell], stops: usize, jobs: usize, load: &str, took: f64) -> Ve
         );
         md.extend(notes);
     }
+    // Drains that held the signal past withdrawal + quiet + 0.3 s, in
+    // hookinit's words (late samples on a loaded machine show here).
+    let mut late = Vec::new();
+    for c in cells {
+        if let Ok(v) = &c.result {
+            for l in v["late_drains"].as_array().into_iter().flatten().take(3) {
+                late.push(format!(
+                    "- {} {}: {}",
+                    c.server,
+                    setting(c.inter_ms, c.fall),
+                    l.as_str().unwrap_or("")
+                ));
+            }
+        }
+    }
+    if !late.is_empty() {
+        md.push("\nDrains longer than the withdrawal + the quiet interval + 0.3 s (the first 3 per cell):\n".into());
+        md.extend(late);
+    }
     md
 }
