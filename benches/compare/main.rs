@@ -14,7 +14,9 @@
 //!
 //! Environment: `BENCH_QUICK=1` (smoke run, ~60 s; a full run is ~3 min on
 //! 2 cores), `BENCH_ONLY=size,instr,wall,idle,stop,reap,fwd,hooks,probes,notify` (a subset;
-//! the per-signal and per-zombie counts need `instr` and `fwd`/`reap`),
+//! the per-signal and per-zombie counts need `instr` and `fwd`/`reap`;
+//! `drain`, the stops behind HAProxy, runs only when named: about half an
+//! hour, see [`metrics::drain`]),
 //! `BENCH_CPU=N|none` (the CPU for the latencies; default: the last one),
 //! `BENCH_VERBOSE=1` (inits' output on the terminal, raw callgrind counts),
 //! `HOOKINIT_BIN` (measure that binary, build nothing). Needs root (PID
@@ -36,6 +38,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use inits::{app, find_program, probe_pid_namespace, Ctx, Init, APP, OTHERS};
+use metrics::drain::run_drain;
 use metrics::hooks::run_hooks;
 use metrics::idle::run_idle;
 use metrics::instructions::run_instructions;
@@ -137,6 +140,13 @@ impl Plan {
             Some(parts) => parts.iter().any(|p| p == part),
         }
     }
+
+    /// Named in `BENCH_ONLY`: for the long families, left out of a full run.
+    fn asks(&self, part: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_some_and(|parts| parts.iter().any(|p| p == part))
+    }
 }
 
 fn bench() -> io::Result<()> {
@@ -229,13 +239,17 @@ fn bench() -> io::Result<()> {
     }
     step("stop, reaping and forwarding latencies");
     run_latencies(&ctx, &plan, &inits, &mut rows, &mut notes);
-    let hook_lines = match (&inits[0], plan.wants("hooks")) {
+    let mut hook_lines = match (&inits[0], plan.wants("hooks")) {
         (Some(h), true) => {
             step("PreStop timings");
             run_hooks(&ctx, &plan, h)
         }
         _ => Vec::new(),
     };
+    if let (Some(h), true) = (&inits[0], plan.asks("drain")) {
+        step("stops behind HAProxy (drain)");
+        hook_lines.extend(run_drain(&plan, h, &target_dir.join("bench")));
+    }
     // hookinit only (the others have no probes): a table of its own.
     let mut probe_rows = Vec::new();
     if let Some(h) = &inits[0] {

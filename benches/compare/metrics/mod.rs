@@ -2,6 +2,7 @@
 //! inits (or hookinit alone) and adds its rows to the report
 //! ([`crate::report::Row`], with hookinit's target).
 
+pub(crate) mod drain;
 pub(crate) mod hooks;
 pub(crate) mod idle;
 pub(crate) mod instructions;
