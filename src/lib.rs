@@ -203,13 +203,14 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         },
     };
     // Bound before the app starts: a taken port is a configuration error.
-    let endpoint = match &cfg.readiness_address {
+    let endpoint = match cfg.readiness_address {
         None => None,
-        Some((addr, text)) => match readiness_http::Endpoint::open(*addr) {
+        Some(addr) => match readiness_http::Endpoint::open(addr) {
             Ok(e) => Some(Box::new(e)),
             Err(e) => {
                 say(format_args!(
-                    "hookinit: cannot listen on {text} (HOOKINIT_READINESS_ADDRESS): {}\n",
+                    "hookinit: cannot listen on {} (HOOKINIT_READINESS_ADDRESS): {}\n",
+                    config::Listen(addr),
                     std::io::Error::from(e)
                 ));
                 return exit::EXIT_FAILURE;

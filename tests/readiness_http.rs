@@ -186,7 +186,7 @@ fn off_by_default_and_bad_addresses_are_rejected_before_the_app_starts() {
     );
     assert_eq!(f.code, Some(0), "{f:#?}");
     assert!(
-        f.stdout.contains("http://0.0.0.0:8086/ (any path, GET or HEAD): 200 while ready, 503 otherwise and from a stop's first instant"),
+        f.stdout.contains("http://0.0.0.0:8086/ (any path, GET or HEAD): 200 while ready, else 503 (at once on a stop)"),
         "{f:#?}"
     );
     let f = run_plain(&["--check", "--", "true"], &[]);

@@ -206,26 +206,31 @@ impl Config {
                 line("extend limit:", msg);
             }
         }
-        if let Some((_, address)) = &self.readiness_address {
+        if let Some(address) = self.readiness_address {
+            let address = super::Listen(address);
             line(
                 "readiness HTTP:",
-                format!("http://{address}/ (any path, GET or HEAD): 200 while ready, 503 otherwise and from a stop's first instant"),
+                format!("http://{address}/ (any path, GET or HEAD): 200 while ready, else 503 (at once on a stop)"),
             );
         }
         if let Some(d) = &self.drain {
-            let ports = match d.ports.is_empty() {
-                true => "every port listened on at the stop (hookinit's own aside)".to_string(),
-                false => {
-                    let list: Vec<String> = d.ports.iter().map(u16::to_string).collect();
-                    format!("port(s) {}", crate::os::text::join(&list, ", "))
+            // Pushed one by one: a Vec of texts joined took twice the code.
+            let mut ports = String::from(match d.ports.is_empty() {
+                true => "every port listened on at the stop but hookinit's",
+                false => "port(s) ",
+            });
+            for (i, p) in d.ports.iter().enumerate() {
+                if i > 0 {
+                    ports.push_str(", ");
                 }
-            };
+                ports.push_str(&p.to_string());
+            }
             let split = super::Grace::new(self.grace);
             let max = d.max.unwrap_or(split.pre_stop()).min(split.pre_stop());
             line(
                 "drain:",
                 format!(
-                    "on a stop, not ready at once; PreStop and the stop signal once {ports} had no new connection or request bytes for {}, after at least {}, at most {}",
+                    "on a stop, not ready at once; PreStop once {ports} had no new connection or request bytes for {} (at least {}, at most {})",
                     secs(d.quiet),
                     secs(d.min),
                     secs(max)

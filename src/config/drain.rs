@@ -73,20 +73,23 @@ pub(super) fn resolve(
 pub(super) fn check(drain: &Drain, source: &str, grace: Duration) -> Result<(), ConfigError> {
     let split = Grace::new(grace);
     let usable = split.pre_stop();
-    for (key, d) in [("minSeconds", Some(drain.min)), ("maxSeconds", drain.max)] {
-        let Some(d) = d else { continue };
-        if d > usable {
-            return Err(ConfigError::new(
-                source,
-                format!(
-                    "{key}: {} does not fit in the grace period: PreStop and the drain may use {} of {} ({} is kept for the app's shutdown)",
-                    crate::events::secs(d),
-                    crate::events::secs(usable),
-                    crate::events::secs(grace),
-                    crate::events::secs(split.reserve),
-                ),
-            ));
-        }
+    // maxSeconds is never below minSeconds (spec::drain): the ceiling, if
+    // given, decides alone.
+    let (key, d) = match drain.max {
+        Some(max) => ("maxSeconds", max),
+        None => ("minSeconds", drain.min),
+    };
+    if d <= usable {
+        return Ok(());
     }
-    Ok(())
+    Err(ConfigError::new(
+        source,
+        format!(
+            "{key}: {} does not fit in the grace period: PreStop and the drain may use {} of {} ({} is kept for the app's shutdown)",
+            crate::events::secs(d),
+            crate::events::secs(usable),
+            crate::events::secs(grace),
+            crate::events::secs(split.reserve),
+        ),
+    ))
 }

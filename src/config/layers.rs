@@ -115,7 +115,7 @@ pub(super) struct Layer {
     /// Every TCP port of this source's container object, if it has one.
     pub(super) container_tcp_ports: Option<Vec<u16>>,
     /// `Some(None)`: explicitly off.
-    pub(super) readiness_address: Option<Option<(std::net::SocketAddr, String)>>,
+    pub(super) readiness_address: Option<Option<std::net::SocketAddr>>,
     pub(super) stop_signal: Option<(i32, String)>,
     pub(super) grace: Option<Duration>,
     pub(super) stop_on: Option<SignalSet>,

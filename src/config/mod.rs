@@ -36,6 +36,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+pub use values::Listen;
 
 /// Everything hookinit needs to run, validated.
 #[derive(Clone, Debug)]
@@ -105,8 +106,7 @@ pub struct Config {
     /// `HOOKINIT_TERMINATION_MESSAGE_PATH`, or the container object's.
     pub termination_message_path: Option<PathBuf>,
     /// `HOOKINIT_READINESS_ADDRESS`: where readiness is served over HTTP.
-    /// The address, and its text for messages.
-    pub readiness_address: Option<(std::net::SocketAddr, String)>,
+    pub readiness_address: Option<std::net::SocketAddr>,
     /// `HOOKINIT_DRAIN`: on a stop, wait for the traffic to leave first.
     pub drain: Option<Drain>,
 }

@@ -229,7 +229,7 @@ pub const OPTIONS: &[Opt] = &[
         "HOOKINIT_DRAIN",
         "drain",
         "drain",
-        "1 or {\"quietSeconds\":1,\"minSeconds\":0,\"maxSeconds\":N,\"ports\":[8080]}: on a stop, not ready at once, then PreStop only once the app's ports are quiet (0: none)",
+        "1 or {\"quietSeconds\":1,\"minSeconds\":0,\"maxSeconds\":N,\"ports\":[8080]}: on a stop, not ready at once; PreStop once the app's ports are quiet (0: none)",
     ),
     opt(
         Key::GracePeriod,

@@ -8,6 +8,7 @@ use crate::os::signals::{self, SignalSet};
 use crate::spec::handler::MAX_SECONDS;
 use crate::spec::json;
 use crate::spec::json::Value;
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
 /// A value as a source holds it: text (env, flags) or JSON (the file).
@@ -199,45 +200,84 @@ pub(super) fn parse_remap(t: &str) -> Result<Vec<(i32, i32)>, String> {
 }
 
 /// `HOOKINIT_READINESS_ADDRESS`: `PORT` or `:PORT` (every IPv4 address),
-/// `IP:PORT`, `[IPv6]:PORT`, or `0` (none).
-/// The address comes with its text (for messages: no address formatting code).
-pub(super) fn parse_listen_address(
-    raw: &Raw<'_>,
-) -> Result<Option<(std::net::SocketAddr, String)>, String> {
+/// `IP:PORT`, `[IPv6]:PORT` (`[IPv6%SCOPE]:PORT`), or `0` (none).
+/// By hand around `IpAddr`'s parser, which the binary has anyway (core's
+/// `SocketAddr` parser brings its own), with one message for every error.
+#[inline(never)]
+pub(super) fn parse_listen_address(raw: &Raw<'_>) -> Result<Option<SocketAddr>, String> {
     let t = match raw {
         Raw::Json(Value::Number(n)) => &n.to_string(),
         _ => text_or_bool(raw).unwrap_or_default().trim(),
     };
-    let bad = || {
+    if matches!(t, "0" | "false" | "no" | "off") {
+        return Ok(None);
+    }
+    let (host, port) = match crate::os::text::rfind_byte(t, b':') {
+        Some(at) => (&t[..at], &t[at + 1..]),
+        None => ("", t),
+    };
+    let addr = whole_number(port, 65535)
+        .filter(|&p| p > 0)
+        .and_then(|port| {
+            let port = port as u16;
+            // IPv4 bare, IPv6 in brackets (with an optional numeric scope).
+            match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+                None if host.is_empty() => Some(SocketAddr::from(([0, 0, 0, 0], port))),
+                None => match host.parse::<IpAddr>() {
+                    Ok(ip @ IpAddr::V4(_)) => Some(SocketAddr::new(ip, port)),
+                    _ => None,
+                },
+                Some(h) => {
+                    let (h, scope) = match crate::os::text::split_once(h, "%") {
+                        None => (h, 0),
+                        Some((h, s)) => (h, whole_number(s, u32::MAX.into())?),
+                    };
+                    match h.parse::<IpAddr>() {
+                        Ok(IpAddr::V6(ip)) => {
+                            Some(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope as u32)))
+                        }
+                        _ => None,
+                    }
+                }
+            }
+        });
+    addr.map(Some).ok_or_else(|| {
         format!(
-            "{} is not an address to listen on: use PORT, :PORT, IP:PORT or [IPv6]:PORT (0: none)",
+            "{} is not an address to listen on: use [IP:]PORT or [IPv6]:PORT, a port from 1 to 65535 (0: none)",
             show(raw)
         )
-    };
-    match t {
-        "0" | "false" | "no" | "off" => return Ok(None),
-        "" => return Err(bad()),
-        _ => {}
-    }
-    let port_only = t.strip_prefix(':').unwrap_or(t);
-    if port_only.bytes().all(|b| b.is_ascii_digit()) {
-        // By hand: a generic integer parser would be one more in the binary.
-        let p = port_only.bytes().try_fold(0u32, |n, b| {
-            (n < 65536).then(|| n * 10 + u32::from(b - b'0'))
-        });
-        return match p {
-            Some(p @ 1..=65535) => Ok(Some((
-                std::net::SocketAddr::from(([0, 0, 0, 0], p as u16)),
-                format!("0.0.0.0:{p}"),
-            ))),
-            _ => Err(format!("{} is not a port from 1 to 65535", show(raw))),
+    })
+}
+
+/// A listening address in messages: `IP:PORT` or `[IPv6]:PORT` (with its
+/// `%SCOPE`), by the IP types' own `Display`, which the binary has anyway
+/// (`SocketAddr`'s brings padding code of its own).
+pub struct Listen(pub SocketAddr);
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (ip, scope): (&dyn std::fmt::Display, _) = match &self.0 {
+            SocketAddr::V4(a) => return write!(f, "{}:{}", a.ip(), a.port()),
+            SocketAddr::V6(a) => (a.ip(), a.scope_id()),
         };
+        write!(f, "[{ip}")?;
+        if scope != 0 {
+            write!(f, "%{scope}")?;
+        }
+        write!(f, "]:{}", self.0.port())
     }
-    match t.parse::<std::net::SocketAddr>() {
-        Ok(a) if a.port() > 0 => Ok(Some((a, t.to_string()))),
-        Ok(_) => Err(format!("{}: the port must be from 1 to 65535", show(raw))),
-        Err(_) => Err(bad()),
+}
+
+/// ASCII digits (at least one) up to `max`, by hand: a generic integer
+/// parser would be one more in the binary.
+fn whole_number(s: &str, max: u64) -> Option<u64> {
+    if s.is_empty() {
+        return None;
     }
+    s.bytes().try_fold(0u64, |n, b| {
+        let n = n * 10 + u64::from(b.wrapping_sub(b'0'));
+        (b.is_ascii_digit() && n <= max).then_some(n)
+    })
 }
 
 /// `HOOKINIT_NOTIFY_SOCKET`: `1` (an abstract socket the kernel names),
@@ -370,5 +410,55 @@ mod tests {
         }
         let c = run(&["app"], &[("HOOKINIT_GRACE_PERIOD", "1m30s")]).unwrap();
         assert_eq!(c.grace, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn listen_addresses_parse_as_std_would() {
+        let parse = |t: &str| parse_listen_address(&Raw::Text(t));
+        for t in [
+            "1.2.3.4:80",
+            "[::1]:8086",
+            "[fe80::1%2]:80",
+            "[::ffff:1.2.3.4]:443",
+        ] {
+            let std: SocketAddr = t.parse().unwrap();
+            assert_eq!(parse(t), Ok(Some(std)), "{t}");
+            assert_eq!(Listen(std).to_string(), t);
+        }
+        assert_eq!(
+            parse("127.0.0.1:0080"),
+            Ok(Some(([127, 0, 0, 1], 80).into()))
+        );
+        let any = |p: u16| Ok(Some(SocketAddr::from(([0; 4], p))));
+        assert_eq!(parse("8086"), any(8086));
+        assert_eq!(parse(" :9 "), any(9));
+        assert_eq!(Listen(any(9).unwrap().unwrap()).to_string(), "0.0.0.0:9");
+        assert_eq!(parse("off"), Ok(None));
+        for bad in [
+            "localhost:80",
+            "8080x",
+            "1.2.3.4",
+            "[::1]",
+            "[::1]:",
+            "::1:80",
+            "[1.2.3.4]:80",
+            "1.2.3.4:65536",
+            "1.2.3.4:+80",
+            "[fe80::1%eth0]:80",
+            "[fe80::1%]:80",
+            "[fe80::1%4294967296]:80",
+            ":",
+            "",
+        ] {
+            assert!(bad.parse::<SocketAddr>().is_err(), "{bad}");
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e, format!("\"{bad}\" is not an address to listen on: use [IP:]PORT or [IPv6]:PORT, a port from 1 to 65535 (0: none)"));
+        }
+        for bad in ["0.0.0.0:0", "70000", ":0", "1.2.3.4:0"] {
+            assert!(
+                parse(bad).unwrap_err().contains("a port from 1 to 65535"),
+                "{bad}"
+            );
+        }
     }
 }

@@ -34,6 +34,20 @@ pub enum End {
     CutShort(i32),
 }
 
+/// As the `Drained` event says it.
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            End::Quiet => f.write_str("quiet"),
+            End::Ceiling => f.write_str("not quiet by the ceiling"),
+            End::AppGone => f.write_str("the app exited"),
+            End::CutShort(sig) => {
+                write!(f, "cut short by a second {}", crate::os::signals::name(sig))
+            }
+        }
+    }
+}
+
 /// What one sample saw.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Seen {
@@ -68,7 +82,13 @@ struct Run {
 }
 
 pub struct Drain {
-    cfg: config::Drain,
+    quiet: Duration,
+    min: Duration,
+    max: Option<Duration>,
+    /// The ports given (`nports` of them), copied at start-up: the
+    /// configuration is not cloned, and a stop copies them in one move.
+    ports: [u16; MAX_PORTS],
+    nports: usize,
     diag: Result<SockDiag, Errno>,
     /// hookinit's own readiness endpoint: never the app's.
     own_port: Option<u16>,
@@ -80,9 +100,16 @@ pub struct Drain {
 impl Drain {
     /// At start-up: the netlink socket is opened now, so that a stop does
     /// not depend on a new descriptor.
-    pub fn new(cfg: config::Drain, own_port: Option<u16>) -> Box<Drain> {
+    pub fn new(cfg: &config::Drain, own_port: Option<u16>) -> Box<Drain> {
+        let mut ports = [0; MAX_PORTS];
+        let nports = cfg.ports.len().min(MAX_PORTS);
+        ports[..nports].copy_from_slice(&cfg.ports[..nports]);
         Box::new(Drain {
-            cfg,
+            quiet: cfg.quiet,
+            min: cfg.min,
+            max: cfg.max,
+            ports,
+            nports,
             diag: SockDiag::open(),
             own_port,
             run: None,
@@ -115,36 +142,29 @@ impl Drain {
         endpoint_accepts: u64,
     ) -> Option<End> {
         let ceiling_at = self
-            .cfg
             .max
             .map_or(hook_deadline, |m| (now + m).min(hook_deadline));
         let mut run = Run {
             started: now,
-            floor_at: (now + self.cfg.min).min(ceiling_at),
+            floor_at: (now + self.min).min(ceiling_at),
             ceiling_at,
             hook_deadline,
             last_activity: now,
             next_sample: now + SAMPLE,
-            ports: [0; MAX_PORTS],
-            nports: 0,
+            ports: self.ports,
+            nports: self.nports,
             app_opens: None,
             known: 0,
             first: true,
             last: Seen::default(),
             blind: false,
         };
-        for &p in &self.cfg.ports {
-            if run.nports < MAX_PORTS {
-                run.ports[run.nports] = p;
-                run.nports += 1;
-            }
-        }
         if run.nports == 0 {
             self.listening_ports(&mut run);
         }
         self.run = Some(run);
         self.sample(now, endpoint_accepts);
-        let (quiet, min) = (self.cfg.quiet, self.cfg.min);
+        let (quiet, min) = (self.quiet, self.min);
         let run = self.run.as_ref()?;
         let ceiling = run.ceiling_at.saturating_duration_since(now);
         let ports = Ports(&run.ports[..run.nports]);
@@ -153,7 +173,7 @@ impl Drain {
             Level::Info,
             "DrainStarted",
             format_args!(
-                "not ready: waiting for {} without a new connection or request bytes on {ports} (at least {}, at most {}s); {seen}",
+                "not ready: waiting for {} of quiet on {ports} (at least {}, at most {}s); {seen}",
                 events::secs(quiet),
                 events::secs(min.min(ceiling)),
                 events::secs_fixed(ceiling, 1),
@@ -177,7 +197,7 @@ impl Drain {
         run.next_sample = (now + SAMPLE).min(run.ceiling_at.max(now + SAMPLE / 10));
         let end = if now >= run.ceiling_at {
             End::Ceiling
-        } else if now >= run.floor_at && now >= run.last_activity + self.cfg.quiet {
+        } else if now >= run.floor_at && now >= run.last_activity + self.quiet {
             End::Quiet
         } else {
             return None;
@@ -189,36 +209,13 @@ impl Drain {
     pub fn end(&mut self, why: End, now: Instant) -> Option<End> {
         let run = self.run.take()?;
         let took = events::secs_fixed(now.saturating_duration_since(run.started), 1);
-        let quiet_for = now.saturating_duration_since(run.last_activity);
-        let seen = Said(run.last, quiet_for);
-        match why {
-            End::Quiet => events::log(
-                Level::Info,
-                "Drained",
-                format_args!(
-                    "quiet: no new connection or request bytes for {}s; {seen}; {took}s after the stop began",
-                    events::secs_fixed(quiet_for, 1)
-                ),
-            ),
-            End::Ceiling => events::log(
-                Level::Info,
-                "Drained",
-                format_args!("not quiet by the ceiling, {took}s after the stop began: {seen}"),
-            ),
-            End::AppGone => events::log(
-                Level::Info,
-                "Drained",
-                format_args!("the app exited, {took}s after the stop began"),
-            ),
-            End::CutShort(sig) => events::log(
-                Level::Info,
-                "Drained",
-                format_args!(
-                    "cut short by a second {} after {took}s: {seen}",
-                    crate::os::signals::name(sig)
-                ),
-            ),
-        }
+        let seen = Said(run.last, now.saturating_duration_since(run.last_activity));
+        // One event line for every end (one call, not four).
+        events::log(
+            Level::Info,
+            "Drained",
+            format_args!("{why}, {took}s after the stop began; {seen}"),
+        );
         Some(why)
     }
 
@@ -338,16 +335,15 @@ struct Ports<'a>(&'a [u16]);
 
 impl fmt::Display for Ports<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            [] => return f.write_str("no port (nothing listens)"),
-            [_] => f.write_str("port ")?,
-            _ => f.write_str("ports ")?,
-        }
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{p}")?;
+        f.write_str(match self.0 {
+            [] => "no port (nothing listens)",
+            [_] => "port",
+            _ => "ports",
+        })?;
+        let mut sep = " ";
+        for p in self.0 {
+            write!(f, "{sep}{p}")?;
+            sep = ", ";
         }
         Ok(())
     }
@@ -359,13 +355,11 @@ struct Said(Seen, Duration);
 impl fmt::Display for Said {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Said(seen, since) = *self;
-        match seen.open {
-            1 => f.write_str("1 connection open")?,
-            n => write!(f, "{n} connections open")?,
-        }
+        let s = if seen.open == 1 { "" } else { "s" };
         write!(
             f,
-            ", the last new connection or request bytes {}s ago",
+            "{} connection{s} open, last traffic {}s ago",
+            seen.open,
             events::secs_fixed(since, 1)
         )
     }
@@ -386,7 +380,7 @@ mod tests {
         };
         assert_eq!(
             Said(seen, Duration::from_millis(1250)).to_string(),
-            "1 connection open, the last new connection or request bytes 1.3s ago"
+            "1 connection open, last traffic 1.3s ago"
         );
     }
 }

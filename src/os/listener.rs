@@ -76,8 +76,10 @@ impl Listener {
                 len as libc::socklen_t,
             )
         };
-        // SAFETY: listen(2) on our socket.
-        if r != 0 || unsafe { libc::listen(raw, backlog) } != 0 {
+        // SAFETY: listen(2) on our socket. (This and the calls below go
+        // through `syscall`, which the binary has: musl's wrappers, its
+        // accept4 with a fallback for kernels before 2.6.28, were 340 bytes.)
+        if r != 0 || unsafe { libc::syscall(libc::SYS_listen, raw, backlog) } != 0 {
             return Err(Errno::last());
         }
         Ok(Listener { fd })
@@ -88,13 +90,14 @@ impl Listener {
     pub fn accept(&self) -> Result<Option<OwnedFd>, Errno> {
         // SAFETY: accept4 on our socket, without asking for the peer's address.
         let raw = unsafe {
-            libc::accept4(
+            libc::syscall(
+                libc::SYS_accept4,
                 self.fd.as_raw_fd(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
+                std::ptr::null_mut::<libc::sockaddr>(),
+                std::ptr::null_mut::<libc::socklen_t>(),
                 libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
             )
-        };
+        } as RawFd;
         if raw >= 0 {
             // SAFETY: a fresh descriptor owned by nobody else.
             return Ok(Some(unsafe { OwnedFd::from_raw_fd(raw) }));
@@ -142,7 +145,7 @@ pub fn send(fd: RawFd, buf: &[u8]) -> Result<usize, Errno> {
 /// handler process still holds a copy of the descriptor.
 pub fn finish(fd: OwnedFd) {
     // SAFETY: shutdown(2) on our socket; a failure leaves the close.
-    unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR) };
+    unsafe { libc::syscall(libc::SYS_shutdown, fd.as_raw_fd(), libc::SHUT_WR) };
     drop(fd);
 }
 
@@ -166,7 +169,7 @@ pub fn abort(fd: OwnedFd) {
         )
     };
     // SAFETY: shutdown(2) on our socket; a failure leaves the close.
-    unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) };
+    unsafe { libc::syscall(libc::SYS_shutdown, fd.as_raw_fd(), libc::SHUT_RDWR) };
     drop(fd);
 }
 

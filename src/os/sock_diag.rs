@@ -15,7 +15,6 @@ pub const TCP_LISTEN: u8 = 10;
 pub const TCP_TIME_WAIT: u8 = 6;
 /// Offsets in `struct tcp_info` (stable ABI: fields are only appended).
 const TCPI_LAST_DATA_RECV: usize = 52;
-const TCPI_BYTES_RECEIVED: usize = 128;
 const INET_DIAG_MSG_LEN: usize = 72;
 const NLMSG_HDR_LEN: usize = 16;
 
@@ -31,7 +30,6 @@ pub struct Sock {
     /// Milliseconds since data last came in (or since the connection was
     /// made); `None` without `tcp_info` (a TIME_WAIT socket).
     pub last_data_recv_ms: Option<u32>,
-    pub bytes_received: Option<u64>,
 }
 
 pub struct SockDiag {
@@ -108,11 +106,9 @@ impl SockDiag {
             let mut at = 0usize;
             let n = n as usize;
             while at + NLMSG_HDR_LEN <= n {
-                let u32_at =
-                    |i: usize| u32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
-                let len = u32_at(at) as usize;
+                let len = u32_at(buf, at) as usize;
                 let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
-                let seq = u32_at(at + 8);
+                let seq = u32_at(buf, at + 8);
                 if len < NLMSG_HDR_LEN || at + len > n {
                     return Err(Errno(libc::EPROTO));
                 }
@@ -120,7 +116,7 @@ impl SockDiag {
                     match kind {
                         NLMSG_DONE => return Ok(()),
                         NLMSG_ERROR => {
-                            let code = u32_at(at + NLMSG_HDR_LEN) as i32;
+                            let code = u32_at(buf, at + NLMSG_HDR_LEN) as i32;
                             return Err(Errno(if code < 0 { -code } else { libc::EPROTO }));
                         }
                         SOCK_DIAG_BY_FAMILY => {
@@ -137,12 +133,17 @@ impl SockDiag {
     }
 }
 
+/// The native-endian `u32` at `i` (one copy for the messages and their
+/// attributes).
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_ne_bytes(b[i..i + 4].try_into().unwrap_or_default())
+}
+
 /// One `inet_diag_msg` and its attributes.
 fn parse(msg: &[u8]) -> Option<Sock> {
     if msg.len() < INET_DIAG_MSG_LEN {
         return None;
     }
-    let u32_at = |b: &[u8], i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
     let mut sock = Sock {
         state: msg[1],
         // inet_diag_sockid at 4: sport (big-endian) first, the cookie at 44.
@@ -161,10 +162,6 @@ fn parse(msg: &[u8]) -> Option<Sock> {
         let info = &msg[at + 4..at + len];
         if kind == INET_DIAG_INFO && info.len() >= TCPI_LAST_DATA_RECV + 4 {
             sock.last_data_recv_ms = Some(u32_at(info, TCPI_LAST_DATA_RECV));
-            if info.len() >= TCPI_BYTES_RECEIVED + 8 {
-                let b = &info[TCPI_BYTES_RECEIVED..TCPI_BYTES_RECEIVED + 8];
-                sock.bytes_received = Some(u64::from_ne_bytes(b.try_into().ok()?));
-            }
         }
         at += (len + 3) & !3;
     }
@@ -237,7 +234,6 @@ mod tests {
         let listen = seen.iter().find(|s| s.state == TCP_LISTEN).unwrap();
         assert_eq!(listen.rqueue, 0);
         let conn = seen.iter().find(|s| s.state != TCP_LISTEN).unwrap();
-        assert_eq!(conn.bytes_received, Some(5));
         assert!(conn.last_data_recv_ms.unwrap() < 1000);
         assert_ne!(conn.cookie, 0);
     }

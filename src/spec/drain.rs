@@ -35,7 +35,9 @@ impl Default for DrainSpec {
     }
 }
 
-/// `true` (the defaults) or the object.
+/// `true` (the defaults) or the object. Out of line: inlined in its one
+/// caller's closure, each of its errors was converted there in place.
+#[inline(never)]
 pub fn parse_drain(v: &Value, path: &str) -> Result<DrainSpec, PathError> {
     if matches!(v, Value::Bool(true)) {
         return Ok(DrainSpec::default());
@@ -83,17 +85,19 @@ pub fn parse_drain(v: &Value, path: &str) -> Result<DrainSpec, PathError> {
     }
     let ports = match o.get("ports") {
         None => None,
-        Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_PORTS => Some(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| port_number(v, &format!("{}[{i}]", join(path, "ports"))))
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
+        Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_PORTS => {
+            // A loop, not a `collect` of `Result`s (its adaptor is a
+            // function of its own).
+            let mut ports = Vec::with_capacity(items.len());
+            for (i, v) in items.iter().enumerate() {
+                ports.push(port_number(v, &format!("{}[{i}]", join(path, "ports")))?);
+            }
+            Some(ports)
+        }
         Some(_) => {
             return Err(PathError::new(
                 &join(path, "ports"),
-                format!("must be an array of 1 to {MAX_PORTS} port numbers"),
+                "must be an array of 1 to 16 port numbers",
             ))
         }
     };
@@ -105,7 +109,7 @@ pub fn parse_drain(v: &Value, path: &str) -> Result<DrainSpec, PathError> {
     })
 }
 
-/// Ports a drain watches, at most.
+/// Ports a drain watches, at most (its error message says 16).
 pub const MAX_PORTS: usize = 16;
 
 #[cfg(test)]

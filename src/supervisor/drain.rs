@@ -11,8 +11,8 @@ use std::time::Instant;
 impl Supervisor {
     /// `HOOKINIT_DRAIN`, set up at start-up.
     pub(super) fn drain_setup(cfg: &crate::config::Config) -> Option<Box<Drain>> {
-        let own = cfg.readiness_address.as_ref().map(|(a, _)| a.port());
-        cfg.drain.clone().map(|d| Drain::new(d, own))
+        let own = cfg.readiness_address.map(|a| a.port());
+        cfg.drain.as_ref().map(|d| Drain::new(d, own))
     }
 
     fn endpoint_accepts(&self) -> u64 {

@@ -10,7 +10,9 @@ impl Supervisor {
     /// `HOOKINIT_READINESS_ADDRESS`: the endpoint, bound at start-up.
     pub fn serve_readiness(&mut self, endpoint: Option<Box<Endpoint>>) {
         self.extras |= endpoint.is_some();
-        self.endpoint = endpoint;
+        // The old value is always `None` (set once, at start-up): forgetting
+        // it leaves the endpoint's drop code out of this function.
+        std::mem::forget(std::mem::replace(&mut self.endpoint, endpoint));
     }
 
     /// 200 exactly while the ready file would exist; 503 from the moment a
