@@ -267,7 +267,7 @@ impl Config {
 fn notify_plan(address: &Address) -> String {
     let at = match address {
         Address::Auto => "an abstract socket the kernel names".to_string(),
-        Address::Abstract(name) => format!("@{} (abstract)", String::from_utf8_lossy(name)),
+        Address::Abstract(name) => format!("{} (abstract)", String::from_utf8_lossy(name)),
         Address::Path(path) => path.to_string_lossy().into_owned(),
     };
     format!("{at}; NOTIFY_SOCKET for the app only; READY=1 is needed for ready")

@@ -10,6 +10,7 @@
 //! comes with each one, `SO_PASSCRED`; its ancestry is read in /proc).
 
 use crate::events::{self, Level};
+use crate::os::env::Envp;
 use crate::os::errno::{Errno, Lossy};
 use crate::os::notify_socket::{Address, Datagram, NotifySocket};
 use crate::os::proc::Stat;
@@ -186,22 +187,25 @@ impl Notify {
         })
     }
 
-    /// `NOTIFY_SOCKET=…` (and `WATCHDOG_USEC=…`), for the app's environment.
+    /// The app's environment: hookinit's own without `NOTIFY_SOCKET`,
+    /// `WATCHDOG_USEC` and `WATCHDOG_PID` (hookinit's, for the relay), with
+    /// the app's `NOTIFY_SOCKET` (and `WATCHDOG_USEC`) given a socket.
     #[inline(never)]
-    pub fn env_entries(&self) -> Vec<Vec<u8>> {
-        let mut entry = b"NOTIFY_SOCKET=".to_vec();
-        entry.extend_from_slice(self.socket.name());
-        let mut entries = vec![entry];
-        if let Some(w) = self.heard.watchdog {
-            entries.push(
-                format!(
-                    "WATCHDOG_USEC={}",
-                    crate::events::Big(w.interval.as_micros())
-                )
-                .into_bytes(),
-            );
+    pub fn app_environment(notify: Option<&Notify>) -> Envp {
+        const NAMES: [&[u8]; 3] = [b"NOTIFY_SOCKET", b"WATCHDOG_USEC", b"WATCHDOG_PID"];
+        let watchdog = notify.and_then(|n| n.heard.watchdog);
+        let count = usize::from(notify.is_some()) + usize::from(watchdog.is_some());
+        let mut env = Envp::with_slots(&NAMES, &NAMES[..count]);
+        if let Some(n) = notify {
+            env.set(0, n.socket.name());
         }
-        entries
+        if let Some(w) = watchdog {
+            let mut buf = [0u8; 48];
+            let usec = format_args!("{}", events::Big(w.interval.as_micros()));
+            let (len, _) = crate::os::text::format_into(&mut buf, usec);
+            env.set(1, &buf[..len]);
+        }
+        env
     }
 
     /// When the watchdog or the start-up budget fails unless `WATCHDOG=1`
