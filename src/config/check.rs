@@ -200,7 +200,7 @@ impl Config {
             }
             if let Some(l) = self.notify_extend_limit {
                 let msg = format!(
-                    "EXTEND_TIMEOUT_USEC moves the start-up or stop budget up to {} after it began",
+                    "EXTEND_TIMEOUT_USEC moves a budget up to {} past its start",
                     secs(l)
                 );
                 line("extend limit:", msg);
@@ -235,7 +235,7 @@ impl Config {
         if self.notify_relay {
             line(
                 "notify relay:",
-                "READY=1, not ready and STOPPING=1 to the NOTIFY_SOCKET hookinit is given, WATCHDOG=1 at half its WATCHDOG_USEC if any (the app does not get it)".into(),
+                "READY=1, not ready, STOPPING=1 and WATCHDOG=1 (at half its WATCHDOG_USEC) to hookinit's own NOTIFY_SOCKET".into(),
             );
         }
         line(

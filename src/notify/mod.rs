@@ -257,8 +257,7 @@ impl Notify {
         }
         self.heard.budget.app_started(now);
         let name = Lossy(self.socket.name());
-        let msg =
-            format_args!("listening on {name} for the app's sd_notify messages (NOTIFY_SOCKET)");
+        let msg = format_args!("listening on {name} (NOTIFY_SOCKET)");
         events::log(Level::Info, "NotifySocket", msg);
     }
 
@@ -298,26 +297,21 @@ impl Notify {
 
     #[inline(never)]
     fn datagram(&mut self, d: Datagram, changes: &mut Changes) {
-        match self.sender(d.pid) {
-            Sender::App => {}
-            Sender::Outsider => {
-                let msg = format_args!(
-                    "a message from pid {}, which is neither the app nor one of its descendants, is ignored (logged once)",
-                    d.pid
-                );
-                self.heard
-                    .once(Once::Outsider, Level::Warn, "NotifyIgnored", msg);
-                return;
-            }
-            Sender::Gone => {
-                let msg = format_args!(
-                    "a message from pid {}, which exited before hookinit could see whose it was, is ignored (send with sd_notify_barrier, as systemd-notify does; logged once)",
-                    d.pid
-                );
-                self.heard
-                    .once(Once::Gone, Level::Warn, "NotifyIgnored", msg);
-                return;
-            }
+        let (once, why) = match self.sender(d.pid) {
+            Sender::App => (None, ""),
+            Sender::Outsider => (Some(Once::Outsider), "outside the app's tree"),
+            Sender::Gone => (
+                Some(Once::Gone),
+                "gone before it could be checked (use sd_notify_barrier)",
+            ),
+        };
+        if let Some(once) = once {
+            let msg = format_args!(
+                "a message from pid {}, {why}, is ignored (logged once)",
+                d.pid
+            );
+            self.heard.once(once, Level::Warn, "NotifyIgnored", msg);
+            return;
         }
         if d.len > DATAGRAM_MAX {
             let msg = format_args!(
@@ -331,7 +325,7 @@ impl Notify {
         // BARRIER=1 comes with a descriptor: closing it is the answer.
         if d.fds > 0 && &self.buf[..d.len] != b"BARRIER=1" {
             let msg = format_args!(
-                "the app sent {} file descriptor(s) (FDSTORE): closed, hookinit keeps none (logged once)",
+                "the app sent {} file descriptor(s): closed (logged once)",
                 d.fds
             );
             self.heard
@@ -398,25 +392,23 @@ impl Heard {
                     format_args!("the app's status: {}", Lossy(value)),
                 );
             }
-            Some(Key::MainPid) => self.ignored(Once::MainPid, line, "hookinit watches the pid it started (the app runs in the foreground under an init)"),
-            Some(Key::Errno) => self.ignored(Once::Errno, line, "the app's exit code says how it failed"),
-            Some(Key::BusError) => self.ignored(Once::BusError, line, "there is no D-Bus in the container"),
-            Some(Key::FdStore) => self.ignored(
-                Once::FdStore,
-                line,
-                "hookinit keeps no descriptors for the app: a restarted container starts afresh",
-            ),
-            Some(Key::ExtendTimeout) if self.budget.limit.is_none() => self.ignored(
-                Once::ExtendTimeout,
-                line,
-                "no ceiling is configured (HOOKINIT_NOTIFY_EXTEND_LIMIT)",
-            ),
+            Some(Key::MainPid) => {
+                self.ignored(Once::MainPid, line, "hookinit watches the pid it started")
+            }
+            Some(Key::Errno) => self.ignored(Once::Errno, line, "the exit code says how it failed"),
+            Some(Key::BusError) => self.ignored(Once::BusError, line, "no D-Bus here"),
+            Some(Key::FdStore) => {
+                self.ignored(Once::FdStore, line, "hookinit keeps no descriptors")
+            }
+            Some(Key::ExtendTimeout) if self.budget.limit.is_none() => {
+                self.ignored(Once::ExtendTimeout, line, "no HOOKINIT_NOTIFY_EXTEND_LIMIT")
+            }
             Some(Key::ExtendTimeout) => match usec(value) {
                 Some(usec) => changes.extend = Some(Duration::from_micros(usec)),
                 None => Heard::not_usec(line),
             },
             Some(Key::Watchdog | Key::WatchdogUsec) if self.watchdog.is_none() => {
-                let why = "no watchdog is configured (HOOKINIT_NOTIFY_WATCHDOG)";
+                let why = "no HOOKINIT_NOTIFY_WATCHDOG";
                 self.ignored(Once::Watchdog, line, why)
             }
             Some(Key::Watchdog) if value == b"1" => {
@@ -430,7 +422,7 @@ impl Heard {
             // descriptor was closed on receipt: that is the whole answer.
             Some(Key::Ready | Key::Reloading | Key::Stopping | Key::Barrier) => {}
             // WATCHDOG=0 and the like fall here too, as they did.
-            _ => self.ignored(Once::Unknown, line, "hookinit does not know this key"),
+            _ => self.ignored(Once::Unknown, line, "unknown key"),
         }
     }
 
