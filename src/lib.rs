@@ -229,11 +229,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         .then(|| notify::Notify::app_environment(notify.as_deref()));
     // Called by the supervisor: at once, or after the pre-start steps.
     let launch: supervisor::Launch = Box::new(move || {
-        let stdio = spawn::Stdio::default();
-        let spawned = match &envp {
-            None => spawn::spawn_in(&argv, &inherited, stdio, foreground, setsid),
-            Some(envp) => spawn::spawn_with_env(&argv, &inherited, foreground, setsid, envp),
-        };
+        let spawned = spawn::spawn_in(&argv, &inherited, foreground, setsid, envp.as_ref());
         spawned.map_err(|e| {
             say(format_args!(
                 "hookinit: cannot run '{}': {}\n",

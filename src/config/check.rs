@@ -262,15 +262,19 @@ impl Config {
     }
 }
 
-/// The notify socket's line of the plan.
+/// The notify socket's line of the plan (one format: `Abstract` holds its
+/// `@`).
 #[inline(never)]
 fn notify_plan(address: &Address) -> String {
-    let at = match address {
-        Address::Auto => "an abstract socket the kernel names".to_string(),
-        Address::Abstract(name) => format!("{} (abstract)", String::from_utf8_lossy(name)),
-        Address::Path(path) => path.to_string_lossy().into_owned(),
+    let (at, kind) = match address {
+        Address::Auto => (&b"an abstract socket the kernel names"[..], ""),
+        Address::Abstract(name) => (&name[..], " (abstract)"),
+        Address::Path(path) => (path.as_bytes(), ""),
     };
-    format!("{at}; NOTIFY_SOCKET for the app only; READY=1 is needed for ready")
+    format!(
+        "{}{kind}; NOTIFY_SOCKET for the app only; READY=1 is needed for ready",
+        crate::os::errno::Lossy(at)
+    )
 }
 
 impl Config {
@@ -298,13 +302,16 @@ impl Config {
             }
         }
         if let Some(Address::Path(path)) = &self.notify_socket {
-            let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
-            let dir = path.parent().unwrap_or(std::path::Path::new("/"));
-            if !dir.is_dir() {
+            // Cut at the last `/` (not `Path::parent`: a second caller
+            // would take it out of line, for one absolute path).
+            let path = path.as_bytes();
+            let end = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
+            let dir = &path[..end.max(1)];
+            if !std::path::Path::new(std::ffi::OsStr::from_bytes(dir)).is_dir() {
                 out.push(format!(
                     "notify socket {}: its directory {} does not exist: hookinit cannot start",
-                    path.display(),
-                    dir.display()
+                    crate::os::errno::Lossy(path),
+                    crate::os::errno::Lossy(dir)
                 ));
             }
         }

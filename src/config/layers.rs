@@ -106,9 +106,9 @@ pub(super) struct Layer {
     pub(super) report_oom: Option<bool>,
     /// `Some(None)`: explicitly off (a lower source's setting is overridden).
     pub(super) notify_socket: Option<Option<Address>>,
-    /// `HOOKINIT_NOTIFY_WATCHDOG`, `_START_TIMEOUT`, `_EXTEND_LIMIT` (in
-    /// [`Key`] order), each with its source: one array, one code path.
-    pub(super) notify_times: [Option<(Duration, String)>; 3],
+    pub(super) notify_watchdog: Option<(Duration, String)>,
+    pub(super) notify_start_timeout: Option<(Duration, String)>,
+    pub(super) notify_extend_limit: Option<(Duration, String)>,
     pub(super) notify_relay: Option<bool>,
     /// `HOOKINIT_DRAIN` and where it was set; `Some(None)`: explicitly off.
     pub(super) drain: Option<Option<(DrainSpec, String)>>,
@@ -187,8 +187,12 @@ impl Layer {
             }
             // One arm for the three (each inlined its own copy).
             Key::NotifyWatchdog | Key::NotifyStartTimeout | Key::NotifyExtendLimit => {
-                let i = key as usize - Key::NotifyWatchdog as usize;
-                self.notify_times[i] = Some((seconds(&raw).map_err(err)?, source.to_string()));
+                let value = Some((seconds(&raw).map_err(err)?, source.to_string()));
+                *match key {
+                    Key::NotifyWatchdog => &mut self.notify_watchdog,
+                    Key::NotifyStartTimeout => &mut self.notify_start_timeout,
+                    _ => &mut self.notify_extend_limit,
+                } = value;
             }
             Key::PreStart => {
                 let steps = with_json(&raw, source, |v| pre_start::parse(v, "").map_err(path_err))?;
@@ -426,9 +430,15 @@ impl Layer {
         fill(&mut self.reload_timeout, &mut lower.reload_timeout);
         fill(&mut self.report_oom, &mut lower.report_oom);
         fill(&mut self.notify_socket, &mut lower.notify_socket);
-        for (mine, theirs) in self.notify_times.iter_mut().zip(&mut lower.notify_times) {
-            fill(mine, theirs);
-        }
+        fill(&mut self.notify_watchdog, &mut lower.notify_watchdog);
+        fill(
+            &mut self.notify_start_timeout,
+            &mut lower.notify_start_timeout,
+        );
+        fill(
+            &mut self.notify_extend_limit,
+            &mut lower.notify_extend_limit,
+        );
         fill(&mut self.notify_relay, &mut lower.notify_relay);
         fill(&mut self.readiness_address, &mut lower.readiness_address);
         fill(&mut self.drain, &mut lower.drain);

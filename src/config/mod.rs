@@ -376,8 +376,14 @@ fn finish(
     }
     let reload_signal = check_reload(l, h)?;
     let notify_socket = l.notify_socket.take().flatten();
-    let [notify_watchdog, notify_start_timeout, notify_extend_limit] =
-        notify_times(&mut l.notify_times, notify_socket.is_some())?;
+    let [notify_watchdog, notify_start_timeout, notify_extend_limit] = notify_times(
+        [
+            l.notify_watchdog.take(),
+            l.notify_start_timeout.take(),
+            l.notify_extend_limit.take(),
+        ],
+        notify_socket.is_some(),
+    )?;
     Ok(Box::new(Config {
         command,
         verbosity: l.verbosity.unwrap_or(DEFAULT_VERBOSITY),
@@ -425,7 +431,7 @@ fn finish(
 /// the watchdog at least 1 ms. Not inlined: one loop, not three copies.
 #[inline(never)]
 fn notify_times(
-    times: &mut [Option<(Duration, String)>; 3],
+    times: [Option<(Duration, String)>; 3],
     socket: bool,
 ) -> Result<[Option<Duration>; 3], ConfigError> {
     const WHAT: [&str; 3] = [
@@ -434,8 +440,8 @@ fn notify_times(
         "EXTEND_TIMEOUT_USEC's ceiling",
     ];
     let mut out = [None; 3];
-    for (i, time) in times.iter_mut().enumerate() {
-        let Some((d, source)) = time.take().filter(|(d, _)| !d.is_zero()) else {
+    for (i, time) in times.into_iter().enumerate() {
+        let Some((d, source)) = time.filter(|(d, _)| !d.is_zero()) else {
             continue;
         };
         if !socket {

@@ -286,7 +286,7 @@ impl Notify {
                 Err(e) => {
                     let msg = format_args!("reading the notify socket failed: {e} (logged once)");
                     self.heard
-                        .once(Once::ReadFailed, Level::Warn, "NotifyIgnored", msg);
+                        .once(Once::ReadFailed as u16, Level::Warn, "NotifyIgnored", msg);
                     break;
                 }
             };
@@ -310,7 +310,8 @@ impl Notify {
                 "a message from pid {}, {why}, is ignored (logged once)",
                 d.pid
             );
-            self.heard.once(once, Level::Warn, "NotifyIgnored", msg);
+            self.heard
+                .once(once as u16, Level::Warn, "NotifyIgnored", msg);
             return;
         }
         if d.len > DATAGRAM_MAX {
@@ -319,7 +320,7 @@ impl Notify {
                 d.len
             );
             self.heard
-                .once(Once::Oversized, Level::Warn, "NotifyIgnored", msg);
+                .once(Once::Oversized as u16, Level::Warn, "NotifyIgnored", msg);
             return;
         }
         // BARRIER=1 comes with a descriptor: closing it is the answer.
@@ -329,7 +330,7 @@ impl Notify {
                 d.fds
             );
             self.heard
-                .once(Once::Descriptors, Level::Info, "NotifyIgnored", msg);
+                .once(Once::Descriptors as u16, Level::Info, "NotifyIgnored", msg);
         }
         for line in self.buf[..d.len].split(|&b| b == b'\n') {
             if !line.is_empty() {
@@ -392,16 +393,20 @@ impl Heard {
                     format_args!("the app's status: {}", Lossy(value)),
                 );
             }
-            Some(Key::MainPid) => {
-                self.ignored(Once::MainPid, line, "hookinit watches the pid it started")
-            }
-            Some(Key::Errno) => self.ignored(Once::Errno, line, "the exit code says how it failed"),
-            Some(Key::BusError) => self.ignored(Once::BusError, line, "no D-Bus here"),
-            Some(Key::FdStore) => {
-                self.ignored(Once::FdStore, line, "hookinit keeps no descriptors")
+            // One call for the four, from a table in `Key`'s order.
+            Some(k @ (Key::MainPid | Key::Errno | Key::BusError | Key::FdStore)) => {
+                const WHY: [(Once, &str); 4] = [
+                    (Once::MainPid, "hookinit watches the pid it started"),
+                    (Once::Errno, "the exit code says how it failed"),
+                    (Once::BusError, "no D-Bus here"),
+                    (Once::FdStore, "hookinit keeps no descriptors"),
+                ];
+                let (bit, why) = WHY[(k as usize - Key::MainPid as usize) % 4];
+                self.ignored(bit as u16, line, why)
             }
             Some(Key::ExtendTimeout) if self.budget.limit.is_none() => {
-                self.ignored(Once::ExtendTimeout, line, "no HOOKINIT_NOTIFY_EXTEND_LIMIT")
+                let why = "no HOOKINIT_NOTIFY_EXTEND_LIMIT";
+                self.ignored(Once::ExtendTimeout as u16, line, why)
             }
             Some(Key::ExtendTimeout) => match usec(value) {
                 Some(usec) => changes.extend = Some(Duration::from_micros(usec)),
@@ -409,7 +414,7 @@ impl Heard {
             },
             Some(Key::Watchdog | Key::WatchdogUsec) if self.watchdog.is_none() => {
                 let why = "no HOOKINIT_NOTIFY_WATCHDOG";
-                self.ignored(Once::Watchdog, line, why)
+                self.ignored(Once::Watchdog as u16, line, why)
             }
             Some(Key::Watchdog) if value == b"1" => {
                 if let Some(w) = self.watchdog.as_mut().filter(|w| w.at.is_some()) {
@@ -422,7 +427,7 @@ impl Heard {
             // descriptor was closed on receipt: that is the whole answer.
             Some(Key::Ready | Key::Reloading | Key::Stopping | Key::Barrier) => {}
             // WATCHDOG=0 and the like fall here too, as they did.
-            _ => self.ignored(Once::Unknown, line, "unknown key"),
+            _ => self.ignored(Once::Unknown as u16, line, "unknown key"),
         }
     }
 
@@ -477,14 +482,14 @@ impl Heard {
         events::log(Level::Info, "AppNotify", format_args!("{msg}"));
     }
 
-    fn ignored(&mut self, key: Once, line: &[u8], why: &str) {
+    fn ignored(&mut self, bit: u16, line: &[u8], why: &str) {
         let msg = format_args!("the app sent {}: ignored, {why} (logged once)", Lossy(line));
-        self.once(key, Level::Info, "NotifyIgnored", msg);
+        self.once(bit, Level::Info, "NotifyIgnored", msg);
     }
 
-    fn once(&mut self, key: Once, level: Level, name: &str, msg: std::fmt::Arguments<'_>) {
-        if self.logged & key as u16 == 0 {
-            self.logged |= key as u16;
+    fn once(&mut self, bit: u16, level: Level, name: &str, msg: std::fmt::Arguments<'_>) {
+        if self.logged & bit == 0 {
+            self.logged |= bit;
             events::log(level, name, msg);
         }
     }

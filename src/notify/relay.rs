@@ -55,16 +55,18 @@ impl Relay {
                 return None;
             }
         };
-        let name = Lossy(name);
-        let msg = match every {
-            None => format_args!(
-                "telling {name} (NOTIFY_SOCKET) when the container is ready and when it stops"
-            ),
+        // One line, the watchdog's part only with one.
+        let pings = match every {
+            None => format_args!(""),
             Some(every) => format_args!(
-                "telling {name} (NOTIFY_SOCKET) when the container is ready and when it stops, and WATCHDOG=1 every {} while the app runs (WATCHDOG_USEC)",
+                ", and WATCHDOG=1 every {} while the app runs (WATCHDOG_USEC)",
                 events::secs(every)
             ),
         };
+        let msg = format_args!(
+            "telling {} (NOTIFY_SOCKET) when the container is ready and when it stops{pings}",
+            Lossy(name)
+        );
         events::log(Level::Info, "NotifyRelay", msg);
         Some(Relay {
             client,
