@@ -302,16 +302,13 @@ impl Config {
             }
         }
         if let Some(Address::Path(path)) = &self.notify_socket {
-            // Cut at the last `/` (not `Path::parent`: a second caller
-            // would take it out of line, for one absolute path).
-            let path = path.as_bytes();
-            let end = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
-            let dir = &path[..end.max(1)];
-            if !std::path::Path::new(std::ffi::OsStr::from_bytes(dir)).is_dir() {
+            let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
+            let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+            if !dir.is_dir() {
                 out.push(format!(
                     "notify socket {}: its directory {} does not exist: hookinit cannot start",
-                    crate::os::errno::Lossy(path),
-                    crate::os::errno::Lossy(dir)
+                    path.display(),
+                    dir.display()
                 ));
             }
         }

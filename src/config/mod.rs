@@ -375,14 +375,13 @@ fn finish(
         }
     }
     let reload_signal = check_reload(l, h)?;
-    let notify_socket = l.notify_socket.take().flatten();
     let [notify_watchdog, notify_start_timeout, notify_extend_limit] = notify_times(
         [
-            l.notify_watchdog.take(),
-            l.notify_start_timeout.take(),
-            l.notify_extend_limit.take(),
+            &mut l.notify_watchdog,
+            &mut l.notify_start_timeout,
+            &mut l.notify_extend_limit,
         ],
-        notify_socket.is_some(),
+        matches!(l.notify_socket, Some(Some(_))),
     )?;
     Ok(Box::new(Config {
         command,
@@ -413,7 +412,7 @@ fn finish(
         reload_signal,
         reload_timeout: l.reload_timeout,
         report_oom: l.report_oom.unwrap_or(false),
-        notify_socket,
+        notify_socket: l.notify_socket.take().flatten(),
         notify_watchdog,
         notify_start_timeout,
         notify_extend_limit,
@@ -431,7 +430,7 @@ fn finish(
 /// the watchdog at least 1 ms. Not inlined: one loop, not three copies.
 #[inline(never)]
 fn notify_times(
-    times: [Option<(Duration, String)>; 3],
+    times: [&mut Option<(Duration, String)>; 3],
     socket: bool,
 ) -> Result<[Option<Duration>; 3], ConfigError> {
     const WHAT: [&str; 3] = [
@@ -441,7 +440,7 @@ fn notify_times(
     ];
     let mut out = [None; 3];
     for (i, time) in times.into_iter().enumerate() {
-        let Some((d, source)) = time.filter(|(d, _)| !d.is_zero()) else {
+        let Some((d, source)) = time.take().filter(|(d, _)| !d.is_zero()) else {
             continue;
         };
         if !socket {
