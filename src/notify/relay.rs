@@ -11,7 +11,6 @@
 use crate::events::{self, Level};
 use crate::os::errno::Lossy;
 use crate::os::notify_socket::NotifyClient;
-use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 pub struct Relay {
@@ -30,27 +29,22 @@ impl Relay {
     /// reads it), pings at half of it.
     #[inline(never)]
     pub fn from_env() -> Option<Relay> {
-        let vars = crate::os::env::vars_with_prefix(b"");
-        let get = |name: &str| {
-            vars.iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_bytes())
-        };
-        let Some(name) = get("NOTIFY_SOCKET").filter(|v| !v.is_empty()) else {
+        use crate::os::env::var;
+        let Some(name) = var(b"NOTIFY_SOCKET").filter(|v| !v.is_empty()) else {
             let msg = format_args!("no NOTIFY_SOCKET was given to hookinit: nothing to tell");
             events::log(Level::Info, "NotifyRelay", msg);
             return None;
         };
-        let pid = get("WATCHDOG_PID").map(super::usec);
+        let pid = var(b"WATCHDOG_PID").map(|v| super::usec(&v));
         let ours = pid.is_none_or(|pid| pid == Some(u64::from(std::process::id())));
-        let every = get("WATCHDOG_USEC")
-            .and_then(super::usec)
+        let every = var(b"WATCHDOG_USEC")
+            .and_then(|v| super::usec(&v))
             .filter(|&usec| ours && usec > 0)
             .map(|usec| Duration::from_micros(usec) / 2);
-        let client = match NotifyClient::new(name) {
+        let client = match NotifyClient::new(&name) {
             Ok(client) => client,
             Err(e) => {
-                let msg = format_args!("cannot use NOTIFY_SOCKET {}: {e}", Lossy(name));
+                let msg = format_args!("cannot use NOTIFY_SOCKET {}: {e}", Lossy(&name));
                 events::log(Level::Warn, "NotifyRelay", msg);
                 return None;
             }
@@ -65,7 +59,7 @@ impl Relay {
         };
         let msg = format_args!(
             "telling {} (NOTIFY_SOCKET) when the container is ready and when it stops{pings}",
-            Lossy(name)
+            Lossy(&name)
         );
         events::log(Level::Info, "NotifyRelay", msg);
         Some(Relay {
