@@ -245,7 +245,8 @@ pub(super) fn parse_listen_address(
 #[inline(never)]
 pub(super) fn parse_notify_socket(raw: &Raw<'_>) -> Result<Option<Address>, String> {
     let t = match raw {
-        Raw::Json(Value::Bool(b)) => return Ok(b.then_some(Address::Auto)),
+        Raw::Json(Value::Bool(true)) => "1",
+        Raw::Json(Value::Bool(false)) => "0",
         _ => text_or_bool(raw).unwrap_or_default().trim(),
     };
     match t {

@@ -89,7 +89,7 @@ impl Budget {
         let to = due.max((now + by).min(began + limit));
         let capped = if now + by > to { ", capped" } else { "" };
         let msg = format_args!(
-            "the app sent EXTEND_TIMEOUT_USEC={}: {what} is {} from now, {} after the {from} (ceiling {}{capped}, HOOKINIT_NOTIFY_EXTEND_LIMIT)",
+            "the app sent EXTEND_TIMEOUT_USEC={}: {what} is {} from now, {} after the {from} (ceiling {}{capped})",
             events::Big(by.as_micros()),
             events::secs(to.saturating_duration_since(now)),
             events::secs(to.saturating_duration_since(began)),

@@ -11,6 +11,8 @@
 use crate::events::{self, Level};
 use crate::os::errno::Lossy;
 use crate::os::notify_socket::NotifyClient;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 pub struct Relay {
@@ -29,22 +31,25 @@ impl Relay {
     /// reads it), pings at half of it.
     #[inline(never)]
     pub fn from_env() -> Option<Relay> {
-        use crate::os::env::var;
-        let Some(name) = var(b"NOTIFY_SOCKET").filter(|v| !v.is_empty()) else {
+        // Two reads by prefix, each scanned in place (a copy of the whole
+        // environment, or one read per name, cost more).
+        let outer = crate::os::env::vars_with_prefix(b"NOTIFY_SOCKET");
+        let Some(name) = get(&outer, "NOTIFY_SOCKET").filter(|v| !v.is_empty()) else {
             let msg = format_args!("no NOTIFY_SOCKET was given to hookinit: nothing to tell");
             events::log(Level::Info, "NotifyRelay", msg);
             return None;
         };
-        let pid = var(b"WATCHDOG_PID").map(|v| super::usec(&v));
+        let vars = crate::os::env::vars_with_prefix(b"WATCHDOG_");
+        let pid = get(&vars, "WATCHDOG_PID").map(super::usec);
         let ours = pid.is_none_or(|pid| pid == Some(u64::from(std::process::id())));
-        let every = var(b"WATCHDOG_USEC")
-            .and_then(|v| super::usec(&v))
+        let every = get(&vars, "WATCHDOG_USEC")
+            .and_then(super::usec)
             .filter(|&usec| ours && usec > 0)
             .map(|usec| Duration::from_micros(usec) / 2);
-        let client = match NotifyClient::new(&name) {
+        let client = match NotifyClient::new(name) {
             Ok(client) => client,
             Err(e) => {
-                let msg = format_args!("cannot use NOTIFY_SOCKET {}: {e}", Lossy(&name));
+                let msg = format_args!("cannot use NOTIFY_SOCKET {}: {e}", Lossy(name));
                 events::log(Level::Warn, "NotifyRelay", msg);
                 return None;
             }
@@ -59,7 +64,7 @@ impl Relay {
         };
         let msg = format_args!(
             "telling {} (NOTIFY_SOCKET) when the container is ready and when it stops{pings}",
-            Lossy(&name)
+            Lossy(name)
         );
         events::log(Level::Info, "NotifyRelay", msg);
         Some(Relay {
@@ -116,4 +121,11 @@ impl Relay {
             }
         }
     }
+}
+
+/// The value of `name` among `vars`: its first entry, as `getenv`.
+fn get<'a>(vars: &'a [(OsString, OsString)], name: &str) -> Option<&'a [u8]> {
+    vars.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_bytes())
 }

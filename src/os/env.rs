@@ -60,16 +60,6 @@ pub fn vars_with_prefix(prefix: &[u8]) -> Vec<(OsString, OsString)> {
     vars
 }
 
-/// The value of the variable `name` (no `=`, no NUL byte), if it is set:
-/// its first entry, as libc's `getenv`.
-#[inline(never)]
-pub fn var(name: &[u8]) -> Option<Vec<u8>> {
-    vars_with_prefix(name)
-        .into_iter()
-        .find(|(n, _)| n.as_bytes() == name)
-        .map(|(_, value)| std::os::unix::ffi::OsStringExt::into_vec(value))
-}
-
 /// An environment for one child: hookinit's own, less some names, plus
 /// some settable `NAME=VALUE` entries; built once, at start-up.
 pub struct Envp {
@@ -153,14 +143,6 @@ mod tests {
             .any(|(n, v)| n == "PATH" && Some(v.clone()) == std::env::var_os("PATH")));
         assert!(path.iter().all(|(n, _)| n.as_bytes().starts_with(b"PATH")));
         assert!(vars_with_prefix(b"HOOKINIT_TEST_NO_SUCH_PREFIX_").is_empty());
-    }
-
-    #[test]
-    fn var_is_the_named_variable_alone() {
-        let path = std::env::var_os("PATH").map(|p| p.as_bytes().to_vec());
-        assert_eq!(var(b"PATH"), path);
-        // A prefix of a set name is not that name.
-        assert_eq!(var(b"PAT"), None);
     }
 }
 
