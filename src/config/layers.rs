@@ -137,23 +137,6 @@ impl Layer {
         Self::default()
     }
 
-    /// The notify socket and its three durations, out of [`Layer::set`].
-    #[inline(never)]
-    fn set_notify(&mut self, key: Key, raw: &Raw<'_>, source: &str) -> Result<(), ConfigError> {
-        let err = |message: String| ConfigError::new(source, message);
-        let slot = match key {
-            Key::NotifySocket => {
-                self.notify_socket = Some(parse_notify_socket(raw).map_err(err)?);
-                return Ok(());
-            }
-            Key::NotifyWatchdog => &mut self.notify_watchdog,
-            Key::NotifyStartTimeout => &mut self.notify_start_timeout,
-            _ => &mut self.notify_extend_limit,
-        };
-        *slot = Some((seconds(raw).map_err(err)?, source.to_string()));
-        Ok(())
-    }
-
     pub(super) fn set(&mut self, key: Key, raw: Raw<'_>, source: &str) -> Result<(), ConfigError> {
         let err = |message: String| ConfigError::new(source, message);
         let path_err = |e: PathError| ConfigError::new(source, e.to_string());
@@ -196,16 +179,21 @@ impl Layer {
             }
             Key::HttpHookCheckStatus => self.http_hook_check_status = Some(boolean(&raw, source)?),
             Key::ReportOom => self.report_oom = Some(boolean(&raw, source)?),
+            Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
             Key::NotifyRelay => self.notify_relay = Some(boolean(&raw, source)?),
             Key::Drain => self.drain = Some(super::drain::parse(&raw, source)?),
             Key::ReadinessAddress => {
                 self.readiness_address = Some(parse_listen_address(&raw).map_err(err)?)
             }
-            // One call for the four (inlined, each arm had its own copy).
-            Key::NotifySocket
-            | Key::NotifyWatchdog
-            | Key::NotifyStartTimeout
-            | Key::NotifyExtendLimit => self.set_notify(key, &raw, source)?,
+            // One arm for the three (each inlined its own copy).
+            Key::NotifyWatchdog | Key::NotifyStartTimeout | Key::NotifyExtendLimit => {
+                let value = Some((seconds(&raw).map_err(err)?, source.to_string()));
+                *match key {
+                    Key::NotifyWatchdog => &mut self.notify_watchdog,
+                    Key::NotifyStartTimeout => &mut self.notify_start_timeout,
+                    _ => &mut self.notify_extend_limit,
+                } = value;
+            }
             Key::PreStart => {
                 let steps = with_json(&raw, source, |v| pre_start::parse(v, "").map_err(path_err))?;
                 self.given.pre_start = Some(Given::new(steps, source, ""));

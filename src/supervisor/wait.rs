@@ -154,18 +154,6 @@ impl Supervisor {
         }
     }
 
-    /// The notify socket's and the relay's next deadline: one entry of
-    /// [`Self::next_wake`] for both, out of line (it is inlined in the loop).
-    #[inline(never)]
-    fn notify_wake_at(&self) -> Option<Instant> {
-        let notify = self.notify.as_deref().and_then(Notify::wake_at);
-        let relay = self.relay.as_ref().and_then(Relay::wake_at);
-        match (notify, relay) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
     fn next_wake(&self) -> Option<Instant> {
         let retries = [
             self.reap_retry.retry_at,
@@ -176,7 +164,8 @@ impl Supervisor {
             self.hooks.wake_at(),
             self.phase.wake_at(),
             self.prober.wake_at(),
-            self.notify_wake_at(),
+            self.notify.as_deref().and_then(Notify::wake_at),
+            self.relay.as_ref().and_then(Relay::wake_at),
             self.endpoint.as_ref().and_then(|e| e.wake_at()),
             self.drain.as_ref().and_then(|d| d.wake_at()),
         ]
