@@ -679,8 +679,9 @@ fn a_watchdog_without_a_notify_socket_is_rejected() {
         &[],
     );
     assert!(
-        f.stdout
-            .contains("watchdog:       no WATCHDOG=1 within 2.5s is a liveness failure (exit 5)"),
+        f.stdout.contains(
+            "watchdog:       WATCHDOG_USEC=2500000: no WATCHDOG=1 within 2.5s is a liveness failure (exit 5)"
+        ),
         "{}",
         f.stdout
     );

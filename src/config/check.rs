@@ -181,31 +181,29 @@ impl Config {
         );
         if let Some(address) = &self.notify_socket {
             line("notify socket:", notify_plan(address));
-            // One format for the three lines.
-            let times = [
-                (
-                    self.notify_watchdog,
+            if let Some(w) = self.notify_watchdog {
+                line(
                     "watchdog:",
-                    "no WATCHDOG=1 within ",
-                    " is a liveness failure (exit 5)",
-                ),
-                (
-                    self.notify_start_timeout,
-                    "start timeout:",
-                    "no READY=1 within ",
-                    " is a startup failure (exit 5)",
-                ),
-                (
-                    self.notify_extend_limit,
-                    "extend limit:",
-                    "EXTEND_TIMEOUT_USEC moves a budget up to ",
-                    " past its start",
-                ),
-            ];
-            for (time, key, before, after) in times {
-                if let Some(t) = time {
-                    line(key, format!("{before}{}{after}", secs(t)));
-                }
+                    format!(
+                        "WATCHDOG_USEC={}: no WATCHDOG=1 within {} is a liveness failure (exit 5)",
+                        crate::events::Big(w.as_micros()),
+                        secs(w)
+                    ),
+                );
+            }
+            if let Some(t) = self.notify_start_timeout {
+                let msg = format!(
+                    "no READY=1 within {} is a startup failure (exit 5)",
+                    secs(t)
+                );
+                line("start timeout:", msg);
+            }
+            if let Some(l) = self.notify_extend_limit {
+                let msg = format!(
+                    "EXTEND_TIMEOUT_USEC moves a budget up to {} past its start",
+                    secs(l)
+                );
+                line("extend limit:", msg);
             }
         }
         if let Some((_, address)) = &self.readiness_address {
