@@ -217,16 +217,18 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         },
     };
     // hookinit's own NOTIFY_SOCKET is hookinit's to tell when relaying.
-    let relay = cfg
-        .notify_relay
-        .then(notify::relay::Relay::from_env)
-        .flatten();
+    let relay = match cfg.notify_relay {
+        false => None,
+        true => notify::relay::Relay::from_env(),
+    };
     // dumb-init's session, unless the app is to have hookinit's terminal: then
     // a process group of its own in the foreground gives the same job control
     // without handing the terminal over (dumb-init's SIGHUP/SIGCONT dance).
     let setsid = cfg.peer.setsid && !foreground;
-    let envp = (notify.is_some() || cfg.notify_relay)
-        .then(|| notify::Notify::app_environment(notify.as_deref()));
+    let envp = match (&notify, cfg.notify_relay) {
+        (None, false) => None,
+        (n, _) => Some(notify::Notify::app_environment(n.as_deref())),
+    };
     // Called by the supervisor: at once, or after the pre-start steps.
     let launch: supervisor::Launch = Box::new(move || {
         let spawned = spawn::spawn_in(&argv, &inherited, foreground, setsid, envp.as_ref());

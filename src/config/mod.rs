@@ -439,6 +439,10 @@ fn notify_times(
         "EXTEND_TIMEOUT_USEC's ceiling",
     ];
     let mut out = [None; 3];
+    // None set (the usual case): no loop at every start-up.
+    if times.iter().all(|t| t.is_none()) {
+        return Ok(out);
+    }
     for (i, time) in times.into_iter().enumerate() {
         let Some((d, source)) = time.take().filter(|(d, _)| !d.is_zero()) else {
             continue;
