@@ -220,24 +220,7 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     // hookinit's own NOTIFY_SOCKET is hookinit's to tell when relaying.
     let relay = match cfg.notify_relay {
         false => None,
-        true => {
-            let outer = os::env::vars_with_prefix(b"NOTIFY_SOCKET");
-            let outer = outer.iter().find(|(name, _)| name == "NOTIFY_SOCKET");
-            match outer {
-                Some((_, value)) if !value.is_empty() => notify::relay::Relay::new(
-                    std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str()),
-                    outer_watchdog(),
-                ),
-                _ => {
-                    events::log(
-                        Level::Info,
-                        "NotifyRelay",
-                        format_args!("no NOTIFY_SOCKET was given to hookinit: nothing to tell"),
-                    );
-                    None
-                }
-            }
-        }
+        true => notify::relay::Relay::from_env(),
     };
     // dumb-init's session, unless the app is to have hookinit's terminal: then
     // a process group of its own in the foreground gives the same job control
@@ -245,19 +228,11 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     let setsid = cfg.peer.setsid && !foreground;
     let envp = match (&notify, cfg.notify_relay) {
         (None, false) => None,
-        (n, _) => {
-            let drop: &[&[u8]] = &[b"NOTIFY_SOCKET", b"WATCHDOG_USEC", b"WATCHDOG_PID"];
-            let entries = n.as_ref().map(|n| n.env_entries()).unwrap_or_default();
-            Some(os::env::Envp::with(drop, &entries))
-        }
+        (n, _) => Some(notify::Notify::app_environment(n.as_deref())),
     };
     // Called by the supervisor: at once, or after the pre-start steps.
     let launch: supervisor::Launch = Box::new(move || {
-        let stdio = spawn::Stdio::default();
-        let spawned = match &envp {
-            None => spawn::spawn_in(&argv, &inherited, stdio, foreground, setsid),
-            Some(envp) => spawn::spawn_with_env(&argv, &inherited, foreground, setsid, envp),
-        };
+        let spawned = spawn::spawn_in(&argv, &inherited, foreground, setsid, envp.as_ref());
         spawned.map_err(|e| {
             say(format_args!(
                 "hookinit: cannot run '{}': {}\n",
@@ -286,21 +261,4 @@ fn fatal(msg: &str) -> i32 {
 /// A message on stderr before the app starts (or instead).
 fn say(args: std::fmt::Arguments<'_>) {
     stdio::print(stdio::Stream::Err, args);
-}
-
-/// hookinit's own `WATCHDOG_USEC`, if it is for hookinit (no `WATCHDOG_PID`,
-/// or hookinit's pid), as libsystemd's `sd_watchdog_enabled` reads it.
-#[inline(never)]
-fn outer_watchdog() -> Option<std::time::Duration> {
-    let vars = os::env::vars_with_prefix(b"WATCHDOG_");
-    let get = |name: &str| {
-        vars.iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.to_str()?.parse::<u64>().ok())
-    };
-    let ours = vars.iter().all(|(n, _)| n != "WATCHDOG_PID")
-        || get("WATCHDOG_PID") == Some(u64::from(std::process::id()));
-    get("WATCHDOG_USEC")
-        .filter(|&usec| ours && usec > 0)
-        .map(std::time::Duration::from_micros)
 }

@@ -176,7 +176,9 @@ fn in_order(said: &[String], want: &[&str]) -> bool {
 const READY: &str = "the app sent READY=1";
 const STOPPING: &str = "the app sent STOPPING=1: not ready";
 fn mainpid(pid: u32) -> String {
-    format!("the app sent MAINPID={pid}: ignored, hookinit watches the pid it started (the app runs in the foreground under an init) (logged once)")
+    format!(
+        "the app sent MAINPID={pid}: ignored, hookinit watches the pid it started (logged once)"
+    )
 }
 
 #[test]

@@ -200,7 +200,7 @@ impl Config {
             }
             if let Some(l) = self.notify_extend_limit {
                 let msg = format!(
-                    "EXTEND_TIMEOUT_USEC moves the start-up or stop budget up to {} after it began",
+                    "EXTEND_TIMEOUT_USEC moves a budget up to {} past its start",
                     secs(l)
                 );
                 line("extend limit:", msg);
@@ -240,7 +240,7 @@ impl Config {
         if self.notify_relay {
             line(
                 "notify relay:",
-                "READY=1, not ready and STOPPING=1 to the NOTIFY_SOCKET hookinit is given, WATCHDOG=1 at half its WATCHDOG_USEC if any (the app does not get it)".into(),
+                "READY=1, not ready, STOPPING=1, WATCHDOG=1 to hookinit's own NOTIFY_SOCKET".into(),
             );
         }
         line(
@@ -267,15 +267,19 @@ impl Config {
     }
 }
 
-/// The notify socket's line of the plan.
+/// The notify socket's line of the plan (one format: `Abstract` holds its
+/// `@`).
 #[inline(never)]
 fn notify_plan(address: &Address) -> String {
-    let at = match address {
-        Address::Auto => "an abstract socket the kernel names".to_string(),
-        Address::Abstract(name) => format!("@{} (abstract)", String::from_utf8_lossy(name)),
-        Address::Path(path) => path.to_string_lossy().into_owned(),
+    let (at, kind) = match address {
+        Address::Auto => (&b"an abstract socket the kernel names"[..], ""),
+        Address::Abstract(name) => (&name[..], " (abstract)"),
+        Address::Path(path) => (path.as_bytes(), ""),
     };
-    format!("{at}; NOTIFY_SOCKET for the app only; READY=1 is needed for ready")
+    format!(
+        "{}{kind}; NOTIFY_SOCKET for the app only; READY=1 is needed for ready",
+        crate::os::errno::Lossy(at)
+    )
 }
 
 impl Config {

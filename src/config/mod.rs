@@ -375,30 +375,14 @@ fn finish(
         }
     }
     let reload_signal = check_reload(l, h)?;
-    let notify_socket = l.notify_socket.take().flatten();
-    // 0 turns the watchdog off, as systemd's `WatchdogSec=0`.
-    let notify_watchdog = l.notify_watchdog.take().filter(|(d, _)| !d.is_zero());
-    // 0 is none, as the watchdog's.
-    let notify_start_timeout = l.notify_start_timeout.take().filter(|(d, _)| !d.is_zero());
-    let notify_extend_limit = l.notify_extend_limit.take().filter(|(d, _)| !d.is_zero());
-    for (setting, what) in [
-        (&notify_watchdog, "the watchdog"),
-        (&notify_start_timeout, "the start-up timeout"),
-        (&notify_extend_limit, "EXTEND_TIMEOUT_USEC's ceiling"),
-    ] {
-        if let (Some((_, source)), None) = (setting, &notify_socket) {
-            let msg = format!("{what} needs a notify socket: set HOOKINIT_NOTIFY_SOCKET too");
-            return Err(ConfigError::new(source.clone(), msg));
-        }
-    }
-    if let Some((d, source)) = &notify_watchdog {
-        if *d < std::time::Duration::from_millis(1) {
-            return Err(ConfigError::new(
-                source.clone(),
-                "the watchdog interval must be at least 1ms",
-            ));
-        }
-    }
+    let [notify_watchdog, notify_start_timeout, notify_extend_limit] = notify_times(
+        [
+            &mut l.notify_watchdog,
+            &mut l.notify_start_timeout,
+            &mut l.notify_extend_limit,
+        ],
+        matches!(l.notify_socket, Some(Some(_))),
+    )?;
     Ok(Box::new(Config {
         command,
         verbosity: l.verbosity.unwrap_or(DEFAULT_VERBOSITY),
@@ -428,10 +412,10 @@ fn finish(
         reload_signal,
         reload_timeout: l.reload_timeout,
         report_oom: l.report_oom.unwrap_or(false),
-        notify_socket,
-        notify_watchdog: notify_watchdog.map(|(d, _)| d),
-        notify_start_timeout: notify_start_timeout.map(|(d, _)| d),
-        notify_extend_limit: notify_extend_limit.map(|(d, _)| d),
+        notify_socket: l.notify_socket.take().flatten(),
+        notify_watchdog,
+        notify_start_timeout,
+        notify_extend_limit,
         notify_relay: l.notify_relay.unwrap_or(false),
         pre_start: h.pre_start.take().map(|g| g.value).unwrap_or_default(),
         post_stop: h.post_stop.take().map(|g| g.value),
@@ -439,6 +423,44 @@ fn finish(
         readiness_address: l.readiness_address.take().flatten(),
         drain: None,
     }))
+}
+
+/// The watchdog, start-up timeout and `EXTEND_TIMEOUT_USEC` ceiling: 0 is
+/// none (as systemd's `WatchdogSec=0`), each needs the notify socket, and
+/// the watchdog at least 1 ms. Not inlined: one loop, not three copies.
+#[inline(never)]
+fn notify_times(
+    times: [&mut Option<(Duration, String)>; 3],
+    socket: bool,
+) -> Result<[Option<Duration>; 3], ConfigError> {
+    const WHAT: [&str; 3] = [
+        "the watchdog",
+        "the start-up timeout",
+        "EXTEND_TIMEOUT_USEC's ceiling",
+    ];
+    let mut out = [None; 3];
+    // None set (the usual case): no loop at every start-up.
+    if times.iter().all(|t| t.is_none()) {
+        return Ok(out);
+    }
+    for (i, time) in times.into_iter().enumerate() {
+        let Some((d, source)) = time.take().filter(|(d, _)| !d.is_zero()) else {
+            continue;
+        };
+        if !socket {
+            let msg = format!(
+                "{} needs a notify socket: set HOOKINIT_NOTIFY_SOCKET too",
+                WHAT[i]
+            );
+            return Err(ConfigError::new(source, msg));
+        }
+        if i == 0 && d < Duration::from_millis(1) {
+            let msg = "the watchdog interval must be at least 1ms";
+            return Err(ConfigError::new(source, msg));
+        }
+        out[i] = Some(d);
+    }
+    Ok(out)
 }
 
 /// The reload signal: one that can be caught, not a stop signal, and only

@@ -285,34 +285,29 @@ fn whole_number(s: &str, max: u64) -> Option<u64> {
 #[inline(never)]
 pub(super) fn parse_notify_socket(raw: &Raw<'_>) -> Result<Option<Address>, String> {
     let t = match raw {
-        Raw::Json(Value::Bool(b)) => return Ok(b.then_some(Address::Auto)),
+        Raw::Json(Value::Bool(true)) => "1",
+        Raw::Json(Value::Bool(false)) => "0",
         _ => text_or_bool(raw).unwrap_or_default().trim(),
     };
-    // sockaddr_un's sun_path holds 108 bytes: a path and its NUL, or a NUL
-    // and an abstract name.
-    let max = 107;
     match t {
-        "1" | "true" | "yes" | "on" | "auto" => Ok(Some(Address::Auto)),
-        "0" | "false" | "no" | "off" => Ok(None),
-        _ if t.as_bytes().contains(&b'\0') => {
-            Err("a socket name may not contain a NUL byte".into())
-        }
-        _ if t.len() > max => Err(format!(
-            "\"{t}\" is {} bytes long: a unix socket name has at most {max}",
-            t.len()
-        )),
-        _ => match t.strip_prefix('@') {
-            Some("") => Err("\"@\" needs a name after the @ (or use 1)".into()),
-            Some(name) => Ok(Some(Address::Abstract(name.as_bytes().to_vec()))),
-            None if t.starts_with('/') => Ok(Some(Address::Path(
-                std::ffi::CString::new(t).map_err(|_| "NUL byte".to_string())?,
-            ))),
-            None => Err(format!(
-                "{} is not a notify socket: use 1 (an abstract socket), @NAME or an absolute path",
-                show(raw)
-            )),
-        },
+        "1" | "true" | "yes" | "on" | "auto" => return Ok(Some(Address::Auto)),
+        "0" | "false" | "no" | "off" => return Ok(None),
+        _ => {}
     }
+    // sockaddr_un's sun_path holds 108 bytes: a path and its NUL, or a NUL
+    // and an abstract name. One message for every way to miss (the same
+    // checks, one format).
+    if let Some(name) = std::ffi::CString::new(t).ok().filter(|_| t.len() <= 107) {
+        match t.as_bytes() {
+            [b'@', _, ..] => return Ok(Some(Address::Abstract(name.into_bytes()))),
+            [b'/', ..] => return Ok(Some(Address::Path(name))),
+            _ => {}
+        }
+    }
+    Err(format!(
+        "{} is not a notify socket: use 1 (an abstract socket), @NAME or an absolute path (at most 107 bytes)",
+        show(raw)
+    ))
 }
 
 pub(super) fn parse_stop_on(raw: &Raw<'_>) -> Result<SignalSet, String> {

@@ -59,72 +59,50 @@ impl Budget {
         Some(due.saturating_duration_since(self.app_start.unwrap_or(due)))
     }
 
-    /// `EXTEND_TIMEOUT_USEC=` during start-up: READY=1 is due `by` from
-    /// `now`, within the ceiling.
+    /// `EXTEND_TIMEOUT_USEC=`: during start-up (`kill` is `None`) READY=1
+    /// becomes due `by` from `now`; during the stop, whose SIGKILL is due at
+    /// `kill`, SIGKILL does: the new deadline, if it moved. Either way `due`
+    /// moves only later, and never past the ceiling counted from the
+    /// budget's start. One function for both (one log line).
     #[inline(never)]
-    pub fn extend_start(&mut self, now: Instant, by: Duration) {
-        let (Some(due), Some(start)) = (self.start_due, self.app_start) else {
-            if !std::mem::replace(&mut self.told, true) {
-                let msg = format_args!(
-                    "the app sent EXTEND_TIMEOUT_USEC={}: ignored, no start-up budget runs (HOOKINIT_NOTIFY_START_TIMEOUT unset, or READY=1 came) and no stop has begun (logged once)",
-                    events::Big(by.as_micros())
-                );
-                events::log(Level::Info, "NotifyIgnored", msg);
+    pub fn extend(&mut self, now: Instant, by: Duration, kill: Option<Instant>) -> Option<Instant> {
+        let (due, began, what, from) = match (kill, self.start_due, self.app_start) {
+            (Some(deadline), ..) => {
+                let began = *self.stop_began.get_or_insert(now);
+                (deadline, began, "the stop's budget (SIGKILL)", "stop began")
             }
-            return;
+            (None, Some(due), Some(start)) => {
+                (due, start, "the start-up budget (READY=1 due)", "start")
+            }
+            (None, ..) => {
+                if !std::mem::replace(&mut self.told, true) {
+                    let msg = format_args!(
+                        "the app sent EXTEND_TIMEOUT_USEC={}: ignored, no budget runs (logged once)",
+                        events::Big(by.as_micros())
+                    );
+                    events::log(Level::Info, "NotifyIgnored", msg);
+                }
+                return None;
+            }
         };
-        let to = self.extended(due, now, by, start);
-        self.start_due = Some(to);
-        self.log(
-            by,
-            "the start-up budget (READY=1 due)",
-            now,
-            to,
-            start,
-            "start",
-        );
-    }
-
-    /// `EXTEND_TIMEOUT_USEC=` during the stop, whose SIGKILL is due at
-    /// `deadline`: the new deadline, if it moved.
-    #[inline(never)]
-    pub fn extend_stop(
-        &mut self,
-        now: Instant,
-        by: Duration,
-        deadline: Instant,
-    ) -> Option<Instant> {
-        let began = *self.stop_began.get_or_insert(now);
-        let to = self.extended(deadline, now, by, began);
-        self.log(
-            by,
-            "the stop's budget (SIGKILL)",
-            now,
-            to,
-            began,
-            "stop began",
-        );
-        (to > deadline).then_some(to)
-    }
-
-    /// `due` moved to `now + by` if later, but not past the ceiling counted
-    /// from `began`, and never earlier than it was.
-    fn extended(&self, due: Instant, now: Instant, by: Duration, began: Instant) -> Instant {
-        let ceiling = began + self.limit.unwrap_or_default();
-        due.max((now + by).min(ceiling))
-    }
-
-    fn log(&self, by: Duration, what: &str, now: Instant, to: Instant, began: Instant, from: &str) {
         let limit = self.limit.unwrap_or_default();
+        let to = due.max((now + by).min(began + limit));
         let capped = if now + by > to { ", capped" } else { "" };
         let msg = format_args!(
-            "the app sent EXTEND_TIMEOUT_USEC={}: {what} is {} from now, {} after the {from} (ceiling {}{capped}, HOOKINIT_NOTIFY_EXTEND_LIMIT)",
+            "the app sent EXTEND_TIMEOUT_USEC={}: {what} is {} from now, {} after the {from} (ceiling {}{capped})",
             events::Big(by.as_micros()),
             events::secs(to.saturating_duration_since(now)),
             events::secs(to.saturating_duration_since(began)),
             events::secs(limit),
         );
         events::log(Level::Info, "AppNotify", msg);
+        match kill {
+            Some(deadline) => (to > deadline).then_some(to),
+            None => {
+                self.start_due = Some(to);
+                None
+            }
+        }
     }
 }
 
@@ -141,11 +119,11 @@ mod tests {
         b.app_started(t0);
         assert_eq!(b.start_due, Some(t0 + 10 * S));
         // Asking for less than is left changes nothing.
-        b.extend_start(t0 + S, 2 * S);
+        b.extend(t0 + S, 2 * S, None);
         assert_eq!(b.start_due, Some(t0 + 10 * S));
-        b.extend_start(t0 + 5 * S, 20 * S);
+        b.extend(t0 + 5 * S, 20 * S, None);
         assert_eq!(b.start_due, Some(t0 + 25 * S));
-        b.extend_start(t0 + 20 * S, 60 * S);
+        b.extend(t0 + 20 * S, 60 * S, None);
         assert_eq!(b.start_due, Some(t0 + 30 * S));
         assert_eq!(b.start_failed(t0 + 29 * S), None);
         assert_eq!(b.start_failed(t0 + 30 * S), Some(30 * S));
@@ -157,12 +135,12 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Budget::new(None, Some(30 * S));
         b.app_started(t0);
-        b.extend_start(t0, 5 * S);
+        b.extend(t0, 5 * S, None);
         assert_eq!(b.start_due, None);
         let mut b = Budget::new(Some(S), Some(30 * S));
         b.app_started(t0);
         b.start_over();
-        b.extend_start(t0, 5 * S);
+        b.extend(t0, 5 * S, None);
         assert_eq!((b.start_due, b.start_failed(t0 + 9 * S)), (None, None));
     }
 
@@ -174,15 +152,15 @@ mod tests {
         // A later stop_began (a second stop) does not move the ceiling.
         b.stop_began(t0 + 3 * S);
         let deadline = t0 + 9 * S;
-        assert_eq!(b.extend_stop(t0 + S, 5 * S, deadline), None);
+        assert_eq!(b.extend(t0 + S, 5 * S, Some(deadline)), None);
         assert_eq!(
-            b.extend_stop(t0 + 5 * S, 10 * S, deadline),
+            b.extend(t0 + 5 * S, 10 * S, Some(deadline)),
             Some(t0 + 15 * S)
         );
         assert_eq!(
-            b.extend_stop(t0 + 15 * S, 60 * S, t0 + 15 * S),
+            b.extend(t0 + 15 * S, 60 * S, Some(t0 + 15 * S)),
             Some(t0 + 20 * S)
         );
-        assert_eq!(b.extend_stop(t0 + 19 * S, 60 * S, t0 + 20 * S), None);
+        assert_eq!(b.extend(t0 + 19 * S, 60 * S, Some(t0 + 20 * S)), None);
     }
 }

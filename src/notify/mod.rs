@@ -10,6 +10,7 @@
 //! comes with each one, `SO_PASSCRED`; its ancestry is read in /proc).
 
 use crate::events::{self, Level};
+use crate::os::env::Envp;
 use crate::os::errno::{Errno, Lossy};
 use crate::os::notify_socket::{Address, Datagram, NotifySocket};
 use crate::os::proc::Stat;
@@ -186,22 +187,25 @@ impl Notify {
         })
     }
 
-    /// `NOTIFY_SOCKET=…` (and `WATCHDOG_USEC=…`), for the app's environment.
+    /// The app's environment: hookinit's own without `NOTIFY_SOCKET`,
+    /// `WATCHDOG_USEC` and `WATCHDOG_PID` (hookinit's, for the relay), with
+    /// the app's `NOTIFY_SOCKET` (and `WATCHDOG_USEC`) given a socket.
     #[inline(never)]
-    pub fn env_entries(&self) -> Vec<Vec<u8>> {
-        let mut entry = b"NOTIFY_SOCKET=".to_vec();
-        entry.extend_from_slice(self.socket.name());
-        let mut entries = vec![entry];
-        if let Some(w) = self.heard.watchdog {
-            entries.push(
-                format!(
-                    "WATCHDOG_USEC={}",
-                    crate::events::Big(w.interval.as_micros())
-                )
-                .into_bytes(),
-            );
+    pub fn app_environment(notify: Option<&Notify>) -> Envp {
+        const NAMES: [&[u8]; 3] = [b"NOTIFY_SOCKET", b"WATCHDOG_USEC", b"WATCHDOG_PID"];
+        let watchdog = notify.and_then(|n| n.heard.watchdog);
+        let count = usize::from(notify.is_some()) + usize::from(watchdog.is_some());
+        let mut env = Envp::with_slots(&NAMES, &NAMES[..count]);
+        if let Some(n) = notify {
+            env.set(0, n.socket.name());
         }
-        entries
+        if let Some(w) = watchdog {
+            let mut buf = [0u8; 48];
+            let usec = format_args!("{}", events::Big(w.interval.as_micros()));
+            let (len, _) = crate::os::text::format_into(&mut buf, usec);
+            env.set(1, &buf[..len]);
+        }
+        env
     }
 
     /// When the watchdog or the start-up budget fails unless `WATCHDOG=1`
@@ -253,8 +257,7 @@ impl Notify {
         }
         self.heard.budget.app_started(now);
         let name = Lossy(self.socket.name());
-        let msg =
-            format_args!("listening on {name} for the app's sd_notify messages (NOTIFY_SOCKET)");
+        let msg = format_args!("listening on {name} (NOTIFY_SOCKET)");
         events::log(Level::Info, "NotifySocket", msg);
     }
 
@@ -283,7 +286,7 @@ impl Notify {
                 Err(e) => {
                     let msg = format_args!("reading the notify socket failed: {e} (logged once)");
                     self.heard
-                        .once(Once::ReadFailed, Level::Warn, "NotifyIgnored", msg);
+                        .once(Once::ReadFailed as u16, Level::Warn, "NotifyIgnored", msg);
                     break;
                 }
             };
@@ -294,26 +297,22 @@ impl Notify {
 
     #[inline(never)]
     fn datagram(&mut self, d: Datagram, changes: &mut Changes) {
-        match self.sender(d.pid) {
-            Sender::App => {}
-            Sender::Outsider => {
-                let msg = format_args!(
-                    "a message from pid {}, which is neither the app nor one of its descendants, is ignored (logged once)",
-                    d.pid
-                );
-                self.heard
-                    .once(Once::Outsider, Level::Warn, "NotifyIgnored", msg);
-                return;
-            }
-            Sender::Gone => {
-                let msg = format_args!(
-                    "a message from pid {}, which exited before hookinit could see whose it was, is ignored (send with sd_notify_barrier, as systemd-notify does; logged once)",
-                    d.pid
-                );
-                self.heard
-                    .once(Once::Gone, Level::Warn, "NotifyIgnored", msg);
-                return;
-            }
+        let (once, why) = match self.sender(d.pid) {
+            Sender::App => (None, ""),
+            Sender::Outsider => (Some(Once::Outsider), "outside the app's tree"),
+            Sender::Gone => (
+                Some(Once::Gone),
+                "gone before it could be checked (use sd_notify_barrier)",
+            ),
+        };
+        if let Some(once) = once {
+            let msg = format_args!(
+                "a message from pid {}, {why}, is ignored (logged once)",
+                d.pid
+            );
+            self.heard
+                .once(once as u16, Level::Warn, "NotifyIgnored", msg);
+            return;
         }
         if d.len > DATAGRAM_MAX {
             let msg = format_args!(
@@ -321,17 +320,17 @@ impl Notify {
                 d.len
             );
             self.heard
-                .once(Once::Oversized, Level::Warn, "NotifyIgnored", msg);
+                .once(Once::Oversized as u16, Level::Warn, "NotifyIgnored", msg);
             return;
         }
         // BARRIER=1 comes with a descriptor: closing it is the answer.
         if d.fds > 0 && &self.buf[..d.len] != b"BARRIER=1" {
             let msg = format_args!(
-                "the app sent {} file descriptor(s) (FDSTORE): closed, hookinit keeps none (logged once)",
+                "the app sent {} file descriptor(s): closed (logged once)",
                 d.fds
             );
             self.heard
-                .once(Once::Descriptors, Level::Info, "NotifyIgnored", msg);
+                .once(Once::Descriptors as u16, Level::Info, "NotifyIgnored", msg);
         }
         for line in self.buf[..d.len].split(|&b| b == b'\n') {
             if !line.is_empty() {
@@ -394,26 +393,28 @@ impl Heard {
                     format_args!("the app's status: {}", Lossy(value)),
                 );
             }
-            Some(Key::MainPid) => self.ignored(Once::MainPid, line, "hookinit watches the pid it started (the app runs in the foreground under an init)"),
-            Some(Key::Errno) => self.ignored(Once::Errno, line, "the app's exit code says how it failed"),
-            Some(Key::BusError) => self.ignored(Once::BusError, line, "there is no D-Bus in the container"),
-            Some(Key::FdStore) => self.ignored(
-                Once::FdStore,
-                line,
-                "hookinit keeps no descriptors for the app: a restarted container starts afresh",
-            ),
-            Some(Key::ExtendTimeout) if self.budget.limit.is_none() => self.ignored(
-                Once::ExtendTimeout,
-                line,
-                "no ceiling is configured (HOOKINIT_NOTIFY_EXTEND_LIMIT)",
-            ),
+            // One call for the four, from a table in `Key`'s order.
+            Some(k @ (Key::MainPid | Key::Errno | Key::BusError | Key::FdStore)) => {
+                const WHY: [(Once, &str); 4] = [
+                    (Once::MainPid, "hookinit watches the pid it started"),
+                    (Once::Errno, "the exit code says how it failed"),
+                    (Once::BusError, "no D-Bus here"),
+                    (Once::FdStore, "hookinit keeps no descriptors"),
+                ];
+                let (bit, why) = WHY[(k as usize - Key::MainPid as usize) % 4];
+                self.ignored(bit as u16, line, why)
+            }
+            Some(Key::ExtendTimeout) if self.budget.limit.is_none() => {
+                let why = "no HOOKINIT_NOTIFY_EXTEND_LIMIT";
+                self.ignored(Once::ExtendTimeout as u16, line, why)
+            }
             Some(Key::ExtendTimeout) => match usec(value) {
                 Some(usec) => changes.extend = Some(Duration::from_micros(usec)),
                 None => Heard::not_usec(line),
             },
             Some(Key::Watchdog | Key::WatchdogUsec) if self.watchdog.is_none() => {
-                let why = "no watchdog is configured (HOOKINIT_NOTIFY_WATCHDOG)";
-                self.ignored(Once::Watchdog, line, why)
+                let why = "no HOOKINIT_NOTIFY_WATCHDOG";
+                self.ignored(Once::Watchdog as u16, line, why)
             }
             Some(Key::Watchdog) if value == b"1" => {
                 if let Some(w) = self.watchdog.as_mut().filter(|w| w.at.is_some()) {
@@ -426,7 +427,7 @@ impl Heard {
             // descriptor was closed on receipt: that is the whole answer.
             Some(Key::Ready | Key::Reloading | Key::Stopping | Key::Barrier) => {}
             // WATCHDOG=0 and the like fall here too, as they did.
-            _ => self.ignored(Once::Unknown, line, "hookinit does not know this key"),
+            _ => self.ignored(Once::Unknown as u16, line, "unknown key"),
         }
     }
 
@@ -481,14 +482,14 @@ impl Heard {
         events::log(Level::Info, "AppNotify", format_args!("{msg}"));
     }
 
-    fn ignored(&mut self, key: Once, line: &[u8], why: &str) {
+    fn ignored(&mut self, bit: u16, line: &[u8], why: &str) {
         let msg = format_args!("the app sent {}: ignored, {why} (logged once)", Lossy(line));
-        self.once(key, Level::Info, "NotifyIgnored", msg);
+        self.once(bit, Level::Info, "NotifyIgnored", msg);
     }
 
-    fn once(&mut self, key: Once, level: Level, name: &str, msg: std::fmt::Arguments<'_>) {
-        if self.logged & key as u16 == 0 {
-            self.logged |= key as u16;
+    fn once(&mut self, bit: u16, level: Level, name: &str, msg: std::fmt::Arguments<'_>) {
+        if self.logged & bit == 0 {
+            self.logged |= bit;
             events::log(level, name, msg);
         }
     }

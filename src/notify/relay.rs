@@ -11,6 +11,8 @@
 use crate::events::{self, Level};
 use crate::os::errno::Lossy;
 use crate::os::notify_socket::NotifyClient;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 pub struct Relay {
@@ -23,37 +25,53 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// For the outer `NOTIFY_SOCKET` value `name`; `None` (logged) if it
-    /// cannot be used.
-    /// With `watchdog` (the outer `WATCHDOG_USEC`), pings at half of it.
+    /// For hookinit's own `NOTIFY_SOCKET`, if it was given one that can be
+    /// used (else logged). Given its `WATCHDOG_USEC` too (for hookinit: no
+    /// `WATCHDOG_PID`, or hookinit's, as libsystemd's `sd_watchdog_enabled`
+    /// reads it), pings at half of it.
     #[inline(never)]
-    pub fn new(name: &[u8], watchdog: Option<Duration>) -> Option<Relay> {
-        match NotifyClient::new(name) {
-            Ok(client) => {
-                let every = watchdog.map(|w| w / 2);
-                match every {
-                    None => events::log(Level::Info, "NotifyRelay", format_args!(
-                        "telling {} (NOTIFY_SOCKET) when the container is ready and when it stops",
-                        Lossy(name)
-                    )),
-                    Some(every) => events::log(Level::Info, "NotifyRelay", format_args!(
-                        "telling {} (NOTIFY_SOCKET) when the container is ready and when it stops, and WATCHDOG=1 every {} while the app runs (WATCHDOG_USEC)",
-                        Lossy(name),
-                        events::secs(every)
-                    )),
-                }
-                Some(Relay {
-                    client,
-                    warned: false,
-                    watchdog: every.map(|every| (every, Instant::now() + every)),
-                })
-            }
+    pub fn from_env() -> Option<Relay> {
+        // Two reads by prefix, each scanned in place (a copy of the whole
+        // environment, or one read per name, cost more).
+        let outer = crate::os::env::vars_with_prefix(b"NOTIFY_SOCKET");
+        let Some(name) = get(&outer, "NOTIFY_SOCKET").filter(|v| !v.is_empty()) else {
+            let msg = format_args!("no NOTIFY_SOCKET was given to hookinit: nothing to tell");
+            events::log(Level::Info, "NotifyRelay", msg);
+            return None;
+        };
+        let vars = crate::os::env::vars_with_prefix(b"WATCHDOG_");
+        let pid = get(&vars, "WATCHDOG_PID").map(super::usec);
+        let ours = pid.is_none_or(|pid| pid == Some(u64::from(std::process::id())));
+        let every = get(&vars, "WATCHDOG_USEC")
+            .and_then(super::usec)
+            .filter(|&usec| ours && usec > 0)
+            .map(|usec| Duration::from_micros(usec) / 2);
+        let client = match NotifyClient::new(name) {
+            Ok(client) => client,
             Err(e) => {
                 let msg = format_args!("cannot use NOTIFY_SOCKET {}: {e}", Lossy(name));
                 events::log(Level::Warn, "NotifyRelay", msg);
-                None
+                return None;
             }
-        }
+        };
+        // One line, the watchdog's part only with one.
+        let pings = match every {
+            None => format_args!(""),
+            Some(every) => format_args!(
+                ", and WATCHDOG=1 every {} while the app runs (WATCHDOG_USEC)",
+                events::secs(every)
+            ),
+        };
+        let msg = format_args!(
+            "telling {} (NOTIFY_SOCKET) when the container is ready and when it stops{pings}",
+            Lossy(name)
+        );
+        events::log(Level::Info, "NotifyRelay", msg);
+        Some(Relay {
+            client,
+            warned: false,
+            watchdog: every.map(|every| (every, Instant::now() + every)),
+        })
     }
 
     /// The container became ready, or not.
@@ -103,4 +121,11 @@ impl Relay {
             }
         }
     }
+}
+
+/// The value of `name` among `vars`: its first entry, as `getenv`.
+fn get<'a>(vars: &'a [(OsString, OsString)], name: &str) -> Option<&'a [u8]> {
+    vars.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_bytes())
 }

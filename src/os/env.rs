@@ -61,7 +61,7 @@ pub fn vars_with_prefix(prefix: &[u8]) -> Vec<(OsString, OsString)> {
 }
 
 /// An environment for one child: hookinit's own, less some names, plus
-/// some `NAME=VALUE` entries; built once, at start-up.
+/// some settable `NAME=VALUE` entries; built once, at start-up.
 pub struct Envp {
     _strings: Vec<CString>,
     /// Entries [`Envp::set`] rewrites in place, and where each value begins.
@@ -69,13 +69,13 @@ pub struct Envp {
     pointers: Vec<*const c_char>,
 }
 
-/// Bytes a settable entry holds, its `NAME=` and NUL included.
-const SLOT: usize = 96;
+/// Bytes a settable entry holds, its `NAME=` and NUL included: room for
+/// `NOTIFY_SOCKET=` and the longest socket name (107 bytes).
+const SLOT: usize = 128;
 
 impl Envp {
-    /// hookinit's environment without the variables named in `drop`, with
-    /// `add` after it (entries with a NUL byte are left out).
-    pub fn with(drop: &[&[u8]], add: &[Vec<u8>]) -> Envp {
+    /// hookinit's environment without the variables named in `drop`.
+    fn with(drop: &[&[u8]]) -> Envp {
         let mut strings = Vec::new();
         // SAFETY: as in `vars_with_prefix`: a NULL-terminated array of
         // NUL-terminated strings that nothing changes while we read it.
@@ -90,7 +90,6 @@ impl Envp {
                 entry = entry.add(1);
             }
         }
-        strings.extend(add.iter().filter_map(|a| CString::new(a.clone()).ok()));
         let mut pointers: Vec<_> = strings.iter().map(|s| s.as_ptr()).collect();
         pointers.push(std::ptr::null());
         Envp {
@@ -103,7 +102,7 @@ impl Envp {
     /// As [`Envp::with`], plus an entry per name in `names` whose value
     /// [`Envp::set`] changes in place, allocating nothing (empty until set).
     pub fn with_slots(drop: &[&[u8]], names: &[&[u8]]) -> Envp {
-        let mut e = Envp::with(drop, &[]);
+        let mut e = Envp::with(drop);
         e.pointers.pop();
         for name in names {
             let mut entry = vec![0u8; SLOT].into_boxed_slice();
@@ -153,16 +152,9 @@ mod envp_tests {
 
     #[test]
     fn drops_the_named_variables_and_adds_its_own() {
-        let e = Envp::with(&[b"PATH"], &[b"NOTIFY_SOCKET=@x".to_vec()]);
-        let mut all = Vec::new();
-        // SAFETY: `as_ptr` is a NULL-terminated array of C strings owned by `e`.
-        unsafe {
-            let mut p = e.as_ptr();
-            while !(*p).is_null() {
-                all.push(CStr::from_ptr(*p).to_bytes().to_vec());
-                p = p.add(1);
-            }
-        }
+        let mut e = Envp::with_slots(&[b"PATH"], &[b"NOTIFY_SOCKET"]);
+        e.set(0, b"@x");
+        let all = entries(&e);
         assert!(all.iter().all(|v| !v.starts_with(b"PATH=")));
         assert_eq!(all.last().unwrap(), b"NOTIFY_SOCKET=@x");
     }

@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 pub enum Address {
     /// An abstract name the kernel picks (autobind): unique, no file.
     Auto,
-    /// An abstract name, without the leading `@`.
+    /// An abstract name, as `NOTIFY_SOCKET` gives it: with its leading `@`.
     Abstract(Vec<u8>),
     /// A path in the file system.
     Path(CString),
@@ -39,20 +39,8 @@ impl NotifySocket {
     /// A bound, non-blocking, close-on-exec socket with `SO_PASSCRED`.
     #[inline(never)]
     pub fn bind(address: &Address) -> Result<NotifySocket, Errno> {
-        // SAFETY: socket(2) with constant arguments; the result is a fresh
-        // descriptor or -1.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_UNIX,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        };
-        if raw < 0 {
-            return Err(Errno::last());
-        }
-        // SAFETY: a fresh descriptor owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = dgram_socket()?;
+        let raw = fd.as_raw_fd();
         let on: libc::c_int = 1;
         // SAFETY: setsockopt reads one c_int from a live local.
         let r = unsafe {
@@ -67,30 +55,12 @@ impl NotifySocket {
         if r != 0 {
             return Err(Errno::last());
         }
-        // SAFETY: all zeroes is a valid sockaddr_un.
-        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        let family = size_of::<libc::sa_family_t>();
-        let bytes: &[u8] = match address {
-            Address::Auto => &[],
+        // Empty: only the family, and the kernel picks a free abstract name.
+        let (addr, len) = sockaddr(match address {
+            Address::Auto => &b""[..],
             Address::Abstract(name) => name,
             Address::Path(path) => path.as_bytes(),
-        };
-        // The abstract name starts after a NUL; a path ends with one.
-        if bytes.len() + 1 > addr.sun_path.len() {
-            return Err(Errno(libc::ENAMETOOLONG));
-        }
-        let start = usize::from(matches!(address, Address::Abstract(_)));
-        // Zipped: no bounds check per byte (the length was checked above).
-        for (to, &b) in addr.sun_path[start..].iter_mut().zip(bytes) {
-            *to = b as libc::c_char;
-        }
-        let len = match address {
-            // Only the family: the kernel picks a free abstract name.
-            Address::Auto => family,
-            Address::Abstract(_) => family + 1 + bytes.len(),
-            Address::Path(_) => family + bytes.len() + 1,
-        };
+        })?;
         if let Address::Path(path) = address {
             // A socket left by an earlier life of the container; anything
             // else in its place makes bind fail, as it should.
@@ -105,13 +75,7 @@ impl NotifySocket {
             }
         }
         // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
-        let r = unsafe {
-            libc::bind(
-                raw,
-                (&addr as *const libc::sockaddr_un).cast(),
-                len as libc::socklen_t,
-            )
-        };
+        let r = unsafe { libc::bind(raw, (&addr as *const libc::sockaddr_un).cast(), len) };
         if r != 0 {
             return Err(Errno::last());
         }
@@ -218,6 +182,47 @@ fn bound_abstract_name(fd: RawFd) -> Result<Vec<u8>, Errno> {
         .collect())
 }
 
+/// A non-blocking, close-on-exec datagram unix socket.
+fn dgram_socket() -> Result<OwnedFd, Errno> {
+    // SAFETY: socket(2) with constant arguments; the result is a fresh
+    // descriptor or -1.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if raw < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The address of `name` as `NOTIFY_SOCKET` gives it: `@name` is abstract
+/// (a NUL in place of the `@`, then exactly its bytes), anything else a
+/// path (with its NUL), empty only the family (autobind). One builder for
+/// the socket and the client.
+fn sockaddr(name: &[u8]) -> Result<(libc::sockaddr_un, libc::socklen_t), Errno> {
+    // SAFETY: all zeroes is a valid sockaddr_un.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    if name.contains(&0) || name.len() >= addr.sun_path.len() {
+        return Err(Errno(libc::EINVAL));
+    }
+    let abstract_name = name.first() == Some(&b'@');
+    // Zipped: no bounds check per byte (the length was checked above); an
+    // abstract name's `@` is skipped, its place left NUL.
+    let at = usize::from(abstract_name);
+    for (to, &b) in addr.sun_path.iter_mut().zip(name).skip(at) {
+        *to = b as libc::c_char;
+    }
+    let nul = usize::from(!abstract_name && !name.is_empty());
+    let len = size_of::<libc::sa_family_t>() + name.len() + nul;
+    Ok((addr, len as libc::socklen_t))
+}
+
 /// A socket to send to someone else's notify socket (the one hookinit
 /// itself was given): unbound, non-blocking, the address kept for `sendto`.
 pub struct NotifyClient {
@@ -230,38 +235,14 @@ impl NotifyClient {
     /// For `name` as `NOTIFY_SOCKET` gives it: a path, or `@name`.
     #[inline(never)]
     pub fn new(name: &[u8]) -> Result<NotifyClient, Errno> {
-        // SAFETY: all zeroes is a valid sockaddr_un.
-        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        let (bytes, start) = match name.strip_prefix(b"@") {
-            Some(abs) => (abs, 1),
-            None => (name, 0),
-        };
-        if bytes.is_empty() || bytes.contains(&0) || start + bytes.len() + 1 > addr.sun_path.len() {
+        if name.is_empty() || name == b"@" {
             return Err(Errno(libc::EINVAL));
         }
-        // Zipped: no bounds check per byte (the length was checked above).
-        for (to, &b) in addr.sun_path[start..].iter_mut().zip(bytes) {
-            *to = b as libc::c_char;
-        }
-        // An abstract name is exactly its bytes; a path ends with its NUL.
-        let len = size_of::<libc::sa_family_t>() + start + bytes.len() + (1 - start);
-        // SAFETY: socket(2) with constant arguments.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_UNIX,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        };
-        if raw < 0 {
-            return Err(Errno::last());
-        }
+        let (addr, len) = sockaddr(name)?;
         Ok(NotifyClient {
-            // SAFETY: a fresh descriptor owned by nobody else.
-            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+            fd: dgram_socket()?,
             addr,
-            len: len as libc::socklen_t,
+            len,
         })
     }
 

@@ -163,38 +163,23 @@ pub fn spawn(
     spawn_with(argv, inherited, stdio, Group::Own { foreground }, envp)
 }
 
-/// As [`spawn`], with the environment `envp` rather than hookinit's own
-/// (the app, given `NOTIFY_SOCKET`).
-pub fn spawn_with_env(
-    argv: &Argv,
-    inherited: &Inherited,
-    foreground: bool,
-    setsid: bool,
-    envp: &Envp,
-) -> Result<i32, SpawnError> {
-    let group = if setsid {
-        Group::Session
-    } else {
-        Group::Own { foreground }
-    };
-    spawn_with(argv, inherited, Stdio::default(), group, Some(envp))
-}
-
 /// [`spawn`], and with `setsid` the child starts a session of its own
-/// (dumb-init's default) rather than only a process group.
+/// (dumb-init's default) rather than only a process group; with `envp`,
+/// that environment rather than hookinit's own (the app, given
+/// `NOTIFY_SOCKET`).
 pub fn spawn_in(
     argv: &Argv,
     inherited: &Inherited,
-    stdio: Stdio,
     foreground: bool,
     setsid: bool,
+    envp: Option<&Envp>,
 ) -> Result<i32, SpawnError> {
     let group = if setsid {
         Group::Session
     } else {
         Group::Own { foreground }
     };
-    spawn_with(argv, inherited, stdio, group, None)
+    spawn_with(argv, inherited, Stdio::default(), group, envp)
 }
 
 /// As [`spawn`], but the child stays in the caller's process group: an exec

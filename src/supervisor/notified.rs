@@ -85,15 +85,12 @@ impl Supervisor {
         let Some(n) = self.notify.as_mut() else {
             return;
         };
-        let now = Instant::now();
-        match self.phase.kill_deadline() {
-            Some(deadline) => {
-                if let Some(to) = n.budget().extend_stop(now, by, deadline) {
-                    self.phase = self.phase.with_kill_deadline(to);
-                }
-            }
-            None if matches!(self.phase, Phase::Running) => n.budget().extend_start(now, by),
-            None => {}
+        let kill = self.phase.kill_deadline();
+        if kill.is_none() && !matches!(self.phase, Phase::Running) {
+            return;
+        }
+        if let Some(to) = n.budget().extend(Instant::now(), by, kill) {
+            self.phase = self.phase.with_kill_deadline(to);
         }
     }
 }
