@@ -391,11 +391,7 @@ impl Layer {
         resolve(
             &mut given.pre_start,
             &mut merged.pre_start,
-            |steps, path| {
-                let at = |i| format!("{path}[{i}]");
-                let resolved = steps.into_iter().enumerate();
-                resolved.map(|(i, s)| s.resolve(&at(i), names)).collect()
-            },
+            |steps, path| pre_start::resolve(steps, path, names),
         )?;
         for kind in ProbeKind::ALL {
             let (from, to) = (given.probe_slot(kind), merged.probe_slot(kind));
