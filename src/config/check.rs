@@ -75,7 +75,7 @@ impl Config {
         line("preStop:", hook(&self.pre_stop, self.pre_stop_timeout));
         line("postStop:", hook(&self.post_stop, None));
         if let Some(p) = &self.termination_message_path {
-            let what = "the exit code, reason and last failure if the container fails and the app left it empty";
+            let what = "written on failure if empty";
             line("termination:", format!("{} ({what})", p.display()));
         }
         line(
@@ -83,7 +83,7 @@ impl Config {
             match &self.reload {
                 None => "none".into(),
                 Some(_) => format!(
-                    "{}: on {}, which reaches the app only if it succeeds",
+                    "{}: on {}, forwarded if it succeeds",
                     hook(&self.reload, self.reload_timeout),
                     signals::name(self.reload_signal)
                 ),
@@ -167,10 +167,10 @@ impl Config {
                         "reported (OOMKilled), from {}",
                         m.events_file().to_string_lossy()
                     ),
-                    None => "not reported: no readable memory cgroup".into(),
+                    None => "no readable memory cgroup".into(),
                 }
             } else {
-                "not reported (exit 137 as any SIGKILL)".into()
+                "not reported".into()
             },
         );
         line(
@@ -336,7 +336,7 @@ impl Config {
             out.push("preStopDrains has no effect without a PreStop hook".into());
         }
         if self.report_oom && crate::os::cgroup::Memory::find().is_none() {
-            out.push("reportOom: no readable memory cgroup (/proc/self/cgroup, memory.events or memory.oom_control under /sys/fs/cgroup): OOM kills cannot be told from other SIGKILLs".into());
+            out.push("HOOKINIT_REPORT_OOM: no readable memory cgroup: OOM kills are not reported".into());
         }
         let post_start_waits = self.post_start_after_startup
             && (self.startup_probe.is_some() || self.notify_socket.is_some());

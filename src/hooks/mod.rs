@@ -315,6 +315,11 @@ impl Hooks {
     pub fn new(plans: Plans, inherited: Inherited, http_check_status: bool) -> Hooks {
         let exec = |h: &Option<Handler>| matches!(h, Some(Handler::Action(Action::Exec { .. })));
         let told_exec = exec(&plans.pre_stop) || exec(&plans.post_stop) || exec(&plans.reload);
+        // Last first: each is popped when its turn comes.
+        let mut pre_start = Vec::with_capacity(plans.pre_start.len());
+        for s in plans.pre_start.into_iter().rev() {
+            pre_start.push(Plan::boxed(s.handler, s.timeout));
+        }
         Hooks {
             http_check_status,
             env: told_exec.then(context::environment),
@@ -330,9 +335,7 @@ impl Hooks {
             ],
             parked: None,
             post_stop: plans.post_stop.map(|h| Plan::boxed(h, None)),
-            pre_start: (plans.pre_start.into_iter().rev())
-                .map(|s| Plan::boxed(s.handler, s.timeout))
-                .collect(),
+            pre_start,
             inherited,
         }
     }

@@ -53,7 +53,7 @@ pub fn parse(v: &Value, path: &str) -> Result<Vec<Step<Port>>, PathError> {
     if items.is_empty() {
         return Err(PathError::new(
             path,
-            "Required value: the list may not be empty",
+            "Required value",
         ));
     }
     if items.len() > MAX_STEPS {
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn errors_name_the_step() {
         for (text, want) in [
-            ("[]", "Required value: the list may not be empty"),
+            ("[]", "Required value"),
             (r#"{"exec":{"command":["a"]}}"#, "must be an array of handlers, not an object"),
             (
                 r#"[["a"], {"exec":{"command":["b"]},"timeoutSeconds":0}]"#,
