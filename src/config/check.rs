@@ -41,23 +41,17 @@ impl Config {
         if let Some(name) = &self.container_name {
             line("container:", name.clone());
         }
-        line(
-            "preStart:",
-            if self.pre_start.is_empty() {
-                "none".into()
-            } else {
-                let steps: Vec<String> = self
-                    .pre_start
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        let t = s.timeout.map_or("none".into(), secs);
-                        format!("{}. {} (timeout: {t})", i + 1, s.handler.describe())
-                    })
-                    .collect();
-                crate::os::text::join(&steps, "; ")
-            },
-        );
+        let mut steps = String::new();
+        for (i, s) in self.pre_start.iter().enumerate() {
+            let t = s.timeout.map_or("none".into(), secs);
+            let sep = if i > 0 { "; " } else { "" };
+            let step = format!("{sep}{}. {} (timeout: {t})", i + 1, s.handler.describe());
+            steps.push_str(&step);
+        }
+        if steps.is_empty() {
+            steps.push_str("none");
+        }
+        line("preStart:", steps);
         let mut post_start = hook(&self.post_start, self.post_start_timeout);
         if self.post_start_after_startup && self.post_start.is_some() {
             post_start.push_str(
@@ -351,21 +345,7 @@ impl Config {
                 h.kind()
             ));
         }
-        let hooks = [
-            ("postStart", &self.post_start),
-            ("preStop", &self.pre_stop),
-            ("reload", &self.reload),
-            ("postStop", &self.post_stop),
-        ];
-        let pre_start = self
-            .pre_start
-            .iter()
-            .map(|s| ("preStart", Some(&s.handler)));
-        let hooks = hooks
-            .map(|(name, h)| (name, h.as_ref()))
-            .into_iter()
-            .chain(pre_start);
-        for (name, hook) in hooks {
+        let mut not_found = |name: &str, hook: Option<&Handler>| {
             if let Some(Handler::Action(Action::Exec { command })) = hook {
                 if !program_exists(&command[0]) {
                     out.push(format!(
@@ -379,6 +359,17 @@ impl Config {
                     ));
                 }
             }
+        };
+        for (name, hook) in [
+            ("postStart", &self.post_start),
+            ("preStop", &self.pre_stop),
+            ("reload", &self.reload),
+            ("postStop", &self.post_stop),
+        ] {
+            not_found(name, hook.as_ref());
+        }
+        for s in &self.pre_start {
+            not_found("preStart", Some(&s.handler));
         }
         for kind in ProbeKind::ALL {
             if let Some(probe_spec::ProbeHandler::Action(Action::Exec { command })) =

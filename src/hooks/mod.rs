@@ -419,19 +419,18 @@ impl Hooks {
             }
             _ => None,
         };
-        let work = match handler {
+        let work = match &mut plan.handler {
             Handler::Sleep { duration } => Ok(Work::Sleep(now + *duration)),
             Handler::Action(Action::Exec { .. }) => {
                 start_exec(plan.argv.as_ref(), &inherited, &mut plan.output, env)
             }
-            Handler::Action(Action::HttpGet(spec)) => runner::start(Caller::Hook, || match told {
-                None => http::get(spec, Caller::Hook, budget),
-                Some(ctx) => {
-                    // The forked child: it may allocate.
-                    let mut spec = spec.clone();
+            Handler::Action(Action::HttpGet(spec)) => runner::start(Caller::Hook, || {
+                // In the forked child (it may allocate): its own copy of
+                // the plan gets the headers, the loop's is left as it is.
+                if let Some(ctx) = told {
                     context::headers(&ctx, deadline, now, &mut spec.headers);
-                    http::get(&spec, Caller::Hook, budget)
                 }
+                http::get(spec, Caller::Hook, budget)
             })
             .map(Work::Runner),
             Handler::Action(Action::TcpSocket { host, port }) => {
@@ -452,6 +451,7 @@ impl Hooks {
                 None
             }
             Err(e) => {
+                let handler = &plan.handler;
                 log_failure(kind, handler.kind(), Message::CannotStart(handler, e));
                 Some(Outcome::Failed)
             }
