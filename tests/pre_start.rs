@@ -156,7 +156,9 @@ fn a_stop_signal_ends_the_running_step_and_exits_without_the_app() {
     assert!(!std::path::Path::new(&next).exists());
     let lines = event_lines(&f.stderr);
     assert!(
-        lines.contains(&"Killing: stopping the container: received SIGTERM during pre-start; grace period 9s"),
+        lines.contains(
+            &"Killing: stopping the container: received SIGTERM during pre-start; grace period 9s"
+        ),
         "{f:#?}"
     );
     assert!(
@@ -357,7 +359,8 @@ fn a_shell_less_scratch_image_prepares_a_directory_before_its_app() {
     let logs = c.logs();
     assert_eq!(logs.out, "", "{}", logs.all());
     assert!(
-        logs.err.ends_with("hookinit: PreStartFailed: pre-start step 1 of 2 failed (exit 6)\n"),
+        logs.err
+            .ends_with("hookinit: PreStartFailed: pre-start step 1 of 2 failed (exit 6)\n"),
         "{}",
         logs.all()
     );

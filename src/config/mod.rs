@@ -451,16 +451,10 @@ fn check_reload(l: &Layer, h: &HooksAndProbes<u16>) -> Result<i32, ConfigError> 
     };
     let name = crate::os::signals::name(sig);
     if h.reload.is_none() {
-        return Err(ConfigError::new(
-            source,
-            "needs HOOKINIT_RELOAD",
-        ));
+        return Err(ConfigError::new(source, "needs HOOKINIT_RELOAD"));
     }
     if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-        return Err(ConfigError::new(
-            source,
-            format!("{name} cannot be caught"),
-        ));
+        return Err(ConfigError::new(source, format!("{name} cannot be caught")));
     }
     let stop_on = l.stop_on.unwrap_or_else(default_stop_on);
     if stop_on.contains(sig) {

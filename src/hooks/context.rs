@@ -53,20 +53,28 @@ pub struct Context {
     pub post_stop: bool,
 }
 
-/// The variables, in the order of their slots, and their headers.
-const NAMES: [(&[u8], &str); 5] = [
-    (b"HOOKINIT_STOP_REASON", "Hookinit-Stop-Reason"),
-    (b"HOOKINIT_KILL_IN_MS", "Hookinit-Kill-In-Ms"),
-    (b"HOOKINIT_KILL_AT", "Hookinit-Kill-At"),
-    (b"HOOKINIT_EXIT_CODE", "Hookinit-Exit-Code"),
-    (b"HOOKINIT_EXIT_SIGNAL", "Hookinit-Exit-Signal"),
+/// The variables, in the order of their slots.
+const VARS: [&[u8]; 5] = [
+    b"HOOKINIT_STOP_REASON",
+    b"HOOKINIT_KILL_IN_MS",
+    b"HOOKINIT_KILL_AT",
+    b"HOOKINIT_EXIT_CODE",
+    b"HOOKINIT_EXIT_SIGNAL",
+];
+
+/// Their headers, in the same order.
+const HEADERS: [&str; 5] = [
+    "Hookinit-Stop-Reason",
+    "Hookinit-Kill-In-Ms",
+    "Hookinit-Kill-At",
+    "Hookinit-Exit-Code",
+    "Hookinit-Exit-Signal",
 ];
 
 /// The told hooks' exec environment: hookinit's own, without stale
 /// `HOOKINIT_*` values of the same names, plus the slots.
 pub fn environment() -> Envp {
-    let names = NAMES.map(|(n, _)| n);
-    Envp::with_slots(&names, &names)
+    Envp::with_slots(&VARS, &VARS)
 }
 
 /// The hooks that are told.
@@ -137,7 +145,7 @@ pub fn headers(
     values(ctx, deadline, now, &mut |i, v| {
         if !v.is_empty() {
             let v = String::from_utf8_lossy(v).into_owned();
-            into.push((NAMES[i].1.to_string(), v));
+            into.push((HEADERS[i].to_string(), v));
         }
     });
 }

@@ -72,7 +72,8 @@ impl Memory {
         let found = [path, b"/"].into_iter().find_map(|path| {
             let end = path.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
             let file = |name: &str| {
-                CString::new([mount, &path[..end], b"/", name.as_bytes()].concat()).ok()
+                // By slice: the `Vec` instance of `CString::new` would be one more.
+                CString::new(&[mount, &path[..end], b"/", name.as_bytes()].concat()[..]).ok()
             };
             let memory = Memory {
                 events: file(names[0])?,

@@ -23,6 +23,7 @@ pub struct Step<P = u16> {
 
 /// The steps with their ports resolved; `path` is where the list sits.
 /// A plain loop: an iterator chain collected into a `Result` cost more.
+#[inline(never)]
 pub fn resolve(
     steps: Vec<Step<Port>>,
     path: &str,
@@ -51,10 +52,7 @@ pub fn parse(v: &Value, path: &str) -> Result<Vec<Step<Port>>, PathError> {
     let one = items.first().is_some_and(|v| v.as_str().is_some());
     let items = if one { std::slice::from_ref(v) } else { items };
     if items.is_empty() {
-        return Err(PathError::new(
-            path,
-            "Required value",
-        ));
+        return Err(PathError::new(path, "Required value"));
     }
     if items.len() > MAX_STEPS {
         return Err(PathError::new(
@@ -74,6 +72,7 @@ pub fn parse(v: &Value, path: &str) -> Result<Vec<Step<Port>>, PathError> {
     Ok(steps)
 }
 
+#[inline(never)]
 fn step(v: &Value, path: &str) -> Result<Step<Port>, PathError> {
     if v.is_array() {
         let handler = handler::parse_handler_or_shorthand_with(v, path, None)?;

@@ -57,7 +57,8 @@ impl Supervisor {
             }
             Action::LetPreStopFinish { until } => {
                 if self.end_drain(crate::drain::End::AppGone)
-                    || !self.hooks.give_until(HookKind::PreStop, until) {
+                    || !self.hooks.give_until(HookKind::PreStop, until)
+                {
                     return Some(Event::PreStopCannotWait);
                 }
             }
@@ -148,10 +149,7 @@ impl Supervisor {
             Action::LogReloadNotForwarded(sig) => events::log(
                 Level::Warn,
                 "ReloadNotForwarded",
-                format_args!(
-                    "{} is not forwarded",
-                    signals::name(sig)
-                ),
+                format_args!("{} is not forwarded", signals::name(sig)),
             ),
             Action::StopPreStart { .. }
             | Action::CutPreStartShort(_)

@@ -46,7 +46,7 @@ use crate::os::signals::{self, Inherited, SignalFd};
 use crate::os::text::QuotedList;
 use crate::probes::{Change, Prober};
 use crate::spec::probe::ProbeKind;
-pub use oom::OomWatch;
+use oom::OomWatch;
 use phase::{Event, Facts, Phase, Policy, Window};
 use post_start::PostStart;
 pub use pre_start::Launch;
@@ -238,7 +238,8 @@ impl Supervisor {
             special,
             slow,
             reload_queued: false,
-            oom: None,
+            // Read before the app starts, so that its whole life counts.
+            oom: cfg.report_oom.then(OomWatch::start).flatten(),
             app_sigkilled: false,
             cfg,
             signals,
@@ -258,12 +259,6 @@ impl Supervisor {
             plain_orphans: !hooked && !probing && reaped_level.is_none(),
             peer_signals,
         }
-    }
-
-    /// `HOOKINIT_REPORT_OOM`: the OOM-kill counter as read before the app
-    /// started ([`OomWatch::start`]).
-    pub fn watch_oom(&mut self, oom: Option<OomWatch>) {
-        self.oom = oom;
     }
 
     /// Runs until the app and everything it left behind are gone; returns

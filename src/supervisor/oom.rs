@@ -26,7 +26,9 @@ impl OomWatch {
             events::log(
                 Level::Warn,
                 "MemoryCgroup",
-                format_args!("HOOKINIT_REPORT_OOM: no readable memory cgroup: OOM kills are not reported"),
+                format_args!(
+                    "HOOKINIT_REPORT_OOM: no readable memory cgroup: OOM kills are not reported"
+                ),
             );
         }
         found
@@ -83,9 +85,8 @@ impl Supervisor {
             return;
         }
         let memory = Memory2(watch.memory.limit(), watch.memory.peak());
-        let msg = format_args!(
-            "{who} (pid {pid}) was OOM-killed (oom_kill {before} -> {now}){memory}"
-        );
+        let msg =
+            format_args!("{who} (pid {pid}) was OOM-killed (oom_kill {before} -> {now}){memory}");
         events::log(Level::Warn, "OOMKilled", msg);
         self.ending.oom_killed |= matches!(who, Who::App);
     }

@@ -43,7 +43,11 @@ impl Launch {
             Some(envp) => spawn::spawn_with_env(argv, inherited, foreground, setsid, envp),
         };
         spawned.map_err(|e| {
-            let msg = format_args!("hookinit: cannot run '{}': {}\n", argv.program(), e.reason());
+            let msg = format_args!(
+                "hookinit: cannot run '{}': {}\n",
+                argv.program(),
+                e.reason()
+            );
             stdio::print(stdio::Stream::Err, msg);
             e.exit_code()
         })
