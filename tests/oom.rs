@@ -135,8 +135,8 @@ fn an_app_killed_by_the_oom_killer_is_named_and_still_exits_137() {
     assert!(oom[0].starts_with(want), "{}\n{f:#?}", oom[0]);
     // The peak is the limit, give or take a page or so.
     let peak: u64 = oom[0]
-        .rsplit_once('(')
-        .and_then(|(_, b)| b.strip_suffix(" bytes)"))
+        .rsplit_once(", peak ")
+        .and_then(|(_, b)| b.strip_suffix(" bytes"))
         .and_then(|b| b.parse().ok())
         .unwrap_or_else(|| panic!("no peak in {}", oom[0]));
     assert!(
