@@ -248,14 +248,22 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
             Some(os::env::Envp::with(drop, &entries))
         }
     };
-    // Used by the supervisor: at once, or after the pre-start steps.
-    let launch = supervisor::Launch {
-        argv,
-        inherited,
-        envp,
-        foreground,
-        setsid,
-    };
+    // Called by the supervisor: at once, or after the pre-start steps.
+    let launch: supervisor::Launch = Box::new(move || {
+        let stdio = spawn::Stdio::default();
+        let spawned = match &envp {
+            None => spawn::spawn_in(&argv, &inherited, stdio, foreground, setsid),
+            Some(envp) => spawn::spawn_with_env(&argv, &inherited, foreground, setsid, envp),
+        };
+        spawned.map_err(|e| {
+            say(format_args!(
+                "hookinit: cannot run '{}': {}\n",
+                argv.program(),
+                e.reason()
+            ));
+            e.exit_code()
+        })
+    });
     let mut supervisor =
         supervisor::Supervisor::new(cfg, inherited, scope, signals, launch, notify, relay);
     supervisor.serve_readiness(endpoint);

@@ -16,43 +16,12 @@ use super::Supervisor;
 use crate::app::App;
 use crate::events::{self, Level};
 use crate::hooks::{HookKind, Outcome};
-use crate::os::env::Envp;
-use crate::os::signals::{self, Inherited};
-use crate::os::spawn::{self, Stdio};
-use crate::os::stdio;
+use crate::os::signals;
 use std::time::Instant;
 
-/// What starts the app, made at start-up, used once.
-pub struct Launch {
-    pub argv: spawn::Argv,
-    pub inherited: Inherited,
-    /// The app's environment, if not hookinit's own.
-    pub envp: Option<Envp>,
-    pub foreground: bool,
-    pub setsid: bool,
-}
-
-impl Launch {
-    /// Spawns the app: its pid, or (the reason said on stderr) hookinit's
-    /// exit code.
-    fn spawn(&self) -> Result<i32, i32> {
-        let (argv, inherited) = (&self.argv, &self.inherited);
-        let (foreground, setsid) = (self.foreground, self.setsid);
-        let spawned = match &self.envp {
-            None => spawn::spawn_in(argv, inherited, Stdio::default(), foreground, setsid),
-            Some(envp) => spawn::spawn_with_env(argv, inherited, foreground, setsid, envp),
-        };
-        spawned.map_err(|e| {
-            let msg = format_args!(
-                "hookinit: cannot run '{}': {}\n",
-                argv.program(),
-                e.reason()
-            );
-            stdio::print(stdio::Stream::Err, msg);
-            e.exit_code()
-        })
-    }
-}
+/// Starts the app: its pid, or (the reason said on stderr) hookinit's exit
+/// code. Made at start-up, called once.
+pub type Launch = Box<dyn FnOnce() -> Result<i32, i32>>;
 
 /// What the app's start needs, and how far pre-start is.
 pub(super) struct Start {
@@ -121,7 +90,7 @@ impl Supervisor {
         let Some(launch) = self.start.launch.take() else {
             return;
         };
-        let pid = match launch.spawn() {
+        let pid = match launch() {
             Ok(pid) => pid,
             Err(code) => {
                 self.exit_code = Some(code);

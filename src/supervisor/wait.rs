@@ -338,8 +338,8 @@ mod tests {
         }
     }
 
-    /// A supervisor of `true` with `env`, not run (the app is not
-    /// started); blocks this test thread's signals.
+    /// A supervisor of `true` with `env`, not run: the app's pid is this
+    /// process's (nothing here signals it); blocks this test thread's signals.
     fn supervisor(env: &[(&str, &str)], notify: bool) -> Supervisor {
         let args = [OsString::from("--"), OsString::from("true")];
         let vars: Vec<(OsString, OsString)> =
@@ -354,20 +354,13 @@ mod tests {
         let notify = notify.then(|| {
             Box::new(Notify::open(&Address::Auto, None, Budget::new(None, None)).unwrap())
         });
-        // Never used: these tests do not start the app.
-        let launch = crate::supervisor::Launch {
-            argv: crate::os::spawn::Argv::new(&cfg.command).unwrap(),
-            inherited,
-            envp: None,
-            foreground: false,
-            setsid: false,
-        };
+        let pid = std::process::id() as i32;
         Supervisor::new(
             cfg,
             inherited,
             Scope::Descendants,
             signals,
-            launch,
+            Box::new(move || Ok(pid)),
             notify,
             None,
         )
