@@ -9,10 +9,9 @@
 //! on the stop path allocates nothing (mallocng growth cost more than the
 //! rest of the stop).
 
-use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,12 +77,8 @@ pub fn emit(level: Level, event: Event<'_>) {
 static KEEP_FAILURES: AtomicBool = AtomicBool::new(false);
 /// The most of a kept failure.
 const FAILURE_MAX: usize = 1024;
-thread_local! {
-    /// The last failing hook's or probe's event, `Name: message`. PID 1
-    /// has one thread: a thread-local cell, not a lock.
-    static LAST_FAILURE: RefCell<([u8; FAILURE_MAX], usize)> =
-        const { RefCell::new(([0; FAILURE_MAX], 0)) };
-}
+/// The last failing hook's or probe's event, `Name: message`.
+static LAST_FAILURE: Mutex<([u8; FAILURE_MAX], usize)> = Mutex::new(([0; FAILURE_MAX], 0));
 
 /// Keeps the last failure event from now on (for the termination message).
 pub fn keep_failures() {
@@ -92,18 +87,18 @@ pub fn keep_failures() {
 
 /// The last failing hook's or probe's event (empty if none), to `with`.
 pub fn last_failure(with: impl FnOnce(&[u8])) {
-    LAST_FAILURE.with_borrow(|kept| with(&kept.0[..kept.1]));
+    if let Ok(kept) = LAST_FAILURE.lock() {
+        with(&kept.0[..kept.1]);
+    }
 }
 
 #[inline(never)]
 fn keep_failure(event: &Event<'_>) {
     let failure =
         event.name.starts_with("Failed") || matches!(event.name, "Unhealthy" | "OOMKilled");
-    if failure {
-        LAST_FAILURE.with_borrow_mut(|kept| {
-            let args = format_args!("{}: {}", event.name, event.message);
-            kept.1 = crate::os::text::format_into(&mut kept.0, args).0;
-        });
+    if let (true, Ok(mut kept)) = (failure, LAST_FAILURE.lock()) {
+        let args = format_args!("{}: {}", event.name, event.message);
+        kept.1 = crate::os::text::format_into(&mut kept.0, args).0;
     }
 }
 
