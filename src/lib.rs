@@ -181,8 +181,6 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         ));
         return config::usage_exit_code(peer);
     };
-    // Read before the app starts, so that its whole life counts.
-    let oom = cfg.report_oom.then(supervisor::OomWatch::start);
     // The notify socket exists before the app, which is told its name
     // (and only the app: hooks and probes keep hookinit's environment).
     let notify = match &cfg.notify_socket {
@@ -244,7 +242,6 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     });
     let mut supervisor =
         supervisor::Supervisor::new(cfg, inherited, scope, signals, launch, notify, relay);
-    supervisor.watch_oom(oom.flatten());
     supervisor.serve_readiness(endpoint);
     let code = supervisor.run();
     // Exit right here, skipping destructors: the kernel reclaims everything,

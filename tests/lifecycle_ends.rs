@@ -230,7 +230,7 @@ fn post_stop_is_held_to_what_remains_of_the_grace_window() {
     assert_eq!(f.code, Some(137), "{f:#?}");
     assert_eq!(
         events(&f.stderr, "PostStopSkipped"),
-        ["PostStopSkipped: the grace period is over: no time is left to run it"],
+        ["PostStopSkipped: no time left"],
         "{f:#?}"
     );
 }

@@ -106,7 +106,7 @@ fn a_failed_step_stops_there_and_the_app_never_starts_exit_6() {
         &lines[lines.len() - 2..],
         [
             "FailedPreStartHook hook=PreStart handler=exec: PreStart hook failed: command '/bin/sh -c echo 'no database' >&2; exit 3' exited with 3: no database",
-            "PreStartFailed: pre-start step 2 of 3 failed: the app is not started (exit 6)",
+            "PreStartFailed: pre-start step 2 of 3 failed (exit 6)",
         ],
         "{f:#?}"
     );
@@ -156,7 +156,9 @@ fn a_stop_signal_ends_the_running_step_and_exits_without_the_app() {
     assert!(!std::path::Path::new(&next).exists());
     let lines = event_lines(&f.stderr);
     assert!(
-        lines.contains(&"Killing: stopping the container: received SIGTERM during pre-start: the app is not started; grace period 9s"),
+        lines.contains(
+            &"Killing: stopping the container: received SIGTERM during pre-start; grace period 9s"
+        ),
         "{f:#?}"
     );
     assert!(
@@ -357,7 +359,8 @@ fn a_shell_less_scratch_image_prepares_a_directory_before_its_app() {
     let logs = c.logs();
     assert_eq!(logs.out, "", "{}", logs.all());
     assert!(
-        logs.err.ends_with("hookinit: PreStartFailed: pre-start step 1 of 2 failed: the app is not started (exit 6)\n"),
+        logs.err
+            .ends_with("hookinit: PreStartFailed: pre-start step 1 of 2 failed (exit 6)\n"),
         "{}",
         logs.all()
     );

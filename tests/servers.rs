@@ -686,7 +686,7 @@ fn nginx_reload_hook_keeps_a_broken_config_from_reaching_nginx() {
         "{all}"
     );
     assert!(
-        all.contains("hookinit: ReloadNotForwarded: the reload hook failed: SIGHUP is not forwarded to the app\n"),
+        all.contains("hookinit: ReloadNotForwarded: SIGHUP is not forwarded\n"),
         "{all}"
     );
     assert!(!all.contains("(SIGHUP) received"), "{all}");
@@ -698,9 +698,8 @@ fn nginx_reload_hook_keeps_a_broken_config_from_reaching_nginx() {
     docker_ok(&["kill", "-s", "HUP", &c.name]);
     let logs = c.wait_for("ReloadSignalSent");
     assert!(
-        logs.all().contains(
-            "hookinit: ReloadSignalSent: the reload hook succeeded: sent SIGHUP to the app (pid "
-        ),
+        logs.all()
+            .contains("hookinit: ReloadSignalSent: sent SIGHUP to the app (pid "),
         "{}",
         logs.all()
     );

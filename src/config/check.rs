@@ -41,23 +41,17 @@ impl Config {
         if let Some(name) = &self.container_name {
             line("container:", name.clone());
         }
-        line(
-            "preStart:",
-            if self.pre_start.is_empty() {
-                "none".into()
-            } else {
-                let steps: Vec<String> = self
-                    .pre_start
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        let t = s.timeout.map_or("none".into(), secs);
-                        format!("{}. {} (timeout: {t})", i + 1, s.handler.describe())
-                    })
-                    .collect();
-                crate::os::text::join(&steps, "; ")
-            },
-        );
+        let mut steps = String::new();
+        for (i, s) in self.pre_start.iter().enumerate() {
+            let t = s.timeout.map_or("none".into(), secs);
+            let sep = if i > 0 { "; " } else { "" };
+            let step = format!("{sep}{}. {} (timeout: {t})", i + 1, s.handler.describe());
+            steps.push_str(&step);
+        }
+        if steps.is_empty() {
+            steps.push_str("none");
+        }
+        line("preStart:", steps);
         let mut post_start = hook(&self.post_start, self.post_start_timeout);
         if self.post_start_after_startup && self.post_start.is_some() {
             post_start.push_str(
@@ -75,7 +69,7 @@ impl Config {
         line("preStop:", hook(&self.pre_stop, self.pre_stop_timeout));
         line("postStop:", hook(&self.post_stop, None));
         if let Some(p) = &self.termination_message_path {
-            let what = "the exit code, reason and last failure if the container fails and the app left it empty";
+            let what = "written on failure if empty";
             line("termination:", format!("{} ({what})", p.display()));
         }
         line(
@@ -83,7 +77,7 @@ impl Config {
             match &self.reload {
                 None => "none".into(),
                 Some(_) => format!(
-                    "{}: on {}, which reaches the app only if it succeeds",
+                    "{}: on {}, forwarded if it succeeds",
                     hook(&self.reload, self.reload_timeout),
                     signals::name(self.reload_signal)
                 ),
@@ -167,10 +161,10 @@ impl Config {
                         "reported (OOMKilled), from {}",
                         m.events_file().to_string_lossy()
                     ),
-                    None => "not reported: no readable memory cgroup".into(),
+                    None => "no readable memory cgroup".into(),
                 }
             } else {
-                "not reported (exit 137 as any SIGKILL)".into()
+                "not reported".into()
             },
         );
         line(
@@ -345,7 +339,9 @@ impl Config {
             out.push("preStopDrains has no effect without a PreStop hook".into());
         }
         if self.report_oom && crate::os::cgroup::Memory::find().is_none() {
-            out.push("reportOom: no readable memory cgroup (/proc/self/cgroup, memory.events or memory.oom_control under /sys/fs/cgroup): OOM kills cannot be told from other SIGKILLs".into());
+            out.push(
+                "HOOKINIT_REPORT_OOM: no readable memory cgroup: OOM kills are not reported".into(),
+            );
         }
         let post_start_waits = self.post_start_after_startup
             && (self.startup_probe.is_some() || self.notify_socket.is_some());
@@ -360,21 +356,7 @@ impl Config {
                 h.kind()
             ));
         }
-        let hooks = [
-            ("postStart", &self.post_start),
-            ("preStop", &self.pre_stop),
-            ("reload", &self.reload),
-            ("postStop", &self.post_stop),
-        ];
-        let pre_start = self
-            .pre_start
-            .iter()
-            .map(|s| ("preStart", Some(&s.handler)));
-        let hooks = hooks
-            .map(|(name, h)| (name, h.as_ref()))
-            .into_iter()
-            .chain(pre_start);
-        for (name, hook) in hooks {
+        let mut not_found = |name: &str, hook: Option<&Handler>| {
             if let Some(Handler::Action(Action::Exec { command })) = hook {
                 if !program_exists(&command[0]) {
                     out.push(format!(
@@ -388,6 +370,17 @@ impl Config {
                     ));
                 }
             }
+        };
+        for (name, hook) in [
+            ("postStart", &self.post_start),
+            ("preStop", &self.pre_stop),
+            ("reload", &self.reload),
+            ("postStop", &self.post_stop),
+        ] {
+            not_found(name, hook.as_ref());
+        }
+        for s in &self.pre_start {
+            not_found("preStart", Some(&s.handler));
         }
         for kind in ProbeKind::ALL {
             if let Some(probe_spec::ProbeHandler::Action(Action::Exec { command })) =

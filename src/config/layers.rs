@@ -234,27 +234,24 @@ impl Layer {
                 })?;
                 *self.given.probe_slot(kind) = Some(Given::new(p, source, ""));
             }
-            Key::StopSignal => {
+            // One arm for the two (the reload signal's errors name it).
+            Key::StopSignal | Key::ReloadSignal => {
                 let sig = match raw {
                     Raw::Json(Value::Number(n)) => handler::parse_stop_signal(&n.to_string()),
                     _ => handler::parse_stop_signal(text(&raw, source)?),
                 }
-                .map_err(err)?;
-                self.stop_signal = Some((sig, source.to_string()));
-            }
-            Key::ReloadSignal => {
-                let sig = match raw {
-                    Raw::Json(Value::Number(n)) => handler::parse_stop_signal(&n.to_string()),
-                    _ => handler::parse_stop_signal(text(&raw, source)?),
-                }
-                .map_err(|m| {
-                    err(crate::os::text::replace(
+                .map_err(|m| match key {
+                    Key::StopSignal => err(m),
+                    _ => err(crate::os::text::replace(
                         &m,
                         "a stop signal",
                         "the reload signal",
-                    ))
+                    )),
                 })?;
-                self.reload_signal = Some((sig, source.to_string()));
+                *match key {
+                    Key::StopSignal => &mut self.stop_signal,
+                    _ => &mut self.reload_signal,
+                } = Some((sig, source.to_string()));
             }
             Key::ReloadTimeout => self.reload_timeout = Some(seconds(&raw).map_err(err)?),
             Key::StopOn => self.stop_on = Some(parse_stop_on(&raw).map_err(err)?),
@@ -391,11 +388,7 @@ impl Layer {
         resolve(
             &mut given.pre_start,
             &mut merged.pre_start,
-            |steps, path| {
-                let at = |i| format!("{path}[{i}]");
-                let resolved = steps.into_iter().enumerate();
-                resolved.map(|(i, s)| s.resolve(&at(i), names)).collect()
-            },
+            |steps, path| pre_start::resolve(steps, path, names),
         )?;
         for kind in ProbeKind::ALL {
             let (from, to) = (given.probe_slot(kind), merged.probe_slot(kind));

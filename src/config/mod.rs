@@ -473,22 +473,16 @@ fn check_reload(l: &Layer, h: &HooksAndProbes<u16>) -> Result<i32, ConfigError> 
     };
     let name = crate::os::signals::name(sig);
     if h.reload.is_none() {
-        return Err(ConfigError::new(
-            source,
-            "has no effect without a reload handler (HOOKINIT_RELOAD)",
-        ));
+        return Err(ConfigError::new(source, "needs HOOKINIT_RELOAD"));
     }
     if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-        return Err(ConfigError::new(
-            source,
-            format!("{name} cannot be caught: it cannot be the reload signal"),
-        ));
+        return Err(ConfigError::new(source, format!("{name} cannot be caught")));
     }
     let stop_on = l.stop_on.unwrap_or_else(default_stop_on);
     if stop_on.contains(sig) {
         return Err(ConfigError::new(
             source,
-            format!("the reload signal {name} also starts a stop (HOOKINIT_STOP_ON): choose another, or remove it from HOOKINIT_STOP_ON"),
+            format!("the reload signal {name} also starts a stop (HOOKINIT_STOP_ON)"),
         ));
     }
     Ok(sig)
@@ -618,7 +612,7 @@ mod tests {
         assert_eq!((c.reload_signal, c.reload_timeout), (libc::SIGHUP, None));
         assert!(c
             .plan()
-            .contains("\nreload:         exec [\"nginx\", \"-t\"] (timeout: none): on SIGHUP, which reaches the app only if it succeeds\n"));
+            .contains("\nreload:         exec [\"nginx\", \"-t\"] (timeout: none): on SIGHUP, forwarded if it succeeds\n"));
         let c = run(
             &["--reload-signal=USR2", "--reload-timeout=5", "app"],
             &[("HOOKINIT_RELOAD", r#"{"exec":{"command":["true"]}}"#)],
@@ -635,11 +629,11 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (
                 &[("HOOKINIT_RELOAD_SIGNAL", "HUP")],
-                "HOOKINIT_RELOAD_SIGNAL: has no effect without a reload handler (HOOKINIT_RELOAD)",
+                "HOOKINIT_RELOAD_SIGNAL: needs HOOKINIT_RELOAD",
             ),
             (
                 &[("HOOKINIT_RELOAD", r#"["true"]"#), ("HOOKINIT_RELOAD_SIGNAL", "TERM")],
-                "HOOKINIT_RELOAD_SIGNAL: the reload signal SIGTERM also starts a stop (HOOKINIT_STOP_ON): choose another, or remove it from HOOKINIT_STOP_ON",
+                "HOOKINIT_RELOAD_SIGNAL: the reload signal SIGTERM also starts a stop (HOOKINIT_STOP_ON)",
             ),
             (
                 &[("HOOKINIT_RELOAD", r#"["true"]"#), ("HOOKINIT_STOP_ON", "TERM,HUP")],
@@ -647,7 +641,7 @@ mod tests {
             ),
             (
                 &[("HOOKINIT_RELOAD", r#"["true"]"#), ("HOOKINIT_RELOAD_SIGNAL", "KILL")],
-                "HOOKINIT_RELOAD_SIGNAL: SIGKILL cannot be caught: it cannot be the reload signal",
+                "HOOKINIT_RELOAD_SIGNAL: SIGKILL cannot be caught",
             ),
             (
                 &[("HOOKINIT_RELOAD", r#"["true"]"#), ("HOOKINIT_RELOAD_SIGNAL", "CHLD")],

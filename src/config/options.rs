@@ -89,7 +89,7 @@ pub const OPTIONS: &[Opt] = &[
         "HOOKINIT_PRE_START",
         "pre-start",
         "preStart",
-        "handlers run in order to success before the app starts (JSON array; a step may set timeoutSeconds)",
+        "handlers run in order before the app (JSON array)",
     ),
     opt(
         Key::PostStart,
@@ -145,21 +145,21 @@ pub const OPTIONS: &[Opt] = &[
         "HOOKINIT_RELOAD",
         "reload",
         "reload",
-        "reload handler (JSON, or [\"cmd\",\"arg\"]): run on the reload signal, which reaches the app only if it succeeds",
+        "reload handler (JSON, or [\"cmd\",\"arg\"])",
     ),
     opt(
         Key::PostStop,
         "HOOKINIT_POST_STOP",
         "post-stop",
         "postStop",
-        "post-stop handler (JSON, or [\"cmd\",\"arg\"]): run once the app and everything it left are gone, told how it ended",
+        "post-stop handler (JSON, or [\"cmd\",\"arg\"])",
     ),
     opt(
         Key::TerminationMessagePath,
         "HOOKINIT_TERMINATION_MESSAGE_PATH",
         "termination-message-path",
         "terminationMessagePath",
-        "file for the final reason when the container fails and the app left it empty (the container object's terminationMessagePath)",
+        "file for the reason of a failure, if the app left it empty",
     ),
     opt(
         Key::ReloadSignal,
@@ -180,7 +180,7 @@ pub const OPTIONS: &[Opt] = &[
         "HOOKINIT_REPORT_OOM",
         "report-oom",
         "reportOom",
-        "1: an OOMKilled event when the app, a hook or a probe dies by the kernel's OOM killer (0)",
+        "1: report OOM kills (0)",
     ),
     opt(
         Key::NotifySocket,

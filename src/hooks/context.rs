@@ -53,20 +53,28 @@ pub struct Context {
     pub post_stop: bool,
 }
 
-/// The variables, in the order of their slots, and their headers.
-const NAMES: [(&[u8], &str); 5] = [
-    (b"HOOKINIT_STOP_REASON", "Hookinit-Stop-Reason"),
-    (b"HOOKINIT_KILL_IN_MS", "Hookinit-Kill-In-Ms"),
-    (b"HOOKINIT_KILL_AT", "Hookinit-Kill-At"),
-    (b"HOOKINIT_EXIT_CODE", "Hookinit-Exit-Code"),
-    (b"HOOKINIT_EXIT_SIGNAL", "Hookinit-Exit-Signal"),
+/// The variables, in the order of their slots.
+const VARS: [&[u8]; 5] = [
+    b"HOOKINIT_STOP_REASON",
+    b"HOOKINIT_KILL_IN_MS",
+    b"HOOKINIT_KILL_AT",
+    b"HOOKINIT_EXIT_CODE",
+    b"HOOKINIT_EXIT_SIGNAL",
+];
+
+/// Their headers, in the same order.
+const HEADERS: [&str; 5] = [
+    "Hookinit-Stop-Reason",
+    "Hookinit-Kill-In-Ms",
+    "Hookinit-Kill-At",
+    "Hookinit-Exit-Code",
+    "Hookinit-Exit-Signal",
 ];
 
 /// The told hooks' exec environment: hookinit's own, without stale
 /// `HOOKINIT_*` values of the same names, plus the slots.
 pub fn environment() -> Envp {
-    let names = NAMES.map(|(n, _)| n);
-    Envp::with_slots(&names, &names)
+    Envp::with_slots(&VARS, &VARS)
 }
 
 /// The hooks that are told.
@@ -85,12 +93,7 @@ pub fn values(
     now: Instant,
     each: &mut dyn FnMut(usize, &[u8]),
 ) {
-    let mut buf = [0u8; 48];
-    let mut put = |i: usize, args: fmt::Arguments<'_>| {
-        let (n, _) = format_into(&mut buf, args);
-        each(i, &buf[..n]);
-    };
-    put(0, format_args!("{}", ctx.reason));
+    put(each, 0, format_args!("{}", ctx.reason));
     match ctx.kill_at.or(deadline) {
         Some(at) => {
             let left = at.saturating_duration_since(now);
@@ -98,27 +101,34 @@ pub fn values(
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
                 + left;
-            put(1, format_args!("{}", crate::events::Big(left.as_millis())));
-            put(2, format_args!("{}", Millis(wall)));
+            put(
+                each,
+                1,
+                format_args!("{}", crate::events::Big(left.as_millis())),
+            );
+            put(each, 2, format_args!("{}", Millis(wall)));
         }
         None => {
-            put(1, format_args!(""));
-            put(2, format_args!(""));
+            each(1, b"");
+            each(2, b"");
         }
     }
-    match (ctx.post_stop, ctx.exit) {
-        (true, Some(status)) => {
-            put(3, format_args!("{}", status.code()));
-            match status {
-                Status::Signaled(sig) => put(4, format_args!("{}", signals::name(sig))),
-                Status::Exited(_) => put(4, format_args!("")),
-            }
-        }
-        _ => {
-            put(3, format_args!(""));
-            put(4, format_args!(""));
-        }
+    let exit = ctx.exit.filter(|_| ctx.post_stop);
+    match exit {
+        Some(status) => put(each, 3, format_args!("{}", status.code())),
+        None => each(3, b""),
     }
+    match exit {
+        Some(Status::Signaled(sig)) => put(each, 4, format_args!("{}", signals::name(sig))),
+        _ => each(4, b""),
+    }
+}
+
+/// One value, formatted on the stack, to `each`.
+fn put(each: &mut dyn FnMut(usize, &[u8]), i: usize, args: fmt::Arguments<'_>) {
+    let mut buf = [0u8; 48];
+    let (n, _) = format_into(&mut buf, args);
+    each(i, &buf[..n]);
 }
 
 /// Sets the environment's slots for a run.
@@ -137,7 +147,7 @@ pub fn headers(
     values(ctx, deadline, now, &mut |i, v| {
         if !v.is_empty() {
             let v = String::from_utf8_lossy(v).into_owned();
-            into.push((NAMES[i].1.to_string(), v));
+            into.push((HEADERS[i].to_string(), v));
         }
     });
 }

@@ -315,6 +315,11 @@ impl Hooks {
     pub fn new(plans: Plans, inherited: Inherited, http_check_status: bool) -> Hooks {
         let exec = |h: &Option<Handler>| matches!(h, Some(Handler::Action(Action::Exec { .. })));
         let told_exec = exec(&plans.pre_stop) || exec(&plans.post_stop) || exec(&plans.reload);
+        // Last first: each is popped when its turn comes.
+        let mut pre_start = Vec::with_capacity(plans.pre_start.len());
+        for s in plans.pre_start.into_iter().rev() {
+            pre_start.push(Plan::boxed(s.handler, s.timeout));
+        }
         Hooks {
             http_check_status,
             env: told_exec.then(context::environment),
@@ -330,9 +335,7 @@ impl Hooks {
             ],
             parked: None,
             post_stop: plans.post_stop.map(|h| Plan::boxed(h, None)),
-            pre_start: (plans.pre_start.into_iter().rev())
-                .map(|s| Plan::boxed(s.handler, s.timeout))
-                .collect(),
+            pre_start,
             inherited,
         }
     }
@@ -416,19 +419,18 @@ impl Hooks {
             }
             _ => None,
         };
-        let work = match handler {
+        let work = match &mut plan.handler {
             Handler::Sleep { duration } => Ok(Work::Sleep(now + *duration)),
             Handler::Action(Action::Exec { .. }) => {
                 start_exec(plan.argv.as_ref(), &inherited, &mut plan.output, env)
             }
-            Handler::Action(Action::HttpGet(spec)) => runner::start(Caller::Hook, || match told {
-                None => http::get(spec, Caller::Hook, budget),
-                Some(ctx) => {
-                    // The forked child: it may allocate.
-                    let mut spec = spec.clone();
+            Handler::Action(Action::HttpGet(spec)) => runner::start(Caller::Hook, || {
+                // In the forked child (it may allocate): its own copy of
+                // the plan gets the headers, the loop's is left as it is.
+                if let Some(ctx) = told {
                     context::headers(&ctx, deadline, now, &mut spec.headers);
-                    http::get(&spec, Caller::Hook, budget)
                 }
+                http::get(spec, Caller::Hook, budget)
             })
             .map(Work::Runner),
             Handler::Action(Action::TcpSocket { host, port }) => {
@@ -449,6 +451,7 @@ impl Hooks {
                 None
             }
             Err(e) => {
+                let handler = &plan.handler;
                 log_failure(kind, handler.kind(), Message::CannotStart(handler, e));
                 Some(Outcome::Failed)
             }

@@ -16,6 +16,14 @@ use std::ffi::{CStr, CString};
 /// v1 writes "no limit" as the largest page-aligned value.
 const V1_UNLIMITED: u64 = 0x7FFF_FFFF_FFFF_F000;
 
+/// The counter's, the limit's and the peak's files, in v2 and in v1.
+const V2_FILES: [&str; 3] = ["memory.events", "memory.max", "memory.peak"];
+const V1_FILES: [&str; 3] = [
+    "memory.oom_control",
+    "memory.limit_in_bytes",
+    "memory.max_usage_in_bytes",
+];
+
 pub struct Memory {
     /// `memory.events` (v2) or `memory.oom_control` (v1).
     events: CString,
@@ -38,47 +46,39 @@ impl Memory {
     /// next (the container's own cgroup, as Docker mounts it).
     pub fn find() -> Option<Memory> {
         let bytes = crate::os::file::read_regular("/proc/self/cgroup".as_ref(), 1 << 16).ok()??;
-        let text = String::from_utf8(bytes).ok()?;
         let mut v1 = None;
         let mut v2 = None;
-        for line in text.lines() {
-            let mut parts = line.splitn(3, ':');
-            let (Some(id), Some(controllers), Some(path)) =
-                (parts.next(), parts.next(), parts.next())
-            else {
+        // Lines `id:controllers:path`, by bytes (no UTF-8 check, no splitters).
+        for line in bytes.split(|&b| b == b'\n') {
+            let Some(a) = line.iter().position(|&b| b == b':') else {
                 continue;
             };
-            if id == "0" && controllers.is_empty() {
+            let Some(b) = line[a + 1..].iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (id, controllers, path) = (&line[..a], &line[a + 1..a + 1 + b], &line[a + 2 + b..]);
+            if id == b"0" && controllers.is_empty() {
                 v2 = Some(path);
-            } else if controllers.split(',').any(|c| c == "memory") {
+            } else if controllers.split(|&b| b == b',').any(|c| c == b"memory") {
                 v1 = Some(path);
             }
         }
-        let candidates = match (v1, v2) {
-            (Some(path), _) => [
-                ("/sys/fs/cgroup/memory", path, false),
-                ("/sys/fs/cgroup/memory", "/", false),
-            ],
-            (None, Some(path)) => [
-                ("/sys/fs/cgroup", path, true),
-                ("/sys/fs/cgroup", "/", true),
-            ],
+        let (mount, path, names): (&[u8], _, _) = match (v1, v2) {
+            (Some(path), _) => (b"/sys/fs/cgroup/memory", path, V1_FILES),
+            (None, Some(path)) => (b"/sys/fs/cgroup", path, V2_FILES),
             (None, None) => return None,
         };
-        let found = candidates.into_iter().find_map(|(mount, path, v2)| {
-            let dir = format!("{mount}{}", crate::os::text::trim_end_byte(path, b'/'));
-            let file = |name: &str| CString::new(format!("{dir}/{name}")).ok();
-            let memory = match v2 {
-                true => Memory {
-                    events: file("memory.events")?,
-                    limit: file("memory.max")?,
-                    peak: file("memory.peak")?,
-                },
-                false => Memory {
-                    events: file("memory.oom_control")?,
-                    limit: file("memory.limit_in_bytes")?,
-                    peak: file("memory.max_usage_in_bytes")?,
-                },
+        // The cgroup's own path, then the mount's root.
+        let found = [path, b"/"].into_iter().find_map(|path| {
+            let end = path.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+            let file = |name: &str| {
+                // By slice: the `Vec` instance of `CString::new` would be one more.
+                CString::new(&[mount, &path[..end], b"/", name.as_bytes()].concat()[..]).ok()
+            };
+            let memory = Memory {
+                events: file(names[0])?,
+                limit: file(names[1])?,
+                peak: file(names[2])?,
             };
             memory.oom_kills().is_some().then_some(memory)
         });

@@ -21,36 +21,38 @@ pub struct Step<P = u16> {
     pub timeout: Option<Duration>,
 }
 
-impl Step<Port> {
-    /// The step with its port resolved; `path` is where the list sits.
-    pub fn resolve(self, path: &str, names: PortNames<'_>) -> Result<Step, PathError> {
-        Ok(Step {
-            handler: self.handler.resolve(path, names)?,
-            timeout: self.timeout,
-        })
+/// The steps with their ports resolved; `path` is where the list sits.
+/// A plain loop: an iterator chain collected into a `Result` cost more.
+#[inline(never)]
+pub fn resolve(
+    steps: Vec<Step<Port>>,
+    path: &str,
+    names: PortNames<'_>,
+) -> Result<Vec<Step>, PathError> {
+    let mut out = Vec::with_capacity(steps.len());
+    for (i, s) in steps.into_iter().enumerate() {
+        let handler = s.handler.resolve(&format!("{path}[{i}]"), names)?;
+        out.push(Step {
+            handler,
+            timeout: s.timeout,
+        });
     }
+    Ok(out)
 }
 
 /// The list at `path`.
 pub fn parse(v: &Value, path: &str) -> Result<Vec<Step<Port>>, PathError> {
-    let items = v.as_array().ok_or_else(|| {
-        PathError::new(
-            path,
-            format!("must be an array of handlers, not {}", json::kind(v)),
-        )
-    })?;
-    if items.first().is_some_and(|v| v.as_str().is_some()) {
-        let handler = handler::parse_handler_or_shorthand_with(v, path, None)?;
-        return Ok(vec![Step {
-            handler,
-            timeout: None,
-        }]);
-    }
-    if items.is_empty() {
+    let Some(items) = v.as_array() else {
         return Err(PathError::new(
             path,
-            "Required value: the list may not be empty",
+            format!("must be an array of handlers, not {}", json::kind(v)),
         ));
+    };
+    // An array of strings alone is one exec step, at `path` itself.
+    let one = items.first().is_some_and(|v| v.as_str().is_some());
+    let items = if one { std::slice::from_ref(v) } else { items };
+    if items.is_empty() {
+        return Err(PathError::new(path, "Required value"));
     }
     if items.len() > MAX_STEPS {
         return Err(PathError::new(
@@ -58,36 +60,41 @@ pub fn parse(v: &Value, path: &str) -> Result<Vec<Step<Port>>, PathError> {
             format!("{} steps: at most {MAX_STEPS}", items.len()),
         ));
     }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| step(item, &format!("{path}[{i}]")))
-        .collect()
+    // A plain loop: an iterator chain collected into a `Result` cost more.
+    let mut steps = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = match one {
+            true => path.to_string(),
+            false => format!("{path}[{i}]"),
+        };
+        steps.push(step(item, &at)?);
+    }
+    Ok(steps)
 }
 
+#[inline(never)]
 fn step(v: &Value, path: &str) -> Result<Step<Port>, PathError> {
     if v.is_array() {
+        let handler = handler::parse_handler_or_shorthand_with(v, path, None)?;
         return Ok(Step {
-            handler: handler::parse_handler_or_shorthand_with(v, path, None)?,
+            handler,
             timeout: None,
         });
     }
     let allowed = [KINDS[0], KINDS[1], KINDS[2], KINDS[3], "timeoutSeconds"];
     let obj = json::object(v, path, &allowed)?;
-    let timeout = match obj.get("timeoutSeconds") {
-        None => None,
-        Some(t) => {
-            let p = json::join(path, "timeoutSeconds");
-            let seconds = json::whole(t, &p)?;
-            if !(1..=MAX_SECONDS).contains(&seconds) {
-                return Err(PathError::new(
-                    &p,
-                    format!("Invalid value: {seconds}: must be between 1 and {MAX_SECONDS}"),
-                ));
-            }
-            Some(Duration::from_secs(seconds))
+    let mut timeout = None;
+    if let Some(t) = obj.get("timeoutSeconds") {
+        let p = json::join(path, "timeoutSeconds");
+        let seconds = json::whole(t, &p)?;
+        if !(1..=MAX_SECONDS).contains(&seconds) {
+            return Err(PathError::new(
+                &p,
+                format!("Invalid value: {seconds}: must be between 1 and {MAX_SECONDS}"),
+            ));
         }
-    };
+        timeout = Some(Duration::from_secs(seconds));
+    }
     let handler = handler::parse_handler_among(v, path, None, &allowed)?;
     Ok(Step { handler, timeout })
 }
@@ -131,7 +138,7 @@ mod tests {
     #[test]
     fn errors_name_the_step() {
         for (text, want) in [
-            ("[]", "Required value: the list may not be empty"),
+            ("[]", "Required value"),
             (r#"{"exec":{"command":["a"]}}"#, "must be an array of handlers, not an object"),
             (
                 r#"[["a"], {"exec":{"command":["b"]},"timeoutSeconds":0}]"#,

@@ -57,7 +57,8 @@ impl Supervisor {
             }
             Action::LetPreStopFinish { until } => {
                 if self.end_drain(crate::drain::End::AppGone)
-                    || !self.hooks.give_until(HookKind::PreStop, until) {
+                    || !self.hooks.give_until(HookKind::PreStop, until)
+                {
                     return Some(Event::PreStopCannotWait);
                 }
             }
@@ -133,7 +134,7 @@ impl Supervisor {
                     Ok(target) => events::log(
                         Level::Info,
                         "ReloadSignalSent",
-                        format_args!("the reload hook succeeded: sent {name} to the app ({target})"),
+                        format_args!("sent {name} to the app ({target})"),
                     ),
                     Err(e) => events::log(
                         Level::Warn,
@@ -148,10 +149,7 @@ impl Supervisor {
             Action::LogReloadNotForwarded(sig) => events::log(
                 Level::Warn,
                 "ReloadNotForwarded",
-                format_args!(
-                    "the reload hook failed: {} is not forwarded to the app",
-                    signals::name(sig)
-                ),
+                format_args!("{} is not forwarded", signals::name(sig)),
             ),
             Action::StopPreStart { .. }
             | Action::CutPreStartShort(_)
@@ -162,7 +160,7 @@ impl Supervisor {
                 Level::Info,
                 "ReloadSkipped",
                 format_args!(
-                    "{} while the container stops: the reload hook is not run and the signal not forwarded",
+                    "{} during the stop: no reload, not forwarded",
                     signals::name(sig)
                 ),
             ),
@@ -177,7 +175,7 @@ impl Supervisor {
             if !self.reload_queued {
                 self.reload_queued = true;
                 let msg = format_args!(
-                    "{} while the reload hook runs: it runs once more when this run ends",
+                    "{} during a reload: it runs once more after it",
                     signals::name(self.cfg.reload_signal)
                 );
                 events::log(Level::Info, "ReloadQueued", msg);

@@ -46,7 +46,7 @@ use crate::os::signals::{self, Inherited, SignalFd};
 use crate::os::text::QuotedList;
 use crate::probes::{Change, Prober};
 use crate::spec::probe::ProbeKind;
-pub use oom::OomWatch;
+use oom::OomWatch;
 use phase::{Event, Facts, Phase, Policy, Window};
 use post_start::PostStart;
 pub use pre_start::Launch;
@@ -138,8 +138,11 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
+    // Inlined into its one caller (`run`), as before: out of line, the
+    // start-up paid for copying the built supervisor out (~110 instructions).
+    #[inline(always)]
     pub fn new(
-        cfg: Box<Config>,
+        mut cfg: Box<Config>,
         inherited: Inherited,
         scope: Scope,
         signals: SignalFd,
@@ -147,21 +150,24 @@ impl Supervisor {
         notify: Option<Box<Notify>>,
         relay: Option<Relay>,
     ) -> Self {
+        // The supervisor reads none of the plans from `cfg` again: moved, not cloned.
+        let steps = cfg.pre_start.len();
+        let reload = cfg.reload.is_some();
         let plans = Plans {
             post_start: cfg.post_start.clone(),
             post_start_timeout: cfg.post_start_timeout,
             pre_stop: cfg.pre_stop.clone(),
             pre_stop_timeout: cfg.pre_stop_timeout,
-            reload: cfg.reload.clone(),
+            reload: cfg.reload.take(),
             reload_timeout: cfg.reload_timeout,
-            pre_start: cfg.pre_start.clone(),
-            post_stop: cfg.post_stop.clone(),
+            pre_start: std::mem::take(&mut cfg.pre_start),
+            post_stop: cfg.post_stop.take(),
         };
         let hooks = Hooks::new(plans, inherited, cfg.http_hook_check_status);
         // Signals that are not simply forwarded: the stop signals and,
         // with a reload hook, the reload signal.
         let mut special = cfg.stop_on;
-        if cfg.reload.is_some() {
+        if reload {
             special.insert(cfg.reload_signal);
         }
         let prober = Prober::new(
@@ -183,7 +189,7 @@ impl Supervisor {
         };
         let probing = prober.any();
         // (Pre-start steps take PostStart's slot in turn: counted from the plan.)
-        let hooked = !cfg.pre_start.is_empty()
+        let hooked = steps > 0
             || [
                 HookKind::PostStart,
                 HookKind::PreStop,
@@ -204,7 +210,7 @@ impl Supervisor {
         };
         Supervisor {
             app: App::unstarted(),
-            start: pre_start::Start::new(launch, cfg.pre_start.len()),
+            start: pre_start::Start::new(launch, steps),
             ending: post_stop::Ending::new(cfg.termination_message_path.as_deref()),
             probing,
             hooked,
@@ -235,7 +241,8 @@ impl Supervisor {
             special,
             slow,
             reload_queued: false,
-            oom: None,
+            // Read before the app starts, so that its whole life counts.
+            oom: cfg.report_oom.then(OomWatch::start).flatten(),
             app_sigkilled: false,
             cfg,
             signals,
@@ -255,12 +262,6 @@ impl Supervisor {
             plain_orphans: !hooked && !probing && reaped_level.is_none(),
             peer_signals,
         }
-    }
-
-    /// `HOOKINIT_REPORT_OOM`: the OOM-kill counter as read before the app
-    /// started ([`OomWatch::start`]).
-    pub fn watch_oom(&mut self, oom: Option<OomWatch>) {
-        self.oom = oom;
     }
 
     /// Runs until the app and everything it left behind are gone; returns

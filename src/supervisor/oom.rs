@@ -26,7 +26,9 @@ impl OomWatch {
             events::log(
                 Level::Warn,
                 "MemoryCgroup",
-                format_args!("HOOKINIT_REPORT_OOM: no readable memory cgroup (memory.events or memory.oom_control): OOM kills are not reported"),
+                format_args!(
+                    "HOOKINIT_REPORT_OOM: no readable memory cgroup: OOM kills are not reported"
+                ),
             );
         }
         found
@@ -51,28 +53,18 @@ impl fmt::Display for Who {
     }
 }
 
-/// Bytes as MiB with one decimal.
-struct Mib(u64);
-
-impl fmt::Display for Mib {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tenths = self.0.saturating_mul(10) / (1 << 20);
-        write!(f, "{}.{} MiB", tenths / 10, tenths % 10)
-    }
-}
-
 /// The limit and peak, as far as the kernel tells them.
 struct Memory2(Option<Limit>, Option<u64>);
 
 impl fmt::Display for Memory2 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some(Limit::Bytes(b)) => write!(f, "; memory limit {} ({b} bytes)", Mib(b))?,
+            Some(Limit::Bytes(b)) => write!(f, "; memory limit {b} bytes")?,
             Some(Limit::None) => f.write_str("; no memory limit")?,
             None => {}
         }
         match self.1 {
-            Some(b) => write!(f, ", peak {} ({b} bytes)", Mib(b)),
+            Some(b) => write!(f, ", peak {b} bytes"),
             None => Ok(()),
         }
     }
@@ -93,9 +85,8 @@ impl Supervisor {
             return;
         }
         let memory = Memory2(watch.memory.limit(), watch.memory.peak());
-        let msg = format_args!(
-            "{who} (pid {pid}) was killed by the kernel's OOM killer (the cgroup's oom_kill count went from {before} to {now}){memory}"
-        );
+        let msg =
+            format_args!("{who} (pid {pid}) was OOM-killed (oom_kill {before} -> {now}){memory}");
         events::log(Level::Warn, "OOMKilled", msg);
         self.ending.oom_killed |= matches!(who, Who::App);
     }
@@ -106,11 +97,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_and_peaks_in_mib() {
+    fn limits_and_peaks_in_bytes() {
         let m = Memory2(Some(Limit::Bytes(64 << 20)), Some(67_100_000));
         assert_eq!(
             m.to_string(),
-            "; memory limit 64.0 MiB (67108864 bytes), peak 63.9 MiB (67100000 bytes)"
+            "; memory limit 67108864 bytes, peak 67100000 bytes"
         );
         assert_eq!(
             Memory2(Some(Limit::None), None).to_string(),

@@ -105,7 +105,7 @@ impl Supervisor {
             None => now + self.cfg.cleanup_timeout,
         };
         if until <= now {
-            let msg = format_args!("the grace period is over: no time is left to run it");
+            let msg = format_args!("no time left");
             events::log(Level::Warn, "PostStopSkipped", msg);
             return Some(Event::PostStopEnded);
         }
@@ -148,12 +148,12 @@ impl Supervisor {
             Ok(true) => events::log(
                 Level::Info,
                 "TerminationMessage",
-                format_args!("wrote the exit code and reason to {shown}"),
+                format_args!("wrote {shown}"),
             ),
             Ok(false) => events::log(
                 Level::Debug,
                 "TerminationMessage",
-                format_args!("{shown} holds the app's message: left as it is"),
+                format_args!("{shown} holds the app's message"),
             ),
             Err(e) => events::log(
                 Level::Warn,

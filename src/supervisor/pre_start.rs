@@ -29,7 +29,8 @@ pub(super) struct Start {
     /// The running step's number (from 1), and how many there are.
     step: usize,
     steps: usize,
-    /// The `Started` event's argv, formatted at start-up (it allocates).
+    /// The `Started` event's argv, formatted at start-up (it allocates),
+    /// when that Debug event is shown.
     argv: Option<String>,
     /// The stop signal received during pre-start, if any.
     stopped_by: Option<i32>,
@@ -50,12 +51,13 @@ impl Start {
 impl Supervisor {
     /// Runs the first pre-start step, or starts the app if there is none.
     pub(super) fn begin(&mut self) {
+        // Formatted now, before allocations are counted (the event is Debug).
+        if self.debug {
+            self.start.argv = Some(super::Argv(&self.cfg.command).to_string());
+        }
         if !self.hooks.next_pre_start() {
             self.launch_app();
             return;
-        }
-        if self.debug {
-            self.start.argv = Some(super::Argv(&self.cfg.command).to_string());
         }
         self.phase = Phase::PreStart { stop: None };
         crate::os::alloc::start_counting();
@@ -99,12 +101,9 @@ impl Supervisor {
         if let Some(n) = self.notify.as_mut() {
             n.set_app(pid);
         }
-        match self.start.argv.as_deref() {
-            Some(argv) => log_started(format_args!("started {argv} as pid {pid}")),
-            None => log_started(format_args!(
-                "started {} as pid {pid}",
-                super::Argv(&self.cfg.command)
-            )),
+        if let Some(argv) = self.start.argv.as_deref() {
+            let msg = format_args!("started {argv} as pid {pid}");
+            events::log(Level::Debug, "Started", msg);
         }
         // Start-up is over: from here on nothing allocates.
         crate::os::alloc::start_counting();
@@ -119,7 +118,7 @@ impl Supervisor {
                 let kill_at = Instant::now() + self.window.grace;
                 self.stop_began(crate::hooks::Reason::Signal(received), kill_at);
                 let msg = format_args!(
-                    "stopping the container: received {} during pre-start: the app is not started; grace period {}",
+                    "stopping the container: received {} during pre-start; grace period {}",
                     signals::name(received),
                     events::secs(self.window.grace)
                 );
@@ -144,7 +143,7 @@ impl Supervisor {
             Action::LogPreStartFailed => {
                 let (n, total) = (self.start.step, self.start.steps);
                 let msg = format_args!(
-                    "pre-start step {n} of {total} failed: the app is not started (exit {})",
+                    "pre-start step {n} of {total} failed (exit {})",
                     crate::os::exit::EXIT_PRE_START_FAILED
                 );
                 events::log(Level::Warn, "PreStartFailed", msg);
@@ -162,8 +161,4 @@ impl Supervisor {
             None => crate::os::exit::EXIT_PRE_START_FAILED,
         }
     }
-}
-
-fn log_started(msg: std::fmt::Arguments<'_>) {
-    events::log(Level::Debug, "Started", msg);
 }
