@@ -66,14 +66,12 @@ impl Budget {
     /// budget's start. One function for both (one log line).
     #[inline(never)]
     pub fn extend(&mut self, now: Instant, by: Duration, kill: Option<Instant>) -> Option<Instant> {
-        let (due, began, what, from) = match (kill, self.start_due, self.app_start) {
+        let (due, began, what) = match (kill, self.start_due, self.app_start) {
             (Some(deadline), ..) => {
                 let began = *self.stop_began.get_or_insert(now);
-                (deadline, began, "the stop's budget (SIGKILL)", "stop began")
+                (deadline, began, "the stop's budget (SIGKILL)")
             }
-            (None, Some(due), Some(start)) => {
-                (due, start, "the start-up budget (READY=1 due)", "start")
-            }
+            (None, Some(due), Some(start)) => (due, start, "the start-up budget (READY=1 due)"),
             (None, ..) => {
                 if !std::mem::replace(&mut self.told, true) {
                     let msg = format_args!(
@@ -85,15 +83,14 @@ impl Budget {
                 return None;
             }
         };
-        let limit = self.limit.unwrap_or_default();
-        let to = due.max((now + by).min(began + limit));
-        let capped = if now + by > to { ", capped" } else { "" };
+        let want = now + by;
+        let to = due.max(want.min(began + self.limit.unwrap_or_default()));
+        // When it ends; the ceiling itself is in --check.
+        let capped = if want > to { " (at its ceiling)" } else { "" };
         let msg = format_args!(
-            "the app sent EXTEND_TIMEOUT_USEC={}: {what} is {} from now, {} after the {from} (ceiling {}{capped})",
+            "the app sent EXTEND_TIMEOUT_USEC={}: {what} is {} from now{capped}",
             events::Big(by.as_micros()),
             events::secs(to.saturating_duration_since(now)),
-            events::secs(to.saturating_duration_since(began)),
-            events::secs(limit),
         );
         events::log(Level::Info, "AppNotify", msg);
         match kill {

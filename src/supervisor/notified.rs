@@ -44,7 +44,7 @@ impl Supervisor {
                 ProbeKind::Startup,
                 "notify",
                 format_args!(
-                    "Startup probe failed: no READY=1 from the app within {} (sd_notify, HOOKINIT_NOTIFY_START_TIMEOUT)",
+                    "Startup probe failed: no READY=1 from the app within {}",
                     events::secs(budget)
                 ),
             ),
