@@ -55,7 +55,7 @@ pub struct Changes {
     /// `WATCHDOG=trigger`: the app asks to be restarted.
     pub triggered: bool,
     /// `EXTEND_TIMEOUT_USEC=` (the last of the batch), with a ceiling set.
-    pub extend: Option<Duration>,
+    pub extend: Option<u64>,
 }
 
 /// What ran out.
@@ -426,7 +426,7 @@ impl Heard {
                 self.ignored(Once::ExtendTimeout as u16, line, why)
             }
             Some(Key::ExtendTimeout) => match usec(value) {
-                Some(usec) => changes.extend = Some(Duration::from_micros(usec)),
+                Some(usec) => changes.extend = Some(usec),
                 None => Heard::not_usec(line),
             },
             Some(Key::Watchdog | Key::WatchdogUsec) if self.watchdog.is_none() => {
@@ -619,7 +619,7 @@ mod tests {
             &mut n,
             b"EXTEND_TIMEOUT_USEC=5000000\nEXTEND_TIMEOUT_USEC=7",
         );
-        assert_eq!(c.extend, Some(Duration::from_micros(7)));
+        assert_eq!(c.extend, Some(7));
         assert_eq!(feed(&mut n, b"EXTEND_TIMEOUT_USEC=soon").extend, None);
         n.budget().start_timeout = Some(Duration::from_secs(1));
         n.set_app(n.app_pid);

@@ -167,7 +167,10 @@ fn bound_name(fd: RawFd) -> Result<Vec<u8>, Errno> {
     let used = (len as usize).saturating_sub(size_of::<libc::sa_family_t>());
     let path = &addr.sun_path[..used.clamp(1, addr.sun_path.len())];
     // A path ends at its NUL; an abstract name (no NUL in it) at `used`.
-    let end = path[1..].iter().position(|&c| c == 0).map_or(path.len(), |i| i + 1);
+    let end = path[1..]
+        .iter()
+        .position(|&c| c == 0)
+        .map_or(path.len(), |i| i + 1);
     let mut name: Vec<u8> = path[..end].iter().map(|&c| c as u8).collect();
     if name[0] == 0 {
         name[0] = b'@';
