@@ -390,27 +390,27 @@ impl Heard {
         };
         // Looked up in one table: a `match` on byte strings compares each
         // key byte by byte in line (about 1 KB more).
-        match self::key(key) {
-            Some(Key::Ready) if value == b"1" => {
-                if !self.started {
+        // Each arm that ignores the line names its reason: one call below.
+        let ignored = match self::key(key) {
+            Some(k @ (Key::Ready | Key::Reloading | Key::Stopping)) if value == b"1" => {
+                if matches!(k, Key::Ready) && !self.started {
                     self.started = true;
                     changes.started = true;
                     self.budget.start_over();
                 }
-                self.set_state(State::Ready, line, changes);
+                const STATES: [State; 3] = [State::Ready, State::Reloading, State::Stopping];
+                self.set_state(STATES[k as usize % 3], line, changes);
+                None
             }
-            Some(Key::Reloading) if value == b"1" => {
-                self.set_state(State::Reloading, line, changes)
-            }
-            Some(Key::Stopping) if value == b"1" => self.set_state(State::Stopping, line, changes),
             Some(Key::Status) => {
                 events::log(
                     Level::Info,
                     "AppStatus",
                     format_args!("the app's status: {}", Lossy(value)),
                 );
+                None
             }
-            // One call for the four, from a table in `Key`'s order.
+            // From a table in `Key`'s order.
             Some(k @ (Key::MainPid | Key::Errno | Key::BusError | Key::FdStore)) => {
                 const WHY: [(Once, &str); 4] = [
                     (Once::MainPid, "hookinit watches the pid it started"),
@@ -418,33 +418,44 @@ impl Heard {
                     (Once::BusError, "no D-Bus here"),
                     (Once::FdStore, "hookinit keeps no descriptors"),
                 ];
-                let (bit, why) = WHY[(k as usize - Key::MainPid as usize) % 4];
-                self.ignored(bit as u16, line, why)
+                Some(WHY[(k as usize - Key::MainPid as usize) % 4])
             }
             Some(Key::ExtendTimeout) if self.budget.limit.is_none() => {
-                let why = "no HOOKINIT_NOTIFY_EXTEND_LIMIT";
-                self.ignored(Once::ExtendTimeout as u16, line, why)
+                Some((Once::ExtendTimeout, "no HOOKINIT_NOTIFY_EXTEND_LIMIT"))
             }
-            Some(Key::ExtendTimeout) => match usec(value) {
-                Some(usec) => changes.extend = Some(usec),
-                None => Heard::not_usec(line),
-            },
+            Some(Key::ExtendTimeout) => {
+                match usec(value) {
+                    Some(usec) => changes.extend = Some(usec),
+                    None => Heard::not_usec(line),
+                }
+                None
+            }
             Some(Key::Watchdog | Key::WatchdogUsec) if self.watchdog.is_none() => {
-                let why = "no HOOKINIT_NOTIFY_WATCHDOG";
-                self.ignored(Once::Watchdog as u16, line, why)
+                Some((Once::Watchdog, "no HOOKINIT_NOTIFY_WATCHDOG"))
             }
             Some(Key::Watchdog) if value == b"1" => {
                 if let Some(w) = self.watchdog.as_mut().filter(|w| w.at.is_some()) {
                     w.at = Some(Instant::now() + w.interval);
                 }
+                None
             }
-            Some(Key::Watchdog) if value == b"trigger" => changes.triggered = true,
-            Some(Key::WatchdogUsec) => self.watchdog_usec(line, value),
+            Some(Key::Watchdog) if value == b"trigger" => {
+                changes.triggered = true;
+                None
+            }
+            Some(Key::WatchdogUsec) => {
+                self.watchdog_usec(line, value);
+                None
+            }
             // READY=0 and the like: systemd ignores them too. BARRIER=1's
             // descriptor was closed on receipt: that is the whole answer.
-            Some(Key::Ready | Key::Reloading | Key::Stopping | Key::Barrier) => {}
+            Some(Key::Ready | Key::Reloading | Key::Stopping | Key::Barrier) => None,
             // WATCHDOG=0 and the like fall here too, as they did.
-            _ => self.ignored(Once::Unknown as u16, line, "unknown key"),
+            _ => Some((Once::Unknown, "unknown key")),
+        };
+        if let Some((bit, why)) = ignored {
+            let msg = format_args!("the app sent {}: ignored, {why} (logged once)", Lossy(line));
+            self.once(bit as u16, Level::Info, "NotifyIgnored", msg);
         }
     }
 
@@ -491,11 +502,6 @@ impl Heard {
             _ => "",
         };
         said(Level::Info, "AppNotify", line, tail);
-    }
-
-    fn ignored(&mut self, bit: u16, line: &[u8], why: &str) {
-        let msg = format_args!("the app sent {}: ignored, {why} (logged once)", Lossy(line));
-        self.once(bit, Level::Info, "NotifyIgnored", msg);
     }
 
     fn once(&mut self, bit: u16, level: Level, name: &str, msg: std::fmt::Arguments<'_>) {
