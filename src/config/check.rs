@@ -175,29 +175,31 @@ impl Config {
         );
         if let Some(address) = &self.notify_socket {
             line("notify socket:", notify_plan(address));
-            if let Some(w) = self.notify_watchdog {
-                line(
+            // One format for the three.
+            let times = [
+                (
                     "watchdog:",
-                    format!(
-                        "WATCHDOG_USEC={}: no WATCHDOG=1 within {} is a liveness failure (exit 5)",
-                        crate::events::Big(w.as_micros()),
-                        secs(w)
-                    ),
-                );
-            }
-            if let Some(t) = self.notify_start_timeout {
-                let msg = format!(
-                    "no READY=1 within {} is a startup failure (exit 5)",
-                    secs(t)
-                );
-                line("start timeout:", msg);
-            }
-            if let Some(l) = self.notify_extend_limit {
-                let msg = format!(
-                    "EXTEND_TIMEOUT_USEC moves a budget up to {} past its start",
-                    secs(l)
-                );
-                line("extend limit:", msg);
+                    self.notify_watchdog,
+                    "no WATCHDOG=1 within ",
+                    " (the app's WATCHDOG_USEC) is a liveness failure (exit 5)",
+                ),
+                (
+                    "start timeout:",
+                    self.notify_start_timeout,
+                    "no READY=1 within ",
+                    " is a startup failure (exit 5)",
+                ),
+                (
+                    "extend limit:",
+                    self.notify_extend_limit,
+                    "EXTEND_TIMEOUT_USEC moves a budget up to ",
+                    " past its start",
+                ),
+            ];
+            for (label, time, head, tail) in times {
+                if let Some(t) = time {
+                    line(label, format!("{head}{}{tail}", secs(t)));
+                }
             }
         }
         if let Some(address) = self.readiness_address {
@@ -261,14 +263,14 @@ impl Config {
     }
 }
 
-/// The notify socket's line of the plan (one format: `Abstract` holds its
-/// `@`).
+/// The notify socket's line of the plan (one format: an abstract name
+/// holds its `@`).
 #[inline(never)]
 fn notify_plan(address: &Address) -> String {
-    let (at, kind) = match address {
-        Address::Auto => (&b"an abstract socket the kernel names"[..], ""),
-        Address::Abstract(name) => (&name[..], " (abstract)"),
-        Address::Path(path) => (path.as_bytes(), ""),
+    let (at, kind) = match address.as_bytes() {
+        [] => (&b"an abstract socket the kernel names"[..], ""),
+        name @ [b'@', ..] => (name, " (abstract)"),
+        path => (path, ""),
     };
     format!(
         "{}{kind}; NOTIFY_SOCKET for the app only; READY=1 is needed for ready",
@@ -300,7 +302,11 @@ impl Config {
                 ));
             }
         }
-        if let Some(Address::Path(path)) = &self.notify_socket {
+        if let Some(path) = self
+            .notify_socket
+            .as_ref()
+            .filter(|a| a.as_bytes().starts_with(b"/"))
+        {
             let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path.as_bytes()));
             let dir = path.parent().unwrap_or(std::path::Path::new("/"));
             if !dir.is_dir() {

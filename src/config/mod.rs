@@ -433,11 +433,6 @@ fn notify_times(
     times: [&mut Option<(Duration, String)>; 3],
     socket: bool,
 ) -> Result<[Option<Duration>; 3], ConfigError> {
-    const WHAT: [&str; 3] = [
-        "the watchdog",
-        "the start-up timeout",
-        "EXTEND_TIMEOUT_USEC's ceiling",
-    ];
     let mut out = [None; 3];
     // None set (the usual case): no loop at every start-up.
     if times.iter().all(|t| t.is_none()) {
@@ -447,18 +442,18 @@ fn notify_times(
         let Some((d, source)) = time.take().filter(|(d, _)| !d.is_zero()) else {
             continue;
         };
-        if !socket {
-            let msg = format!(
-                "{} needs a notify socket: set HOOKINIT_NOTIFY_SOCKET too",
-                WHAT[i]
-            );
-            return Err(ConfigError::new(source, msg));
-        }
-        if i == 0 && d < Duration::from_millis(1) {
-            let msg = "the watchdog interval must be at least 1ms";
-            return Err(ConfigError::new(source, msg));
-        }
-        out[i] = Some(d);
+        // The source names the setting: one text for the three.
+        let msg = match () {
+            _ if !socket => "needs a notify socket (HOOKINIT_NOTIFY_SOCKET)",
+            _ if i == 0 && d < Duration::from_millis(1) => {
+                "the watchdog interval must be at least 1ms"
+            }
+            _ => {
+                out[i] = Some(d);
+                continue;
+            }
+        };
+        return Err(ConfigError::new(source, msg));
     }
     Ok(out)
 }

@@ -194,7 +194,7 @@ pub const OPTIONS: &[Opt] = &[
         "HOOKINIT_NOTIFY_WATCHDOG",
         "notify-watchdog",
         "notifyWatchdogSeconds",
-        "the app's WATCHDOG_USEC: no WATCHDOG=1 within it fails liveness (none)",
+        "no WATCHDOG=1 within it fails liveness (none)",
     ),
     opt(
         Key::NotifyStartTimeout,
@@ -208,14 +208,14 @@ pub const OPTIONS: &[Opt] = &[
         "HOOKINIT_NOTIFY_EXTEND_LIMIT",
         "notify-extend-limit",
         "notifyExtendLimitSeconds",
-        "how far EXTEND_TIMEOUT_USEC may move a budget past its start (none)",
+        "EXTEND_TIMEOUT_USEC's ceiling (none)",
     ),
     opt(
         Key::NotifyRelay,
         "HOOKINIT_NOTIFY_RELAY",
         "notify-relay",
         "notifyRelay",
-        "1: tell hookinit's own NOTIFY_SOCKET READY=1, STOPPING=1, WATCHDOG=1 (0)",
+        "1: tell hookinit's own NOTIFY_SOCKET the container's state (0)",
     ),
     opt(
         Key::ReadinessAddress,

@@ -284,24 +284,20 @@ fn whole_number(s: &str, max: u64) -> Option<u64> {
 /// `@NAME` (that abstract socket), an absolute path, or `0` (none).
 #[inline(never)]
 pub(super) fn parse_notify_socket(raw: &Raw<'_>) -> Result<Option<Address>, String> {
-    let t = match raw {
-        Raw::Json(Value::Bool(true)) => "1",
-        Raw::Json(Value::Bool(false)) => "0",
-        _ => text_or_bool(raw).unwrap_or_default().trim(),
-    };
-    match t {
-        "1" | "true" | "yes" | "on" | "auto" => return Ok(Some(Address::Auto)),
-        "0" | "false" | "no" | "off" => return Ok(None),
-        _ => {}
+    // On and off in the words of every switch (`boolean`), or `auto`.
+    let t = text_or_bool(raw).unwrap_or_default().trim();
+    if t == "auto" {
+        return Ok(Some(Address::default()));
+    }
+    if let Ok(on) = boolean(raw, "") {
+        return Ok(on.then(Address::default));
     }
     // sockaddr_un's sun_path holds 108 bytes: a path and its NUL, or a NUL
     // and an abstract name. One message for every way to miss (the same
     // checks, one format).
-    if let Some(name) = std::ffi::CString::new(t).ok().filter(|_| t.len() <= 107) {
-        match t.as_bytes() {
-            [b'@', _, ..] => return Ok(Some(Address::Abstract(name.into_bytes()))),
-            [b'/', ..] => return Ok(Some(Address::Path(name))),
-            _ => {}
+    if let ([b'@', _, ..] | [b'/', ..], ..=107) = (t.as_bytes(), t.len()) {
+        if let Ok(name) = Address::new(t) {
+            return Ok(Some(name));
         }
     }
     Err(format!(

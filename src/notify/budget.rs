@@ -59,41 +59,36 @@ impl Budget {
         Some(due.saturating_duration_since(self.app_start.unwrap_or(due)))
     }
 
-    /// `EXTEND_TIMEOUT_USEC=`: during start-up (`kill` is `None`) READY=1
-    /// becomes due `by` from `now`; during the stop, whose SIGKILL is due at
+    /// `EXTEND_TIMEOUT_USEC=usec`: during start-up (`kill` is `None`) READY=1
+    /// becomes due `usec` µs from `now`; during the stop, whose SIGKILL is due at
     /// `kill`, SIGKILL does: the new deadline, if it moved. Either way `due`
     /// moves only later, and never past the ceiling counted from the
     /// budget's start. One function for both (one log line).
     #[inline(never)]
-    pub fn extend(&mut self, now: Instant, by: Duration, kill: Option<Instant>) -> Option<Instant> {
-        let (due, began, what, from) = match (kill, self.start_due, self.app_start) {
+    pub fn extend(&mut self, now: Instant, usec: u64, kill: Option<Instant>) -> Option<Instant> {
+        let (due, began, what) = match (kill, self.start_due, self.app_start) {
             (Some(deadline), ..) => {
                 let began = *self.stop_began.get_or_insert(now);
-                (deadline, began, "the stop's budget (SIGKILL)", "stop began")
+                (deadline, began, "the stop's budget (SIGKILL)")
             }
-            (None, Some(due), Some(start)) => {
-                (due, start, "the start-up budget (READY=1 due)", "start")
-            }
+            (None, Some(due), Some(start)) => (due, start, "the start-up budget (READY=1 due)"),
             (None, ..) => {
                 if !std::mem::replace(&mut self.told, true) {
                     let msg = format_args!(
-                        "the app sent EXTEND_TIMEOUT_USEC={}: ignored, no budget runs (logged once)",
-                        events::Big(by.as_micros())
+                        "the app sent EXTEND_TIMEOUT_USEC={usec}: ignored, no budget runs (logged once)"
                     );
                     events::log(Level::Info, "NotifyIgnored", msg);
                 }
                 return None;
             }
         };
-        let limit = self.limit.unwrap_or_default();
-        let to = due.max((now + by).min(began + limit));
-        let capped = if now + by > to { ", capped" } else { "" };
+        let want = now + Duration::from_micros(usec);
+        let to = due.max(want.min(began + self.limit.unwrap_or_default()));
+        // When it ends; the ceiling itself is in --check.
+        let capped = if want > to { " (at its ceiling)" } else { "" };
         let msg = format_args!(
-            "the app sent EXTEND_TIMEOUT_USEC={}: {what} is {} from now, {} after the {from} (ceiling {}{capped})",
-            events::Big(by.as_micros()),
+            "the app sent EXTEND_TIMEOUT_USEC={usec}: {what} is {} from now{capped}",
             events::secs(to.saturating_duration_since(now)),
-            events::secs(to.saturating_duration_since(began)),
-            events::secs(limit),
         );
         events::log(Level::Info, "AppNotify", msg);
         match kill {
@@ -112,6 +107,10 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
 
+    fn us(d: Duration) -> u64 {
+        d.as_micros() as u64
+    }
+
     #[test]
     fn start_extends_to_now_plus_n_never_past_the_ceiling_nor_earlier() {
         let t0 = Instant::now();
@@ -119,11 +118,11 @@ mod tests {
         b.app_started(t0);
         assert_eq!(b.start_due, Some(t0 + 10 * S));
         // Asking for less than is left changes nothing.
-        b.extend(t0 + S, 2 * S, None);
+        b.extend(t0 + S, us(2 * S), None);
         assert_eq!(b.start_due, Some(t0 + 10 * S));
-        b.extend(t0 + 5 * S, 20 * S, None);
+        b.extend(t0 + 5 * S, us(20 * S), None);
         assert_eq!(b.start_due, Some(t0 + 25 * S));
-        b.extend(t0 + 20 * S, 60 * S, None);
+        b.extend(t0 + 20 * S, us(60 * S), None);
         assert_eq!(b.start_due, Some(t0 + 30 * S));
         assert_eq!(b.start_failed(t0 + 29 * S), None);
         assert_eq!(b.start_failed(t0 + 30 * S), Some(30 * S));
@@ -135,12 +134,12 @@ mod tests {
         let t0 = Instant::now();
         let mut b = Budget::new(None, Some(30 * S));
         b.app_started(t0);
-        b.extend(t0, 5 * S, None);
+        b.extend(t0, us(5 * S), None);
         assert_eq!(b.start_due, None);
         let mut b = Budget::new(Some(S), Some(30 * S));
         b.app_started(t0);
         b.start_over();
-        b.extend(t0, 5 * S, None);
+        b.extend(t0, us(5 * S), None);
         assert_eq!((b.start_due, b.start_failed(t0 + 9 * S)), (None, None));
     }
 
@@ -152,15 +151,15 @@ mod tests {
         // A later stop_began (a second stop) does not move the ceiling.
         b.stop_began(t0 + 3 * S);
         let deadline = t0 + 9 * S;
-        assert_eq!(b.extend(t0 + S, 5 * S, Some(deadline)), None);
+        assert_eq!(b.extend(t0 + S, us(5 * S), Some(deadline)), None);
         assert_eq!(
-            b.extend(t0 + 5 * S, 10 * S, Some(deadline)),
+            b.extend(t0 + 5 * S, us(10 * S), Some(deadline)),
             Some(t0 + 15 * S)
         );
         assert_eq!(
-            b.extend(t0 + 15 * S, 60 * S, Some(t0 + 15 * S)),
+            b.extend(t0 + 15 * S, us(60 * S), Some(t0 + 15 * S)),
             Some(t0 + 20 * S)
         );
-        assert_eq!(b.extend(t0 + 19 * S, 60 * S, Some(t0 + 20 * S)), None);
+        assert_eq!(b.extend(t0 + 19 * S, us(60 * S), Some(t0 + 20 * S)), None);
     }
 }

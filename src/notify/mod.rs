@@ -27,6 +27,8 @@ pub const BATCH: usize = 16;
 /// The longest datagram heard: systemd's own limit (`NOTIFY_BUFFER_MAX`,
 /// PIPE_BUF). A longer one is ignored whole.
 pub const DATAGRAM_MAX: usize = 4096;
+// The limit is spelled out in the event's text.
+const _: () = assert!(DATAGRAM_MAX == 4096);
 /// How many ancestors are followed looking for the app.
 const MAX_DEPTH: usize = 64;
 
@@ -53,7 +55,7 @@ pub struct Changes {
     /// `WATCHDOG=trigger`: the app asks to be restarted.
     pub triggered: bool,
     /// `EXTEND_TIMEOUT_USEC=` (the last of the batch), with a ceiling set.
-    pub extend: Option<Duration>,
+    pub extend: Option<u64>,
 }
 
 /// What ran out.
@@ -111,23 +113,42 @@ enum Key {
     Barrier,
 }
 
-const KEYS: [(&[u8], Key); 15] = [
-    (b"READY", Key::Ready),
-    (b"RELOADING", Key::Reloading),
-    (b"STOPPING", Key::Stopping),
-    (b"STATUS", Key::Status),
-    (b"MAINPID", Key::MainPid),
-    (b"ERRNO", Key::Errno),
-    (b"BUSERROR", Key::BusError),
-    (b"FDSTORE", Key::FdStore),
-    (b"FDSTOREREMOVE", Key::FdStore),
-    (b"FDNAME", Key::FdStore),
-    (b"FDPOLL", Key::FdStore),
-    (b"EXTEND_TIMEOUT_USEC", Key::ExtendTimeout),
-    (b"WATCHDOG", Key::Watchdog),
-    (b"WATCHDOG_USEC", Key::WatchdogUsec),
-    (b"BARRIER", Key::Barrier),
+/// The key names, each after its length (one string: a table of slices
+/// costs 24 bytes a name), and the key each names, in the same order.
+const NAMES: &[u8] = b"\x05READY\x09RELOADING\x08STOPPING\x06STATUS\x07MAINPID\x05ERRNO\
+    \x08BUSERROR\x07FDSTORE\x0dFDSTOREREMOVE\x06FDNAME\x06FDPOLL\x13EXTEND_TIMEOUT_USEC\
+    \x08WATCHDOG\x0dWATCHDOG_USEC\x07BARRIER";
+const KEYS: [Key; 15] = [
+    Key::Ready,
+    Key::Reloading,
+    Key::Stopping,
+    Key::Status,
+    Key::MainPid,
+    Key::Errno,
+    Key::BusError,
+    Key::FdStore,
+    Key::FdStore,
+    Key::FdStore,
+    Key::FdStore,
+    Key::ExtendTimeout,
+    Key::Watchdog,
+    Key::WatchdogUsec,
+    Key::Barrier,
 ];
+
+/// The key named `name`, if hookinit knows it.
+fn key(name: &[u8]) -> Option<Key> {
+    let mut rest = NAMES;
+    for &key in &KEYS {
+        let (&len, tail) = rest.split_first()?;
+        let (known, tail) = tail.split_at_checked(usize::from(len))?;
+        if known == name {
+            return Some(key);
+        }
+        rest = tail;
+    }
+    None
+}
 
 /// Whose a datagram is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -297,40 +318,35 @@ impl Notify {
 
     #[inline(never)]
     fn datagram(&mut self, d: Datagram, changes: &mut Changes) {
-        let (once, why) = match self.sender(d.pid) {
-            Sender::App => (None, ""),
-            Sender::Outsider => (Some(Once::Outsider), "outside the app's tree"),
-            Sender::Gone => (
-                Some(Once::Gone),
-                "gone before it could be checked (use sd_notify_barrier)",
-            ),
+        // One event for every fault of a datagram as a whole (its sender,
+        // size, descriptors), each logged once.
+        let fault = match self.sender(d.pid) {
+            Sender::Outsider => Some((Once::Outsider, "ignored, outside the app's tree")),
+            Sender::Gone => Some((
+                Once::Gone,
+                "ignored, its sender was gone before it could be checked (use sd_notify_barrier)",
+            )),
+            _ if d.len > DATAGRAM_MAX => {
+                Some((Once::Oversized, "ignored, over the 4096-byte limit"))
+            }
+            // BARRIER=1 comes with a descriptor: closing it is the answer.
+            _ if d.fds > 0 && &self.buf[..d.len] != b"BARRIER=1" => {
+                Some((Once::Descriptors, "its file descriptors were closed"))
+            }
+            _ => None,
         };
-        if let Some(once) = once {
+        if let Some((bit, why)) = fault {
+            // Descriptors closed, the message is still heard.
+            let heard = matches!(bit, Once::Descriptors);
+            let level = if heard { Level::Info } else { Level::Warn };
             let msg = format_args!(
-                "a message from pid {}, {why}, is ignored (logged once)",
-                d.pid
+                "a message from pid {} ({} bytes): {why} (logged once)",
+                d.pid, d.len
             );
-            self.heard
-                .once(once as u16, Level::Warn, "NotifyIgnored", msg);
-            return;
-        }
-        if d.len > DATAGRAM_MAX {
-            let msg = format_args!(
-                "a message of {} bytes, over the {DATAGRAM_MAX}-byte limit, is ignored (logged once)",
-                d.len
-            );
-            self.heard
-                .once(Once::Oversized as u16, Level::Warn, "NotifyIgnored", msg);
-            return;
-        }
-        // BARRIER=1 comes with a descriptor: closing it is the answer.
-        if d.fds > 0 && &self.buf[..d.len] != b"BARRIER=1" {
-            let msg = format_args!(
-                "the app sent {} file descriptor(s): closed (logged once)",
-                d.fds
-            );
-            self.heard
-                .once(Once::Descriptors as u16, Level::Info, "NotifyIgnored", msg);
+            self.heard.once(bit as u16, level, "NotifyIgnored", msg);
+            if !heard {
+                return;
+            }
         }
         for line in self.buf[..d.len].split(|&b| b == b'\n') {
             if !line.is_empty() {
@@ -374,26 +390,27 @@ impl Heard {
         };
         // Looked up in one table: a `match` on byte strings compares each
         // key byte by byte in line (about 1 KB more).
-        let key = KEYS.iter().find(|(name, _)| *name == key).map(|&(_, k)| k);
-        match key {
-            Some(Key::Ready) if value == b"1" => {
-                if !self.started {
+        // Each arm that ignores the line names its reason: one call below.
+        let ignored = match self::key(key) {
+            Some(k @ (Key::Ready | Key::Reloading | Key::Stopping)) if value == b"1" => {
+                if matches!(k, Key::Ready) && !self.started {
                     self.started = true;
                     changes.started = true;
                     self.budget.start_over();
                 }
-                self.set_state(State::Ready, changes);
+                const STATES: [State; 3] = [State::Ready, State::Reloading, State::Stopping];
+                self.set_state(STATES[k as usize % 3], line, changes);
+                None
             }
-            Some(Key::Reloading) if value == b"1" => self.set_state(State::Reloading, changes),
-            Some(Key::Stopping) if value == b"1" => self.set_state(State::Stopping, changes),
             Some(Key::Status) => {
                 events::log(
                     Level::Info,
                     "AppStatus",
                     format_args!("the app's status: {}", Lossy(value)),
                 );
+                None
             }
-            // One call for the four, from a table in `Key`'s order.
+            // From a table in `Key`'s order.
             Some(k @ (Key::MainPid | Key::Errno | Key::BusError | Key::FdStore)) => {
                 const WHY: [(Once, &str); 4] = [
                     (Once::MainPid, "hookinit watches the pid it started"),
@@ -401,33 +418,44 @@ impl Heard {
                     (Once::BusError, "no D-Bus here"),
                     (Once::FdStore, "hookinit keeps no descriptors"),
                 ];
-                let (bit, why) = WHY[(k as usize - Key::MainPid as usize) % 4];
-                self.ignored(bit as u16, line, why)
+                Some(WHY[(k as usize - Key::MainPid as usize) % 4])
             }
             Some(Key::ExtendTimeout) if self.budget.limit.is_none() => {
-                let why = "no HOOKINIT_NOTIFY_EXTEND_LIMIT";
-                self.ignored(Once::ExtendTimeout as u16, line, why)
+                Some((Once::ExtendTimeout, "no HOOKINIT_NOTIFY_EXTEND_LIMIT"))
             }
-            Some(Key::ExtendTimeout) => match usec(value) {
-                Some(usec) => changes.extend = Some(Duration::from_micros(usec)),
-                None => Heard::not_usec(line),
-            },
+            Some(Key::ExtendTimeout) => {
+                match usec(value) {
+                    Some(usec) => changes.extend = Some(usec),
+                    None => Heard::not_usec(line),
+                }
+                None
+            }
             Some(Key::Watchdog | Key::WatchdogUsec) if self.watchdog.is_none() => {
-                let why = "no HOOKINIT_NOTIFY_WATCHDOG";
-                self.ignored(Once::Watchdog as u16, line, why)
+                Some((Once::Watchdog, "no HOOKINIT_NOTIFY_WATCHDOG"))
             }
             Some(Key::Watchdog) if value == b"1" => {
                 if let Some(w) = self.watchdog.as_mut().filter(|w| w.at.is_some()) {
                     w.at = Some(Instant::now() + w.interval);
                 }
+                None
             }
-            Some(Key::Watchdog) if value == b"trigger" => changes.triggered = true,
-            Some(Key::WatchdogUsec) => self.watchdog_usec(line, value),
+            Some(Key::Watchdog) if value == b"trigger" => {
+                changes.triggered = true;
+                None
+            }
+            Some(Key::WatchdogUsec) => {
+                self.watchdog_usec(line, value);
+                None
+            }
             // READY=0 and the like: systemd ignores them too. BARRIER=1's
             // descriptor was closed on receipt: that is the whole answer.
-            Some(Key::Ready | Key::Reloading | Key::Stopping | Key::Barrier) => {}
+            Some(Key::Ready | Key::Reloading | Key::Stopping | Key::Barrier) => None,
             // WATCHDOG=0 and the like fall here too, as they did.
-            _ => self.ignored(Once::Unknown as u16, line, "unknown key"),
+            _ => Some((Once::Unknown, "unknown key")),
+        };
+        if let Some((bit, why)) = ignored {
+            let msg = format_args!("the app sent {}: ignored, {why} (logged once)", Lossy(line));
+            self.once(bit as u16, Level::Info, "NotifyIgnored", msg);
         }
     }
 
@@ -448,43 +476,32 @@ impl Heard {
             return;
         }
         w.at = (usec > 0).then(|| Instant::now() + interval);
-        let msg = match usec {
-            0 => format_args!("the app sent WATCHDOG_USEC=0: the watchdog is off"),
-            _ => format_args!(
-                "the app sent WATCHDOG_USEC={usec}: WATCHDOG=1 is due every {}",
-                events::secs(interval)
-            ),
+        let tail = match usec {
+            0 => ": the watchdog is off",
+            _ => ": the watchdog's interval from now on",
         };
-        events::log(Level::Info, "AppNotify", msg);
+        said(Level::Info, "AppNotify", line, tail);
     }
 
     fn not_usec(line: &[u8]) {
-        let msg = format_args!(
-            "the app sent {}: not a number of microseconds, ignored",
-            Lossy(line)
-        );
-        events::log(Level::Warn, "NotifyIgnored", msg);
+        let tail = ": not a number of microseconds, ignored";
+        said(Level::Warn, "NotifyIgnored", line, tail);
     }
 
-    fn set_state(&mut self, state: State, changes: &mut Changes) {
+    /// `line` is the key's, `KEY=1`.
+    fn set_state(&mut self, state: State, line: &[u8], changes: &mut Changes) {
         if self.state == state {
             return;
         }
         let was_ready = self.state == State::Ready;
         self.state = state;
         changes.readiness |= was_ready != (state == State::Ready);
-        let msg = match state {
-            State::Ready => "the app sent READY=1",
-            State::Reloading => "the app sent RELOADING=1: not ready until its next READY=1",
-            State::Stopping => "the app sent STOPPING=1: not ready",
-            State::Starting => return,
+        let tail = match state {
+            State::Reloading => ": not ready until its next READY=1",
+            State::Stopping => ": not ready",
+            _ => "",
         };
-        events::log(Level::Info, "AppNotify", format_args!("{msg}"));
-    }
-
-    fn ignored(&mut self, bit: u16, line: &[u8], why: &str) {
-        let msg = format_args!("the app sent {}: ignored, {why} (logged once)", Lossy(line));
-        self.once(bit, Level::Info, "NotifyIgnored", msg);
+        said(Level::Info, "AppNotify", line, tail);
     }
 
     fn once(&mut self, bit: u16, level: Level, name: &str, msg: std::fmt::Arguments<'_>) {
@@ -493,6 +510,12 @@ impl Heard {
             events::log(level, name, msg);
         }
     }
+}
+
+/// "the app sent `line``tail`": one format for the events that quote a line.
+fn said(level: Level, name: &str, line: &[u8], tail: &str) {
+    let msg = format_args!("the app sent {}{tail}", Lossy(line));
+    events::log(level, name, msg);
 }
 
 fn usec(value: &[u8]) -> Option<u64> {
@@ -512,7 +535,8 @@ mod tests {
 
     fn notify() -> Notify {
         let budget = Budget::new(None, Some(Duration::from_secs(60)));
-        let mut n = Notify::open(&Address::Auto, Some(Duration::from_secs(5)), budget).unwrap();
+        let mut n =
+            Notify::open(&Address::default(), Some(Duration::from_secs(5)), budget).unwrap();
         n.app_pid = std::process::id() as i32;
         n.own_pid = 1;
         n
@@ -586,7 +610,7 @@ mod tests {
     #[test]
     fn extend_timeout_is_handed_on_with_a_ceiling_and_the_start_budget_ends_at_ready() {
         let budget = Budget::new(Some(Duration::from_secs(1)), None);
-        let mut n = Notify::open(&Address::Auto, None, budget).unwrap();
+        let mut n = Notify::open(&Address::default(), None, budget).unwrap();
         n.app_pid = std::process::id() as i32;
         n.own_pid = 1;
         n.set_app(n.app_pid);
@@ -601,13 +625,44 @@ mod tests {
             &mut n,
             b"EXTEND_TIMEOUT_USEC=5000000\nEXTEND_TIMEOUT_USEC=7",
         );
-        assert_eq!(c.extend, Some(Duration::from_micros(7)));
+        assert_eq!(c.extend, Some(7));
         assert_eq!(feed(&mut n, b"EXTEND_TIMEOUT_USEC=soon").extend, None);
         n.budget().start_timeout = Some(Duration::from_secs(1));
         n.set_app(n.app_pid);
         assert!(n.heard.budget.start_due.is_some());
         feed(&mut n, b"READY=1");
         assert_eq!(n.heard.budget.start_due, None);
+    }
+
+    #[test]
+    fn every_name_of_the_table_is_found_and_only_those() {
+        let names = [
+            "READY",
+            "RELOADING",
+            "STOPPING",
+            "STATUS",
+            "MAINPID",
+            "ERRNO",
+            "BUSERROR",
+            "FDSTORE",
+            "FDSTOREREMOVE",
+            "FDNAME",
+            "FDPOLL",
+            "EXTEND_TIMEOUT_USEC",
+            "WATCHDOG",
+            "WATCHDOG_USEC",
+            "BARRIER",
+        ];
+        for (name, want) in names.iter().zip(KEYS) {
+            assert_eq!(
+                key(name.as_bytes()).map(|k| k as u8),
+                Some(want as u8),
+                "{name}"
+            );
+        }
+        for other in ["", "READ", "READYY", "FDSTOR", "WATCHDOG_USE", "BARRIER_"] {
+            assert!(key(other.as_bytes()).is_none(), "{other}");
+        }
     }
 
     #[test]

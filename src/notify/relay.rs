@@ -11,8 +11,6 @@
 use crate::events::{self, Level};
 use crate::os::errno::Lossy;
 use crate::os::notify_socket::NotifyClient;
-use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 pub struct Relay {
@@ -31,18 +29,17 @@ impl Relay {
     /// reads it), pings at half of it.
     #[inline(never)]
     pub fn from_env() -> Option<Relay> {
-        // Two reads by prefix, each scanned in place (a copy of the whole
-        // environment, or one read per name, cost more).
-        let outer = crate::os::env::vars_with_prefix(b"NOTIFY_SOCKET");
-        let Some(name) = get(&outer, "NOTIFY_SOCKET").filter(|v| !v.is_empty()) else {
+        // Read in place: no copy of the environment (its vectors of owned
+        // strings cost more code than the lookups).
+        let var = crate::os::env::var;
+        let Some(name) = var(b"NOTIFY_SOCKET").filter(|v| !v.is_empty()) else {
             let msg = format_args!("no NOTIFY_SOCKET was given to hookinit: nothing to tell");
             events::log(Level::Info, "NotifyRelay", msg);
             return None;
         };
-        let vars = crate::os::env::vars_with_prefix(b"WATCHDOG_");
-        let pid = get(&vars, "WATCHDOG_PID").map(super::usec);
-        let ours = pid.is_none_or(|pid| pid == Some(u64::from(std::process::id())));
-        let every = get(&vars, "WATCHDOG_USEC")
+        let ours = var(b"WATCHDOG_PID")
+            .is_none_or(|pid| super::usec(pid) == Some(u64::from(std::process::id())));
+        let every = var(b"WATCHDOG_USEC")
             .and_then(super::usec)
             .filter(|&usec| ours && usec > 0)
             .map(|usec| Duration::from_micros(usec) / 2);
@@ -121,11 +118,4 @@ impl Relay {
             }
         }
     }
-}
-
-/// The value of `name` among `vars`: its first entry, as `getenv`.
-fn get<'a>(vars: &'a [(OsString, OsString)], name: &str) -> Option<&'a [u8]> {
-    vars.iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_bytes())
 }

@@ -60,6 +60,25 @@ pub fn vars_with_prefix(prefix: &[u8]) -> Vec<(OsString, OsString)> {
     vars
 }
 
+/// The value of `name` (no `=`, no NUL) in the environment, read in place:
+/// its first entry, as `getenv`. `environ` never changes (hookinit sets no
+/// variable), so the bytes live as long as the process.
+pub fn var(name: &[u8]) -> Option<&'static [u8]> {
+    // SAFETY: as in `vars_with_prefix`: a NULL-terminated array of
+    // NUL-terminated strings that nothing changes or frees.
+    unsafe {
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            let bytes = CStr::from_ptr(*entry).to_bytes();
+            if let Some(value) = bytes.strip_prefix(name).and_then(|v| v.strip_prefix(b"=")) {
+                return Some(value);
+            }
+            entry = entry.add(1);
+        }
+    }
+    None
+}
+
 /// An environment for one child: hookinit's own, less some names, plus
 /// some settable `NAME=VALUE` entries; built once, at start-up.
 pub struct Envp {
@@ -143,6 +162,12 @@ mod tests {
             .any(|(n, v)| n == "PATH" && Some(v.clone()) == std::env::var_os("PATH")));
         assert!(path.iter().all(|(n, _)| n.as_bytes().starts_with(b"PATH")));
         assert!(vars_with_prefix(b"HOOKINIT_TEST_NO_SUCH_PREFIX_").is_empty());
+        let path = std::env::var_os("PATH").unwrap();
+        assert_eq!(var(b"PATH"), Some(path.as_bytes()));
+        assert_eq!(
+            (var(b"PAT"), var(b"HOOKINIT_TEST_NO_SUCH_VAR")),
+            (None, None)
+        );
     }
 }
 

@@ -7,16 +7,11 @@ use std::ffi::CString;
 use std::mem::{size_of, MaybeUninit};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// Where the socket lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Address {
-    /// An abstract name the kernel picks (autobind): unique, no file.
-    Auto,
-    /// An abstract name, as `NOTIFY_SOCKET` gives it: with its leading `@`.
-    Abstract(Vec<u8>),
-    /// A path in the file system.
-    Path(CString),
-}
+/// Where the socket lives, as `NOTIFY_SOCKET` names it: `@name` is an
+/// abstract name, anything else a path; empty, an abstract name the kernel
+/// picks (autobind: unique, no file). One string, no enum: the socket
+/// address is built from it as the client's is.
+pub type Address = CString;
 
 pub struct NotifySocket {
     fd: OwnedFd,
@@ -38,7 +33,7 @@ pub struct Datagram {
 impl NotifySocket {
     /// A bound, non-blocking, close-on-exec socket with `SO_PASSCRED`.
     #[inline(never)]
-    pub fn bind(address: &Address) -> Result<NotifySocket, Errno> {
+    pub fn bind(address: &std::ffi::CStr) -> Result<NotifySocket, Errno> {
         let fd = dgram_socket()?;
         let raw = fd.as_raw_fd();
         let on: libc::c_int = 1;
@@ -56,21 +51,18 @@ impl NotifySocket {
             return Err(Errno::last());
         }
         // Empty: only the family, and the kernel picks a free abstract name.
-        let (addr, len) = sockaddr(match address {
-            Address::Auto => &b""[..],
-            Address::Abstract(name) => name,
-            Address::Path(path) => path.as_bytes(),
-        })?;
-        if let Address::Path(path) = address {
+        let (addr, len) = sockaddr(address.to_bytes())?;
+        let path = address.to_bytes().first() == Some(&b'/');
+        if path {
             // A socket left by an earlier life of the container; anything
             // else in its place makes bind fail, as it should.
             // SAFETY: lstat into a zeroed local; unlink of a NUL-terminated path.
             unsafe {
                 let mut st: libc::stat = std::mem::zeroed();
-                if libc::lstat(path.as_ptr(), &mut st) == 0
+                if libc::lstat(address.as_ptr(), &mut st) == 0
                     && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
                 {
-                    libc::unlink(path.as_ptr());
+                    libc::unlink(address.as_ptr());
                 }
             }
         }
@@ -79,16 +71,13 @@ impl NotifySocket {
         if r != 0 {
             return Err(Errno::last());
         }
-        let name = match address {
-            Address::Path(path) => {
-                // The app may run as another user: the credentials, not the
-                // file's mode, decide who is heard.
-                // SAFETY: chmod of a NUL-terminated path.
-                unsafe { libc::chmod(path.as_ptr(), 0o666) };
-                path.as_bytes().to_vec()
-            }
-            _ => bound_abstract_name(raw)?,
-        };
+        if path {
+            // The app may run as another user: the credentials, not the
+            // file's mode, decide who is heard.
+            // SAFETY: chmod of a NUL-terminated path.
+            unsafe { libc::chmod(address.as_ptr(), 0o666) };
+        }
+        let name = bound_name(raw)?;
         Ok(NotifySocket { fd, name })
     }
 
@@ -163,9 +152,10 @@ impl AsRawFd for NotifySocket {
     }
 }
 
-/// The abstract name the kernel gave `fd`, as `@name` (its leading NUL
-/// shown as `@`: one vector, not two).
-fn bound_abstract_name(fd: RawFd) -> Result<Vec<u8>, Errno> {
+/// The name `fd` is bound to, as `NOTIFY_SOCKET` gives it: a path, or an
+/// abstract name as `@name` (its leading NUL shown as `@`). One way for
+/// both: the kernel's answer, not the address asked for.
+fn bound_name(fd: RawFd) -> Result<Vec<u8>, Errno> {
     let mut addr = MaybeUninit::<libc::sockaddr_un>::zeroed();
     let mut len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
     // SAFETY: getsockname writes at most `len` bytes into `addr`.
@@ -175,11 +165,17 @@ fn bound_abstract_name(fd: RawFd) -> Result<Vec<u8>, Errno> {
     // SAFETY: zero-initialised, then (partly) filled by the kernel.
     let addr = unsafe { addr.assume_init() };
     let used = (len as usize).saturating_sub(size_of::<libc::sa_family_t>());
-    Ok(addr.sun_path[..used.max(1)]
+    let path = &addr.sun_path[..used.clamp(1, addr.sun_path.len())];
+    // A path ends at its NUL; an abstract name (no NUL in it) at `used`.
+    let end = path[1..]
         .iter()
-        .enumerate()
-        .map(|(i, &c)| if i == 0 { b'@' } else { c as u8 })
-        .collect())
+        .position(|&c| c == 0)
+        .map_or(path.len(), |i| i + 1);
+    let mut name: Vec<u8> = path[..end].iter().map(|&c| c as u8).collect();
+    if name[0] == 0 {
+        name[0] = b'@';
+    }
+    Ok(name)
 }
 
 /// A non-blocking, close-on-exec datagram unix socket.
@@ -291,7 +287,7 @@ mod tests {
 
     #[test]
     fn an_autobound_socket_hears_its_sender_with_its_pid() {
-        let sock = NotifySocket::bind(&Address::Auto).unwrap();
+        let sock = NotifySocket::bind(&Address::default()).unwrap();
         assert!(sock.name().starts_with(b"@") && sock.name().len() > 1);
         let mut buf = [0u8; 64];
         assert_eq!(sock.recv(&mut buf).unwrap(), None);
@@ -305,7 +301,7 @@ mod tests {
 
     #[test]
     fn a_client_reaches_an_abstract_and_a_path_socket() {
-        let sock = NotifySocket::bind(&Address::Auto).unwrap();
+        let sock = NotifySocket::bind(&Address::default()).unwrap();
         NotifyClient::new(sock.name())
             .unwrap()
             .send(b"READY=1")
@@ -314,7 +310,7 @@ mod tests {
         assert_eq!(sock.recv(&mut buf).unwrap().unwrap().len, 7);
         let dir = std::env::temp_dir().join(format!("hookinit-client-{}", std::process::id()));
         let path = CString::new(dir.to_str().unwrap()).unwrap();
-        let sock = NotifySocket::bind(&Address::Path(path)).unwrap();
+        let sock = NotifySocket::bind(&path).unwrap();
         NotifyClient::new(sock.name())
             .unwrap()
             .send(b"X=1")
@@ -328,9 +324,9 @@ mod tests {
     fn an_oversized_datagram_says_its_length() {
         let dir = std::env::temp_dir().join(format!("hookinit-notify-{}", std::process::id()));
         let path = CString::new(dir.to_str().unwrap()).unwrap();
-        let sock = NotifySocket::bind(&Address::Path(path.clone())).unwrap();
+        let sock = NotifySocket::bind(&path).unwrap();
         // A second bind replaces the socket file left behind.
-        let sock2 = NotifySocket::bind(&Address::Path(path)).unwrap();
+        let sock2 = NotifySocket::bind(&path).unwrap();
         drop(sock);
         sender(sock2.name()).send(&[b'x'; 100]).unwrap();
         let mut buf = [0u8; 10];

@@ -8,7 +8,7 @@ use crate::events::{self, Level};
 use crate::notify::Failure;
 use crate::spec::probe::ProbeKind;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 impl Supervisor {
     /// The notify socket is readable: its datagrams, a bounded batch.
@@ -18,8 +18,8 @@ impl Supervisor {
             return;
         };
         let changes = notify.read();
-        if let Some(by) = changes.extend {
-            self.extend_budget(by);
+        if let Some(usec) = changes.extend {
+            self.extend_budget(usec);
         }
         if changes.triggered {
             self.watchdog_failed(format_args!("the app sent WATCHDOG=trigger"));
@@ -44,7 +44,7 @@ impl Supervisor {
                 ProbeKind::Startup,
                 "notify",
                 format_args!(
-                    "Startup probe failed: no READY=1 from the app within {} (sd_notify, HOOKINIT_NOTIFY_START_TIMEOUT)",
+                    "Startup probe failed: no READY=1 from the app within {}",
                     events::secs(budget)
                 ),
             ),
@@ -81,7 +81,7 @@ impl Supervisor {
     /// `EXTEND_TIMEOUT_USEC=`: before the stop, the start-up budget; during
     /// it, the SIGKILL deadline (within the ceiling; the event says to when).
     #[inline(never)]
-    fn extend_budget(&mut self, by: Duration) {
+    fn extend_budget(&mut self, usec: u64) {
         let Some(n) = self.notify.as_mut() else {
             return;
         };
@@ -89,7 +89,7 @@ impl Supervisor {
         if kill.is_none() && !matches!(self.phase, Phase::Running) {
             return;
         }
-        if let Some(to) = n.budget().extend(Instant::now(), by, kill) {
+        if let Some(to) = n.budget().extend(Instant::now(), usec, kill) {
             self.phase = self.phase.with_kill_deadline(to);
         }
     }

@@ -352,7 +352,7 @@ mod tests {
         let inherited = Inherited::capture().unwrap();
         let signals = SignalFd::block_all_and_open().unwrap();
         let notify = notify.then(|| {
-            Box::new(Notify::open(&Address::Auto, None, Budget::new(None, None)).unwrap())
+            Box::new(Notify::open(&Address::default(), None, Budget::new(None, None)).unwrap())
         });
         let pid = std::process::id() as i32;
         Supervisor::new(
