@@ -1,5 +1,5 @@
 //! Stops behind a real balancer (hookinit only; `drain`, run only when
-//! `BENCH_ONLY` names it: a full run takes about half an hour): failed
+//! `BENCH_ONLY` names it: a full run takes about 45 minutes): failed
 //! requests per stop and stop durations, for each server (nginx, graceful on
 //! QUIT; gunicorn and uvicorn, graceful on TERM; `BENCH_DRAIN_SERVERS`, a
 //! comma-separated list, runs only those, e.g. `uvicorn`; default all
