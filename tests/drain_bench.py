@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Failed requests per stop, behind HAProxy: two backends of one real server
-(nginx, or gunicorn), each in its own network and PID namespace (as two
+(nginx, gunicorn or uvicorn), each in its own network and PID namespace (as two
 pods), behind Debian's HAProxy that health-checks them, under continuous load
 (keep-alive, a new connection per request, slow downloads); backends are
 stopped one after the other (rolling: stop one with SIGTERM, as `docker
@@ -13,7 +13,8 @@ with haproxy, tini and the server installed:
 
     drain_bench.py HOOKINIT SERVER SETUPS STOPS INTER_MS FALL [K,F,S[,PAUSE_MS]]
 
-SERVER is nginx (graceful on QUIT) or gunicorn (graceful on TERM). SETUPS is
+SERVER is nginx (graceful on QUIT), gunicorn or uvicorn (Debian's, run by
+/usr/bin/python3; both graceful on TERM). SETUPS is
 a comma-separated list of: tini, defaults (hookinit, TERM at once),
 graceful (hookinit, the server's graceful signal), sleepN (PreStop `sleep N`
 + the graceful signal), drain (the autopilot + the graceful signal). The load:
@@ -48,7 +49,7 @@ HOOKINIT, SERVER, SETUPS, STOPS, INTER_MS, FALL = (
 _load = [int(x) for x in (sys.argv[7] if len(sys.argv) > 7 else "6,6,2").split(",")]
 KEEP, FRESH, SLOW = _load[:3]
 PAUSE = (_load[3] if len(_load) > 3 else 10) / 1000
-assert SERVER in ("nginx", "gunicorn"), SERVER
+assert SERVER in ("nginx", "gunicorn", "uvicorn"), SERVER
 GRACEFUL = "SIGQUIT" if SERVER == "nginx" else "SIGTERM"
 QUIET = 0.5
 BIG = 128 * 1024
@@ -93,6 +94,27 @@ def app(environ, start_response):
         return body()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
     return [b"ok\\n"]
+"""
+
+# The same endpoints as an ASGI app (no framework), for uvicorn: the
+# download as 16 chunks 1/32 s apart, the event loop free meanwhile.
+UVICORN_APP = """
+import asyncio
+CHUNK = b"x" * 8192
+async def app(scope, receive, send):
+    assert scope["type"] == "http"
+    if scope["path"] == "/big":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream"),
+                                (b"content-length", str(16 * len(CHUNK)).encode())]})
+        for _ in range(16):
+            await send({"type": "http.response.body", "body": CHUNK, "more_body": True})
+            await asyncio.sleep(1 / 32)
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"3")]})
+    await send({"type": "http.response.body", "body": b"ok\\n"})
 """
 
 # `timeout check 1s`: a healthy backend slow to answer on a loaded machine
@@ -143,6 +165,8 @@ class Backend:
             f.write(NGINX_CONF.format(d=self.d))
         with open(os.path.join(self.d, "app.py"), "w") as f:
             f.write(GUNICORN_APP)
+        with open(os.path.join(self.d, "asgi.py"), "w") as f:
+            f.write(UVICORN_APP)
 
     def server(self):
         if SERVER == "nginx":
@@ -151,6 +175,15 @@ class Backend:
         # request takes a thread; TERM is gunicorn's graceful stop (no new
         # connection, in-flight requests finish, then idle keep-alive
         # connections close), bounded by --graceful-timeout.
+        if SERVER == "uvicorn":
+            # One process, no reloader: TERM reaches the server itself,
+            # which checks for it every 0.1 s, stops listening, closes idle
+            # keep-alive connections, lets in-flight requests finish, then
+            # exits. Debian's h11 protocol and asyncio loop (no httptools,
+            # no uvloop); no access log (gunicorn's is off by default too).
+            return ["/usr/bin/python3", "-m", "uvicorn", "--app-dir", self.d,
+                    "--host", "0.0.0.0", "--port", "80", "--timeout-keep-alive", "65",
+                    "--lifespan", "off", "--no-access-log", "asgi:app"]
         return ["gunicorn", "--chdir", self.d, "--bind", "0.0.0.0:80",
                 "--worker-class", "gthread", "--workers", "1", "--threads", "8",
                 "--keep-alive", "65", "--graceful-timeout", "5", "app:app"]
@@ -171,6 +204,14 @@ class Backend:
                 # gunicorn says READY=1 once it listens: the endpoint says
                 # 200 no earlier.
                 env["HOOKINIT_NOTIFY_SOCKET"] = "1"
+            if SERVER == "uvicorn":
+                # uvicorn sends no READY=1: a readiness probe on its port
+                # (the shortest period, 1 s) keeps the endpoint at 503
+                # until it accepts connections. Probes stop when a stop
+                # begins, so the probe's connections never count as the
+                # drain's traffic.
+                env["HOOKINIT_READINESS_PROBE"] = json.dumps(
+                    {"tcpSocket": {"port": 80}, "periodSeconds": 1})
             if s != "defaults":
                 env["HOOKINIT_STOP_SIGNAL"] = GRACEFUL
                 # A window the drain's ceiling never cuts.

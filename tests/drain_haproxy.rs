@@ -5,7 +5,9 @@
 //! new-connection and slow-download load; rolling stops
 //! (tests/drain_bench.py does the work; `BENCH_ONLY=drain cargo bench
 //! --bench compare` runs it at length). The servers: nginx (graceful on
-//! QUIT) and gunicorn (gthread workers, graceful on TERM).
+//! QUIT), gunicorn (gthread workers, graceful on TERM) and uvicorn (one
+//! process, graceful on TERM; no `READY=1`, so a tcpSocket readiness probe
+//! on its port gates hookinit's endpoint).
 //!
 //! The autopilot (`HOOKINIT_DRAIN` with `quietSeconds` 0.5, the server's
 //! graceful signal) must fail no request. hookinit's part of each stop (TERM
@@ -13,15 +15,18 @@
 //! the balancer's detection (2 x 200 ms) + the quiet interval + 0.3 s (one
 //! 100 ms sample and slack), and the stop must end within 0.3 s of the
 //! server's exit (hookinit reaps it and exits). The server's own exit after
-//! the signal is bounded for nginx only (0.5 s: an in-flight 128 KB download
-//! at 256 KB/s). gunicorn's graceful exit is its own business and varies
+//! the signal is bounded for nginx (0.5 s: an in-flight 128 KB download at
+//! 256 KB/s) and uvicorn (the same + 0.3 s: its main loop looks for the
+//! signal every 0.1 s, waits a fixed 0.1 s after closing idle connections,
+//! then looks every 0.1 s for the in-flight ones to end). gunicorn's graceful exit is its own business and varies
 //! with the machine's load (0.5–2.1 s seen at load average 7, the same
 //! under hookinit's defaults: its gthread worker notices TERM only at its
 //! next 1 s poll), so it is printed, not bounded. hookinit's defaults (TERM at once) are run
 //! alongside for the comparison (printed, not asserted: their failures
 //! vary).
 //!
-//! Needs root, nginx, gunicorn, haproxy and tini (scripts/setup); without
+//! Needs root, nginx, gunicorn, Debian's uvicorn (for /usr/bin/python3),
+//! haproxy and tini (scripts/setup); without
 //! them the test says so and passes, unless `E2E_REQUIRE_SERVERS=1` (CI).
 
 mod common;
@@ -34,6 +39,13 @@ const DETECTION: f64 = 2.0 * 0.2;
 const QUIET: f64 = 0.5;
 
 fn have(program: &str) -> bool {
+    if program == "uvicorn" {
+        // A module, run by the harness as `/usr/bin/python3 -m uvicorn`.
+        return Command::new("/usr/bin/python3")
+            .args(["-c", "import uvicorn"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    }
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .output()
@@ -111,4 +123,9 @@ fn the_autopilot_drops_no_request_behind_haproxy_with_nginx_on_quit() {
 #[test]
 fn the_autopilot_drops_no_request_behind_haproxy_with_gunicorn_on_term() {
     drain_drops_nothing("gunicorn", None);
+}
+
+#[test]
+fn the_autopilot_drops_no_request_behind_haproxy_with_uvicorn_on_term() {
+    drain_drops_nothing("uvicorn", Some(0.5 + 0.3));
 }

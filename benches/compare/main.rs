@@ -15,8 +15,8 @@
 //! Environment: `BENCH_QUICK=1` (smoke run, ~60 s; a full run is ~3 min on
 //! 2 cores), `BENCH_ONLY=size,instr,wall,idle,stop,reap,fwd,hooks,probes,notify` (a subset;
 //! the per-signal and per-zombie counts need `instr` and `fwd`/`reap`;
-//! `drain`, the stops behind HAProxy, runs only when named: about half an
-//! hour, see [`metrics::drain`]),
+//! `drain`, the stops behind HAProxy, runs only when named: about 45
+//! minutes, see [`metrics::drain`]),
 //! `BENCH_CPU=N|none` (the CPU for the latencies; default: the last one),
 //! `BENCH_VERBOSE=1` (inits' output on the terminal, raw callgrind counts),
 //! `HOOKINIT_BIN` (measure that binary, build nothing). Needs root (PID

@@ -1,7 +1,9 @@
 //! Stops behind a real balancer (hookinit only; `drain`, run only when
-//! `BENCH_ONLY` names it: a full run takes about half an hour): failed
+//! `BENCH_ONLY` names it: a full run takes about 45 minutes): failed
 //! requests per stop and stop durations, for each server (nginx, graceful on
-//! QUIT; gunicorn, graceful on TERM) × balancer setting (HAProxy `inter
+//! QUIT; gunicorn and uvicorn, graceful on TERM; `BENCH_DRAIN_SERVERS`, a
+//! comma-separated list, runs only those, e.g. `uvicorn`; default all
+//! three) × balancer setting (HAProxy `inter
 //! 200ms fall 2`, `inter 1s fall 2`, `inter 2s fall 3`) × set-up (tini;
 //! hookinit's defaults; a fixed PreStop `sleep 1` + the graceful signal;
 //! the drain autopilot + the graceful signal).
@@ -34,14 +36,12 @@ use std::time::Instant;
 use crate::inits::{find_program, Init};
 use crate::Plan;
 
-const SERVERS: [(&str, &str); 2] = [("nginx", "QUIT"), ("gunicorn", "TERM")];
+const SERVERS: [(&str, &str); 3] = [("nginx", "QUIT"), ("gunicorn", "TERM"), ("uvicorn", "TERM")];
 /// (inter in ms, fall).
 const SETTINGS: [(u64, u64); 3] = [(2000, 3), (1000, 2), (200, 2)];
 const SETUPS: [&str; 4] = ["drain", "sleep1", "defaults", "tini"];
 const QUIET: f64 = 0.5;
-const NEEDS: [&str; 7] = [
-    "haproxy", "nginx", "gunicorn", "tini", "ip", "unshare", "python3",
-];
+const NEEDS: [&str; 5] = ["haproxy", "tini", "ip", "unshare", "python3"];
 
 struct Cell {
     server: &'static str,
@@ -61,9 +61,24 @@ fn env_or(name: &str, default: &str) -> String {
 /// The family's Markdown (a note and a table), or why it was skipped.
 /// A failed cell's output goes to `out`/drain-SERVER-INTER-SETUP.log.
 pub(crate) fn run_drain(plan: &Plan, hookinit: &Init, out: &Path) -> Vec<String> {
+    let wanted = env_or("BENCH_DRAIN_SERVERS", "nginx,gunicorn,uvicorn");
+    let mut servers = Vec::new();
+    for name in wanted.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match SERVERS.iter().find(|(s, _)| *s == name) {
+            Some(&(s, _)) => servers.push(s),
+            None => {
+                let why = format!(
+                    "drain: skipped: BENCH_DRAIN_SERVERS names {name:?}; known: nginx, gunicorn, uvicorn"
+                );
+                eprintln!("compare: {why}");
+                return vec![why];
+            }
+        }
+    }
     let missing: Vec<&str> = NEEDS
         .into_iter()
-        .filter(|p| find_program(&[p]).is_none())
+        .chain(servers.iter().copied())
+        .filter(|p| !installed(p))
         .collect();
     if !missing.is_empty() {
         let why = format!("drain: skipped: {missing:?} not installed (scripts/setup)");
@@ -81,7 +96,7 @@ pub(crate) fn run_drain(plan: &Plan, hookinit: &Init, out: &Path) -> Vec<String>
     let mut todo = Vec::new();
     for (inter_ms, fall) in SETTINGS {
         for setup in SETUPS {
-            for (server, _) in SERVERS {
+            for &server in &servers {
                 todo.push((server, inter_ms, fall, setup));
             }
         }
@@ -142,6 +157,18 @@ pub(crate) fn run_drain(plan: &Plan, hookinit: &Init, out: &Path) -> Vec<String>
     });
     let cells = done.into_inner().unwrap();
     table(&cells, stops, jobs, &load, started.elapsed().as_secs_f64())
+}
+
+/// A program on the PATH; uvicorn: Debian's module for /usr/bin/python3
+/// (the harness runs it as `/usr/bin/python3 -m uvicorn`).
+fn installed(name: &str) -> bool {
+    if name == "uvicorn" {
+        return Command::new("/usr/bin/python3")
+            .args(["-c", "import uvicorn"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    }
+    find_program(&[name]).is_some()
 }
 
 fn setting(inter_ms: u64, fall: u64) -> String {
