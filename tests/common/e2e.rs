@@ -184,7 +184,6 @@ fn start_engine_once() -> Result<(), String> {
     }
     let Some(dockerd) = find_program("dockerd") else {
         return Err("the Docker engine is not running and dockerd is not installed".into());
-        // SAFETY: geteuid cannot fail.
     };
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
