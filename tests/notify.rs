@@ -18,7 +18,8 @@ fn secs(s: f64) -> Duration {
 
 /// The test app: writes its `NOTIFY_SOCKET` to `DIR/socket`, then carries
 /// out `DIR/cmdN` files in order: `A:MSG` sends MSG itself, `C:MSG` from a
-/// child process (`send.py`), `F:FILE` floods from a child until FILE
+/// child process (`send.py`), `B:N` from N forked children in turn, each
+/// exiting (and reaped) as soon as its barrier is answered, `F:FILE` floods from a child until FILE
 /// exists (oversized datagrams, descriptors, READY=1), `P:PERIOD FILE` sends
 /// WATCHDOG=1 from a child every PERIOD seconds until FILE exists (the last
 /// one's time in FILE.last). Each done is `DIR/sentN`,
@@ -47,6 +48,13 @@ while True:
             send.send(msg)
         elif how == b"C":
             subprocess.run([sys.executable, f"{here}/send.py", msg])
+        elif how == b"B":
+            for i in range(int(msg)):
+                child = os.fork()
+                if child == 0:
+                    send.send(b"STATUS=child %d" % i, barrier=True)
+                    os._exit(0)
+                os.waitpid(child, 0)
         elif how == b"P":
             period, stop = msg.split(b" ")
             subprocess.Popen([sys.executable, f"{here}/send.py", "--ping", period, stop])
@@ -375,6 +383,30 @@ fn messages_from_outside_the_apps_tree_are_ignored() {
     assert_eq!(events(&f.stderr, "AppNotify").len(), 1, "{}", f.stderr);
     // Logged once, however many came.
     assert_eq!(events(&f.stderr, "NotifyIgnored").len(), 1, "{}", f.stderr);
+}
+
+#[test]
+fn senders_that_exit_as_their_barrier_is_answered_are_heard_as_the_apps() {
+    if !is_root() {
+        return;
+    }
+    let t = app_dir("notify-barrier");
+    let r = Running::pid1(
+        &["python3", s(&t.path("app.py")), s(&t.0)],
+        &[("HOOKINIT_NOTIFY_SOCKET", "1")],
+    );
+    let mut d = Driver { t: &t, n: 0 };
+    assert!(eventually(secs(10.0), || t.path("socket").exists()));
+    // The barrier's descriptor is closed only after its sender was checked:
+    // none of these is "gone" or "outside the app's tree" for hookinit.
+    d.say("B:300");
+    r.signal(libc::SIGTERM);
+    let f = r.wait(secs(10.0));
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    assert_eq!(events(&f.stderr, "NotifyIgnored"), [] as [&str; 0]);
+    let statuses = events(&f.stderr, "AppStatus");
+    assert_eq!(statuses.len(), 300, "{}", f.stderr);
+    assert_eq!(statuses[299], "AppStatus: the app's status: child 299");
 }
 
 fn fds_of(pid: i32) -> usize {

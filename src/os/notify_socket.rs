@@ -20,14 +20,46 @@ pub struct NotifySocket {
 }
 
 /// One datagram read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Datagram {
     /// Its length; more than the buffer when it was cut.
     pub len: usize,
     /// The sender's pid, as the kernel saw it (0: not visible from here).
     pub pid: i32,
-    /// How many descriptors came with it (all closed at once).
-    pub fds: usize,
+    pub fds: Held,
+}
+
+/// Most descriptors one read can carry: what fits the control area.
+const HELD_MAX: usize = 64;
+
+/// The descriptors that came with a datagram, closed when it is dropped:
+/// after its sender was checked, so that a sender waiting on `BARRIER=1`
+/// (`sd_notify_barrier`) is still alive, and its parent chain readable,
+/// when its pid is looked up.
+#[derive(Debug)]
+pub struct Held {
+    fds: [RawFd; HELD_MAX],
+    count: usize,
+}
+
+impl Held {
+    pub const NONE: Held = Held {
+        fds: [-1; HELD_MAX],
+        count: 0,
+    };
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        for &fd in &self.fds[..self.count] {
+            // SAFETY: descriptors the kernel gave this process, closed once.
+            unsafe { libc::close(fd) };
+        }
+    }
 }
 
 impl NotifySocket {
@@ -87,7 +119,8 @@ impl NotifySocket {
     }
 
     /// Reads one datagram into `buf` without blocking: `Ok(None)` when
-    /// none waits. Descriptors sent with it (`FDSTORE=1`) are closed.
+    /// none waits. Descriptors sent with it (`FDSTORE=1`, `BARRIER=1`) are
+    /// closed when it is dropped.
     #[inline(never)]
     pub fn recv(&self, buf: &mut [u8]) -> Result<Option<Datagram>, Errno> {
         // Room for the credentials and a few descriptors; the kernel closes
@@ -117,7 +150,7 @@ impl NotifySocket {
             }
         };
         let mut pid = 0;
-        let mut fds = 0;
+        let mut fds = Held::NONE;
         // SAFETY: the CMSG macros walk the control area the kernel filled,
         // within `msg_controllen`; each payload is read unaligned.
         unsafe {
@@ -134,8 +167,10 @@ impl NotifySocket {
                     } else if (*cmsg).cmsg_type == libc::SCM_RIGHTS {
                         for i in 0..payload / size_of::<RawFd>() {
                             let fd: RawFd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
-                            libc::close(fd);
-                            fds += 1;
+                            match fds.fds.get_mut(fds.count) {
+                                Some(slot) => (*slot, fds.count) = (fd, fds.count + 1),
+                                None => _ = libc::close(fd),
+                            }
                         }
                     }
                 }
@@ -290,11 +325,11 @@ mod tests {
         let sock = NotifySocket::bind(&Address::default()).unwrap();
         assert!(sock.name().starts_with(b"@") && sock.name().len() > 1);
         let mut buf = [0u8; 64];
-        assert_eq!(sock.recv(&mut buf).unwrap(), None);
+        assert!(sock.recv(&mut buf).unwrap().is_none());
         sender(sock.name()).send(b"READY=1").unwrap();
         let d = sock.recv(&mut buf).unwrap().unwrap();
         assert_eq!(
-            (&buf[..d.len], d.pid, d.fds),
+            (&buf[..d.len], d.pid, d.fds.count),
             (&b"READY=1"[..], std::process::id() as i32, 0)
         );
     }
@@ -332,5 +367,48 @@ mod tests {
         let mut buf = [0u8; 10];
         assert_eq!(sock2.recv(&mut buf).unwrap().unwrap().len, 100);
         let _ = std::fs::remove_file(dir);
+    }
+
+    /// Sends `text` with `fd` attached (SCM_RIGHTS), as sd_notify_barrier does.
+    fn send_with_fd(s: &UnixDatagram, text: &[u8], fd: RawFd) {
+        let mut control = [0u64; 4];
+        let mut iov = libc::iovec {
+            iov_base: text.as_ptr() as *mut _,
+            iov_len: text.len(),
+        };
+        // SAFETY: a msghdr over live locals; one SCM_RIGHTS message that
+        // fits the control area.
+        unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(size_of::<RawFd>() as u32) as _;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
+            assert_eq!(libc::sendmsg(s.as_raw_fd(), &msg, 0), text.len() as isize);
+        }
+    }
+
+    #[test]
+    fn a_barrier_is_answered_when_its_datagram_is_dropped_not_on_receipt() {
+        use std::io::Read;
+        let sock = NotifySocket::bind(&Address::default()).unwrap();
+        let (r, w) = crate::os::spawn::pipe(libc::O_CLOEXEC | libc::O_NONBLOCK).unwrap();
+        send_with_fd(&sender(sock.name()), b"BARRIER=1", w.as_raw_fd());
+        drop(w);
+        let mut answer = std::fs::File::from(r);
+        let mut byte = [0u8; 1];
+        let mut buf = [0u8; 64];
+        let d = sock.recv(&mut buf).unwrap().unwrap();
+        assert_eq!((&buf[..d.len], d.fds.count), (&b"BARRIER=1"[..], 1));
+        // Read and looked at, not yet handled: the sender still waits.
+        let waiting = answer.read(&mut byte).unwrap_err();
+        assert_eq!(waiting.kind(), std::io::ErrorKind::WouldBlock);
+        drop(d);
+        assert_eq!(answer.read(&mut byte).unwrap(), 0, "the barrier's answer");
     }
 }
