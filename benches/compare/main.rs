@@ -237,8 +237,10 @@ fn bench() -> io::Result<()> {
         step("idle wake-ups and RSS");
         run_idle(&ctx, &plan, &inits, &mut rows);
     }
-    step("stop, reaping and forwarding latencies");
-    run_latencies(&ctx, &plan, &inits, &mut rows, &mut notes);
+    if ["stop", "reap", "fwd"].iter().any(|part| plan.wants(part)) {
+        step("stop, reaping and forwarding latencies");
+        run_latencies(&ctx, &plan, &inits, &mut rows, &mut notes);
+    }
     let mut hook_lines = match (&inits[0], plan.wants("hooks")) {
         (Some(h), true) => {
             step("PreStop timings");

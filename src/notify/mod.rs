@@ -450,7 +450,8 @@ impl Heard {
                 None
             }
             // READY=0 and the like: systemd ignores them too. BARRIER=1's
-            // descriptor was closed on receipt: that is the whole answer.
+            // descriptor is closed once its datagram was handled: that is
+            // the whole answer.
             Some(Key::Ready | Key::Reloading | Key::Stopping | Key::Barrier) => None,
             // WATCHDOG=0 and the like fall here too, as they did.
             _ => Some((Once::Unknown, "unknown key")),
