@@ -101,7 +101,7 @@ impl Leftovers {
         let dir = ProcDir::open().ok()?;
         let mut others = 0;
         dir.for_each_entry(|name| {
-            if parse_pid(name).is_some_and(|pid| pid != 1) {
+            if proc::pid(name).is_some_and(|pid| pid != 1) {
                 others += 1;
             }
             Ok(())
@@ -169,7 +169,7 @@ impl Leftovers {
             let dir = ProcDir::open()?;
             let found = &mut self.found;
             dir.for_each_entry(|name| {
-                let Some(pid) = parse_pid(name) else {
+                let Some(pid) = proc::pid(name) else {
                     return Ok(());
                 };
                 if found.contains(&pid) {
@@ -195,19 +195,12 @@ impl Leftovers {
     }
 }
 
-fn parse_pid(name: &[u8]) -> Option<i32> {
-    if name.is_empty() || name.len() > 9 || !name.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(name.iter().fold(0i32, |n, &d| n * 10 + i32::from(d - b'0')))
-}
-
 /// The parent of `pid` from /proc/PID/stat, read into a stack buffer:
 /// `None` if the process is gone (its stat file too, or empty), an error if
 /// the file cannot be opened for another reason.
 fn parent_of(pid: i32) -> Result<Option<i32>, Errno> {
     let mut buf = [0u8; 512];
-    Ok(Stat::read(pid, &mut buf)?.and_then(|stat| parse_pid(stat.ppid()?)))
+    Ok(Stat::read(pid, &mut buf)?.and_then(|stat| stat.ppid()))
 }
 
 #[cfg(test)]
@@ -230,7 +223,5 @@ mod tests {
         assert_eq!(parent_of(i32::MAX - 1), Ok(None));
         child.kill().unwrap();
         child.wait().unwrap();
-        assert_eq!(parse_pid(b"123"), Some(123));
-        assert_eq!(parse_pid(b"self"), None);
     }
 }

@@ -268,16 +268,9 @@ impl std::fmt::Display for Listen {
     }
 }
 
-/// ASCII digits (at least one) up to `max`, by hand: a generic integer
-/// parser would be one more in the binary.
+/// ASCII digits (at least one) up to `max`.
 fn whole_number(s: &str, max: u64) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    s.bytes().try_fold(0u64, |n, b| {
-        let n = n * 10 + u64::from(b.wrapping_sub(b'0'));
-        (b.is_ascii_digit() && n <= max).then_some(n)
-    })
+    crate::os::text::decimal(s.as_bytes()).filter(|&n| n <= max)
 }
 
 /// `HOOKINIT_NOTIFY_SOCKET`: `1` (an abstract socket the kernel names),

@@ -370,7 +370,7 @@ impl Notify {
             pid = match Stat::read(pid, &mut buf) {
                 // Being reaped: its parent reads as 0 by now.
                 Ok(Some(stat)) if stat.state() == Some(b'X') => return Sender::Gone,
-                Ok(Some(stat)) => match stat.ppid().and_then(parse_pid) {
+                Ok(Some(stat)) => match stat.ppid() {
                     Some(ppid) => ppid,
                     None => return Sender::Outsider,
                 },
@@ -522,14 +522,7 @@ fn said(level: Level, name: &str, line: &[u8], tail: &str) {
 }
 
 fn usec(value: &[u8]) -> Option<u64> {
-    std::str::from_utf8(value).ok()?.parse().ok()
-}
-
-fn parse_pid(digits: &[u8]) -> Option<i32> {
-    if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(digits.iter().fold(0, |n, &d| n * 10 + i32::from(d - b'0')))
+    crate::os::text::decimal(value)
 }
 
 #[cfg(test)]

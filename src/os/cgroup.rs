@@ -123,16 +123,9 @@ impl Memory {
     }
 }
 
-/// A decimal number, digits only.
+/// A decimal number, digits only, spaces around it trimmed.
 fn number(text: &[u8]) -> Option<u64> {
-    let text = text.trim_ascii();
-    if text.is_empty() {
-        return None;
-    }
-    text.iter().try_fold(0u64, |n, &b| {
-        b.is_ascii_digit()
-            .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))?
-    })
+    crate::os::text::decimal(text.trim_ascii())
 }
 
 #[cfg(test)]

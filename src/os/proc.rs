@@ -2,7 +2,7 @@
 //! into a stack buffer.
 
 use crate::os::errno::Errno;
-use crate::os::text::format_into;
+use crate::os::text::{decimal, format_into};
 use std::ffi::CStr;
 
 /// An open /proc, read with `getdents64`.
@@ -83,11 +83,12 @@ pub fn self_pid() -> Option<i32> {
     let mut buf = [0u8; 16];
     // SAFETY: readlink writes at most `buf.len()` bytes into our buffer.
     let n = unsafe { libc::readlink(c"/proc/self".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    let digits = buf.get(..usize::try_from(n).ok()?)?;
-    if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(digits.iter().fold(0, |n, &d| n * 10 + i32::from(d - b'0')))
+    pid(buf.get(..usize::try_from(n).ok()?)?)
+}
+
+/// A pid written in decimal (a /proc entry's name, a stat field).
+pub fn pid(digits: &[u8]) -> Option<i32> {
+    i32::try_from(decimal(digits)?).ok()
 }
 
 /// The fields of a /proc/PID/stat file that follow the command name (which
@@ -130,8 +131,8 @@ impl<'a> Stat<'a> {
     }
 
     /// The parent's pid.
-    pub fn ppid(&self) -> Option<&'a [u8]> {
-        self.field(1)
+    pub fn ppid(&self) -> Option<i32> {
+        pid(self.field(1)?)
     }
 }
 
@@ -143,7 +144,11 @@ mod tests {
     fn stat_fields_follow_the_last_parenthesis() {
         let stat = Stat::parse(b"7 (a) b) T 42 7").unwrap();
         assert_eq!(stat.state(), Some(b'T'));
-        assert_eq!(stat.ppid(), Some(&b"42"[..]));
+        assert_eq!(stat.ppid(), Some(42));
+        assert_eq!(
+            (pid(b"123"), pid(b"self"), pid(b"4294967296")),
+            (Some(123), None, None)
+        );
         assert!(Stat::parse(b"7 no name").is_none());
         let mut buf = [0u8; 512];
         let own = Stat::read(std::process::id() as i32, &mut buf)

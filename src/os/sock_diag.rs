@@ -190,14 +190,7 @@ pub fn passive_opens() -> Result<u64, Errno> {
         .filter(|w| !w.is_empty())
         .nth(index)
         .ok_or(Errno(libc::EPROTO))?;
-    let mut v: u64 = 0;
-    for &d in value {
-        if !d.is_ascii_digit() {
-            return Err(Errno(libc::EPROTO));
-        }
-        v = v.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
-    }
-    Ok(v)
+    crate::os::text::decimal(value).ok_or(Errno(libc::EPROTO))
 }
 
 #[cfg(test)]

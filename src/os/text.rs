@@ -3,6 +3,20 @@
 
 use std::fmt;
 
+/// A number of ASCII digits only (at least one; no sign, no spaces), as
+/// /proc, cgroup files and the notify protocol write them: `None` for
+/// anything else or past `u64::MAX`. One loop for all of them, where
+/// `str::parse` would first check the bytes as UTF-8.
+pub fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        let d = b.wrapping_sub(b'0');
+        (d <= 9).then(|| n.checked_mul(10)?.checked_add(u64::from(d)))?
+    })
+}
+
 /// `parts.join(sep)`, one allocation of the exact size as std's; one small
 /// copy per element type instead of std's two `join` instances (800 bytes).
 pub fn join<S: AsRef<str>>(parts: &[S], sep: &str) -> String {
@@ -161,6 +175,26 @@ pub fn replace(hay: &str, from: &str, to: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_is_digits_only_up_to_u64_max() {
+        assert_eq!(decimal(b"0"), Some(0));
+        assert_eq!(decimal(b"0042"), Some(42));
+        assert_eq!(decimal(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"18446744073709551616",
+            b"-1",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"1a",
+            b"/",
+            b":",
+        ] {
+            assert_eq!(decimal(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
 
     #[test]
     fn what_does_not_fit_is_cut_at_a_character() {
