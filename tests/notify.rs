@@ -399,7 +399,12 @@ fn senders_that_exit_as_their_barrier_is_answered_are_heard_as_the_apps() {
     assert!(eventually(secs(10.0), || t.path("socket").exists()));
     // The barrier's descriptor is closed only after its sender was checked:
     // none of these is "gone" or "outside the app's tree" for hookinit.
-    d.say("B:300");
+    // 300 forks and barriers: about 1 s on an idle machine, far more
+    // on a loaded one.
+    let n = d.order("B:300");
+    assert!(eventually(secs(60.0), || t
+        .path(&format!("sent{n}"))
+        .exists()));
     r.signal(libc::SIGTERM);
     let f = r.wait(secs(10.0));
     assert_eq!(f.code, Some(0), "{}", f.stderr);

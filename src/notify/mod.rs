@@ -521,8 +521,11 @@ fn said(level: Level, name: &str, line: &[u8], tail: &str) {
     events::log(level, name, msg);
 }
 
+/// A number as systemd's `safe_atou64` reads it: leading blanks and a `+`
+/// allowed, nothing after the digits.
 fn usec(value: &[u8]) -> Option<u64> {
-    crate::os::text::decimal(value)
+    let value = value.trim_ascii_start();
+    crate::os::text::decimal(value.strip_prefix(b"+").unwrap_or(value))
 }
 
 #[cfg(test)]

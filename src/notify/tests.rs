@@ -77,6 +77,22 @@ fn watchdog_pings_push_the_deadline_usec_changes_it_and_trigger_fails() {
 }
 
 #[test]
+fn microseconds_are_read_as_systemd_reads_them() {
+    for (text, want) in [
+        (&b"1000"[..], Some(1000)),
+        (b"+1000", Some(1000)),
+        (b" \t+7", Some(7)),
+        (b"-1", None),
+        (b"1000 ", None),
+        (b"1e3", None),
+        (b"+", None),
+        (b"", None),
+    ] {
+        assert_eq!(usec(text), want, "{:?}", String::from_utf8_lossy(text));
+    }
+}
+
+#[test]
 fn extend_timeout_is_handed_on_with_a_ceiling_and_the_start_budget_ends_at_ready() {
     let budget = Budget::new(Some(Duration::from_secs(1)), None);
     let mut n = Notify::open(&Address::default(), None, budget).unwrap();

@@ -29,8 +29,12 @@ pub struct Datagram {
     pub fds: Held,
 }
 
-/// Most descriptors one read can carry: what fits the control area.
-const HELD_MAX: usize = 64;
+/// The control area, in words (its alignment): the credentials and a few
+/// descriptors; the kernel closes those that do not fit.
+const CONTROL_WORDS: usize = 32;
+/// A bound on the descriptors one read can carry (the control area holds
+/// headers too): every one received is held.
+const HELD_MAX: usize = CONTROL_WORDS * 8 / size_of::<RawFd>();
 
 /// The descriptors that came with a datagram, closed when it is dropped:
 /// after its sender was checked, so that a sender waiting on `BARRIER=1`
@@ -125,7 +129,7 @@ impl NotifySocket {
     pub fn recv(&self, buf: &mut [u8]) -> Result<Option<Datagram>, Errno> {
         // Room for the credentials and a few descriptors; the kernel closes
         // those that do not fit.
-        let mut control = [0u64; 32];
+        let mut control = [0u64; CONTROL_WORDS];
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
@@ -135,7 +139,7 @@ impl NotifySocket {
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = size_of::<[u64; 32]>() as _;
+        msg.msg_controllen = size_of::<[u64; CONTROL_WORDS]>() as _;
         let flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC;
         let n = loop {
             // SAFETY: `msg` points at our buffer and control area, both live.
@@ -169,6 +173,7 @@ impl NotifySocket {
                             let fd: RawFd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
                             match fds.fds.get_mut(fds.count) {
                                 Some(slot) => (*slot, fds.count) = (fd, fds.count + 1),
+                                // Cannot happen (see HELD_MAX); never leak one.
                                 None => _ = libc::close(fd),
                             }
                         }
@@ -409,6 +414,15 @@ mod tests {
         let waiting = answer.read(&mut byte).unwrap_err();
         assert_eq!(waiting.kind(), std::io::ErrorKind::WouldBlock);
         drop(d);
+        // A child that another test forked holds a copy until its exec:
+        // wait for the end of file rather than expect it at once.
+        let mut ready = libc::pollfd {
+            fd: answer.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one pollfd on the stack.
+        assert_eq!(unsafe { libc::poll(&mut ready, 1, 10_000) }, 1);
         assert_eq!(answer.read(&mut byte).unwrap(), 0, "the barrier's answer");
     }
 }
