@@ -521,11 +521,14 @@ fn said(level: Level, name: &str, line: &[u8], tail: &str) {
     events::log(level, name, msg);
 }
 
-/// A number as systemd's `safe_atou64` reads it: leading blanks and a `+`
-/// allowed, nothing after the digits.
+/// Digits, a `+` allowed before them (as systemd's `safe_atou64`; its
+/// leading blanks are not: nobody sends them).
 fn usec(value: &[u8]) -> Option<u64> {
-    let value = value.trim_ascii_start();
-    crate::os::text::decimal(value.strip_prefix(b"+").unwrap_or(value))
+    let digits = match value {
+        [b'+', rest @ ..] => rest,
+        _ => value,
+    };
+    crate::os::text::decimal(digits)
 }
 
 #[cfg(test)]
