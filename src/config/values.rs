@@ -44,7 +44,17 @@ pub(super) fn text_or_bool<'a>(raw: &Raw<'a>) -> Option<&'a str> {
 }
 
 pub(super) fn boolean(raw: &Raw<'_>, source: &str) -> Result<bool, ConfigError> {
-    let parsed = match raw {
+    switch(raw).ok_or_else(|| {
+        ConfigError::new(
+            source,
+            format!("{} is not a boolean: use 1 or 0", show(raw)),
+        )
+    })
+}
+
+/// On or off, in the words every switch takes; `None` if neither.
+fn switch(raw: &Raw<'_>) -> Option<bool> {
+    match raw {
         Raw::Json(Value::Bool(b)) => Some(*b),
         Raw::Json(Value::Number(n)) => match n.as_u64() {
             Some(0) => Some(false),
@@ -59,13 +69,7 @@ pub(super) fn boolean(raw: &Raw<'_>, source: &str) -> Result<bool, ConfigError> 
             Some("0" | "false" | "no" | "off") => Some(false),
             _ => None,
         },
-    };
-    parsed.ok_or_else(|| {
-        ConfigError::new(
-            source,
-            format!("{} is not a boolean: use 1 or 0", show(raw)),
-        )
-    })
+    }
 }
 
 /// JSON given as text (env, flag) or inline (file).
@@ -282,7 +286,7 @@ pub(super) fn parse_notify_socket(raw: &Raw<'_>) -> Result<Option<Address>, Stri
     if t == "auto" {
         return Ok(Some(Address::default()));
     }
-    if let Ok(on) = boolean(raw, "") {
+    if let Some(on) = switch(raw) {
         return Ok(on.then(Address::default));
     }
     // sockaddr_un's sun_path holds 108 bytes: a path and its NUL, or a NUL
