@@ -414,6 +414,42 @@ fn senders_that_exit_as_their_barrier_is_answered_are_heard_as_the_apps() {
     assert_eq!(statuses[299], "AppStatus: the app's status: child 299");
 }
 
+#[test]
+fn with_another_namespaces_proc_every_sender_in_this_one_is_heard() {
+    if !is_root() {
+        return;
+    }
+    let t = app_dir("notify-outer-proc");
+    // PID 1 of a new PID namespace that still sees the outer /proc, where
+    // the senders' numbers name other processes.
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--kill-child"])
+        .arg(bin())
+        .args(["python3", s(&t.path("app.py")), s(&t.0)])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOOKINIT_NOTIFY_SOCKET", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let r = Running::start(cmd, true);
+    let mut d = Driver { t: &t, n: 0 };
+    assert!(eventually(secs(10.0), || t.path("socket").exists()));
+    d.say("A:STATUS=the app");
+    d.say("B:20");
+    d.say("C:STATUS=a subprocess");
+    r.signal(libc::SIGTERM);
+    let f = r.wait(secs(10.0));
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    assert_eq!(events(&f.stderr, "NotifyIgnored"), [] as [&str; 0]);
+    assert_eq!(events(&f.stderr, "AppStatus").len(), 22, "{}", f.stderr);
+    let socket = events(&f.stderr, "NotifySocket");
+    assert!(
+        socket[0].ends_with("/proc is another PID namespace's: every sender in this one is heard"),
+        "{socket:?}"
+    );
+}
+
 fn fds_of(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()

@@ -13,7 +13,7 @@ use crate::events::{self, Level};
 use crate::os::env::Envp;
 use crate::os::errno::{Errno, Lossy};
 use crate::os::notify_socket::{Address, Datagram, NotifySocket};
-use crate::os::proc::Stat;
+use crate::os::proc::{self, Stat};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -167,6 +167,10 @@ pub struct Notify {
     /// The app's pid, once it runs (0 before).
     app_pid: i32,
     own_pid: i32,
+    /// /proc is this PID namespace's: a sender's parent chain can be read
+    /// there (not under `unshare --pid` without `--mount-proc`, where the
+    /// same numbers name the outer namespace's processes).
+    tree_readable: bool,
     heard: Heard,
     buf: [u8; DATAGRAM_MAX],
 }
@@ -193,6 +197,7 @@ impl Notify {
             socket: NotifySocket::bind(address)?,
             app_pid: 0,
             own_pid: std::process::id() as i32,
+            tree_readable: proc::self_pid() == Some(std::process::id() as i32),
             heard: Heard {
                 state: State::Starting,
                 started: false,
@@ -278,7 +283,11 @@ impl Notify {
         }
         self.heard.budget.app_started(now);
         let name = Lossy(self.socket.name());
-        let msg = format_args!("listening on {name} (NOTIFY_SOCKET)");
+        let senders = match self.tree_readable {
+            true => "",
+            false => "; /proc is another PID namespace's: every sender in this one is heard",
+        };
+        let msg = format_args!("listening on {name} (NOTIFY_SOCKET){senders}");
         events::log(Level::Info, "NotifySocket", msg);
     }
 
@@ -364,7 +373,7 @@ impl Notify {
             if self.app_pid <= 0 || pid <= 1 || pid == self.own_pid {
                 return Sender::Outsider;
             }
-            if pid == self.app_pid {
+            if pid == self.app_pid || !self.tree_readable {
                 return Sender::App;
             }
             pid = match Stat::read(pid, &mut buf) {
