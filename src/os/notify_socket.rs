@@ -26,6 +26,7 @@ pub struct Datagram {
     pub len: usize,
     /// The sender's pid, as the kernel saw it (0: not visible from here).
     pub pid: i32,
+    /// The descriptors that came with it, open until it is dropped.
     pub fds: Held,
 }
 
