@@ -258,9 +258,12 @@ pub(crate) fn run_latencies(
             });
         }
         std::thread::sleep(Duration::from_millis(50));
-        for _ in 0..plan.fwd_n {
-            for (i, slot) in running.iter().enumerate() {
-                let Some((p, r)) = slot.as_ref().filter(|_| s.ok(i)) else {
+        for round in 0..plan.fwd_n {
+            // Each round starts with the next init: none is always the one
+            // signalled right after the bench's own bookkeeping.
+            for k in 0..running.len() {
+                let i = (round + k) % running.len();
+                let Some((p, r)) = running[i].as_ref().filter(|_| s.ok(i)) else {
                     continue;
                 };
                 let t = Instant::now();
