@@ -95,7 +95,7 @@ impl Leftovers {
     /// when /proc is not this namespace's own, or cannot be read); not as
     /// PID 1, signalling them counts them.
     pub fn count_in_namespace(&self) -> Option<usize> {
-        if self.scope != Scope::Namespace || proc::self_pid() != Some(1) {
+        if self.scope != Scope::Namespace || !proc::is_ours() {
             return None;
         }
         let dir = ProcDir::open().ok()?;

@@ -167,9 +167,8 @@ pub struct Notify {
     /// The app's pid, once it runs (0 before).
     app_pid: i32,
     own_pid: i32,
-    /// /proc is this PID namespace's: a sender's parent chain can be read
-    /// there (not under `unshare --pid` without `--mount-proc`, where the
-    /// same numbers name the outer namespace's processes).
+    /// /proc is this PID namespace's ([`proc::is_ours`]): a sender's
+    /// parent chain can be read there.
     tree_readable: bool,
     heard: Heard,
     buf: [u8; DATAGRAM_MAX],
@@ -197,7 +196,7 @@ impl Notify {
             socket: NotifySocket::bind(address)?,
             app_pid: 0,
             own_pid: std::process::id() as i32,
-            tree_readable: proc::self_pid() == Some(std::process::id() as i32),
+            tree_readable: proc::is_ours(),
             heard: Heard {
                 state: State::Starting,
                 started: false,

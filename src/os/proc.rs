@@ -77,9 +77,16 @@ pub fn read_file(path: &CStr, buf: &mut [u8]) -> Result<usize, Errno> {
     Ok(n)
 }
 
-/// The pid that /proc's `self` names: 1 as PID 1 of a namespace with its
-/// own /proc; another number when /proc is an outer namespace's.
-pub fn self_pid() -> Option<i32> {
+/// Whether /proc is this process's PID namespace's own: its numbers are
+/// then the ones `getpid` and the kernel's credentials give. Not under
+/// `unshare --pid` without `--mount-proc`, where they name the outer
+/// namespace's processes.
+pub fn is_ours() -> bool {
+    self_pid() == Some(std::process::id() as i32)
+}
+
+/// The pid that /proc's `self` names.
+fn self_pid() -> Option<i32> {
     let mut buf = [0u8; 16];
     // SAFETY: readlink writes at most `buf.len()` bytes into our buffer.
     let n = unsafe { libc::readlink(c"/proc/self".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
