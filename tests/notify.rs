@@ -126,6 +126,11 @@ fn app_dir(tag: &str) -> TempDir {
     t
 }
 
+/// hookinit as PID 1 of the test app in `t`, with `env`.
+fn run_app(t: &TempDir, env: &[(&str, &str)]) -> Running {
+    Running::pid1(&["python3", s(&t.path("app.py")), s(&t.0)], env)
+}
+
 struct Driver<'a> {
     t: &'a TempDir,
     n: usize,
@@ -181,8 +186,8 @@ fn ready_reloading_and_stopping_from_the_app_drive_the_ready_file_at_once() {
         r#"["sh","-c","echo ${{NOTIFY_SOCKET-unset}} > {}"]"#,
         s(&t.path("hook"))
     );
-    let r = Running::pid1(
-        &["python3", s(&t.path("app.py")), s(&t.0)],
+    let r = run_app(
+        &t,
         &[
             ("HOOKINIT_NOTIFY_SOCKET", "1"),
             ("HOOKINIT_READY_FILE", s(&ready)),
@@ -262,8 +267,8 @@ fn ready_needs_both_ready_from_the_app_and_the_readiness_probe() {
         r#"{{"exec":{{"command":["test","-e","{}"]}},"periodSeconds":1}}"#,
         s(&ok)
     );
-    let r = Running::pid1(
-        &["python3", s(&t.path("app.py")), s(&t.0)],
+    let r = run_app(
+        &t,
         &[
             ("HOOKINIT_NOTIFY_SOCKET", "1"),
             ("HOOKINIT_READY_FILE", s(&ready)),
@@ -311,8 +316,8 @@ fn post_start_after_startup_waits_for_ready_from_the_app() {
     }
     let t = app_dir("notify-poststart");
     let hook = format!(r#"["sh","-c","date +%s.%N > {}"]"#, s(&t.path("hook")));
-    let r = Running::pid1(
-        &["python3", s(&t.path("app.py")), s(&t.0)],
+    let r = run_app(
+        &t,
         &[
             ("HOOKINIT_NOTIFY_SOCKET", "1"),
             ("HOOKINIT_POST_START", &hook),
@@ -352,8 +357,8 @@ fn messages_from_outside_the_apps_tree_are_ignored() {
         r#"["sh","-c","until test -e {dir}/socket; do sleep 0.01; done; NOTIFY_SOCKET=$(cat {dir}/socket) python3 {dir}/send.py READY=1 && touch {dir}/hook-sent"]"#,
         dir = s(&t.0)
     );
-    let r = Running::pid1(
-        &["python3", s(&t.path("app.py")), s(&t.0)],
+    let r = run_app(
+        &t,
         &[
             ("HOOKINIT_NOTIFY_SOCKET", "@hookinit-test-outsider"),
             ("HOOKINIT_READY_FILE", s(&ready)),
@@ -391,10 +396,7 @@ fn senders_that_exit_as_their_barrier_is_answered_are_heard_as_the_apps() {
         return;
     }
     let t = app_dir("notify-barrier");
-    let r = Running::pid1(
-        &["python3", s(&t.path("app.py")), s(&t.0)],
-        &[("HOOKINIT_NOTIFY_SOCKET", "1")],
-    );
+    let r = run_app(&t, &[("HOOKINIT_NOTIFY_SOCKET", "1")]);
     let mut d = Driver { t: &t, n: 0 };
     assert!(eventually(secs(10.0), || t.path("socket").exists()));
     // The barrier's descriptor is closed only after its sender was checked:
@@ -422,16 +424,11 @@ fn with_another_namespaces_proc_every_sender_in_this_one_is_heard() {
     let t = app_dir("notify-outer-proc");
     // PID 1 of a new PID namespace that still sees the outer /proc, where
     // the senders' numbers name other processes.
-    let mut cmd = std::process::Command::new("unshare");
-    cmd.args(["--pid", "--fork", "--kill-child"])
-        .arg(bin())
-        .args(["python3", s(&t.path("app.py")), s(&t.0)])
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("HOOKINIT_NOTIFY_SOCKET", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    let cmd = command_under(
+        &["--pid", "--fork", "--kill-child"],
+        &["python3", s(&t.path("app.py")), s(&t.0)],
+        &[("HOOKINIT_NOTIFY_SOCKET", "1")],
+    );
     let r = Running::start(cmd, true);
     let mut d = Driver { t: &t, n: 0 };
     assert!(eventually(secs(10.0), || t.path("socket").exists()));
@@ -468,8 +465,8 @@ fn a_flood_leaves_signals_forwarded_quickly_and_nothing_grows() {
         return;
     }
     let t = app_dir("notify-flood");
-    let r = Running::pid1(
-        &["python3", s(&t.path("app.py")), s(&t.0)],
+    let r = run_app(
+        &t,
         &[("HOOKINIT_NOTIFY_SOCKET", "1"), ("HOOKINIT_VERBOSITY", "3")],
     );
     let mut d = Driver { t: &t, n: 0 };
@@ -615,8 +612,8 @@ fn assert_liveness_failure(f: &Finished, why: &str) -> (f64, f64) {
 
 /// hookinit with the test app, a watchdog of `interval` and a PreStop.
 fn watched(t: &TempDir, interval: &str) -> Running {
-    Running::pid1(
-        &["python3", s(&t.path("app.py")), s(&t.0)],
+    run_app(
+        t,
         &[
             ("HOOKINIT_NOTIFY_SOCKET", "1"),
             ("HOOKINIT_NOTIFY_WATCHDOG", interval),
@@ -1012,10 +1009,7 @@ fn ignored_keys_are_logged_once_each_with_their_reason() {
         return;
     }
     let t = app_dir("notify-ignored");
-    let r = Running::pid1(
-        &["python3", s(&t.path("app.py")), s(&t.0)],
-        &[("HOOKINIT_NOTIFY_SOCKET", "1")],
-    );
+    let r = run_app(&t, &[("HOOKINIT_NOTIFY_SOCKET", "1")]);
     let mut d = Driver { t: &t, n: 0 };
     let all = "MAINPID=7\nERRNO=2\nBUSERROR=org.x.Failed\nFDSTORE=1\nFDNAME=x\nEXTEND_TIMEOUT_USEC=5\nWATCHDOG=1\nBOGUS=1\nOTHER=2";
     for _ in 0..3 {
@@ -1060,8 +1054,8 @@ fn the_relay_says_ready_once_per_change_however_often_the_app_says_it() {
     let outer_path = t.path("outer");
     let outer = std::os::unix::net::UnixDatagram::bind(&outer_path).unwrap();
     outer.set_read_timeout(Some(secs(10.0))).unwrap();
-    let r = Running::pid1(
-        &["python3", s(&t.path("app.py")), s(&t.0)],
+    let r = run_app(
+        &t,
         &[
             ("NOTIFY_SOCKET", s(&outer_path)),
             ("HOOKINIT_NOTIFY_RELAY", "1"),

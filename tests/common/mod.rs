@@ -111,13 +111,21 @@ fn collect(mut r: impl Read + Send + 'static) -> (Arc<Mutex<Vec<u8>>>, thread::J
 /// Builds the command line: `unshare ... hookinit ARGS` (PID 1) or `hookinit ARGS`,
 /// with exactly `PATH` and `env` in the environment and stdout/stderr piped.
 pub fn command(pid1: bool, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = if pid1 {
-        let mut c = Command::new("unshare");
-        c.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-            .arg(bin());
-        c
-    } else {
+    let unshare: &[&str] = match pid1 {
+        true => &["--pid", "--fork", "--mount-proc", "--kill-child"],
+        false => &[],
+    };
+    command_under(unshare, args, env)
+}
+
+/// As [`command`], under `unshare` with these flags (none: not under it).
+pub fn command_under(unshare: &[&str], args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = if unshare.is_empty() {
         Command::new(bin())
+    } else {
+        let mut c = Command::new("unshare");
+        c.args(unshare).arg(bin());
+        c
     };
     cmd.args(args).env_clear().env(
         "PATH",
