@@ -609,9 +609,9 @@ fn gen_case(rng: &mut Rng, dir: &Path, safe_flags: bool) -> Case {
             // Unknown or malformed variable names.
             let name: Vec<u8> = match rng.below(4) {
                 0 => b"HOOKINIT_".to_vec(),
-                1 => format!("HOOKINIT_{}X", &o.env["HOOKINIT_".len()..]).into_bytes(),
+                1 => format!("HOOKINIT_{}X", &o.env()["HOOKINIT_".len()..]).into_bytes(),
                 2 => [b"HOOKINIT_".as_slice(), &[0xff, 0xfe]].concat(),
-                _ => o.env.to_ascii_lowercase().into_bytes(),
+                _ => o.env().to_ascii_lowercase().into_bytes(),
             };
             case.env.insert(
                 OsString::from_vec(name),
@@ -622,47 +622,48 @@ fn gen_case(rng: &mut Rng, dir: &Path, safe_flags: bool) -> Case {
         if (3..6).contains(&roll) && !(mild && rng.chance(50)) {
             // Unknown or malformed flags.
             let arg: Vec<u8> = match rng.below(6) {
-                0 => format!("--{}x=1", o.flag).into_bytes(),
+                0 => format!("--{}x=1", o.flag().unwrap_or_default()).into_bytes(),
                 1 => b"-x".to_vec(),
                 2 => [b"--".as_slice(), &[0xff], b"=1"].concat(),
-                3 => format!("--{}", o.env).into_bytes(),
+                3 => format!("--{}", o.env()).into_bytes(),
                 4 => b"--=".to_vec(),
-                _ => format!("-{}", o.flag).into_bytes(),
+                _ => format!("-{}", o.flag().unwrap_or_default()).into_bytes(),
             };
             case.args.push(OsString::from_vec(arg));
             continue;
         }
-        let value = text_value(rng, o.env, dir, mild);
+        let value = text_value(rng, &o.env(), dir, mild);
         match rng.below(3) {
             0 => {
                 case.env
-                    .insert(o.env.into(), OsString::from_vec(no_nul(value)));
+                    .insert(o.env().into(), OsString::from_vec(no_nul(value)));
             }
             1 => {
                 let value = no_nul(value);
                 if safe_flags || rng.chance(50) {
-                    let mut a = format!("--{}=", o.flag).into_bytes();
+                    let mut a = format!("--{}=", o.flag().unwrap_or_default()).into_bytes();
                     a.extend_from_slice(&value);
                     case.args.push(OsString::from_vec(a));
                 } else {
-                    case.args.push(format!("--{}", o.flag).into());
+                    case.args
+                        .push(format!("--{}", o.flag().unwrap_or_default()).into());
                     // Sometimes the value is missing: the flag ends the line.
                     if rng.chance(95) {
                         case.args.push(OsString::from_vec(value));
                     }
                 }
             }
-            _ if !o.file.is_empty() => {
+            _ if o.file().is_some() => {
                 file_used = true;
                 let mut v = as_json(&String::from_utf8_lossy(&value));
                 if rng.chance(15) {
                     mutate_json(&mut v, rng);
                 }
-                file.insert(o.file.to_string(), v);
+                file.insert(o.file().unwrap_or_default(), v);
             }
             _ => {
                 case.env
-                    .insert(o.env.into(), OsString::from_vec(no_nul(value)));
+                    .insert(o.env().into(), OsString::from_vec(no_nul(value)));
             }
         }
     }

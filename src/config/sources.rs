@@ -72,7 +72,7 @@ pub(super) fn flag_layer<'a>(
         };
         let Some(o) = name
             .strip_prefix("--")
-            .and_then(|n| OPTIONS.iter().find(|o| !o.flag.is_empty() && o.flag == n))
+            .and_then(|n| OPTIONS.iter().find(|o| o.flag().as_deref() == Some(n)))
         else {
             return Err(ConfigError::new(text, "unknown option (see --help)"));
         };
@@ -117,8 +117,8 @@ pub(super) fn env_layer(
         if !name.starts_with("HOOKINIT_") {
             continue;
         }
-        let Some(o) = OPTIONS.iter().find(|o| o.env == name) else {
-            let known: Vec<&str> = OPTIONS.iter().map(|o| o.env).collect();
+        let Some(o) = OPTIONS.iter().find(|o| o.is_env(name)) else {
+            let known: Vec<String> = OPTIONS.iter().map(|o| o.env()).collect();
             return Err(ConfigError::new(
                 name,
                 format!(
@@ -162,16 +162,13 @@ pub(super) fn file_layer(path: &std::path::Path) -> Result<Layer, ConfigError> {
     let text =
         std::str::from_utf8(&bytes).map_err(|_| ConfigError::new(&source, "not valid UTF-8"))?;
     let value = json::parse(text).map_err(|e| ConfigError::new(&source, e))?;
-    let known: Vec<&str> = OPTIONS
-        .iter()
-        .map(|o| o.file)
-        .filter(|f| !f.is_empty())
-        .collect();
+    let keys: Vec<String> = OPTIONS.iter().filter_map(|o| o.file()).collect();
+    let known: Vec<&str> = keys.iter().map(String::as_str).collect();
     let obj =
         json::object(&value, "", &known).map_err(|e| ConfigError::new(&source, e.to_string()))?;
     let mut layer = Layer::empty();
     for (key, v) in obj {
-        let Some(o) = OPTIONS.iter().find(|o| o.file == key) else {
+        let Some(o) = OPTIONS.iter().find(|o| o.file().as_deref() == Some(key)) else {
             continue;
         };
         if !v.is_null() {

@@ -21,8 +21,6 @@ pub struct Budget {
     pub start_due: Option<Instant>,
     /// When the stop began.
     stop_began: Option<Instant>,
-    /// An extension with no start-up budget running was logged (once).
-    told: bool,
 }
 
 impl Budget {
@@ -51,6 +49,12 @@ impl Budget {
         self.stop_began.get_or_insert(now);
     }
 
+    /// A budget runs for `EXTEND_TIMEOUT_USEC=` to move: the start-up's
+    /// (no READY=1 yet), or the stop's.
+    pub fn runs(&self) -> bool {
+        self.start_due.is_some() || self.stop_began.is_some()
+    }
+
     /// How long the start-up budget was, if it ran out by `now` (it is
     /// over then).
     pub fn start_failed(&mut self, now: Instant) -> Option<Duration> {
@@ -72,15 +76,9 @@ impl Budget {
                 (deadline, began, "the stop's budget (SIGKILL)")
             }
             (None, Some(due), Some(start)) => (due, start, "the start-up budget (READY=1 due)"),
-            (None, ..) => {
-                if !std::mem::replace(&mut self.told, true) {
-                    let msg = format_args!(
-                        "the app sent EXTEND_TIMEOUT_USEC={usec}: ignored, no budget runs (logged once)"
-                    );
-                    events::log(Level::Info, "NotifyIgnored", msg);
-                }
-                return None;
-            }
+            // No budget runs: the line was ignored and logged when heard
+            // ([`Budget::runs`]), or READY=1 came after it in its batch.
+            (None, ..) => return None,
         };
         let want = now + Duration::from_micros(usec);
         let to = due.max(want.min(began + self.limit.unwrap_or_default()));

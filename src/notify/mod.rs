@@ -215,7 +215,6 @@ impl Notify {
     /// The app's environment: hookinit's own without `NOTIFY_SOCKET`,
     /// `WATCHDOG_USEC` and `WATCHDOG_PID` (hookinit's, for the relay), with
     /// the app's `NOTIFY_SOCKET` (and `WATCHDOG_USEC`) given a socket.
-    #[inline(never)]
     pub fn app_environment(notify: Option<&Notify>) -> Envp {
         const NAMES: [&[u8]; 3] = [b"NOTIFY_SOCKET", b"WATCHDOG_USEC", b"WATCHDOG_PID"];
         let watchdog = notify.and_then(|n| n.heard.watchdog);
@@ -225,10 +224,19 @@ impl Notify {
             env.set(0, n.socket.name());
         }
         if let Some(w) = watchdog {
-            let mut buf = [0u8; 48];
-            let usec = format_args!("{}", events::Big(w.interval.as_micros()));
-            let (len, _) = crate::os::text::format_into(&mut buf, usec);
-            env.set(1, &buf[..len]);
+            // Digits from the end: no formatter for one number.
+            let mut buf = [0u8; 20];
+            let mut at = buf.len();
+            let mut usec = w.interval.as_micros() as u64;
+            loop {
+                at -= 1;
+                buf[at] = b'0' + (usec % 10) as u8;
+                usec /= 10;
+                if usec == 0 {
+                    break;
+                }
+            }
+            env.set(1, &buf[at..]);
         }
         env
     }
@@ -244,7 +252,6 @@ impl Notify {
     }
 
     /// What ran out by `now`, if anything (it is disarmed then).
-    #[inline(never)]
     pub fn on_time(&mut self, now: Instant) -> Option<Failure> {
         if let Some(budget) = self.heard.budget.start_failed(now) {
             return Some(Failure::Start(budget));
@@ -273,7 +280,6 @@ impl Notify {
     }
 
     /// The app runs as `pid`: datagrams from its tree count from now on.
-    #[inline(never)]
     pub fn set_app(&mut self, pid: i32) {
         self.app_pid = pid;
         let now = Instant::now();
@@ -305,7 +311,6 @@ impl Notify {
     }
 
     /// Reads and handles at most [`BATCH`] datagrams.
-    #[inline(never)]
     pub fn read(&mut self) -> Changes {
         let mut changes = Changes::default();
         for _ in 0..BATCH {
@@ -314,8 +319,7 @@ impl Notify {
                 Ok(None) => break,
                 Err(e) => {
                     let msg = format_args!("reading the notify socket failed: {e} (logged once)");
-                    self.heard
-                        .once(Once::ReadFailed as u16, Level::Warn, "NotifyIgnored", msg);
+                    self.heard.once(Once::ReadFailed, Level::Warn, msg);
                     break;
                 }
             };
@@ -351,7 +355,7 @@ impl Notify {
                 "a message from pid {} ({} bytes): {why} (logged once)",
                 d.pid, d.len
             );
-            self.heard.once(bit as u16, level, "NotifyIgnored", msg);
+            self.heard.once(bit, level, msg);
             if !heard {
                 return;
             }
@@ -430,8 +434,12 @@ impl Heard {
                 ];
                 Some(WHY[(k as usize - Key::MainPid as usize) % 4])
             }
+            // One bit for both: the first can only ever be the reason.
             Some(Key::ExtendTimeout) if self.budget.limit.is_none() => {
                 Some((Once::ExtendTimeout, "no HOOKINIT_NOTIFY_EXTEND_LIMIT"))
+            }
+            Some(Key::ExtendTimeout) if !self.budget.runs() => {
+                Some((Once::ExtendTimeout, "no budget runs"))
             }
             Some(Key::ExtendTimeout) => {
                 match usec(value) {
@@ -466,14 +474,13 @@ impl Heard {
         };
         if let Some((bit, why)) = ignored {
             let msg = format_args!("the app sent {}: ignored, {why} (logged once)", Lossy(line));
-            self.once(bit as u16, Level::Info, "NotifyIgnored", msg);
+            self.once(bit, Level::Info, msg);
         }
     }
 
     /// `WATCHDOG_USEC=n`: the interval is n µs from now on, and the next
     /// `WATCHDOG=1` is due n µs from now; 0 turns the watchdog off (systemd's
     /// override, `service_override_watchdog_timeout`).
-    #[inline(never)]
     fn watchdog_usec(&mut self, line: &[u8], value: &[u8]) {
         let Some(w) = self.watchdog.as_mut() else {
             return;
@@ -515,10 +522,12 @@ impl Heard {
         said(Level::Info, "AppNotify", line, tail);
     }
 
-    fn once(&mut self, bit: u16, level: Level, name: &str, msg: std::fmt::Arguments<'_>) {
+    /// `NotifyIgnored`, once for each [`Once`].
+    fn once(&mut self, bit: Once, level: Level, msg: std::fmt::Arguments<'_>) {
+        let bit = bit as u16;
         if self.logged & bit == 0 {
             self.logged |= bit;
-            events::log(level, name, msg);
+            events::log(level, "NotifyIgnored", msg);
         }
     }
 }

@@ -72,7 +72,6 @@ impl Relay {
     }
 
     /// The container became ready, or not.
-    #[inline(never)]
     pub fn readiness(&mut self, ready: bool) {
         self.send(match ready {
             true => b"READY=1\nSTATUS=ready",

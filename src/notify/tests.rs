@@ -104,7 +104,11 @@ fn extend_timeout_is_handed_on_with_a_ceiling_and_the_start_budget_ends_at_ready
     let due = n.wake_at().unwrap();
     assert_eq!(n.on_time(due), Some(Failure::Start(Duration::from_secs(1))));
     assert_eq!(n.wake_at(), None);
+    // A ceiling, and no start-up budget: nothing to move.
     let mut n = notify();
+    n.set_app(n.app_pid);
+    assert_eq!(feed(&mut n, b"EXTEND_TIMEOUT_USEC=5000000").extend, None);
+    n.budget().start_timeout = Some(Duration::from_secs(1));
     n.set_app(n.app_pid);
     let c = feed(
         &mut n,
@@ -112,11 +116,13 @@ fn extend_timeout_is_handed_on_with_a_ceiling_and_the_start_budget_ends_at_ready
     );
     assert_eq!(c.extend, Some(7));
     assert_eq!(feed(&mut n, b"EXTEND_TIMEOUT_USEC=soon").extend, None);
-    n.budget().start_timeout = Some(Duration::from_secs(1));
-    n.set_app(n.app_pid);
     assert!(n.heard.budget.start_due.is_some());
     feed(&mut n, b"READY=1");
     assert_eq!(n.heard.budget.start_due, None);
+    // Started: no budget runs until the stop's.
+    assert_eq!(feed(&mut n, b"EXTEND_TIMEOUT_USEC=5").extend, None);
+    n.disarm();
+    assert_eq!(feed(&mut n, b"EXTEND_TIMEOUT_USEC=5").extend, Some(5));
 }
 
 #[test]

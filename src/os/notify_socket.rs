@@ -69,7 +69,6 @@ impl Drop for Held {
 
 impl NotifySocket {
     /// A bound, non-blocking, close-on-exec socket with `SO_PASSCRED`.
-    #[inline(never)]
     pub fn bind(address: &std::ffi::CStr) -> Result<NotifySocket, Errno> {
         let fd = dgram_socket()?;
         let raw = fd.as_raw_fd();
@@ -126,7 +125,6 @@ impl NotifySocket {
     /// Reads one datagram into `buf` without blocking: `Ok(None)` when
     /// none waits. Descriptors sent with it (`FDSTORE=1`, `BARRIER=1`) are
     /// closed when it is dropped.
-    #[inline(never)]
     pub fn recv(&self, buf: &mut [u8]) -> Result<Option<Datagram>, Errno> {
         // Room for the credentials and a few descriptors; the kernel closes
         // those that do not fit.
@@ -206,13 +204,19 @@ fn bound_name(fd: RawFd) -> Result<Vec<u8>, Errno> {
     // SAFETY: zero-initialised, then (partly) filled by the kernel.
     let addr = unsafe { addr.assume_init() };
     let used = (len as usize).saturating_sub(size_of::<libc::sa_family_t>());
-    let path = &addr.sun_path[..used.clamp(1, addr.sun_path.len())];
+    // SAFETY: `c_char` and `u8` have one size; within `sun_path`.
+    let path: &[u8] = unsafe {
+        std::slice::from_raw_parts(
+            addr.sun_path.as_ptr().cast(),
+            used.clamp(1, addr.sun_path.len()),
+        )
+    };
     // A path ends at its NUL; an abstract name (no NUL in it) at `used`.
     let end = path[1..]
         .iter()
         .position(|&c| c == 0)
         .map_or(path.len(), |i| i + 1);
-    let mut name: Vec<u8> = path[..end].iter().map(|&c| c as u8).collect();
+    let mut name = path[..end].to_vec();
     if name[0] == 0 {
         name[0] = b'@';
     }

@@ -33,7 +33,6 @@ impl Supervisor {
     }
 
     /// The watchdog or the start-up budget ran out.
-    #[inline(never)]
     pub(super) fn notify_failed(&mut self, failure: Failure) {
         match failure {
             Failure::Watchdog(interval) => self.watchdog_failed(format_args!(
@@ -80,7 +79,6 @@ impl Supervisor {
 
     /// `EXTEND_TIMEOUT_USEC=`: before the stop, the start-up budget; during
     /// it, the SIGKILL deadline (within the ceiling; the event says to when).
-    #[inline(never)]
     fn extend_budget(&mut self, usec: u64) {
         let Some(n) = self.notify.as_mut() else {
             return;
