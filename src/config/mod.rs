@@ -1,7 +1,8 @@
 //! Configuration: `HOOKINIT_*` environment variables, the same settings as
 //! flags, and an optional JSON file (`HOOKINIT_CONFIG`).
 //!
-//! Every setting has one row in [`OPTIONS`] naming it in all three places.
+//! Every setting has one row in [`OPTIONS`]: its variable's name, from
+//! which its flag and file key are spelled.
 //! Each source is parsed into a [`Layer`]; layers merge with flags over env
 //! over file. Within one layer, a hook given both inside the `lifecycle`
 //! object and on its own is an error, and so is a hook or probe given both

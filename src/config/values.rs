@@ -283,10 +283,8 @@ fn whole_number(s: &str, max: u64) -> Option<u64> {
 pub(super) fn parse_notify_socket(raw: &Raw<'_>) -> Result<Option<Address>, String> {
     // On and off in the words of every switch (`boolean`), or `auto`.
     let t = text_or_bool(raw).unwrap_or_default().trim();
-    if t == "auto" {
-        return Ok(Some(Address::default()));
-    }
-    if let Some(on) = switch(raw) {
+    let on = if t == "auto" { Some(true) } else { switch(raw) };
+    if let Some(on) = on {
         return Ok(on.then(Address::default));
     }
     // sockaddr_un's sun_path holds 108 bytes: a path and its NUL, or a NUL

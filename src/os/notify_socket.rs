@@ -92,11 +92,12 @@ impl NotifySocket {
         if path {
             // A socket left by an earlier life of the container; anything
             // else in its place makes bind fail, as it should.
-            // SAFETY: lstat into a zeroed local; unlink of a NUL-terminated path.
+            // SAFETY: lstat into a local, read only once lstat filled it;
+            // unlink of a NUL-terminated path.
             unsafe {
-                let mut st: libc::stat = std::mem::zeroed();
-                if libc::lstat(address.as_ptr(), &mut st) == 0
-                    && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
+                let mut st = MaybeUninit::<libc::stat>::uninit();
+                if libc::lstat(address.as_ptr(), st.as_mut_ptr()) == 0
+                    && st.assume_init_ref().st_mode & libc::S_IFMT == libc::S_IFSOCK
                 {
                     libc::unlink(address.as_ptr());
                 }
@@ -128,7 +129,9 @@ impl NotifySocket {
     pub fn recv(&self, buf: &mut [u8]) -> Result<Option<Datagram>, Errno> {
         // Room for the credentials and a few descriptors; the kernel closes
         // those that do not fit.
-        let mut control = [0u64; CONTROL_WORDS];
+        // Uninitialised: the kernel fills it, and only what it filled
+        // (`msg_controllen` on return) is read.
+        let mut control = MaybeUninit::<[u64; CONTROL_WORDS]>::uninit();
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
@@ -249,7 +252,9 @@ fn sockaddr(name: &[u8]) -> Result<(libc::sockaddr_un, libc::socklen_t), Errno> 
     // SAFETY: all zeroes is a valid sockaddr_un.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    if name.contains(&0) || name.len() >= addr.sun_path.len() {
+    // No NUL to look for: both names come from C strings (the socket's
+    // `Address`, the client's environment variable).
+    if name.len() >= addr.sun_path.len() {
         return Err(Errno(libc::EINVAL));
     }
     let abstract_name = name.first() == Some(&b'@');
