@@ -92,7 +92,13 @@ impl Opt {
 
     /// The flag without its `--`, if it has one.
     pub fn flag(&self) -> Option<String> {
-        (self.form & NO_FLAG == 0).then(|| self.spelled(false))
+        (self.form & NO_FLAG == 0).then(|| self.spelling(false).map(char::from).collect())
+    }
+
+    /// Whether `--name` is this setting's flag (compared as spelled: no
+    /// name is made for each row looked at).
+    pub fn is_flag(&self, name: &str) -> bool {
+        self.form & NO_FLAG == 0 && self.spelling(false).eq(name.bytes())
     }
 
     /// The config file key, if it has one.
@@ -100,32 +106,48 @@ impl Opt {
         if self.form & NO_FILE != 0 {
             return None;
         }
-        // Kubernetes' name for it.
         if self.key == Key::GracePeriod {
-            return Some("terminationGracePeriodSeconds".into());
+            return Some(GRACE_KEY.into());
         }
-        let mut key = self.spelled(true);
+        let mut key: String = self.spelling(true).map(char::from).collect();
         if self.form & SECONDS != 0 {
             key.push_str("Seconds");
         }
         Some(key)
     }
 
-    /// The name's words in lower case, joined by `-`, or in camelCase.
-    fn spelled(&self, camel: bool) -> String {
-        let mut out = String::new();
-        for (i, word) in self.name().split('_').enumerate() {
-            if i > 0 && !camel {
-                out.push('-');
-            }
-            for (j, c) in word.chars().enumerate() {
-                let upper = camel && i > 0 && j == 0;
-                out.push(if upper { c } else { c.to_ascii_lowercase() });
-            }
+    /// Whether `key` is this setting's config file key.
+    pub fn is_file(&self, key: &str) -> bool {
+        if self.form & NO_FILE != 0 {
+            return false;
         }
-        out
+        if self.key == Key::GracePeriod {
+            return key == GRACE_KEY;
+        }
+        let stem = match self.form & SECONDS {
+            0 => Some(key),
+            _ => key.strip_suffix("Seconds"),
+        };
+        stem.is_some_and(|stem| self.spelling(true).eq(stem.bytes()))
+    }
+
+    /// The name's bytes as the flag spells them (lower case, `-` between
+    /// words) or, `camel`, the file key (camelCase).
+    fn spelling(&self, camel: bool) -> impl Iterator<Item = u8> {
+        let mut word_start = false;
+        self.name().bytes().filter_map(move |b| {
+            if b == b'_' {
+                word_start = true;
+                return (!camel).then_some(b'-');
+            }
+            let upper = std::mem::take(&mut word_start) && camel;
+            Some(if upper { b } else { b.to_ascii_lowercase() })
+        })
     }
 }
+
+/// The grace period's file key: Kubernetes' name for it.
+const GRACE_KEY: &str = "terminationGracePeriodSeconds";
 
 pub const OPTIONS: &[Opt] = &[
     opt(
@@ -348,4 +370,74 @@ pub fn usage() -> String {
     );
     s.push_str("\nFlags win over environment variables, which win over the config file.\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(env: &str) -> &'static Opt {
+        OPTIONS.iter().find(|o| o.is_env(env)).unwrap()
+    }
+
+    #[test]
+    fn flags_and_file_keys_are_spelled_from_the_variable() {
+        let o = named("HOOKINIT_NOTIFY_START_TIMEOUT");
+        assert_eq!(o.env(), "HOOKINIT_NOTIFY_START_TIMEOUT");
+        assert_eq!(o.flag().as_deref(), Some("notify-start-timeout"));
+        assert_eq!(o.file().as_deref(), Some("notifyStartTimeoutSeconds"));
+        assert!(o.is_flag("notify-start-timeout") && o.is_file("notifyStartTimeoutSeconds"));
+        for wrong in [
+            "notify_start_timeout",
+            "notify-start-timeou",
+            "notify-start-timeoutx",
+        ] {
+            assert!(!o.is_flag(wrong), "{wrong}");
+        }
+        for wrong in ["notifyStartTimeout", "notifystarttimeoutSeconds", "Seconds"] {
+            assert!(!o.is_file(wrong), "{wrong}");
+        }
+        let grace = named("HOOKINIT_GRACE_PERIOD");
+        assert_eq!(grace.flag().as_deref(), Some("grace-period"));
+        assert_eq!(
+            grace.file().as_deref(),
+            Some("terminationGracePeriodSeconds")
+        );
+        assert!(!grace.is_file("gracePeriodSeconds"));
+        let check = named("HOOKINIT_CHECK");
+        assert_eq!((check.flag(), check.file()), (None, None));
+        assert!(!check.is_flag("check") && !check.is_file("check"));
+        assert_eq!(named("HOOKINIT_CONFIG").file(), None);
+        assert_eq!(
+            named("HOOKINIT_READY_FILE").file().as_deref(),
+            Some("readyFile")
+        );
+        assert_eq!(
+            named("HOOKINIT_CONTAINER").help().split(' ').next(),
+            Some("Kubernetes")
+        );
+    }
+
+    #[test]
+    fn every_row_is_found_by_its_own_names_only() {
+        for (i, o) in OPTIONS.iter().enumerate() {
+            let by_env: Vec<usize> = (0..OPTIONS.len())
+                .filter(|&j| OPTIONS[j].is_env(&o.env()))
+                .collect();
+            assert_eq!(by_env, [i]);
+            if let Some(flag) = o.flag() {
+                let by_flag: Vec<usize> = (0..OPTIONS.len())
+                    .filter(|&j| OPTIONS[j].is_flag(&flag))
+                    .collect();
+                assert_eq!(by_flag, [i], "{flag}");
+            }
+            if let Some(key) = o.file() {
+                let by_key: Vec<usize> = (0..OPTIONS.len())
+                    .filter(|&j| OPTIONS[j].is_file(&key))
+                    .collect();
+                assert_eq!(by_key, [i], "{key}");
+            }
+            assert!(!o.help().is_empty() && !o.name().contains(' '));
+        }
+    }
 }

@@ -72,7 +72,7 @@ pub(super) fn flag_layer<'a>(
         };
         let Some(o) = name
             .strip_prefix("--")
-            .and_then(|n| OPTIONS.iter().find(|o| o.flag().as_deref() == Some(n)))
+            .and_then(|n| OPTIONS.iter().find(|o| o.is_flag(n)))
         else {
             return Err(ConfigError::new(text, "unknown option (see --help)"));
         };
@@ -168,7 +168,7 @@ pub(super) fn file_layer(path: &std::path::Path) -> Result<Layer, ConfigError> {
         json::object(&value, "", &known).map_err(|e| ConfigError::new(&source, e.to_string()))?;
     let mut layer = Layer::empty();
     for (key, v) in obj {
-        let Some(o) = OPTIONS.iter().find(|o| o.file().as_deref() == Some(key)) else {
+        let Some(o) = OPTIONS.iter().find(|o| o.is_file(key)) else {
             continue;
         };
         if !v.is_null() {
