@@ -93,7 +93,9 @@ pub struct Leftovers {
 impl Leftovers {
     /// How many processes besides hookinit are left, as PID 1 (`None`
     /// when /proc is not this namespace's own, or cannot be read); not as
-    /// PID 1, signalling them counts them.
+    /// PID 1, signalling them counts them. Dead and dying ones are not
+    /// left: zombies, and the hooks' and probes' processes hookinit has
+    /// just SIGKILLed, not yet reaped.
     pub fn count_in_namespace(&self) -> Option<usize> {
         if self.scope != Scope::Namespace || !proc::is_ours() {
             return None;
@@ -101,7 +103,7 @@ impl Leftovers {
         let dir = ProcDir::open().ok()?;
         let mut others = 0;
         dir.for_each_entry(|name| {
-            if proc::pid(name).is_some_and(|pid| pid != 1) {
+            if proc::pid(name).is_some_and(|pid| pid != 1 && left(pid)) {
                 others += 1;
             }
             Ok(())
@@ -136,7 +138,7 @@ impl Leftovers {
             Scope::Descendants => match self.walk(std::process::id() as i32) {
                 Ok(()) => {
                     let (mut sent, mut refused) = (0, 0);
-                    for &pid in &self.found {
+                    for &pid in self.found.iter().filter(|&&pid| left(pid)) {
                         // A pid found under us just now.
                         match process::kill_process(pid, sig) {
                             Ok(()) => sent += 1,
@@ -192,6 +194,16 @@ impl Leftovers {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Whether `pid` is there and neither dead nor dying ([`Stat::dying`]);
+/// one that cannot be read for another reason counts as there.
+fn left(pid: i32) -> bool {
+    let mut buf = [0u8; 512];
+    match Stat::read(pid, &mut buf) {
+        Ok(stat) => stat.is_some_and(|s| !s.dying()),
+        Err(_) => true,
     }
 }
 

@@ -507,6 +507,44 @@ fn leftovers_get_sigterm_at_exit_as_pid1() {
     leftovers_are_killed(true);
 }
 
+/// hookinit's own processes that it SIGKILLs when the app exits (a
+/// cancelled PostStart's shell and its `sleep`, a running exec probe) are
+/// not "left after the app exited"; what the app left is, and only that.
+#[test]
+fn processes_hookinit_kills_itself_are_not_counted_as_leftovers() {
+    let probe = r#"{"exec":{"command":["sleep","30"]},"periodSeconds":1,"timeoutSeconds":20}"#;
+    for (pid1, app, want) in [
+        (true, "sleep 1.5", None),
+        (false, "sleep 1.5", None),
+        (true, "sleep 100 & sleep 1.5", Some("1 process(es) left")),
+        (false, "sleep 100 & sleep 1.5", Some("1 process(es) left")),
+    ] {
+        let env = [
+            ("HOOKINIT_VERBOSITY", "2"),
+            ("HOOKINIT_POST_START", r#"["sh","-c","sleep 20"]"#),
+            ("HOOKINIT_READINESS_PROBE", probe),
+        ];
+        let args = ["sh", "-c", app];
+        let f = match pid1 {
+            true => common::run_pid1(&args, &env),
+            false => common::run_plain(&args, &env),
+        };
+        assert_eq!(f.code, Some(0), "{f:?}");
+        assert!(f.stderr.contains("HookCancelled hook=PostStart"), "{f:?}");
+        let sent: Vec<&str> = common::events(&f.stderr, "SigtermSent");
+        match want {
+            None => assert_eq!(sent, Vec::<&str>::new(), "{pid1} {app}: {f:?}"),
+            Some(count) => {
+                let line = format!(
+                    "SIGTERM sent to {count} after the app exited; SIGKILL follows for any that stay"
+                );
+                assert_eq!(sent.len(), 1, "{pid1} {app}: {f:?}");
+                assert!(sent[0].ends_with(&line), "{pid1} {app}: {f:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn leftovers_get_sigterm_at_exit_not_pid1() {
     leftovers_are_killed(false);

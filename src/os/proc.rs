@@ -141,6 +141,18 @@ impl<'a> Stat<'a> {
     pub fn ppid(&self) -> Option<i32> {
         pid(self.field(1)?)
     }
+
+    /// Dead or dying: a zombie; exiting (the kernel's `PF_EXITING` in the
+    /// `flags` field); or SIGKILL sent and not yet acted on (the kernel marks
+    /// it pending at once, in the main thread's set: the `signal` field).
+    pub fn dying(&self) -> bool {
+        const PF_EXITING: u64 = 0x4;
+        const SIGKILL_BIT: u64 = 1 << (libc::SIGKILL - 1);
+        let number = |n| self.field(n).and_then(decimal).unwrap_or(0);
+        matches!(self.state(), Some(b'Z' | b'X'))
+            || number(6) & PF_EXITING != 0
+            || number(28) & SIGKILL_BIT != 0
+    }
 }
 
 #[cfg(test)]
@@ -169,5 +181,39 @@ mod tests {
         );
         let mut buf = [0u8; 512];
         assert!(Stat::read(i32::MAX - 1, &mut buf).unwrap().is_none());
+    }
+
+    #[test]
+    fn zombies_and_processes_sent_sigkill_are_dying() {
+        // The 31st field (`signal`): SIGKILL pending is 256.
+        let line = |state: &str, signal: u64| {
+            let mut s = format!("9 (x y) {state}");
+            for _ in 4..31 {
+                s.push_str(" 0");
+            }
+            format!("{s} {signal} 0 0 0")
+        };
+        let dying = |text: String| Stat::parse(text.as_bytes()).unwrap().dying();
+        assert!(!dying(line("S", 0)) && !dying(line("R", 1 << 14)));
+        // flags (the 9th field) with PF_EXITING, as read in a real exit.
+        let exiting = "3 (hookinit-probe) R 1 3 0 0 -1 4195404 11 0 0 0 0 0 0 0 20 0 1 0 3287738 \
+            0 0 18446744073709551615 0 0 0 0 0 0 2147221247 0 0 0 0 0 17 1 0 0";
+        assert!(Stat::parse(exiting.as_bytes()).unwrap().dying());
+        assert!(!dying(line("R", 0).replacen(" 0", " 4194624", 6)));
+        assert!(dying(line("S", 256)) && dying(line("R", 256 | 2)));
+        assert!(dying(line("Z", 0)) && dying(line("X", 0)));
+        // A real zombie: a child that exited, not yet waited for.
+        let child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        // SAFETY: waits for our own child without reaping it (WNOWAIT),
+        // into a zeroed local.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let flags = libc::WEXITED | libc::WNOWAIT;
+            assert_eq!(libc::waitid(libc::P_PID, pid as u32, &mut info, flags), 0);
+        }
+        let mut buf = [0u8; 512];
+        assert!(Stat::read(pid, &mut buf).unwrap().unwrap().dying());
+        let _ = crate::os::wait::wait_for(pid);
     }
 }

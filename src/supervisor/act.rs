@@ -269,7 +269,8 @@ impl Supervisor {
     fn term_leftovers(&mut self) {
         let counted = self.leftovers.count_in_namespace();
         let signalled = self.leftovers.signal_all(libc::SIGTERM, self.app.pid);
-        if signalled.delivered() {
+        // Counted none: `kill(-1)` reached only processes already dying.
+        if signalled.delivered() && counted != Some(0) {
             let msg = format_args!(
                 "SIGTERM sent to {} after the app exited; SIGKILL follows for any that stay",
                 Left(signalled, counted)
