@@ -348,6 +348,58 @@ fn startup_gates_liveness_and_its_failure_restarts() {
     );
 }
 
+/// A probe held back (liveness by the startup probe, every probe by
+/// PostStart) first runs at the next tick of its grid after it is let go,
+/// with its whole timeout, as the kubelet's worker (the ticks that passed
+/// were early returns). It used to take a past tick at once, its deadline
+/// already gone: `failureThreshold: 1` killed a healthy app as timed out.
+#[test]
+fn held_back_probes_run_at_their_next_tick_with_their_whole_timeout() {
+    let t = TempDir::new("held");
+    let s = |p: &std::path::PathBuf| p.to_str().unwrap().to_string();
+    let (slog, sok, llog) = (s(&t.path("slog")), s(&t.path("sok")), s(&t.path("llog")));
+    let every_2s = r#","periodSeconds":2,"failureThreshold":1"#;
+    let liveness = logging_probe(&llog, "/", every_2s);
+    for post_start in [false, true] {
+        let _ = std::fs::remove_file(&llog);
+        let _ = std::fs::remove_file(&slog);
+        let _ = std::fs::remove_file(&sok);
+        let startup = logging_probe(&slog, &sok, r#","periodSeconds":1,"failureThreshold":30"#);
+        let mut env = vec![("HOOKINIT_LIVENESS_PROBE", liveness.as_str())];
+        // PostStart holds every probe back for 2.5 s; else the startup probe
+        // holds liveness back until `sok` exists (from 2.5 s).
+        let hook = format!(r#"["sh","-c","sleep 2.5; date +%s.%N > {sok}"]"#);
+        match post_start {
+            true => env.push(("HOOKINIT_POST_START", &hook)),
+            false => env.push(("HOOKINIT_STARTUP_PROBE", &startup)),
+        }
+        let started = now_unix();
+        let mut r = Running::pid1(&["--", "sh", "-c", APP], &env);
+        if !post_start {
+            thread::sleep(secs(2.5));
+            std::fs::write(&sok, format!("{}\n", now_unix())).unwrap();
+        }
+        assert!(eventually(secs(10.0), || runs(&llog).len() >= 2));
+        let let_go = runs(&sok)[0];
+        let first = runs(&llog)[0];
+        // The next tick of the 2 s grid from the app's start: 4 s.
+        let offset = first - started;
+        assert!(
+            first >= let_go,
+            "{post_start}: ran at {first}, let go at {let_go}"
+        );
+        assert!(
+            (3.9..4.6).contains(&offset),
+            "{post_start}: first liveness run {offset:.3}s after the start"
+        );
+        r.mark();
+        r.signal(libc::SIGTERM);
+        let f = r.wait(secs(20.0));
+        assert_eq!(f.code, Some(0), "{post_start}: {f:#?}");
+        assert!(!f.stderr.contains("Liveness probe failed"), "{f:#?}");
+    }
+}
+
 /// The ready file follows readiness both ways, after `successThreshold`
 /// successes and `failureThreshold` failures in a row; readiness never stops
 /// the app.

@@ -3,6 +3,9 @@
 //! - ticks fall every `periodSeconds` from the app's start (the anchor);
 //! - a tick before `initialDelaySeconds` is skipped (the kubelet checks the
 //!   delay at each tick), so the first run is the first tick at or after it;
+//! - a probe first asked for late (held back by the startup probe or
+//!   PostStart) runs at the next tick from then: the kubelet's worker
+//!   returned early at the ticks that passed;
 //! - a run slower than its period runs again as soon as it ends, and the
 //!   grid goes on from the last tick that passed (a Go ticker keeps one tick
 //!   and drops the others);
@@ -66,7 +69,10 @@ impl Ticker {
             anchor + period * u32::try_from(k).unwrap_or(u32::MAX)
         };
         let candidate = match self.last_tick {
-            None => grid(anchor + Duration::from_nanos(1)),
+            // Never ran: ticks that passed while it was held back (the
+            // startup probe, PostStart) were the kubelet's early returns,
+            // lost; the first run is the next tick from now.
+            None => grid(now.max(anchor + Duration::from_nanos(1))),
             Some(last) => last + period,
         };
         let (tick, at) = if candidate < now && self.last_tick.is_some() {
@@ -211,13 +217,22 @@ mod tests {
     }
 
     #[test]
-    fn a_probe_first_asked_after_its_first_tick_gets_that_past_tick_then_catches_up() {
-        // Liveness gated by a startup probe that succeeded at 5.5 s. Not what
-        // the kubelet does (its next tick, 6 s); kept as it is here. The run
-        // starts at once, twice in a row.
+    fn a_probe_first_asked_after_its_first_ticks_waits_for_the_next_one() {
+        // Liveness held back by a startup probe that succeeded at 5.5 s: the
+        // kubelet's worker returned early at 1..5 s, and runs at 6 s, with
+        // its whole timeout (a past tick, taken at once, had its deadline
+        // gone already: a healthy app was killed as timed out).
         let t0 = Instant::now();
         let mut t = ticker(t0, 1, 0);
-        let starts = runs(&mut t, t0, &[5.5, 5.6, 5.7]);
-        assert_eq!(starts, moments(t0, &[1.0, 5.6, 6.0]));
+        let starts = runs(&mut t, t0, &[5.5, 6.2, 7.1]);
+        assert_eq!(starts, moments(t0, &[6.0, 7.0, 8.0]));
+        // Exactly on a tick: that tick.
+        let mut t = ticker(t0, 2, 0);
+        assert_eq!(runs(&mut t, t0, &[4.0]), moments(t0, &[4.0]));
+        // Held back past the initial delay too: the next tick after both.
+        let mut t = ticker(t0, 3, 4);
+        assert_eq!(runs(&mut t, t0, &[2.0]), moments(t0, &[6.0]));
+        let mut t = ticker(t0, 3, 4);
+        assert_eq!(runs(&mut t, t0, &[6.5]), moments(t0, &[9.0]));
     }
 }
