@@ -346,6 +346,10 @@ fn serve(mut s: TcpStream, log: Arc<Mutex<Vec<Request>>>, gate: Option<String>) 
     let (status, extra, body) = match path.as_str() {
         "/ok" => ("200 OK", "", "fine"),
         "/redirect" => ("302 Found", "Location: /ok\r\n", ""),
+        // Relative to /dir/: /boom.
+        "/dir/relative" => ("302 Found", "Location: ../boom#top\r\n", ""),
+        // Go's client follows 301, 302, 303, 307 and 308 only.
+        "/multiple" => ("300 Multiple Choices", "Location: /ok\r\n", ""),
         "/boom" => ("500 Internal Server Error", "", "server exploded"),
         _ => ("404 Not Found", "", "no such page"),
     };
@@ -363,6 +367,40 @@ fn closed_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A relative `Location` is resolved against the request's URL (as Go's
+/// client does); a 300 is an answer, not followed.
+#[test]
+fn relative_redirects_are_resolved_and_only_gos_redirect_codes_followed() {
+    let srv = HttpServer::start();
+    let lifecycle = json!({
+        "postStart": {"httpGet": {"port": srv.port, "path": "/dir/relative"}},
+        "preStop": {"httpGet": {"port": srv.port, "path": "/multiple"}}
+    })
+    .to_string();
+    let mut init = start(
+        &[("HOOKINIT_LIFECYCLE", &lifecycle)],
+        &app_exiting_on_term(0),
+    );
+    init.out("APP-READY", 10.0);
+    init.err("hookinit: HookHttpStatus hook=PostStart", 10.0);
+    init.signal_and_mark(SIGTERM);
+    let f = init.wait(10.0);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    let reqs = srv.requests();
+    let lines: Vec<&str> = reqs.iter().map(|r| r.line.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "GET /dir/relative HTTP/1.1",
+            "GET /boom HTTP/1.1",
+            "GET /multiple HTTP/1.1"
+        ],
+        "{f:#?}"
+    );
+    assert!(f.stderr.contains(": HTTP 500: server exploded"), "{f:#?}");
+    assert!(f.stderr.contains("/multiple: HTTP 300"), "{f:#?}");
 }
 
 #[test]

@@ -95,12 +95,16 @@ fn exchange(spec: &HttpGet, caller: Caller, deadline: Option<Instant>) -> Outcom
             }
         };
         let status = response.status;
-        if (300..400).contains(&status) {
+        // The codes Go's client follows (`redirectBehavior`); any other 3xx
+        // is the answer.
+        if matches!(status, 301 | 302 | 303 | 307 | 308) {
             let location = response.location.as_deref();
-            let next = location.and_then(|l| match caller {
-                Caller::Hook => same_host_target(spec, l),
-                Caller::Probe => same_hostname_target(&url, l),
-            });
+            let next = location
+                .and_then(|l| resolve(&url, l))
+                .and_then(|l| match caller {
+                    Caller::Hook => same_host_target(spec, &l),
+                    Caller::Probe => same_hostname_target(&url, &l),
+                });
             if let Some(next) = next {
                 url = next;
                 continue;
@@ -188,6 +192,73 @@ fn probe_outcome(url: &str, status: u16, response: &mut http1::Response) -> Outc
         );
     }
     Outcome::success(body)
+}
+
+/// `location` resolved against `base`, as Go's `URL.Parse` resolves a
+/// redirect (RFC 3986, 5.2): a path relative to the base's directory, a
+/// query alone, `//authority`, dot segments removed; the fragment dropped.
+/// `None` for another scheme than http and https.
+fn resolve(base: &str, location: &str) -> Option<String> {
+    let location = location.split('#').next().unwrap_or_default();
+    let (scheme, rest) = split_once(base, "://")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path_query) = rest.split_at(end);
+    let path = path_query.split('?').next().unwrap_or_default();
+    // A scheme: letters, digits, `+`, `-`, `.` before a colon.
+    let named = location.split_once(':').filter(|(s, _)| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    });
+    if let Some((given, _)) = named {
+        let web = ["http", "https"]
+            .iter()
+            .any(|w| given.eq_ignore_ascii_case(w));
+        return web.then(|| location.to_string());
+    }
+    if let Some(network_path) = location.strip_prefix("//") {
+        return Some(format!("{scheme}://{network_path}"));
+    }
+    let (ref_path, query) = match location.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (location, None),
+    };
+    let merged = match ref_path {
+        "" => path.to_string(),
+        p if p.starts_with('/') => p.to_string(),
+        p => {
+            let dir = crate::os::text::rfind_byte(path, b'/').map_or("/", |i| &path[..=i]);
+            format!("{dir}{p}")
+        }
+    };
+    // An empty reference keeps the base's query; a path alone drops it.
+    let query = match (ref_path, query) {
+        (_, Some(q)) => format!("?{q}"),
+        ("", None) => path_query[path.len()..].to_string(),
+        _ => String::new(),
+    };
+    let path = remove_dot_segments(&merged);
+    Some(format!("{scheme}://{authority}{path}{query}"))
+}
+
+/// RFC 3986, 5.2.4: `.` and `..` segments of an absolute path resolved.
+fn remove_dot_segments(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        match *segment {
+            "." | ".." => {
+                if *segment == ".." {
+                    kept.pop();
+                }
+                // A last `.` or `..` leaves the path ending in `/`.
+                if i + 1 == segments.len() {
+                    kept.push("");
+                }
+            }
+            s => kept.push(s),
+        }
+    }
+    format!("/{}", crate::os::text::join(&kept, "/"))
 }
 
 /// A redirect's target if it stays on the same host name (any port or
@@ -350,6 +421,55 @@ mod tests {
         assert_eq!(t("http", "127.0.0.1:80", "http://evil:80/b"), None);
         assert_eq!(t("http", "127.0.0.1:80", "//evil/b"), None);
         assert_eq!(t("http", "127.0.0.1:80", "https://127.0.0.1:80/b"), None);
+    }
+
+    /// RFC 3986's examples (5.4.1, 5.4.2) against its base, and the forms
+    /// redirects use.
+    #[test]
+    fn locations_resolve_against_the_request_url() {
+        let r = |l: &str| super::resolve("http://a/b/c/d;p?q", l);
+        for (location, want) in [
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g"),
+            ("?y", "http://a/b/c/d;p?y"),
+            ("g?y", "http://a/b/c/g?y"),
+            ("#s", "http://a/b/c/d;p?q"),
+            ("g#s", "http://a/b/c/g"),
+            (";x", "http://a/b/c/;x"),
+            ("", "http://a/b/c/d;p?q"),
+            (".", "http://a/b/c/"),
+            ("./", "http://a/b/c/"),
+            ("..", "http://a/b/"),
+            ("../", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../..", "http://a/"),
+            ("../../g", "http://a/g"),
+            ("../../../g", "http://a/g"),
+            ("/./g", "http://a/g"),
+            ("/../g", "http://a/g"),
+            ("g.", "http://a/b/c/g."),
+            ("..g", "http://a/b/c/..g"),
+            ("./../g", "http://a/b/g"),
+            ("g/./h", "http://a/b/c/g/h"),
+            ("g/../h", "http://a/b/c/h"),
+            ("HTTPS://x:8443/y", "HTTPS://x:8443/y"),
+        ] {
+            assert_eq!(r(location).as_deref(), Some(want), "{location}");
+        }
+        assert_eq!(r("ftp://a/b"), None);
+        assert_eq!(r("mailto:x@a"), None);
+        let r = |l: &str| super::resolve("http://127.0.0.1:8080/healthz", l);
+        assert_eq!(
+            r("healthz/real").as_deref(),
+            Some("http://127.0.0.1:8080/healthz/real")
+        );
+        assert_eq!(
+            r("status/500").as_deref(),
+            Some("http://127.0.0.1:8080/status/500")
+        );
     }
 
     #[test]
