@@ -197,72 +197,81 @@ fn probe_outcome(url: &str, status: u16, response: &mut http1::Response) -> Outc
 /// `location` resolved against `base`, as Go's `URL.Parse` resolves a
 /// redirect (RFC 3986, 5.2): a path relative to the base's directory, a
 /// query alone, `//authority`, dot segments removed; the fragment dropped.
-/// `None` for another scheme than http and https.
+/// `None` for another scheme than http and https. By byte positions: the
+/// splitting iterators cost kilobytes.
+#[inline(never)]
 fn resolve(base: &str, location: &str) -> Option<String> {
-    let location = location.split('#').next().unwrap_or_default();
+    let at = |s: &str, stop: &[u8]| s.bytes().position(|b| stop.contains(&b)).unwrap_or(s.len());
+    let location = &location[..at(location, b"#")];
     let (scheme, rest) = split_once(base, "://")?;
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path_query) = rest.split_at(end);
-    let path = path_query.split('?').next().unwrap_or_default();
-    // A scheme: letters, digits, `+`, `-`, `.` before a colon.
-    let named = location.split_once(':').filter(|(s, _)| {
-        s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-    });
-    if let Some((given, _)) = named {
-        let web = ["http", "https"]
-            .iter()
-            .any(|w| given.eq_ignore_ascii_case(w));
+    let (authority, path_query) = rest.split_at(at(rest, b"/?"));
+    let path = &path_query[..at(path_query, b"?")];
+    // A scheme: letters, digits, `+`, `-`, `.` before the first colon.
+    let colon = at(location, b":/?");
+    if location[colon..].starts_with(':') {
+        let given = &location[..colon];
+        let web = given.eq_ignore_ascii_case("http") || given.eq_ignore_ascii_case("https");
         return web.then(|| location.to_string());
     }
+    let mut out = String::with_capacity(base.len() + location.len());
+    out.push_str(scheme);
+    out.push_str("://");
     if let Some(network_path) = location.strip_prefix("//") {
-        return Some(format!("{scheme}://{network_path}"));
+        out.push_str(network_path);
+        return Some(out);
     }
-    let (ref_path, query) = match location.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (location, None),
-    };
-    let merged = match ref_path {
-        "" => path.to_string(),
-        p if p.starts_with('/') => p.to_string(),
-        p => {
-            let dir = crate::os::text::rfind_byte(path, b'/').map_or("/", |i| &path[..=i]);
-            format!("{dir}{p}")
-        }
-    };
-    // An empty reference keeps the base's query; a path alone drops it.
-    let query = match (ref_path, query) {
-        (_, Some(q)) => format!("?{q}"),
-        ("", None) => path_query[path.len()..].to_string(),
-        _ => String::new(),
-    };
-    let path = remove_dot_segments(&merged);
-    Some(format!("{scheme}://{authority}{path}{query}"))
-}
-
-/// RFC 3986, 5.2.4: `.` and `..` segments of an absolute path resolved.
-fn remove_dot_segments(path: &str) -> String {
-    let mut kept: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    for (i, segment) in segments.iter().enumerate() {
-        match *segment {
-            "." | ".." => {
-                if *segment == ".." {
-                    kept.pop();
-                }
-                // A last `.` or `..` leaves the path ending in `/`.
-                if i + 1 == segments.len() {
-                    kept.push("");
-                }
-            }
-            s => kept.push(s),
+    out.push_str(authority);
+    let query_at = at(location, b"?");
+    let ref_path = &location[..query_at];
+    // The merged path: the reference's, the base's (an empty reference), or
+    // the reference after the base's directory.
+    let mut merged = String::with_capacity(path.len() + ref_path.len() + 1);
+    if !ref_path.starts_with('/') {
+        let dir = match ref_path {
+            "" => path.len(),
+            _ => crate::os::text::rfind_byte(path, b'/').unwrap_or(0),
+        };
+        merged.push_str(&path[..dir]);
+        if !ref_path.is_empty() {
+            merged.push('/');
         }
     }
-    format!("/{}", crate::os::text::join(&kept, "/"))
+    merged.push_str(ref_path);
+    // Its segments after the leading `/`, dot segments resolved in `out`.
+    let root = out.len();
+    let mut segments = merged.strip_prefix('/').unwrap_or(&merged);
+    let mut ends_as_dir;
+    loop {
+        let end = at(segments, b"/");
+        let segment = &segments[..end];
+        ends_as_dir = segment == "." || segment == "..";
+        if segment == ".." {
+            let parent = crate::os::text::rfind_byte(&out[root..], b'/').unwrap_or(0);
+            out.truncate(root + parent);
+        } else if !ends_as_dir {
+            out.push('/');
+            out.push_str(segment);
+        }
+        if end == segments.len() {
+            break;
+        }
+        segments = &segments[end + 1..];
+    }
+    if ends_as_dir || out.len() == root {
+        out.push('/');
+    }
+    // A query of the reference's; an empty reference keeps the base's.
+    let query = match (query_at < location.len(), location.is_empty()) {
+        (true, _) => &location[query_at..],
+        (false, true) => &path_query[path.len()..],
+        (false, false) => "",
+    };
+    out.push_str(query);
+    Some(out)
 }
 
-/// A redirect's target if it stays on the same host name (any port or
-/// scheme: the kubelet's rule for probes).
+/// A redirect's target (resolved: [`resolve`]) if it stays on the same
+/// host name (any port or scheme: the kubelet's rule for probes).
 fn same_hostname_target(current: &str, location: &str) -> Option<String> {
     let host_of = |url: &str| -> Option<String> {
         let rest = split_once(url, "://")?.1;
@@ -275,11 +284,6 @@ fn same_hostname_target(current: &str, location: &str) -> Option<String> {
         };
         Some(host.to_ascii_lowercase())
     };
-    if location.starts_with('/') && !location.starts_with("//") {
-        let (scheme, rest) = split_once(current, "://")?;
-        let authority = rest.split('/').next()?;
-        return Some(format!("{scheme}://{authority}{location}"));
-    }
     (host_of(location)? == host_of(current)?).then(|| location.to_string())
 }
 
@@ -295,9 +299,6 @@ fn same_host_target(spec: &HttpGet, location: &str) -> Option<String> {
 }
 
 fn same_authority_target(scheme: &str, authority: &str, location: &str) -> Option<String> {
-    if location.starts_with('/') && !location.starts_with("//") {
-        return Some(format!("{scheme}://{authority}{location}"));
-    }
     let rest = location
         .strip_prefix("http://")
         .or_else(|| location.strip_prefix("https://"))?;
@@ -411,7 +412,7 @@ mod tests {
     #[test]
     fn only_same_host_redirects() {
         assert_eq!(
-            t("http", "127.0.0.1:80", "/b").as_deref(),
+            t("http", "127.0.0.1:80", "http://127.0.0.1:80/b").as_deref(),
             Some("http://127.0.0.1:80/b")
         );
         assert_eq!(
@@ -419,7 +420,7 @@ mod tests {
             Some("http://127.0.0.1:80/")
         );
         assert_eq!(t("http", "127.0.0.1:80", "http://evil:80/b"), None);
-        assert_eq!(t("http", "127.0.0.1:80", "//evil/b"), None);
+        assert_eq!(t("http", "127.0.0.1:80", "http://evil/b"), None);
         assert_eq!(t("http", "127.0.0.1:80", "https://127.0.0.1:80/b"), None);
     }
 
@@ -476,7 +477,7 @@ mod tests {
     fn probes_follow_same_hostname_redirects() {
         let t = super::same_hostname_target;
         assert_eq!(
-            t("http://127.0.0.1:80/a", "/b").as_deref(),
+            t("http://127.0.0.1:80/a", "http://127.0.0.1:80/b").as_deref(),
             Some("http://127.0.0.1:80/b")
         );
         assert_eq!(

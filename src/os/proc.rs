@@ -203,7 +203,7 @@ mod tests {
         assert!(dying(line("S", 256)) && dying(line("R", 256 | 2)));
         assert!(dying(line("Z", 0)) && dying(line("X", 0)));
         // A real zombie: a child that exited, not yet waited for.
-        let child = std::process::Command::new("true").spawn().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id() as i32;
         // SAFETY: waits for our own child without reaping it (WNOWAIT),
         // into a zeroed local.
@@ -214,6 +214,6 @@ mod tests {
         }
         let mut buf = [0u8; 512];
         assert!(Stat::read(pid, &mut buf).unwrap().unwrap().dying());
-        let _ = crate::os::wait::wait_for(pid);
+        child.wait().unwrap();
     }
 }
