@@ -145,10 +145,8 @@ fn an_app_killed_by_the_oom_killer_is_named_and_still_exits_137() {
     );
 }
 
-#[test]
-fn a_plain_sigkill_from_outside_is_not_called_oom() {
-    let cg = Cgroup::new("kill");
-    let r = cg.start(&["--", "sleep", "1000"], &[REPORT]);
+/// SIGKILL from outside to hookinit's one child, the app; how it ended.
+fn kill_app(r: Running) -> Finished {
     let mut app = Vec::new();
     assert!(
         eventually(Duration::from_secs(5), || {
@@ -160,10 +158,38 @@ fn a_plain_sigkill_from_outside_is_not_called_oom() {
     );
     // SAFETY: kill takes any pid and signal; the result is checked.
     assert_eq!(unsafe { libc::kill(app[0], libc::SIGKILL) }, 0);
-    let f = r.wait(Duration::from_secs(10));
+    r.wait(Duration::from_secs(10))
+}
+
+#[test]
+fn a_plain_sigkill_from_outside_is_not_called_oom() {
+    let cg = Cgroup::new("kill");
+    let r = cg.start(&["--", "sleep", "1000"], &[REPORT]);
+    let f = kill_app(r);
     assert_eq!(f.code, Some(137), "{f:#?}");
     assert!(!f.stderr.contains("OOMKilled"), "{f:#?}");
     assert!(!f.stderr.contains("MemoryCgroup"), "{f:#?}");
+}
+
+/// A process the app left, OOM-killed and reaped by hookinit, is named, and
+/// its kill counted: the app's later SIGKILL from outside is not OOM.
+#[test]
+fn an_orphan_oom_kill_is_named_and_moves_the_count_the_app_is_judged_by() {
+    let cg = Cgroup::new("orphan");
+    let app = "(tail /dev/zero &); exec sleep 1000";
+    let r = cg.start(&["--", "sh", "-c", app], &[REPORT]);
+    r.wait_for(
+        "OOMKilled: a process the app left (pid ",
+        Duration::from_secs(20),
+    );
+    let f = kill_app(r);
+    assert_eq!(f.code, Some(137), "{f:#?}");
+    let oom = events(&f.stderr, "OOMKilled");
+    assert_eq!(oom.len(), 1, "{f:#?}");
+    assert!(
+        oom[0].contains("was OOM-killed (oom_kill 0 -> 1)"),
+        "{f:#?}"
+    );
 }
 
 #[test]

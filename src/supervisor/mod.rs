@@ -114,8 +114,8 @@ pub struct Supervisor {
     /// The level of an orphan's `Reaped` event, if it is logged at all
     /// (debug, or tini's `-w`): one test per zombie.
     reaped_level: Option<Level>,
-    /// No hook, no probe, no `Reaped` event: a child that is not the app
-    /// needs nothing but reaping (one test per zombie).
+    /// No hook, no probe, no `Reaped` event, no OOM watch: a child that is
+    /// not the app needs nothing but reaping (one test per zombie).
     plain_orphans: bool,
     /// A peer's flags change what a signal does (dumb-init's `--rewrite`,
     /// its job control): one test per signal when they do not.
@@ -198,6 +198,7 @@ impl Supervisor {
             ]
             .into_iter()
             .any(|kind| hooks.configured(kind));
+        let plain_orphans = !hooked && !probing && reaped_level.is_none() && !cfg.report_oom;
         let peer_signals = !cfg.peer.rewrite.is_empty() || cfg.peer.suspend_on_tty_signals;
         let slow = match peer_signals {
             true => signals::SignalSet::full(),
@@ -259,7 +260,7 @@ impl Supervisor {
             poll_retry: Backoff::default(),
             debug: events::enabled(Level::Debug),
             reaped_level,
-            plain_orphans: !hooked && !probing && reaped_level.is_none(),
+            plain_orphans,
             peer_signals,
         }
     }
@@ -507,9 +508,17 @@ impl Supervisor {
             if let Some(change) = self.prober.on_reaped(pid, Status::from_raw(raw)) {
                 self.on_probe(change);
             }
-        } else if let Some(level) = self.reaped_level {
-            let status = Status::from_raw(raw);
-            events::log(level, "Reaped", format_args!("pid {pid} {status}"));
+        } else {
+            // A process the app left, SIGKILLed before hookinit's own SIGKILL:
+            // the counter is read, so that a later death is compared with
+            // the count after this one.
+            if self.oom.is_some() && !self.sigkill_delivered {
+                self.check_child_oom(oom::Who::Orphan, pid, raw);
+            }
+            if let Some(level) = self.reaped_level {
+                let status = Status::from_raw(raw);
+                events::log(level, "Reaped", format_args!("pid {pid} {status}"));
+            }
         }
     }
 

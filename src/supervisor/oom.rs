@@ -1,6 +1,8 @@
 //! `HOOKINIT_REPORT_OOM`: a death by SIGKILL that hookinit did not send,
 //! while the cgroup's OOM-kill counter went up, is the kernel's OOM killer.
-//! The counter is read at start-up and at such a death only.
+//! The counter is read at start-up and at such a death only: of the app, a
+//! hook's or a probe's process, or a process the app left that hookinit
+//! reaps (each read moves the count the next death is compared with).
 
 use super::Supervisor;
 use crate::events::{self, Level};
@@ -41,6 +43,8 @@ pub(super) enum Who {
     App,
     Hook(HookKind),
     Probe,
+    /// A process the app left, re-parented to hookinit.
+    Orphan,
 }
 
 impl fmt::Display for Who {
@@ -49,6 +53,7 @@ impl fmt::Display for Who {
             Who::App => f.write_str("the app"),
             Who::Hook(kind) => write!(f, "the {} hook's process", kind.name()),
             Who::Probe => f.write_str("a probe's process"),
+            Who::Orphan => f.write_str("a process the app left"),
         }
     }
 }
