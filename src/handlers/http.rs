@@ -206,7 +206,8 @@ fn resolve(base: &str, location: &str) -> Option<String> {
     let (scheme, rest) = split_once(base, "://")?;
     let (authority, path_query) = rest.split_at(at(rest, b"/?"));
     let path = &path_query[..at(path_query, b"?")];
-    // A scheme: letters, digits, `+`, `-`, `.` before the first colon.
+    // A scheme: whatever comes before a colon that precedes any `/` or `?`
+    // (only http and https are followed, so its syntax is not checked).
     let colon = at(location, b":/?");
     if location[colon..].starts_with(':') {
         let given = &location[..colon];

@@ -199,6 +199,8 @@ mod tests {
         let exiting = "3 (hookinit-probe) R 1 3 0 0 -1 4195404 11 0 0 0 0 0 0 0 20 0 1 0 3287738 \
             0 0 18446744073709551615 0 0 0 0 0 0 2147221247 0 0 0 0 0 17 1 0 0";
         assert!(Stat::parse(exiting.as_bytes()).unwrap().dying());
+        // Fields 4 to 9 (ppid .. flags) set to 0x400040: flags without
+        // PF_EXITING is not dying.
         assert!(!dying(line("R", 0).replacen(" 0", " 4194624", 6)));
         assert!(dying(line("S", 256)) && dying(line("R", 256 | 2)));
         assert!(dying(line("Z", 0)) && dying(line("X", 0)));
