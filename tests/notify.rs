@@ -972,6 +972,13 @@ fn extend_during_the_stop_moves_sigkill_to_now_plus_n_within_the_ceiling() {
                 extended.3
             );
             let kill = first(&events, "SigkillSent");
+            assert!(
+                kill.3.contains(
+                    "the grace period of 2s, extended by the app's EXTEND_TIMEOUT_USEC, is over"
+                ),
+                "{}",
+                kill.3
+            );
             // From the stop when capped, else from the app's message.
             let took = match want == 4.0 {
                 true => kill.0 - stop,
@@ -986,6 +993,54 @@ fn extend_during_the_stop_moves_sigkill_to_now_plus_n_within_the_ceiling() {
             }
         });
     }
+}
+
+/// An app that, on SIGTERM, asks for 3 s more and exits 2.5 s later.
+const EXTEND_THEN_EXIT_APP: &str = r#"
+import os, signal, socket, time
+addr = os.environ["NOTIFY_SOCKET"]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect("\0" + addr[1:] if addr.startswith("@") else addr)
+def term(*a):
+    s.send(b"EXTEND_TIMEOUT_USEC=3000000")
+    time.sleep(2.5)
+    os._exit(0)
+signal.signal(signal.SIGTERM, term)
+s.send(b"READY=1")
+while True:
+    signal.pause()
+"#;
+
+#[test]
+fn an_extended_stop_gives_post_stop_what_is_left_of_the_new_window() {
+    if !is_root() {
+        return;
+    }
+    let t = TempDir::new("notify-extend-post-stop");
+    std::fs::write(t.path("app.py"), EXTEND_THEN_EXIT_APP).unwrap();
+    let post_stop = format!(
+        r#"["sh","-c","echo $HOOKINIT_KILL_IN_MS > {}"]"#,
+        t.path("left").display()
+    );
+    let mut r = Running::pid1(
+        &["python3", s(&t.path("app.py"))],
+        &[
+            ("HOOKINIT_NOTIFY_SOCKET", "1"),
+            ("HOOKINIT_NOTIFY_EXTEND_LIMIT", "10"),
+            ("HOOKINIT_GRACE_PERIOD", "2"),
+            ("HOOKINIT_POST_STOP", &post_stop),
+        ],
+    );
+    r.wait_for("the app sent READY=1", secs(10.0));
+    r.mark();
+    r.signal(libc::SIGTERM);
+    let f = r.wait(secs(20.0));
+    // The app exited 0.5 s before the extended SIGKILL, 0.5 s after the
+    // grace period's: post-stop ran, told the half second left.
+    assert_eq!(f.code, Some(0), "{}", f.stderr);
+    assert!(!f.stderr.contains("PostStopSkipped"), "{}", f.stderr);
+    let left: u64 = t.read("left").trim().parse().unwrap();
+    assert!((300..=560).contains(&left), "{left} ms left\n{}", f.stderr);
 }
 
 #[test]

@@ -105,7 +105,11 @@ impl Supervisor {
             }
             Action::KillEverything(KillReason::GraceOver) => {
                 let grace = events::secs(self.window.grace);
-                self.kill_everything(format_args!("the grace period of {grace} is over"));
+                let by = match self.ending.extended {
+                    true => ", extended by the app's EXTEND_TIMEOUT_USEC,",
+                    false => "",
+                };
+                self.kill_everything(format_args!("the grace period of {grace}{by} is over"));
             }
             Action::KillEverything(KillReason::LeftoversIgnoredTerm) => self.kill_everything(
                 format_args!("processes left behind did not exit after SIGTERM"),

@@ -89,6 +89,9 @@ impl Supervisor {
         }
         if let Some(to) = n.budget().extend(Instant::now(), usec, kill) {
             self.phase = self.phase.with_kill_deadline(to);
+            if kill.is_some() {
+                self.stop_extended(to);
+            }
         }
     }
 }

@@ -26,6 +26,8 @@ use std::time::Instant;
 /// the app died; where the termination message goes.
 pub(super) struct Ending {
     stop: Option<(Reason, Instant)>,
+    /// The app moved SIGKILL (`EXTEND_TIMEOUT_USEC=`) during the stop.
+    pub(super) extended: bool,
     pub(super) oom_killed: bool,
     message_path: Option<CString>,
 }
@@ -38,6 +40,7 @@ impl Ending {
         }
         Ending {
             stop: None,
+            extended: false,
             oom_killed: false,
             message_path,
         }
@@ -61,6 +64,13 @@ impl Supervisor {
     pub(super) fn stop_began(&mut self, reason: Reason, kill_at: Instant) {
         if self.ending.stop.is_none() {
             self.ending.stop = Some((reason, kill_at));
+        }
+    }
+
+    /// The app moved SIGKILL to `kill_at`: post-stop's budget ends there.
+    pub(super) fn stop_extended(&mut self, kill_at: Instant) {
+        if let Some((_, at)) = self.ending.stop.as_mut() {
+            (*at, self.ending.extended) = (kill_at, true);
         }
     }
 
