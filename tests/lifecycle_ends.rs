@@ -413,4 +413,16 @@ fn a_failed_container_leaves_its_reason_as_the_termination_message() {
         std::fs::read_to_string(&path).unwrap(),
         "exit code 6; reason preStart\nFailedPreStartHook: PreStart hook failed: command 'false' exited with 1\n"
     );
+    // Each run starts with the file empty, as the kubelet gives each run a
+    // new one: an earlier run's message neither blocks this run's nor
+    // outlives a success.
+    let f = run_pid1(&["--", "/bin/sh", "-c", "exit 7"], &env);
+    assert_eq!(f.code, Some(7), "{f:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "exit code 7; reason appExit\n"
+    );
+    let f = run_pid1(&["--", "true"], &env);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
 }

@@ -4,6 +4,22 @@
 use crate::os::errno::Errno;
 use std::ffi::CStr;
 
+/// Empties the file at `path` if it exists, as the kubelet gives each run
+/// a new one: a message an earlier run left (the container restarted, or a
+/// volume) neither blocks this run's nor outlives its success. Best effort:
+/// a file that cannot be written is reported at the end, when it matters.
+pub fn empty(path: &CStr) {
+    // O_NONBLOCK: a FIFO without a reader fails instead of blocking.
+    let flags =
+        libc::O_WRONLY | libc::O_TRUNC | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK;
+    // SAFETY: open with a NUL-terminated path; no pointer is kept.
+    let fd = unsafe { libc::open(path.as_ptr(), flags) };
+    if fd >= 0 {
+        // SAFETY: `fd` is ours, opened above, closed once.
+        unsafe { libc::close(fd) };
+    }
+}
+
 /// Writes `text` to the file at `path` (made if missing) unless it already
 /// holds something: the app's own message wins. `Ok(false)`: left as it was.
 pub fn write_if_empty(path: &CStr, text: &[u8]) -> Result<bool, Errno> {

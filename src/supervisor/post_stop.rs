@@ -35,7 +35,8 @@ pub(super) struct Ending {
 impl Ending {
     pub(super) fn new(message_path: Option<&Path>) -> Ending {
         let message_path = message_path.and_then(|p| CString::new(p.as_os_str().as_bytes()).ok());
-        if message_path.is_some() {
+        if let Some(path) = message_path.as_deref() {
+            message_file::empty(path);
             events::keep_failures();
         }
         Ending {
