@@ -1622,6 +1622,53 @@ fn first_stop_signal_does_not_cut_short_a_pre_stop_on_exit() {
     assert_eq!(f.code, Some(3), "{f:#?}");
 }
 
+/// A failed liveness probe began the stop: the runtime's first stop signal
+/// (`docker stop` meeting the restart under way) lets PreStop finish, as
+/// the kubelet lets a liveness kill finish under a pod's deletion; a second
+/// cuts it short.
+#[test]
+fn first_stop_signal_does_not_cut_short_a_pre_stop_begun_by_liveness() {
+    for (sleep, signals) in [(1, 1), (10, 2)] {
+        let t = TempDir::new("liveness-prestop");
+        let script = format!(
+            "echo started > {mark}; sleep {sleep}; echo done > {done}",
+            mark = p(&t, "mark"),
+            done = p(&t, "done"),
+        );
+        let pre_stop = serde_json::json!(["sh", "-c", script]).to_string();
+        let probe = r#"{"exec":{"command":["false"]},"periodSeconds":1,"failureThreshold":1}"#;
+        let mut init = start(
+            &[
+                ("HOOKINIT_PRE_STOP", &pre_stop),
+                ("HOOKINIT_LIVENESS_PROBE", probe),
+                ("HOOKINIT_GRACE_PERIOD", "20"),
+            ],
+            "trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        );
+        init.file(&p(&t, "mark"), 10.0);
+        init.signal_and_mark(SIGTERM);
+        init.err(
+            "received SIGTERM: the PreStop hook for liveness goes on",
+            5.0,
+        );
+        if signals == 2 {
+            init.signal_and_mark(SIGTERM);
+        }
+        let f = init.wait(15.0);
+        assert_eq!(f.code, Some(5), "{f:#?}");
+        match signals {
+            1 => {
+                assert_eq!(t.read("done"), "done\n", "PreStop did not complete\n{f:#?}");
+                assert!(!f.stderr.contains("cut short"), "{f:#?}");
+            }
+            _ => {
+                assert!(!t.path("done").exists(), "{f:#?}");
+                assert!(f.stderr.contains("cut short by a second SIGTERM"), "{f:#?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn second_stop_signal_cuts_short_a_pre_stop_on_exit() {
     let t = TempDir::new("onexit2");

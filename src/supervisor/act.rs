@@ -79,8 +79,14 @@ impl Supervisor {
             }
             Action::LogPreStopGoesOn(sig) => {
                 let name = signals::name(sig);
-                let msg =
-                    format_args!("received {name}: the PreStop hook for the app's exit goes on");
+                let reason = self.reason();
+                let of: &dyn fmt::Display = match reason {
+                    crate::hooks::Reason::AppExit | crate::hooks::Reason::OomKilled => {
+                        &"the app's exit"
+                    }
+                    _ => &reason,
+                };
+                let msg = format_args!("received {name}: the PreStop hook for {of} goes on");
                 events::log(Level::Info, "Killing", msg);
             }
             Action::LogAwaitingExit { signal, left } => {

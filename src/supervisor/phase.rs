@@ -11,7 +11,7 @@
 //! | PreStop  | hook done, failed or timed out; 2nd stop signal | Stopping: stop signal sent   |
 //! | PreStop  | hook succeeded, with `HOOKINIT_PRE_STOP_DRAINS` | AwaitingExit                 |
 //! | PreStop  | app exited                                     | PreStop (the hook may end on its own for the cleanup timeout), then Draining |
-//! | PreStop for the app's exit | stop signal                  | PreStop: the hook goes on     |
+//! | PreStop for the app's exit, a probe or PostStart | first stop signal | PreStop: the hook goes on |
 //! | AwaitingExit | the app's reserve begins; a stop signal    | Stopping: stop signal sent    |
 //! | Stopping | stop signal                                    | Stopping: the signal forwarded |
 //! | AwaitingExit, Stopping | app exited                       | Draining: leftovers get TERM  |
@@ -53,6 +53,11 @@ pub enum Phase {
     PreStop {
         deadline: Instant,
         signal: Option<i32>,
+        /// A stop signal came: a further one cuts PreStop short. A stop a
+        /// probe or PostStart began runs on through the first (the
+        /// runtime's `docker stop` meets one already under way: as the
+        /// kubelet, which lets a liveness kill finish under a pod's deletion).
+        received: bool,
     },
     /// PreStop asked the app to shut down (`HOOKINIT_PRE_STOP_DRAINS`): wait
     /// for it to exit; `signal` goes to it at `signal_at`, when the reserve
@@ -349,19 +354,28 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 let signal = self.policy.stop_signal.unwrap_or(libc::SIGTERM);
                 self.begin_stop(signal, StopReason::Probe(kind), window)
             }
-            (Phase::PreStop { deadline, signal }, Event::StopSignal { signal: sig, .. }) => {
-                match signal {
-                    // PreStop for the app's exit already runs in its own
-                    // window: the first stop signal changes nothing, a second
-                    // cuts it short.
-                    None => {
+            (
+                Phase::PreStop {
+                    deadline,
+                    signal,
+                    received,
+                },
+                Event::StopSignal { signal: sig, .. },
+            ) => {
+                match received {
+                    // PreStop of a stop no signal began (the app's exit, a
+                    // probe, PostStart) already runs in its own window: the
+                    // first stop signal changes nothing, a second cuts it
+                    // short.
+                    false => {
                         self.emit(Action::LogPreStopGoesOn(sig));
                         Phase::PreStop {
                             deadline,
-                            signal: Some(sig),
+                            signal: signal.or(Some(sig)),
+                            received: true,
                         }
                     }
-                    Some(_) => {
+                    true => {
                         self.emit(Action::CutPreStopShort(sig));
                         self.after_pre_stop(deadline, signal, Outcome::Failed)
                     }
@@ -384,9 +398,12 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 self.emit(Action::LogStopIgnored(signal));
                 phase
             }
-            (Phase::PreStop { deadline, signal }, Event::PreStopEnded(outcome)) => {
-                self.after_pre_stop(deadline, signal, outcome)
-            }
+            (
+                Phase::PreStop {
+                    deadline, signal, ..
+                },
+                Event::PreStopEnded(outcome),
+            ) => self.after_pre_stop(deadline, signal, outcome),
             (_, Event::AppExited) => self.on_app_exit(phase),
             (Phase::PreStop { deadline, .. }, Event::PreStopCannotWait) => {
                 self.emit(Action::CancelHook(HookKind::PreStop, Cancel::AppExited));
@@ -447,6 +464,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             Phase::PreStop {
                 deadline,
                 signal: Some(signal),
+                received: matches!(reason, StopReason::Signal(_)),
             }
         } else {
             // Signal first, log after: the app should not wait for our log line.
@@ -531,6 +549,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 Phase::PreStop {
                     deadline,
                     signal: None,
+                    received: false,
                 }
             }
             Phase::Running => self.begin_drain(None),
@@ -544,6 +563,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 Phase::PreStop {
                     deadline,
                     signal: None,
+                    received: false,
                 }
             }
             Phase::AwaitingExit { deadline, .. } | Phase::Stopping { deadline } => {

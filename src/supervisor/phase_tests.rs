@@ -109,6 +109,7 @@ fn running_stop_signal_post_start_failure_or_probe_restart_begin_the_stop() {
         Phase::PreStop {
             deadline: t + secs(10),
             signal: Some(TERM),
+            received: true,
         },
         &join(
             &opening(WINDOW),
@@ -131,6 +132,7 @@ fn running_stop_signal_post_start_failure_or_probe_restart_begin_the_stop() {
         Phase::PreStop {
             deadline: t + secs(10),
             signal: Some(TERM),
+            received: false,
         },
         &join(
             &opening(WINDOW),
@@ -230,6 +232,7 @@ fn running_app_exited_drains_or_runs_pre_stop_on_exit() {
         Phase::PreStop {
             deadline: t + secs(10),
             signal: None,
+            received: false,
         },
         &join(
             &exit,
@@ -330,6 +333,7 @@ fn pre_stop_done_failed_timed_out_or_second_stop_signal_sends_the_stop_signal() 
     let pre_stop = Phase::PreStop {
         deadline: d,
         signal: Some(TERM),
+        received: true,
     };
     let stopping = Phase::Stopping { deadline: d };
     let send = SendStopSignal {
@@ -366,6 +370,7 @@ fn pre_stop_that_drains_awaits_the_apps_exit_until_its_reserve() {
     let pre_stop = Phase::PreStop {
         deadline: t + secs(10),
         signal: Some(TERM),
+        received: true,
     };
     w.check(
         pre_stop,
@@ -397,6 +402,7 @@ fn pre_stop_that_drains_awaits_the_apps_exit_until_its_reserve() {
     let late = Phase::PreStop {
         deadline: t + secs(1),
         signal: Some(TERM),
+        received: true,
     };
     w.check(
         late,
@@ -406,6 +412,60 @@ fn pre_stop_that_drains_awaits_the_apps_exit_until_its_reserve() {
         },
         &[send],
     );
+}
+
+/// A stop a probe or PostStart began runs on through the first stop signal
+/// (the runtime's `docker stop` meets it under way), as the kubelet lets a
+/// liveness kill finish under a pod's deletion; a second cuts PreStop short.
+#[test]
+fn pre_stop_of_a_stop_no_signal_began_goes_on_through_the_first_stop_signal() {
+    let w = World::new();
+    let t = w.now;
+    let probe_stop = Phase::PreStop {
+        deadline: t + secs(10),
+        signal: Some(TERM),
+        received: false,
+    };
+    let signalled = Phase::PreStop {
+        deadline: t + secs(10),
+        signal: Some(TERM),
+        received: true,
+    };
+    w.check(
+        probe_stop,
+        stop_signal(INT),
+        signalled,
+        &[LogPreStopGoesOn(INT)],
+    );
+    w.check(
+        signalled,
+        stop_signal(TERM),
+        Phase::Stopping {
+            deadline: t + secs(10),
+        },
+        &[
+            CutPreStopShort(TERM),
+            SendStopSignal {
+                signal: TERM,
+                announce: None,
+            },
+        ],
+    );
+    // Begun by a liveness probe with PreStop: not yet received.
+    let mut out = Vec::new();
+    let facts = Facts {
+        now: t,
+        app_alive: true,
+        window: WINDOW,
+    };
+    let restart = Event::ProbeRestart {
+        kind: ProbeKind::Liveness,
+        window: WINDOW,
+    };
+    let got = step(Phase::Running, restart, &w.policy, &facts, &mut |a| {
+        out.push(a)
+    });
+    assert_eq!(got, probe_stop);
 }
 
 #[test]
@@ -420,11 +480,13 @@ fn pre_stop_app_exited_lets_the_hook_end_then_drains() {
     let for_exit = Phase::PreStop {
         deadline: t + secs(10),
         signal: None,
+        received: false,
     };
     w.check(
         Phase::PreStop {
             deadline: t + secs(10),
             signal: Some(TERM),
+            received: true,
         },
         Event::AppExited,
         for_exit,
@@ -434,6 +496,7 @@ fn pre_stop_app_exited_lets_the_hook_end_then_drains() {
     let near = Phase::PreStop {
         deadline: t + secs(1),
         signal: None,
+        received: false,
     };
     w.check(
         near,
@@ -473,11 +536,13 @@ fn pre_stop_for_the_apps_exit_goes_on_at_a_stop_signal() {
         Phase::PreStop {
             deadline: d,
             signal: None,
+            received: false,
         },
         stop_signal(TERM),
         Phase::PreStop {
             deadline: d,
             signal: Some(TERM),
+            received: true,
         },
         &[LogPreStopGoesOn(TERM)],
     );
@@ -550,6 +615,7 @@ fn the_deadline_kills_everything() {
         Phase::PreStop {
             deadline: t,
             signal: Some(TERM),
+            received: true,
         },
         Phase::AwaitingExit {
             deadline: t,

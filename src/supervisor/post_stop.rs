@@ -77,7 +77,7 @@ impl Supervisor {
 
     /// Why it ends: the stop's reason, else the app's own exit (or, with
     /// no app, a failed pre-start step).
-    fn reason(&self) -> Reason {
+    pub(super) fn reason(&self) -> Reason {
         match self.ending.stop {
             Some((reason, _)) => reason,
             None if self.app.pid == 0 => Reason::PreStart,
