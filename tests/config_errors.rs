@@ -395,7 +395,7 @@ bad_config! {
         .env(LC, r#"{"preStop":{"httpGet":{"port":"admin"}}}"#)
         .want("hookinit: HOOKINIT_LIFECYCLE: preStop.httpGet.port: named port \"admin\" is not among the container's ports (known: http)");
     named_port_in_probe_without_port_list: env("HOOKINIT_LIVENESS_PROBE", r#"{"httpGet":{"port":"http"}}"#)
-        .want("hookinit: HOOKINIT_LIVENESS_PROBE: httpGet.port: named port \"http\" is not supported: hookinit has no list of container ports");
+        .want("hookinit: HOOKINIT_LIVENESS_PROBE: httpGet.port: named port \"http\" is not supported here: give the number (names are looked up in HOOKINIT_CONTAINER's ports, for its hooks and probes)");
     named_port_in_file_probe_without_port_list: file(r#"{"startupProbe": {"tcpSocket": {"port": "db"}}}"#)
         .want("hookinit: config file {file}: startupProbe: tcpSocket.port: named port \"db\" is not supported");
     container_sleep_beyond_grace: env("HOOKINIT_CONTAINER", r#"{"name":"web","lifecycle":{"preStop":{"sleep":{"seconds":20}}}}"#)

@@ -50,7 +50,6 @@ pub(super) struct HooksAndProbes<P> {
     pub(super) pre_stop: Option<Given<Handler<P>>>,
     pub(super) reload: Option<Given<Handler<P>>>,
     pub(super) post_stop: Option<Given<Handler<P>>>,
-    pub(super) pre_start: Option<Given<Vec<Step<P>>>>,
     pub(super) startup_probe: Option<Given<Probe<P>>>,
     pub(super) liveness_probe: Option<Given<Probe<P>>>,
     pub(super) readiness_probe: Option<Given<Probe<P>>>,
@@ -63,7 +62,6 @@ impl<P> Default for HooksAndProbes<P> {
             pre_stop: None,
             reload: None,
             post_stop: None,
-            pre_start: None,
             startup_probe: None,
             liveness_probe: None,
             readiness_probe: None,
@@ -104,6 +102,7 @@ pub(super) struct Layer {
     pub(super) reload_signal: Option<(i32, String)>,
     pub(super) reload_timeout: Option<Duration>,
     pub(super) report_oom: Option<bool>,
+    pub(super) pre_start: Option<Vec<Step>>,
     /// `Some(None)`: explicitly off (a lower source's setting is overridden).
     pub(super) notify_socket: Option<Option<Address>>,
     pub(super) notify_watchdog: Option<(Duration, String)>,
@@ -195,8 +194,9 @@ impl Layer {
                 } = value;
             }
             Key::PreStart => {
-                let steps = with_json(&raw, source, |v| pre_start::parse(v, "").map_err(path_err))?;
-                self.given.pre_start = Some(Given::new(steps, source, ""));
+                self.pre_start = Some(with_json(&raw, source, |v| {
+                    pre_start::parse(v, "").map_err(path_err)
+                })?);
             }
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
@@ -385,11 +385,6 @@ impl Layer {
         hook(&mut given.pre_stop, &mut merged.pre_stop)?;
         hook(&mut given.reload, &mut merged.reload)?;
         hook(&mut given.post_stop, &mut merged.post_stop)?;
-        resolve(
-            &mut given.pre_start,
-            &mut merged.pre_start,
-            |steps, path| pre_start::resolve(steps, path, names),
-        )?;
         for kind in ProbeKind::ALL {
             let (from, to) = (given.probe_slot(kind), merged.probe_slot(kind));
             resolve(from, to, |p: Probe<Port>, path| p.resolve(path, names))?;
@@ -422,6 +417,7 @@ impl Layer {
         fill(&mut self.reload_signal, &mut lower.reload_signal);
         fill(&mut self.reload_timeout, &mut lower.reload_timeout);
         fill(&mut self.report_oom, &mut lower.report_oom);
+        fill(&mut self.pre_start, &mut lower.pre_start);
         fill(&mut self.notify_socket, &mut lower.notify_socket);
         fill(&mut self.notify_watchdog, &mut lower.notify_watchdog);
         fill(

@@ -418,7 +418,7 @@ fn finish(
         notify_start_timeout,
         notify_extend_limit,
         notify_relay: l.notify_relay.unwrap_or(false),
-        pre_start: h.pre_start.take().map(|g| g.value).unwrap_or_default(),
+        pre_start: l.pre_start.take().unwrap_or_default(),
         post_stop: h.post_stop.take().map(|g| g.value),
         termination_message_path: l.termination_message_path.take(),
         readiness_address: l.readiness_address.take().flatten(),

@@ -197,7 +197,7 @@ impl PortNames<'_> {
         match self {
             PortNames::Unsupported => Err(PathError::new(
                 path,
-                format!("named port \"{name}\" is not supported: hookinit has no list of container ports (give the number, or the container's ports in HOOKINIT_CONTAINER)"),
+                format!("named port \"{name}\" is not supported here: give the number (names are looked up in HOOKINIT_CONTAINER's ports, for its hooks and probes)"),
             )),
             PortNames::Container(list) => match list.iter().find(|p| p.name == name) {
                 Some(p) => Ok(p.container_port),

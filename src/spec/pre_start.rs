@@ -6,8 +6,12 @@
 //! hooks (`exec`, `httpGet`, `tcpSocket`, `sleep`) with an optional
 //! `timeoutSeconds` beside it, or `["cmd", "arg"]` meaning exec. An array
 //! of strings alone is one exec step.
+//!
+//! Ports are numbers: a step runs before the app, where a name of the
+//! container's ports would stand for nothing yet (and the list needs no
+//! second pass once the container's ports are known).
 
-use crate::spec::handler::{self, Handler, Port, PortNames, KINDS, MAX_SECONDS};
+use crate::spec::handler::{self, Handler, PortNames, KINDS, MAX_SECONDS};
 use crate::spec::json::Value;
 use crate::spec::json::{self, PathError};
 use std::time::Duration;
@@ -16,32 +20,13 @@ use std::time::Duration;
 pub const MAX_STEPS: usize = 32;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Step<P = u16> {
-    pub handler: Handler<P>,
+pub struct Step {
+    pub handler: Handler,
     pub timeout: Option<Duration>,
 }
 
-/// The steps with their ports resolved; `path` is where the list sits.
-/// A plain loop: an iterator chain collected into a `Result` cost more.
-#[inline(never)]
-pub fn resolve(
-    steps: Vec<Step<Port>>,
-    path: &str,
-    names: PortNames<'_>,
-) -> Result<Vec<Step>, PathError> {
-    let mut out = Vec::with_capacity(steps.len());
-    for (i, s) in steps.into_iter().enumerate() {
-        let handler = s.handler.resolve(&format!("{path}[{i}]"), names)?;
-        out.push(Step {
-            handler,
-            timeout: s.timeout,
-        });
-    }
-    Ok(out)
-}
-
 /// The list at `path`.
-pub fn parse(v: &Value, path: &str) -> Result<Vec<Step<Port>>, PathError> {
+pub fn parse(v: &Value, path: &str) -> Result<Vec<Step>, PathError> {
     let Some(items) = v.as_array() else {
         return Err(PathError::new(
             path,
@@ -73,9 +58,10 @@ pub fn parse(v: &Value, path: &str) -> Result<Vec<Step<Port>>, PathError> {
 }
 
 #[inline(never)]
-fn step(v: &Value, path: &str) -> Result<Step<Port>, PathError> {
+fn step(v: &Value, path: &str) -> Result<Step, PathError> {
     if v.is_array() {
-        let handler = handler::parse_handler_or_shorthand_with(v, path, None)?;
+        let handler = handler::parse_handler_or_shorthand_with(v, path, None)?
+            .resolve(path, PortNames::Unsupported)?;
         return Ok(Step {
             handler,
             timeout: None,
@@ -95,7 +81,8 @@ fn step(v: &Value, path: &str) -> Result<Step<Port>, PathError> {
         }
         timeout = Some(Duration::from_secs(seconds));
     }
-    let handler = handler::parse_handler_among(v, path, None, &allowed)?;
+    let handler = handler::parse_handler_among(v, path, None, &allowed)?
+        .resolve(path, PortNames::Unsupported)?;
     Ok(Step { handler, timeout })
 }
 
@@ -104,7 +91,7 @@ mod tests {
     use super::*;
     use crate::spec::handler::Action;
 
-    fn parse_text(text: &str) -> Result<Vec<Step<Port>>, String> {
+    fn parse_text(text: &str) -> Result<Vec<Step>, String> {
         parse(&json::parse(text).unwrap(), "").map_err(|e| e.to_string())
     }
 
@@ -145,6 +132,10 @@ mod tests {
                 "[1].timeoutSeconds: Invalid value: 0: must be between 1 and 31536000",
             ),
             (r#"[{"timeoutSeconds":3}]"#, "[0]: must specify a handler type"),
+            (
+                r#"[{"tcpSocket":{"port":"db"}}]"#,
+                "[0].tcpSocket.port: named port \"db\" is not supported here: give the number (names are looked up in HOOKINIT_CONTAINER's ports, for its hooks and probes)",
+            ),
             (
                 r#"[{"exec":{"command":["a"]},"timeout":3}]"#,
                 "[0].timeout: unknown field (expected one of: exec, httpGet, tcpSocket, sleep, timeoutSeconds)",
