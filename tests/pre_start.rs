@@ -42,6 +42,10 @@ fn names(f: &Finished) -> Vec<String> {
 fn steps_run_in_order_to_success_before_the_app_with_their_output() {
     let d = TempDir::new("pre-start-ok");
     let dir = d.path("data").display().to_string();
+    // A port that listens: a tcpSocket step is a hookinit step, not one of
+    // Kubernetes' deprecated tcpSocket lifecycle hooks (no `Deprecated`).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
     let steps = json!([
         sh(&format!("mkdir {dir} && echo STEP-1")),
         [
@@ -49,6 +53,7 @@ fn steps_run_in_order_to_success_before_the_app_with_their_output() {
             "-c",
             format!("test -d {dir} && touch {dir}/ready && echo STEP-2-ERR >&2")
         ],
+        {"tcpSocket": {"port": port, "host": "127.0.0.1"}},
     ])
     .to_string();
     let app = format!("test -e {dir}/ready && echo APP-RAN");
@@ -62,6 +67,8 @@ fn steps_run_in_order_to_success_before_the_app_with_their_output() {
     assert_eq!(
         names(&f),
         [
+            "HookStarted",
+            "HookSucceeded",
             "HookStarted",
             "HookSucceeded",
             "HookStarted",

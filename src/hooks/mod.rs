@@ -408,7 +408,10 @@ impl Hooks {
             handler.kind(),
             format_args!("{}", handler.describe()),
         );
-        if let Handler::Action(Action::TcpSocket { .. }) = handler {
+        // Kubernetes deprecates its lifecycle hooks' tcpSocket; a pre-start
+        // step, post-stop or reload (hookinit's own) is not one of them.
+        let lifecycle = matches!(kind, HookKind::PostStart | HookKind::PreStop);
+        if let (true, Handler::Action(Action::TcpSocket { .. })) = (lifecycle, handler) {
             hook_event(Level::Info, "Deprecated", kind, "tcpSocket", format_args!("tcpSocket lifecycle hooks are deprecated in Kubernetes (the kubelet does not run them); hookinit connects"));
         }
         let budget = deadline.map(|d| d.saturating_duration_since(now));
