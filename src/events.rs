@@ -9,9 +9,9 @@
 //! on the stop path allocates nothing (mallocng growth cost more than the
 //! rest of the stop).
 
+use crate::os::exclusive::Exclusive;
 use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub struct Event<'a> {
 }
 
 pub fn emit(level: Level, event: Event<'_>) {
-    if level == Level::Warn && KEEP_FAILURES.load(Ordering::Relaxed) {
+    if level == Level::Warn && LAST_FAILURE.is_on() {
         keep_failure(&event);
     }
     if !enabled(level) {
@@ -73,32 +73,31 @@ pub fn emit(level: Level, event: Event<'_>) {
     line.write_to_stderr();
 }
 
-/// Whether the last failure is kept (a termination message is set).
-static KEEP_FAILURES: AtomicBool = AtomicBool::new(false);
 /// The most of a kept failure.
 const FAILURE_MAX: usize = 1024;
-/// The last failing hook's or probe's event, `Name: message`.
-static LAST_FAILURE: Mutex<([u8; FAILURE_MAX], usize)> = Mutex::new(([0; FAILURE_MAX], 0));
+/// The last failing hook's or probe's event, `Name: message`; kept once a
+/// termination message is set.
+static LAST_FAILURE: Exclusive<([u8; FAILURE_MAX], usize)> = Exclusive::new(([0; FAILURE_MAX], 0));
 
 /// Keeps the last failure event from now on (for the termination message).
 pub fn keep_failures() {
-    KEEP_FAILURES.store(true, Ordering::Relaxed);
+    LAST_FAILURE.turn_on();
 }
 
 /// The last failing hook's or probe's event (empty if none), to `with`.
 pub fn last_failure(with: impl FnOnce(&[u8])) {
-    if let Ok(kept) = LAST_FAILURE.lock() {
-        with(&kept.0[..kept.1]);
-    }
+    LAST_FAILURE.with(|kept| with(&kept.0[..kept.1]));
 }
 
 #[inline(never)]
 fn keep_failure(event: &Event<'_>) {
     let failure =
         event.name.starts_with("Failed") || matches!(event.name, "Unhealthy" | "OOMKilled");
-    if let (true, Ok(mut kept)) = (failure, LAST_FAILURE.lock()) {
-        let args = format_args!("{}: {}", event.name, event.message);
-        kept.1 = crate::os::text::format_into(&mut kept.0, args).0;
+    if failure {
+        LAST_FAILURE.with(|kept| {
+            let args = format_args!("{}: {}", event.name, event.message);
+            kept.1 = crate::os::text::format_into(&mut kept.0, args).0;
+        });
     }
 }
 

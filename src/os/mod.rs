@@ -24,6 +24,7 @@
 //! - [`message_file`]: the termination message, written only if empty.
 //! - [`text`]: formatting into a stack buffer.
 //! - [`cgroup`]: the memory cgroup's OOM-kill counter, limit and peak.
+//! - [`exclusive`]: a value one caller at a time uses, never waited for.
 //! - [`alloc`]: the heap, counted once start-up is over (it must stay at 0);
 //!   [`heap`]: the C heap behind it (`malloc`), in place of musl's.
 
@@ -32,6 +33,7 @@ pub mod args;
 pub(crate) mod cgroup;
 pub(crate) mod env;
 pub(crate) mod errno;
+pub(crate) mod exclusive;
 pub(crate) mod exit;
 pub(crate) mod fd;
 pub(crate) mod file;
