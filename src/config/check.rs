@@ -7,92 +7,79 @@ use crate::os::signals;
 use crate::os::text::QuotedList;
 use crate::spec::handler::{Action, Handler};
 use crate::spec::probe::{self as probe_spec, ProbeKind};
+use std::fmt::{self, Write as _};
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
 impl Config {
-    /// The resolved plan, for `--check`.
+    /// The resolved plan, for `--check`. Each line is written straight into
+    /// the text: a `String` made per line cost more code than the lines.
     pub fn plan(&self) -> String {
-        let secs = |d: Duration| crate::events::secs(d).to_string();
+        let secs = crate::events::secs;
         let grace = Grace::new(self.grace);
-        let hook = |h: &Option<Handler>, timeout: Option<Duration>| match h {
-            None => "none".to_string(),
-            Some(h) => format!(
-                "{} (timeout: {})",
-                h.describe(),
-                timeout.map_or("none".into(), secs)
-            ),
-        };
         let mut out = String::new();
-        let mut line = |k: &str, v: String| out.push_str(&format!("{k:<15} {v}\n"));
+        let mut line = |k: &str, v: &dyn fmt::Display| {
+            let _ = writeln!(out, "{k:<15} {v}");
+        };
         let cmd: Vec<String> = self
             .command
             .iter()
             .map(|c| c.to_string_lossy().into_owned())
             .collect();
-        line(
-            "command:",
-            if cmd.is_empty() {
-                "(none given)".into()
-            } else {
-                QuotedList(&cmd).to_string()
-            },
-        );
+        match cmd.is_empty() {
+            true => line("command:", &"(none given)"),
+            false => line("command:", &QuotedList(&cmd)),
+        }
         if let Some(name) = &self.container_name {
-            line("container:", name.clone());
+            line("container:", name);
         }
-        let mut steps = String::new();
-        for (i, s) in self.pre_start.iter().enumerate() {
-            let t = s.timeout.map_or("none".into(), secs);
-            let sep = if i > 0 { "; " } else { "" };
-            let step = format!("{sep}{}. {} (timeout: {t})", i + 1, s.handler.describe());
-            steps.push_str(&step);
-        }
-        if steps.is_empty() {
-            steps.push_str("none");
-        }
-        line("preStart:", steps);
-        let mut post_start = hook(&self.post_start, self.post_start_timeout);
-        if self.post_start_after_startup && self.post_start.is_some() {
-            post_start.push_str(
-                match (self.startup_probe.is_some(), self.notify_socket.is_some()) {
-                    (true, false) => ", once the startup probe first succeeds",
-                    (true, true) => {
-                        ", once the startup probe first succeeds and the app sent READY=1"
-                    }
-                    (false, true) => ", once the app sent READY=1",
-                    (false, false) => ", with the app (no startup probe)",
-                },
+        line("preStart:", &Steps(&self.pre_start));
+        let after = match (
+            self.post_start_after_startup && self.post_start.is_some(),
+            self.startup_probe.is_some(),
+            self.notify_socket.is_some(),
+        ) {
+            (false, _, _) => "",
+            (true, true, false) => ", once the startup probe first succeeds",
+            (true, true, true) => {
+                ", once the startup probe first succeeds and the app sent READY=1"
+            }
+            (true, false, true) => ", once the app sent READY=1",
+            (true, false, false) => ", with the app (no startup probe)",
+        };
+        line(
+            "postStart:",
+            &format_args!("{}{after}", Hook(&self.post_start, self.post_start_timeout)),
+        );
+        line("preStop:", &Hook(&self.pre_stop, self.pre_stop_timeout));
+        line("postStop:", &Hook(&self.post_stop, None));
+        if let Some(p) = &self.termination_message_path {
+            line(
+                "termination:",
+                &format_args!("{} (written on failure if empty)", p.display()),
             );
         }
-        line("postStart:", post_start);
-        line("preStop:", hook(&self.pre_stop, self.pre_stop_timeout));
-        line("postStop:", hook(&self.post_stop, None));
-        if let Some(p) = &self.termination_message_path {
-            let what = "written on failure if empty";
-            line("termination:", format!("{} ({what})", p.display()));
-        }
-        line(
-            "reload:",
-            match &self.reload {
-                None => "none".into(),
-                Some(_) => format!(
+        match &self.reload {
+            None => line("reload:", &"none"),
+            Some(_) => line(
+                "reload:",
+                &format_args!(
                     "{}: on {}, forwarded if it succeeds",
-                    hook(&self.reload, self.reload_timeout),
+                    Hook(&self.reload, self.reload_timeout),
                     signals::name(self.reload_signal)
                 ),
-            },
-        );
+            ),
+        }
         for kind in ProbeKind::ALL {
             let label = match kind {
                 ProbeKind::Startup => "startup:",
                 ProbeKind::Liveness => "liveness:",
                 ProbeKind::Readiness => "readiness:",
             };
-            line(
-                label,
-                self.probe(kind).map_or("none".into(), |p| p.plan(kind)),
-            );
+            match self.probe(kind) {
+                None => line(label, &"none"),
+                Some(p) => line(label, &p.plan(kind)),
+            }
         }
         let raised = match grace.window == self.grace {
             true => String::new(),
@@ -100,81 +87,73 @@ impl Config {
         };
         line(
             "grace period:",
-            format!(
+            &format_args!(
                 "{}{raised} (PreStop may use up to {}; {} kept for the app)",
                 secs(grace.window),
                 secs(grace.pre_stop()),
                 secs(grace.reserve)
             ),
         );
-        line(
-            "stop on:",
-            if self.stop_on.is_empty() {
-                "none".into()
-            } else {
-                let names: Vec<_> = self
-                    .stop_on
-                    .iter()
-                    .map(|s| signals::name(s).to_string())
-                    .collect();
-                crate::os::text::join(&names, ", ")
-            },
-        );
-        line(
-            "stop signal:",
-            self.stop_signal.map_or("the signal received".into(), |s| {
-                signals::name(s).to_string()
-            }),
-        );
+        let mut names = String::new();
+        for sig in self.stop_on.iter() {
+            let sep = if names.is_empty() { "" } else { ", " };
+            let _ = write!(names, "{sep}{}", signals::name(sig));
+        }
+        match names.is_empty() {
+            true => line("stop on:", &"none"),
+            false => line("stop on:", &names),
+        }
+        match self.stop_signal {
+            None => line("stop signal:", &"the signal received"),
+            Some(s) => line("stop signal:", &signals::name(s)),
+        }
         line(
             "signals go to:",
-            if self.signal_group {
-                "the app's process group".into()
-            } else {
-                "the app only".into()
+            match self.signal_group {
+                true => &"the app's process group",
+                false => &"the app only",
             },
         );
         line(
             "preStop on exit:",
-            if self.pre_stop_on_exit {
-                "yes".into()
-            } else {
-                "no".into()
+            match self.pre_stop_on_exit {
+                true => &"yes",
+                false => &"no",
             },
         );
-        line(
-            "preStop drains:",
-            if self.pre_stop_drains {
-                format!(
+        match self.pre_stop_drains {
+            true => line(
+                "preStop drains:",
+                &format_args!(
                     "yes: after PreStop, wait for the app; the stop signal at the reserve ({} before SIGKILL)",
                     secs(grace.reserve)
-                )
-            } else {
-                "no: the stop signal right after PreStop (as Kubernetes)".into()
-            },
-        );
-        line(
-            "OOM kills:",
-            if self.report_oom {
-                match crate::os::cgroup::Memory::find() {
-                    Some(m) => format!(
-                        "reported (OOMKilled), from {}",
-                        m.events_file().to_string_lossy()
-                    ),
-                    None => "no readable memory cgroup".into(),
-                }
-            } else {
-                "not reported".into()
-            },
-        );
-        line(
-            "ready file:",
-            self.ready_file
-                .as_ref()
-                .map_or("none".into(), |p| p.display().to_string()),
-        );
+                ),
+            ),
+            false => line(
+                "preStop drains:",
+                &"no: the stop signal right after PreStop (as Kubernetes)",
+            ),
+        }
+        match (
+            self.report_oom,
+            self.report_oom.then(crate::os::cgroup::Memory::find),
+        ) {
+            (false, _) => line("OOM kills:", &"not reported"),
+            (true, Some(Some(m))) => line(
+                "OOM kills:",
+                &format_args!(
+                    "reported (OOMKilled), from {}",
+                    crate::os::errno::Lossy(m.events_file().to_bytes())
+                ),
+            ),
+            (true, _) => line("OOM kills:", &"no readable memory cgroup"),
+        }
+        match &self.ready_file {
+            None => line("ready file:", &"none"),
+            Some(p) => line("ready file:", &p.display()),
+        }
         if let Some(address) = &self.notify_socket {
-            line("notify socket:", notify_plan(address));
+            line("notify socket:", &NotifyPlan(address));
             // One format for the three.
             let times = [
                 (
@@ -198,7 +177,7 @@ impl Config {
             ];
             for (label, time, head, tail) in times {
                 if let Some(t) = time {
-                    line(label, format!("{head}{}{tail}", secs(t)));
+                    line(label, &format_args!("{head}{}{tail}", secs(t)));
                 }
             }
         }
@@ -206,7 +185,7 @@ impl Config {
             let address = super::Listen(address);
             line(
                 "readiness HTTP:",
-                format!("http://{address}/ (any path, GET or HEAD): 200 while ready, else 503 (at once on a stop)"),
+                &format_args!("http://{address}/ (any path, GET or HEAD): 200 while ready, else 503 (at once on a stop)"),
             );
         }
         if let Some(d) = &self.drain {
@@ -225,7 +204,7 @@ impl Config {
             let max = d.max.unwrap_or(split.pre_stop()).min(split.pre_stop());
             line(
                 "drain:",
-                format!(
+                &format_args!(
                     "on a stop, not ready at once; PreStop once {ports} had no new connection or request bytes for {} (at least {}, at most {})",
                     secs(d.quiet),
                     secs(d.min),
@@ -236,12 +215,12 @@ impl Config {
         if self.notify_relay {
             line(
                 "notify relay:",
-                "READY=1, not ready, STOPPING=1, WATCHDOG=1 to hookinit's own NOTIFY_SOCKET".into(),
+                &"READY=1, not ready, STOPPING=1, WATCHDOG=1 to hookinit's own NOTIFY_SOCKET",
             );
         }
         line(
             "cleanup:",
-            format!(
+            &format_args!(
                 "leftovers get SIGTERM, then SIGKILL after {}",
                 secs(self.cleanup_timeout)
             ),
@@ -251,31 +230,72 @@ impl Config {
             .iter()
             .map(|(a, b)| format!("{a}->{b}"))
             .collect();
-        line(
-            "exit remap:",
-            if remap.is_empty() {
-                "none".into()
-            } else {
-                crate::os::text::join(&remap, ", ")
-            },
-        );
+        match remap.is_empty() {
+            true => line("exit remap:", &"none"),
+            false => line("exit remap:", &crate::os::text::join(&remap, ", ")),
+        }
         out
+    }
+}
+
+/// A hook's line of the plan: its handler and timeout, or `none`.
+struct Hook<'a>(&'a Option<Handler>, Option<Duration>);
+
+impl fmt::Display for Hook<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("none"),
+            Some(h) => write!(f, "{} (timeout: {})", h.describe(), Timeout(self.1)),
+        }
+    }
+}
+
+/// A timeout, or `none`.
+struct Timeout(Option<Duration>);
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("none"),
+            Some(t) => crate::events::secs(t).fmt(f),
+        }
+    }
+}
+
+/// The pre-start steps' line: `1. exec [...] (timeout: none); 2. ...`.
+struct Steps<'a>(&'a [crate::spec::pre_start::Step]);
+
+impl fmt::Display for Steps<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, s) in self.0.iter().enumerate() {
+            let sep = if i > 0 { "; " } else { "" };
+            let (n, what, t) = (i + 1, s.handler.describe(), Timeout(s.timeout));
+            write!(f, "{sep}{n}. {what} (timeout: {t})")?;
+        }
+        Ok(())
     }
 }
 
 /// The notify socket's line of the plan (one format: an abstract name
 /// holds its `@`).
-#[inline(never)]
-fn notify_plan(address: &Address) -> String {
-    let (at, kind) = match address.as_bytes() {
-        [] => (&b"an abstract socket the kernel names"[..], ""),
-        name @ [b'@', ..] => (name, " (abstract)"),
-        path => (path, ""),
-    };
-    format!(
-        "{}{kind}; NOTIFY_SOCKET for the app only; READY=1 is needed for ready",
-        crate::os::errno::Lossy(at)
-    )
+struct NotifyPlan<'a>(&'a Address);
+
+impl fmt::Display for NotifyPlan<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (at, kind) = match self.0.as_bytes() {
+            [] => (&b"an abstract socket the kernel names"[..], ""),
+            name @ [b'@', ..] => (name, " (abstract)"),
+            path => (path, ""),
+        };
+        write!(
+            f,
+            "{}{kind}; NOTIFY_SOCKET for the app only; READY=1 is needed for ready",
+            crate::os::errno::Lossy(at)
+        )
+    }
 }
 
 impl Config {
