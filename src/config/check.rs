@@ -382,48 +382,26 @@ impl Config {
                 h.kind()
             ));
         }
-        let mut not_found = |name: &str, hook: Option<&Handler>| {
-            if let Some(Handler::Action(Action::Exec { command })) = hook {
-                if !program_exists(&command[0]) {
-                    out.push(format!(
-                        "{name}: '{}' is not found{} (the hook would fail with exit 127)",
-                        command[0],
-                        if command[0].as_bytes().contains(&b'/') {
-                            ""
-                        } else {
-                            " in PATH"
-                        }
-                    ));
-                }
-            }
-        };
         for (name, hook) in [
             ("postStart", &self.post_start),
             ("preStop", &self.pre_stop),
             ("reload", &self.reload),
             ("postStop", &self.post_stop),
         ] {
-            not_found(name, hook.as_ref());
+            if let Some(Handler::Action(Action::Exec { command })) = hook {
+                not_found(&mut out, name, command, "hook");
+            }
         }
         for s in &self.pre_start {
-            not_found("preStart", Some(&s.handler));
+            if let Handler::Action(Action::Exec { command }) = &s.handler {
+                not_found(&mut out, "preStart", command, "hook");
+            }
         }
         for kind in ProbeKind::ALL {
             if let Some(probe_spec::ProbeHandler::Action(Action::Exec { command })) =
                 self.probe(kind).map(|p| &p.handler)
             {
-                if !program_exists(&command[0]) {
-                    out.push(format!(
-                        "{}: '{}' is not found{} (the probe would fail with exit 127)",
-                        kind.field(),
-                        command[0],
-                        if command[0].as_bytes().contains(&b'/') {
-                            ""
-                        } else {
-                            " in PATH"
-                        }
-                    ));
-                }
+                not_found(&mut out, kind.field(), command, "probe");
             }
         }
         // One line each: a path may hold a newline.
@@ -437,6 +415,22 @@ impl Config {
                     .collect()
             })
             .collect()
+    }
+}
+
+/// Warns if an exec handler's program cannot be found (one copy for hooks,
+/// pre-start steps and probes).
+#[inline(never)]
+fn not_found(out: &mut Vec<String>, name: &str, command: &[String], what: &str) {
+    if !program_exists(&command[0]) {
+        let in_path = match command[0].as_bytes().contains(&b'/') {
+            true => "",
+            false => " in PATH",
+        };
+        out.push(format!(
+            "{name}: '{}' is not found{in_path} (the {what} would fail with exit 127)",
+            command[0]
+        ));
     }
 }
 
