@@ -236,22 +236,16 @@ impl Layer {
             }
             // One arm for the two (the reload signal's errors name it).
             Key::StopSignal | Key::ReloadSignal => {
+                let (slot, what) = match key {
+                    Key::StopSignal => (&mut self.stop_signal, "a stop signal"),
+                    _ => (&mut self.reload_signal, "the reload signal"),
+                };
                 let sig = match raw {
-                    Raw::Json(Value::Number(n)) => handler::parse_stop_signal(&n.to_string()),
-                    _ => handler::parse_stop_signal(text(&raw, source)?),
+                    Raw::Json(Value::Number(n)) => handler::parse_signal_for(&n.to_string(), what),
+                    _ => handler::parse_signal_for(text(&raw, source)?, what),
                 }
-                .map_err(|m| match key {
-                    Key::StopSignal => err(m),
-                    _ => err(crate::os::text::replace(
-                        &m,
-                        "a stop signal",
-                        "the reload signal",
-                    )),
-                })?;
-                *match key {
-                    Key::StopSignal => &mut self.stop_signal,
-                    _ => &mut self.reload_signal,
-                } = Some((sig, source.to_string()));
+                .map_err(err)?;
+                *slot = Some((sig, source.to_string()));
             }
             Key::ReloadTimeout => self.reload_timeout = Some(seconds(&raw).map_err(err)?),
             Key::StopOn => self.stop_on = Some(parse_stop_on(&raw).map_err(err)?),

@@ -294,9 +294,14 @@ pub fn parse_lifecycle_with(
 /// A stop signal: a name or number, and not one that cannot be caught or is
 /// hookinit's own business.
 pub fn parse_stop_signal(text: &str) -> Result<i32, String> {
+    parse_signal_for(text, "a stop signal")
+}
+
+/// [`parse_stop_signal`] for a signal that is `what` (`the reload signal`).
+pub fn parse_signal_for(text: &str, what: &str) -> Result<i32, String> {
     match signals::parse(text) {
         None => Err(format!("\"{text}\" is not a signal name or number")),
-        Some(sig) if sig == libc::SIGCHLD => Err("SIGCHLD cannot be a stop signal".into()),
+        Some(sig) if sig == libc::SIGCHLD => Err(format!("SIGCHLD cannot be {what}")),
         Some(sig) => Ok(sig),
     }
 }
