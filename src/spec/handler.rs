@@ -440,7 +440,7 @@ pub(crate) fn parse_handler_among(
 /// arithmetic far from overflow.
 pub const MAX_SECONDS: u64 = 365 * 24 * 3600;
 
-fn parse_command(v: &Value, path: &str) -> Result<Vec<String>, PathError> {
+pub(crate) fn parse_command(v: &Value, path: &str) -> Result<Vec<String>, PathError> {
     let items = v.as_array().ok_or_else(|| {
         PathError::new(
             path,

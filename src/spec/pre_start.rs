@@ -11,7 +11,7 @@
 //! container's ports would stand for nothing yet (and the list needs no
 //! second pass once the container's ports are known).
 
-use crate::spec::handler::{self, Handler, PortNames, KINDS, MAX_SECONDS};
+use crate::spec::handler::{self, Action, Handler, PortNames, KINDS, MAX_SECONDS};
 use crate::spec::json::Value;
 use crate::spec::json::{self, PathError};
 use std::time::Duration;
@@ -60,10 +60,9 @@ pub fn parse(v: &Value, path: &str) -> Result<Vec<Step>, PathError> {
 #[inline(never)]
 fn step(v: &Value, path: &str) -> Result<Step, PathError> {
     if v.is_array() {
-        let handler = handler::parse_handler_or_shorthand_with(v, path, None)?
-            .resolve(path, PortNames::Unsupported)?;
+        let command = handler::parse_command(v, path)?;
         return Ok(Step {
-            handler,
+            handler: Handler::Action(Action::Exec { command }),
             timeout: None,
         });
     }
@@ -89,7 +88,6 @@ fn step(v: &Value, path: &str) -> Result<Step, PathError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::handler::Action;
 
     fn parse_text(text: &str) -> Result<Vec<Step>, String> {
         parse(&json::parse(text).unwrap(), "").map_err(|e| e.to_string())
