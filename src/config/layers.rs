@@ -160,26 +160,51 @@ impl Layer {
                     }
                 })
             }
-            Key::SignalGroup => self.signal_group = Some(boolean(&raw, source)?),
             Key::Subreaper => {
                 self.subreaper = match text_or_bool(&raw) {
                     Some(t) if t.trim() == "auto" => None,
                     _ => Some(boolean(&raw, source)?),
                 }
             }
-            Key::PreStopOnExit => self.pre_stop_on_exit = Some(boolean(&raw, source)?),
-            Key::PreStopDrains => self.pre_stop_drains = Some(boolean(&raw, source)?),
-            Key::Check => self.check = Some(boolean(&raw, source)?),
+            // One arm per kind of value: an arm per key inlined its own copy.
+            Key::SignalGroup
+            | Key::PreStopOnExit
+            | Key::PreStopDrains
+            | Key::Check
+            | Key::PostStartAfterStartup
+            | Key::HttpHookCheckStatus
+            | Key::ReportOom
+            | Key::NotifyRelay => {
+                let value = Some(boolean(&raw, source)?);
+                *match key {
+                    Key::SignalGroup => &mut self.signal_group,
+                    Key::PreStopOnExit => &mut self.pre_stop_on_exit,
+                    Key::PreStopDrains => &mut self.pre_stop_drains,
+                    Key::Check => &mut self.check,
+                    Key::PostStartAfterStartup => &mut self.post_start_after_startup,
+                    Key::HttpHookCheckStatus => &mut self.http_hook_check_status,
+                    Key::ReportOom => &mut self.report_oom,
+                    _ => &mut self.notify_relay,
+                } = value;
+            }
+            Key::ReloadTimeout
+            | Key::GracePeriod
+            | Key::PostStartTimeout
+            | Key::PreStopTimeout
+            | Key::CleanupTimeout => {
+                let value = Some(seconds(&raw).map_err(err)?);
+                *match key {
+                    Key::ReloadTimeout => &mut self.reload_timeout,
+                    Key::GracePeriod => &mut self.grace,
+                    Key::PostStartTimeout => &mut self.post_start_timeout,
+                    Key::PreStopTimeout => &mut self.pre_stop_timeout,
+                    _ => &mut self.cleanup_timeout,
+                } = value;
+            }
             Key::ExitRemap => {
                 self.exit_remap = Some(parse_remap(text(&raw, source)?).map_err(err)?)
             }
-            Key::PostStartAfterStartup => {
-                self.post_start_after_startup = Some(boolean(&raw, source)?)
-            }
-            Key::HttpHookCheckStatus => self.http_hook_check_status = Some(boolean(&raw, source)?),
-            Key::ReportOom => self.report_oom = Some(boolean(&raw, source)?),
             Key::NotifySocket => self.notify_socket = Some(parse_notify_socket(&raw).map_err(err)?),
-            Key::NotifyRelay => self.notify_relay = Some(boolean(&raw, source)?),
             Key::Drain => self.drain = Some(super::drain::parse(&raw, source)?),
             Key::ReadinessAddress => {
                 self.readiness_address = Some(parse_listen_address(&raw).map_err(err)?)
@@ -247,12 +272,7 @@ impl Layer {
                 .map_err(err)?;
                 *slot = Some((sig, source.to_string()));
             }
-            Key::ReloadTimeout => self.reload_timeout = Some(seconds(&raw).map_err(err)?),
             Key::StopOn => self.stop_on = Some(parse_stop_on(&raw).map_err(err)?),
-            Key::GracePeriod => self.grace = Some(seconds(&raw).map_err(err)?),
-            Key::PostStartTimeout => self.post_start_timeout = Some(seconds(&raw).map_err(err)?),
-            Key::PreStopTimeout => self.pre_stop_timeout = Some(seconds(&raw).map_err(err)?),
-            Key::CleanupTimeout => self.cleanup_timeout = Some(seconds(&raw).map_err(err)?),
             Key::ReadyFile | Key::Config | Key::TerminationMessagePath => {
                 let t = text(&raw, source)?;
                 if t.as_bytes().contains(&b'\0') {
