@@ -154,9 +154,9 @@ impl Supervisor {
         let steps = cfg.pre_start.len();
         let reload = cfg.reload.is_some();
         let plans = Plans {
-            post_start: cfg.post_start.clone(),
+            post_start: cfg.post_start.take(),
             post_start_timeout: cfg.post_start_timeout,
-            pre_stop: cfg.pre_stop.clone(),
+            pre_stop: cfg.pre_stop.take(),
             pre_stop_timeout: cfg.pre_stop_timeout,
             reload: cfg.reload.take(),
             reload_timeout: cfg.reload_timeout,
