@@ -20,7 +20,7 @@ mod peers;
 mod sources;
 mod values;
 
-pub use options::{usage, Opt, OPTIONS};
+pub use options::{usage, Opt, OPTIONS, TOLD};
 pub use peers::{Peer, PeerSettings};
 pub use sources::{environment, lossy};
 

@@ -372,6 +372,17 @@ pub fn usage() -> String {
     s
 }
 
+/// The variables hookinit gives PreStop, post-stop and the reload hook
+/// (`crate::hooks::context`): its own output, never a setting. A hook that
+/// runs hookinit (`--ready`, `--check`) has them, and is not refused for it.
+pub const TOLD: [&[u8]; 5] = [
+    b"HOOKINIT_STOP_REASON",
+    b"HOOKINIT_KILL_IN_MS",
+    b"HOOKINIT_KILL_AT",
+    b"HOOKINIT_EXIT_CODE",
+    b"HOOKINIT_EXIT_SIGNAL",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

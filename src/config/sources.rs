@@ -114,7 +114,7 @@ pub(super) fn env_layer(
                 "unknown variable (its name is not valid UTF-8)",
             ));
         };
-        if !name.starts_with("HOOKINIT_") {
+        if !name.starts_with("HOOKINIT_") || super::TOLD.contains(&name.as_bytes()) {
             continue;
         }
         let Some(o) = OPTIONS.iter().find(|o| o.is_env(name)) else {

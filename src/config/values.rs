@@ -367,6 +367,16 @@ mod tests {
             let e = run(&["app"], &[(k, v)]).unwrap_err();
             assert!(e.contains(want), "{k}={v}: {e}");
         }
+        // What hookinit tells its hooks is not a setting: a hook that runs
+        // hookinit (`--ready`, `--check`) is not refused for having it.
+        let told = [
+            ("HOOKINIT_STOP_REASON", "signal:SIGTERM"),
+            ("HOOKINIT_KILL_IN_MS", "8000"),
+            ("HOOKINIT_KILL_AT", "1700000000.000"),
+            ("HOOKINIT_EXIT_CODE", "143"),
+            ("HOOKINIT_EXIT_SIGNAL", "SIGTERM"),
+        ];
+        assert!(run(&["app"], &told).is_ok());
     }
 
     #[test]

@@ -54,13 +54,7 @@ pub struct Context {
 }
 
 /// The variables, in the order of their slots.
-const VARS: [&[u8]; 5] = [
-    b"HOOKINIT_STOP_REASON",
-    b"HOOKINIT_KILL_IN_MS",
-    b"HOOKINIT_KILL_AT",
-    b"HOOKINIT_EXIT_CODE",
-    b"HOOKINIT_EXIT_SIGNAL",
-];
+const VARS: [&[u8]; 5] = crate::config::TOLD;
 
 /// Their headers, in the same order.
 const HEADERS: [&str; 5] = [
