@@ -396,8 +396,8 @@ fn finish(
         grace,
         stop_signal: l.stop_signal.as_ref().map(|&(s, _)| s),
         stop_on: l.stop_on.unwrap_or_else(default_stop_on),
-        post_start_timeout: l.post_start_timeout,
-        pre_stop_timeout: l.pre_stop_timeout,
+        post_start_timeout: some_time(l.post_start_timeout),
+        pre_stop_timeout: some_time(l.pre_stop_timeout),
         ready_file: l.ready_file.take(),
         pre_stop_on_exit: l.pre_stop_on_exit.unwrap_or(false),
         pre_stop_drains: l.pre_stop_drains.unwrap_or(false),
@@ -411,7 +411,7 @@ fn finish(
         peer: PeerSettings::default(),
         reload: value(&mut h.reload),
         reload_signal,
-        reload_timeout: l.reload_timeout,
+        reload_timeout: some_time(l.reload_timeout),
         report_oom: l.report_oom.unwrap_or(false),
         notify_socket: l.notify_socket.take().flatten(),
         notify_watchdog,
@@ -457,6 +457,12 @@ fn notify_times(
         return Err(ConfigError::new(source, msg));
     }
     Ok(out)
+}
+
+/// A hook's timeout: `0` is none, as the notify durations' (a timeout of
+/// 0 would fail every run before it began).
+fn some_time(t: Option<Duration>) -> Option<Duration> {
+    t.filter(|t| !t.is_zero())
 }
 
 /// The value given, without where it came from. Not inlined: one copy for
@@ -629,6 +635,17 @@ mod tests {
             .unwrap()
             .plan()
             .contains("\nreload:         none\n"));
+        // A hook's timeout of 0 is none (it would fail every run at once).
+        let c = run(
+            &["--reload-timeout=0", "--post-start-timeout=0s", "app"],
+            &[
+                ("HOOKINIT_RELOAD", r#"["true"]"#),
+                ("HOOKINIT_PRE_STOP_TIMEOUT", "0"),
+            ],
+        )
+        .unwrap();
+        let timeouts = (c.reload_timeout, c.post_start_timeout, c.pre_stop_timeout);
+        assert_eq!(timeouts, (None, None, None));
         let cases: &[(&[(&str, &str)], &str)] = &[
             (
                 &[("HOOKINIT_RELOAD_SIGNAL", "HUP")],
