@@ -418,20 +418,21 @@ impl Config {
     }
 }
 
-/// Warns if an exec handler's program cannot be found (one copy for hooks,
-/// pre-start steps and probes).
+/// Warns if an exec handler's program cannot be found or run (one copy for
+/// hooks, pre-start steps and probes).
 #[inline(never)]
 fn not_found(out: &mut Vec<String>, name: &str, command: &[String], what: &str) {
-    if !program_exists(&command[0]) {
-        let in_path = match command[0].as_bytes().contains(&b'/') {
-            true => "",
-            false => " in PATH",
-        };
-        out.push(format!(
-            "{name}: '{}' is not found{in_path} (the {what} would fail with exit 127)",
-            command[0]
-        ));
-    }
+    let (problem, code) = match program_found(&command[0]) {
+        Some(true) => return,
+        // Found, but a directory or without an execute bit: EACCES.
+        Some(false) => ("is not executable", 126),
+        None if command[0].as_bytes().contains(&b'/') => ("is not found", 127),
+        None => ("is not found in PATH", 127),
+    };
+    out.push(format!(
+        "{name}: '{}' {problem} (the {what} would fail with exit {code})",
+        command[0]
+    ));
 }
 
 /// Whether hookinit could create a file in `dir` (EROFS, EACCES otherwise).
@@ -441,23 +442,57 @@ fn writable(dir: &std::path::Path) -> Result<(), String> {
     crate::os::path::writable(&c).map_err(|e| e.to_string())
 }
 
-/// Whether `program` would be found by `execvp`: a path, or a name in PATH.
-fn program_exists(program: &str) -> bool {
+/// Whether `program` would run by `execvp`, a path or a name in PATH:
+/// `Some(true)` found and runnable, `Some(false)` found but not (EACCES),
+/// `None` found nowhere.
+fn program_found(program: &str) -> Option<bool> {
     use std::os::unix::fs::PermissionsExt;
-    let runnable = |p: &std::path::Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    let found = |p: &std::path::Path| {
+        let m = p.metadata().ok()?;
+        Some(m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
     if program.as_bytes().contains(&b'/') {
-        return runnable(std::path::Path::new(program));
+        return found(std::path::Path::new(program));
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/bin:/usr/bin".into());
-    std::env::split_paths(&path).any(|d| runnable(&d.join(program)))
+    // As execvp: the first runnable one, else EACCES if any was there.
+    let mut seen = None;
+    for dir in std::env::split_paths(&path) {
+        match found(&dir.join(program)) {
+            Some(true) => return Some(true),
+            Some(false) => seen = Some(false),
+            None => {}
+        }
+    }
+    seen
 }
 
 #[cfg(test)]
 mod tests {
     use crate::config::tests::run;
+
+    #[test]
+    fn a_program_found_but_not_runnable_is_told_apart_from_a_missing_one() {
+        let dir = std::env::temp_dir().join(format!("hookinit-noexec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("noexec");
+        std::fs::write(&file, "#!/bin/sh\n").unwrap();
+        let steps = format!(r#"[["{}"], ["/nonexistent/x"]]"#, file.display());
+        let c = run(&["app"], &[("HOOKINIT_PRE_START", &steps)]).unwrap();
+        let w = c.warnings();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            w,
+            [
+                format!(
+                    "preStart: '{}' is not executable (the hook would fail with exit 126)",
+                    file.display()
+                ),
+                "preStart: '/nonexistent/x' is not found (the hook would fail with exit 127)"
+                    .to_string(),
+            ]
+        );
+    }
 
     #[test]
     fn post_start_after_startup_warnings() {
