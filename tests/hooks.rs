@@ -1669,6 +1669,24 @@ fn first_stop_signal_does_not_cut_short_a_pre_stop_begun_by_liveness() {
     }
 }
 
+/// PreStop for the app's exit runs out its window: what is SIGKILLed then
+/// never got a SIGTERM, and the event does not say it did.
+#[test]
+fn a_pre_stop_on_exit_at_its_deadline_claims_no_sigterm() {
+    let pre_stop = serde_json::json!(["sh", "-c", "sleep 20"]).to_string();
+    let f = run_to_end(
+        &["--", "/bin/sh", "-c", "exit 3"],
+        &[
+            ("HOOKINIT_PRE_STOP_ON_EXIT", "1"),
+            ("HOOKINIT_PRE_STOP", &pre_stop),
+            ("HOOKINIT_GRACE_PERIOD", "2"),
+        ],
+    );
+    assert_eq!(f.code, Some(3), "{f:#?}");
+    assert!(events(&f.stderr, "SigtermSent").is_empty(), "{f:#?}");
+    assert!(!f.stderr.contains("after SIGTERM"), "{f:#?}");
+}
+
 #[test]
 fn second_stop_signal_cuts_short_a_pre_stop_on_exit() {
     let t = TempDir::new("onexit2");

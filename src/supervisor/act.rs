@@ -117,9 +117,15 @@ impl Supervisor {
                 };
                 self.kill_everything(format_args!("the grace period of {grace}{by} is over"));
             }
-            Action::KillEverything(KillReason::LeftoversIgnoredTerm) => self.kill_everything(
-                format_args!("processes left behind did not exit after SIGTERM"),
-            ),
+            Action::KillEverything(KillReason::LeftoversIgnoredTerm) => {
+                // No SIGTERM claimed that was not sent (only dying processes
+                // were left, or the drain began at its deadline).
+                let why = match self.sigterm_delivered {
+                    true => "did not exit after SIGTERM",
+                    false => "were still there at the deadline",
+                };
+                self.kill_everything(format_args!("processes left behind {why}"));
+            }
             Action::LogNotReaped => {
                 // No claim of a SIGKILL that reached nobody.
                 let msg = if self.sigkill_delivered {
@@ -281,6 +287,7 @@ impl Supervisor {
         let signalled = self.leftovers.signal_all(libc::SIGTERM, self.app.pid);
         // Counted none: `kill(-1)` reached only processes already dying.
         if signalled.delivered() && counted != Some(0) {
+            self.sigterm_delivered = true;
             let msg = format_args!(
                 "SIGTERM sent to {} after the app exited; SIGKILL follows for any that stay",
                 Left(signalled, counted)

@@ -103,6 +103,9 @@ pub struct Supervisor {
     app_unkillable: bool,
     /// Whether the last SIGKILL to everything reached any process.
     sigkill_delivered: bool,
+    /// What the app left got SIGTERM (`SigtermSent`): a SIGKILL at the
+    /// drain's deadline may say they ignored it.
+    sigterm_delivered: bool,
     exit_code: Option<i32>,
     ready_file: Option<CString>,
     /// Retries of a failed `wait4`, of the signalfd's `read`, of `poll`.
@@ -253,6 +256,7 @@ impl Supervisor {
             phase: Phase::Running,
             app_unkillable: false,
             sigkill_delivered: false,
+            sigterm_delivered: false,
             exit_code: None,
             ready_file,
             reap_retry: Backoff::default(),
