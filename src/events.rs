@@ -94,11 +94,16 @@ fn keep_failure(event: &Event<'_>) {
     let failure =
         event.name.starts_with("Failed") || matches!(event.name, "Unhealthy" | "OOMKilled");
     if failure {
-        LAST_FAILURE.with(|kept| {
-            let args = format_args!("{}: {}", event.name, event.message);
-            kept.1 = crate::os::text::format_into(&mut kept.0, args).0;
-        });
+        keep(format_args!("{}: {}", event.name, event.message));
     }
+}
+
+/// Keeps `args` as the last failure (a failure said outside the events:
+/// the app's program that could not be started).
+pub fn keep(args: fmt::Arguments<'_>) {
+    LAST_FAILURE.with(|kept| {
+        kept.1 = crate::os::text::format_into(&mut kept.0, args).0;
+    });
 }
 
 /// An event that is not about a hook. The message is formatted only if

@@ -232,11 +232,9 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
     let launch: supervisor::Launch = Box::new(move || {
         let spawned = spawn::spawn_in(&argv, &inherited, foreground, setsid, envp.as_ref());
         spawned.map_err(|e| {
-            say(format_args!(
-                "hookinit: cannot run '{}': {}\n",
-                argv.program(),
-                e.reason()
-            ));
+            let (program, reason) = (argv.program(), e.reason());
+            say(format_args!("hookinit: cannot run '{program}': {reason}\n"));
+            events::keep(format_args!("cannot run '{program}': {reason}"));
             e.exit_code()
         })
     });

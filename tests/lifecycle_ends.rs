@@ -152,6 +152,25 @@ fn post_stop_after_a_failed_or_stopped_pre_start_knows_no_app() {
     );
 }
 
+/// An app whose program cannot be started ends as one that ran and failed:
+/// post-stop runs, told `startError` and the exit code (127 or 126).
+#[test]
+fn post_stop_after_an_app_that_could_not_start() {
+    let post = told("POST");
+    let d = TempDir::new("lifecycle-start-error");
+    let noexec = d.path("noexec");
+    std::fs::write(&noexec, "#!/bin/sh\n").unwrap();
+    for (app, code) in [("/nonexistent/app", 127), (noexec.to_str().unwrap(), 126)] {
+        let f = run_pid1(&["--", app], &[("HOOKINIT_POST_STOP", &post)]);
+        assert_eq!(f.code, Some(code), "{f:#?}");
+        assert_eq!(
+            said(&f.stdout),
+            [format!("POST reason=startError code={code} sig=")],
+            "{f:#?}"
+        );
+    }
+}
+
 /// The app's leftovers get SIGTERM and are gone before post-stop runs.
 #[test]
 fn post_stop_runs_once_every_leftover_is_gone() {
@@ -425,4 +444,11 @@ fn a_failed_container_leaves_its_reason_as_the_termination_message() {
     let f = run_pid1(&["--", "true"], &env);
     assert_eq!(f.code, Some(0), "{f:#?}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+    // An app that could not be started: why, as the kubelet's StartError.
+    let f = run_pid1(&["--", "/nonexistent/app"], &env);
+    assert_eq!(f.code, Some(127), "{f:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "exit code 127; reason startError\ncannot run '/nonexistent/app': command not found\n"
+    );
 }

@@ -372,3 +372,46 @@ fn a_shell_less_scratch_image_prepares_a_directory_before_its_app() {
         logs.all()
     );
 }
+
+/// What a step left behind is the run's, as an app's leftovers: when
+/// pre-start fails it gets SIGTERM, and hookinit exits (and post-stop runs)
+/// only once it is gone, as PID 1 and not.
+#[test]
+fn what_a_failed_pre_start_left_gets_sigterm_before_the_exit() {
+    let d = TempDir::new("pre-start-left");
+    let ready = d.path("ready").display().to_string();
+    let termed = d.path("termed").display().to_string();
+    // (Its output pipe closes with the step: it writes nowhere, and says
+    // that it got SIGTERM by a file.)
+    let left = format!(
+        "(trap 'touch {termed}; exit 0' TERM; touch {ready}; while :; do sleep 0.05; done) \
+         >/dev/null 2>&1 & while [ ! -e {ready} ]; do sleep 0.01; done"
+    );
+    let steps = json!([sh(&left), sh("exit 3")]).to_string();
+    let post = json!([
+        "/bin/sh",
+        "-c",
+        format!("test -e {termed} && echo POST-AFTER-TERM")
+    ]);
+    let post = post.to_string();
+    let env = [
+        ("HOOKINIT_PRE_START", &steps[..]),
+        ("HOOKINIT_POST_STOP", &post),
+    ];
+    for pid1 in [true, false] {
+        let _ = std::fs::remove_file(&ready);
+        let _ = std::fs::remove_file(&termed);
+        let args = ["--", "true"];
+        let f = match pid1 {
+            true => run_pid1(&args, &env),
+            false => run_plain(&args, &env),
+        };
+        assert_eq!(f.code, Some(6), "{f:#?}");
+        assert_eq!(f.stdout, "POST-AFTER-TERM\n", "pid 1: {pid1}\n{f:#?}");
+        assert!(
+            f.stderr.contains("SigtermSent: SIGTERM sent to ")
+                && f.stderr.contains(" after pre-start; SIGKILL follows"),
+            "{f:#?}"
+        );
+    }
+}

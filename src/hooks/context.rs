@@ -22,6 +22,8 @@ pub enum Reason {
     PostStart,
     PreStart,
     AppExit,
+    /// The app's program could not be started (Kubernetes' `StartError`).
+    StartError,
     Reload,
     /// The app died of the kernel's OOM killer (`HOOKINIT_REPORT_OOM`).
     OomKilled,
@@ -36,6 +38,7 @@ impl fmt::Display for Reason {
             Reason::PostStart => "postStart",
             Reason::PreStart => "preStart",
             Reason::AppExit => "appExit",
+            Reason::StartError => "startError",
             Reason::Reload => "reload",
             Reason::OomKilled => "OOMKilled",
         })

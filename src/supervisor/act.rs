@@ -104,10 +104,12 @@ impl Supervisor {
                 format_args!("{} while exiting", signals::name(sig)),
             ),
             Action::TermLeftovers => {
-                // Usually nothing is left: skip the signal (and, not as PID 1, the /proc walk).
-                if reap::any_children() {
-                    self.term_leftovers();
+                // Usually nothing is left: skip the signal (and, not as PID 1,
+                // the /proc walk), and end the drain now (no wait4 may come).
+                if !reap::any_children() {
+                    return Some(Event::NoChildLeft);
                 }
+                self.term_leftovers();
             }
             Action::KillEverything(KillReason::GraceOver) => {
                 let grace = events::secs(self.window.grace);
@@ -249,6 +251,9 @@ impl Supervisor {
         // The app may get it directly or with everything else.
         self.app_sigkilled |= self.app.alive();
         let app = self.app.alive().then(|| self.app.kill());
+        // As PID 1, `kill(-1)` reaches processes already dying (a hook's
+        // just killed): counted first, they are no reason for SigkillSent.
+        let counted = self.leftovers.count_in_namespace();
         let signalled = self.leftovers.signal_all(libc::SIGKILL, self.app.pid);
         if let Some(Err(e)) = app {
             self.app_unkillable = true;
@@ -260,7 +265,7 @@ impl Supervisor {
         }
         // No SigkillSent for a SIGKILL that reached nobody.
         let what: Option<&dyn fmt::Display> = match (app, signalled) {
-            (_, s) if s.delivered() => Some(&signalled),
+            (_, s) if s.delivered() && counted != Some(0) => Some(&signalled),
             (Some(Ok(_)), _) => Some(&"the app"),
             _ => None,
         };
@@ -288,8 +293,12 @@ impl Supervisor {
         // Counted none: `kill(-1)` reached only processes already dying.
         if signalled.delivered() && counted != Some(0) {
             self.sigterm_delivered = true;
+            let after = match self.app.pid {
+                0 => "pre-start",
+                _ => "the app exited",
+            };
             let msg = format_args!(
-                "SIGTERM sent to {} after the app exited; SIGKILL follows for any that stay",
+                "SIGTERM sent to {} after {after}; SIGKILL follows for any that stay",
                 Left(signalled, counted)
             );
             events::log(Level::Info, "SigtermSent", msg);

@@ -22,7 +22,9 @@
 //! | Running  | reload hook succeeded / failed                 | Running: the reload signal forwarded / not; a queued reload runs |
 //! | any other | reload signal                                 | unchanged: neither run nor forwarded |
 //! | PreStart | stop signal                                    | PreStart: the step gets the stop signal, SIGKILL at the deadline |
-//! | PreStart | step failed; stopped: step ended, 2nd stop signal, the deadline | exit, the app never started |
+//! | PreStart | step failed; stopped: step ended, 2nd stop signal | Draining: what the steps left gets TERM; the app never starts |
+//! | PreStart | stopped: the deadline                          | Killed: SIGKILL to everything |
+//! | Running  | the app could not be started                   | Draining                      |
 //!
 //! Where the table says exit, a post-stop handler runs first if there is
 //! one (`PostStop`: stop signals are ignored; its own deadline ends it).
@@ -202,6 +204,9 @@ pub enum Event {
     PreStartEnded(Outcome),
     /// The post-stop handler ended (or could not start, or was skipped).
     PostStopEnded,
+    /// The app could not be started (its program missing, not executable):
+    /// nothing ran, nothing is left.
+    AppNotStarted,
 }
 
 /// Why a stop began (the `Killing` event says it).
@@ -413,6 +418,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             (Phase::Draining { .. } | Phase::Killed { .. }, Event::NoChildLeft) => {
                 self.all_gone(phase)
             }
+            (Phase::Running, Event::AppNotStarted) => self.begin_drain(None),
             (Phase::PostStop, Event::PostStopEnded) => {
                 self.emit(Action::Finish);
                 phase
@@ -626,15 +632,27 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                     stop: Some((signal, now + window.grace)),
                 }
             }
-            (Phase::PreStart { stop: Some(_) }, Event::StopSignal { signal, .. }) => {
+            // Whatever the steps left gets SIGTERM, as an app's leftovers:
+            // post-stop and the exit come once they are gone.
+            (
+                Phase::PreStart {
+                    stop: Some((_, deadline)),
+                },
+                Event::StopSignal { signal, .. },
+            ) => {
                 self.emit(Action::CutPreStartShort(signal));
-                self.all_gone(phase)
+                self.begin_drain(Some(deadline))
             }
             (Phase::PreStart { stop: None }, Event::PreStartEnded(_)) => {
                 self.emit(Action::LogPreStartFailed);
-                self.all_gone(phase)
+                self.begin_drain(None)
             }
-            (Phase::PreStart { stop: Some(_) }, Event::PreStartEnded(_)) => self.all_gone(phase),
+            (
+                Phase::PreStart {
+                    stop: Some((_, deadline)),
+                },
+                Event::PreStartEnded(_),
+            ) => self.begin_drain(Some(deadline)),
             (
                 Phase::PreStart {
                     stop: Some((_, deadline)),
@@ -642,7 +660,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 Event::Tick,
             ) if now >= deadline => {
                 self.emit(Action::KillPreStart);
-                self.all_gone(phase)
+                self.kill_everything(KillReason::GraceOver)
             }
             _ => phase,
         }

@@ -82,36 +82,53 @@ fn a_stop_signal_ends_the_step_with_the_stop_signal_and_opens_the_window() {
     );
 }
 
-#[test]
-fn a_failed_step_exits_and_a_stopped_step_exits_whatever_its_outcome() {
-    let t = Instant::now();
-    for outcome in [Outcome::Failed, Outcome::Cancelled] {
-        let e = Event::PreStartEnded(outcome);
-        check(t, None, RUNNING, e, RUNNING, &[LogPreStartFailed, Finish]);
-    }
-    let stopping = Phase::PreStart {
-        stop: Some((TERM, t + WINDOW.grace)),
-    };
-    for outcome in [Outcome::Succeeded, Outcome::Failed, Outcome::Cancelled] {
-        let e = Event::PreStartEnded(outcome);
-        check(t, None, stopping, e, stopping, &[Finish]);
-    }
+/// What the steps left gets SIGTERM, as an app's leftovers: the cleanup
+/// timeout, within a stop's deadline.
+fn drain(deadline: Instant) -> (Phase, [Action; 2]) {
+    (
+        Phase::Draining { deadline },
+        [RemoveReadyFile, TermLeftovers],
+    )
 }
 
 #[test]
-fn a_second_stop_signal_or_the_deadline_kills_the_step_and_exits() {
+fn a_failed_step_drains_and_a_stopped_step_drains_whatever_its_outcome() {
+    let t = Instant::now();
+    let (draining, acts) = drain(t + Duration::from_secs(2));
+    for outcome in [Outcome::Failed, Outcome::Cancelled] {
+        let e = Event::PreStartEnded(outcome);
+        let want = [&[LogPreStartFailed][..], &acts].concat();
+        check(t, None, RUNNING, e, draining, &want);
+    }
+    // Stopping: within the stop's deadline (here sooner than the cleanup's).
+    let deadline = t + Duration::from_secs(1);
+    let stopping = Phase::PreStart {
+        stop: Some((TERM, deadline)),
+    };
+    let (draining, acts) = drain(deadline);
+    for outcome in [Outcome::Succeeded, Outcome::Failed, Outcome::Cancelled] {
+        let e = Event::PreStartEnded(outcome);
+        check(t, None, stopping, e, draining, &acts);
+    }
+    // Nothing left: the exit.
+    check(t, None, draining, Event::NoChildLeft, draining, &[Finish]);
+}
+
+#[test]
+fn a_second_stop_signal_drains_and_the_deadline_kills_everything() {
     let t = Instant::now();
     let deadline = t + WINDOW.grace;
     let stopping = Phase::PreStart {
         stop: Some((TERM, deadline)),
     };
+    let (draining, acts) = drain(t + Duration::from_secs(2));
     check(
         t,
         None,
         stopping,
         stop_signal(INT),
-        stopping,
-        &[CutPreStartShort(INT), Finish],
+        draining,
+        &[&[CutPreStartShort(INT)][..], &acts].concat(),
     );
     check(t, None, stopping, Event::Tick, stopping, &[]);
     check(
@@ -119,8 +136,10 @@ fn a_second_stop_signal_or_the_deadline_kills_the_step_and_exits() {
         None,
         stopping,
         Event::Tick,
-        stopping,
-        &[KillPreStart, Finish],
+        Phase::Killed {
+            deadline: deadline + KILLED_WAIT,
+        },
+        &[KillPreStart, KillEverything(KillReason::GraceOver)],
     );
     assert_eq!(stopping.wake_at(), Some(deadline));
     assert_eq!(RUNNING.wake_at(), None);
@@ -169,24 +188,6 @@ fn with_a_post_stop_handler_every_exit_runs_it_first() {
     check_post_stop(t, draining, Event::NoChildLeft, post, &[StartPostStop]);
     check_post_stop(t, killed, Event::NoChildLeft, post, &[StartPostStop]);
     check_post_stop(t, killed, Event::Tick, post, &[LogNotReaped, StartPostStop]);
-    let failed = Event::PreStartEnded(Outcome::Failed);
-    check_post_stop(
-        t,
-        RUNNING,
-        failed,
-        post,
-        &[LogPreStartFailed, StartPostStop],
-    );
-    let stopping = Phase::PreStart {
-        stop: Some((TERM, d)),
-    };
-    check_post_stop(
-        d,
-        stopping,
-        Event::Tick,
-        post,
-        &[KillPreStart, StartPostStop],
-    );
 }
 
 #[test]
@@ -199,4 +200,20 @@ fn post_stop_ends_in_the_exit_and_ignores_stop_signals_and_time() {
     check_post_stop(t, post, Event::NoChildLeft, post, &[]);
     assert_eq!(post.wake_at(), None);
     assert!(!post.exiting());
+}
+
+/// An app that could not be started ends the run as a failed step does:
+/// what the steps left (if any) is drained, then the exit.
+#[test]
+fn an_app_that_could_not_start_drains() {
+    let t = Instant::now();
+    let (draining, acts) = drain(t + Duration::from_secs(2));
+    check(
+        t,
+        None,
+        Phase::Running,
+        Event::AppNotStarted,
+        draining,
+        &acts,
+    );
 }

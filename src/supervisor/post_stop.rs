@@ -80,6 +80,7 @@ impl Supervisor {
     pub(super) fn reason(&self) -> Reason {
         match self.ending.stop {
             Some((reason, _)) => reason,
+            None if self.start.start_error.is_some() => Reason::StartError,
             None if self.app.pid == 0 => Reason::PreStart,
             None if self.ending.oom_killed => Reason::OomKilled,
             None => Reason::AppExit,
@@ -121,7 +122,10 @@ impl Supervisor {
             return Some(Event::PostStopEnded);
         }
         let reason = self.reason();
-        let exit = self.app.status().filter(|_| self.app.pid != 0);
+        let exit = match self.start.start_error {
+            Some(code) => Some(crate::os::reap::Status::Exited(code)),
+            None => self.app.status().filter(|_| self.app.pid != 0),
+        };
         self.hooks.tell(Context {
             reason,
             kill_at: Some(until),

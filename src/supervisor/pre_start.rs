@@ -34,6 +34,8 @@ pub(super) struct Start {
     argv: Option<String>,
     /// The stop signal received during pre-start, if any.
     stopped_by: Option<i32>,
+    /// The app could not be started: hookinit's exit code for it (127, 126).
+    pub(super) start_error: Option<i32>,
 }
 
 impl Start {
@@ -44,6 +46,7 @@ impl Start {
             steps,
             argv: None,
             stopped_by: None,
+            start_error: None,
         }
     }
 }
@@ -93,7 +96,9 @@ impl Supervisor {
         let pid = match launch() {
             Ok(pid) => pid,
             Err(code) => {
-                self.exit_code = Some(code);
+                // As an app that ran and failed: post-stop, the message.
+                self.start.start_error = Some(code);
+                self.dispatch(Event::AppNotStarted);
                 return;
             }
         };
@@ -154,11 +159,13 @@ impl Supervisor {
     }
 
     /// The exit code when the run ends before the app: 128 + the stop
-    /// signal, as an app stopped by it, else 6 for a failed step.
+    /// signal, as an app stopped by it; 127 or 126 for an app that could
+    /// not be started; else 6 for a failed step.
     pub(super) fn pre_start_exit_code(&self) -> i32 {
-        match self.start.stopped_by {
-            Some(sig) => self.cfg.remap(128 + sig),
-            None => crate::os::exit::EXIT_PRE_START_FAILED,
+        match (self.start.stopped_by, self.start.start_error) {
+            (_, Some(code)) => code,
+            (Some(sig), None) => self.cfg.remap(128 + sig),
+            (None, None) => crate::os::exit::EXIT_PRE_START_FAILED,
         }
     }
 }
