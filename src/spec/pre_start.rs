@@ -52,19 +52,22 @@ pub fn parse(v: &Value, path: &str) -> Result<Vec<Step>, PathError> {
             true => path.to_string(),
             false => format!("{path}[{i}]"),
         };
-        steps.push(step(item, &at)?);
+        step(item, &at, &mut steps)?;
     }
     Ok(steps)
 }
 
+/// The step at `path`, onto `steps` (made in place: no `Result` of a
+/// whole step moved out).
 #[inline(never)]
-fn step(v: &Value, path: &str) -> Result<Step, PathError> {
+fn step(v: &Value, path: &str, steps: &mut Vec<Step>) -> Result<(), PathError> {
     if v.is_array() {
         let command = handler::parse_command(v, path)?;
-        return Ok(Step {
+        steps.push(Step {
             handler: Handler::Action(Action::Exec { command }),
             timeout: None,
         });
+        return Ok(());
     }
     let allowed = [KINDS[0], KINDS[1], KINDS[2], KINDS[3], "timeoutSeconds"];
     let obj = json::object(v, path, &allowed)?;
@@ -82,7 +85,8 @@ fn step(v: &Value, path: &str) -> Result<Step, PathError> {
     }
     let handler = handler::parse_handler_among(v, path, None, &allowed)?
         .resolve(path, PortNames::Unsupported)?;
-    Ok(Step { handler, timeout })
+    steps.push(Step { handler, timeout });
+    Ok(())
 }
 
 #[cfg(test)]
