@@ -312,12 +312,12 @@ impl Slot {
 }
 
 impl Hooks {
-    pub fn new(plans: Plans, inherited: Inherited, http_check_status: bool) -> Hooks {
+    pub fn new(mut plans: Plans, inherited: Inherited, http_check_status: bool) -> Hooks {
         let exec = |h: &Option<Handler>| matches!(h, Some(Handler::Action(Action::Exec { .. })));
         let told_exec = exec(&plans.pre_stop) || exec(&plans.post_stop) || exec(&plans.reload);
         // Last first: each is popped when its turn comes.
         let mut pre_start = Vec::with_capacity(plans.pre_start.len());
-        for s in plans.pre_start.into_iter().rev() {
+        while let Some(s) = plans.pre_start.pop() {
             pre_start.push(Plan::boxed(s.handler, s.timeout));
         }
         Hooks {
