@@ -384,15 +384,15 @@ fn finish(
         ],
         matches!(l.notify_socket, Some(Some(_))),
     )?;
-    Ok(Box::new(Config {
+    let mut config = Box::new(Config {
         command,
         verbosity: l.verbosity.unwrap_or(DEFAULT_VERBOSITY),
         log_format: l.log_format.unwrap_or(Format::Text),
         signal_group: l.signal_group.unwrap_or(false),
         subreaper: l.subreaper,
         exit_remap: l.exit_remap.take().unwrap_or_default(),
-        post_start: value(&mut h.post_start),
-        pre_stop: value(&mut h.pre_stop),
+        post_start: None,
+        pre_stop: None,
         grace,
         stop_signal: l.stop_signal.as_ref().map(|&(s, _)| s),
         stop_on: l.stop_on.unwrap_or_else(default_stop_on),
@@ -402,14 +402,14 @@ fn finish(
         pre_stop_on_exit: l.pre_stop_on_exit.unwrap_or(false),
         pre_stop_drains: l.pre_stop_drains.unwrap_or(false),
         cleanup_timeout: l.cleanup_timeout.unwrap_or(DEFAULT_CLEANUP),
-        startup_probe: value(&mut h.startup_probe),
-        liveness_probe: value(&mut h.liveness_probe),
-        readiness_probe: value(&mut h.readiness_probe),
+        startup_probe: None,
+        liveness_probe: None,
+        readiness_probe: None,
         container_name: l.container_name.take(),
         post_start_after_startup: l.post_start_after_startup.unwrap_or(false),
         http_hook_check_status: l.http_hook_check_status.unwrap_or(false),
         peer: PeerSettings::default(),
-        reload: value(&mut h.reload),
+        reload: None,
         reload_signal,
         reload_timeout: some_time(l.reload_timeout),
         report_oom: l.report_oom.unwrap_or(false),
@@ -419,11 +419,20 @@ fn finish(
         notify_extend_limit,
         notify_relay: l.notify_relay.unwrap_or(false),
         pre_start: l.pre_start.take().unwrap_or_default(),
-        post_stop: value(&mut h.post_stop),
+        post_stop: None,
         termination_message_path: l.termination_message_path.take(),
         readiness_address: l.readiness_address.take().flatten(),
         drain: None,
-    }))
+    });
+    // Moved into the box where they are given: no copy of an empty one.
+    move_value(&mut h.post_start, &mut config.post_start);
+    move_value(&mut h.pre_stop, &mut config.pre_stop);
+    move_value(&mut h.startup_probe, &mut config.startup_probe);
+    move_value(&mut h.liveness_probe, &mut config.liveness_probe);
+    move_value(&mut h.readiness_probe, &mut config.readiness_probe);
+    move_value(&mut h.reload, &mut config.reload);
+    move_value(&mut h.post_stop, &mut config.post_stop);
+    Ok(config)
 }
 
 /// The watchdog, start-up timeout and `EXTEND_TIMEOUT_USEC` ceiling: 0 is
@@ -465,11 +474,13 @@ fn some_time(t: Option<Duration>) -> Option<Duration> {
     t.filter(|t| !t.is_zero())
 }
 
-/// The value given, without where it came from. Not inlined: one copy for
-/// the four hooks, one for the three probes.
+/// Moves the value given, without where it came from, into `to`. Not
+/// inlined: one copy for the four hooks, one for the three probes.
 #[inline(never)]
-fn value<T>(given: &mut Option<Given<T>>) -> Option<T> {
-    given.take().map(|g| g.value)
+fn move_value<T>(given: &mut Option<Given<T>>, to: &mut Option<T>) {
+    if let Some(g) = given.take() {
+        *to = Some(g.value);
+    }
 }
 
 /// The reload signal: one that can be caught, not a stop signal, and only
