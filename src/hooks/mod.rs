@@ -19,6 +19,7 @@ mod shared;
 
 pub use context::{Context, Reason};
 
+use crate::config::Config;
 use crate::events::{self, Event, Level};
 use crate::handlers::runner::{self, Runner};
 use crate::handlers::{self, exec, http, tcp, Caller, Verdict};
@@ -119,19 +120,6 @@ struct Slot {
     running: Option<Running>,
 }
 
-/// The hooks' plans, as configured (`None`: not configured).
-pub struct Plans {
-    pub post_start: Option<Handler>,
-    pub post_start_timeout: Option<Duration>,
-    pub pre_stop: Option<Handler>,
-    pub pre_stop_timeout: Option<Duration>,
-    pub reload: Option<Handler>,
-    pub reload_timeout: Option<Duration>,
-    /// `HOOKINIT_PRE_START`'s steps, in order.
-    pub pre_start: Vec<crate::spec::pre_start::Step>,
-    pub post_stop: Option<Handler>,
-}
-
 pub struct Hooks {
     slots: [Slot; 3],
     /// PostStart's plan while the pre-start steps use its slot.
@@ -229,10 +217,10 @@ impl Plan {
 }
 
 impl Slot {
-    fn new(kind: HookKind, handler: Option<Handler>, timeout: Option<Duration>) -> Slot {
+    fn new(kind: HookKind, handler: &mut Option<Handler>, timeout: Option<Duration>) -> Slot {
         Slot {
             kind,
-            plan: handler.map(|handler| Plan::boxed(handler, timeout)),
+            plan: handler.take().map(|handler| Plan::boxed(handler, timeout)),
             running: None,
         }
     }
@@ -312,29 +300,31 @@ impl Slot {
 }
 
 impl Hooks {
-    pub fn new(mut plans: Plans, inherited: Inherited, http_check_status: bool) -> Hooks {
+    /// The hooks of `cfg`, whose plans are moved out of it (the
+    /// supervisor reads none of them there again).
+    pub fn new(cfg: &mut Config, inherited: Inherited) -> Hooks {
         let exec = |h: &Option<Handler>| matches!(h, Some(Handler::Action(Action::Exec { .. })));
-        let told_exec = exec(&plans.pre_stop) || exec(&plans.post_stop) || exec(&plans.reload);
+        let told_exec = exec(&cfg.pre_stop) || exec(&cfg.post_stop) || exec(&cfg.reload);
         // Last first: each is popped when its turn comes.
-        let mut pre_start = Vec::with_capacity(plans.pre_start.len());
-        while let Some(s) = plans.pre_start.pop() {
+        let mut pre_start = Vec::with_capacity(cfg.pre_start.len());
+        while let Some(s) = cfg.pre_start.pop() {
             pre_start.push(Plan::boxed(s.handler, s.timeout));
         }
         Hooks {
-            http_check_status,
+            http_check_status: cfg.http_hook_check_status,
             env: told_exec.then(context::environment),
             context: None,
             slots: [
                 Slot::new(
                     HookKind::PostStart,
-                    plans.post_start,
-                    plans.post_start_timeout,
+                    &mut cfg.post_start,
+                    cfg.post_start_timeout,
                 ),
-                Slot::new(HookKind::PreStop, plans.pre_stop, plans.pre_stop_timeout),
-                Slot::new(HookKind::Reload, plans.reload, plans.reload_timeout),
+                Slot::new(HookKind::PreStop, &mut cfg.pre_stop, cfg.pre_stop_timeout),
+                Slot::new(HookKind::Reload, &mut cfg.reload, cfg.reload_timeout),
             ],
             parked: None,
-            post_stop: plans.post_stop.map(|h| Plan::boxed(h, None)),
+            post_stop: cfg.post_stop.take().map(|h| Plan::boxed(h, None)),
             pre_start,
             inherited,
         }

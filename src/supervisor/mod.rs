@@ -36,7 +36,7 @@ mod wait;
 use crate::app::App;
 use crate::config::Config;
 use crate::events::{self, Level};
-use crate::hooks::{HookKind, Hooks, Outcome, Plans};
+use crate::hooks::{HookKind, Hooks, Outcome};
 use crate::leftovers::{Leftovers, Scope};
 use crate::notify::relay::Relay;
 use crate::notify::Notify;
@@ -153,20 +153,9 @@ impl Supervisor {
         notify: Option<Box<Notify>>,
         relay: Option<Relay>,
     ) -> Self {
-        // The supervisor reads none of the plans from `cfg` again: moved, not cloned.
         let steps = cfg.pre_start.len();
         let reload = cfg.reload.is_some();
-        let plans = Plans {
-            post_start: cfg.post_start.take(),
-            post_start_timeout: cfg.post_start_timeout,
-            pre_stop: cfg.pre_stop.take(),
-            pre_stop_timeout: cfg.pre_stop_timeout,
-            reload: cfg.reload.take(),
-            reload_timeout: cfg.reload_timeout,
-            pre_start: std::mem::take(&mut cfg.pre_start),
-            post_stop: cfg.post_stop.take(),
-        };
-        let hooks = Hooks::new(plans, inherited, cfg.http_hook_check_status);
+        let hooks = Hooks::new(&mut cfg, inherited);
         // Signals that are not simply forwarded: the stop signals and,
         // with a reload hook, the reload signal.
         let mut special = cfg.stop_on;
