@@ -131,7 +131,7 @@ pub struct Supervisor {
     /// A reload signal came while the reload hook ran: it runs once more.
     reload_queued: bool,
     /// `HOOKINIT_REPORT_OOM`: the cgroup's OOM-kill counter.
-    oom: Option<OomWatch>,
+    oom: Option<Box<OomWatch>>,
     /// hookinit sent the app SIGKILL: its death by SIGKILL is no OOM kill.
     app_sigkilled: bool,
     /// The app's start, after the pre-start steps if any.

@@ -19,10 +19,10 @@ pub struct OomWatch {
 impl OomWatch {
     /// At start-up, before the app starts: the counter's value its life is
     /// compared with. `None` (and a warning) without a readable cgroup.
-    pub fn start() -> Option<OomWatch> {
+    pub fn start() -> Option<Box<OomWatch>> {
         let found = Memory::find().and_then(|memory| {
             let seen = memory.oom_kills()?;
-            Some(OomWatch { memory, seen })
+            Some(Box::new(OomWatch { memory, seen }))
         });
         if found.is_none() {
             events::log(
