@@ -135,7 +135,7 @@ pub struct Supervisor {
     /// hookinit sent the app SIGKILL: its death by SIGKILL is no OOM kill.
     app_sigkilled: bool,
     /// The app's start, after the pre-start steps if any.
-    start: pre_start::Start,
+    start: Box<pre_start::Start>,
     /// Why the container stops, and when SIGKILL comes.
     ending: post_stop::Ending,
 }
@@ -203,7 +203,7 @@ impl Supervisor {
         };
         Supervisor {
             app: App::unstarted(),
-            start: pre_start::Start::new(launch, steps),
+            start: Box::new(pre_start::Start::new(launch, steps)),
             ending: post_stop::Ending::new(cfg.termination_message_path.as_deref()),
             probing,
             hooked,
