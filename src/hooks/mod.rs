@@ -127,7 +127,7 @@ pub struct Hooks {
     /// Post-stop's plan, moved into PostStart's slot when it runs.
     post_stop: Option<Box<Plan>>,
     /// The told hooks' exec environment ([`context`]), if one is exec.
-    env: Option<crate::os::env::Envp>,
+    env: Option<Box<crate::os::env::Envp>>,
     /// What the next told hook is told.
     context: Option<Context>,
     /// The pre-start steps not run yet, last first: each plan is made at
@@ -312,7 +312,7 @@ impl Hooks {
         }
         Hooks {
             http_check_status: cfg.http_hook_check_status,
-            env: told_exec.then(context::environment),
+            env: told_exec.then(|| Box::new(context::environment())),
             context: None,
             slots: [
                 Slot::new(
@@ -408,7 +408,7 @@ impl Hooks {
         let env = match (told, self.env.as_mut()) {
             (Some(ctx), Some(env)) => {
                 context::fill(env, &ctx, deadline, now);
-                Some(&*env)
+                Some(&**env)
             }
             _ => None,
         };
