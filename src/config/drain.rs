@@ -30,14 +30,19 @@ pub(super) fn parse(
         return Ok(None);
     }
     let spec = match text_or_bool(raw).map(str::trim) {
-        Some("1" | "true" | "yes" | "on") => DrainSpec::default(),
+        Some("1" | "true" | "yes" | "on") => Some(DrainSpec::default()),
         Some("0" | "false" | "no" | "off") => return Ok(None),
-        _ => with_json(raw, source, |v| {
-            crate::spec::drain::parse_drain(v, "")
-                .map_err(|e| ConfigError::new(source, e.to_string()))
-        })?,
+        _ => {
+            let mut spec = None;
+            with_json(raw, source, &mut |v| {
+                let parsed = crate::spec::drain::parse_drain(v, "");
+                spec = Some(parsed.map_err(|e| ConfigError::new(source, e.to_string()))?);
+                Ok(())
+            })?;
+            spec
+        }
     };
-    Ok(Some((spec, source.to_string())))
+    Ok(spec.map(|spec| (spec, source.to_string())))
 }
 
 /// The merged layer's drain; without ports of its own it watches the

@@ -219,34 +219,38 @@ impl Layer {
                 } = value;
             }
             Key::PreStart => {
-                self.pre_start = Some(with_json(&raw, source, |v| {
-                    pre_start::parse(v, "").map_err(path_err)
-                })?);
+                with_json(&raw, source, &mut |v| {
+                    self.pre_start = Some(pre_start::parse(v, "").map_err(path_err)?);
+                    Ok(())
+                })?;
             }
             // Port names wait for the container's ports: `Layer::resolve_into`.
             Key::Lifecycle => {
-                let l = with_json(&raw, source, |v| {
-                    handler::parse_lifecycle_with(v, "", None).map_err(path_err)
+                with_json(&raw, source, &mut |v| {
+                    let l = handler::parse_lifecycle_with(v, "", None).map_err(path_err)?;
+                    self.lifecycle = Some((l, source.to_string()));
+                    Ok(())
                 })?;
-                self.lifecycle = Some((l, source.to_string()));
             }
             Key::Container => {
-                let c = with_json(&raw, source, |v| {
-                    container::parse_container(v, "").map_err(path_err)
+                with_json(&raw, source, &mut |v| {
+                    let c = container::parse_container(v, "").map_err(path_err)?;
+                    self.container = Some((c, source.to_string()));
+                    Ok(())
                 })?;
-                self.container = Some((c, source.to_string()));
             }
             Key::PostStart | Key::PreStop | Key::Reload | Key::PostStop => {
-                let h = with_json(&raw, source, |v| {
-                    handler::parse_handler_or_shorthand_with(v, "", None).map_err(path_err)
-                })?;
                 let slot = match key {
                     Key::PostStart => &mut self.given.post_start,
                     Key::PreStop => &mut self.given.pre_stop,
                     Key::Reload => &mut self.given.reload,
                     _ => &mut self.given.post_stop,
                 };
-                *slot = Some(Given::new(h, source, ""));
+                with_json(&raw, source, &mut |v| {
+                    let h = handler::parse_handler_or_shorthand_with(v, "", None);
+                    *slot = Some(Given::new(h.map_err(path_err)?, source, ""));
+                    Ok(())
+                })?;
             }
             Key::StartupProbe | Key::LivenessProbe | Key::ReadinessProbe => {
                 let kind = match key {
@@ -254,10 +258,12 @@ impl Layer {
                     Key::LivenessProbe => ProbeKind::Liveness,
                     _ => ProbeKind::Readiness,
                 };
-                let p = with_json(&raw, source, |v| {
-                    probe_spec::parse_probe(v, "", kind, None).map_err(path_err)
+                let slot = self.given.probe_slot(kind);
+                with_json(&raw, source, &mut |v| {
+                    let p = probe_spec::parse_probe(v, "", kind, None).map_err(path_err)?;
+                    *slot = Some(Given::new(p, source, ""));
+                    Ok(())
                 })?;
-                *self.given.probe_slot(kind) = Some(Given::new(p, source, ""));
             }
             // One arm for the two (the reload signal's errors name it).
             Key::StopSignal | Key::ReloadSignal => {

@@ -72,14 +72,14 @@ fn switch(raw: &Raw<'_>) -> Option<bool> {
     }
 }
 
-/// JSON given as text (env, flag) or inline (file).
-pub(super) fn with_json<T>(
+/// JSON given as text (env, flag) or inline (file), to `f`, which stores
+/// what it parses. Not generic: one copy for every setting given as JSON.
+#[inline(never)]
+pub(super) fn with_json(
     raw: &Raw<'_>,
     source: &str,
-    f: impl FnOnce(&Value) -> Result<T, ConfigError>,
-) -> Result<T, ConfigError> {
-    // One call of `f` (it was inlined in both arms) and one parse, out of
-    // line, for every `T`.
+    f: &mut dyn FnMut(&Value) -> Result<(), ConfigError>,
+) -> Result<(), ConfigError> {
     let parsed;
     let v = match raw {
         Raw::Json(v) => v,
