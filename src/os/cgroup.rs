@@ -40,12 +40,16 @@ pub enum Limit {
 
 impl Memory {
     /// hookinit's memory cgroup, if its files can be read (start-up: this
-    /// allocates). A cgroup namespace shows `/` and mounts the cgroup's own
+    /// allocates its paths). A cgroup namespace shows `/` and mounts the cgroup's own
     /// directory at the root; without one the path is the host's, which
     /// may not be mounted inside the container: the mount's root is tried
     /// next (the container's own cgroup, as Docker mounts it).
     pub fn find() -> Option<Memory> {
-        let bytes = crate::os::file::read_regular("/proc/self/cgroup".as_ref(), 1 << 16).ok()??;
+        // A few hundred bytes (v2: one line; v1: one per controller).
+        let mut buf = [0u8; 8192];
+        let n = proc::read_file(c"/proc/self/cgroup", &mut buf).ok()?;
+        // Filled up: maybe cut, not to be read as whole.
+        let bytes = buf.get(..n).filter(|_| n < buf.len())?;
         let mut v1 = None;
         let mut v2 = None;
         // Lines `id:controllers:path`, by bytes (no UTF-8 check, no splitters).
