@@ -47,13 +47,14 @@ pub(super) enum Who {
     Orphan,
 }
 
-impl fmt::Display for Who {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Who {
+    /// Its name, in three parts (a hook's kind in the middle).
+    fn name(self) -> [&'static str; 3] {
         match self {
-            Who::App => f.write_str("the app"),
-            Who::Hook(kind) => write!(f, "the {} hook's process", kind.name()),
-            Who::Probe => f.write_str("a probe's process"),
-            Who::Orphan => f.write_str("a process the app left"),
+            Who::App => ["the app", "", ""],
+            Who::Hook(kind) => ["the ", kind.name(), " hook's process"],
+            Who::Probe => ["a probe's process", "", ""],
+            Who::Orphan => ["a process the app left", "", ""],
         }
     }
 }
@@ -90,8 +91,10 @@ impl Supervisor {
             return;
         }
         let memory = Memory2(watch.memory.limit(), watch.memory.peak());
-        let msg =
-            format_args!("{who} (pid {pid}) was OOM-killed (oom_kill {before} -> {now}){memory}");
+        let [a, b, c] = who.name();
+        let msg = format_args!(
+            "{a}{b}{c} (pid {pid}) was OOM-killed (oom_kill {before} -> {now}){memory}"
+        );
         events::log(Level::Warn, "OOMKilled", msg);
         self.ending.oom_killed |= matches!(who, Who::App);
     }
