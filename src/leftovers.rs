@@ -154,6 +154,11 @@ impl Leftovers {
                     for &pid in &self.found {
                         let _ = process::kill_process(pid, sig);
                     }
+                    // No app (a run that ended before it): no group, and
+                    // `kill(-0)` would be hookinit's own. Nothing is claimed.
+                    if app_group <= 0 {
+                        return Signalled::Nothing;
+                    }
                     let _ = process::kill_process_group(app_group, sig);
                     Signalled::AppGroupOnly(e)
                 }

@@ -269,7 +269,8 @@ impl Supervisor {
             (Some(Ok(_)), _) => Some(&"the app"),
             _ => None,
         };
-        self.sigkill_delivered = what.is_some();
+        // Delivered is delivered, dying or not (the event only leaves those out).
+        self.sigkill_delivered = signalled.delivered() || matches!(app, Some(Ok(_)));
         if let Some(what) = what {
             events::log(
                 Level::Info,
