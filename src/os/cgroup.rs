@@ -40,10 +40,10 @@ pub enum Limit {
 
 impl Memory {
     /// hookinit's memory cgroup, if its files can be read (start-up: this
-    /// allocates its paths). A cgroup namespace shows `/` and mounts the cgroup's own
-    /// directory at the root; without one the path is the host's, which
-    /// may not be mounted inside the container: the mount's root is tried
-    /// next (the container's own cgroup, as Docker mounts it).
+    /// allocates its paths). A cgroup namespace shows `/` and mounts the
+    /// cgroup's own directory at the root; without one the path is the
+    /// host's, which may not be mounted inside the container: the mount's
+    /// root is tried next (the container's own cgroup, as Docker mounts it).
     pub fn find() -> Option<Memory> {
         // A few hundred bytes (v2: one line; v1: one per controller).
         let mut buf = [0u8; 8192];

@@ -321,7 +321,7 @@ impl Supervisor {
         }
         self.remove_ready_file();
         let code = match self.app.status() {
-            _ if self.app.pid == 0 => self.pre_start_exit_code(),
+            _ if self.app.pid == 0 => self.exit_code_without_app(),
             // hookinit stopped the container: one code, whatever the app's
             // status (143 or 0 or 1 depended on its TERM handler's timing).
             _ if self.post_start.failed() => crate::os::exit::EXIT_POST_START_FAILED,

@@ -161,7 +161,7 @@ impl Supervisor {
     /// The exit code when the run ends before the app: 128 + the stop
     /// signal, as an app stopped by it; 127 or 126 for an app that could
     /// not be started; else 6 for a failed step.
-    pub(super) fn pre_start_exit_code(&self) -> i32 {
+    pub(super) fn exit_code_without_app(&self) -> i32 {
         match (self.start.stopped_by, self.start.start_error) {
             (_, Some(code)) => code,
             (Some(sig), None) => self.cfg.remap(128 + sig),
