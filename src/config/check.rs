@@ -134,20 +134,7 @@ impl Config {
                 &"no: the stop signal right after PreStop (as Kubernetes)",
             ),
         }
-        match (
-            self.report_oom,
-            self.report_oom.then(crate::os::cgroup::Memory::find),
-        ) {
-            (false, _) => line("OOM kills:", &"not reported"),
-            (true, Some(Some(m))) => line(
-                "OOM kills:",
-                &format_args!(
-                    "reported (OOMKilled), from {}",
-                    crate::os::errno::Lossy(m.events_file().to_bytes())
-                ),
-            ),
-            (true, _) => line("OOM kills:", &"no readable memory cgroup"),
-        }
+        line("OOM kills:", &Oom(self.report_oom));
         match &self.ready_file {
             None => line("ready file:", &"none"),
             Some(p) => line("ready file:", &p.display()),
@@ -276,6 +263,23 @@ impl fmt::Display for Steps<'_> {
             write!(f, "{sep}{n}. {what} (timeout: {t})")?;
         }
         Ok(())
+    }
+}
+
+/// The OOM line: where the counter is read from, if anywhere.
+struct Oom(bool);
+
+impl fmt::Display for Oom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.then(crate::os::cgroup::Memory::find) {
+            None => f.write_str("not reported"),
+            Some(None) => f.write_str("no readable memory cgroup"),
+            Some(Some(m)) => write!(
+                f,
+                "reported (OOMKilled), from {}",
+                crate::os::errno::Lossy(m.events_file().to_bytes())
+            ),
+        }
     }
 }
 
