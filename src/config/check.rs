@@ -368,11 +368,6 @@ impl Config {
         } else if self.pre_stop_drains {
             out.push("preStopDrains has no effect without a PreStop hook".into());
         }
-        if self.report_oom && crate::os::cgroup::Memory::find().is_none() {
-            out.push(
-                "HOOKINIT_REPORT_OOM: no readable memory cgroup: OOM kills are not reported".into(),
-            );
-        }
         let post_start_waits = self.post_start_after_startup
             && (self.startup_probe.is_some() || self.notify_socket.is_some());
         if self.post_start_after_startup && !post_start_waits {
