@@ -146,24 +146,15 @@ impl Supervisor {
                     return self.start_reload();
                 }
             }
-            Action::SendReloadSignal(sig) => {
-                let name = signals::name(sig);
-                match self.app.signal(sig) {
-                    Ok(target) => events::log(
-                        Level::Info,
-                        "ReloadSignalSent",
-                        format_args!("sent {name} to the app ({target})"),
-                    ),
-                    Err(e) => events::log(
-                        Level::Warn,
-                        "ForwardFailed",
-                        format_args!(
-                            "cannot forward {name} to the app ({}): {e}",
-                            self.app.target()
-                        ),
-                    ),
-                }
-            }
+            Action::SendReloadSignal(sig) => match self.app.signal(sig) {
+                Ok(target) => events::log(
+                    Level::Info,
+                    "ReloadSignalSent",
+                    format_args!("sent {} to the app ({target})", signals::name(sig)),
+                ),
+                // The failure's event is a forwarded signal's.
+                Err(e) => self.forwarded(sig, Err(e)),
+            },
             Action::LogReloadNotForwarded(sig) => events::log(
                 Level::Warn,
                 "ReloadNotForwarded",

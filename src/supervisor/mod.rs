@@ -631,7 +631,7 @@ impl Supervisor {
 
     /// The event of a forwarded signal: its failure, or its success in debug.
     #[inline(never)]
-    fn forwarded(&self, sig: i32, sent: Result<(), Errno>) {
+    pub(super) fn forwarded(&self, sig: i32, sent: Result<(), Errno>) {
         let target = self.app.target();
         match sent {
             Ok(()) => events::log(
