@@ -42,10 +42,11 @@ impl Supervisor {
                     HookKind::PreStop | HookKind::PreStart | HookKind::PostStop => {}
                 }
             }
-            Action::CutPreStopShort(sig) => {
+            Action::CutShort(kind, sig) => {
+                // (No drain runs during pre-start: nothing to end there.)
                 self.end_drain(crate::drain::End::CutShort(sig));
                 let why = format_args!("cut short by a second {}", signals::name(sig));
-                self.hooks.end_early(HookKind::PreStop, why, true);
+                self.hooks.end_early(kind, why, true);
             }
             Action::AnnounceStop(reason) => self.announce_stop(reason),
             Action::StartPreStop {
@@ -161,7 +162,6 @@ impl Supervisor {
                 format_args!("{} is not forwarded", signals::name(sig)),
             ),
             Action::StopPreStart { .. }
-            | Action::CutPreStartShort(_)
             | Action::KillPreStart
             | Action::LogPreStartFailed => return self.act_pre_start(action),
             Action::StartPostStop => return self.start_post_stop(),

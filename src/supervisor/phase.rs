@@ -246,8 +246,8 @@ pub enum Action {
     /// The container stops for this probe's failure (exit code 5).
     RecordProbeFailure(ProbeKind),
     CancelHook(HookKind, Cancel),
-    /// A second stop signal: PreStop fails, cut short.
-    CutPreStopShort(i32),
+    /// A second stop signal: PreStop (or the pre-start step) fails, cut short.
+    CutShort(HookKind, i32),
     /// The `Killing` event, before PreStop starts.
     AnnounceStop(StopReason),
     StartPreStop {
@@ -295,8 +295,6 @@ pub enum Action {
         signal: i32,
         received: i32,
     },
-    /// A second stop signal during pre-start: the step is killed.
-    CutPreStartShort(i32),
     /// The stop's deadline during pre-start: the step is killed.
     KillPreStart,
     /// A step failed: the app is not started.
@@ -381,7 +379,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                         }
                     }
                     true => {
-                        self.emit(Action::CutPreStopShort(sig));
+                        self.emit(Action::CutShort(HookKind::PreStop, sig));
                         self.after_pre_stop(deadline, signal, Outcome::Failed)
                     }
                 }
@@ -640,7 +638,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 },
                 Event::StopSignal { signal, .. },
             ) => {
-                self.emit(Action::CutPreStartShort(signal));
+                self.emit(Action::CutShort(HookKind::PreStart, signal));
                 self.begin_drain(Some(deadline))
             }
             (Phase::PreStart { stop: None }, Event::PreStartEnded(_)) => {

@@ -128,7 +128,7 @@ fn a_second_stop_signal_drains_and_the_deadline_kills_everything() {
         stopping,
         stop_signal(INT),
         draining,
-        &[&[CutPreStartShort(INT)][..], &acts].concat(),
+        &[&[CutShort(HookKind::PreStart, INT)][..], &acts].concat(),
     );
     check(t, None, stopping, Event::Tick, stopping, &[]);
     check(

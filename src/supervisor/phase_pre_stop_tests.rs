@@ -26,7 +26,7 @@ fn pre_stop_done_failed_timed_out_or_second_stop_signal_sends_the_stop_signal() 
         pre_stop,
         stop_signal(INT),
         stopping,
-        &[CutPreStopShort(INT), send],
+        &[CutShort(HookKind::PreStop, INT), send],
     );
     // The app left during the hook: nothing to signal, drain.
     let w = World::new().app_gone();
@@ -122,7 +122,7 @@ fn pre_stop_of_a_stop_no_signal_began_goes_on_through_the_first_stop_signal() {
             deadline: t + secs(10),
         },
         &[
-            CutPreStopShort(TERM),
+            CutShort(HookKind::PreStop, TERM),
             SendStopSignal {
                 signal: TERM,
                 announce: None,

@@ -137,10 +137,6 @@ impl Supervisor {
                     return Some(Event::PreStartEnded(Outcome::Cancelled));
                 }
             }
-            Action::CutPreStartShort(sig) => {
-                let why = format_args!("cut short by a second {}", signals::name(sig));
-                self.hooks.end_early(HookKind::PreStart, why, true);
-            }
             Action::KillPreStart => {
                 let why = format_args!("killed at the end of the grace period");
                 self.hooks.end_early(HookKind::PreStart, why, true);
