@@ -113,6 +113,10 @@ impl Supervisor {
                 self.term_leftovers();
             }
             Action::KillEverything(KillReason::GraceOver) => {
+                // A pre-start step still running fails here (only it: the
+                // slot holds no other kind then).
+                let why = format_args!("killed at the end of the grace period");
+                self.hooks.end_early(HookKind::PreStart, why, true);
                 let grace = events::secs(self.window.grace);
                 let by = match self.ending.extended {
                     true => ", extended by the app's EXTEND_TIMEOUT_USEC,",
@@ -162,7 +166,6 @@ impl Supervisor {
                 format_args!("{} is not forwarded", signals::name(sig)),
             ),
             Action::StopPreStart { .. }
-            | Action::KillPreStart
             | Action::LogPreStartFailed => return self.act_pre_start(action),
             Action::StartPostStop => return self.start_post_stop(),
             Action::LogReloadSkipped(sig) => events::log(

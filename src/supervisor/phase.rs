@@ -295,8 +295,6 @@ pub enum Action {
         signal: i32,
         received: i32,
     },
-    /// The stop's deadline during pre-start: the step is killed.
-    KillPreStart,
     /// A step failed: the app is not started.
     LogPreStartFailed,
     /// Everything is gone: run the post-stop handler.
@@ -657,7 +655,6 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 },
                 Event::Tick,
             ) if now >= deadline => {
-                self.emit(Action::KillPreStart);
                 self.kill_everything(KillReason::GraceOver)
             }
             _ => phase,

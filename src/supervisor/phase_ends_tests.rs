@@ -139,7 +139,7 @@ fn a_second_stop_signal_drains_and_the_deadline_kills_everything() {
         Phase::Killed {
             deadline: deadline + KILLED_WAIT,
         },
-        &[KillPreStart, KillEverything(KillReason::GraceOver)],
+        &[KillEverything(KillReason::GraceOver)],
     );
     assert_eq!(stopping.wake_at(), Some(deadline));
     assert_eq!(RUNNING.wake_at(), None);

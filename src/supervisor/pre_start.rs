@@ -137,10 +137,6 @@ impl Supervisor {
                     return Some(Event::PreStartEnded(Outcome::Cancelled));
                 }
             }
-            Action::KillPreStart => {
-                let why = format_args!("killed at the end of the grace period");
-                self.hooks.end_early(HookKind::PreStart, why, true);
-            }
             Action::LogPreStartFailed => {
                 let (n, total) = (self.start.step, self.start.steps);
                 let msg = format_args!(
