@@ -146,17 +146,15 @@ impl Supervisor {
         let Some(path) = self.ending.message_path.as_ref().filter(|_| code != 0) else {
             return;
         };
+        // Room for the line and the whole kept failure (at most 1 KiB).
         let mut buf = [0u8; 1200];
         let reason = self.reason();
-        let args = format_args!("exit code {code}; reason {reason}\n");
-        let (mut len, _) = crate::os::text::format_into(&mut buf, args);
+        let mut len = 0;
         events::last_failure(|last| {
-            if !last.is_empty() {
-                let n = last.len().min(buf.len() - len - 1);
-                buf[len..len + n].copy_from_slice(&last[..n]);
-                buf[len + n] = b'\n';
-                len += n + 1;
-            }
+            let end = if last.is_empty() { "" } else { "\n" };
+            let last = Lossy(last);
+            let args = format_args!("exit code {code}; reason {reason}\n{last}{end}");
+            len = crate::os::text::format_into(&mut buf, args).0;
         });
         let shown = Lossy(path.as_bytes());
         match message_file::write_if_empty(path, &buf[..len]) {
@@ -165,11 +163,8 @@ impl Supervisor {
                 "TerminationMessage",
                 format_args!("wrote {shown}"),
             ),
-            Ok(false) => events::log(
-                Level::Debug,
-                "TerminationMessage",
-                format_args!("{shown} holds the app's message"),
-            ),
+            // The app's own message stays.
+            Ok(false) => {}
             Err(e) => events::log(
                 Level::Warn,
                 "TerminationMessage",
