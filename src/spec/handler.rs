@@ -419,21 +419,34 @@ pub(crate) fn parse_handler_among(
     }
     // The one kind left: sleep.
     let o = json::object(body, path, &["seconds"])?;
-    let p = join(path, "seconds");
-    let seconds = json::whole(
-        o.get("seconds")
-            .ok_or_else(|| PathError::new(&p, "Required value"))?,
-        &p,
-    )?;
-    if seconds > MAX_SECONDS {
-        return Err(PathError::new(
-            &p,
-            format!("{seconds} is out of range 0-{MAX_SECONDS}"),
-        ));
-    }
+    let Some(seconds) = seconds_field(o, "seconds", path, 0)? else {
+        return Err(PathError::new(&join(path, "seconds"), "Required value"));
+    };
     Ok(Handler::Sleep {
         duration: Duration::from_secs(seconds),
     })
+}
+
+/// The whole number of seconds at `key` of `obj`, from `min` to a year, if
+/// given (a sleep's `seconds`, a pre-start step's `timeoutSeconds`).
+pub(crate) fn seconds_field(
+    obj: &json::Map,
+    key: &str,
+    path: &str,
+    min: u64,
+) -> Result<Option<u64>, PathError> {
+    let Some(v) = obj.get(key) else {
+        return Ok(None);
+    };
+    let p = join(path, key);
+    let n = json::whole(v, &p)?;
+    if !(min..=MAX_SECONDS).contains(&n) {
+        return Err(PathError::new(
+            &p,
+            format!("Invalid value: {n}: must be between {min} and {MAX_SECONDS}"),
+        ));
+    }
+    Ok(Some(n))
 }
 
 /// The longest duration hookinit accepts anywhere (a year): keeps deadline

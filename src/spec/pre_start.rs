@@ -11,7 +11,7 @@
 //! container's ports would stand for nothing yet (and the list needs no
 //! second pass once the container's ports are known).
 
-use crate::spec::handler::{self, Action, Handler, PortNames, KINDS, MAX_SECONDS};
+use crate::spec::handler::{self, Action, Handler, PortNames, KINDS};
 use crate::spec::json::Value;
 use crate::spec::json::{self, PathError};
 use std::time::Duration;
@@ -71,18 +71,7 @@ fn step(v: &Value, path: &str, steps: &mut Vec<Step>) -> Result<(), PathError> {
     }
     let allowed = [KINDS[0], KINDS[1], KINDS[2], KINDS[3], "timeoutSeconds"];
     let obj = json::object(v, path, &allowed)?;
-    let mut timeout = None;
-    if let Some(t) = obj.get("timeoutSeconds") {
-        let p = json::join(path, "timeoutSeconds");
-        let seconds = json::whole(t, &p)?;
-        if !(1..=MAX_SECONDS).contains(&seconds) {
-            return Err(PathError::new(
-                &p,
-                format!("Invalid value: {seconds}: must be between 1 and {MAX_SECONDS}"),
-            ));
-        }
-        timeout = Some(Duration::from_secs(seconds));
-    }
+    let timeout = handler::seconds_field(obj, "timeoutSeconds", path, 1)?.map(Duration::from_secs);
     let handler = handler::parse_handler_among(v, path, None, &allowed)?
         .resolve(path, PortNames::Unsupported)?;
     steps.push(Step { handler, timeout });

@@ -165,8 +165,9 @@ impl Supervisor {
                 "ReloadNotForwarded",
                 format_args!("{} is not forwarded", signals::name(sig)),
             ),
-            Action::StopPreStart { .. }
-            | Action::LogPreStartFailed => return self.act_pre_start(action),
+            Action::StopPreStart { .. } | Action::LogPreStartFailed => {
+                return self.act_pre_start(action)
+            }
             Action::StartPostStop => return self.start_post_stop(),
             Action::LogReloadSkipped(sig) => events::log(
                 Level::Info,

@@ -654,9 +654,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                     stop: Some((_, deadline)),
                 },
                 Event::Tick,
-            ) if now >= deadline => {
-                self.kill_everything(KillReason::GraceOver)
-            }
+            ) if now >= deadline => self.kill_everything(KillReason::GraceOver),
             _ => phase,
         }
     }
