@@ -166,9 +166,7 @@ fn a_stop_signal_ends_the_running_step_and_exits_without_the_app() {
     assert!(!std::path::Path::new(&next).exists());
     let lines = event_lines(&f.stderr);
     assert!(
-        lines.contains(
-            &"Killing: stopping the container: received SIGTERM during pre-start; grace period 9s"
-        ),
+        lines.contains(&"Killing: stopping the container: received SIGTERM; grace period 9s"),
         "{f:#?}"
     );
     let ended = lines

@@ -620,6 +620,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
         match (phase, event) {
             (Phase::PreStart { stop: None }, Event::StopSignal { signal, window }) => {
                 self.emit(Action::OpenWindow(window));
+                self.emit(Action::AnnounceStop(StopReason::Signal(signal)));
                 self.emit(Action::StopPreStart {
                     signal: self.policy.stop_signal.unwrap_or(signal),
                     received: signal,

@@ -63,13 +63,15 @@ fn a_stop_signal_ends_the_step_with_the_stop_signal_and_opens_the_window() {
         signal,
         received: TERM,
     };
+    // `Killing`, as for any stop: the signal received.
+    let announce = AnnounceStop(StopReason::Signal(TERM));
     check(
         t,
         None,
         RUNNING,
         stop_signal(TERM),
         stopping,
-        &[OpenWindow(WINDOW), asks(TERM)],
+        &[OpenWindow(WINDOW), announce, asks(TERM)],
     );
     // HOOKINIT_STOP_SIGNAL goes to the step; the exit code keeps the one received.
     check(
@@ -78,7 +80,7 @@ fn a_stop_signal_ends_the_step_with_the_stop_signal_and_opens_the_window() {
         RUNNING,
         stop_signal(TERM),
         stopping,
-        &[OpenWindow(WINDOW), asks(INT)],
+        &[OpenWindow(WINDOW), announce, asks(INT)],
     );
 }
 

@@ -16,7 +16,6 @@ use super::Supervisor;
 use crate::app::App;
 use crate::events::{self, Level};
 use crate::hooks::{HookKind, Outcome};
-use crate::os::signals;
 use std::time::Instant;
 
 /// Starts the app: its pid, or (the reason said on stderr) hookinit's exit
@@ -119,18 +118,8 @@ impl Supervisor {
     pub(super) fn act_pre_start(&mut self, action: Action) -> Option<Event> {
         match action {
             Action::StopPreStart { signal, received } => {
+                // (`Killing` is said by `AnnounceStop`, as for any stop.)
                 self.start.stopped_by = Some(received);
-                let kill_at = Instant::now() + self.window.grace;
-                self.stop_began(crate::hooks::Reason::Signal(received), kill_at);
-                let msg = format_args!(
-                    "stopping the container: received {} during pre-start; grace period {}",
-                    signals::name(received),
-                    events::secs(self.window.grace)
-                );
-                events::log(Level::Info, "Killing", msg);
-                if let Some(relay) = self.relay.as_mut() {
-                    relay.stopping();
-                }
                 if !self.hooks.terminate(HookKind::PreStart, signal) {
                     let why = format_args!("the container is stopping");
                     self.hooks.end_early(HookKind::PreStart, why, false);
