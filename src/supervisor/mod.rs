@@ -481,46 +481,23 @@ impl Supervisor {
             self.dispatch(Event::AppExited);
             return;
         }
+        // Before the hook's or probe's own events: its OOM kill comes first.
+        if self.oom.is_some() && Status::from_raw(raw) == Status::Signaled(libc::SIGKILL) {
+            self.check_child_oom(pid);
+        }
         let hook = match self.hooked && self.hooks.any_running() {
-            true => {
-                if self.oom.is_some() {
-                    if let Some(kind) = self.hooks.owner(pid) {
-                        self.check_child_oom(oom::Who::Hook(kind), pid, raw);
-                    }
-                }
-                self.hooks.on_reaped(pid, Status::from_raw(raw))
-            }
+            true => self.hooks.on_reaped(pid, Status::from_raw(raw)),
             false => None,
         };
         if let Some((kind, outcome)) = hook {
             self.hook_finished(kind, outcome);
         } else if self.probing && self.prober.owns(pid) {
-            if self.oom.is_some() {
-                self.check_child_oom(oom::Who::Probe, pid, raw);
-            }
             if let Some(change) = self.prober.on_reaped(pid, Status::from_raw(raw)) {
                 self.on_probe(change);
             }
-        } else {
-            // A process the app left, SIGKILLed before hookinit's own SIGKILL:
-            // the counter is read, so that a later death is compared with
-            // the count after this one.
-            if self.oom.is_some() && !self.sigkill_delivered {
-                self.check_child_oom(oom::Who::Orphan, pid, raw);
-            }
-            if let Some(level) = self.reaped_level {
-                let status = Status::from_raw(raw);
-                events::log(level, "Reaped", format_args!("pid {pid} {status}"));
-            }
-        }
-    }
-
-    /// A hook's or a probe's process ended (one hookinit killed is
-    /// forgotten before, so it is not this): by SIGKILL, was it OOM?
-    #[inline(never)]
-    fn check_child_oom(&mut self, who: oom::Who, pid: i32, raw: i32) {
-        if Status::from_raw(raw) == Status::Signaled(libc::SIGKILL) {
-            self.check_oom(who, pid);
+        } else if let Some(level) = self.reaped_level {
+            let status = Status::from_raw(raw);
+            events::log(level, "Reaped", format_args!("pid {pid} {status}"));
         }
     }
 

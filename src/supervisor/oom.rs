@@ -77,6 +77,22 @@ impl fmt::Display for Memory2 {
 }
 
 impl Supervisor {
+    /// A child other than the app died by SIGKILL: a hook's or a probe's
+    /// process (one hookinit killed is forgotten before, so it is not
+    /// this), or a process the app left, SIGKILLed before hookinit's own
+    /// SIGKILL (the counter is read all the same, so that a later death is
+    /// compared with the count after this one).
+    #[inline(never)]
+    pub(super) fn check_child_oom(&mut self, pid: i32) {
+        let who = match self.hooks.owner(pid) {
+            Some(kind) => Who::Hook(kind),
+            None if self.prober.owns(pid) => Who::Probe,
+            None if !self.sigkill_delivered => Who::Orphan,
+            None => return,
+        };
+        self.check_oom(who, pid);
+    }
+
     /// `who` (pid `pid`) died by SIGKILL, not hookinit's: says whether the
     /// OOM killer did it.
     pub(super) fn check_oom(&mut self, who: Who, pid: i32) {
