@@ -4,7 +4,7 @@
 use super::phase::{Action, Cancel, Event, KillReason, Phase, StopReason};
 use super::Supervisor;
 use crate::events::{self, Level};
-use crate::hooks::HookKind;
+use crate::hooks::{HookKind, Outcome};
 use crate::leftovers::Signalled;
 use crate::os::alloc;
 use crate::os::errno::{Errno, Lossy};
@@ -146,35 +146,39 @@ impl Supervisor {
             }
             Action::Finish => self.finish(),
             Action::StartReload => return self.start_reload(),
-            Action::StartQueuedReload => {
+            Action::EndReload(outcome) => {
+                let sig = self.cfg.reload_signal;
+                match outcome {
+                    Outcome::Succeeded => match self.app.signal(sig) {
+                        Ok(target) => events::log(
+                            Level::Info,
+                            "ReloadSignalSent",
+                            format_args!("sent {} to the app ({target})", signals::name(sig)),
+                        ),
+                        // The failure's event is a forwarded signal's.
+                        Err(e) => self.forwarded(sig, Err(e)),
+                    },
+                    Outcome::Failed => events::log(
+                        Level::Warn,
+                        "ReloadNotForwarded",
+                        format_args!("{} is not forwarded", signals::name(sig)),
+                    ),
+                    Outcome::Cancelled => {}
+                }
                 if std::mem::take(&mut self.reload_queued) {
                     return self.start_reload();
                 }
             }
-            Action::SendReloadSignal(sig) => match self.app.signal(sig) {
-                Ok(target) => events::log(
-                    Level::Info,
-                    "ReloadSignalSent",
-                    format_args!("sent {} to the app ({target})", signals::name(sig)),
-                ),
-                // The failure's event is a forwarded signal's.
-                Err(e) => self.forwarded(sig, Err(e)),
-            },
-            Action::LogReloadNotForwarded(sig) => events::log(
-                Level::Warn,
-                "ReloadNotForwarded",
-                format_args!("{} is not forwarded", signals::name(sig)),
-            ),
             Action::StopPreStart { .. } | Action::LogPreStartFailed => {
                 return self.act_pre_start(action)
             }
             Action::StartPostStop => return self.start_post_stop(),
-            Action::LogReloadSkipped(sig) => events::log(
+            Action::LogReloadSkipped => events::log(
                 Level::Info,
                 "ReloadSkipped",
                 format_args!(
                     "{} during the stop: no reload, not forwarded",
-                    signals::name(sig)
+                    signals::name(self.cfg.reload_signal)
                 ),
             ),
         }

@@ -228,7 +228,6 @@ impl Supervisor {
                 stop_signal: cfg.stop_signal,
                 grace: crate::config::Grace::new(cfg.grace).window,
                 cleanup_timeout: cfg.cleanup_timeout,
-                reload_signal: cfg.reload_signal,
                 post_stop: hooks.configured(HookKind::PostStop),
             },
             special,

@@ -153,8 +153,6 @@ pub struct Policy {
     pub stop_signal: Option<i32>,
     pub grace: Duration,
     pub cleanup_timeout: Duration,
-    /// `HOOKINIT_RELOAD_SIGNAL` (only with a reload hook).
-    pub reload_signal: i32,
     /// A post-stop handler runs before the exit.
     pub post_stop: bool,
 }
@@ -282,14 +280,12 @@ pub enum Action {
     Finish,
     /// Run the reload hook, or, while it runs, once more after it.
     StartReload,
-    /// A reload queued while the last one ran: run it now.
-    StartQueuedReload,
-    /// The reload hook succeeded: the reload signal goes to the app.
-    SendReloadSignal(i32),
-    /// The reload hook failed: the signal is not forwarded.
-    LogReloadNotForwarded(i32),
+    /// The reload hook ended while the app runs: the reload signal goes
+    /// to the app if it succeeded, is not forwarded if it failed; then a
+    /// reload queued meanwhile runs.
+    EndReload(Outcome),
     /// A reload signal during the stop: neither run nor forwarded.
-    LogReloadSkipped(i32),
+    LogReloadSkipped,
     /// A stop signal during pre-start (`received`): the step gets `signal`.
     StopPreStart {
         signal: i32,
@@ -424,17 +420,11 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 phase
             }
             (_, Event::ReloadSignal) => {
-                self.emit(Action::LogReloadSkipped(self.policy.reload_signal));
+                self.emit(Action::LogReloadSkipped);
                 phase
             }
             (Phase::Running, Event::ReloadEnded(outcome)) if self.facts.app_alive => {
-                let signal = self.policy.reload_signal;
-                match outcome {
-                    Outcome::Succeeded => self.emit(Action::SendReloadSignal(signal)),
-                    Outcome::Failed => self.emit(Action::LogReloadNotForwarded(signal)),
-                    Outcome::Cancelled => {}
-                }
-                self.emit(Action::StartQueuedReload);
+                self.emit(Action::EndReload(outcome));
                 phase
             }
             _ => phase,

@@ -27,7 +27,6 @@ fn check(
         stop_signal,
         grace: WINDOW.grace,
         cleanup_timeout: Duration::from_secs(2),
-        reload_signal: libc::SIGHUP,
         post_stop: false,
     };
     let facts = Facts {
@@ -163,7 +162,6 @@ fn check_post_stop(now: Instant, phase: Phase, event: Event, next: Phase, action
         stop_signal: None,
         grace: WINDOW.grace,
         cleanup_timeout: Duration::from_secs(2),
-        reload_signal: libc::SIGHUP,
         post_stop: true,
     };
     let facts = Facts {
