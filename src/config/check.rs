@@ -49,10 +49,16 @@ impl Config {
         };
         line(
             "postStart:",
-            &format_args!("{}{after}", Hook(&self.post_start, self.post_start_timeout)),
+            &format_args!(
+                "{}{after}",
+                Hook(self.post_start.as_ref(), self.post_start_timeout)
+            ),
         );
-        line("preStop:", &Hook(&self.pre_stop, self.pre_stop_timeout));
-        line("postStop:", &Hook(&self.post_stop, None));
+        line(
+            "preStop:",
+            &Hook(self.pre_stop.as_ref(), self.pre_stop_timeout),
+        );
+        line("postStop:", &Hook(self.post_stop.as_ref(), None));
         if let Some(p) = &self.termination_message_path {
             line(
                 "termination:",
@@ -65,7 +71,7 @@ impl Config {
                 "reload:",
                 &format_args!(
                     "{}: on {}, forwarded if it succeeds",
-                    Hook(&self.reload, self.reload_timeout),
+                    Hook(self.reload.as_ref(), self.reload_timeout),
                     signals::name(self.reload_signal)
                 ),
             ),
@@ -226,7 +232,7 @@ impl Config {
 }
 
 /// A hook's line of the plan: its handler and timeout, or `none`.
-struct Hook<'a>(&'a Option<Handler>, Option<Duration>);
+struct Hook<'a>(Option<&'a Handler>, Option<Duration>);
 
 impl fmt::Display for Hook<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -259,8 +265,7 @@ impl fmt::Display for Steps<'_> {
         }
         for (i, s) in self.0.iter().enumerate() {
             let sep = if i > 0 { "; " } else { "" };
-            let (n, what, t) = (i + 1, s.handler.describe(), Timeout(s.timeout));
-            write!(f, "{sep}{n}. {what} (timeout: {t})")?;
+            write!(f, "{sep}{}. {}", i + 1, Hook(Some(&s.handler), s.timeout))?;
         }
         Ok(())
     }
