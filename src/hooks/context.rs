@@ -59,15 +59,6 @@ pub struct Context {
 /// The variables, in the order of their slots.
 const VARS: [&[u8]; 5] = crate::config::TOLD;
 
-/// Their headers, in the same order.
-const HEADERS: [&str; 5] = [
-    "Hookinit-Stop-Reason",
-    "Hookinit-Kill-In-Ms",
-    "Hookinit-Kill-At",
-    "Hookinit-Exit-Code",
-    "Hookinit-Exit-Signal",
-];
-
 /// The told hooks' exec environment: hookinit's own, without stale
 /// `HOOKINIT_*` values of the same names, plus the slots.
 pub fn environment() -> Envp {
@@ -144,9 +135,26 @@ pub fn headers(
     values(ctx, deadline, now, &mut |i, v| {
         if !v.is_empty() {
             let v = String::from_utf8_lossy(v).into_owned();
-            into.push((HEADERS[i].to_string(), v));
+            into.push((header(VARS[i]), v));
         }
     });
+}
+
+/// A variable's request header: `HOOKINIT_STOP_REASON` is
+/// `Hookinit-Stop-Reason` (made in the forked child: no table of them).
+fn header(var: &[u8]) -> String {
+    let mut word_start = true;
+    var.iter()
+        .map(|&b| {
+            let c = match b {
+                b'_' => '-',
+                _ if word_start => b as char,
+                _ => b.to_ascii_lowercase() as char,
+            };
+            word_start = b == b'_';
+            c
+        })
+        .collect()
 }
 
 /// Seconds since the epoch with milliseconds: `1764780000.123`.
@@ -168,6 +176,21 @@ mod tests {
             out.push(String::from_utf8_lossy(v).into_owned())
         });
         out
+    }
+
+    #[test]
+    fn headers_are_the_variables_names_in_http_case() {
+        let names: Vec<String> = VARS.iter().map(|v| header(v)).collect();
+        assert_eq!(
+            names,
+            [
+                "Hookinit-Stop-Reason",
+                "Hookinit-Kill-In-Ms",
+                "Hookinit-Kill-At",
+                "Hookinit-Exit-Code",
+                "Hookinit-Exit-Signal",
+            ]
+        );
     }
 
     #[test]
