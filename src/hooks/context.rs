@@ -51,9 +51,9 @@ pub struct Context {
     pub reason: Reason,
     /// When SIGKILL comes (for the reload hook: its own deadline, if any).
     pub kill_at: Option<Instant>,
-    /// How the app ended (post-stop only; `None`: it never started).
+    /// How the app ended (post-stop only: `None` for the others, and when
+    /// the app never started).
     pub exit: Option<Status>,
-    pub post_stop: bool,
 }
 
 /// The variables, in the order of their slots.
@@ -101,7 +101,7 @@ pub fn values(
             each(2, b"");
         }
     }
-    let exit = ctx.exit.filter(|_| ctx.post_stop);
+    let exit = ctx.exit;
     match exit {
         Some(status) => put(each, 3, format_args!("{}", status.code())),
         None => each(3, b""),
@@ -200,7 +200,6 @@ mod tests {
             reason: Reason::Signal(libc::SIGTERM),
             kill_at: Some(now + Duration::from_millis(8500)),
             exit: Some(Status::Signaled(libc::SIGKILL)),
-            post_stop: true,
         };
         let v = all(&ctx, None, now);
         assert_eq!((v[0].as_str(), v[1].as_str()), ("signal:SIGTERM", "8500"));
@@ -214,7 +213,6 @@ mod tests {
             reason: Reason::Reload,
             kill_at: None,
             exit: None,
-            post_stop: false,
         };
         assert_eq!(all(&ctx, None, now), ["reload", "", "", "", ""]);
         let v = all(&ctx, Some(now + Duration::from_secs(3)), now);

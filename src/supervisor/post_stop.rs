@@ -94,7 +94,6 @@ impl Supervisor {
             reason,
             kill_at: Some(kill_at),
             exit: None,
-            post_stop: false,
         });
     }
 
@@ -104,7 +103,6 @@ impl Supervisor {
             reason: Reason::Reload,
             kill_at: None,
             exit: None,
-            post_stop: false,
         });
     }
 
@@ -130,7 +128,6 @@ impl Supervisor {
             reason,
             kill_at: Some(until),
             exit,
-            post_stop: true,
         });
         self.hooks
             .start(HookKind::PostStop, now, Some(until))
