@@ -169,7 +169,7 @@ impl Supervisor {
                     return self.start_reload();
                 }
             }
-            Action::StopPreStart { .. } | Action::LogPreStartFailed => {
+            Action::StopPreStart(_) | Action::LogPreStartFailed => {
                 return self.act_pre_start(action)
             }
             Action::StartPostStop => return self.start_post_stop(),

@@ -44,8 +44,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     /// The pre-start steps run (`HOOKINIT_PRE_START`): no app yet. After a
-    /// stop signal, `stop` holds it and the deadline the step is killed at.
-    PreStart { stop: Option<(i32, Instant)> },
+    /// stop signal, `stop` holds the deadline the step is killed at.
+    PreStart { stop: Option<Instant> },
     /// The app runs; PostStart may be running.
     Running,
     /// PreStop runs; the app has not been signalled yet. SIGKILL at
@@ -86,7 +86,7 @@ impl Phase {
         match self {
             Phase::Running | Phase::PreStart { stop: None } | Phase::PostStop => None,
             Phase::PreStart {
-                stop: Some((_, deadline)),
+                stop: Some(deadline),
             } => Some(deadline),
             Phase::AwaitingExit { signal_at, .. } => Some(signal_at),
             Phase::PreStop { deadline, .. }
@@ -286,11 +286,8 @@ pub enum Action {
     EndReload(Outcome),
     /// A reload signal during the stop: neither run nor forwarded.
     LogReloadSkipped,
-    /// A stop signal during pre-start (`received`): the step gets `signal`.
-    StopPreStart {
-        signal: i32,
-        received: i32,
-    },
+    /// A stop signal during pre-start: the step gets this one.
+    StopPreStart(i32),
     /// A step failed: the app is not started.
     LogPreStartFailed,
     /// Everything is gone: run the post-stop handler.
@@ -611,19 +608,17 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             (Phase::PreStart { stop: None }, Event::StopSignal { signal, window }) => {
                 self.emit(Action::OpenWindow(window));
                 self.emit(Action::AnnounceStop(StopReason::Signal(signal)));
-                self.emit(Action::StopPreStart {
-                    signal: self.policy.stop_signal.unwrap_or(signal),
-                    received: signal,
-                });
+                let to_step = self.policy.stop_signal.unwrap_or(signal);
+                self.emit(Action::StopPreStart(to_step));
                 Phase::PreStart {
-                    stop: Some((signal, now + window.grace)),
+                    stop: Some(now + window.grace),
                 }
             }
             // Whatever the steps left gets SIGTERM, as an app's leftovers:
             // post-stop and the exit come once they are gone.
             (
                 Phase::PreStart {
-                    stop: Some((_, deadline)),
+                    stop: Some(deadline),
                 },
                 Event::StopSignal { signal, .. },
             ) => {
@@ -636,13 +631,13 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             }
             (
                 Phase::PreStart {
-                    stop: Some((_, deadline)),
+                    stop: Some(deadline),
                 },
                 Event::PreStartEnded(_),
             ) => self.begin_drain(Some(deadline)),
             (
                 Phase::PreStart {
-                    stop: Some((_, deadline)),
+                    stop: Some(deadline),
                 },
                 Event::Tick,
             ) if now >= deadline => self.kill_everything(KillReason::GraceOver),

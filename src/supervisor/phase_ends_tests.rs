@@ -56,12 +56,9 @@ const RUNNING: Phase = Phase::PreStart { stop: None };
 fn a_stop_signal_ends_the_step_with_the_stop_signal_and_opens_the_window() {
     let t = Instant::now();
     let stopping = Phase::PreStart {
-        stop: Some((TERM, t + WINDOW.grace)),
+        stop: Some(t + WINDOW.grace),
     };
-    let asks = |signal| StopPreStart {
-        signal,
-        received: TERM,
-    };
+    let asks = StopPreStart;
     // `Killing`, as for any stop: the signal received.
     let announce = AnnounceStop(StopReason::Signal(TERM));
     check(
@@ -104,7 +101,7 @@ fn a_failed_step_drains_and_a_stopped_step_drains_whatever_its_outcome() {
     // Stopping: within the stop's deadline (here sooner than the cleanup's).
     let deadline = t + Duration::from_secs(1);
     let stopping = Phase::PreStart {
-        stop: Some((TERM, deadline)),
+        stop: Some(deadline),
     };
     let (draining, acts) = drain(deadline);
     for outcome in [Outcome::Succeeded, Outcome::Failed, Outcome::Cancelled] {
@@ -120,7 +117,7 @@ fn a_second_stop_signal_drains_and_the_deadline_kills_everything() {
     let t = Instant::now();
     let deadline = t + WINDOW.grace;
     let stopping = Phase::PreStart {
-        stop: Some((TERM, deadline)),
+        stop: Some(deadline),
     };
     let (draining, acts) = drain(t + Duration::from_secs(2));
     check(

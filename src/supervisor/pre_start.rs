@@ -15,7 +15,7 @@ use super::phase::{Action, Event, Phase};
 use super::Supervisor;
 use crate::app::App;
 use crate::events::{self, Level};
-use crate::hooks::{HookKind, Outcome};
+use crate::hooks::{HookKind, Outcome, Reason};
 use std::time::Instant;
 
 /// Starts the app: its pid, or (the reason said on stderr) hookinit's exit
@@ -31,8 +31,6 @@ pub(super) struct Start {
     /// The `Started` event's argv, formatted at start-up (it allocates),
     /// when that Debug event is shown.
     argv: Option<String>,
-    /// The stop signal received during pre-start, if any.
-    stopped_by: Option<i32>,
     /// The app could not be started: hookinit's exit code for it (127, 126).
     pub(super) start_error: Option<i32>,
 }
@@ -44,7 +42,6 @@ impl Start {
             step: 0,
             steps,
             argv: None,
-            stopped_by: None,
             start_error: None,
         }
     }
@@ -117,9 +114,7 @@ impl Supervisor {
     /// Carries out a pre-start action of the stop; the event it leads to.
     pub(super) fn act_pre_start(&mut self, action: Action) -> Option<Event> {
         match action {
-            Action::StopPreStart { signal, received } => {
-                // (`Killing` is said by `AnnounceStop`, as for any stop.)
-                self.start.stopped_by = Some(received);
+            Action::StopPreStart(signal) => {
                 if !self.hooks.terminate(HookKind::PreStart, signal) {
                     let why = format_args!("the container is stopping");
                     self.hooks.end_early(HookKind::PreStart, why, false);
@@ -143,10 +138,10 @@ impl Supervisor {
     /// signal, as an app stopped by it; 127 or 126 for an app that could
     /// not be started; else 6 for a failed step.
     pub(super) fn exit_code_without_app(&self) -> i32 {
-        match (self.start.stopped_by, self.start.start_error) {
-            (_, Some(code)) => code,
-            (Some(sig), None) => self.cfg.remap(128 + sig),
-            (None, None) => crate::os::exit::EXIT_PRE_START_FAILED,
+        match (self.start.start_error, self.reason()) {
+            (Some(code), _) => code,
+            (None, Reason::Signal(sig)) => self.cfg.remap(128 + sig),
+            (None, _) => crate::os::exit::EXIT_PRE_START_FAILED,
         }
     }
 }
