@@ -31,12 +31,9 @@ pub struct Memory {
     peak: CString,
 }
 
-/// The memory limit, as the kernel tells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Limit {
-    Bytes(u64),
-    None,
-}
+/// What [`Memory::limit`] gives for "no limit" (v2's `max`, v1's largest
+/// value).
+pub const NO_LIMIT: u64 = u64::MAX;
 
 impl Memory {
     /// hookinit's memory cgroup, if its files can be read (start-up: this
@@ -99,26 +96,15 @@ impl Memory {
         })
     }
 
-    /// The memory limit, when the kernel tells it.
-    pub fn limit(&self) -> Option<Limit> {
-        let mut buf = [0u8; 32];
-        let n = proc::read_file(&self.limit, &mut buf).ok()?;
-        let text = buf[..n].trim_ascii();
-        if text == b"max" {
-            return Some(Limit::None);
-        }
-        match number(text)? {
-            n if n >= V1_UNLIMITED => Some(Limit::None),
-            n => Some(Limit::Bytes(n)),
-        }
+    /// The memory limit, when the kernel tells it ([`NO_LIMIT`] for none).
+    pub fn limit(&self) -> Option<u64> {
+        read_number(&self.limit)
     }
 
     /// The highest memory use recorded, when the kernel tells it
     /// (`memory.peak` needs Linux 5.19).
     pub fn peak(&self) -> Option<u64> {
-        let mut buf = [0u8; 32];
-        let n = proc::read_file(&self.peak, &mut buf).ok()?;
-        number(buf[..n].trim_ascii())
+        read_number(&self.peak)
     }
 
     /// The file the counter is read from, for messages.
@@ -130,6 +116,20 @@ impl Memory {
 /// A decimal number, digits only, spaces around it trimmed.
 fn number(text: &[u8]) -> Option<u64> {
     crate::os::text::decimal(text.trim_ascii())
+}
+
+/// The number in the file at `path` (one copy for the limit and the peak):
+/// `max`, or v1's "no limit", is [`NO_LIMIT`].
+#[inline(never)]
+fn read_number(path: &CStr) -> Option<u64> {
+    let mut buf = [0u8; 32];
+    let n = proc::read_file(path, &mut buf).ok()?;
+    let text = buf[..n].trim_ascii();
+    match number(text) {
+        Some(n) if n < V1_UNLIMITED => Some(n),
+        Some(_) => Some(NO_LIMIT),
+        None => (text == b"max").then_some(NO_LIMIT),
+    }
 }
 
 #[cfg(test)]

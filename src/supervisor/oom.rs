@@ -7,7 +7,7 @@
 use super::Supervisor;
 use crate::events::{self, Level};
 use crate::hooks::HookKind;
-use crate::os::cgroup::{Limit, Memory};
+use crate::os::cgroup::{Memory, NO_LIMIT};
 use std::fmt;
 
 /// The cgroup and the counter as last read.
@@ -60,13 +60,13 @@ impl Who {
 }
 
 /// The limit and peak, as far as the kernel tells them.
-struct Memory2(Option<Limit>, Option<u64>);
+struct Memory2(Option<u64>, Option<u64>);
 
 impl fmt::Display for Memory2 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some(Limit::Bytes(b)) => write!(f, "; memory limit {b} bytes")?,
-            Some(Limit::None) => f.write_str("; no memory limit")?,
+            Some(NO_LIMIT) => f.write_str("; no memory limit")?,
+            Some(b) => write!(f, "; memory limit {b} bytes")?,
             None => {}
         }
         match self.1 {
@@ -122,13 +122,13 @@ mod tests {
 
     #[test]
     fn limits_and_peaks_in_bytes() {
-        let m = Memory2(Some(Limit::Bytes(64 << 20)), Some(67_100_000));
+        let m = Memory2(Some(64 << 20), Some(67_100_000));
         assert_eq!(
             m.to_string(),
             "; memory limit 67108864 bytes, peak 67100000 bytes"
         );
         assert_eq!(
-            Memory2(Some(Limit::None), None).to_string(),
+            Memory2(Some(NO_LIMIT), None).to_string(),
             "; no memory limit"
         );
         assert_eq!(Memory2(None, None).to_string(), "");
