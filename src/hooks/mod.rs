@@ -337,6 +337,13 @@ impl Hooks {
         }
     }
 
+    /// Whether any hook is configured (at start-up: every plan is in place).
+    pub fn any_configured(&self) -> bool {
+        self.slots.iter().any(|s| s.plan.is_some())
+            || self.post_stop.is_some()
+            || !self.pre_start.is_empty()
+    }
+
     /// `kind`'s slot, if it holds `kind` now.
     fn slot(&self, kind: HookKind) -> Option<&Slot> {
         Some(&self.slots[kind.index()]).filter(|s| s.kind == kind)

@@ -180,16 +180,7 @@ impl Supervisor {
             (false, false) => None,
         };
         let probing = prober.any();
-        // (Pre-start steps take PostStart's slot in turn: counted from the plan.)
-        let hooked = steps > 0
-            || [
-                HookKind::PostStart,
-                HookKind::PreStop,
-                HookKind::Reload,
-                HookKind::PostStop,
-            ]
-            .into_iter()
-            .any(|kind| hooks.configured(kind));
+        let hooked = hooks.any_configured();
         let plain_orphans = !hooked && !probing && reaped_level.is_none() && !cfg.report_oom;
         let peer_signals = !cfg.peer.rewrite.is_empty() || cfg.peer.suspend_on_tty_signals;
         let slow = match peer_signals {
