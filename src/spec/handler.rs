@@ -306,7 +306,11 @@ pub fn parse_signal_for(text: &str, what: &str) -> Result<i32, String> {
     }
 }
 
-pub(crate) const KINDS: [&str; 4] = ["exec", "httpGet", "tcpSocket", "sleep"];
+/// The handler kinds, then the one field a pre-start step adds to them.
+pub(crate) const STEP_FIELDS: [&str; 5] =
+    ["exec", "httpGet", "tcpSocket", "sleep", "timeoutSeconds"];
+/// The handler kinds (one table with [`STEP_FIELDS`]).
+const KINDS: &[&str] = STEP_FIELDS.split_at(4).0;
 
 /// A handler object, or the shorthand `["cmd", "arg"]` meaning exec.
 pub fn parse_handler_or_shorthand(v: &Value, path: &str) -> Result<Handler<Port>, PathError> {
@@ -400,7 +404,7 @@ pub fn parse_handler_with(
     path: &str,
     ports: Option<PortNames<'_>>,
 ) -> Result<Handler<Port>, PathError> {
-    parse_handler_among(v, path, ports, &KINDS)
+    parse_handler_among(v, path, ports, KINDS)
 }
 
 /// As [`parse_handler_with`], the object allowing the fields `allowed`
@@ -412,7 +416,7 @@ pub(crate) fn parse_handler_among(
     allowed: &[&str],
 ) -> Result<Handler<Port>, PathError> {
     let obj = json::object(v, path, allowed)?;
-    let (kind, body) = one_handler(obj, path, &KINDS)?;
+    let (kind, body) = one_handler(obj, path, KINDS)?;
     let path = &join(path, kind);
     if let Some(action) = parse_action(kind, body, path, ports)? {
         return Ok(Handler::Action(action));

@@ -11,7 +11,7 @@
 //! container's ports would stand for nothing yet (and the list needs no
 //! second pass once the container's ports are known).
 
-use crate::spec::handler::{self, Action, Handler, PortNames, KINDS};
+use crate::spec::handler::{self, Action, Handler, PortNames, STEP_FIELDS};
 use crate::spec::json::Value;
 use crate::spec::json::{self, PathError};
 use std::time::Duration;
@@ -69,10 +69,9 @@ fn step(v: &Value, path: &str, steps: &mut Vec<Step>) -> Result<(), PathError> {
         });
         return Ok(());
     }
-    let allowed = [KINDS[0], KINDS[1], KINDS[2], KINDS[3], "timeoutSeconds"];
-    let obj = json::object(v, path, &allowed)?;
+    let obj = json::object(v, path, &STEP_FIELDS)?;
     let timeout = handler::seconds_field(obj, "timeoutSeconds", path, 1)?.map(Duration::from_secs);
-    let handler = handler::parse_handler_among(v, path, None, &allowed)?
+    let handler = handler::parse_handler_among(v, path, None, &STEP_FIELDS)?
         .resolve(path, PortNames::Unsupported)?;
     steps.push(Step { handler, timeout });
     Ok(())
