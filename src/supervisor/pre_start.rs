@@ -112,6 +112,8 @@ impl Supervisor {
     }
 
     /// Carries out a pre-start action of the stop; the event it leads to.
+    /// (Out of line: the actions' one dispatch stays as small.)
+    #[inline(never)]
     pub(super) fn act_pre_start(&mut self, action: Action) -> Option<Event> {
         match action {
             Action::StopPreStart(signal) => {
