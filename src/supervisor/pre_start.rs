@@ -116,12 +116,11 @@ impl Supervisor {
     #[inline(never)]
     pub(super) fn act_pre_start(&mut self, action: Action) -> Option<Event> {
         match action {
-            Action::StopPreStart(signal) => {
-                if !self.hooks.terminate(HookKind::PreStart, signal) {
-                    let why = format_args!("the container is stopping");
-                    self.hooks.end_early(HookKind::PreStart, why, false);
-                    return Some(Event::PreStartEnded(Outcome::Cancelled));
-                }
+            // A step that runs no command has nothing of its own to finish.
+            Action::StopPreStart(signal) if !self.hooks.terminate(HookKind::PreStart, signal) => {
+                let why = format_args!("the container is stopping");
+                self.hooks.end_early(HookKind::PreStart, why, false);
+                return Some(Event::PreStartEnded(Outcome::Cancelled));
             }
             Action::LogPreStartFailed => {
                 let (n, total) = (self.start.step, self.start.steps);
