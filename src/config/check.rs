@@ -279,7 +279,7 @@ impl fmt::Display for Oom {
         match self.0.then(crate::os::cgroup::Memory::find) {
             None => f.write_str("not reported"),
             Some(None) => f.write_str("no readable memory cgroup"),
-            Some(Some(m)) => write!(
+            Some(Some((m, _))) => write!(
                 f,
                 "reported (OOMKilled), from {}",
                 crate::os::errno::Lossy(m.events_file().to_bytes())

@@ -41,7 +41,8 @@ impl Memory {
     /// cgroup's own directory at the root; without one the path is the
     /// host's, which may not be mounted inside the container: the mount's
     /// root is tried next (the container's own cgroup, as Docker mounts it).
-    pub fn find() -> Option<Memory> {
+    /// With it, the OOM-kill count read to check it.
+    pub fn find() -> Option<(Memory, u64)> {
         // A few hundred bytes (v2: one line; v1: one per controller).
         let mut buf = [0u8; 8192];
         let n = proc::read_file(c"/proc/self/cgroup", &mut buf).ok()?;
@@ -81,7 +82,8 @@ impl Memory {
                 limit: file(names[1])?,
                 peak: file(names[2])?,
             };
-            memory.oom_kills().is_some().then_some(memory)
+            let seen = memory.oom_kills()?;
+            Some((memory, seen))
         });
         found
     }

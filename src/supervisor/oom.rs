@@ -20,10 +20,7 @@ impl OomWatch {
     /// At start-up, before the app starts: the counter's value its life is
     /// compared with. `None` (and a warning) without a readable cgroup.
     pub fn start() -> Option<Box<OomWatch>> {
-        let found = Memory::find().and_then(|memory| {
-            let seen = memory.oom_kills()?;
-            Some(Box::new(OomWatch { memory, seen }))
-        });
+        let found = Memory::find().map(|(memory, seen)| Box::new(OomWatch { memory, seen }));
         if found.is_none() {
             events::log(
                 Level::Warn,
