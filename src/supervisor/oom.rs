@@ -79,7 +79,6 @@ impl Supervisor {
     /// this), or a process the app left, SIGKILLed before hookinit's own
     /// SIGKILL (the counter is read all the same, so that a later death is
     /// compared with the count after this one).
-    #[inline(never)]
     pub(super) fn check_child_oom(&mut self, pid: i32) {
         let who = match self.hooks.owner(pid) {
             Some(kind) => Who::Hook(kind),
