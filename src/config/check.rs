@@ -276,10 +276,12 @@ struct Oom(bool);
 
 impl fmt::Display for Oom {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.then(crate::os::cgroup::Memory::find) {
-            None => f.write_str("not reported"),
-            Some(None) => f.write_str("no readable memory cgroup"),
-            Some(Some((m, _))) => write!(
+        if !self.0 {
+            return f.write_str("not reported");
+        }
+        match crate::os::cgroup::Memory::find() {
+            None => f.write_str("no readable memory cgroup"),
+            Some((m, _)) => write!(
                 f,
                 "reported (OOMKilled), from {}",
                 crate::os::errno::Lossy(m.events_file().to_bytes())
