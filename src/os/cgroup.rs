@@ -90,12 +90,17 @@ impl Memory {
 
     /// The cgroup's OOM-kill count (`oom_kill N`), if it can be read.
     pub fn oom_kills(&self) -> Option<u64> {
-        let mut buf = [0u8; 512];
-        let n = proc::read_file(&self.events, &mut buf).ok()?;
-        buf[..n].split(|&b| b == b'\n').find_map(|line| {
-            let value = line.strip_prefix(b"oom_kill ")?;
-            number(value)
-        })
+        // A line break before the text: every line, the first too, is found
+        // by its break.
+        let mut buf = [b'\n'; 512];
+        let n = proc::read_file(&self.events, &mut buf[1..]).ok()?;
+        let text = &buf[..=n];
+        let at = text.windows(10).position(|w| w == b"\noom_kill ")? + 10;
+        let len = text[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(text.len() - at);
+        number(&text[at..at + len])
     }
 
     /// The memory limit, when the kernel tells it ([`NO_LIMIT`] for none).
