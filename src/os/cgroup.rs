@@ -132,10 +132,9 @@ fn read_number(path: &CStr) -> Option<u64> {
     let mut buf = [0u8; 32];
     let n = proc::read_file(path, &mut buf).ok()?;
     let text = buf[..n].trim_ascii();
-    match number(text) {
-        Some(n) if n < V1_UNLIMITED => Some(n),
-        Some(_) => Some(NO_LIMIT),
-        None => (text == b"max").then_some(NO_LIMIT),
+    match text {
+        b"max" => Some(NO_LIMIT),
+        _ => number(text).map(|n| if n < V1_UNLIMITED { n } else { NO_LIMIT }),
     }
 }
 
