@@ -134,7 +134,7 @@ fn read_number(path: &CStr) -> Option<u64> {
     let text = buf[..n].trim_ascii();
     match text {
         b"max" => Some(NO_LIMIT),
-        _ => number(text).map(|n| if n < V1_UNLIMITED { n } else { NO_LIMIT }),
+        _ => crate::os::text::decimal(text).map(|n| if n < V1_UNLIMITED { n } else { NO_LIMIT }),
     }
 }
 
