@@ -100,7 +100,7 @@ impl Memory {
             .iter()
             .position(|&b| b == b'\n')
             .unwrap_or(text.len() - at);
-        number(&text[at..at + len])
+        crate::os::text::decimal(&text[at..at + len])
     }
 
     /// The memory limit, when the kernel tells it ([`NO_LIMIT`] for none).
@@ -120,11 +120,6 @@ impl Memory {
     }
 }
 
-/// A decimal number, digits only, spaces around it trimmed.
-fn number(text: &[u8]) -> Option<u64> {
-    crate::os::text::decimal(text.trim_ascii())
-}
-
 /// The number in the file at `path` (one copy for the limit and the peak):
 /// `max`, or v1's "no limit", is [`NO_LIMIT`].
 #[inline(never)]
@@ -135,19 +130,5 @@ fn read_number(path: &CStr) -> Option<u64> {
     match text {
         b"max" => Some(NO_LIMIT),
         _ => crate::os::text::decimal(text).map(|n| if n < V1_UNLIMITED { n } else { NO_LIMIT }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_are_digits_only() {
-        assert_eq!(number(b"0"), Some(0));
-        assert_eq!(number(b" 67108864\n"), Some(67108864));
-        assert_eq!(number(b"max"), None);
-        assert_eq!(number(b""), None);
-        assert_eq!(number(b"99999999999999999999"), None);
     }
 }
