@@ -96,11 +96,7 @@ impl Memory {
         let n = proc::read_file(&self.events, &mut buf[1..]).ok()?;
         let text = &buf[..=n];
         let at = text.windows(10).position(|w| w == b"\noom_kill ")? + 10;
-        let len = text[at..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .unwrap_or(text.len() - at);
-        crate::os::text::decimal(&text[at..at + len])
+        crate::os::text::decimal(text[at..].split(|&b| b == b'\n').next()?)
     }
 
     /// The memory limit, when the kernel tells it ([`NO_LIMIT`] for none).
