@@ -461,7 +461,7 @@ impl Supervisor {
             let status = Status::from_raw(raw);
             self.app.reaped(status);
             if status == Status::Signaled(libc::SIGKILL) && !self.app_sigkilled {
-                self.check_oom(oom::Who::App, pid);
+                self.check_oom(["the app", "", ""], true, pid);
             }
             events::log(
                 Level::Debug,

@@ -6,7 +6,6 @@
 
 use super::Supervisor;
 use crate::events::{self, Level};
-use crate::hooks::HookKind;
 use crate::os::cgroup::{Memory, NO_LIMIT};
 use std::fmt;
 
@@ -34,27 +33,8 @@ impl OomWatch {
     }
 }
 
-/// Whose death it was.
-#[derive(Clone, Copy)]
-pub(super) enum Who {
-    App,
-    Hook(HookKind),
-    Probe,
-    /// A process the app left, re-parented to hookinit.
-    Orphan,
-}
-
-impl Who {
-    /// Its name, in three parts (a hook's kind in the middle).
-    fn name(self) -> [&'static str; 3] {
-        match self {
-            Who::App => ["the app", "", ""],
-            Who::Hook(kind) => ["the ", kind.name(), " hook's process"],
-            Who::Probe => ["a probe's process", "", ""],
-            Who::Orphan => ["a process the app left", "", ""],
-        }
-    }
-}
+/// Whose death it was, in three parts (a hook's kind in the middle).
+pub(super) type Who = [&'static str; 3];
 
 /// The limit and peak, as far as the kernel tells them.
 struct Memory2(Option<u64>, Option<u64>);
@@ -81,17 +61,17 @@ impl Supervisor {
     /// compared with the count after this one).
     pub(super) fn check_child_oom(&mut self, pid: i32) {
         let who = match self.hooks.owner(pid) {
-            Some(kind) => Who::Hook(kind),
-            None if self.prober.owns(pid) => Who::Probe,
-            None if !self.sigkill_delivered => Who::Orphan,
+            Some(kind) => ["the ", kind.name(), " hook's process"],
+            None if self.prober.owns(pid) => ["a probe's process", "", ""],
+            None if !self.sigkill_delivered => ["a process the app left", "", ""],
             None => return,
         };
-        self.check_oom(who, pid);
+        self.check_oom(who, false, pid);
     }
 
     /// `who` (pid `pid`) died by SIGKILL, not hookinit's: says whether the
-    /// OOM killer did it.
-    pub(super) fn check_oom(&mut self, who: Who, pid: i32) {
+    /// OOM killer did it (`app`: then the container's ending says so too).
+    pub(super) fn check_oom(&mut self, who: Who, app: bool, pid: i32) {
         let Some(watch) = self.oom.as_mut() else {
             return;
         };
@@ -103,12 +83,12 @@ impl Supervisor {
             return;
         }
         let memory = Memory2(watch.memory.limit(), watch.memory.peak());
-        let [a, b, c] = who.name();
+        let [a, b, c] = who;
         let msg = format_args!(
             "{a}{b}{c} (pid {pid}) was OOM-killed (oom_kill {before} -> {now}){memory}"
         );
         events::log(Level::Warn, "OOMKilled", msg);
-        self.ending.oom_killed |= matches!(who, Who::App);
+        self.ending.oom_killed |= app;
     }
 }
 
