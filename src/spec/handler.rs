@@ -447,11 +447,14 @@ pub(crate) fn seconds_field(
     if !(min..=MAX_SECONDS).contains(&n) {
         return Err(PathError::new(
             &p,
-            format!("Invalid value: {n}: must be between {min} and {MAX_SECONDS}"),
+            // The year written out: one argument fewer to format.
+            format!("Invalid value: {n}: must be between {min} and 31536000"),
         ));
     }
     Ok(Some(n))
 }
+
+const _: () = assert!(MAX_SECONDS == 31536000);
 
 /// The longest duration hookinit accepts anywhere (a year): keeps deadline
 /// arithmetic far from overflow.
