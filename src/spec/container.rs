@@ -110,12 +110,12 @@ pub fn parse_container(v: &Value, path: &str) -> Result<Container, PathError> {
         ports,
         tcp_ports,
         env,
-        termination_message_path: obj
-            .get("terminationMessagePath")
-            .map(|p| json::string(p, &join(path, "terminationMessagePath")))
-            .transpose()?
-            .filter(|p| !p.is_empty())
-            .map(str::to_string),
+        termination_message_path: match obj.get("terminationMessagePath") {
+            None => None,
+            Some(p) => Some(json::string(p, &join(path, "terminationMessagePath"))?)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string),
+        },
     })
 }
 
