@@ -265,7 +265,8 @@ impl fmt::Display for Steps<'_> {
         }
         for (i, s) in self.0.iter().enumerate() {
             let sep = if i > 0 { "; " } else { "" };
-            write!(f, "{sep}{}. {}", i + 1, Hook(Some(&s.handler), s.timeout))?;
+            f.write_str(sep)?;
+            write!(f, "{}. {}", i + 1, Hook(Some(&s.handler), s.timeout))?;
         }
         Ok(())
     }
