@@ -264,8 +264,9 @@ impl fmt::Display for Steps<'_> {
             return f.write_str("none");
         }
         for (i, s) in self.0.iter().enumerate() {
-            let sep = if i > 0 { "; " } else { "" };
-            f.write_str(sep)?;
+            if i > 0 {
+                f.write_str("; ")?;
+            }
             write!(f, "{}. {}", i + 1, Hook(Some(&s.handler), s.timeout))?;
         }
         Ok(())
