@@ -401,10 +401,15 @@ impl Layer {
         let hook = |from: &mut _, to: &mut _| {
             resolve(from, to, |h: Handler<Port>, path| h.resolve(path, names))
         };
-        hook(&mut given.post_start, &mut merged.post_start)?;
-        hook(&mut given.pre_stop, &mut merged.pre_stop)?;
-        hook(&mut given.reload, &mut merged.reload)?;
-        hook(&mut given.post_stop, &mut merged.post_stop)?;
+        // A loop: one call of `resolve` for the four hooks.
+        for (from, to) in [
+            (&mut given.post_start, &mut merged.post_start),
+            (&mut given.pre_stop, &mut merged.pre_stop),
+            (&mut given.reload, &mut merged.reload),
+            (&mut given.post_stop, &mut merged.post_stop),
+        ] {
+            hook(from, to)?;
+        }
         for kind in ProbeKind::ALL {
             let (from, to) = (given.probe_slot(kind), merged.probe_slot(kind));
             resolve(from, to, |p: Probe<Port>, path| p.resolve(path, names))?;
