@@ -18,6 +18,7 @@ use std::time::Duration;
 
 /// The most steps a list may hold (each has buffers made at start-up).
 pub const MAX_STEPS: usize = 32;
+const _: () = assert!(MAX_STEPS == 32);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
@@ -42,7 +43,8 @@ pub fn parse(v: &Value, path: &str) -> Result<Vec<Step>, PathError> {
     if items.len() > MAX_STEPS {
         return Err(PathError::new(
             path,
-            format!("{} steps: at most {MAX_STEPS}", items.len()),
+            // The limit written out: one argument fewer to format.
+            format!("{} steps: at most 32", items.len()),
         ));
     }
     // A plain loop: an iterator chain collected into a `Result` cost more.
