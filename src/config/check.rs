@@ -263,11 +263,11 @@ impl fmt::Display for Steps<'_> {
         if self.0.is_empty() {
             return f.write_str("none");
         }
-        for (i, s) in self.0.iter().enumerate() {
-            if i > 0 {
+        for (i, s) in (1u32..).zip(self.0) {
+            if i > 1 {
                 f.write_str("; ")?;
             }
-            write!(f, "{}. {}", i + 1, Hook(Some(&s.handler), s.timeout))?;
+            write!(f, "{i}. {}", Hook(Some(&s.handler), s.timeout))?;
         }
         Ok(())
     }
