@@ -11,7 +11,7 @@ use crate::os::reap::Status;
 use crate::os::signals;
 use crate::os::text::format_into;
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Why the container stops, or the hook runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,7 +94,9 @@ pub fn values(
                 1,
                 format_args!("{}", crate::events::Big(left.as_millis())),
             );
-            put(each, 2, format_args!("{}", Millis(wall)));
+            // Seconds since the epoch with milliseconds: `1764780000.123`.
+            let (secs, ms) = (wall.as_secs(), wall.subsec_millis());
+            put(each, 2, format_args!("{secs}.{ms:03}"));
         }
         None => {
             each(1, b"");
@@ -157,18 +159,10 @@ fn header(var: &[u8]) -> String {
         .collect()
 }
 
-/// Seconds since the epoch with milliseconds: `1764780000.123`.
-struct Millis(Duration);
-
-impl fmt::Display for Millis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:03}", self.0.as_secs(), self.0.subsec_millis())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn all(ctx: &Context, deadline: Option<Instant>, now: Instant) -> Vec<String> {
         let mut out = Vec::new();
