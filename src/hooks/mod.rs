@@ -324,7 +324,7 @@ impl Hooks {
                 Slot::new(HookKind::Reload, &mut cfg.reload, cfg.reload_timeout),
             ],
             parked: None,
-            post_stop: cfg.post_stop.take().map(|h| Plan::boxed(h, None)),
+            post_stop: Slot::new(HookKind::PostStop, &mut cfg.post_stop, None).plan,
             pre_start,
             inherited,
         }
