@@ -89,11 +89,8 @@ pub fn values(
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default()
                 + left;
-            put(
-                each,
-                1,
-                format_args!("{}", crate::events::Big(left.as_millis())),
-            );
+            // Durations are at most a year (MAX_SECONDS): u64 milliseconds.
+            put(each, 1, format_args!("{}", left.as_millis() as u64));
             // Seconds since the epoch with milliseconds: `1764780000.123`.
             let (secs, ms) = (wall.as_secs(), wall.subsec_millis());
             put(each, 2, format_args!("{secs}.{ms:03}"));
