@@ -142,18 +142,17 @@ pub fn headers(
 /// A variable's request header: `HOOKINIT_STOP_REASON` is
 /// `Hookinit-Stop-Reason` (made in the forked child: no table of them).
 fn header(var: &[u8]) -> String {
+    let mut h = String::with_capacity(var.len());
     let mut word_start = true;
-    var.iter()
-        .map(|&b| {
-            let c = match b {
-                b'_' => '-',
-                _ if word_start => b as char,
-                _ => b.to_ascii_lowercase() as char,
-            };
-            word_start = b == b'_';
-            c
-        })
-        .collect()
+    for &b in var {
+        h.push(match b {
+            b'_' => '-',
+            _ if word_start => b as char,
+            _ => b.to_ascii_lowercase() as char,
+        });
+        word_start = b == b'_';
+    }
+    h
 }
 
 #[cfg(test)]
