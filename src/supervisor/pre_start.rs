@@ -124,10 +124,8 @@ impl Supervisor {
             }
             Action::LogPreStartFailed => {
                 let (n, total) = (self.start.step, self.start.steps);
-                let msg = format_args!(
-                    "pre-start step {n} of {total} failed (exit {})",
-                    crate::os::exit::EXIT_PRE_START_FAILED
-                );
+                // Exit 6 is EXIT_PRE_START_FAILED (a test asserts the text).
+                let msg = format_args!("pre-start step {n} of {total} failed (exit 6)");
                 events::log(Level::Warn, "PreStartFailed", msg);
             }
             _ => {}
