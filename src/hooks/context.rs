@@ -95,10 +95,7 @@ pub fn values(
             let (secs, ms) = (wall.as_secs(), wall.subsec_millis());
             put(each, 2, format_args!("{secs}.{ms:03}"));
         }
-        None => {
-            each(1, b"");
-            each(2, b"");
-        }
+        None => (1..3).for_each(|i| each(i, b"")),
     }
     let exit = ctx.exit;
     match exit {
