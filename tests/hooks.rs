@@ -1446,6 +1446,8 @@ fn check_warns_about_settings_that_cannot_work() {
     );
     let out = std::process::Command::new("unshare")
         .args(["--mount", "sh", "-c", &script])
+        // The harness's own variable is not hookinit's: unknown, it would warn.
+        .env_remove("HOOKINIT_BIN")
         .env("HOOKINIT_READY_FILE", format!("{ro}/ready"))
         .env("HOOKINIT_PRE_STOP_TIMEOUT", "30")
         .env("HOOKINIT_PRE_STOP", r#"["true"]"#)
