@@ -84,16 +84,13 @@ pub fn values(
     put(each, 0, format_args!("{}", ctx.reason));
     match ctx.kill_at.or(deadline) {
         Some(at) => {
-            let left = at.saturating_duration_since(now);
-            let wall = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                + left;
             // Durations are at most a year (MAX_SECONDS): u64 milliseconds.
-            put(each, 1, format_args!("{}", left.as_millis() as u64));
+            let left = at.saturating_duration_since(now).as_millis() as u64;
+            let epoch = SystemTime::now().duration_since(UNIX_EPOCH);
+            let wall = epoch.unwrap_or_default().as_millis() as u64 + left;
+            put(each, 1, format_args!("{left}"));
             // Seconds since the epoch with milliseconds: `1764780000.123`.
-            let (secs, ms) = (wall.as_secs(), wall.subsec_millis());
-            put(each, 2, format_args!("{secs}.{ms:03}"));
+            put(each, 2, format_args!("{}.{:03}", wall / 1000, wall % 1000));
         }
         None => (1..3).for_each(|i| each(i, b"")),
     }
