@@ -75,16 +75,18 @@ pub fn emit(level: Level, event: Event<'_>) {
 
 /// The most of a kept failure.
 const FAILURE_MAX: usize = 1024;
-/// The last failing hook's or probe's event, `Name: message`; kept once a
-/// termination message is set.
-static LAST_FAILURE: Exclusive<([u8; FAILURE_MAX], usize)> = Exclusive::new(([0; FAILURE_MAX], 0));
+/// The last failing hook's or probe's event, `Name: message` and its line
+/// break; kept once a termination message is set.
+static LAST_FAILURE: Exclusive<([u8; FAILURE_MAX + 1], usize)> =
+    Exclusive::new(([0; FAILURE_MAX + 1], 0));
 
 /// Keeps the last failure event from now on (for the termination message).
 pub fn keep_failures() {
     LAST_FAILURE.turn_on();
 }
 
-/// The last failing hook's or probe's event (empty if none), to `with`.
+/// The last failing hook's or probe's event, its line ended (empty if
+/// none), to `with`.
 pub fn last_failure(with: impl FnOnce(&[u8])) {
     LAST_FAILURE.with(|kept| with(&kept.0[..kept.1]));
 }
@@ -101,8 +103,11 @@ fn keep_failure(event: &Event<'_>) {
 /// Keeps `args` as the last failure (a failure said outside the events:
 /// the app's program that could not be started).
 pub fn keep(args: fmt::Arguments<'_>) {
-    LAST_FAILURE.with(|kept| {
-        kept.1 = crate::os::text::format_into(&mut kept.0, args).0;
+    LAST_FAILURE.with(|(buf, len)| {
+        // Cut to FAILURE_MAX; the line break has the last byte's room.
+        let n = crate::os::text::format_into(&mut buf[..FAILURE_MAX], args).0;
+        buf[n] = b'\n';
+        *len = n + 1;
     });
 }
 

@@ -150,11 +150,6 @@ impl Supervisor {
         events::last_failure(|last| {
             let args = format_args!("exit code {code}; reason {reason}\n{}", Lossy(last));
             len = crate::os::text::format_into(&mut buf, args).0;
-            // The kept failure's own line ends too (the buffer has room).
-            if let (false, Some(b)) = (last.is_empty(), buf.get_mut(len)) {
-                *b = b'\n';
-                len += 1;
-            }
         });
         let shown = Lossy(path.as_bytes());
         match message_file::write_if_empty(path, &buf[..len]) {
