@@ -59,7 +59,8 @@ pub struct Event<'a> {
 }
 
 pub fn emit(level: Level, event: Event<'_>) {
-    if level == Level::Warn && LAST_FAILURE.is_on() {
+    // Kept only once turned on (`keep` does nothing before).
+    if level == Level::Warn {
         keep_failure(&event);
     }
     if !enabled(level) {

@@ -33,6 +33,8 @@ impl<T> Exclusive<T> {
             .compare_exchange(OFF, FREE, Ordering::Relaxed, Ordering::Relaxed);
     }
 
+    /// (For the tests: callers just call [`Exclusive::with`].)
+    #[cfg(test)]
     pub fn is_on(&self) -> bool {
         self.state.load(Ordering::Relaxed) != OFF
     }
