@@ -603,9 +603,12 @@ impl<F: FnMut(Action)> Transition<'_, F> {
     /// Before the app: a stop ends the running step (its own way, then
     /// SIGKILL at the deadline); a failure or the stop's end exits.
     fn pre_start(&mut self, phase: Phase, event: Event) -> Phase {
+        let Phase::PreStart { stop } = phase else {
+            return phase;
+        };
         let now = self.facts.now;
-        match (phase, event) {
-            (Phase::PreStart { stop: None }, Event::StopSignal { signal, window }) => {
+        match (stop, event) {
+            (None, Event::StopSignal { signal, window }) => {
                 self.emit(Action::OpenWindow(window));
                 self.emit(Action::AnnounceStop(StopReason::Signal(signal)));
                 let to_step = self.policy.stop_signal.unwrap_or(signal);
@@ -616,31 +619,20 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             }
             // Whatever the steps left gets SIGTERM, as an app's leftovers:
             // post-stop and the exit come once they are gone.
-            (
-                Phase::PreStart {
-                    stop: Some(deadline),
-                },
-                Event::StopSignal { signal, .. },
-            ) => {
+            (Some(_), Event::StopSignal { signal, .. }) => {
                 self.emit(Action::CutShort(HookKind::PreStart, signal));
-                self.begin_drain(Some(deadline))
+                self.begin_drain(stop)
             }
-            (Phase::PreStart { stop: None }, Event::PreStartEnded(_)) => {
-                self.emit(Action::LogPreStartFailed);
-                self.begin_drain(None)
+            // Failed, or (stopping) ended.
+            (_, Event::PreStartEnded(_)) => {
+                if stop.is_none() {
+                    self.emit(Action::LogPreStartFailed);
+                }
+                self.begin_drain(stop)
             }
-            (
-                Phase::PreStart {
-                    stop: Some(deadline),
-                },
-                Event::PreStartEnded(_),
-            ) => self.begin_drain(Some(deadline)),
-            (
-                Phase::PreStart {
-                    stop: Some(deadline),
-                },
-                Event::Tick,
-            ) if now >= deadline => self.kill_everything(KillReason::GraceOver),
+            (Some(deadline), Event::Tick) if now >= deadline => {
+                self.kill_everything(KillReason::GraceOver)
+            }
             _ => phase,
         }
     }
