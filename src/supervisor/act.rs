@@ -30,17 +30,12 @@ impl Supervisor {
             Action::StartProbes => self.start_probes(),
             Action::UpdateReady => self.update_ready(),
             Action::RecordProbeFailure(kind) => self.probe_failure = Some(kind),
-            Action::CancelHook(kind, why) => {
-                let why = match why {
-                    Cancel::ContainerStopping => "the container is stopping",
-                    Cancel::AppExited => "the app exited",
-                };
-                self.hooks.end_early(kind, format_args!("{why}"), false);
-                match kind {
-                    HookKind::PostStart => self.post_start = self.post_start.cancelled(),
-                    HookKind::Reload => self.reload_queued = false,
-                    HookKind::PreStop | HookKind::PreStart | HookKind::PostStop => {}
-                }
+            Action::CancelHook(kind, why) => self.cancel_hook(kind, why),
+            Action::CancelAppHooks(why) => {
+                self.cancel_hook(HookKind::PostStart, why);
+                self.post_start = self.post_start.cancelled();
+                self.cancel_hook(HookKind::Reload, why);
+                self.reload_queued = false;
             }
             Action::CutShort(kind, sig) => {
                 // (No drain runs during pre-start: nothing to end there.)
@@ -183,6 +178,15 @@ impl Supervisor {
             ),
         }
         None
+    }
+
+    /// Ends `kind`'s hook, if it runs, as cancelled for `why`.
+    fn cancel_hook(&mut self, kind: HookKind, why: Cancel) {
+        let why = match why {
+            Cancel::ContainerStopping => "the container is stopping",
+            Cancel::AppExited => "the app exited",
+        };
+        self.hooks.end_early(kind, format_args!("{why}"), false);
     }
 
     /// Runs the reload hook; while it runs, queues one more run after it

@@ -244,6 +244,9 @@ pub enum Action {
     /// The container stops for this probe's failure (exit code 5).
     RecordProbeFailure(ProbeKind),
     CancelHook(HookKind, Cancel),
+    /// The app's hooks end: PostStart, and the reload hook (a queued run
+    /// with it).
+    CancelAppHooks(Cancel),
     /// A second stop signal: PreStop (or the pre-start step) fails, cut short.
     CutShort(HookKind, i32),
     /// The `Killing` event, before PreStop starts.
@@ -434,14 +437,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
         self.emit(Action::StopProber);
         self.emit(Action::OpenWindow(window));
         self.emit(Action::RemoveReadyFile);
-        self.emit(Action::CancelHook(
-            HookKind::PostStart,
-            Cancel::ContainerStopping,
-        ));
-        self.emit(Action::CancelHook(
-            HookKind::Reload,
-            Cancel::ContainerStopping,
-        ));
+        self.emit(Action::CancelAppHooks(Cancel::ContainerStopping));
         let deadline = now + window.grace;
         let signal = self.policy.stop_signal.unwrap_or(trigger);
         if self.policy.pre_stop && window.has_pre_stop_time() {
@@ -511,8 +507,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
     fn on_app_exit(&mut self, phase: Phase) -> Phase {
         let now = self.facts.now;
         self.emit(Action::StopProber);
-        self.emit(Action::CancelHook(HookKind::PostStart, Cancel::AppExited));
-        self.emit(Action::CancelHook(HookKind::Reload, Cancel::AppExited));
+        self.emit(Action::CancelAppHooks(Cancel::AppExited));
         match phase {
             Phase::Running
                 if self.policy.pre_stop_on_exit

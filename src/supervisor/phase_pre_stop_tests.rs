@@ -150,11 +150,7 @@ fn pre_stop_of_a_stop_no_signal_began_goes_on_through_the_first_stop_signal() {
 fn pre_stop_app_exited_lets_the_hook_end_then_drains() {
     let w = World::new().app_gone();
     let t = w.now;
-    let exit = [
-        StopProber,
-        CancelHook(HookKind::PostStart, Cancel::AppExited),
-        CancelHook(HookKind::Reload, Cancel::AppExited),
-    ];
+    let exit = [StopProber, CancelAppHooks(Cancel::AppExited)];
     let for_exit = Phase::PreStop {
         deadline: t + secs(10),
         signal: None,

@@ -83,13 +83,12 @@ fn stop_signal(signal: i32) -> Event {
 }
 
 /// What every stop does first.
-fn opening(window: Window) -> [Action; 5] {
+fn opening(window: Window) -> [Action; 4] {
     [
         StopProber,
         OpenWindow(window),
         RemoveReadyFile,
-        CancelHook(HookKind::PostStart, Cancel::ContainerStopping),
-        CancelHook(HookKind::Reload, Cancel::ContainerStopping),
+        CancelAppHooks(Cancel::ContainerStopping),
     ]
 }
 
@@ -209,11 +208,7 @@ fn running_stop_signal_post_start_failure_or_probe_restart_begin_the_stop() {
 fn running_app_exited_drains_or_runs_pre_stop_on_exit() {
     let w = World::new().app_gone();
     let t = w.now;
-    let exit = [
-        StopProber,
-        CancelHook(HookKind::PostStart, Cancel::AppExited),
-        CancelHook(HookKind::Reload, Cancel::AppExited),
-    ];
+    let exit = [StopProber, CancelAppHooks(Cancel::AppExited)];
     w.check(
         Phase::Running,
         Event::AppExited,
@@ -316,8 +311,7 @@ fn running_stop_with_a_grace_period_of_0_skips_pre_stop_and_signals_the_app() {
         },
         &[
             StopProber,
-            CancelHook(HookKind::PostStart, Cancel::AppExited),
-            CancelHook(HookKind::Reload, Cancel::AppExited),
+            CancelAppHooks(Cancel::AppExited),
             LogPreStopSkipped,
             RemoveReadyFile,
             TermLeftovers,
@@ -361,11 +355,7 @@ fn stopping_forwards_another_stop_signal() {
 fn awaiting_exit_or_stopping_app_exited_drains_within_the_deadline() {
     let w = World::new().app_gone();
     let t = w.now;
-    let exit = [
-        StopProber,
-        CancelHook(HookKind::PostStart, Cancel::AppExited),
-        CancelHook(HookKind::Reload, Cancel::AppExited),
-    ];
+    let exit = [StopProber, CancelAppHooks(Cancel::AppExited)];
     let drain = join(&exit, &[RemoveReadyFile, TermLeftovers]);
     for deadline in [t + secs(1), t + secs(5)] {
         let next = Phase::Draining {
@@ -527,7 +517,7 @@ fn a_stop_or_the_apps_exit_cancels_a_running_reload() {
         &facts,
         &mut |a| out.push(a),
     );
-    assert!(out.contains(&CancelHook(HookKind::Reload, Cancel::ContainerStopping)));
+    assert!(out.contains(&CancelAppHooks(Cancel::ContainerStopping)));
     out.clear();
     step(
         Phase::Running,
@@ -536,7 +526,7 @@ fn a_stop_or_the_apps_exit_cancels_a_running_reload() {
         &facts,
         &mut |a| out.push(a),
     );
-    assert!(out.contains(&CancelHook(HookKind::Reload, Cancel::AppExited)));
+    assert!(out.contains(&CancelAppHooks(Cancel::AppExited)));
 }
 
 /// The PreStop rows of the table.
