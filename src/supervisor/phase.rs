@@ -597,6 +597,8 @@ impl<F: FnMut(Action)> Transition<'_, F> {
 
     /// Before the app: a stop ends the running step (its own way, then
     /// SIGKILL at the deadline); a failure or the stop's end exits.
+    /// (Out of line: inlined, the dispatch grew by more than it takes.)
+    #[inline(never)]
     fn pre_start(&mut self, phase: Phase, event: Event) -> Phase {
         let Phase::PreStart { stop } = phase else {
             return phase;
