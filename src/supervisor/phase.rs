@@ -415,16 +415,8 @@ impl<F: FnMut(Action)> Transition<'_, F> {
                 self.emit(Action::Finish);
                 phase
             }
-            (Phase::Running, Event::ReloadSignal) if self.facts.app_alive => {
-                self.emit(Action::StartReload);
-                phase
-            }
-            (_, Event::ReloadSignal) => {
-                self.emit(Action::LogReloadSkipped);
-                phase
-            }
-            (Phase::Running, Event::ReloadEnded(outcome)) if self.facts.app_alive => {
-                self.emit(Action::EndReload(outcome));
+            (_, Event::ReloadSignal | Event::ReloadEnded(_)) => {
+                self.reload(phase, event);
                 phase
             }
             _ => phase,
@@ -593,6 +585,21 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             }
             _ => phase,
         }
+    }
+
+    /// A reload signal runs the reload hook while the app runs (else it is
+    /// skipped); the hook's end, then, forwards it or not. (Out of line:
+    /// inlined, the dispatch grew by more than it takes.)
+    #[inline(never)]
+    fn reload(&mut self, phase: Phase, event: Event) {
+        let app_runs = matches!(phase, Phase::Running) && self.facts.app_alive;
+        let action = match (app_runs, event) {
+            (true, Event::ReloadSignal) => Action::StartReload,
+            (false, Event::ReloadSignal) => Action::LogReloadSkipped,
+            (true, Event::ReloadEnded(outcome)) => Action::EndReload(outcome),
+            _ => return,
+        };
+        self.emit(action);
     }
 
     /// Before the app: a stop ends the running step (its own way, then
