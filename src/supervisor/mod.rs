@@ -472,7 +472,8 @@ impl Supervisor {
             return;
         }
         // Before the hook's or probe's own events: its OOM kill comes first.
-        if self.oom.is_some() && Status::from_raw(raw) == Status::Signaled(libc::SIGKILL) {
+        // (The signal's bits of an exit's status are 0: no decoding needed.)
+        if self.oom.is_some() && libc::WTERMSIG(raw) == libc::SIGKILL {
             self.check_child_oom(pid);
         }
         let hook = match self.hooked && self.hooks.any_running() {
