@@ -233,8 +233,9 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         let spawned = spawn::spawn_in(&argv, &inherited, foreground, setsid, envp.as_ref());
         spawned.map_err(|e| {
             let (program, reason) = (argv.program(), e.reason());
-            say(format_args!("hookinit: cannot run '{program}': {reason}\n"));
-            events::keep(format_args!("cannot run '{program}': {reason}"));
+            let why = format_args!("cannot run '{program}': {reason}");
+            say(format_args!("hookinit: {why}\n"));
+            events::keep(why);
             e.exit_code()
         })
     });
