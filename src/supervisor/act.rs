@@ -164,7 +164,7 @@ impl Supervisor {
                     return self.start_reload();
                 }
             }
-            Action::StopPreStart(_) | Action::LogPreStartFailed => {
+            Action::StopPreStart { .. } | Action::LogPreStartFailed => {
                 return self.act_pre_start(action)
             }
             Action::StartPostStop => return self.start_post_stop(),
@@ -210,7 +210,7 @@ impl Supervisor {
     }
 
     /// The `Killing` event: why the container stops, and its grace period.
-    fn announce_stop(&mut self, reason: StopReason) {
+    pub(super) fn announce_stop(&mut self, reason: StopReason) {
         let kill_at = std::time::Instant::now() + self.window.grace;
         self.stop_began(reason.into(), kill_at);
         let container = self.cfg.container_name.as_deref().unwrap_or("app");

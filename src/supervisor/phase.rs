@@ -289,8 +289,13 @@ pub enum Action {
     EndReload(Outcome),
     /// A reload signal during the stop: neither run nor forwarded.
     LogReloadSkipped,
-    /// A stop signal during pre-start: the step gets this one.
-    StopPreStart(i32),
+    /// A stop signal during pre-start: the window opens, the stop is
+    /// announced (as any stop), and the step gets `to_step`.
+    StopPreStart {
+        received: i32,
+        to_step: i32,
+        window: Window,
+    },
     /// A step failed: the app is not started.
     LogPreStartFailed,
     /// Everything is gone: run the post-stop handler.
@@ -613,10 +618,12 @@ impl<F: FnMut(Action)> Transition<'_, F> {
         let now = self.facts.now;
         match (stop, event) {
             (None, Event::StopSignal { signal, window }) => {
-                self.emit(Action::OpenWindow(window));
-                self.emit(Action::AnnounceStop(StopReason::Signal(signal)));
                 let to_step = self.policy.stop_signal.unwrap_or(signal);
-                self.emit(Action::StopPreStart(to_step));
+                self.emit(Action::StopPreStart {
+                    received: signal,
+                    to_step,
+                    window,
+                });
                 Phase::PreStart {
                     stop: Some(now + window.grace),
                 }

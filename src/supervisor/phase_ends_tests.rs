@@ -58,17 +58,13 @@ fn a_stop_signal_ends_the_step_with_the_stop_signal_and_opens_the_window() {
     let stopping = Phase::PreStart {
         stop: Some(t + WINDOW.grace),
     };
-    let asks = StopPreStart;
     // `Killing`, as for any stop: the signal received.
-    let announce = AnnounceStop(StopReason::Signal(TERM));
-    check(
-        t,
-        None,
-        RUNNING,
-        stop_signal(TERM),
-        stopping,
-        &[OpenWindow(WINDOW), announce, asks(TERM)],
-    );
+    let asks = |to_step| StopPreStart {
+        received: TERM,
+        to_step,
+        window: WINDOW,
+    };
+    check(t, None, RUNNING, stop_signal(TERM), stopping, &[asks(TERM)]);
     // HOOKINIT_STOP_SIGNAL goes to the step; the exit code keeps the one received.
     check(
         t,
@@ -76,7 +72,7 @@ fn a_stop_signal_ends_the_step_with_the_stop_signal_and_opens_the_window() {
         RUNNING,
         stop_signal(TERM),
         stopping,
-        &[OpenWindow(WINDOW), announce, asks(INT)],
+        &[asks(INT)],
     );
 }
 

@@ -11,7 +11,7 @@
 //! at the end of the grace window; no further step runs and the app is not
 //! started (exit 128 + the signal). Other signals have no app to go to.
 
-use super::phase::{Action, Event, Phase};
+use super::phase::{Action, Event, Phase, StopReason};
 use super::Supervisor;
 use crate::app::App;
 use crate::events::{self, Level};
@@ -117,10 +117,18 @@ impl Supervisor {
     pub(super) fn act_pre_start(&mut self, action: Action) -> Option<Event> {
         match action {
             // A step that runs no command has nothing of its own to finish.
-            Action::StopPreStart(signal) if !self.hooks.terminate(HookKind::PreStart, signal) => {
-                let why = format_args!("the container is stopping");
-                self.hooks.end_early(HookKind::PreStart, why, false);
-                return Some(Event::PreStartEnded(Outcome::Cancelled));
+            Action::StopPreStart {
+                received,
+                to_step,
+                window,
+            } => {
+                self.window = window;
+                self.announce_stop(StopReason::Signal(received));
+                if !self.hooks.terminate(HookKind::PreStart, to_step) {
+                    let why = format_args!("the container is stopping");
+                    self.hooks.end_early(HookKind::PreStart, why, false);
+                    return Some(Event::PreStartEnded(Outcome::Cancelled));
+                }
             }
             Action::LogPreStartFailed => {
                 let (n, total) = (self.start.step, self.start.steps);
