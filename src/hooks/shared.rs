@@ -17,12 +17,15 @@ impl Hooks {
     pub fn next_pre_start(&mut self) -> bool {
         let slot = &mut self.slots[0];
         slot.stop();
+        // Swapped with what is empty then (nothing to drop): the parking
+        // place before, the slot once no step is left.
         if slot.kind == HookKind::PostStart {
-            self.parked = slot.plan.take();
+            std::mem::swap(&mut self.parked, &mut slot.plan);
         }
         (slot.kind, slot.plan) = (HookKind::PreStart, self.pre_start.pop());
         if slot.plan.is_none() {
-            (slot.kind, slot.plan) = (HookKind::PostStart, self.parked.take());
+            slot.kind = HookKind::PostStart;
+            std::mem::swap(&mut slot.plan, &mut self.parked);
             return false;
         }
         true
