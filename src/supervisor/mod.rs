@@ -51,7 +51,6 @@ use phase::{Event, Facts, Phase, Policy, Window};
 use post_start::PostStart;
 pub use pre_start::Launch;
 use std::ffi::CString;
-use std::fmt;
 use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Instant;
@@ -629,19 +628,16 @@ enum ProbesHeld {
     AfterStartup,
 }
 
-/// The app's argv for the log, quoted and escaped so that it stays on one
-/// line, cut after 300 bytes; formatted only if the line is written (at
-/// start-up: it allocates).
-struct Argv<'a>(&'a [std::ffi::OsString]);
-
-impl fmt::Display for Argv<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let argv: Vec<_> = self.0.iter().map(|a| a.to_string_lossy()).collect();
-        let mut line = QuotedList(&argv).to_string();
-        if line.len() > 300 {
-            line.truncate(line.floor_char_boundary(300));
-            line.push_str("...");
-        }
-        f.write_str(&line)
+/// The app's argv for the `Started` line, quoted and escaped so that it
+/// stays on one line, cut after 300 bytes; made only if the line is
+/// written (at start-up: it allocates). Made as the text itself, no
+/// `Display` to format it again (bytes).
+fn argv_line(argv: &[std::ffi::OsString]) -> String {
+    let argv: Vec<_> = argv.iter().map(|a| a.to_string_lossy()).collect();
+    let mut line = QuotedList(&argv).to_string();
+    if line.len() > 300 {
+        line.truncate(line.floor_char_boundary(300));
+        line.push_str("...");
     }
+    line
 }

@@ -52,7 +52,7 @@ impl Supervisor {
     pub(super) fn begin(&mut self) {
         // Formatted now, before allocations are counted (the event is Debug).
         if self.debug {
-            self.start.argv = Some(super::Argv(&self.cfg.command).to_string());
+            self.start.argv = Some(super::argv_line(&self.cfg.command));
         }
         if !self.hooks.next_pre_start() {
             self.launch_app();
