@@ -19,12 +19,13 @@ use crate::hooks::{HookKind, Outcome, Reason};
 use std::time::Instant;
 
 /// Starts the app: its pid, or (the reason said on stderr) hookinit's exit
-/// code. Made at start-up, called once.
-pub type Launch = Box<dyn FnOnce() -> Result<i32, i32>>;
+/// code. Made at start-up, called once, and left in place after (`FnMut`:
+/// nothing it holds is dropped; bytes).
+pub type Launch = Box<dyn FnMut() -> Result<i32, i32>>;
 
 /// What the app's start needs, and how far pre-start is.
 pub(super) struct Start {
-    launch: Option<Launch>,
+    launch: Launch,
     /// The running step's number (from 1), and how many there are.
     step: usize,
     steps: usize,
@@ -38,7 +39,7 @@ pub(super) struct Start {
 impl Start {
     pub(super) fn new(launch: Launch, steps: usize) -> Start {
         Start {
-            launch: Some(launch),
+            launch,
             step: 0,
             steps,
             argv: None,
@@ -84,12 +85,11 @@ impl Supervisor {
     }
 
     /// Spawns the app, then begins its life (PostStart, probes); a spawn
-    /// that failed ends the run with its code.
+    /// that failed ends the run with its code. Called once: by `begin`
+    /// with no step, or after the last step's success (the phase is
+    /// `Running` from then on: no step's end comes here again).
     fn launch_app(&mut self) {
-        let Some(launch) = self.start.launch.take() else {
-            return;
-        };
-        let pid = match launch() {
+        let pid = match (self.start.launch)() {
             Ok(pid) => pid,
             Err(code) => {
                 // As an app that ran and failed: post-stop, the message.
