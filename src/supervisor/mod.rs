@@ -404,15 +404,14 @@ impl Supervisor {
     /// reload signal comes here too.
     #[inline(never)]
     fn on_stop_signal(&mut self, sig: i32) {
-        if !self.cfg.stop_on.contains(sig) {
-            self.dispatch(Event::ReloadSignal);
-            return;
-        }
-        let window = Self::window(self.cfg.grace);
-        self.dispatch(Event::StopSignal {
-            signal: sig,
-            window,
-        });
+        let event = match self.cfg.stop_on.contains(sig) {
+            true => Event::StopSignal {
+                signal: sig,
+                window: Self::window(self.cfg.grace),
+            },
+            false => Event::ReloadSignal,
+        };
+        self.dispatch(event);
     }
 
     /// Reaps every child that ended. A `wait4` that fails, or that says
