@@ -528,17 +528,18 @@ impl Supervisor {
     }
 
     fn hook_finished(&mut self, kind: HookKind, outcome: Outcome) {
-        match kind {
+        let event = match kind {
             HookKind::PostStart => {
                 self.post_start = self.post_start.ended(outcome);
                 let window = Self::window(self.cfg.grace);
-                self.dispatch(Event::PostStartEnded { outcome, window });
+                Event::PostStartEnded { outcome, window }
             }
-            HookKind::PreStop => self.dispatch(Event::PreStopEnded(outcome)),
-            HookKind::Reload => self.dispatch(Event::ReloadEnded(outcome)),
-            HookKind::PreStart => self.pre_start_ended(outcome),
-            HookKind::PostStop => self.dispatch(Event::PostStopEnded),
-        }
+            HookKind::PreStop => Event::PreStopEnded(outcome),
+            HookKind::Reload => Event::ReloadEnded(outcome),
+            HookKind::PreStart => return self.pre_start_ended(outcome),
+            HookKind::PostStop => Event::PostStopEnded,
+        };
+        self.dispatch(event);
     }
 
     fn on_probe(&mut self, change: Change) {
