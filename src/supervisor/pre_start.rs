@@ -55,16 +55,14 @@ impl Supervisor {
         if self.debug {
             self.start.argv = Some(super::argv_line(&self.cfg.command));
         }
-        if !self.hooks.next_pre_start() {
-            self.launch_app();
-            return;
-        }
+        // As after a step's success: the (first) step, or the app.
         self.phase = Phase::PreStart { stop: None };
-        crate::os::alloc::start_counting();
-        self.start_step();
+        self.pre_start_ended(Outcome::Succeeded);
     }
 
     fn start_step(&mut self) {
+        // Start-up is over: from here on nothing allocates.
+        crate::os::alloc::start_counting();
         self.start.step += 1;
         if let Some(outcome) = self.hooks.start(HookKind::PreStart, Instant::now(), None) {
             self.pre_start_ended(outcome);
