@@ -84,10 +84,8 @@ impl Phase {
     /// The next moment this phase acts by itself, if any.
     pub fn wake_at(self) -> Option<Instant> {
         match self {
-            Phase::Running | Phase::PreStart { stop: None } | Phase::PostStop => None,
-            Phase::PreStart {
-                stop: Some(deadline),
-            } => Some(deadline),
+            Phase::Running | Phase::PostStop => None,
+            Phase::PreStart { stop } => stop,
             Phase::AwaitingExit { signal_at, .. } => Some(signal_at),
             Phase::PreStop { deadline, .. }
             | Phase::Stopping { deadline }
