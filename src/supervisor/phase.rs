@@ -327,7 +327,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
     fn on(&mut self, phase: Phase, event: Event) -> Phase {
         let now = self.facts.now;
         match (phase, event) {
-            (Phase::PreStart { .. }, _) => self.pre_start(phase, event),
+            (Phase::PreStart { stop }, _) => self.pre_start(stop, event),
             (Phase::Running, Event::StopSignal { signal, window }) => {
                 self.begin_stop(signal, StopReason::Signal(signal), window)
             }
@@ -609,10 +609,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
     /// SIGKILL at the deadline); a failure or the stop's end exits.
     /// (Out of line: inlined, the dispatch grew by more than it takes.)
     #[inline(never)]
-    fn pre_start(&mut self, phase: Phase, event: Event) -> Phase {
-        let Phase::PreStart { stop } = phase else {
-            return phase;
-        };
+    fn pre_start(&mut self, stop: Option<Instant>, event: Event) -> Phase {
         let now = self.facts.now;
         match (stop, event) {
             (None, Event::StopSignal { signal, window }) => {
@@ -642,7 +639,7 @@ impl<F: FnMut(Action)> Transition<'_, F> {
             (Some(deadline), Event::Tick) if now >= deadline => {
                 self.kill_everything(KillReason::GraceOver)
             }
-            _ => phase,
+            _ => Phase::PreStart { stop },
         }
     }
 
