@@ -455,12 +455,15 @@ impl Supervisor {
     /// nothing more: the status is decoded only for the others.
     #[inline(never)]
     fn on_reaped(&mut self, pid: i32, raw: i32) {
+        // Before the app's, hook's or probe's own events: its OOM kill
+        // comes first. (The signal's bits of an exit's status are 0: no
+        // decoding needed.)
+        if self.oom.is_some() && libc::WTERMSIG(raw) == libc::SIGKILL {
+            self.check_sigkilled(pid);
+        }
         if pid == self.app.pid {
             let status = Status::from_raw(raw);
             self.app.reaped(status);
-            if status == Status::Signaled(libc::SIGKILL) && !self.app_sigkilled {
-                self.check_oom(["the app", "", ""], true, pid);
-            }
             events::log(
                 Level::Debug,
                 "Exited",
@@ -468,11 +471,6 @@ impl Supervisor {
             );
             self.dispatch(Event::AppExited);
             return;
-        }
-        // Before the hook's or probe's own events: its OOM kill comes first.
-        // (The signal's bits of an exit's status are 0: no decoding needed.)
-        if self.oom.is_some() && libc::WTERMSIG(raw) == libc::SIGKILL {
-            self.check_child_oom(pid);
         }
         let hook = match self.hooked && self.hooks.any_running() {
             true => self.hooks.on_reaped(pid, Status::from_raw(raw)),

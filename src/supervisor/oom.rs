@@ -54,24 +54,29 @@ impl fmt::Display for Memory2 {
 }
 
 impl Supervisor {
-    /// A child other than the app died by SIGKILL: a hook's or a probe's
-    /// process (one hookinit killed is forgotten before, so it is not
-    /// this), or a process the app left, SIGKILLed before hookinit's own
-    /// SIGKILL (the counter is read all the same, so that a later death is
-    /// compared with the count after this one).
-    pub(super) fn check_child_oom(&mut self, pid: i32) {
+    /// A child died by SIGKILL: the app (unless hookinit sent it), a hook's
+    /// or a probe's process (one hookinit killed is forgotten before, so it
+    /// is not this), or a process the app left, SIGKILLed before
+    /// hookinit's own SIGKILL (the counter is read all the same, so that a
+    /// later death is compared with the count after this one).
+    pub(super) fn check_sigkilled(&mut self, pid: i32) {
+        let app = pid == self.app.pid;
         let who = match self.hooks.owner(pid) {
+            _ if app && self.app_sigkilled => return,
+            _ if app => ["the app", "", ""],
             Some(kind) => ["the ", kind.name(), " hook's process"],
             None if self.prober.owns(pid) => ["a probe's process", "", ""],
             None if !self.sigkill_delivered => ["a process the app left", "", ""],
             None => return,
         };
-        self.check_oom(who, false, pid);
+        self.check_oom(who, app, pid);
     }
 
     /// `who` (pid `pid`) died by SIGKILL, not hookinit's: says whether the
     /// OOM killer did it (`app`: then the container's ending says so too).
-    pub(super) fn check_oom(&mut self, who: Who, app: bool, pid: i32) {
+    /// (Out of line: inlined, it made its caller larger by more.)
+    #[inline(never)]
+    fn check_oom(&mut self, who: Who, app: bool, pid: i32) {
         let Some(watch) = self.oom.as_mut() else {
             return;
         };
