@@ -42,6 +42,7 @@ use leftovers::Scope;
 use os::signals::{Inherited, SignalFd};
 use os::{exit, spawn, stdio};
 use std::ffi::OsString;
+use std::mem::ManuallyDrop;
 
 /// Runs hookinit with `argv` (program name first) and returns its exit code.
 pub fn run(argv: Vec<OsString>) -> i32 {
@@ -229,6 +230,9 @@ fn run_inner(argv: Vec<OsString>) -> i32 {
         (n, _) => Some(notify::Notify::app_environment(n.as_deref())),
     };
     // Called by the supervisor: at once, or after the pre-start steps.
+    // Never dropped (the run ends in `exit::now`): what it holds needs no
+    // drop code (bytes).
+    let (argv, envp) = (ManuallyDrop::new(argv), ManuallyDrop::new(envp));
     let launch: supervisor::Launch = Box::new(move || {
         let spawned = spawn::spawn_in(&argv, &inherited, foreground, setsid, envp.as_ref());
         spawned.map_err(|e| {
