@@ -124,7 +124,8 @@ pub struct Hooks {
     slots: [Slot; 3],
     /// PostStart's plan while the pre-start steps use its slot.
     parked: Option<Box<Plan>>,
-    /// Post-stop's plan, moved into PostStart's slot when it runs.
+    /// Post-stop's plan, swapped with PostStart's in the shared slot when
+    /// it runs (once: PostStart's is never run again).
     post_stop: Option<Box<Plan>>,
     /// The told hooks' exec environment ([`context`]), if one is exec.
     env: Option<Box<crate::os::env::Envp>>,
@@ -389,9 +390,11 @@ impl Hooks {
         let inherited = self.inherited;
         let told = self.context.filter(|_| context::told(kind));
         if kind == HookKind::PostStop {
+            // Swapped, not dropped (see `post_stop`).
             let slot = &mut self.slots[0];
             slot.stop();
-            (slot.kind, slot.plan) = (kind, self.post_stop.take());
+            slot.kind = kind;
+            std::mem::swap(&mut slot.plan, &mut self.post_stop);
         }
         let slot = self.slots.iter_mut().find(|s| s.kind == kind)?;
         let plan = &mut **slot.plan.as_mut()?;
