@@ -220,7 +220,7 @@ impl Layer {
             }
             Key::PreStart => {
                 with_json(&raw, source, &mut |v| {
-                    self.pre_start = Some(pre_start::parse(v, "").map_err(path_err)?);
+                    self.pre_start = Some(pre_start::parse(v).map_err(path_err)?);
                     Ok(())
                 })?;
             }

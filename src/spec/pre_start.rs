@@ -26,23 +26,23 @@ pub struct Step {
     pub timeout: Option<Duration>,
 }
 
-/// The list at `path`.
-pub fn parse(v: &Value, path: &str) -> Result<Vec<Step>, PathError> {
+/// The list, a setting of its own (its paths start at the top: `[1]`).
+pub fn parse(v: &Value) -> Result<Vec<Step>, PathError> {
     let Some(items) = v.as_array() else {
         return Err(PathError::new(
-            path,
+            "",
             format!("must be an array of handlers, not {}", json::kind(v)),
         ));
     };
-    // An array of strings alone is one exec step, at `path` itself.
+    // An array of strings alone is one exec step, at the top itself.
     let one = items.first().is_some_and(|v| v.as_str().is_some());
     let items = if one { std::slice::from_ref(v) } else { items };
     if items.is_empty() {
-        return Err(PathError::new(path, "Required value"));
+        return Err(PathError::new("", "Required value"));
     }
     if items.len() > MAX_STEPS {
         return Err(PathError::new(
-            path,
+            "",
             // The limit written out: one argument fewer to format.
             format!("{} steps: at most 32", items.len()),
         ));
@@ -51,8 +51,8 @@ pub fn parse(v: &Value, path: &str) -> Result<Vec<Step>, PathError> {
     let mut steps = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let at = match one {
-            true => path.to_string(),
-            false => format!("{path}[{i}]"),
+            true => String::new(),
+            false => format!("[{i}]"),
         };
         step(item, &at, &mut steps)?;
     }
@@ -84,7 +84,7 @@ mod tests {
     use super::*;
 
     fn parse_text(text: &str) -> Result<Vec<Step>, String> {
-        parse(&json::parse(text).unwrap(), "").map_err(|e| e.to_string())
+        parse(&json::parse(text).unwrap()).map_err(|e| e.to_string())
     }
 
     #[test]
