@@ -495,17 +495,19 @@ fn check_reload(l: &Layer, h: &HooksAndProbes<u16>) -> Result<i32, ConfigError> 
     if h.reload.is_none() {
         return Err(ConfigError::new(source, "needs HOOKINIT_RELOAD"));
     }
-    if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-        return Err(ConfigError::new(source, format!("{name} cannot be caught")));
-    }
     let stop_on = l.stop_on.unwrap_or_else(default_stop_on);
-    if stop_on.contains(sig) {
-        return Err(ConfigError::new(
-            source,
-            format!("the reload signal {name} also starts a stop (HOOKINIT_STOP_ON)"),
-        ));
-    }
-    Ok(sig)
+    // One format for the two problems of the signal itself.
+    let problem = if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        "cannot be caught"
+    } else if stop_on.contains(sig) {
+        "also starts a stop (HOOKINIT_STOP_ON)"
+    } else {
+        return Ok(sig);
+    };
+    Err(ConfigError::new(
+        source,
+        format!("the reload signal {name} {problem}"),
+    ))
 }
 
 impl Config {

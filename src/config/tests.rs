@@ -138,7 +138,7 @@ fn reload_signal_defaults_to_hup_and_is_checked() {
         ),
         (
             &[("HOOKINIT_RELOAD", r#"["true"]"#), ("HOOKINIT_RELOAD_SIGNAL", "KILL")],
-            "HOOKINIT_RELOAD_SIGNAL: SIGKILL cannot be caught",
+            "HOOKINIT_RELOAD_SIGNAL: the reload signal SIGKILL cannot be caught",
         ),
         (
             &[("HOOKINIT_RELOAD", r#"["true"]"#), ("HOOKINIT_RELOAD_SIGNAL", "CHLD")],
