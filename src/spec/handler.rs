@@ -323,12 +323,23 @@ pub fn parse_handler_or_shorthand_with(
     path: &str,
     ports: Option<PortNames<'_>>,
 ) -> Result<Handler<Port>, PathError> {
+    parse_handler_or_shorthand_among(v, path, ports, KINDS)
+}
+
+/// [`parse_handler_or_shorthand_with`], the object allowing the fields
+/// `allowed` (as [`parse_handler_among`]).
+pub(crate) fn parse_handler_or_shorthand_among(
+    v: &Value,
+    path: &str,
+    ports: Option<PortNames<'_>>,
+    allowed: &[&str],
+) -> Result<Handler<Port>, PathError> {
     if v.is_array() {
         return Ok(Handler::Action(Action::Exec {
             command: parse_command(v, path)?,
         }));
     }
-    parse_handler_with(v, path, ports)
+    parse_handler_among(v, path, ports, allowed)
 }
 
 pub fn parse_handler(v: &Value, path: &str) -> Result<Handler<Port>, PathError> {

@@ -11,7 +11,7 @@
 //! container's ports would stand for nothing yet (and the list needs no
 //! second pass once the container's ports are known).
 
-use crate::spec::handler::{self, Action, Handler, PortNames, STEP_FIELDS};
+use crate::spec::handler::{self, Handler, PortNames, STEP_FIELDS};
 use crate::spec::json::Value;
 use crate::spec::json::{self, PathError};
 use std::time::Duration;
@@ -63,17 +63,15 @@ pub fn parse(v: &Value) -> Result<Vec<Step>, PathError> {
 /// whole step moved out).
 #[inline(never)]
 fn step(v: &Value, path: &str, steps: &mut Vec<Step>) -> Result<(), PathError> {
-    if v.is_array() {
-        let command = handler::parse_command(v, path)?;
-        steps.push(Step {
-            handler: Handler::Action(Action::Exec { command }),
-            timeout: None,
-        });
-        return Ok(());
-    }
-    let obj = json::object(v, path, &STEP_FIELDS)?;
-    let timeout = handler::seconds_field(obj, "timeoutSeconds", path, 1)?.map(Duration::from_secs);
-    let handler = handler::parse_handler_among(v, path, None, &STEP_FIELDS)?
+    let timeout = match v.is_array() {
+        true => None,
+        false => {
+            let obj = json::object(v, path, &STEP_FIELDS)?;
+            handler::seconds_field(obj, "timeoutSeconds", path, 1)?.map(Duration::from_secs)
+        }
+    };
+    // `["cmd", "arg"]` too: one push for both forms.
+    let handler = handler::parse_handler_or_shorthand_among(v, path, None, &STEP_FIELDS)?
         .resolve(path, PortNames::Unsupported)?;
     steps.push(Step { handler, timeout });
     Ok(())
@@ -82,6 +80,7 @@ fn step(v: &Value, path: &str, steps: &mut Vec<Step>) -> Result<(), PathError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::handler::Action;
 
     fn parse_text(text: &str) -> Result<Vec<Step>, String> {
         parse(&json::parse(text).unwrap()).map_err(|e| e.to_string())
