@@ -323,7 +323,7 @@ impl Layer {
                 self.stop_signal = Some((sig, format!("{lsource}: stopSignal")));
             }
         }
-        if let Some((c, csource)) = self.container.take() {
+        if let Some((mut c, csource)) = self.container.take() {
             let l = c.lifecycle.unwrap_or_default();
             for (from_c, slot, name, path) in [
                 (
@@ -376,9 +376,11 @@ impl Layer {
                 *slot = Some(Given::new(p, &csource, kind.field()));
             }
             self.container_name = c.name;
-            if let Some(p) = c.termination_message_path {
-                self.termination_message_path.get_or_insert(p.into());
-            }
+            // This source's own HOOKINIT_TERMINATION_MESSAGE_PATH wins.
+            fill(
+                &mut self.termination_message_path,
+                &mut c.termination_message_path,
+            );
             self.container_ports = Some(c.ports);
             self.container_tcp_ports = Some(c.tcp_ports);
             self.container_env = Some(c.env);

@@ -27,7 +27,7 @@ pub struct Container {
     /// probes expands from it.
     pub env: Vec<(String, String)>,
     /// Where hookinit writes its final reason when the container fails.
-    pub termination_message_path: Option<String>,
+    pub termination_message_path: Option<std::path::PathBuf>,
 }
 
 impl Container {
@@ -114,7 +114,7 @@ pub fn parse_container(v: &Value, path: &str) -> Result<Container, PathError> {
             None => None,
             Some(p) => Some(json::string(p, &join(path, "terminationMessagePath"))?)
                 .filter(|p| !p.is_empty())
-                .map(str::to_string),
+                .map(std::path::PathBuf::from),
         },
     })
 }
