@@ -434,27 +434,29 @@ pub(crate) fn parse_handler_among(
     }
     // The one kind left: sleep.
     let o = json::object(body, path, &["seconds"])?;
-    let Some(seconds) = seconds_field(o, "seconds", path, 0)? else {
-        return Err(PathError::new(&join(path, "seconds"), "Required value"));
-    };
     Ok(Handler::Sleep {
-        duration: Duration::from_secs(seconds),
+        duration: Duration::from_secs(seconds_field(o, "seconds", path, true)?),
     })
 }
 
-/// The whole number of seconds at `key` of `obj`, from `min` to a year, if
-/// given (a sleep's `seconds`, a pre-start step's `timeoutSeconds`).
+/// The whole number of seconds at `key` of `obj`, up to a year: a sleep's
+/// `seconds` (`sleep`: required, from 0) or a pre-start step's
+/// `timeoutSeconds` (optional, from 1; 0 when not given).
 pub(crate) fn seconds_field(
     obj: &json::Map,
     key: &str,
     path: &str,
-    min: u64,
-) -> Result<Option<u64>, PathError> {
-    let Some(v) = obj.get(key) else {
-        return Ok(None);
-    };
+    sleep: bool,
+) -> Result<u64, PathError> {
     let p = join(path, key);
+    let Some(v) = obj.get(key) else {
+        return match sleep {
+            true => Err(PathError::new(&p, "Required value")),
+            false => Ok(0),
+        };
+    };
     let n = json::whole(v, &p)?;
+    let min = u64::from(!sleep);
     if !(min..=MAX_SECONDS).contains(&n) {
         return Err(PathError::new(
             &p,
@@ -462,7 +464,7 @@ pub(crate) fn seconds_field(
             format!("Invalid value: {n}: must be between {min} and 31536000"),
         ));
     }
-    Ok(Some(n))
+    Ok(n)
 }
 
 const _: () = assert!(MAX_SECONDS == 31536000);

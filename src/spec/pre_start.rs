@@ -67,7 +67,10 @@ fn step(v: &Value, path: &str, steps: &mut Vec<Step>) -> Result<(), PathError> {
         true => None,
         false => {
             let obj = json::object(v, path, &STEP_FIELDS)?;
-            handler::seconds_field(obj, "timeoutSeconds", path, 1)?.map(Duration::from_secs)
+            match handler::seconds_field(obj, "timeoutSeconds", path, false)? {
+                0 => None,
+                n => Some(Duration::from_secs(n)),
+            }
         }
     };
     // `["cmd", "arg"]` too: one push for both forms.
