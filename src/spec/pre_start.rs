@@ -28,35 +28,36 @@ pub struct Step {
 
 /// The list, a setting of its own (its paths start at the top: `[1]`).
 pub fn parse(v: &Value) -> Result<Vec<Step>, PathError> {
-    let Some(items) = v.as_array() else {
-        return Err(PathError::new(
-            "",
-            format!("must be an array of handlers, not {}", json::kind(v)),
-        ));
-    };
     // An array of strings alone is one exec step, at the top itself.
-    let one = items.first().is_some_and(|v| v.as_str().is_some());
-    let items = if one { std::slice::from_ref(v) } else { items };
-    if items.is_empty() {
-        return Err(PathError::new("", "Required value"));
-    }
-    if items.len() > MAX_STEPS {
-        return Err(PathError::new(
-            "",
-            // The limit written out: one argument fewer to format.
-            format!("{} steps: at most 32", items.len()),
-        ));
-    }
-    // A plain loop: an iterator chain collected into a `Result` cost more.
-    let mut steps = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let at = match one {
-            true => String::new(),
-            false => format!("[{i}]"),
-        };
-        step(item, &at, &mut steps)?;
-    }
-    Ok(steps)
+    let one = v
+        .as_array()
+        .and_then(|a| a.first())
+        .is_some_and(|v| v.as_str().is_some());
+    let items = if one {
+        Some(std::slice::from_ref(v))
+    } else {
+        v.as_array().map(Vec::as_slice)
+    };
+    // One error exit for the list's three problems.
+    let problem = match items {
+        None => format!("must be an array of handlers, not {}", json::kind(v)),
+        Some([]) => "Required value".to_string(),
+        // The limit written out: one argument fewer to format.
+        Some(items) if items.len() > MAX_STEPS => format!("{} steps: at most 32", items.len()),
+        Some(items) => {
+            // A plain loop: an iterator chain collected into a `Result` cost more.
+            let mut steps = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let at = match one {
+                    true => String::new(),
+                    false => format!("[{i}]"),
+                };
+                step(item, &at, &mut steps)?;
+            }
+            return Ok(steps);
+        }
+    };
+    Err(PathError::new("", problem))
 }
 
 /// The step at `path`, onto `steps` (made in place: no `Result` of a
