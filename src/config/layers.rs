@@ -102,7 +102,8 @@ pub(super) struct Layer {
     pub(super) reload_signal: Option<(i32, String)>,
     pub(super) reload_timeout: Option<Duration>,
     pub(super) report_oom: Option<bool>,
-    pub(super) pre_start: Option<Vec<Step>>,
+    /// Empty when unset (a list given empty is refused).
+    pub(super) pre_start: Vec<Step>,
     /// `Some(None)`: explicitly off (a lower source's setting is overridden).
     pub(super) notify_socket: Option<Option<Address>>,
     pub(super) notify_watchdog: Option<(Duration, String)>,
@@ -220,7 +221,7 @@ impl Layer {
             }
             Key::PreStart => {
                 with_json(&raw, source, &mut |v| {
-                    self.pre_start = Some(pre_start::parse(v).map_err(path_err)?);
+                    self.pre_start = pre_start::parse(v).map_err(path_err)?;
                     Ok(())
                 })?;
             }
@@ -444,7 +445,9 @@ impl Layer {
         fill(&mut self.reload_signal, &mut lower.reload_signal);
         fill(&mut self.reload_timeout, &mut lower.reload_timeout);
         fill(&mut self.report_oom, &mut lower.report_oom);
-        fill(&mut self.pre_start, &mut lower.pre_start);
+        if self.pre_start.is_empty() {
+            self.pre_start = std::mem::take(&mut lower.pre_start);
+        }
         fill(&mut self.notify_socket, &mut lower.notify_socket);
         fill(&mut self.notify_watchdog, &mut lower.notify_watchdog);
         fill(

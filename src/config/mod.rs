@@ -418,7 +418,7 @@ fn finish(
         notify_start_timeout,
         notify_extend_limit,
         notify_relay: l.notify_relay.unwrap_or(false),
-        pre_start: l.pre_start.take().unwrap_or_default(),
+        pre_start: std::mem::take(&mut l.pre_start),
         post_stop: None,
         termination_message_path: l.termination_message_path.take(),
         readiness_address: l.readiness_address.take().flatten(),
