@@ -221,8 +221,7 @@ impl Layer {
             }
             Key::PreStart => {
                 with_json(&raw, source, &mut |v| {
-                    self.pre_start = pre_start::parse(v).map_err(path_err)?;
-                    Ok(())
+                    pre_start::parse(v, &mut self.pre_start).map_err(path_err)
                 })?;
             }
             // Port names wait for the container's ports: `Layer::resolve_into`.
