@@ -284,12 +284,12 @@ impl Layer {
                 if t.as_bytes().contains(&b'\0') {
                     return Err(err("a path may not contain a NUL byte".into()));
                 }
-                let path = Some(PathBuf::from(t));
-                match key {
-                    Key::ReadyFile => self.ready_file = path,
-                    Key::Config => self.config = path,
-                    _ => self.termination_message_path = path,
-                }
+                // One store for the three (each arm inlined its own).
+                *match key {
+                    Key::ReadyFile => &mut self.ready_file,
+                    Key::Config => &mut self.config,
+                    _ => &mut self.termination_message_path,
+                } = Some(PathBuf::from(t));
             }
         }
         Ok(())
