@@ -522,7 +522,9 @@ fn resolve_given<T, U>(
     }
 }
 
-/// Moves `theirs` into `mine` if `mine` is unset.
+/// Moves `theirs` into `mine` if `mine` is unset. Not inlined: one copy
+/// per type, not one per setting (30 settings).
+#[inline(never)]
 fn fill<T>(mine: &mut Option<T>, theirs: &mut Option<T>) {
     if mine.is_none() && theirs.is_some() {
         *mine = theirs.take();
