@@ -50,7 +50,7 @@ pub fn parse(v: &Value, steps: &mut Vec<Step>) -> Result<(), PathError> {
         Some(items) => {
             // A plain loop: an iterator chain collected into a `Result` cost more.
             steps.clear();
-            steps.reserve_exact(items.len());
+            steps.reserve(items.len());
             for (i, item) in items.iter().enumerate() {
                 let at = match one {
                     true => String::new(),
