@@ -27,7 +27,7 @@ pub struct Step {
 }
 
 /// The list, a setting of its own (its paths start at the top: `[1]`),
-/// into `steps` (emptied first: a later setting replaces an earlier one).
+/// into `steps` (made anew: a later setting replaces an earlier one).
 /// Not inlined: apart from the setting's closure it is smaller.
 #[inline(never)]
 pub fn parse(v: &Value, steps: &mut Vec<Step>) -> Result<(), PathError> {
@@ -49,8 +49,7 @@ pub fn parse(v: &Value, steps: &mut Vec<Step>) -> Result<(), PathError> {
         Some(items) if items.len() > MAX_STEPS => "at most 32 steps".to_string(),
         Some(items) => {
             // A plain loop: an iterator chain collected into a `Result` cost more.
-            steps.clear();
-            steps.reserve(items.len());
+            *steps = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 let at = match one {
                     true => String::new(),
