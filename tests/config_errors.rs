@@ -448,6 +448,12 @@ bad_config! {
     // ---- flags ----
     unknown_flag: flags(&["--bogus"])
         .want("hookinit: --bogus: unknown option");
+    flag_empty_ready_file: flags(&["--ready-file="])
+        .want("hookinit: --ready-file: a path may not be empty or contain a NUL byte");
+    flag_empty_termination_message_path: flags(&["--termination-message-path", ""])
+        .want("hookinit: --termination-message-path: a path may not be empty or contain a NUL byte");
+    file_empty_ready_file: file(r#"{"readyFile": ""}"#)
+        .want("hookinit: config file {file}: readyFile: a path may not be empty or contain a NUL byte");
     flag_bad_grace: flags(&["--grace-period=NaN"])
         .want("hookinit: --grace-period: \"NaN\"");
     flag_bad_port: flags(&["--pre-stop", r#"{"httpGet":{"port":70000}}"#])

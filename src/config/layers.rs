@@ -281,8 +281,10 @@ impl Layer {
             Key::StopOn => self.stop_on = Some(parse_stop_on(&raw).map_err(err)?),
             Key::ReadyFile | Key::Config | Key::TerminationMessagePath => {
                 let t = text(&raw, source)?;
-                if t.as_bytes().contains(&b'\0') {
-                    return Err(err("a path may not contain a NUL byte".into()));
+                // An empty path names no file (an empty variable is unset
+                // already; an empty flag or key is a mistake).
+                if t.is_empty() || t.as_bytes().contains(&b'\0') {
+                    return Err(err("a path may not be empty or contain a NUL byte".into()));
                 }
                 // One store for the three (each arm inlined its own).
                 *match key {
