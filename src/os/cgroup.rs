@@ -133,68 +133,55 @@ fn read_number(path: &CStr) -> Option<u64> {
 mod tests {
     use super::*;
 
-    /// A cgroup's files as the kernel writes them, in a directory of the
-    /// test's own: v2's and v1's.
-    fn memory(dir: &std::path::Path, files: [(&str, &str); 3]) -> Memory {
-        std::fs::create_dir_all(dir).unwrap();
-        let path = |(name, text): (&str, &str)| {
-            let p = dir.join(name);
-            std::fs::write(&p, text).unwrap();
-            CString::new(p.into_os_string().into_encoded_bytes()).unwrap()
-        };
-        let [events, limit, peak] = files.map(path);
-        Memory {
-            events,
-            limit,
-            peak,
-        }
-    }
-
     #[test]
     fn the_counter_the_limit_and_the_peak_as_the_kernel_writes_them() {
         let dir = std::env::temp_dir().join(format!("hookinit-cgroup-{}", std::process::id()));
-        // v2: `oom_group_kill` must not be read for `oom_kill`.
-        let v2 = memory(
-            &dir.join("v2"),
-            [
-                (
-                    "memory.events",
+        // Each cgroup's three files as the kernel writes them, and what is
+        // read from them: the OOM-kill count, the limit, the peak.
+        let cases = [
+            // v2: `oom_group_kill` must not be read for `oom_kill`.
+            (
+                "v2",
+                [
                     "low 0\nhigh 0\nmax 12\noom 2\noom_kill 3\noom_group_kill 9\n",
-                ),
-                ("memory.max", "max\n"),
-                ("memory.peak", "67108864\n"),
-            ],
-        );
-        assert_eq!(v2.oom_kills(), Some(3));
-        assert_eq!(v2.limit(), Some(NO_LIMIT));
-        assert_eq!(v2.peak(), Some(67108864));
-        // v1: the counter is the third line; "no limit" is a huge number.
-        let v1 = memory(
-            &dir.join("v1"),
-            [
-                (
-                    "memory.oom_control",
+                    "max\n",
+                    "67108864\n",
+                ],
+                (Some(3), Some(NO_LIMIT), Some(67108864)),
+            ),
+            // v1: the counter is the third line; "no limit" a huge number.
+            (
+                "v1",
+                [
                     "oom_kill_disable 0\nunder_oom 0\noom_kill 7\n",
-                ),
-                ("memory.limit_in_bytes", "9223372036854771712\n"),
-                ("memory.max_usage_in_bytes", "1048576\n"),
-            ],
-        );
-        assert_eq!(v1.oom_kills(), Some(7));
-        assert_eq!(v1.limit(), Some(NO_LIMIT));
-        assert_eq!(v1.peak(), Some(1048576));
-        // An old kernel: no `oom_kill` line, no `memory.peak` (not digits).
-        let old = memory(
-            &dir.join("old"),
-            [
-                ("memory.events", "low 0\nhigh 0\nmax 0\noom 0\n"),
-                ("memory.max", "268435456\n"),
-                ("memory.peak", ""),
-            ],
-        );
-        assert_eq!(old.oom_kills(), None);
-        assert_eq!(old.limit(), Some(268435456));
-        assert_eq!(old.peak(), None);
+                    "9223372036854771712\n",
+                    "1048576\n",
+                ],
+                (Some(7), Some(NO_LIMIT), Some(1048576)),
+            ),
+            // An old kernel: no `oom_kill` line, an empty `memory.peak`.
+            (
+                "old",
+                ["low 0\nhigh 0\nmax 0\noom 0\n", "268435456\n", ""],
+                (None, Some(268435456), None),
+            ),
+        ];
+        for (name, texts, want) in cases {
+            let cgroup = dir.join(name);
+            std::fs::create_dir_all(&cgroup).unwrap();
+            let file = |name: &str, text: &str| {
+                let p = cgroup.join(name);
+                std::fs::write(&p, text).unwrap();
+                CString::new(p.into_os_string().into_encoded_bytes()).unwrap()
+            };
+            let memory = Memory {
+                events: file("events", texts[0]),
+                limit: file("limit", texts[1]),
+                peak: file("peak", texts[2]),
+            };
+            let got = (memory.oom_kills(), memory.limit(), memory.peak());
+            assert_eq!(got, want, "{name}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
