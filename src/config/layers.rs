@@ -247,7 +247,7 @@ impl Layer {
                     _ => &mut self.given.post_stop,
                 };
                 with_json(&raw, source, &mut |v| {
-                    let h = handler::parse_handler_or_shorthand_with(v, "", None);
+                    let h = handler::parse_handler_or_shorthand(v, "", handler::KINDS);
                     *slot = Some(Given::new(h.map_err(path_err)?, source, ""));
                     Ok(())
                 })?;

@@ -274,7 +274,7 @@ pub fn parse_lifecycle_with(
     let obj = json::object(v, path, &["postStart", "preStop", "stopSignal"])?;
     let handler = |key: &str| -> Result<Option<Handler<Port>>, PathError> {
         obj.get(key)
-            .map(|h| parse_handler_with(h, &join(path, key), ports))
+            .map(|h| parse_handler_among(h, &join(path, key), ports, KINDS))
             .transpose()
     };
     let stop_signal = match obj.get("stopSignal") {
@@ -310,28 +310,14 @@ pub fn parse_signal_for(text: &str, what: &str) -> Result<i32, String> {
 pub(crate) const STEP_FIELDS: [&str; 5] =
     ["exec", "httpGet", "tcpSocket", "sleep", "timeoutSeconds"];
 /// The handler kinds (one table with [`STEP_FIELDS`]).
-const KINDS: &[&str] = STEP_FIELDS.split_at(4).0;
+pub(crate) const KINDS: &[&str] = STEP_FIELDS.split_at(4).0;
 
-/// A handler object, or the shorthand `["cmd", "arg"]` meaning exec.
-pub fn parse_handler_or_shorthand(v: &Value, path: &str) -> Result<Handler<Port>, PathError> {
-    parse_handler_or_shorthand_with(v, path, Some(PortNames::Unsupported))
-}
-
-/// [`parse_handler_or_shorthand`], with port names as in [`parse_lifecycle_with`].
-pub fn parse_handler_or_shorthand_with(
+/// A handler object allowing the fields `allowed` (the kinds, and any the
+/// caller reads itself), or the shorthand `["cmd", "arg"]` meaning exec;
+/// port names are left for the caller to resolve.
+pub(crate) fn parse_handler_or_shorthand(
     v: &Value,
     path: &str,
-    ports: Option<PortNames<'_>>,
-) -> Result<Handler<Port>, PathError> {
-    parse_handler_or_shorthand_among(v, path, ports, KINDS)
-}
-
-/// [`parse_handler_or_shorthand_with`], the object allowing the fields
-/// `allowed` (as [`parse_handler_among`]).
-pub(crate) fn parse_handler_or_shorthand_among(
-    v: &Value,
-    path: &str,
-    ports: Option<PortNames<'_>>,
     allowed: &[&str],
 ) -> Result<Handler<Port>, PathError> {
     if v.is_array() {
@@ -339,11 +325,7 @@ pub(crate) fn parse_handler_or_shorthand_among(
             command: parse_command(v, path)?,
         }));
     }
-    parse_handler_among(v, path, ports, allowed)
-}
-
-pub fn parse_handler(v: &Value, path: &str) -> Result<Handler<Port>, PathError> {
-    parse_handler_with(v, path, Some(PortNames::Unsupported))
+    parse_handler_among(v, path, None, allowed)
 }
 
 /// The Kubernetes rule for an object holding handlers (a hook, a probe):
@@ -409,17 +391,8 @@ pub(crate) fn parse_action(
     }))
 }
 
-/// [`parse_handler`], with port names as in [`parse_lifecycle_with`].
-pub fn parse_handler_with(
-    v: &Value,
-    path: &str,
-    ports: Option<PortNames<'_>>,
-) -> Result<Handler<Port>, PathError> {
-    parse_handler_among(v, path, ports, KINDS)
-}
-
-/// As [`parse_handler_with`], the object allowing the fields `allowed`
-/// (the kinds, and any the caller reads itself).
+/// A handler object allowing the fields `allowed` (the kinds, and any the
+/// caller reads itself), with port names as in [`parse_lifecycle_with`].
 pub(crate) fn parse_handler_among(
     v: &Value,
     path: &str,
@@ -657,60 +630,5 @@ pub(crate) fn parse_http_get(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lc(text: &str) -> Result<Lifecycle<Port>, String> {
-        parse_lifecycle(&json::parse(text)?, "").map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn kubernetes_docs_example() {
-        let l = lc(r#"{"postStart":{"exec":{"command":["/bin/sh","-c","echo Hello > /tmp/message"]}},
-                      "preStop":{"exec":{"command":["/bin/sh","-c","nginx -s quit; while killall -0 nginx; do sleep 1; done"]}}}"#)
-        .unwrap();
-        assert_eq!(l.post_start.unwrap().kind(), "exec");
-        assert_eq!(l.pre_stop.unwrap().kind(), "exec");
-    }
-
-    #[test]
-    fn http_defaults_and_headers() {
-        let l = lc(r#"{"preStop":{"httpGet":{"port":8080,"httpHeaders":[{"name":"X-A","value":"b"}]}},"stopSignal":"SIGQUIT"}"#).unwrap();
-        let Some(Handler::Action(Action::HttpGet(h))) = l.pre_stop else {
-            panic!()
-        };
-        assert_eq!(
-            (h.host.as_str(), h.port, h.path.as_str(), h.scheme),
-            ("127.0.0.1", Port::Number(8080), "/", Scheme::Http)
-        );
-        assert_eq!(h.headers, vec![("X-A".to_string(), "b".to_string())]);
-        assert_eq!(l.stop_signal, Some(libc::SIGQUIT));
-    }
-
-    #[test]
-    fn errors_carry_paths() {
-        assert_eq!(
-            lc(r#"{"preStop":{"httpGet":{"port":70000}}}"#).unwrap_err(),
-            "preStop.httpGet.port: 70000 is out of range 1-65535"
-        );
-        assert_eq!(
-            lc(r#"{"preStop":{}}"#).unwrap_err(),
-            "preStop: must specify a handler type"
-        );
-        assert_eq!(
-            lc(r#"{"postStart":{"exec":{"command":["a"]},"sleep":{"seconds":1}}}"#).unwrap_err(),
-            "postStart: may not specify more than 1 handler type"
-        );
-        assert!(lc(r#"{"preStop":{"httpGet":{"port":"http"}}}"#)
-            .unwrap_err()
-            .contains("named port"));
-        assert!(lc(r#"{"preStop":{"exec":{"comand":["a"]}}}"#)
-            .unwrap_err()
-            .starts_with("preStop.exec.comand: unknown field"));
-        assert!(lc(
-            r#"{"preStop":{"httpGet":{"port":1,"httpHeaders":[{"name":"X","value":"a\r\nB: c"}]}}}"#
-        )
-        .unwrap_err()
-        .contains("httpHeaders[0].value"));
-    }
-}
+#[path = "handler_tests.rs"]
+mod tests;

@@ -78,7 +78,7 @@ fn step(v: &Value, path: &str, steps: &mut Vec<Step>) -> Result<(), PathError> {
         }
     };
     // `["cmd", "arg"]` too: one push for both forms.
-    let handler = handler::parse_handler_or_shorthand_among(v, path, None, &STEP_FIELDS)?
+    let handler = handler::parse_handler_or_shorthand(v, path, &STEP_FIELDS)?
         .resolve(path, PortNames::Unsupported)?;
     steps.push(Step { handler, timeout });
     Ok(())
